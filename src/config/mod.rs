@@ -1,0 +1,317 @@
+//! Configuration: the Prometheus `remote_write` schema plus promrw's extensions, read from YAML
+//! or JSON text ([`Config::from_text`]) or built in Rust ([`Config::builder`]).
+//!
+//! Defaults follow Prometheus, except `retry_on_http_429`, which is on by default: a sender
+//! that silently drops throttled data loses samples, and receivers that throttle expect retries.
+
+mod duration;
+mod parse;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use duration::{format_duration, parse_duration};
+
+use crate::error::Result;
+use crate::log::{LogLevel, LogSink, Logger};
+use crate::model::{Label, Labels};
+
+/// A secret string (password, token). Its `Debug` output never shows the value.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// What an append does when a shard queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OverflowPolicy {
+    /// Wait for room up to `block_timeout`, then fail with `QueueFull`. The default.
+    Block,
+    /// Drop the new sample, count it in `samples_dropped_total{reason="queue_full"}`, return OK.
+    DropNewest,
+    /// Return `QueueFull` at once; the sample is not accepted and may be appended again.
+    Fail,
+}
+
+impl OverflowPolicy {
+    /// The configuration spelling of the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverflowPolicy::Block => "block",
+            OverflowPolicy::DropNewest => "drop_newest",
+            OverflowPolicy::Fail => "fail",
+        }
+    }
+}
+
+/// `queue_config`: shards, batching, backoff and overflow of one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// Samples buffered per shard (default 10000).
+    pub capacity: usize,
+    /// Shards started (default 1). Resharding up to `max_shards` comes later.
+    pub min_shards: usize,
+    /// Upper bound on shards (default 50).
+    pub max_shards: usize,
+    /// Samples per request (default 2000).
+    pub max_samples_per_send: usize,
+    /// Longest a sample waits in a partial batch (default 5s).
+    pub batch_send_deadline: Duration,
+    /// First retry delay (default 30ms).
+    pub min_backoff: Duration,
+    /// Largest retry delay from backoff (default 5s); `Retry-After` may ask for longer.
+    pub max_backoff: Duration,
+    /// Retry 429 responses (default true in promrw; Prometheus defaults to false).
+    pub retry_on_http_429: bool,
+    /// Drop samples older than this while retrying; zero disables (default 0).
+    pub sample_age_limit: Duration,
+    /// promrw extension: behaviour of a full queue (default `block`).
+    pub overflow: OverflowPolicy,
+    /// promrw extension: longest an append blocks under the `block` policy (default 5s).
+    pub block_timeout: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: 10_000,
+            min_shards: 1,
+            max_shards: 50,
+            max_samples_per_send: 2_000,
+            batch_send_deadline: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+            retry_on_http_429: true,
+            sample_age_limit: Duration::ZERO,
+            overflow: OverflowPolicy::Block,
+            block_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `basic_auth`: a username and a password given inline or read from a file at each request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password, inline.
+    pub password: Option<Secret>,
+    /// A file holding the password; re-read at each request so a rotated one is picked up.
+    pub password_file: Option<PathBuf>,
+}
+
+/// `authorization`: an `Authorization: <type> <credentials>` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Authorization {
+    /// The scheme (default `Bearer`).
+    pub auth_type: String,
+    /// The credentials, inline.
+    pub credentials: Option<Secret>,
+    /// A file holding the credentials; re-read at each request.
+    pub credentials_file: Option<PathBuf>,
+}
+
+/// `tls_config`: trust roots, client certificate and verification settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConfig {
+    /// PEM file of CA certificates to trust instead of the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the server certificate against (and send as SNI) instead of the URL host.
+    pub server_name: Option<String>,
+    /// Skip server certificate verification. Unsafe outside tests.
+    pub insecure_skip_verify: bool,
+}
+
+/// One `remote_write` entry: where to send and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointConfig {
+    /// The receiver URL (http or https), POSTed to exactly as given.
+    pub url: String,
+    /// The `remote_name` label; defaults to the first 6 hex digits of a hash of the entry.
+    pub name: Option<String>,
+    /// Bound on each HTTP attempt (default 30s).
+    pub remote_timeout: Duration,
+    /// Extra request headers; reserved names are rejected.
+    pub headers: Vec<(String, String)>,
+    /// Queue settings.
+    pub queue: QueueConfig,
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// `Authorization` header credentials.
+    pub authorization: Option<Authorization>,
+    /// TLS settings for https URLs.
+    pub tls: TlsConfig,
+    /// HTTP(S) or SOCKS proxy URL.
+    pub proxy_url: Option<String>,
+    /// Follow 3xx redirects (default true).
+    pub follow_redirects: bool,
+}
+
+impl EndpointConfig {
+    /// An endpoint with Prometheus's defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        EndpointConfig {
+            url: url.into(),
+            name: None,
+            remote_timeout: Duration::from_secs(30),
+            headers: Vec::new(),
+            queue: QueueConfig::default(),
+            basic_auth: None,
+            authorization: None,
+            tls: TlsConfig::default(),
+            proxy_url: None,
+            follow_redirects: true,
+        }
+    }
+
+    /// Sets the `remote_name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the queue settings.
+    pub fn queue(mut self, queue: QueueConfig) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn remote_timeout(mut self, timeout: Duration) -> Self {
+        self.remote_timeout = timeout;
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The endpoint's `remote_name`: the configured name or a short hash of the entry.
+    pub fn remote_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!("{:06x}", fxhash::hash64(&format!("{self:?}")) & 0xff_ffff),
+        }
+    }
+}
+
+/// A complete, validated sender configuration.
+#[derive(Clone, Default)]
+pub struct Config {
+    /// The endpoints; each gets its own queue and all receive every sample.
+    pub endpoints: Vec<EndpointConfig>,
+    /// Labels added to every series that lacks them, before sorting.
+    pub external_labels: Labels,
+    /// promrw extension (`promrw.flush_deadline`): how long dropping a sender without `close`
+    /// waits for pending samples before giving up (default 1m, Prometheus's flush deadline).
+    pub flush_deadline: Duration,
+    /// Where log records go; silent by default.
+    pub logger: Logger,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("endpoints", &self.endpoints)
+            .field("external_labels", &self.external_labels)
+            .field("flush_deadline", &self.flush_deadline)
+            .field("logger", &self.logger)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses YAML or JSON text in the `remote_write` schema and validates it. Errors name the
+    /// offending field, e.g. `remote_write[0].queue_config.capacity: must be greater than 0`.
+    pub fn from_text(text: &str) -> Result<Config> {
+        let config = parse::parse(text)?;
+        validate::validate(&config)?;
+        Ok(config)
+    }
+
+    /// Starts a builder.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Sets the log sink and minimum level.
+    pub fn set_logger(&mut self, sink: Arc<dyn LogSink>, min_level: LogLevel) {
+        self.logger = Logger::new(sink, min_level);
+    }
+}
+
+/// Builds a [`Config`] in Rust; `build` applies the same validation as text configs.
+#[derive(Default)]
+pub struct ConfigBuilder {
+    endpoints: Vec<EndpointConfig>,
+    external_labels: Vec<Label>,
+    flush_deadline: Option<Duration>,
+    logger: Logger,
+}
+
+impl ConfigBuilder {
+    /// Adds an endpoint.
+    pub fn endpoint(mut self, endpoint: EndpointConfig) -> Self {
+        self.endpoints.push(endpoint);
+        self
+    }
+
+    /// Adds an external label.
+    pub fn external_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.external_labels.push(Label::new(name, value));
+        self
+    }
+
+    /// Sets how long dropping an unclosed sender waits for pending samples.
+    pub fn flush_deadline(mut self, deadline: Duration) -> Self {
+        self.flush_deadline = Some(deadline);
+        self
+    }
+
+    /// Sends log records at `min_level` and above to `sink`.
+    pub fn logger(mut self, sink: Arc<dyn LogSink>, min_level: LogLevel) -> Self {
+        self.logger = Logger::new(sink, min_level);
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<Config> {
+        let external_labels = validate::external_labels(self.external_labels, "external_labels")?;
+        let config = Config {
+            endpoints: self.endpoints,
+            external_labels,
+            flush_deadline: self.flush_deadline.unwrap_or(DEFAULT_FLUSH_DEADLINE),
+            logger: self.logger,
+        };
+        validate::validate(&config)?;
+        Ok(config)
+    }
+}
+
+/// Default of `promrw.flush_deadline`: Prometheus's `--storage.remote.flush-deadline`.
+pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(60);

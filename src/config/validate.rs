@@ -1,0 +1,201 @@
+//! Semantic validation of a [`Config`], shared by text configs and the builder. Every message
+//! starts with the path of the field at fault.
+
+use std::collections::HashSet;
+
+use super::{Config, EndpointConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Label, Labels};
+
+/// Header names a user may not set: the protocol's own and the hop-by-hop ones (as Prometheus).
+const RESERVED_HEADERS: [&str; 17] = [
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+    "x-prometheus-remote-write-version",
+    "x-prometheus-remote-read-version",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "retry-attempt",
+];
+
+/// An `InvalidConfig` error for `field`.
+fn invalid(field: &str, message: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidConfig, format!("{field}: {message}"))
+}
+
+/// Validates external labels given as a list; an empty list is allowed.
+pub(super) fn external_labels(labels: Vec<Label>, field: &str) -> Result<Labels> {
+    if labels.is_empty() {
+        return Ok(Labels::default());
+    }
+    if let Some(empty) = labels.iter().find(|l| l.value.is_empty()) {
+        return Err(invalid(
+            &format!("{field}.{}", empty.name),
+            "external label value must not be empty",
+        ));
+    }
+    Labels::new(labels).map_err(|e| invalid(field, e.message()))
+}
+
+/// Validates the whole configuration.
+pub(super) fn validate(config: &Config) -> Result<()> {
+    if config.endpoints.is_empty() {
+        return Err(invalid("remote_write", "at least one endpoint is required"));
+    }
+    let mut names = HashSet::new();
+    for (index, endpoint) in config.endpoints.iter().enumerate() {
+        let field = format!("remote_write[{index}]");
+        validate_endpoint(&field, endpoint)?;
+        let name = endpoint.remote_name();
+        if !names.insert(name.clone()) {
+            return Err(invalid(
+                &format!("{field}.name"),
+                format!("found multiple remote write configs with job name {name:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates one endpoint.
+fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
+    validate_url(&format!("{field}.url"), &e.url)?;
+    if e.remote_timeout.is_zero() {
+        return Err(invalid(&format!("{field}.remote_timeout"), "must be greater than 0"));
+    }
+    if let Some(name) = &e.name {
+        if name.is_empty() {
+            return Err(invalid(&format!("{field}.name"), "must not be empty"));
+        }
+    }
+    for (name, value) in &e.headers {
+        let lower = name.to_ascii_lowercase();
+        let header_field = format!("{field}.headers.{name}");
+        if lower == "authorization" {
+            return Err(invalid(
+                &header_field,
+                "authorization header must be changed via the basic_auth or authorization parameter",
+            ));
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(invalid(&header_field, "is a reserved header and cannot be set"));
+        }
+        if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+            return Err(invalid(&header_field, "is not a valid HTTP header name"));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(invalid(&header_field, "value must not contain CR, LF or NUL"));
+        }
+    }
+    let q = &e.queue;
+    let qf = format!("{field}.queue_config");
+    for (key, value) in [
+        ("capacity", q.capacity),
+        ("min_shards", q.min_shards),
+        ("max_shards", q.max_shards),
+        ("max_samples_per_send", q.max_samples_per_send),
+    ] {
+        if value == 0 {
+            return Err(invalid(&format!("{qf}.{key}"), "must be greater than 0"));
+        }
+    }
+    if q.min_shards > q.max_shards {
+        return Err(invalid(
+            &format!("{qf}.min_shards"),
+            format!("min_shards ({}) must not exceed max_shards ({})", q.min_shards, q.max_shards),
+        ));
+    }
+    if q.max_backoff < q.min_backoff {
+        return Err(invalid(
+            &format!("{qf}.max_backoff"),
+            "max_backoff must be greater than or equal to min_backoff",
+        ));
+    }
+    if q.batch_send_deadline.is_zero() {
+        return Err(invalid(&format!("{qf}.batch_send_deadline"), "must be greater than 0"));
+    }
+    if e.basic_auth.is_some() && e.authorization.is_some() {
+        return Err(invalid(
+            field,
+            "at most one of basic_auth and authorization must be configured",
+        ));
+    }
+    if let Some(b) = &e.basic_auth {
+        if b.password.is_some() && b.password_file.is_some() {
+            return Err(invalid(
+                &format!("{field}.basic_auth"),
+                "at most one of password and password_file must be configured",
+            ));
+        }
+    }
+    if let Some(a) = &e.authorization {
+        let af = format!("{field}.authorization");
+        if a.credentials.is_some() && a.credentials_file.is_some() {
+            return Err(invalid(&af, "at most one of credentials and credentials_file must be configured"));
+        }
+        if a.auth_type.eq_ignore_ascii_case("basic") {
+            return Err(invalid(
+                &format!("{af}.type"),
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+            ));
+        }
+        if a.auth_type.is_empty() || !a.auth_type.bytes().all(is_header_name_byte) {
+            return Err(invalid(&format!("{af}.type"), "is not a valid authorization scheme"));
+        }
+    }
+    let t = &e.tls;
+    if t.cert_file.is_some() != t.key_file.is_some() {
+        return Err(invalid(
+            &format!("{field}.tls_config"),
+            "cert_file and key_file must be configured together",
+        ));
+    }
+    if let Some(proxy) = &e.proxy_url {
+        let scheme_ok = ["http://", "https://", "socks5://", "socks4://", "socks4a://", "socks5h://"]
+            .iter()
+            .any(|s| proxy.starts_with(s));
+        if !scheme_ok {
+            return Err(invalid(
+                &format!("{field}.proxy_url"),
+                format!("unsupported proxy URL {:?}: use http, https or socks5", crate::redact::redact_url(proxy)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host.
+fn validate_url(field: &str, url: &str) -> Result<()> {
+    if url.is_empty() {
+        return Err(invalid(field, "url for remote_write is empty"));
+    }
+    let shown = crate::redact::redact_url(url);
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| invalid(field, format!("{shown:?} must start with http:// or https://")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(invalid(field, format!("{shown:?} has no host")));
+    }
+    if url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(invalid(field, format!("{shown:?} contains whitespace or control characters")));
+    }
+    Ok(())
+}
+
+/// True for bytes allowed in an HTTP header name (RFC 9110 token).
+fn is_header_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

@@ -1,0 +1,42 @@
+//! promrw: an embeddable Prometheus Remote Write sender.
+//!
+//! Register a label set once ([`Sender::series`]), then append samples by [`SeriesRef`] from
+//! any number of threads. Each configured endpoint gets its own queue of shard threads that
+//! batch, snappy-compress and POST Remote Write 1.0 requests, retrying with backoff; per-series
+//! order is kept end to end. See `docs/ARCHITECTURE.md`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use promrw::{Config, Sender};
+//!
+//! let config = Config::from_text("remote_write:\n  - url: http://127.0.0.1:9090/api/v1/write\n")?;
+//! let sender = Sender::new(config)?;
+//! let up = sender.series_from_pairs(&[("__name__", "up"), ("job", "demo")])?;
+//! sender.append(up, 1_700_000_000_000, 1.0)?;
+//! sender.close(Duration::from_secs(10))?;
+//! # Ok::<(), promrw::Error>(())
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod log;
+pub mod metrics;
+pub mod model;
+pub mod queue;
+pub mod receiver;
+pub mod redact;
+pub mod sender;
+pub mod series;
+pub mod transport;
+pub mod wire;
+
+pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig};
+pub use error::{Error, ErrorKind, Result};
+pub use log::{LogLevel, LogSink};
+pub use metrics::{EndpointStats, SenderStats};
+pub use model::{Label, Labels, STALE_NAN_BITS, is_stale_nan, stale_nan};
+pub use sender::{Sample, Sender};
+pub use series::SeriesRef;
+
+/// The crate version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,421 @@
+//! Self-metrics: lock-free counters per endpoint and per sender, a snapshot struct, and the
+//! Prometheus text exposition. Names and labels follow Prometheus's own remote-storage metrics
+//! so that existing dashboards and alerts work; promrw-only figures use the `promrw_` prefix.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+/// Upper bounds (seconds) of `sent_batch_duration_seconds`, as Prometheus.
+pub const BATCH_DURATION_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0, 300.0,
+];
+
+/// Why a sample was dropped after being accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Older than `sample_age_limit` while queued or retried.
+    TooOld,
+    /// The queue was full under the `drop_newest` policy (or under `fail` on one endpoint of
+    /// several while another accepted the sample).
+    QueueFull,
+}
+
+impl DropReason {
+    /// All reasons, in exposition order.
+    pub const ALL: [DropReason; 2] = [DropReason::TooOld, DropReason::QueueFull];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::TooOld => "too_old",
+            DropReason::QueueFull => "queue_full",
+        }
+    }
+}
+
+/// Why an append was refused (the caller got an error and still owns the sample).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Timestamp not after the series' last accepted one.
+    OutOfOrder,
+    /// Queue full under `fail`, or `block` timed out.
+    QueueFull,
+    /// Unknown or released series ref.
+    UnknownSeries,
+    /// The sender was closed.
+    Closed,
+}
+
+impl RejectReason {
+    /// All reasons, in exposition order.
+    pub const ALL: [RejectReason; 4] = [
+        RejectReason::OutOfOrder,
+        RejectReason::QueueFull,
+        RejectReason::UnknownSeries,
+        RejectReason::Closed,
+    ];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::UnknownSeries => "unknown_series",
+            RejectReason::Closed => "closed",
+        }
+    }
+}
+
+/// Live counters of one endpoint queue.
+#[derive(Debug, Default)]
+pub struct EndpointMetrics {
+    /// Samples sent, counted per attempt (retries count again), as Prometheus.
+    pub samples_total: AtomicU64,
+    /// Samples acknowledged with a 2xx.
+    pub samples_acked: AtomicU64,
+    /// Samples lost to a non-recoverable response or to a hard shutdown.
+    pub samples_failed: AtomicU64,
+    /// Samples in retried attempts.
+    pub samples_retried: AtomicU64,
+    /// Samples dropped `too_old`.
+    pub dropped_too_old: AtomicU64,
+    /// Samples dropped `queue_full`.
+    pub dropped_queue_full: AtomicU64,
+    /// Compressed bytes of successfully sent batches.
+    pub bytes_total: AtomicU64,
+    /// Requests acknowledged with a 2xx.
+    pub batches_acked: AtomicU64,
+    /// Times an append waited for room under the `block` policy.
+    pub enqueue_retries: AtomicU64,
+    /// Samples accepted into the queue.
+    pub samples_enqueued: AtomicU64,
+    /// Samples finished (acknowledged, failed or dropped after enqueue).
+    pub samples_done: AtomicU64,
+    /// Running shards.
+    pub shards: AtomicU64,
+    /// Shards whose thread panicked.
+    pub shards_dead: AtomicU64,
+    /// Highest timestamp (ms) enqueued.
+    pub highest_enqueued_ms: AtomicI64,
+    /// Highest timestamp (ms) in a finished batch.
+    pub highest_sent_ms: AtomicI64,
+    /// Histogram of attempt durations: per-bucket counts (non-cumulative), then +Inf.
+    pub batch_duration_buckets: [AtomicU64; BATCH_DURATION_BUCKETS.len() + 1],
+    /// Sum of attempt durations in nanoseconds.
+    pub batch_duration_sum_ns: AtomicU64,
+}
+
+impl EndpointMetrics {
+    /// Adds `n` samples dropped for `reason`.
+    pub fn add_dropped(&self, reason: DropReason, n: u64) {
+        match reason {
+            DropReason::TooOld => self.dropped_too_old.fetch_add(n, Ordering::Relaxed),
+            DropReason::QueueFull => self.dropped_queue_full.fetch_add(n, Ordering::Relaxed),
+        };
+    }
+
+    /// Records one attempt's duration.
+    pub fn observe_batch_duration(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let bucket = BATCH_DURATION_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BATCH_DURATION_BUCKETS.len());
+        self.batch_duration_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.batch_duration_sum_ns
+            .fetch_add(duration.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A counter split over cache-padded stripes so that many appending threads do not contend on
+/// one cache line; reading sums the stripes.
+#[derive(Debug, Default)]
+pub struct StripedCounter {
+    stripes: [CachePadded<AtomicU64>; STRIPES],
+}
+
+/// Number of stripes of a [`StripedCounter`].
+const STRIPES: usize = 16;
+
+thread_local! {
+    /// This thread's stripe.
+    static STRIPE: usize = next_stripe();
+}
+
+/// Hands out stripes round-robin to threads.
+fn next_stripe() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
+}
+
+impl StripedCounter {
+    /// Adds `n` on the calling thread's stripe.
+    pub fn add(&self, n: u64) {
+        let stripe = STRIPE.with(|s| *s);
+        self.stripes[stripe].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The total.
+    pub fn sum(&self) -> u64 {
+        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Live counters of a sender (all endpoints).
+#[derive(Debug, Default)]
+pub struct SenderMetrics {
+    /// Samples accepted by append.
+    pub appended: StripedCounter,
+    /// Appends refused, by reason (indexed as `RejectReason::ALL`).
+    pub rejected: [AtomicU64; 4],
+}
+
+impl SenderMetrics {
+    /// Counts one refused append.
+    pub fn reject(&self, reason: RejectReason) {
+        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.rejected[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refused appends for `reason`.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.rejected[index].load(Ordering::Relaxed)
+    }
+}
+
+/// A point-in-time copy of one endpoint's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointStats {
+    /// The `remote_name` label.
+    pub remote_name: String,
+    /// The `url` label (password removed).
+    pub url: String,
+    /// `prometheus_remote_storage_samples_total`: samples per attempt.
+    pub samples_sent: u64,
+    /// Samples acknowledged with a 2xx.
+    pub samples_acked: u64,
+    /// `prometheus_remote_storage_samples_failed_total`.
+    pub samples_failed: u64,
+    /// `prometheus_remote_storage_samples_retried_total`.
+    pub samples_retried: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`.
+    pub dropped_too_old: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`.
+    pub dropped_queue_full: u64,
+    /// `prometheus_remote_storage_bytes_total`.
+    pub bytes_sent: u64,
+    /// Requests acknowledged with a 2xx.
+    pub batches_acked: u64,
+    /// `prometheus_remote_storage_enqueue_retries_total`.
+    pub enqueue_retries: u64,
+    /// `prometheus_remote_storage_samples_pending`.
+    pub samples_pending: u64,
+    /// `prometheus_remote_storage_shards`.
+    pub shards: u64,
+    /// `promrw_shards_dead`.
+    pub shards_dead: u64,
+    /// Highest enqueued timestamp, ms (0 when none).
+    pub highest_enqueued_ms: i64,
+    /// Highest timestamp of a finished batch, ms (0 when none).
+    pub highest_sent_ms: i64,
+}
+
+impl EndpointStats {
+    /// Total dropped samples across reasons.
+    pub fn samples_dropped(&self) -> u64 {
+        self.dropped_too_old + self.dropped_queue_full
+    }
+}
+
+/// A point-in-time copy of a sender's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderStats {
+    /// Samples accepted by append (once, whatever the number of endpoints).
+    pub samples_appended: u64,
+    /// Appends refused as out of order.
+    pub rejected_out_of_order: u64,
+    /// Appends refused because the queue was full (`fail`, or `block` timing out).
+    pub rejected_queue_full: u64,
+    /// Appends refused for an unknown or released series.
+    pub rejected_unknown_series: u64,
+    /// Appends refused after close.
+    pub rejected_closed: u64,
+    /// Live registered series.
+    pub series: u64,
+    /// Per-endpoint figures, in configuration order.
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// Snapshot of one endpoint's live counters.
+pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> EndpointStats {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let enqueued = load(&m.samples_enqueued);
+    let done = load(&m.samples_done);
+    EndpointStats {
+        remote_name: remote_name.to_string(),
+        url: url.to_string(),
+        samples_sent: load(&m.samples_total),
+        samples_acked: load(&m.samples_acked),
+        samples_failed: load(&m.samples_failed),
+        samples_retried: load(&m.samples_retried),
+        dropped_too_old: load(&m.dropped_too_old),
+        dropped_queue_full: load(&m.dropped_queue_full),
+        bytes_sent: load(&m.bytes_total),
+        batches_acked: load(&m.batches_acked),
+        enqueue_retries: load(&m.enqueue_retries),
+        samples_pending: enqueued.saturating_sub(done),
+        shards: load(&m.shards),
+        shards_dead: load(&m.shards_dead),
+        highest_enqueued_ms: m.highest_enqueued_ms.load(Ordering::Relaxed),
+        highest_sent_ms: m.highest_sent_ms.load(Ordering::Relaxed),
+    }
+}
+
+/// Static settings of an endpoint shown as gauges.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointSettings {
+    /// `queue_config.capacity`.
+    pub capacity: usize,
+    /// `queue_config.min_shards`.
+    pub min_shards: usize,
+    /// `queue_config.max_shards`.
+    pub max_shards: usize,
+    /// `queue_config.max_samples_per_send`.
+    pub max_samples_per_send: usize,
+}
+
+/// One endpoint's input to the exposition.
+pub struct EndpointExposition<'a> {
+    /// Snapshot of counters.
+    pub stats: EndpointStats,
+    /// Settings shown as gauges.
+    pub settings: EndpointSettings,
+    /// Live counters (for the histogram).
+    pub live: &'a EndpointMetrics,
+}
+
+/// Writes the Prometheus text exposition (format 0.0.4) of a sender.
+pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) -> String {
+    let mut out = String::with_capacity(4096);
+    family(&mut out, "promrw_samples_appended_total", "counter", "Samples accepted by append.");
+    let _ = writeln!(out, "promrw_samples_appended_total {}", stats.samples_appended);
+    family(&mut out, "promrw_appends_rejected_total", "counter", "Appends refused and returned to the caller, by reason.");
+    for (reason, value) in [
+        (RejectReason::OutOfOrder, stats.rejected_out_of_order),
+        (RejectReason::QueueFull, stats.rejected_queue_full),
+        (RejectReason::UnknownSeries, stats.rejected_unknown_series),
+        (RejectReason::Closed, stats.rejected_closed),
+    ] {
+        let _ = writeln!(out, "promrw_appends_rejected_total{{reason=\"{}\"}} {value}", reason.as_str());
+    }
+    family(&mut out, "promrw_series", "gauge", "Registered series.");
+    let _ = writeln!(out, "promrw_series {}", stats.series);
+
+    type Field = fn(&EndpointStats) -> u64;
+    let counters: [(&str, &str, Field); 7] = [
+        ("samples_total", "Samples sent, per attempt.", |s| s.samples_sent),
+        ("samples_failed_total", "Samples that failed on send and were not retried.", |s| s.samples_failed),
+        ("samples_retried_total", "Samples that failed on send and were retried.", |s| s.samples_retried),
+        ("bytes_total", "Compressed bytes sent in successful requests.", |s| s.bytes_sent),
+        ("enqueue_retries_total", "Times an append waited for queue room.", |s| s.enqueue_retries),
+        ("samples_pending", "Samples queued or in flight.", |s| s.samples_pending),
+        ("shards", "Running shards.", |s| s.shards),
+    ];
+    for (name, help, get) in counters {
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let full = format!("prometheus_remote_storage_{name}");
+        family(&mut out, &full, kind, help);
+        for e in endpoints {
+            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats));
+        }
+    }
+    let name = "prometheus_remote_storage_samples_dropped_total";
+    family(&mut out, name, "counter", "Samples dropped after being accepted, by reason.");
+    for e in endpoints {
+        for reason in DropReason::ALL {
+            let value = match reason {
+                DropReason::TooOld => e.stats.dropped_too_old,
+                DropReason::QueueFull => e.stats.dropped_queue_full,
+            };
+            let _ = writeln!(out, "{name}{{reason=\"{}\",{}}} {value}", reason.as_str(), endpoint_labels(&e.stats));
+        }
+    }
+    type Setting = fn(&EndpointSettings) -> usize;
+    let settings: [(&str, &str, Setting); 4] = [
+        ("shard_capacity", "Capacity of each shard queue.", |s| s.capacity),
+        ("shards_min", "Minimum shards.", |s| s.min_shards),
+        ("shards_max", "Maximum shards.", |s| s.max_shards),
+        ("max_samples_per_send", "Maximum samples per request.", |s| s.max_samples_per_send),
+    ];
+    for (name, help, get) in settings {
+        let full = format!("prometheus_remote_storage_{name}");
+        family(&mut out, &full, "gauge", help);
+        for e in endpoints {
+            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.settings));
+        }
+    }
+    for (name, help, get) in [
+        ("queue_highest_timestamp_seconds", "Highest timestamp enqueued, in seconds.", (|s: &EndpointStats| s.highest_enqueued_ms) as fn(&EndpointStats) -> i64),
+        ("queue_highest_sent_timestamp_seconds", "Highest timestamp in a finished request, in seconds.", |s| s.highest_sent_ms),
+    ] {
+        let full = format!("prometheus_remote_storage_{name}");
+        family(&mut out, &full, "gauge", help);
+        for e in endpoints {
+            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats) as f64 / 1000.0);
+        }
+    }
+    for (name, help, get) in [
+        ("promrw_samples_acked_total", "Samples acknowledged by the receiver with a 2xx.", (|s: &EndpointStats| s.samples_acked) as Field),
+        ("promrw_batches_acked_total", "Requests acknowledged with a 2xx.", |s| s.batches_acked),
+        ("promrw_shards_dead", "Shards whose thread panicked.", |s| s.shards_dead),
+    ] {
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        family(&mut out, name, kind, help);
+        for e in endpoints {
+            let _ = writeln!(out, "{name}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats));
+        }
+    }
+    let name = "prometheus_remote_storage_sent_batch_duration_seconds";
+    family(&mut out, name, "histogram", "Duration of send attempts, in seconds.");
+    for e in endpoints {
+        let labels = endpoint_labels(&e.stats);
+        let mut cumulative = 0u64;
+        for (i, bound) in BATCH_DURATION_BUCKETS.iter().enumerate() {
+            cumulative += e.live.batch_duration_buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += e.live.batch_duration_buckets[BATCH_DURATION_BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+        let sum = e.live.batch_duration_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+    out
+}
+
+/// Writes `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `remote_name="...",url="..."` with values escaped for the exposition format.
+fn endpoint_labels(stats: &EndpointStats) -> String {
+    format!(
+        "remote_name=\"{}\",url=\"{}\"",
+        escape_label_value(&stats.remote_name),
+        escape_label_value(&stats.url)
+    )
+}
+
+/// Escapes `\`, `"` and newlines in a label value.
+pub fn escape_label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

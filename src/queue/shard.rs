@@ -1,0 +1,318 @@
+//! One shard: a bounded lock-free queue fed by appending threads, and the named OS thread that
+//! batches, encodes, sends and retries. A shard has at most one request in flight and never
+//! moves past a batch until it is acknowledged, permanently rejected or the sender is
+//! hard-stopped, which keeps per-series order across retries.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use super::EndpointContext;
+use super::batch::{BatchEncoder, QueuedSample};
+use crate::log::LogLevel;
+use crate::series::lock;
+use crate::transport::{Backoff, Outcome, Transport};
+
+/// Shard is running normally.
+pub const RUN: u8 = 0;
+/// Send what is queued, then exit.
+pub const DRAIN: u8 = 1;
+/// Exit now: abandon retries, count what is left as failed.
+pub const HARD: u8 = 2;
+
+/// State shared between appending threads, flush/close callers and the shard thread.
+pub struct ShardShared {
+    /// Samples waiting to be batched.
+    pub queue: ArrayQueue<QueuedSample>,
+    /// Samples pushed so far.
+    pub enqueued: CachePadded<AtomicU64>,
+    /// Samples finished so far (acknowledged, failed or dropped).
+    pub done: CachePadded<AtomicU64>,
+    /// Send partial batches at once until `done` reaches this.
+    pub flush_target: AtomicU64,
+    /// `RUN`, `DRAIN` or `HARD`.
+    pub stop: AtomicU8,
+    /// The thread panicked; pushes are refused.
+    pub dead: AtomicBool,
+    /// A producer already signalled a full batch.
+    pub wake_pending: AtomicBool,
+    /// Lock paired with `wake_cv`.
+    pub wake: Mutex<()>,
+    /// Wakes the shard thread (full batch, flush, stop).
+    pub wake_cv: Condvar,
+    /// Producers waiting for room under the `block` policy.
+    pub waiting_producers: AtomicUsize,
+    /// Lock paired with `space_cv`.
+    pub space: Mutex<()>,
+    /// Wakes producers waiting for room.
+    pub space_cv: Condvar,
+    /// Highest timestamp (ms) pushed.
+    pub highest_enqueued_ms: AtomicI64,
+    /// Samples in the batch being sent.
+    pub in_flight: AtomicU64,
+}
+
+impl ShardShared {
+    /// A shard with room for `capacity` samples.
+    pub fn new(capacity: usize) -> Self {
+        ShardShared {
+            queue: ArrayQueue::new(capacity),
+            enqueued: CachePadded::new(AtomicU64::new(0)),
+            done: CachePadded::new(AtomicU64::new(0)),
+            flush_target: AtomicU64::new(0),
+            stop: AtomicU8::new(RUN),
+            dead: AtomicBool::new(false),
+            wake_pending: AtomicBool::new(false),
+            wake: Mutex::new(()),
+            wake_cv: Condvar::new(),
+            waiting_producers: AtomicUsize::new(0),
+            space: Mutex::new(()),
+            space_cv: Condvar::new(),
+            highest_enqueued_ms: AtomicI64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    /// Wakes the shard thread.
+    pub fn wake(&self) {
+        let _guard = lock(&self.wake);
+        self.wake_cv.notify_all();
+    }
+
+    /// Wakes producers blocked for room (after items were taken, or on stop).
+    pub fn wake_producers(&self) {
+        if self.waiting_producers.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.space);
+            self.space_cv.notify_all();
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Body of a shard thread: runs the send loop, turning a panic into a dead shard whose samples
+/// are counted as failed, then reports its exit.
+pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
+    let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport)));
+    if result.is_err() {
+        shard.dead.store(true, Ordering::SeqCst);
+        ctx.metrics.shards_dead.fetch_add(1, Ordering::Relaxed);
+        let lost = shard.in_flight.swap(0, Ordering::SeqCst);
+        ctx.metrics.samples_failed.fetch_add(lost, Ordering::Relaxed);
+        finish(&shard, &ctx, lost);
+        ctx.logger.log(LogLevel::Error, || {
+            format!("{}: shard {index} panicked; its samples are counted as failed", ctx.describe())
+        });
+    }
+    let leftover = drain_as_failed(&shard, &ctx);
+    if leftover > 0 {
+        ctx.logger.log(LogLevel::Warn, || {
+            format!("{}: failed to flush {leftover} samples on shutdown", ctx.describe())
+        });
+    }
+    ctx.metrics.shards.fetch_sub(1, Ordering::Relaxed);
+    ctx.shard_exited();
+}
+
+/// Counts every sample still queued as failed; returns how many.
+fn drain_as_failed(shard: &ShardShared, ctx: &EndpointContext) -> u64 {
+    let mut n = 0u64;
+    while shard.queue.pop().is_some() {
+        n += 1;
+    }
+    if n > 0 {
+        ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+        finish(shard, ctx, n);
+    }
+    shard.wake_producers();
+    n
+}
+
+/// Marks `n` samples finished and wakes flush waiters.
+fn finish(shard: &ShardShared, ctx: &EndpointContext, n: u64) {
+    shard.done.fetch_add(n, Ordering::SeqCst);
+    ctx.notify_progress();
+}
+
+/// What the shard should do next.
+enum Next {
+    /// Take a batch and send it.
+    Send,
+    /// Leave the loop.
+    Exit,
+}
+
+/// The batching and sending loop.
+fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) {
+    let queue_config = &ctx.config.queue;
+    let max = queue_config.max_samples_per_send;
+    let threshold = max.min(queue_config.capacity);
+    let mut batch: Vec<QueuedSample> = Vec::with_capacity(max);
+    let mut encoder = BatchEncoder::default();
+    let mut timer_start = Instant::now();
+    loop {
+        if let Next::Exit = wait_for_batch(shard, ctx, threshold, &mut timer_start) {
+            return;
+        }
+        shard.wake_pending.store(false, Ordering::SeqCst);
+        while batch.len() < max {
+            match shard.queue.pop() {
+                Some(sample) => batch.push(sample),
+                None => break,
+            }
+        }
+        shard.wake_producers();
+        if batch.is_empty() {
+            continue;
+        }
+        shard.in_flight.store(batch.len() as u64, Ordering::SeqCst);
+        send_batch(shard, ctx, transport, &mut encoder, &mut batch);
+        timer_start = Instant::now();
+    }
+}
+
+/// Waits until a batch should be sent (full, deadline passed, flush or drain requested) or the
+/// shard should exit.
+fn wait_for_batch(shard: &ShardShared, ctx: &EndpointContext, threshold: usize, timer_start: &mut Instant) -> Next {
+    let deadline = ctx.config.queue.batch_send_deadline;
+    let mut guard = lock(&shard.wake);
+    loop {
+        let stop = shard.stop.load(Ordering::SeqCst);
+        if stop == HARD {
+            return Next::Exit;
+        }
+        let len = shard.queue.len();
+        if len == 0 {
+            if stop == DRAIN {
+                return Next::Exit;
+            }
+            *timer_start = Instant::now();
+        } else {
+            let flushing = shard.done.load(Ordering::SeqCst) < shard.flush_target.load(Ordering::SeqCst);
+            if len >= threshold || stop == DRAIN || flushing || timer_start.elapsed() >= deadline {
+                return Next::Send;
+            }
+        }
+        let wait = deadline.saturating_sub(timer_start.elapsed()).max(Duration::from_millis(1));
+        guard = shard
+            .wake_cv
+            .wait_timeout(guard, wait)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// Sends one batch until it is acknowledged, rejected, aged out or abandoned on hard stop.
+fn send_batch(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    transport: &Transport,
+    encoder: &mut BatchEncoder,
+    batch: &mut Vec<QueuedSample>,
+) {
+    let q = &ctx.config.queue;
+    let metrics = &ctx.metrics;
+    let mut backoff = Backoff::new(q.min_backoff, q.max_backoff);
+    let mut attempt: u32 = 0;
+    let mut encoded = false;
+    let highest = batch.iter().map(|s| s.timestamp).max().unwrap_or(0);
+    loop {
+        if !q.sample_age_limit.is_zero() {
+            let cutoff = now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64);
+            let before = batch.len();
+            batch.retain(|s| s.timestamp >= cutoff);
+            let dropped = (before - batch.len()) as u64;
+            if dropped > 0 {
+                metrics.add_dropped(crate::metrics::DropReason::TooOld, dropped);
+                shard.in_flight.fetch_sub(dropped, Ordering::SeqCst);
+                finish(shard, ctx, dropped);
+                encoded = false;
+                ctx.logger.log(LogLevel::Warn, || {
+                    format!("{}: dropped {dropped} samples older than sample_age_limit", ctx.describe())
+                });
+            }
+        }
+        let n = batch.len() as u64;
+        if n == 0 {
+            break;
+        }
+        let body = if encoded {
+            encoder.last_body()
+        } else {
+            encoded = true;
+            encoder.encode(batch)
+        };
+        let started = Instant::now();
+        let outcome = transport.send(body, attempt);
+        metrics.observe_batch_duration(started.elapsed());
+        metrics.samples_total.fetch_add(n, Ordering::Relaxed);
+        match outcome {
+            Outcome::Success => {
+                metrics.samples_acked.fetch_add(n, Ordering::Relaxed);
+                metrics.bytes_total.fetch_add(body.len() as u64, Ordering::Relaxed);
+                metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            Outcome::Permanent { reason } => {
+                metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                ctx.logger.log(LogLevel::Error, || {
+                    format!("{}: non-recoverable error, dropping {n} samples: {reason}", ctx.describe())
+                });
+                break;
+            }
+            Outcome::Recoverable { reason, retry_after } => {
+                if shard.stop.load(Ordering::SeqCst) == HARD {
+                    metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    break;
+                }
+                let delay = backoff.next_delay(retry_after);
+                metrics.samples_retried.fetch_add(n, Ordering::Relaxed);
+                ctx.logger.log(LogLevel::Warn, || {
+                    format!(
+                        "{}: failed to send batch of {n} samples, retrying in {delay:?}: {reason}",
+                        ctx.describe()
+                    )
+                });
+                if !sleep_unless_hard_stop(shard, delay) {
+                    metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    break;
+                }
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+    metrics.highest_sent_ms.fetch_max(highest, Ordering::Relaxed);
+    let n = batch.len() as u64;
+    batch.clear();
+    shard.in_flight.store(0, Ordering::SeqCst);
+    finish(shard, ctx, n);
+}
+
+/// Sleeps for `delay`; returns false early when a hard stop is requested.
+fn sleep_unless_hard_stop(shard: &ShardShared, delay: Duration) -> bool {
+    let until = Instant::now() + delay;
+    let mut guard = lock(&shard.wake);
+    loop {
+        if shard.stop.load(Ordering::SeqCst) == HARD {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        guard = shard
+            .wake_cv
+            .wait_timeout(guard, until - now)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}

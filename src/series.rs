@@ -1,0 +1,262 @@
+//! The series registry: label sets are registered once and referred to by a [`SeriesRef`].
+//!
+//! A ref is `generation << 32 | slot`. Released slots are reused with a new generation, so a
+//! stale ref is detected instead of reaching another series, and memory stays bounded when
+//! series churn. Each slot has its own small lock, held while a sample of that series is checked
+//! and queued, which keeps per-series queue order equal to timestamp order.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use fxhash::FxHashMap;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::Labels;
+use crate::wire::rw1;
+
+/// A handle to a registered series. `0` is never a valid ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesRef(pub u64);
+
+/// An immutable registered series: its labels (external labels merged), the pre-encoded label
+/// bytes of the RW 1.0 `TimeSeries.labels` field, and the stable hash used to pick a shard.
+#[derive(Debug)]
+pub struct Series {
+    id: u64,
+    labels: Labels,
+    encoded_labels: Box<[u8]>,
+    shard_hash: u64,
+}
+
+impl Series {
+    /// A process-unique id (never reused, unlike refs' slots).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The full label set as sent.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The RW 1.0 encoding of the labels.
+    pub fn encoded_labels(&self) -> &[u8] {
+        &self.encoded_labels
+    }
+
+    /// Stable hash of the labels; `shard_hash % shards` picks the shard.
+    pub fn shard_hash(&self) -> u64 {
+        self.shard_hash
+    }
+}
+
+/// What a slot holds while its series is live.
+#[derive(Debug)]
+pub struct SlotState {
+    generation: u32,
+    series: Option<Arc<Series>>,
+    last_timestamp: Option<i64>,
+}
+
+impl SlotState {
+    /// The live series of the slot.
+    pub fn series(&self) -> &Arc<Series> {
+        self.series
+            .as_ref()
+            .expect("SlotGuard only hands out live slots")
+    }
+
+    /// The last accepted timestamp of the series, if any.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.last_timestamp
+    }
+
+    /// Records `timestamp` as the last accepted one.
+    pub fn set_last_timestamp(&mut self, timestamp: i64) {
+        self.last_timestamp = Some(timestamp);
+    }
+}
+
+/// Slots per chunk; chunks are allocated on demand and never freed while the registry lives.
+const CHUNK_SLOTS: usize = 4096;
+/// Number of chunks: up to 2^28 live series.
+const MAX_CHUNKS: usize = 1 << 16;
+
+/// Label sets to refs, and refs to series.
+pub struct SeriesRegistry {
+    chunks: Box<[OnceLock<Box<[Mutex<SlotState>]>>]>,
+    index: Mutex<IndexState>,
+    next_id: AtomicU64,
+    external_labels: Labels,
+}
+
+/// The part of the registry changed only by register and release.
+struct IndexState {
+    by_labels: FxHashMap<Labels, SeriesRef>,
+    free_slots: Vec<u32>,
+    next_slot: u32,
+}
+
+impl SeriesRegistry {
+    /// An empty registry that merges `external_labels` into every series.
+    pub fn new(external_labels: Labels) -> Self {
+        SeriesRegistry {
+            chunks: (0..MAX_CHUNKS).map(|_| OnceLock::new()).collect(),
+            index: Mutex::new(IndexState {
+                by_labels: FxHashMap::default(),
+                free_slots: Vec::new(),
+                next_slot: 0,
+            }),
+            next_id: AtomicU64::new(1),
+            external_labels,
+        }
+    }
+
+    /// Registers `labels` (already validated) and returns its ref. Label sets that are equal
+    /// once external labels are merged give the same ref until released.
+    pub fn register(&self, labels: Labels) -> Result<SeriesRef> {
+        let full = labels.with_external(&self.external_labels);
+        let mut index = lock(&self.index);
+        if let Some(existing) = index.by_labels.get(&full) {
+            return Ok(*existing);
+        }
+        let slot = match index.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                if index.next_slot as usize >= CHUNK_SLOTS * MAX_CHUNKS {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "series limit reached: release series that are no longer used",
+                    ));
+                }
+                index.next_slot += 1;
+                index.next_slot - 1
+            }
+        };
+        let encoded_labels = rw1::encode_labels(&full).into_boxed_slice();
+        let series = Arc::new(Series {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            shard_hash: fxhash::hash64(&encoded_labels[..]),
+            labels: full.clone(),
+            encoded_labels,
+        });
+        let mut state = lock(self.slot(slot));
+        state.generation = state.generation.wrapping_add(1).max(1);
+        state.series = Some(series);
+        state.last_timestamp = None;
+        let series_ref = SeriesRef((u64::from(state.generation) << 32) | u64::from(slot));
+        drop(state);
+        index.by_labels.insert(full, series_ref);
+        Ok(series_ref)
+    }
+
+    /// Forgets a series. Samples already queued are still sent; appends with the old ref fail
+    /// with `UnknownSeries`; registering the same labels again gives a new ref.
+    pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
+        let mut index = lock(&self.index);
+        let mut state = self.lock_live(series_ref)?;
+        index.by_labels.remove(state.series().labels());
+        state.series = None;
+        state.last_timestamp = None;
+        state.generation = state.generation.wrapping_add(1).max(1);
+        drop(state);
+        index.free_slots.push(slot_of(series_ref));
+        Ok(())
+    }
+
+    /// Number of live series.
+    pub fn len(&self) -> usize {
+        lock(&self.index).by_labels.len()
+    }
+
+    /// True when no series is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Locks the slot of a live `series_ref`; fails with `UnknownSeries` for refs never issued
+    /// or released.
+    pub fn lock_live(&self, series_ref: SeriesRef) -> Result<MutexGuard<'_, SlotState>> {
+        let slot = slot_of(series_ref) as usize;
+        let generation = (series_ref.0 >> 32) as u32;
+        let unknown = || {
+            Error::new(
+                ErrorKind::UnknownSeries,
+                format!("series ref {} is unknown or was released", series_ref.0),
+            )
+        };
+        let chunk = self
+            .chunks
+            .get(slot / CHUNK_SLOTS)
+            .and_then(OnceLock::get)
+            .ok_or_else(unknown)?;
+        let state = lock(&chunk[slot % CHUNK_SLOTS]);
+        if generation == 0 || state.generation != generation || state.series.is_none() {
+            return Err(unknown());
+        }
+        Ok(state)
+    }
+
+    /// The slot's lock, allocating its chunk on first use.
+    fn slot(&self, slot: u32) -> &Mutex<SlotState> {
+        let slot = slot as usize;
+        let chunk = self.chunks[slot / CHUNK_SLOTS].get_or_init(|| {
+            (0..CHUNK_SLOTS)
+                .map(|_| {
+                    Mutex::new(SlotState {
+                        generation: 0,
+                        series: None,
+                        last_timestamp: None,
+                    })
+                })
+                .collect()
+        });
+        &chunk[slot % CHUNK_SLOTS]
+    }
+}
+
+/// The slot number of a ref.
+fn slot_of(series_ref: SeriesRef) -> u32 {
+    series_ref.0 as u32
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves consistent state.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(name: &str) -> Labels {
+        Labels::from_pairs(&[("__name__", name), ("job", "t")]).unwrap()
+    }
+
+    #[test]
+    fn same_labels_same_ref_and_release_invalidates() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let a = reg.register(labels("a")).unwrap();
+        assert_eq!(reg.register(labels("a")).unwrap(), a);
+        let b = reg.register(labels("b")).unwrap();
+        assert_ne!(a, b);
+        reg.release(a).unwrap();
+        assert_eq!(reg.lock_live(a).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        let c = reg.register(labels("c")).unwrap();
+        assert_eq!(slot_of(c), slot_of(a), "released slot is reused");
+        assert_ne!(c, a, "with a new generation");
+        assert_eq!(reg.len(), 2);
+        assert!(reg.lock_live(SeriesRef(0)).is_err());
+        assert!(reg.lock_live(SeriesRef(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn churn_keeps_slots_bounded() {
+        let reg = SeriesRegistry::new(Labels::default());
+        for i in 0..10_000 {
+            let r = reg.register(labels(&format!("m{i}"))).unwrap();
+            reg.release(r).unwrap();
+        }
+        assert_eq!(lock(&reg.index).next_slot, 1);
+    }
+}

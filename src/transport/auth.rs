@@ -1,0 +1,108 @@
+//! Credentials: builds the `Authorization` header value from `basic_auth` or `authorization`,
+//! re-reading credential files at each request so rotated secrets are picked up.
+
+use std::path::Path;
+
+use base64::Engine;
+
+use crate::config::{Authorization, BasicAuth, Secret};
+
+/// Source of the `Authorization` header of an endpoint.
+#[derive(Debug, Clone)]
+pub enum AuthSource {
+    /// No authorization header.
+    None,
+    /// HTTP basic authentication.
+    Basic(BasicAuth),
+    /// `<type> <credentials>`.
+    Scheme(Authorization),
+}
+
+impl AuthSource {
+    /// From an endpoint's settings (at most one is set; validated earlier).
+    pub fn new(basic: Option<&BasicAuth>, authorization: Option<&Authorization>) -> Self {
+        match (basic, authorization) {
+            (Some(b), _) => AuthSource::Basic(b.clone()),
+            (None, Some(a)) => AuthSource::Scheme(a.clone()),
+            (None, None) => AuthSource::None,
+        }
+    }
+
+    /// The header value for the next request, or an error naming the unreadable file.
+    pub fn header_value(&self) -> Result<Option<Secret>, String> {
+        match self {
+            AuthSource::None => Ok(None),
+            AuthSource::Basic(b) => {
+                let password = match (&b.password, &b.password_file) {
+                    (_, Some(file)) => read_secret_file(file, "basic_auth.password_file")?,
+                    (Some(p), None) => p.expose().to_string(),
+                    (None, None) => String::new(),
+                };
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", b.username, password));
+                Ok(Some(Secret::new(format!("Basic {token}"))))
+            }
+            AuthSource::Scheme(a) => {
+                let credentials = match (&a.credentials, &a.credentials_file) {
+                    (_, Some(file)) => read_secret_file(file, "authorization.credentials_file")?,
+                    (Some(c), None) => c.expose().to_string(),
+                    (None, None) => String::new(),
+                };
+                Ok(Some(Secret::new(format!("{} {}", a.auth_type, credentials))))
+            }
+        }
+    }
+
+    /// The inline secrets, so they can be scrubbed from error texts.
+    pub fn inline_secrets(&self) -> Vec<String> {
+        let secret = match self {
+            AuthSource::None => None,
+            AuthSource::Basic(b) => b.password.as_ref(),
+            AuthSource::Scheme(a) => a.credentials.as_ref(),
+        };
+        secret
+            .map(|s| s.expose().to_string())
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// Reads a credentials file, trimming surrounding whitespace (as Prometheus does).
+fn read_secret_file(path: &Path, field: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_string())
+        .map_err(|e| format!("cannot read {field} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_and_rotated_bearer() {
+        let basic = AuthSource::Basic(BasicAuth {
+            username: "user".into(),
+            password: Some(Secret::new("pass")),
+            password_file: None,
+        });
+        assert_eq!(
+            basic.header_value().unwrap().unwrap().expose(),
+            "Basic dXNlcjpwYXNz"
+        );
+        let dir = std::env::temp_dir().join(format!("promrw-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "one\n").unwrap();
+        let bearer = AuthSource::Scheme(Authorization {
+            auth_type: "Bearer".into(),
+            credentials: None,
+            credentials_file: Some(file.clone()),
+        });
+        assert_eq!(bearer.header_value().unwrap().unwrap().expose(), "Bearer one");
+        std::fs::write(&file, "two").unwrap();
+        assert_eq!(bearer.header_value().unwrap().unwrap().expose(), "Bearer two");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(bearer.header_value().unwrap_err().contains("credentials_file"));
+    }
+}

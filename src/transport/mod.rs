@@ -1,0 +1,155 @@
+//! HTTP transport: one blocking ureq agent per shard (keep-alive), the Remote Write 1.0
+//! headers, authentication, TLS, proxy, per-attempt timeout and response classification.
+
+pub mod auth;
+pub mod retry;
+mod tls;
+
+use std::io::Read;
+use std::time::{Duration, SystemTime};
+
+use ureq::Agent;
+
+use crate::config::EndpointConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::redact::redact_url;
+use auth::AuthSource;
+pub use retry::{Backoff, Outcome};
+
+/// The `User-Agent` promrw sends.
+pub const USER_AGENT: &str = concat!("promrw/", env!("CARGO_PKG_VERSION"));
+
+/// Most response-body bytes kept for logs.
+const MAX_ERROR_BODY: usize = 1024;
+/// Most response-body bytes read to keep a connection reusable; beyond that it is closed.
+const MAX_DRAIN: u64 = 64 * 1024;
+
+/// A connection to one endpoint, owned by one shard.
+pub struct Transport {
+    agent: Agent,
+    url: String,
+    shown_url: String,
+    headers: Vec<(String, String)>,
+    auth: AuthSource,
+    secrets: Vec<String>,
+    retry_on_http_429: bool,
+}
+
+impl Transport {
+    /// Builds the agent for `endpoint`; fails when TLS files or the proxy URL are unusable.
+    pub fn new(endpoint: &EndpointConfig) -> Result<Transport> {
+        let invalid = |field: &str, msg: String| {
+            Error::new(ErrorKind::InvalidConfig, format!("{field}: {msg}"))
+        };
+        let mut builder = Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(USER_AGENT)
+            .timeout_global(Some(endpoint.remote_timeout))
+            .max_redirects(if endpoint.follow_redirects { 10 } else { 0 })
+            .max_redirects_will_error(false)
+            .max_idle_connections(2)
+            .max_idle_connections_per_host(1)
+            .tls_config(tls::build(&endpoint.tls)?);
+        if let Some(proxy) = &endpoint.proxy_url {
+            let proxy = ureq::Proxy::new(proxy)
+                .map_err(|e| invalid("proxy_url", format!("{}: {e}", redact_url(proxy))))?;
+            builder = builder.proxy(Some(proxy));
+        }
+        let agent = tls::agent(builder.build(), &endpoint.tls);
+        let auth = AuthSource::new(endpoint.basic_auth.as_ref(), endpoint.authorization.as_ref());
+        let mut secrets = auth.inline_secrets();
+        if let Some(proxy) = &endpoint.proxy_url {
+            secrets.push(proxy.clone());
+        }
+        secrets.push(endpoint.url.clone());
+        Ok(Transport {
+            agent,
+            url: endpoint.url.clone(),
+            shown_url: redact_url(&endpoint.url),
+            headers: endpoint.headers.clone(),
+            auth,
+            secrets,
+            retry_on_http_429: endpoint.queue.retry_on_http_429,
+        })
+    }
+
+    /// POSTs one snappy-compressed `WriteRequest`. `attempt` is 0 for the first try; retries
+    /// carry `Retry-Attempt: <attempt>`.
+    pub fn send(&self, body: &[u8], attempt: u32) -> Outcome {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if attempt > 0 {
+            request = request.header("Retry-Attempt", attempt.to_string());
+        }
+        match self.auth.header_value() {
+            Ok(Some(value)) => request = request.header("Authorization", value.expose()),
+            Ok(None) => {}
+            Err(message) => {
+                return Outcome::Recoverable {
+                    reason: message,
+                    retry_after: None,
+                };
+            }
+        }
+        let mut response = match request.send(body) {
+            Ok(response) => response,
+            Err(error) => {
+                return Outcome::Recoverable {
+                    reason: self.scrub(&format!("request failed: {error}")),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let mut reader = response.body_mut().as_reader();
+        let mut snippet = Vec::new();
+        let classification = retry::classify_status(status, self.retry_on_http_429);
+        if classification.is_some() {
+            let _ = (&mut reader).take(MAX_ERROR_BODY as u64).read_to_end(&mut snippet);
+        }
+        let _ = std::io::copy(&mut (&mut reader).take(MAX_DRAIN), &mut std::io::sink());
+        let text = String::from_utf8_lossy(&snippet);
+        let reason = self.scrub(&format!("server returned HTTP status {status}: {}", text.trim_end()));
+        match classification {
+            None => Outcome::Success,
+            Some(true) => Outcome::Recoverable { reason, retry_after },
+            Some(false) => Outcome::Permanent { reason },
+        }
+    }
+
+    /// The URL with any password removed, for logs and metric labels.
+    pub fn shown_url(&self) -> &str {
+        &self.shown_url
+    }
+
+    /// Removes secrets (inline credentials, the raw URL and proxy URL) from an error text.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), &redact_url(secret));
+            }
+        }
+        for secret in self.auth.inline_secrets() {
+            out = out.replace(&secret, "xxxxx");
+        }
+        out
+    }
+}
+
+/// Longest a single attempt may take: `remote_timeout`, shortened to `limit` when given.
+pub fn attempt_timeout(remote_timeout: Duration, limit: Option<Duration>) -> Duration {
+    limit.map_or(remote_timeout, |l| l.min(remote_timeout))
+}

@@ -1,0 +1,145 @@
+//! Retry policy: which responses are retried, exponential backoff with a jitter that never
+//! shortens the gap between attempts, and `Retry-After` parsing (seconds or HTTP-date).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime};
+
+/// How a send attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: the batch is acknowledged.
+    Success,
+    /// Network error, timeout, 5xx, 408 or (when enabled) 429: send the batch again.
+    Recoverable {
+        /// What went wrong, for logs (never contains secrets).
+        reason: String,
+        /// Delay the receiver asked for with `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// Any other status: the batch is dropped and counted as failed.
+    Permanent {
+        /// Status and the first 1 KiB of the response body.
+        reason: String,
+    },
+}
+
+/// Classifies an HTTP status: `None` for success, `Some(true)` for retryable, `Some(false)` for
+/// permanent failure.
+pub fn classify_status(status: u16, retry_on_http_429: bool) -> Option<bool> {
+    match status {
+        200..=299 => None,
+        500..=599 | 408 => Some(true),
+        429 => Some(retry_on_http_429),
+        _ => Some(false),
+    }
+}
+
+/// Parses a `Retry-After` value: a number of seconds, or an HTTP-date (time until that date,
+/// whole seconds). Unparseable, zero or past values give `None` (normal backoff applies).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return (seconds > 0).then(|| Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    let until = date.duration_since(now).ok()?;
+    let whole = Duration::from_secs(until.as_secs());
+    (!whole.is_zero()).then_some(whole)
+}
+
+/// Exponential backoff from `min` to `max` with an up-to-10% jitter. Delays never decrease:
+/// each is at least the previous one, whatever the jitter or `Retry-After` say.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    previous: Duration,
+    random: RandomState,
+    draws: u64,
+}
+
+impl Backoff {
+    /// A fresh backoff starting at `min`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Backoff {
+            next: min,
+            max,
+            previous: Duration::ZERO,
+            random: RandomState::new(),
+            draws: 0,
+        }
+    }
+
+    /// The delay before the next attempt. `retry_after` (from the receiver) replaces the
+    /// computed base delay and is not capped by `max`.
+    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
+        let base = retry_after.unwrap_or(self.next);
+        let jitter = base.mul_f64(self.unit_random() * 0.1);
+        let delay = (base + jitter).max(self.previous);
+        self.previous = delay;
+        self.next = base.saturating_mul(2).min(self.max);
+        delay
+    }
+
+    /// A uniformly distributed number in [0, 1), from std's randomly keyed hasher.
+    fn unit_random(&mut self) -> f64 {
+        self.draws += 1;
+        let mut hasher = self.random.build_hasher();
+        hasher.write_u64(self.draws);
+        (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(classify_status(204, true), None);
+        assert_eq!(classify_status(503, false), Some(true));
+        assert_eq!(classify_status(408, false), Some(true));
+        assert_eq!(classify_status(429, true), Some(true));
+        assert_eq!(classify_status(429, false), Some(false));
+        assert_eq!(classify_status(400, true), Some(false));
+        assert_eq!(classify_status(302, true), Some(false));
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&earlier, now), None);
+    }
+
+    #[test]
+    fn delays_grow_to_max_and_never_shrink() {
+        let min = Duration::from_millis(30);
+        let max = Duration::from_millis(500);
+        let mut b = Backoff::new(min, max);
+        let mut last = Duration::ZERO;
+        let mut delays = Vec::new();
+        for i in 0..40 {
+            let retry_after = (i == 20).then(|| Duration::from_millis(10));
+            let d = b.next_delay(retry_after);
+            assert!(d >= last, "delay {i} shrank: {d:?} < {last:?}");
+            assert!(d <= max.mul_f64(1.1) + Duration::from_millis(1), "{d:?}");
+            last = d;
+            delays.push(d);
+        }
+        assert!(delays[0] >= min && delays[0] <= min.mul_f64(1.1));
+        assert!(delays[39] >= max);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_beyond_max() {
+        let mut b = Backoff::new(Duration::from_millis(30), Duration::from_secs(1));
+        assert!(b.next_delay(Some(Duration::from_secs(2))) >= Duration::from_secs(2));
+    }
+}
