@@ -29,6 +29,7 @@ pub mod sender;
 pub mod series;
 pub mod transport;
 pub mod wire;
+pub mod workload;
 
 pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig};
 pub use error::{Error, ErrorKind, Result};

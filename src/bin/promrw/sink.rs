@@ -1,0 +1,107 @@
+//! `promrw sink`: a receiver that decodes and validates every request (headers, snappy,
+//! protobuf, label rules, per-series order across requests) and prints a line per request or a
+//! summary per interval. It runs until interrupted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use promrw::receiver::server::{Observer, validating_handler};
+use promrw::receiver::{Receiver, SampleStore};
+
+/// Arguments of `promrw sink`.
+#[derive(clap::Args)]
+pub struct SinkArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed first).
+    #[arg(long, default_value = "127.0.0.1:9201")]
+    listen: String,
+    /// Print a line for every request instead of a summary per interval.
+    #[arg(long)]
+    per_request: bool,
+    /// Interval between summaries, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Print only the listening line and invalid requests.
+    #[arg(long)]
+    quiet: bool,
+    /// Worker threads.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+}
+
+/// Counters for the interval summary.
+#[derive(Default)]
+struct Interval {
+    requests: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// Runs the sink until the process is killed.
+pub fn run(args: SinkArgs) -> Result<(), String> {
+    if !(args.interval > 0.0 && args.interval.is_finite()) {
+        return Err(format!("--interval must be a positive number of seconds, got {}", args.interval));
+    }
+    let store = Arc::new(SampleStore::new(false));
+    let interval = Arc::new(Interval::default());
+    let per_request = args.per_request;
+    let quiet = args.quiet;
+    let print_lock = Arc::new(Mutex::new(()));
+    let observer: Observer = {
+        let interval = interval.clone();
+        let print_lock = print_lock.clone();
+        Arc::new(move |info, reply, report| {
+            interval.requests.fetch_add(1, Ordering::Relaxed);
+            let _guard = print_lock.lock();
+            match &info.decoded {
+                Err(e) => {
+                    interval.rejected.fetch_add(1, Ordering::Relaxed);
+                    println!("{} {} -> {}: {}", info.method, info.path, reply.status, e.message);
+                }
+                Ok(decoded) if per_request && !quiet => {
+                    let report = report.unwrap_or_default();
+                    println!(
+                        "{} {} -> {} series={} samples={} bytes={} raw_bytes={} out_of_order={} duplicates={} user_agent={:?} retry_attempt={}",
+                        info.method,
+                        info.path,
+                        reply.status,
+                        decoded.series.len(),
+                        decoded.samples,
+                        decoded.compressed_bytes,
+                        decoded.raw_bytes,
+                        report.out_of_order,
+                        report.duplicates,
+                        info.header("user-agent").unwrap_or(""),
+                        info.header("retry-attempt").unwrap_or("0"),
+                    );
+                }
+                Ok(_) => {}
+            }
+        })
+    };
+    let receiver = Receiver::start(&args.listen, args.workers, store.clone(), validating_handler(), Some(observer))
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    println!("listening on {}", receiver.url());
+    let started = Instant::now();
+    let mut previous = store.totals();
+    loop {
+        std::thread::sleep(Duration::from_secs_f64(args.interval));
+        if per_request || quiet {
+            continue;
+        }
+        let totals = store.totals();
+        let requests = interval.requests.swap(0, Ordering::Relaxed);
+        let rejected = interval.rejected.swap(0, Ordering::Relaxed);
+        let _guard = print_lock.lock();
+        println!(
+            "[{:7.1}s] requests={requests} rejected={rejected} samples={} bytes={} out_of_order={} duplicates={} | total samples={} series={}",
+            started.elapsed().as_secs_f64(),
+            totals.accepted - previous.accepted,
+            totals.compressed_bytes - previous.compressed_bytes,
+            totals.out_of_order - previous.out_of_order,
+            totals.duplicates - previous.duplicates,
+            totals.accepted,
+            store.series_count(),
+        );
+        previous = totals;
+    }
+}
