@@ -1,1 +1,191 @@
-fn main(){}
+//! Per-batch encoding benchmarks on workload W1: batches of 2,000 samples (the default
+//! `max_samples_per_send`) taken in append order, so every sample of a batch belongs to a
+//! different series, as in the end-to-end benchmark (`promrw bench`).
+//!
+//! * `promrw_batch_encoder`: [`BatchEncoder::encode`] (pre-encoded labels copied, samples
+//!   written, snappy), the shard threads' per-batch work.
+//! * `naive_prost_snappy`: the baseline: prost `WriteRequest` messages with one `TimeSeries`
+//!   per sample owning copies of its label strings (as Prometheus sends them), `encode_to_vec`,
+//!   then snappy.
+//! * `rw1_encode_labels`: [`rw1::encode_labels`] of 2,000 label sets, the one-off cost paid per
+//!   series at registration.
+//! * `snappy_only`: snappy of promrw's uncompressed body, to show how much of the batch
+//!   encoder's time is compression.
+//!
+//! The first two come in two flavours: `hot` encodes the same batch (series 0..2000) again and
+//! again, so its labels stay in cache; `w1_rotating` encodes the five batches that cover all
+//! 10,000 W1 series in turn, which is the working set of a real run.
+//!
+//! Run with `cargo bench --bench encode -- --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use promrw::Labels;
+use promrw::queue::{BatchEncoder, QueuedSample};
+use promrw::series::SeriesRegistry;
+use promrw::wire::{proto, rw1, snappy_compress};
+use promrw::workload::Workload;
+use prost::Message;
+
+/// Samples per batch (the default `max_samples_per_send`).
+const BATCH: usize = 2_000;
+
+/// Milliseconds since the epoch of the samples (a fixed instant, for reproducibility).
+const TIMESTAMP_MS: i64 = 1_700_000_000_000;
+
+/// One batch of W1 samples (round 0 of `BATCH` consecutive series), with their label sets.
+struct Batch {
+    /// Label sets of the batch's series, in sample order.
+    labels: Vec<Labels>,
+    /// The batch as promrw's shard threads see it.
+    queued: Vec<QueuedSample>,
+    /// `(timestamp, value)` of each sample, in sample order.
+    samples: Vec<(i64, f64)>,
+}
+
+/// Registers every W1 series in one registry and returns the batches covering them, in order.
+fn w1_batches() -> Vec<Batch> {
+    let workload = Workload::W1;
+    let registry = SeriesRegistry::new(Labels::default());
+    (0..workload.series)
+        .step_by(BATCH)
+        .map(|first| {
+            let range = first..(first + BATCH).min(workload.series);
+            let labels: Vec<Labels> = range.clone().map(|i| workload.labels(i)).collect();
+            let samples: Vec<(i64, f64)> = range
+                .map(|i| (TIMESTAMP_MS, workload.value(i, 0)))
+                .collect();
+            let queued = labels
+                .iter()
+                .zip(&samples)
+                .map(|(l, &(timestamp, value))| {
+                    let series_ref = registry.register(l.clone()).expect("W1 labels register");
+                    let series = registry
+                        .lock_live(series_ref)
+                        .expect("the series was just registered")
+                        .series()
+                        .clone();
+                    QueuedSample {
+                        series,
+                        timestamp,
+                        value,
+                    }
+                })
+                .collect();
+            Batch {
+                labels,
+                queued,
+                samples,
+            }
+        })
+        .collect()
+}
+
+/// The baseline: prost messages (one `TimeSeries` per sample, label strings copied), encoded
+/// and snappy-compressed; returns the compressed body.
+fn naive_encode(
+    labels: &[Labels],
+    samples: &[(i64, f64)],
+    snappy: &mut snap::raw::Encoder,
+) -> Vec<u8> {
+    let request = proto::WriteRequest {
+        timeseries: labels
+            .iter()
+            .zip(samples)
+            .map(|(l, &(timestamp, value))| proto::TimeSeries {
+                labels: l
+                    .as_slice()
+                    .iter()
+                    .map(|l| proto::Label {
+                        name: l.name.clone(),
+                        value: l.value.clone(),
+                    })
+                    .collect(),
+                samples: vec![proto::Sample { value, timestamp }],
+                exemplars: Vec::new(),
+            })
+            .collect(),
+        metadata: Vec::new(),
+    };
+    let raw = request.encode_to_vec();
+    snappy
+        .compress_vec(&raw)
+        .expect("snappy compresses any batch-sized input")
+}
+
+/// Registers the W1 batch-encoding benchmarks.
+fn encode(c: &mut Criterion) {
+    let batches = w1_batches();
+    let hot = &batches[0];
+    let mut group = c.benchmark_group("w1_batch_2000");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let mut encoder = BatchEncoder::default();
+    group.bench_function("promrw_batch_encoder/hot", |b| {
+        b.iter(|| black_box(encoder.encode(black_box(&hot.queued)).len()))
+    });
+    let mut next = 0;
+    group.bench_function("promrw_batch_encoder/w1_rotating", |b| {
+        b.iter(|| {
+            next = (next + 1) % batches.len();
+            black_box(encoder.encode(black_box(&batches[next].queued)).len())
+        })
+    });
+
+    let mut snappy = snap::raw::Encoder::new();
+    group.bench_function("naive_prost_snappy/hot", |b| {
+        b.iter(|| naive_encode(black_box(&hot.labels), black_box(&hot.samples), &mut snappy))
+    });
+    group.bench_function("naive_prost_snappy/w1_rotating", |b| {
+        b.iter(|| {
+            next = (next + 1) % batches.len();
+            let batch = &batches[next];
+            naive_encode(
+                black_box(&batch.labels),
+                black_box(&batch.samples),
+                &mut snappy,
+            )
+        })
+    });
+
+    group.bench_function("rw1_encode_labels", |b| {
+        b.iter(|| {
+            black_box(&hot.labels)
+                .iter()
+                .map(|l| rw1::encode_labels(l).len())
+                .sum::<usize>()
+        })
+    });
+
+    // promrw's uncompressed body of the hot batch, to isolate the compression cost.
+    let mut raw = Vec::new();
+    for sample in &hot.queued {
+        rw1::append_series(
+            &mut raw,
+            sample.series.encoded_labels(),
+            [(sample.timestamp, sample.value)].into_iter(),
+        );
+    }
+    let mut compressed = Vec::new();
+    group.bench_function("snappy_only", |b| {
+        b.iter(|| {
+            snappy_compress(&mut snappy, black_box(&raw), &mut compressed);
+            compressed.len()
+        })
+    });
+    group.finish();
+
+    let naive = naive_encode(&hot.labels, &hot.samples, &mut snappy);
+    let ours = encoder.encode(&hot.queued).len();
+    println!(
+        "w1_batch_2000 sizes: promrw {ours} bytes ({:.2}/sample, uncompressed {}), naive {} bytes ({:.2}/sample)",
+        ours as f64 / BATCH as f64,
+        encoder.raw_len(),
+        naive.len(),
+        naive.len() as f64 / BATCH as f64
+    );
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);

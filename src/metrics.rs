@@ -176,13 +176,19 @@ pub struct SenderMetrics {
 impl SenderMetrics {
     /// Counts one refused append.
     pub fn reject(&self, reason: RejectReason) {
-        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let index = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
         self.rejected[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Refused appends for `reason`.
     pub fn rejected(&self, reason: RejectReason) -> u64 {
-        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let index = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
         self.rejected[index].load(Ordering::Relaxed)
     }
 }
@@ -301,86 +307,191 @@ pub struct EndpointExposition<'a> {
 /// Writes the Prometheus text exposition (format 0.0.4) of a sender.
 pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) -> String {
     let mut out = String::with_capacity(4096);
-    family(&mut out, "promrw_samples_appended_total", "counter", "Samples accepted by append.");
-    let _ = writeln!(out, "promrw_samples_appended_total {}", stats.samples_appended);
-    family(&mut out, "promrw_appends_rejected_total", "counter", "Appends refused and returned to the caller, by reason.");
+    family(
+        &mut out,
+        "promrw_samples_appended_total",
+        "counter",
+        "Samples accepted by append.",
+    );
+    let _ = writeln!(
+        out,
+        "promrw_samples_appended_total {}",
+        stats.samples_appended
+    );
+    family(
+        &mut out,
+        "promrw_appends_rejected_total",
+        "counter",
+        "Appends refused and returned to the caller, by reason.",
+    );
     for (reason, value) in [
         (RejectReason::OutOfOrder, stats.rejected_out_of_order),
         (RejectReason::QueueFull, stats.rejected_queue_full),
         (RejectReason::UnknownSeries, stats.rejected_unknown_series),
         (RejectReason::Closed, stats.rejected_closed),
     ] {
-        let _ = writeln!(out, "promrw_appends_rejected_total{{reason=\"{}\"}} {value}", reason.as_str());
+        let _ = writeln!(
+            out,
+            "promrw_appends_rejected_total{{reason=\"{}\"}} {value}",
+            reason.as_str()
+        );
     }
     family(&mut out, "promrw_series", "gauge", "Registered series.");
     let _ = writeln!(out, "promrw_series {}", stats.series);
 
     type Field = fn(&EndpointStats) -> u64;
     let counters: [(&str, &str, Field); 7] = [
-        ("samples_total", "Samples sent, per attempt.", |s| s.samples_sent),
-        ("samples_failed_total", "Samples that failed on send and were not retried.", |s| s.samples_failed),
-        ("samples_retried_total", "Samples that failed on send and were retried.", |s| s.samples_retried),
-        ("bytes_total", "Compressed bytes sent in successful requests.", |s| s.bytes_sent),
-        ("enqueue_retries_total", "Times an append waited for queue room.", |s| s.enqueue_retries),
-        ("samples_pending", "Samples queued or in flight.", |s| s.samples_pending),
+        ("samples_total", "Samples sent, per attempt.", |s| {
+            s.samples_sent
+        }),
+        (
+            "samples_failed_total",
+            "Samples that failed on send and were not retried.",
+            |s| s.samples_failed,
+        ),
+        (
+            "samples_retried_total",
+            "Samples that failed on send and were retried.",
+            |s| s.samples_retried,
+        ),
+        (
+            "bytes_total",
+            "Compressed bytes sent in successful requests.",
+            |s| s.bytes_sent,
+        ),
+        (
+            "enqueue_retries_total",
+            "Times an append waited for queue room.",
+            |s| s.enqueue_retries,
+        ),
+        ("samples_pending", "Samples queued or in flight.", |s| {
+            s.samples_pending
+        }),
         ("shards", "Running shards.", |s| s.shards),
     ];
     for (name, help, get) in counters {
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         let full = format!("prometheus_remote_storage_{name}");
         family(&mut out, &full, kind, help);
         for e in endpoints {
-            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats));
+            let _ = writeln!(
+                out,
+                "{full}{{{}}} {}",
+                endpoint_labels(&e.stats),
+                get(&e.stats)
+            );
         }
     }
     let name = "prometheus_remote_storage_samples_dropped_total";
-    family(&mut out, name, "counter", "Samples dropped after being accepted, by reason.");
+    family(
+        &mut out,
+        name,
+        "counter",
+        "Samples dropped after being accepted, by reason.",
+    );
     for e in endpoints {
         for reason in DropReason::ALL {
             let value = match reason {
                 DropReason::TooOld => e.stats.dropped_too_old,
                 DropReason::QueueFull => e.stats.dropped_queue_full,
             };
-            let _ = writeln!(out, "{name}{{reason=\"{}\",{}}} {value}", reason.as_str(), endpoint_labels(&e.stats));
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\",{}}} {value}",
+                reason.as_str(),
+                endpoint_labels(&e.stats)
+            );
         }
     }
     type Setting = fn(&EndpointSettings) -> usize;
     let settings: [(&str, &str, Setting); 4] = [
-        ("shard_capacity", "Capacity of each shard queue.", |s| s.capacity),
+        ("shard_capacity", "Capacity of each shard queue.", |s| {
+            s.capacity
+        }),
         ("shards_min", "Minimum shards.", |s| s.min_shards),
         ("shards_max", "Maximum shards.", |s| s.max_shards),
-        ("max_samples_per_send", "Maximum samples per request.", |s| s.max_samples_per_send),
+        (
+            "max_samples_per_send",
+            "Maximum samples per request.",
+            |s| s.max_samples_per_send,
+        ),
     ];
     for (name, help, get) in settings {
         let full = format!("prometheus_remote_storage_{name}");
         family(&mut out, &full, "gauge", help);
         for e in endpoints {
-            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.settings));
+            let _ = writeln!(
+                out,
+                "{full}{{{}}} {}",
+                endpoint_labels(&e.stats),
+                get(&e.settings)
+            );
         }
     }
     for (name, help, get) in [
-        ("queue_highest_timestamp_seconds", "Highest timestamp enqueued, in seconds.", (|s: &EndpointStats| s.highest_enqueued_ms) as fn(&EndpointStats) -> i64),
-        ("queue_highest_sent_timestamp_seconds", "Highest timestamp in a finished request, in seconds.", |s| s.highest_sent_ms),
+        (
+            "queue_highest_timestamp_seconds",
+            "Highest timestamp enqueued, in seconds.",
+            (|s: &EndpointStats| s.highest_enqueued_ms) as fn(&EndpointStats) -> i64,
+        ),
+        (
+            "queue_highest_sent_timestamp_seconds",
+            "Highest timestamp in a finished request, in seconds.",
+            |s| s.highest_sent_ms,
+        ),
     ] {
         let full = format!("prometheus_remote_storage_{name}");
         family(&mut out, &full, "gauge", help);
         for e in endpoints {
-            let _ = writeln!(out, "{full}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats) as f64 / 1000.0);
+            let _ = writeln!(
+                out,
+                "{full}{{{}}} {}",
+                endpoint_labels(&e.stats),
+                get(&e.stats) as f64 / 1000.0
+            );
         }
     }
     for (name, help, get) in [
-        ("promrw_samples_acked_total", "Samples acknowledged by the receiver with a 2xx.", (|s: &EndpointStats| s.samples_acked) as Field),
-        ("promrw_batches_acked_total", "Requests acknowledged with a 2xx.", |s| s.batches_acked),
-        ("promrw_shards_dead", "Shards whose thread panicked.", |s| s.shards_dead),
+        (
+            "promrw_samples_acked_total",
+            "Samples acknowledged by the receiver with a 2xx.",
+            (|s: &EndpointStats| s.samples_acked) as Field,
+        ),
+        (
+            "promrw_batches_acked_total",
+            "Requests acknowledged with a 2xx.",
+            |s| s.batches_acked,
+        ),
+        ("promrw_shards_dead", "Shards whose thread panicked.", |s| {
+            s.shards_dead
+        }),
     ] {
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         family(&mut out, name, kind, help);
         for e in endpoints {
-            let _ = writeln!(out, "{name}{{{}}} {}", endpoint_labels(&e.stats), get(&e.stats));
+            let _ = writeln!(
+                out,
+                "{name}{{{}}} {}",
+                endpoint_labels(&e.stats),
+                get(&e.stats)
+            );
         }
     }
     let name = "prometheus_remote_storage_sent_batch_duration_seconds";
-    family(&mut out, name, "histogram", "Duration of send attempts, in seconds.");
+    family(
+        &mut out,
+        name,
+        "histogram",
+        "Duration of send attempts, in seconds.",
+    );
     for e in endpoints {
         let labels = endpoint_labels(&e.stats);
         let mut cumulative = 0u64;
@@ -388,7 +499,8 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
             cumulative += e.live.batch_duration_buckets[i].load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
         }
-        cumulative += e.live.batch_duration_buckets[BATCH_DURATION_BUCKETS.len()].load(Ordering::Relaxed);
+        cumulative +=
+            e.live.batch_duration_buckets[BATCH_DURATION_BUCKETS.len()].load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
         let sum = e.live.batch_duration_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");

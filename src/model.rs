@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn sorts_in_byte_order_and_drops_empty_values() {
-        let l = Labels::from_pairs(&[("b", "1"), ("__name__", "m"), ("A", "x"), ("c", "")]).unwrap();
+        let l =
+            Labels::from_pairs(&[("b", "1"), ("__name__", "m"), ("A", "x"), ("c", "")]).unwrap();
         let names: Vec<&str> = l.as_slice().iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["A", "__name__", "b"]);
     }

@@ -39,7 +39,10 @@ mod tests {
             redact_url("https://bob:s3cret@host:9090/api/v1/write"),
             "https://bob:xxxxx@host:9090/api/v1/write"
         );
-        assert_eq!(redact_url("http://127.0.0.1:9/w?x=1"), "http://127.0.0.1:9/w?x=1");
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/w?x=1"),
+            "http://127.0.0.1:9/w?x=1"
+        );
         assert_eq!(redact_url("http://tok@h/"), "http://tok@h/");
     }
 }

@@ -42,7 +42,10 @@ impl Sender {
     /// Starts the shard threads of every endpoint in `config`.
     pub fn new(config: Config) -> Result<Sender> {
         if config.endpoints.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidConfig, "remote_write: at least one endpoint is required"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "remote_write: at least one endpoint is required",
+            ));
         }
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         for endpoint in config.endpoints {
@@ -73,7 +76,10 @@ impl Sender {
     }
 
     /// Registers a label set given as `(name, value)` pairs; see [`Sender::series`].
-    pub fn series_from_pairs<N: AsRef<str>, V: AsRef<str>>(&self, pairs: &[(N, V)]) -> Result<SeriesRef> {
+    pub fn series_from_pairs<N: AsRef<str>, V: AsRef<str>>(
+        &self,
+        pairs: &[(N, V)],
+    ) -> Result<SeriesRef> {
         self.series(Labels::new(
             pairs
                 .iter()
@@ -123,9 +129,13 @@ impl Sender {
         let mut sample = Some(sample);
         for (index, endpoint) in self.endpoints.iter().enumerate() {
             let offered = if index == last_index {
-                sample.take().expect("sample is moved only into the last endpoint")
+                sample
+                    .take()
+                    .expect("sample is moved only into the last endpoint")
             } else {
-                sample.clone().expect("sample is present before the last endpoint")
+                sample
+                    .clone()
+                    .expect("sample is present before the last endpoint")
             };
             match endpoint.push(offered) {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
@@ -143,7 +153,9 @@ impl Sender {
         }
         for (index, error) in &refusals {
             self.endpoints[*index].count_lost(error);
-            self.logger.log(LogLevel::Warn, || format!("sample lost for one endpoint: {error}"));
+            self.logger.log(LogLevel::Warn, || {
+                format!("sample lost for one endpoint: {error}")
+            });
         }
         slot.set_last_timestamp(timestamp_ms);
         drop(slot);
@@ -191,14 +203,21 @@ impl Sender {
         for endpoint in &self.endpoints {
             drained &= endpoint.close(deadline);
         }
-        self.logger.log(LogLevel::Info, || format!("closed (drained: {drained})"));
+        self.logger
+            .log(LogLevel::Info, || format!("closed (drained: {drained})"));
         if drained {
             Ok(())
         } else {
-            let failed: u64 = self.endpoints.iter().map(|e| e.stats().samples_failed).sum();
+            let failed: u64 = self
+                .endpoints
+                .iter()
+                .map(|e| e.stats().samples_failed)
+                .sum();
             Err(Error::new(
                 ErrorKind::Timeout,
-                format!("close timed out after {timeout:?}; unsent samples were counted as failed (samples_failed_total now {failed})"),
+                format!(
+                    "close timed out after {timeout:?}; unsent samples were counted as failed (samples_failed_total now {failed})"
+                ),
             ))
         }
     }
@@ -223,7 +242,11 @@ impl Sender {
 
     /// The self-metrics in the Prometheus text exposition format.
     pub fn metrics_text(&self) -> String {
-        let expositions: Vec<_> = self.endpoints.iter().map(EndpointQueue::exposition).collect();
+        let expositions: Vec<_> = self
+            .endpoints
+            .iter()
+            .map(EndpointQueue::exposition)
+            .collect();
         render_text(&self.stats(), &expositions)
     }
 }

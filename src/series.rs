@@ -82,9 +82,12 @@ const CHUNK_SLOTS: usize = 4096;
 /// Number of chunks: up to 2^28 live series.
 const MAX_CHUNKS: usize = 1 << 16;
 
+/// A block of slots, allocated on first use.
+type SlotChunk = Box<[Mutex<SlotState>]>;
+
 /// Label sets to refs, and refs to series.
 pub struct SeriesRegistry {
-    chunks: Box<[OnceLock<Box<[Mutex<SlotState>]>>]>,
+    chunks: Box<[OnceLock<SlotChunk>]>,
     index: Mutex<IndexState>,
     next_id: AtomicU64,
     external_labels: Labels,
@@ -222,7 +225,9 @@ fn slot_of(series_ref: SeriesRef) -> u32 {
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves consistent state.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -241,7 +246,10 @@ mod tests {
         let b = reg.register(labels("b")).unwrap();
         assert_ne!(a, b);
         reg.release(a).unwrap();
-        assert_eq!(reg.lock_live(a).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        assert_eq!(
+            reg.lock_live(a).unwrap_err().kind(),
+            ErrorKind::UnknownSeries
+        );
         let c = reg.register(labels("c")).unwrap();
         assert_eq!(slot_of(c), slot_of(a), "released slot is reused");
         assert_ne!(c, a, "with a new generation");

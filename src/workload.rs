@@ -36,11 +36,25 @@ impl Workload {
         const CODES: [&str; 5] = ["200", "201", "404", "500", "503"];
         const REGIONS: [&str; 4] = ["eu-west-1", "us-east-1", "ap-south-1", "sa-east-1"];
         let labels = vec![
-            Label::new("__name__", format!("http_server_requests_metric_{:03}_total", i % 100)),
+            Label::new(
+                "__name__",
+                format!("http_server_requests_metric_{:03}_total", i % 100),
+            ),
             Label::new("job", format!("payments-api-{}", i % 7)),
-            Label::new("instance", format!("10.{}.{}.{}:9100", (i / 65536) % 256, (i / 256) % 256, i % 256)),
+            Label::new(
+                "instance",
+                format!(
+                    "10.{}.{}.{}:9100",
+                    (i / 65536) % 256,
+                    (i / 256) % 256,
+                    i % 256
+                ),
+            ),
             Label::new("region", REGIONS[i % REGIONS.len()]),
-            Label::new("pod", format!("payments-api-deployment-7d9f8c6b5-{:05}", i / 5)),
+            Label::new(
+                "pod",
+                format!("payments-api-deployment-7d9f8c6b5-{:05}", i / 5),
+            ),
             Label::new("container", format!("payments-container-{}", i % 3)),
             Label::new("method", METHODS[i % METHODS.len()]),
             Label::new("code", CODES[i % CODES.len()]),
@@ -64,7 +78,11 @@ mod tests {
         for i in [0, 1, 4999, 9999] {
             let l = w.labels(i);
             assert_eq!(l.as_slice().len(), 8);
-            let bytes: usize = l.as_slice().iter().map(|l| l.name.len() + l.value.len()).sum();
+            let bytes: usize = l
+                .as_slice()
+                .iter()
+                .map(|l| l.name.len() + l.value.len())
+                .sum();
             assert!((150..=200).contains(&bytes), "series {i}: {bytes} bytes");
         }
         assert_eq!(w.samples(), 1_000_000);

@@ -21,7 +21,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration string".to_string());
     }
-    let bad = || format!("not a valid duration string: {text:?} (examples: \"30s\", \"1m30s\", \"100ms\")");
+    let bad = || {
+        format!("not a valid duration string: {text:?} (examples: \"30s\", \"1m30s\", \"100ms\")")
+    };
     let mut rest = text;
     let mut next_unit = 0usize;
     let mut total_ms: u64 = 0;
@@ -74,7 +76,10 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("1h1ms").unwrap(), Duration::from_millis(3_600_001));
+        assert_eq!(
+            parse_duration("1h1ms").unwrap(),
+            Duration::from_millis(3_600_001)
+        );
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
     }

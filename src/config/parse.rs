@@ -120,7 +120,9 @@ struct RawTls {
 }
 
 /// Deserialises an optional Prometheus duration string.
-fn duration_opt<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Duration>, D::Error> {
+fn duration_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Duration>, D::Error> {
     let text: Option<String> = Option::deserialize(deserializer)?;
     text.map(|t| parse_duration(&t).map_err(serde::de::Error::custom))
         .transpose()
@@ -131,20 +133,30 @@ fn duration_opt<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Resu
 pub(super) fn parse(text: &str) -> Result<Config> {
     let raw: RawConfig = if text.trim_start().starts_with('{') {
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| config_error(e.path().to_string(), e.inner()))?
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| config_error(e.path().to_string(), e.inner()))?
     } else if text.trim().is_empty() {
         RawConfig::default()
     } else {
         let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| config_error(e.path().to_string(), e.inner()))?
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| config_error(e.path().to_string(), e.inner()))?
     };
     convert(raw)
 }
 
 /// Formats a deserialisation error with the path of the field it concerns.
 fn config_error(path: String, inner: &dyn std::fmt::Display) -> Error {
+    let inner = inner.to_string();
+    // The YAML parser prefixes its own (shorter) path; keep only ours.
+    let inner = match inner.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix) => {
+            rest.to_string()
+        }
+        _ => inner,
+    };
     let message = if path.is_empty() || path == "." {
-        inner.to_string()
+        inner
     } else {
         format!("{path}: {inner}")
     };
@@ -185,8 +197,12 @@ fn convert_endpoint(index: usize, raw: RawEndpoint) -> Result<EndpointConfig> {
         capacity: q.capacity.unwrap_or(defaults.capacity),
         min_shards: q.min_shards.unwrap_or(defaults.min_shards),
         max_shards: q.max_shards.unwrap_or(defaults.max_shards),
-        max_samples_per_send: q.max_samples_per_send.unwrap_or(defaults.max_samples_per_send),
-        batch_send_deadline: q.batch_send_deadline.unwrap_or(defaults.batch_send_deadline),
+        max_samples_per_send: q
+            .max_samples_per_send
+            .unwrap_or(defaults.max_samples_per_send),
+        batch_send_deadline: q
+            .batch_send_deadline
+            .unwrap_or(defaults.batch_send_deadline),
         min_backoff: q.min_backoff.unwrap_or(defaults.min_backoff),
         max_backoff: q.max_backoff.unwrap_or(defaults.max_backoff),
         retry_on_http_429: q.retry_on_http_429.unwrap_or(defaults.retry_on_http_429),

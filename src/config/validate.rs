@@ -71,7 +71,10 @@ pub(super) fn validate(config: &Config) -> Result<()> {
 fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
     validate_url(&format!("{field}.url"), &e.url)?;
     if e.remote_timeout.is_zero() {
-        return Err(invalid(&format!("{field}.remote_timeout"), "must be greater than 0"));
+        return Err(invalid(
+            &format!("{field}.remote_timeout"),
+            "must be greater than 0",
+        ));
     }
     if let Some(name) = &e.name {
         if name.is_empty() {
@@ -88,13 +91,19 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             ));
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
-            return Err(invalid(&header_field, "is a reserved header and cannot be set"));
+            return Err(invalid(
+                &header_field,
+                "is a reserved header and cannot be set",
+            ));
         }
         if name.is_empty() || !name.bytes().all(is_header_name_byte) {
             return Err(invalid(&header_field, "is not a valid HTTP header name"));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(invalid(&header_field, "value must not contain CR, LF or NUL"));
+            return Err(invalid(
+                &header_field,
+                "value must not contain CR, LF or NUL",
+            ));
         }
     }
     let q = &e.queue;
@@ -112,7 +121,10 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
     if q.min_shards > q.max_shards {
         return Err(invalid(
             &format!("{qf}.min_shards"),
-            format!("min_shards ({}) must not exceed max_shards ({})", q.min_shards, q.max_shards),
+            format!(
+                "min_shards ({}) must not exceed max_shards ({})",
+                q.min_shards, q.max_shards
+            ),
         ));
     }
     if q.max_backoff < q.min_backoff {
@@ -122,7 +134,10 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         ));
     }
     if q.batch_send_deadline.is_zero() {
-        return Err(invalid(&format!("{qf}.batch_send_deadline"), "must be greater than 0"));
+        return Err(invalid(
+            &format!("{qf}.batch_send_deadline"),
+            "must be greater than 0",
+        ));
     }
     if e.basic_auth.is_some() && e.authorization.is_some() {
         return Err(invalid(
@@ -141,7 +156,10 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
     if let Some(a) = &e.authorization {
         let af = format!("{field}.authorization");
         if a.credentials.is_some() && a.credentials_file.is_some() {
-            return Err(invalid(&af, "at most one of credentials and credentials_file must be configured"));
+            return Err(invalid(
+                &af,
+                "at most one of credentials and credentials_file must be configured",
+            ));
         }
         if a.auth_type.eq_ignore_ascii_case("basic") {
             return Err(invalid(
@@ -150,7 +168,10 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             ));
         }
         if a.auth_type.is_empty() || !a.auth_type.bytes().all(is_header_name_byte) {
-            return Err(invalid(&format!("{af}.type"), "is not a valid authorization scheme"));
+            return Err(invalid(
+                &format!("{af}.type"),
+                "is not a valid authorization scheme",
+            ));
         }
     }
     let t = &e.tls;
@@ -161,13 +182,13 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         ));
     }
     if let Some(proxy) = &e.proxy_url {
-        let scheme_ok = ["http://", "https://", "socks5://", "socks4://", "socks4a://", "socks5h://"]
-            .iter()
-            .any(|s| proxy.starts_with(s));
-        if !scheme_ok {
+        if !(proxy.starts_with("http://") || proxy.starts_with("https://")) {
             return Err(invalid(
                 &format!("{field}.proxy_url"),
-                format!("unsupported proxy URL {:?}: use http, https or socks5", crate::redact::redact_url(proxy)),
+                format!(
+                    "unsupported proxy URL {:?}: only http:// and https:// proxies are supported",
+                    crate::redact::redact_url(proxy)
+                ),
             ));
         }
     }
@@ -183,14 +204,25 @@ fn validate_url(field: &str, url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid(field, format!("{shown:?} must start with http:// or https://")))?;
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("{shown:?} must start with http:// or https://"),
+            )
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = authority.rsplit('@').next().unwrap_or("");
     if host.is_empty() {
         return Err(invalid(field, format!("{shown:?} has no host")));
     }
-    if url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-        return Err(invalid(field, format!("{shown:?} contains whitespace or control characters")));
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(invalid(
+            field,
+            format!("{shown:?} contains whitespace or control characters"),
+        ));
     }
     Ok(())
 }

@@ -40,8 +40,12 @@ impl BatchEncoder {
     /// Encodes and compresses `batch`; the body stays valid until the next call.
     pub fn encode(&mut self, batch: &[QueuedSample]) -> &[u8] {
         self.order.clear();
-        self.order
-            .extend(batch.iter().enumerate().map(|(i, s)| (s.series.id(), i as u32)));
+        self.order.extend(
+            batch
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.series.id(), i as u32)),
+        );
         self.order.sort_unstable();
         self.raw.clear();
         let mut start = 0;
@@ -89,21 +93,34 @@ mod tests {
     #[test]
     fn groups_samples_of_a_series_in_order() {
         let reg = SeriesRegistry::new(Labels::default());
-        let a = reg.register(Labels::from_pairs(&[("__name__", "a")]).unwrap()).unwrap();
-        let b = reg.register(Labels::from_pairs(&[("__name__", "b")]).unwrap()).unwrap();
+        let a = reg
+            .register(Labels::from_pairs(&[("__name__", "a")]).unwrap())
+            .unwrap();
+        let b = reg
+            .register(Labels::from_pairs(&[("__name__", "b")]).unwrap())
+            .unwrap();
         let sa = reg.lock_live(a).unwrap().series().clone();
         let sb = reg.lock_live(b).unwrap().series().clone();
         let batch: Vec<QueuedSample> = [(&sa, 1), (&sb, 1), (&sa, 2), (&sb, 2), (&sa, 3)]
             .iter()
-            .map(|(s, ts)| QueuedSample { series: (*s).clone(), timestamp: *ts, value: *ts as f64 })
+            .map(|(s, ts)| QueuedSample {
+                series: (*s).clone(),
+                timestamp: *ts,
+                value: *ts as f64,
+            })
             .collect();
         let mut enc = BatchEncoder::default();
         let body = enc.encode(&batch).to_vec();
-        let req = proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
+        let req =
+            proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
         assert_eq!(req.timeseries.len(), 2);
         let total: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
         assert_eq!(total, 5);
-        let a_series = req.timeseries.iter().find(|t| t.labels[0].value == "a").unwrap();
+        let a_series = req
+            .timeseries
+            .iter()
+            .find(|t| t.labels[0].value == "a")
+            .unwrap();
         let ts: Vec<i64> = a_series.samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(ts, [1, 2, 3]);
     }

@@ -148,7 +148,10 @@ impl EndpointQueue {
                 }
                 Err(e) => {
                     queue.close(Instant::now());
-                    return Err(Error::new(ErrorKind::Io, format!("cannot start shard thread: {e}")));
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("cannot start shard thread: {e}"),
+                    ));
                 }
             }
         }
@@ -166,14 +169,18 @@ impl EndpointQueue {
         if shard.dead.load(Ordering::Relaxed) {
             return PushOutcome::Refused(Error::new(
                 ErrorKind::ShardDead,
-                format!("{}: shard {index} is dead (its thread panicked)", self.ctx.describe()),
+                format!(
+                    "{}: shard {index} is dead (its thread panicked)",
+                    self.ctx.describe()
+                ),
             ));
         }
         if shard.stop.load(Ordering::Relaxed) != RUN {
             return PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"));
         }
         if !q.sample_age_limit.is_zero()
-            && sample.timestamp < shard::now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64)
+            && sample.timestamp
+                < shard::now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64)
         {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
@@ -195,7 +202,9 @@ impl EndpointQueue {
         if let PushOutcome::Queued = outcome {
             shard.enqueued.fetch_add(1, Ordering::SeqCst);
             if shard.highest_enqueued_ms.load(Ordering::Relaxed) < timestamp {
-                shard.highest_enqueued_ms.fetch_max(timestamp, Ordering::Relaxed);
+                shard
+                    .highest_enqueued_ms
+                    .fetch_max(timestamp, Ordering::Relaxed);
             }
             let threshold = q.max_samples_per_send.min(q.capacity);
             if shard.queue.len() >= threshold && !shard.wake_pending.swap(true, Ordering::SeqCst) {
@@ -206,10 +215,18 @@ impl EndpointQueue {
     }
 
     /// Waits up to `block_timeout` for room in a full shard queue.
-    fn push_blocking(&self, shard: &ShardShared, index: usize, mut sample: QueuedSample) -> PushOutcome {
+    fn push_blocking(
+        &self,
+        shard: &ShardShared,
+        index: usize,
+        mut sample: QueuedSample,
+    ) -> PushOutcome {
         let timeout = self.ctx.config.queue.block_timeout;
         let deadline = Instant::now() + timeout;
-        self.ctx.metrics.enqueue_retries.fetch_add(1, Ordering::Relaxed);
+        self.ctx
+            .metrics
+            .enqueue_retries
+            .fetch_add(1, Ordering::Relaxed);
         shard.waiting_producers.fetch_add(1, Ordering::SeqCst);
         if !shard.wake_pending.swap(true, Ordering::SeqCst) {
             shard.wake();
@@ -258,7 +275,10 @@ impl EndpointQueue {
         match error.kind() {
             ErrorKind::QueueFull => self.ctx.metrics.add_dropped(DropReason::QueueFull, 1),
             _ => {
-                self.ctx.metrics.samples_failed.fetch_add(1, Ordering::Relaxed);
+                self.ctx
+                    .metrics
+                    .samples_failed
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -287,7 +307,10 @@ impl EndpointQueue {
             let pending = self.stats().samples_pending;
             Err(Error::new(
                 ErrorKind::Timeout,
-                format!("{}: flush timed out with {pending} samples pending", self.ctx.describe()),
+                format!(
+                    "{}: flush timed out with {pending} samples pending",
+                    self.ctx.describe()
+                ),
             ))
         }
     }
@@ -323,9 +346,16 @@ impl EndpointQueue {
 
     /// A snapshot of the endpoint's counters.
     pub fn stats(&self) -> EndpointStats {
-        let mut stats = endpoint_stats(&self.ctx.remote_name, &self.ctx.shown_url, &self.ctx.metrics);
+        let mut stats = endpoint_stats(
+            &self.ctx.remote_name,
+            &self.ctx.shown_url,
+            &self.ctx.metrics,
+        );
         let (enqueued, done) = self.shards.iter().fold((0u64, 0u64), |(e, d), s| {
-            (e + s.enqueued.load(Ordering::Relaxed), d + s.done.load(Ordering::Relaxed))
+            (
+                e + s.enqueued.load(Ordering::Relaxed),
+                d + s.done.load(Ordering::Relaxed),
+            )
         });
         stats.samples_pending = enqueued.saturating_sub(done);
         stats.highest_enqueued_ms = self

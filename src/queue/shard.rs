@@ -107,16 +107,24 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
         shard.dead.store(true, Ordering::SeqCst);
         ctx.metrics.shards_dead.fetch_add(1, Ordering::Relaxed);
         let lost = shard.in_flight.swap(0, Ordering::SeqCst);
-        ctx.metrics.samples_failed.fetch_add(lost, Ordering::Relaxed);
+        ctx.metrics
+            .samples_failed
+            .fetch_add(lost, Ordering::Relaxed);
         finish(&shard, &ctx, lost);
         ctx.logger.log(LogLevel::Error, || {
-            format!("{}: shard {index} panicked; its samples are counted as failed", ctx.describe())
+            format!(
+                "{}: shard {index} panicked; its samples are counted as failed",
+                ctx.describe()
+            )
         });
     }
     let leftover = drain_as_failed(&shard, &ctx);
     if leftover > 0 {
         ctx.logger.log(LogLevel::Warn, || {
-            format!("{}: failed to flush {leftover} samples on shutdown", ctx.describe())
+            format!(
+                "{}: failed to flush {leftover} samples on shutdown",
+                ctx.describe()
+            )
         });
     }
     ctx.metrics.shards.fetch_sub(1, Ordering::Relaxed);
@@ -163,7 +171,6 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
         if let Next::Exit = wait_for_batch(shard, ctx, threshold, &mut timer_start) {
             return;
         }
-        shard.wake_pending.store(false, Ordering::SeqCst);
         while batch.len() < max {
             match shard.queue.pop() {
                 Some(sample) => batch.push(sample),
@@ -182,10 +189,18 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
 
 /// Waits until a batch should be sent (full, deadline passed, flush or drain requested) or the
 /// shard should exit.
-fn wait_for_batch(shard: &ShardShared, ctx: &EndpointContext, threshold: usize, timer_start: &mut Instant) -> Next {
+fn wait_for_batch(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    threshold: usize,
+    timer_start: &mut Instant,
+) -> Next {
     let deadline = ctx.config.queue.batch_send_deadline;
     let mut guard = lock(&shard.wake);
     loop {
+        // Cleared under the lock, before looking at the queue: a producer that fills a batch
+        // after this point sets it again and notifies, so no wake-up is lost.
+        shard.wake_pending.store(false, Ordering::SeqCst);
         let stop = shard.stop.load(Ordering::SeqCst);
         if stop == HARD {
             return Next::Exit;
@@ -197,12 +212,15 @@ fn wait_for_batch(shard: &ShardShared, ctx: &EndpointContext, threshold: usize, 
             }
             *timer_start = Instant::now();
         } else {
-            let flushing = shard.done.load(Ordering::SeqCst) < shard.flush_target.load(Ordering::SeqCst);
+            let flushing =
+                shard.done.load(Ordering::SeqCst) < shard.flush_target.load(Ordering::SeqCst);
             if len >= threshold || stop == DRAIN || flushing || timer_start.elapsed() >= deadline {
                 return Next::Send;
             }
         }
-        let wait = deadline.saturating_sub(timer_start.elapsed()).max(Duration::from_millis(1));
+        let wait = deadline
+            .saturating_sub(timer_start.elapsed())
+            .max(Duration::from_millis(1));
         guard = shard
             .wake_cv
             .wait_timeout(guard, wait)
@@ -237,7 +255,10 @@ fn send_batch(
                 finish(shard, ctx, dropped);
                 encoded = false;
                 ctx.logger.log(LogLevel::Warn, || {
-                    format!("{}: dropped {dropped} samples older than sample_age_limit", ctx.describe())
+                    format!(
+                        "{}: dropped {dropped} samples older than sample_age_limit",
+                        ctx.describe()
+                    )
                 });
             }
         }
@@ -258,18 +279,26 @@ fn send_batch(
         match outcome {
             Outcome::Success => {
                 metrics.samples_acked.fetch_add(n, Ordering::Relaxed);
-                metrics.bytes_total.fetch_add(body.len() as u64, Ordering::Relaxed);
+                metrics
+                    .bytes_total
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
                 metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
                 break;
             }
             Outcome::Permanent { reason } => {
                 metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
                 ctx.logger.log(LogLevel::Error, || {
-                    format!("{}: non-recoverable error, dropping {n} samples: {reason}", ctx.describe())
+                    format!(
+                        "{}: non-recoverable error, dropping {n} samples: {reason}",
+                        ctx.describe()
+                    )
                 });
                 break;
             }
-            Outcome::Recoverable { reason, retry_after } => {
+            Outcome::Recoverable {
+                reason,
+                retry_after,
+            } => {
                 if shard.stop.load(Ordering::SeqCst) == HARD {
                     metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
                     break;
@@ -290,7 +319,9 @@ fn send_batch(
             }
         }
     }
-    metrics.highest_sent_ms.fetch_max(highest, Ordering::Relaxed);
+    metrics
+        .highest_sent_ms
+        .fetch_max(highest, Ordering::Relaxed);
     let n = batch.len() as u64;
     batch.clear();
     shard.in_flight.store(0, Ordering::SeqCst);

@@ -48,14 +48,25 @@ impl RequestError {
 }
 
 /// Checks the headers (looked up case-insensitively through `header`) and decodes `body`.
-pub fn decode_request(header: impl Fn(&str) -> Option<String>, body: &[u8]) -> Result<DecodedRequest, RequestError> {
-    let unsupported = |message: String| RequestError { status: 415, message };
+pub fn decode_request(
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<DecodedRequest, RequestError> {
+    let unsupported = |message: String| RequestError {
+        status: 415,
+        message,
+    };
     match header("content-encoding").as_deref() {
         Some(v) if v.eq_ignore_ascii_case("snappy") => {}
-        other => return Err(unsupported(format!("Content-Encoding must be snappy, got {other:?}"))),
+        other => {
+            return Err(unsupported(format!(
+                "Content-Encoding must be snappy, got {other:?}"
+            )));
+        }
     }
     match header("content-type").as_deref() {
-        Some("application/x-protobuf") | Some("application/x-protobuf;proto=prometheus.WriteRequest") => {}
+        Some("application/x-protobuf")
+        | Some("application/x-protobuf;proto=prometheus.WriteRequest") => {}
         other => {
             return Err(unsupported(format!(
                 "Content-Type must be application/x-protobuf, got {other:?}"
@@ -84,7 +95,8 @@ pub fn decode_request(header: impl Fn(&str) -> Option<String>, body: &[u8]) -> R
         raw_bytes: raw.len(),
     };
     for (index, series) in request.timeseries.into_iter().enumerate() {
-        check_labels(&series.labels).map_err(|m| RequestError::bad(format!("timeseries[{index}]: {m}")))?;
+        check_labels(&series.labels)
+            .map_err(|m| RequestError::bad(format!("timeseries[{index}]: {m}")))?;
         let samples: Vec<(i64, u64)> = series
             .samples
             .iter()
@@ -98,7 +110,11 @@ pub fn decode_request(header: impl Fn(&str) -> Option<String>, body: &[u8]) -> R
         }
         decoded.samples += samples.len();
         decoded.series.push(ReceivedSeries {
-            labels: series.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+            labels: series
+                .labels
+                .into_iter()
+                .map(|l| (l.name, l.value))
+                .collect(),
             samples,
         });
     }
@@ -124,7 +140,10 @@ fn check_labels(labels: &[proto::Label]) -> Result<(), String> {
             return Err(format!("invalid metric name {:?}", label.value));
         }
     }
-    if let Some(w) = labels.windows(2).find(|w| w[0].name.as_bytes() >= w[1].name.as_bytes()) {
+    if let Some(w) = labels
+        .windows(2)
+        .find(|w| w[0].name.as_bytes() >= w[1].name.as_bytes())
+    {
         return Err(format!(
             "labels not sorted or duplicated: {:?} then {:?}",
             w[0].name, w[1].name
@@ -152,14 +171,22 @@ mod tests {
             timeseries: vec![proto::TimeSeries {
                 labels: labels
                     .iter()
-                    .map(|(n, v)| proto::Label { name: n.to_string(), value: v.to_string() })
+                    .map(|(n, v)| proto::Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
                     .collect(),
-                samples: vec![proto::Sample { value: 1.0, timestamp: 1 }],
+                samples: vec![proto::Sample {
+                    value: 1.0,
+                    timestamp: 1,
+                }],
                 exemplars: vec![],
             }],
             metadata: vec![],
         };
-        snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap()
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap()
     }
 
     #[test]

@@ -180,12 +180,22 @@ impl Drop for Receiver {
 }
 
 /// Worker loop: read, decode, ask the handler, store, answer.
-fn serve(server: &tiny_http::Server, store: &SampleStore, handler: &Handler, observer: Option<&Observer>) {
+fn serve(
+    server: &tiny_http::Server,
+    store: &SampleStore,
+    handler: &Handler,
+    observer: Option<&Observer>,
+) {
     while let Ok(mut request) = server.recv() {
         let headers: Vec<(String, String)> = request
             .headers()
             .iter()
-            .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_ascii_lowercase(),
+                    h.value.as_str().to_string(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         let read = std::io::Read::read_to_end(request.as_reader(), &mut body);
@@ -220,14 +230,18 @@ fn serve(server: &tiny_http::Server, store: &SampleStore, handler: &Handler, obs
         if !reply.delay.is_zero() {
             std::thread::sleep(reply.delay);
         }
-        let report = match (&info.decoded, reply.store && (200..300).contains(&reply.status)) {
+        let report = match (
+            &info.decoded,
+            reply.store && (200..300).contains(&reply.status),
+        ) {
             (Ok(decoded), true) => Some(store.store(decoded)),
             _ => None,
         };
         if let Some(observer) = observer {
             observer(&info, &reply, report);
         }
-        let mut response = tiny_http::Response::from_string(reply.body.clone()).with_status_code(reply.status);
+        let mut response =
+            tiny_http::Response::from_string(reply.body.clone()).with_status_code(reply.status);
         for (name, value) in &reply.headers {
             if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
                 response.add_header(header);

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 use super::decode::DecodedRequest;
 use crate::series::lock;
 
+/// A series' labels as `(name, value)` pairs, sorted by name.
+pub type LabelPairs = Vec<(String, String)>;
+
 /// Outcome of storing one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreReport {
@@ -50,7 +53,7 @@ pub struct SampleStore {
 /// The locked part.
 #[derive(Debug, Default)]
 struct StoreInner {
-    series: HashMap<Vec<(String, String)>, SeriesState>,
+    series: HashMap<LabelPairs, SeriesState>,
     totals: StoreTotals,
 }
 
@@ -69,7 +72,9 @@ impl SampleStore {
         let mut report = StoreReport::default();
         for series in &request.series {
             if !inner.series.contains_key(&series.labels) {
-                inner.series.insert(series.labels.clone(), SeriesState::default());
+                inner
+                    .series
+                    .insert(series.labels.clone(), SeriesState::default());
             }
             let state = inner
                 .series
@@ -120,11 +125,14 @@ impl SampleStore {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        lock(&self.inner).series.get(&key).map(|s| s.samples.clone())
+        lock(&self.inner)
+            .series
+            .get(&key)
+            .map(|s| s.samples.clone())
     }
 
     /// Every kept series with its samples.
-    pub fn all_samples(&self) -> Vec<(Vec<(String, String)>, Vec<(i64, u64)>)> {
+    pub fn all_samples(&self) -> Vec<(LabelPairs, Vec<(i64, u64)>)> {
         lock(&self.inner)
             .series
             .iter()

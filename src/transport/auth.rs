@@ -48,7 +48,10 @@ impl AuthSource {
                     (Some(c), None) => c.expose().to_string(),
                     (None, None) => String::new(),
                 };
-                Ok(Some(Secret::new(format!("{} {}", a.auth_type, credentials))))
+                Ok(Some(Secret::new(format!(
+                    "{} {}",
+                    a.auth_type, credentials
+                ))))
             }
         }
     }
@@ -99,10 +102,21 @@ mod tests {
             credentials: None,
             credentials_file: Some(file.clone()),
         });
-        assert_eq!(bearer.header_value().unwrap().unwrap().expose(), "Bearer one");
+        assert_eq!(
+            bearer.header_value().unwrap().unwrap().expose(),
+            "Bearer one"
+        );
         std::fs::write(&file, "two").unwrap();
-        assert_eq!(bearer.header_value().unwrap().unwrap().expose(), "Bearer two");
+        assert_eq!(
+            bearer.header_value().unwrap().unwrap().expose(),
+            "Bearer two"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(bearer.header_value().unwrap_err().contains("credentials_file"));
+        assert!(
+            bearer
+                .header_value()
+                .unwrap_err()
+                .contains("credentials_file")
+        );
     }
 }

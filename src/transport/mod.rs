@@ -6,7 +6,7 @@ pub mod retry;
 mod tls;
 
 use std::io::Read;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use ureq::Agent;
 
@@ -50,13 +50,21 @@ impl Transport {
             .max_idle_connections(2)
             .max_idle_connections_per_host(1)
             .tls_config(tls::build(&endpoint.tls)?);
-        if let Some(proxy) = &endpoint.proxy_url {
-            let proxy = ureq::Proxy::new(proxy)
-                .map_err(|e| invalid("proxy_url", format!("{}: {e}", redact_url(proxy))))?;
-            builder = builder.proxy(Some(proxy));
-        }
+        // Like Prometheus (proxy_from_environment: false), only an explicit proxy_url is used;
+        // proxy environment variables are ignored.
+        let proxy = match &endpoint.proxy_url {
+            Some(url) => Some(
+                ureq::Proxy::new(url)
+                    .map_err(|e| invalid("proxy_url", format!("{}: {e}", redact_url(url))))?,
+            ),
+            None => None,
+        };
+        builder = builder.proxy(proxy);
         let agent = tls::agent(builder.build(), &endpoint.tls);
-        let auth = AuthSource::new(endpoint.basic_auth.as_ref(), endpoint.authorization.as_ref());
+        let auth = AuthSource::new(
+            endpoint.basic_auth.as_ref(),
+            endpoint.authorization.as_ref(),
+        );
         let mut secrets = auth.inline_secrets();
         if let Some(proxy) = &endpoint.proxy_url {
             secrets.push(proxy.clone());
@@ -117,14 +125,22 @@ impl Transport {
         let mut snippet = Vec::new();
         let classification = retry::classify_status(status, self.retry_on_http_429);
         if classification.is_some() {
-            let _ = (&mut reader).take(MAX_ERROR_BODY as u64).read_to_end(&mut snippet);
+            let _ = (&mut reader)
+                .take(MAX_ERROR_BODY as u64)
+                .read_to_end(&mut snippet);
         }
         let _ = std::io::copy(&mut (&mut reader).take(MAX_DRAIN), &mut std::io::sink());
         let text = String::from_utf8_lossy(&snippet);
-        let reason = self.scrub(&format!("server returned HTTP status {status}: {}", text.trim_end()));
+        let reason = self.scrub(&format!(
+            "server returned HTTP status {status}: {}",
+            text.trim_end()
+        ));
         match classification {
             None => Outcome::Success,
-            Some(true) => Outcome::Recoverable { reason, retry_after },
+            Some(true) => Outcome::Recoverable {
+                reason,
+                retry_after,
+            },
             Some(false) => Outcome::Permanent { reason },
         }
     }
@@ -147,9 +163,4 @@ impl Transport {
         }
         out
     }
-}
-
-/// Longest a single attempt may take: `remote_timeout`, shortened to `limit` when given.
-pub fn attempt_timeout(remote_timeout: Duration, limit: Option<Duration>) -> Duration {
-    limit.map_or(remote_timeout, |l| l.min(remote_timeout))
 }

@@ -54,7 +54,11 @@ fn sample_len(timestamp: i64) -> usize {
 
 /// Appends one `TimeSeries` (pre-encoded `labels` plus `samples` as `(timestamp, value)`) to a
 /// `WriteRequest` body being built in `out`.
-pub fn append_series(out: &mut Vec<u8>, labels: &[u8], samples: impl Iterator<Item = (i64, f64)> + Clone) {
+pub fn append_series(
+    out: &mut Vec<u8>,
+    labels: &[u8],
+    samples: impl Iterator<Item = (i64, f64)> + Clone,
+) {
     let samples_len: usize = samples
         .clone()
         .map(|(ts, _)| {
@@ -98,16 +102,25 @@ mod tests {
         assert_eq!(ts.samples.len(), 3);
         assert_eq!(ts.samples[1].value.to_bits(), stale_nan().to_bits());
         assert_eq!(ts.samples[1].timestamp, -5);
-        assert_eq!(decoded.timeseries[1].samples[0].value.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(
+            decoded.timeseries[1].samples[0].value.to_bits(),
+            (-0.0f64).to_bits()
+        );
 
         let reference = proto::WriteRequest {
             timeseries: vec![proto::TimeSeries {
                 labels: labels
                     .as_slice()
                     .iter()
-                    .map(|l| proto::Label { name: l.name.clone(), value: l.value.clone() })
+                    .map(|l| proto::Label {
+                        name: l.name.clone(),
+                        value: l.value.clone(),
+                    })
                     .collect(),
-                samples: vec![proto::Sample { value: 2.0, timestamp: 9 }],
+                samples: vec![proto::Sample {
+                    value: 2.0,
+                    timestamp: 9,
+                }],
                 exemplars: vec![],
             }],
             metadata: vec![],

@@ -41,8 +41,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let receiver = match &args.url {
         Some(_) => None,
         None => Some(
-            Receiver::start("127.0.0.1:0", 4, Arc::new(SampleStore::new(false)), validating_handler(), None)
-                .map_err(|e| format!("cannot start the embedded receiver: {e}"))?,
+            Receiver::start(
+                "127.0.0.1:0",
+                4,
+                Arc::new(SampleStore::new(false)),
+                validating_handler(),
+                None,
+            )
+            .map_err(|e| format!("cannot start the embedded receiver: {e}"))?,
         ),
     };
     let url = match (&args.url, &receiver) {
@@ -55,7 +61,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         max_shards: args.shards.max(50),
         ..QueueConfig::default()
     });
-    let mut builder = Config::builder().endpoint(endpoint).external_label("source", "promrw-demo");
+    let mut builder = Config::builder()
+        .endpoint(endpoint)
+        .external_label("source", "promrw-demo");
     if args.verbose {
         builder = builder.logger(Arc::new(promrw::log::StderrSink), LogLevel::Warn);
     }
@@ -66,7 +74,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         rounds: args.rounds,
         step_ms: 1_000,
     };
-    let where_to = if receiver.is_some() { "embedded receiver" } else { "remote receiver" };
+    let where_to = if receiver.is_some() {
+        "embedded receiver"
+    } else {
+        "remote receiver"
+    };
     println!(
         "promrw demo: {} series x {} samples = {} samples from {} threads over {} shards to {url} ({where_to})",
         workload.series,
@@ -75,7 +87,10 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         args.producers,
         args.shards
     );
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_millis() as i64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_millis() as i64;
     let first_ts = now_ms - (workload.rounds as i64) * workload.step_ms;
     let started = Instant::now();
     let producers: Vec<_> = (0..args.producers)
@@ -92,7 +107,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
                 for round in 0..workload.rounds {
                     let ts = first_ts + round as i64 * workload.step_ms;
                     for (r, &i) in refs.iter().zip(&mine) {
-                        sender.append(*r, ts, workload.value(i, round)).map_err(|e| e.to_string())?;
+                        sender
+                            .append(*r, ts, workload.value(i, round))
+                            .map_err(|e| e.to_string())?;
                     }
                 }
                 Ok(())
@@ -100,7 +117,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         })
         .collect();
     for producer in producers {
-        producer.join().map_err(|_| "a producer thread panicked".to_string())??;
+        producer
+            .join()
+            .map_err(|_| "a producer thread panicked".to_string())??;
     }
     let appended_in = started.elapsed();
     sender
@@ -109,8 +128,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let elapsed = started.elapsed();
     let stats = sender.stats();
     let endpoint = &stats.endpoints[0];
-    sender.close(Duration::from_secs(10)).map_err(|e| format!("close: {e}"))?;
-    println!("appended  {} samples in {:.3} s", stats.samples_appended, appended_in.as_secs_f64());
+    sender
+        .close(Duration::from_secs(10))
+        .map_err(|e| format!("close: {e}"))?;
+    println!(
+        "appended  {} samples in {:.3} s",
+        stats.samples_appended,
+        appended_in.as_secs_f64()
+    );
     println!(
         "sent      {} samples acknowledged in {} requests ({} failed, {} dropped, {} retried)",
         endpoint.samples_acked,
@@ -132,10 +157,15 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             totals.duplicates,
             totals.out_of_order
         );
-        ok &= totals.accepted == stats.samples_appended && totals.duplicates == 0 && totals.out_of_order == 0;
+        ok &= totals.accepted == stats.samples_appended
+            && totals.duplicates == 0
+            && totals.out_of_order == 0;
         receiver.stop();
     } else {
-        println!("arrived   (remote receiver: check it for the {} samples)", endpoint.samples_acked);
+        println!(
+            "arrived   (remote receiver: check it for the {} samples)",
+            endpoint.samples_acked
+        );
     }
     println!(
         "rate      {rate:.0} samples/s end to end ({:.3} s), {bytes_per_sample:.2} bytes/sample on the wire",

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 
 /// Command-line arguments.
 #[derive(Parser)]
-#[command(name = "promrw", version, about = "Embeddable Prometheus Remote Write sender: demo, sink and benchmark")]
+#[command(
+    name = "promrw",
+    version,
+    about = "Embeddable Prometheus Remote Write sender: demo, sink and benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -39,7 +39,10 @@ struct Interval {
 /// Runs the sink until the process is killed.
 pub fn run(args: SinkArgs) -> Result<(), String> {
     if !(args.interval > 0.0 && args.interval.is_finite()) {
-        return Err(format!("--interval must be a positive number of seconds, got {}", args.interval));
+        return Err(format!(
+            "--interval must be a positive number of seconds, got {}",
+            args.interval
+        ));
     }
     let store = Arc::new(SampleStore::new(false));
     let interval = Arc::new(Interval::default());
@@ -55,7 +58,10 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             match &info.decoded {
                 Err(e) => {
                     interval.rejected.fetch_add(1, Ordering::Relaxed);
-                    println!("{} {} -> {}: {}", info.method, info.path, reply.status, e.message);
+                    println!(
+                        "{} {} -> {}: {}",
+                        info.method, info.path, reply.status, e.message
+                    );
                 }
                 Ok(decoded) if per_request && !quiet => {
                     let report = report.unwrap_or_default();
@@ -78,8 +84,14 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             }
         })
     };
-    let receiver = Receiver::start(&args.listen, args.workers, store.clone(), validating_handler(), Some(observer))
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let receiver = Receiver::start(
+        &args.listen,
+        args.workers,
+        store.clone(),
+        validating_handler(),
+        Some(observer),
+    )
+    .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     println!("listening on {}", receiver.url());
     let started = Instant::now();
     let mut previous = store.totals();

@@ -1,0 +1,209 @@
+//! Shared test support: a fault-injecting Remote Write receiver built on promrw's validating
+//! receiver, plus helpers to build senders against it.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use promrw::receiver::{Receiver, Reply, RequestInfo, SampleStore};
+use promrw::{Config, Sender};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (and body), storing nothing.
+    Status(u16, &'static str),
+    /// Answer 429 or 503 with a `Retry-After` header value.
+    RetryAfter(u16, String),
+    /// Wait this long, then accept without storing (the sender has given up by then).
+    SlowThenDrop(Duration),
+}
+
+/// What the receiver saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// When it arrived.
+    pub at: Instant,
+    /// Status answered.
+    pub status: u16,
+    /// Samples in it (0 when invalid).
+    pub samples: usize,
+    /// Every `(timestamp, value bits)` with the series' `__name__`.
+    pub contents: Vec<(String, i64, u64)>,
+    /// `Retry-Attempt` header.
+    pub retry_attempt: Option<String>,
+    /// All headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// Validation error, if the request was invalid.
+    pub invalid: Option<String>,
+}
+
+/// A receiver on 127.0.0.1 that validates every request, answers from a script of faults
+/// (then 204), and records what it saw. Stopped on drop.
+pub struct FaultReceiver {
+    receiver: Option<Receiver>,
+    script: Arc<Mutex<VecDeque<Fault>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    store: Arc<SampleStore>,
+}
+
+impl FaultReceiver {
+    /// Starts on a free port.
+    pub fn start() -> FaultReceiver {
+        FaultReceiver::start_on("127.0.0.1:0")
+    }
+
+    /// Starts on `addr`.
+    pub fn start_on(addr: &str) -> FaultReceiver {
+        let script: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let store = Arc::new(SampleStore::new(true));
+        let handler = {
+            let script = script.clone();
+            let seen = seen.clone();
+            Arc::new(move |info: &RequestInfo| {
+                let fault = script.lock().unwrap().pop_front();
+                let reply = match (&info.decoded, fault) {
+                    (Err(e), _) => Reply::status(e.status, e.message.clone()),
+                    (Ok(_), None) => Reply::accept(),
+                    (Ok(_), Some(Fault::Status(status, body))) => Reply::status(status, body),
+                    (Ok(_), Some(Fault::RetryAfter(status, value))) => {
+                        Reply::status(status, "slow down").with_header("Retry-After", &value)
+                    }
+                    (Ok(_), Some(Fault::SlowThenDrop(delay))) => {
+                        Reply::status(204, "").with_delay(delay)
+                    }
+                };
+                let contents = info
+                    .decoded
+                    .as_ref()
+                    .map(|d| {
+                        d.series
+                            .iter()
+                            .flat_map(|s| {
+                                let name = s
+                                    .labels
+                                    .iter()
+                                    .find(|(n, _)| n == "__name__")
+                                    .map(|(_, v)| v.clone())
+                                    .unwrap_or_default();
+                                s.samples.iter().map(move |(t, v)| (name.clone(), *t, *v))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(Seen {
+                    at: info.received_at,
+                    status: reply.status,
+                    samples: info.decoded.as_ref().map_or(0, |d| d.samples),
+                    contents,
+                    retry_attempt: info.header("retry-attempt").map(str::to_string),
+                    headers: info.headers.clone(),
+                    invalid: info.decoded.as_ref().err().map(|e| e.message.clone()),
+                });
+                reply
+            })
+        };
+        let receiver =
+            Receiver::start(addr, 8, store.clone(), handler, None).expect("start receiver");
+        FaultReceiver {
+            receiver: Some(receiver),
+            script,
+            seen,
+            store,
+        }
+    }
+
+    /// Queues faults answered before normal acceptance resumes.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.script.lock().unwrap().extend(faults);
+    }
+
+    /// The write URL.
+    pub fn url(&self) -> String {
+        self.receiver.as_ref().unwrap().url()
+    }
+
+    /// Requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Stored (accepted) samples.
+    pub fn store(&self) -> &SampleStore {
+        &self.store
+    }
+
+    /// Stops the server and joins its threads.
+    pub fn stop(mut self) {
+        if let Some(r) = self.receiver.take() {
+            r.stop();
+        }
+    }
+}
+
+impl Drop for FaultReceiver {
+    fn drop(&mut self) {
+        if let Some(r) = self.receiver.take() {
+            r.stop();
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// YAML for one endpoint at `url` with fast test timings; `extra_queue` adds queue_config
+/// lines (already indented by 6 spaces), `extra` adds endpoint lines (4 spaces).
+pub fn yaml(url: &str, extra_queue: &str, extra: &str) -> String {
+    format!(
+        "remote_write:\n  - url: {url}\n    name: test\n    remote_timeout: 2s\n{extra}    queue_config:\n      min_backoff: 10ms\n      max_backoff: 100ms\n      batch_send_deadline: 50ms\n{extra_queue}"
+    )
+}
+
+/// A sender from YAML text.
+pub fn sender(yaml: &str) -> Sender {
+    Sender::new(Config::from_text(yaml).expect("valid config")).expect("sender starts")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A log sink collecting records.
+pub struct CollectLogs(pub Arc<Mutex<Vec<String>>>);
+
+impl promrw::LogSink for CollectLogs {
+    fn log(&self, level: promrw::LogLevel, message: &str) {
+        self.0.lock().unwrap().push(format!("{level}: {message}"));
+    }
+}
+
+impl FaultReceiver {
+    /// Drops every queued fault: normal acceptance resumes.
+    pub fn clear_faults(&self) {
+        self.script.lock().unwrap().clear();
+    }
+}
+
+/// Names of this process's threads that start with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
