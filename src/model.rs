@@ -88,16 +88,21 @@ impl Labels {
 
     /// Adds each of `external` whose name the set lacks (the series' own value wins), keeping the
     /// byte-order sort. `external` must already be valid.
-    pub fn with_external(&self, external: &Labels) -> Labels {
+    pub fn with_external(self, external: &Labels) -> Labels {
         if external.0.is_empty() {
-            return self.clone();
+            return self;
         }
-        let mut merged = self.0.clone();
-        for label in &external.0 {
-            if self.get(&label.name).is_none() {
-                merged.push(label.clone());
-            }
+        let missing: Vec<Label> = external
+            .0
+            .iter()
+            .filter(|label| self.get(&label.name).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return self;
         }
+        let mut merged = self.0;
+        merged.extend(missing);
         merged.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         Labels(merged)
     }

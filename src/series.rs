@@ -18,25 +18,21 @@ use crate::wire::rw1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesRef(pub u64);
 
-/// An immutable registered series: its labels (external labels merged), the pre-encoded label
-/// bytes of the RW 1.0 `TimeSeries.labels` field, and the stable hash used to pick a shard.
+/// An immutable registered series: the pre-encoded label bytes of the RW 1.0
+/// `TimeSeries.labels` field (external labels merged, sorted), which also identify it, and the
+/// stable hash used to pick a shard. Kept small so that the label bytes of many series stay in
+/// cache while batches are encoded.
 #[derive(Debug)]
 pub struct Series {
     id: u64,
-    labels: Labels,
-    encoded_labels: Box<[u8]>,
     shard_hash: u64,
+    encoded_labels: Arc<[u8]>,
 }
 
 impl Series {
     /// A process-unique id (never reused, unlike refs' slots).
     pub fn id(&self) -> u64 {
         self.id
-    }
-
-    /// The full label set as sent.
-    pub fn labels(&self) -> &Labels {
-        &self.labels
     }
 
     /// The RW 1.0 encoding of the labels.
@@ -95,7 +91,7 @@ pub struct SeriesRegistry {
 
 /// The part of the registry changed only by register and release.
 struct IndexState {
-    by_labels: FxHashMap<Labels, SeriesRef>,
+    by_labels: FxHashMap<Arc<[u8]>, SeriesRef>,
     free_slots: Vec<u32>,
     next_slot: u32,
 }
@@ -119,8 +115,9 @@ impl SeriesRegistry {
     /// once external labels are merged give the same ref until released.
     pub fn register(&self, labels: Labels) -> Result<SeriesRef> {
         let full = labels.with_external(&self.external_labels);
+        let encoded = rw1::encode_labels(&full);
         let mut index = lock(&self.index);
-        if let Some(existing) = index.by_labels.get(&full) {
+        if let Some(existing) = index.by_labels.get(encoded.as_slice()) {
             return Ok(*existing);
         }
         let slot = match index.free_slots.pop() {
@@ -136,12 +133,11 @@ impl SeriesRegistry {
                 index.next_slot - 1
             }
         };
-        let encoded_labels = rw1::encode_labels(&full).into_boxed_slice();
+        let encoded_labels: Arc<[u8]> = Arc::from(encoded);
         let series = Arc::new(Series {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             shard_hash: fxhash::hash64(&encoded_labels[..]),
-            labels: full.clone(),
-            encoded_labels,
+            encoded_labels: encoded_labels.clone(),
         });
         let mut state = lock(self.slot(slot));
         state.generation = state.generation.wrapping_add(1).max(1);
@@ -149,7 +145,7 @@ impl SeriesRegistry {
         state.last_timestamp = None;
         let series_ref = SeriesRef((u64::from(state.generation) << 32) | u64::from(slot));
         drop(state);
-        index.by_labels.insert(full, series_ref);
+        index.by_labels.insert(encoded_labels, series_ref);
         Ok(series_ref)
     }
 
@@ -158,7 +154,7 @@ impl SeriesRegistry {
     pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
         let mut index = lock(&self.index);
         let mut state = self.lock_live(series_ref)?;
-        index.by_labels.remove(state.series().labels());
+        index.by_labels.remove(state.series().encoded_labels());
         state.series = None;
         state.last_timestamp = None;
         state.generation = state.generation.wrapping_add(1).max(1);

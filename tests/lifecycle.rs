@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fault, FaultReceiver, now_ms, sender, threads_named, yaml};
+use common::{Fault, FaultReceiver, now_ms, sender, threads_named, wait_for_threads, yaml};
 use promrw::ErrorKind;
 
 /// A receiver that answers 503 for a long time.
@@ -42,7 +42,7 @@ fn close_drains_then_joins_and_refuses_later_calls() {
     let sender = sender(
         &yaml(&receiver.url(), "      min_shards: 3\n", "").replace("name: test", "name: drain"),
     );
-    assert_eq!(threads_named("promrw-drain-"), 3);
+    assert_eq!(wait_for_threads("promrw-drain-", 3), 3);
     let r = sender.series_from_pairs(&[("__name__", "c")]).unwrap();
     let t = now_ms();
     for i in 0..500 {
@@ -54,7 +54,11 @@ fn close_drains_then_joins_and_refuses_later_calls() {
         500,
         "close sends what was queued"
     );
-    assert_eq!(threads_named("promrw-drain-"), 0, "shard threads joined");
+    assert_eq!(
+        wait_for_threads("promrw-drain-", 0),
+        0,
+        "shard threads joined"
+    );
     assert_eq!(
         sender.append(r, t + 1000, 1.0).unwrap_err().kind(),
         ErrorKind::Closed
@@ -86,7 +90,7 @@ fn close_respects_its_deadline_and_counts_unsent_samples_as_failed() {
     let e = sender.stats().endpoints[0].clone();
     assert_eq!(e.samples_failed, 50, "{e:?}");
     assert_eq!(e.samples_pending, 0);
-    assert_eq!(threads_named("promrw-hard-"), 0);
+    assert_eq!(wait_for_threads("promrw-hard-", 0), 0);
 }
 
 #[test]
@@ -126,7 +130,7 @@ fn dropping_an_unclosed_sender_neither_hangs_nor_leaks_threads() {
         yaml(&receiver.url(), "      min_shards: 2\n", "").replace("name: test", "name: drop")
     );
     let sender = sender(&text);
-    assert_eq!(threads_named("promrw-drop-"), 2);
+    assert_eq!(wait_for_threads("promrw-drop-", 2), 2);
     let r = sender.series_from_pairs(&[("__name__", "d")]).unwrap();
     sender.append(r, now_ms(), 1.0).unwrap();
     let started = Instant::now();
@@ -136,5 +140,5 @@ fn dropping_an_unclosed_sender_neither_hangs_nor_leaks_threads() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(threads_named("promrw-drop-"), 0);
+    assert_eq!(wait_for_threads("promrw-drop-", 0), 0);
 }

@@ -22,6 +22,7 @@ pub struct BatchEncoder {
     order: Vec<(u64, u32)>,
     raw: Vec<u8>,
     compressed: Vec<u8>,
+    compressed_len: usize,
     snappy: snap::raw::Encoder,
 }
 
@@ -31,6 +32,7 @@ impl Default for BatchEncoder {
             order: Vec::new(),
             raw: Vec::new(),
             compressed: Vec::new(),
+            compressed_len: 0,
             snappy: snap::raw::Encoder::new(),
         }
     }
@@ -46,7 +48,10 @@ impl BatchEncoder {
                 .enumerate()
                 .map(|(i, s)| (s.series.id(), i as u32)),
         );
-        self.order.sort_unstable();
+        // Usually every series of a batch is distinct and already in id order; sort only when not.
+        if !self.order.is_sorted() {
+            self.order.sort_unstable();
+        }
         self.raw.clear();
         let mut start = 0;
         while start < self.order.len() {
@@ -67,13 +72,13 @@ impl BatchEncoder {
             );
             start = end;
         }
-        snappy_compress(&mut self.snappy, &self.raw, &mut self.compressed);
-        &self.compressed
+        self.compressed_len = snappy_compress(&mut self.snappy, &self.raw, &mut self.compressed);
+        &self.compressed[..self.compressed_len]
     }
 
     /// The body produced by the last `encode`.
     pub fn last_body(&self) -> &[u8] {
-        &self.compressed
+        &self.compressed[..self.compressed_len]
     }
 
     /// Size of the last uncompressed body.

@@ -103,6 +103,8 @@ pub enum PushOutcome {
 /// One endpoint's queue and shard threads.
 pub struct EndpointQueue {
     ctx: Arc<EndpointContext>,
+    batch_threshold: usize,
+    wake_check_interval: u64,
     shards: Vec<Arc<ShardShared>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -131,8 +133,11 @@ impl EndpointQueue {
         let shards: Vec<Arc<ShardShared>> = (0..shard_count)
             .map(|_| Arc::new(ShardShared::new(capacity)))
             .collect();
+        let batch_threshold = ctx.config.queue.max_samples_per_send.min(capacity);
         let queue = EndpointQueue {
             ctx: ctx.clone(),
+            batch_threshold,
+            wake_check_interval: (batch_threshold / 8).clamp(1, 64) as u64,
             shards: shards.clone(),
             threads: Mutex::new(Vec::new()),
         };
@@ -200,14 +205,19 @@ impl EndpointQueue {
             },
         };
         if let PushOutcome::Queued = outcome {
-            shard.enqueued.fetch_add(1, Ordering::SeqCst);
+            let enqueued = shard.enqueued.fetch_add(1, Ordering::SeqCst) + 1;
             if shard.highest_enqueued_ms.load(Ordering::Relaxed) < timestamp {
                 shard
                     .highest_enqueued_ms
                     .fetch_max(timestamp, Ordering::Relaxed);
             }
-            let threshold = q.max_samples_per_send.min(q.capacity);
-            if shard.queue.len() >= threshold && !shard.wake_pending.swap(true, Ordering::SeqCst) {
+            // Looking at the queue length reads the consumer's cache line, so it is done only
+            // every `wake_check_interval` pushes; the shard re-checks the length itself before
+            // sleeping, so a late hint only delays a full batch by a few samples.
+            if enqueued % self.wake_check_interval == 0
+                && shard.queue.len() >= self.batch_threshold
+                && !shard.wake_pending.swap(true, Ordering::SeqCst)
+            {
                 shard.wake();
             }
         }

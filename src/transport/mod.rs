@@ -2,6 +2,7 @@
 //! headers, authentication, TLS, proxy, per-attempt timeout and response classification.
 
 pub mod auth;
+mod resolve;
 pub mod retry;
 mod tls;
 

@@ -13,6 +13,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use super::resolve::IpLiteralResolver;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -21,10 +22,9 @@ use rustls::{
     StreamOwned,
 };
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig as UreqTls};
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
-    TcpConnector, Transport, TransportAdapter,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, DefaultConnector, Either,
+    LazyBuffers, NextTimeout, TcpConnector, Transport, TransportAdapter,
 };
 use ureq::{Agent, ProxyProtocol};
 
@@ -64,14 +64,18 @@ pub fn build(tls: &TlsConfig) -> Result<UreqTls> {
 /// [`build`] made and checked).
 pub fn agent(config: ureq::config::Config, tls: &TlsConfig) -> Agent {
     let Some(name) = &tls.server_name else {
-        return Agent::new_with_config(config);
+        return Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            IpLiteralResolver::default(),
+        );
     };
     let connector = ServerNameConnector::new(&config, name);
     let chain = RefuseSocksProxy
         .chain(ConnectProxyConnector::default())
         .chain(TcpConnector::default())
         .chain(connector);
-    Agent::with_parts(config, chain, DefaultResolver::default())
+    Agent::with_parts(config, chain, IpLiteralResolver::default())
 }
 
 /// The first link of the `server_name` chain: ureq's SOCKS support is not compiled in and the

@@ -6,16 +6,19 @@
 pub mod proto;
 pub mod rw1;
 
-/// Compresses `input` into `out` (cleared first) with snappy's *block* format, reusing `encoder`.
-pub fn snappy_compress(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.resize(snap::raw::max_compress_len(input.len()), 0);
+/// Compresses `input` with snappy's *block* format into `out`, reusing `encoder`, and returns
+/// the compressed length. `out` only grows (it is never shrunk or re-zeroed), so steady-state
+/// batches cost no allocation and no memset.
+pub fn snappy_compress(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> usize {
+    let needed = snap::raw::max_compress_len(input.len());
+    if out.len() < needed {
+        out.resize(needed, 0);
+    }
     // Compressing into a buffer of max_compress_len bytes cannot fail for inputs snap accepts;
     // inputs over snap's limit (about 4 GiB) are impossible here because batches are bounded.
-    let n = encoder
+    encoder
         .compress(input, out)
-        .expect("snappy block compression into a max_compress_len buffer");
-    out.truncate(n);
+        .expect("snappy block compression into a max_compress_len buffer")
 }
 
 /// Decompresses a snappy *block* body.

@@ -207,3 +207,17 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter(|name| name.starts_with(prefix))
         .count()
 }
+
+/// Waits up to 5 s for the number of threads named `prefix...` to become `expected`; returns
+/// the last count seen. Thread names are set by the threads themselves once they run, and an
+/// ended thread disappears from /proc a moment after it reports its exit.
+pub fn wait_for_threads(prefix: &str, expected: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let count = threads_named(prefix);
+        if count == expected || Instant::now() >= deadline {
+            return count;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
