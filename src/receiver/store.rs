@@ -1,7 +1,7 @@
 //! What a receiver has accepted: per-series last timestamps (to detect out-of-order and
 //! duplicate samples across requests) and, optionally, every sample for exact comparisons.
 
-use std::collections::HashMap;
+use fxhash::FxHashMap as HashMap;
 use std::sync::Mutex;
 
 use super::decode::DecodedRequest;

@@ -46,7 +46,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     producers: usize,
     /// Shards (sending threads) of the endpoint queue.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     shards: usize,
     /// Samples per request (also the naive baseline's batch size).
     #[arg(long, default_value_t = 2_000)]
