@@ -93,18 +93,7 @@ fn naive_encode(
         timeseries: labels
             .iter()
             .zip(samples)
-            .map(|(l, &(timestamp, value))| proto::TimeSeries {
-                labels: l
-                    .as_slice()
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
-                samples: vec![proto::Sample { value, timestamp }],
-                exemplars: Vec::new(),
-            })
+            .map(|(l, &(timestamp, value))| proto::TimeSeries::single(l, timestamp, value))
             .collect(),
         metadata: Vec::new(),
     };

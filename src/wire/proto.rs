@@ -81,3 +81,22 @@ pub struct MetricMetadata {
     #[prost(string, tag = "5")]
     pub unit: String,
 }
+
+impl TimeSeries {
+    /// A series holding its own copies of `labels` and one sample: the shape Prometheus sends,
+    /// used as the reference ("naive") encoding in tests and benchmarks.
+    pub fn single(labels: &crate::model::Labels, timestamp: i64, value: f64) -> TimeSeries {
+        TimeSeries {
+            labels: labels
+                .as_slice()
+                .iter()
+                .map(|l| Label {
+                    name: l.name.clone(),
+                    value: l.value.clone(),
+                })
+                .collect(),
+            samples: vec![Sample { value, timestamp }],
+            exemplars: Vec::new(),
+        }
+    }
+}

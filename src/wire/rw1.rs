@@ -108,21 +108,7 @@ mod tests {
         );
 
         let reference = proto::WriteRequest {
-            timeseries: vec![proto::TimeSeries {
-                labels: labels
-                    .as_slice()
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
-                samples: vec![proto::Sample {
-                    value: 2.0,
-                    timestamp: 9,
-                }],
-                exemplars: vec![],
-            }],
+            timeseries: vec![proto::TimeSeries::single(&labels, 9, 2.0)],
             metadata: vec![],
         };
         let mut ours = Vec::new();

@@ -493,7 +493,7 @@ fn run_naive(
     for round in 0..workload.rounds {
         let ts = first_ts + round as i64 * workload.step_ms;
         for (i, series_labels) in labels.iter().enumerate() {
-            request.timeseries.push(naive_time_series(
+            request.timeseries.push(proto::TimeSeries::single(
                 series_labels,
                 ts,
                 workload.value(i, round),
@@ -510,22 +510,6 @@ fn run_naive(
     NaiveFigures {
         cpu: after.cpu.saturating_sub(before.cpu),
         bytes,
-    }
-}
-
-/// A `TimeSeries` holding copies of the labels and one sample.
-fn naive_time_series(labels: &Labels, timestamp: i64, value: f64) -> proto::TimeSeries {
-    proto::TimeSeries {
-        labels: labels
-            .as_slice()
-            .iter()
-            .map(|l| proto::Label {
-                name: l.name.clone(),
-                value: l.value.clone(),
-            })
-            .collect(),
-        samples: vec![proto::Sample { value, timestamp }],
-        exemplars: Vec::new(),
     }
 }
 
