@@ -17,6 +17,8 @@
 //! # Ok::<(), promrw::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
 pub mod log;
