@@ -16,7 +16,7 @@
 //! again, so its labels stay in cache; `w1_rotating` encodes the five batches that cover all
 //! 10,000 W1 series in turn, which is the working set of a real run.
 //!
-//! Run with `cargo bench --bench encode -- --warm-up-time 1 --measurement-time 3`.
+//! Run with `cargo bench --bench encode -- --warm-up-time 1 --measurement-time 4`.
 
 use std::hint::black_box;
 
