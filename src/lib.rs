@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod error;
+pub mod ffi;
 pub mod log;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,399 @@
+//! `promrw_sender`: series registration, appends, flush, close and free.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Label, Labels};
+use crate::sender::{Sample, Sender};
+use crate::series::SeriesRef;
+
+use super::error::report;
+use super::handles::{self, promrw_config, promrw_error, promrw_sender};
+use super::input::{self, invalid_argument};
+use super::status::{PROMRW_PANIC, promrw_status, status_of_result};
+
+/// A registered series, returned by `promrw_sender_series`. `0` is never a valid reference.
+pub type promrw_series_ref = u64;
+
+/// One label: a name and a value, each as UTF-8 bytes with a length (no NUL terminator
+/// needed). A NULL pointer with length 0 is the empty string. A label with an empty value is
+/// ignored (empty means absent).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct promrw_label {
+    /// The label name; `__name__` holds the metric name.
+    pub name: *const c_char,
+    /// Length of `name` in bytes.
+    pub name_len: usize,
+    /// The label value.
+    pub value: *const c_char,
+    /// Length of `value` in bytes.
+    pub value_len: usize,
+}
+
+/// One sample for `promrw_sender_append_batch`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct promrw_sample {
+    /// The series, from `promrw_sender_series`.
+    pub series: promrw_series_ref,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The value; its bits are sent unchanged (so a stale marker stays one).
+    pub value: f64,
+}
+
+/// Borrows the sender behind `s` when it is open: `InvalidArgument` for NULL, `Closed` once
+/// `promrw_sender_close` was called. Every call but `promrw_sender_free` goes through here.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender handle not freed during `'a`.
+pub(super) unsafe fn open<'a>(s: *const promrw_sender) -> Result<&'a Sender> {
+    // SAFETY: forwarded contract.
+    let sender = unsafe { handles::borrow(s) }.ok_or_else(|| invalid_argument("sender is NULL"))?;
+    if sender.is_closed() {
+        return Err(Error::new(ErrorKind::Closed, "sender is closed"));
+    }
+    Ok(sender)
+}
+
+/// Label text: UTF-8 checked at the boundary, errors naming the label's index.
+///
+/// # Safety
+///
+/// `ptr` must be NULL or point to `len` readable bytes.
+unsafe fn label_text<'a>(
+    ptr: *const c_char,
+    len: usize,
+    index: usize,
+    part: &str,
+) -> Result<&'a str> {
+    // SAFETY: forwarded contract.
+    let bytes = unsafe { input::bytes(ptr, len, &format!("labels[{index}].{part}")) }?;
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidLabels,
+            format!(
+                "label {index}: {part} is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Starts a sender: one queue of shard threads per configured endpoint.
+///
+/// Ownership: `cfg` is borrowed; the caller still frees it (at any time after this call).
+/// On success `*out` receives a new sender the caller releases with `promrw_sender_free`.
+///
+/// Lifetime: the sender keeps its own copy of the configuration (and shares its log callback).
+///
+/// Thread safety: may be called from any thread; several threads may create senders from the
+/// same `cfg` at once, as long as no thread mutates or frees it meanwhile.
+///
+/// Returns: `PROMRW_OK`; `PROMRW_INVALID_CONFIG` when the configuration cannot be used;
+/// `PROMRW_IO` when a thread could not be started; `PROMRW_INVALID_ARGUMENT` when `cfg` or
+/// `out` is NULL.
+///
+/// # Safety
+///
+/// `cfg` must be NULL or a live `promrw_config`; `out` and `err` must each be NULL or valid for
+/// writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_new(
+    cfg: *const promrw_config,
+    out: *mut *mut promrw_sender,
+    err: *mut *mut promrw_error,
+) -> promrw_status {
+    ffi_boundary!(err = err, {
+        let result = (|| {
+            // SAFETY: `cfg` is NULL or a live config, per the contract.
+            let config =
+                unsafe { handles::borrow(cfg) }.ok_or_else(|| invalid_argument("cfg is NULL"))?;
+            input::check_out(out, "out")?;
+            let sender = Sender::new(config.clone())?;
+            // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
+            unsafe { input::write_out(out, handles::into_handle(sender)) };
+            Ok(())
+        })();
+        // SAFETY: `err` is NULL or writable per the contract.
+        unsafe { report(result, err) }
+    })
+}
+
+/// Registers a label set (validated, sorted, external labels added) and returns its reference.
+/// Equal label sets give the same reference.
+///
+/// Ownership: `labels` and the strings they point to are borrowed for the call only. On
+/// success `*out` receives the reference.
+///
+/// Lifetime: nothing is kept from `labels` after the call returns. The reference stays valid
+/// until `promrw_sender_release_series` or the sender is freed.
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`.
+///
+/// Returns: `PROMRW_OK`; `PROMRW_INVALID_LABELS` when a name or value is not UTF-8 (the message
+/// names the label's index), a name is invalid or empty, names repeat, or no label has a value;
+/// `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` or `out` is
+/// NULL, or `labels` or a string in it is NULL with a non-zero length.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender; `labels` must be NULL or point to `n` readable labels
+/// whose strings are NULL or readable for their lengths; `out` must be NULL or writable; `err`
+/// must be NULL or valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_series(
+    s: *const promrw_sender,
+    labels: *const promrw_label,
+    n: usize,
+    out: *mut promrw_series_ref,
+    err: *mut *mut promrw_error,
+) -> promrw_status {
+    ffi_boundary!(err = err, {
+        let result = (|| {
+            input::check_out(out, "out")?;
+            // SAFETY: `s` is NULL or a live sender, per the contract.
+            let sender = unsafe { open(s) }?;
+            // SAFETY: `labels` is NULL or points to `n` readable labels, per the contract.
+            let labels = unsafe { input::slice(labels, n, "labels") }?;
+            let mut converted = Vec::with_capacity(labels.len());
+            for (index, label) in labels.iter().enumerate() {
+                // SAFETY: each label's strings are NULL or readable for their lengths.
+                let name = unsafe { label_text(label.name, label.name_len, index, "name") }?;
+                // SAFETY: as above.
+                let value = unsafe { label_text(label.value, label.value_len, index, "value") }?;
+                converted.push(Label::new(name, value));
+            }
+            let series = sender.series(Labels::new(converted)?)?;
+            // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
+            unsafe { input::write_out(out, series.0) };
+            Ok(())
+        })();
+        // SAFETY: `err` is NULL or writable per the contract.
+        unsafe { report(result, err) }
+    })
+}
+
+/// Forgets a series so its memory can be reused; samples already queued are still sent.
+///
+/// Ownership: none.
+///
+/// Lifetime: `series` is invalid afterwards; appends with it give `PROMRW_UNKNOWN_SERIES`.
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`.
+///
+/// Returns: `PROMRW_OK`; `PROMRW_UNKNOWN_SERIES` when `series` is unknown or already released;
+/// `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_release_series(
+    s: *const promrw_sender,
+    series: promrw_series_ref,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result = unsafe { open(s) }.and_then(|sender| sender.release(SeriesRef(series)));
+        status_of_result(&result)
+    })
+}
+
+/// Appends one sample. The timestamp must be later than the last accepted one of the series.
+///
+/// Ownership: none.
+///
+/// Lifetime: the sample is copied.
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`; samples
+/// of one series are sent in the order they were accepted. The log callback may run on the
+/// calling thread.
+///
+/// Returns: `PROMRW_OK` (also when the `drop_newest` policy dropped the sample, which is
+/// counted); `PROMRW_OUT_OF_ORDER`; `PROMRW_UNKNOWN_SERIES`; `PROMRW_QUEUE_FULL` under the
+/// `fail` policy, or when `block` waited `block_timeout` without room (the sample was not
+/// accepted and may be appended again); `PROMRW_SHARD_DEAD`; `PROMRW_CLOSED` after
+/// `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_append(
+    s: *const promrw_sender,
+    series: promrw_series_ref,
+    timestamp_ms: i64,
+    value: f64,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result = unsafe { open(s) }
+            .and_then(|sender| sender.append(SeriesRef(series), timestamp_ms, value));
+        status_of_result(&result)
+    })
+}
+
+/// Appends a stale marker (the NaN with bits `0x7ff0000000000002`), telling receivers the
+/// series ended at `timestamp_ms`.
+///
+/// Ownership: none.
+///
+/// Lifetime: nothing is kept.
+///
+/// Thread safety: as `promrw_sender_append`.
+///
+/// Returns: as `promrw_sender_append`.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_append_stale(
+    s: *const promrw_sender,
+    series: promrw_series_ref,
+    timestamp_ms: i64,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result = unsafe { open(s) }
+            .and_then(|sender| sender.append_stale(SeriesRef(series), timestamp_ms));
+        status_of_result(&result)
+    })
+}
+
+/// Appends samples in order, stopping at the first one refused.
+///
+/// Ownership: `samples` is borrowed for the call only.
+///
+/// Lifetime: the samples are copied.
+///
+/// Thread safety: as `promrw_sender_append`.
+///
+/// Returns: `PROMRW_OK` with `*accepted_out == n`; or the status of the first refused sample
+/// (as `promrw_sender_append`) with `*accepted_out` set to the number of samples accepted
+/// before it, so `samples[*accepted_out]` is the refused one. This is an exception to
+/// "outputs only on success": `*accepted_out` is written whenever the samples were processed.
+/// `PROMRW_CLOSED` after `promrw_sender_close` (nothing written); `PROMRW_INVALID_ARGUMENT`
+/// (nothing written) when `s` or `accepted_out` is NULL, or `samples` is NULL with a non-zero
+/// `n`.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender; `samples` must be NULL or point to `n` readable samples;
+/// `accepted_out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_append_batch(
+    s: *const promrw_sender,
+    samples: *const promrw_sample,
+    n: usize,
+    accepted_out: *mut usize,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        let result = (|| {
+            input::check_out(accepted_out, "accepted_out")?;
+            // SAFETY: `s` is NULL or a live sender, per the contract.
+            let sender = unsafe { open(s) }?;
+            // SAFETY: `samples` is NULL or points to `n` readable samples, per the contract.
+            let samples = unsafe { input::slice(samples, n, "samples") }?;
+            let converted: Vec<Sample> = samples
+                .iter()
+                .map(|s| Sample {
+                    series: SeriesRef(s.series),
+                    timestamp_ms: s.timestamp_ms,
+                    value: s.value,
+                })
+                .collect();
+            let (accepted, result) = sender.append_batch(&converted);
+            // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
+            unsafe { input::write_out(accepted_out, accepted) };
+            result
+        })();
+        status_of_result(&result)
+    })
+}
+
+/// Waits until every sample appended before the call is acknowledged (or failed for good);
+/// partial batches are sent at once.
+///
+/// Ownership: none.
+///
+/// Lifetime: blocks the calling thread for at most about `timeout_ms` milliseconds.
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`.
+///
+/// Returns: `PROMRW_OK`; `PROMRW_TIMEOUT` when `timeout_ms` passed first; `PROMRW_CLOSED` after
+/// `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_flush(
+    s: *const promrw_sender,
+    timeout_ms: u64,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result =
+            unsafe { open(s) }.and_then(|sender| sender.flush(Duration::from_millis(timeout_ms)));
+        status_of_result(&result)
+    })
+}
+
+/// Stops accepting samples, sends what is queued for up to `timeout_ms`, then stops and joins
+/// the shard threads. Samples still unsent at the deadline are counted as failed.
+///
+/// Ownership: the caller still owns `s` and must free it with `promrw_sender_free`.
+///
+/// Lifetime: afterwards every call on `s` but `promrw_sender_free` returns `PROMRW_CLOSED`.
+///
+/// Thread safety: may be called from any thread; calls racing with it on other threads get
+/// `PROMRW_CLOSED` or complete before the close.
+///
+/// Returns: `PROMRW_OK` when everything queued was sent; `PROMRW_TIMEOUT` when the deadline
+/// passed first (the sender is closed anyway); `PROMRW_CLOSED` when already closed;
+/// `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_close(
+    s: *mut promrw_sender,
+    timeout_ms: u64,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result =
+            unsafe { open(s) }.and_then(|sender| sender.close(Duration::from_millis(timeout_ms)));
+        status_of_result(&result)
+    })
+}
+
+/// Frees a sender. A sender that was not closed is closed first with the configured
+/// `promrw.flush_deadline` (default 1 minute) as the deadline, so this may block that long;
+/// call `promrw_sender_close` first to choose the deadline.
+///
+/// Ownership: takes ownership of `s`. Calling with NULL is fine. Must not be called twice.
+///
+/// Lifetime: `s` is invalid afterwards. When this drops the last holder of a log callback, its
+/// `free_user_data` hook runs on this thread.
+///
+/// Thread safety: no other thread may use `s` during or after this call.
+///
+/// Returns: nothing.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender that no thread uses afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_free(s: *mut promrw_sender) {
+    ffi_boundary!((), {
+        // SAFETY: `s` is NULL or a live sender the caller gives up, per the contract.
+        drop(unsafe { handles::take(s) });
+    })
+}

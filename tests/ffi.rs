@@ -1,0 +1,965 @@
+//! The C ABI, called directly through `promrw::ffi::*` against a real loopback receiver:
+//! status codes, NULL handling, label checks at the boundary, appends, flush, stats, metrics
+//! text, close semantics, the panic boundary and the log callback's lifecycle.
+
+use std::ffi::{CStr, c_char, c_void};
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use promrw::ErrorKind;
+use promrw::ffi::*;
+use promrw::receiver::server::validating_handler;
+use promrw::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
+
+/// Every status code of this version with its published value.
+const STATUSES: [(promrw_status, u32); 13] = [
+    (PROMRW_OK, 0),
+    (PROMRW_INVALID_ARGUMENT, 100),
+    (PROMRW_INVALID_CONFIG, 101),
+    (PROMRW_INVALID_LABELS, 102),
+    (PROMRW_UNKNOWN_SERIES, 103),
+    (PROMRW_BUFFER_TOO_SMALL, 104),
+    (PROMRW_OUT_OF_ORDER, 200),
+    (PROMRW_QUEUE_FULL, 201),
+    (PROMRW_CLOSED, 202),
+    (PROMRW_TIMEOUT, 300),
+    (PROMRW_SHARD_DEAD, 301),
+    (PROMRW_IO, 302),
+    (PROMRW_PANIC, 900),
+];
+
+/// A receiver on 127.0.0.1 answering with `handler`.
+fn receiver_with(handler: Handler) -> Receiver {
+    Receiver::start(
+        "127.0.0.1:0",
+        2,
+        Arc::new(SampleStore::new(true)),
+        handler,
+        None,
+    )
+    .expect("start receiver")
+}
+
+/// A validating receiver that accepts every valid request.
+fn receiver() -> Receiver {
+    receiver_with(validating_handler())
+}
+
+/// YAML for one endpoint at `url` with fast test timings; `queue` adds queue_config lines.
+fn yaml(url: &str, queue: &str) -> String {
+    format!(
+        "remote_write:\n  - url: {url}\n    name: ffi\n    remote_timeout: 2s\n    queue_config:\n      min_backoff: 10ms\n      max_backoff: 100ms\n      batch_send_deadline: 50ms\n{queue}"
+    )
+}
+
+/// Takes the message of an error and frees it.
+fn take_error(err: *mut promrw_error) -> (promrw_status, String) {
+    assert!(!err.is_null(), "an error was expected");
+    // SAFETY: `err` is a live error from the library, freed exactly once here.
+    unsafe {
+        let code = promrw_error_code(err);
+        let message = promrw_error_message(err);
+        assert!(!message.is_null());
+        let message = CStr::from_ptr(message).to_str().unwrap().to_string();
+        promrw_error_free(err);
+        (code, message)
+    }
+}
+
+/// A config from text, asserting success.
+fn config(text: &str) -> *mut promrw_config {
+    let mut cfg = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    // SAFETY: the text is borrowed for the call; `cfg` and `err` are valid out pointers.
+    let status =
+        unsafe { promrw_config_from_yaml(text.as_ptr().cast(), text.len(), &mut cfg, &mut err) };
+    assert_eq!(
+        status,
+        PROMRW_OK,
+        "{:?}",
+        (!err.is_null()).then(|| take_error(err))
+    );
+    assert!(!cfg.is_null());
+    assert!(err.is_null(), "err is left unchanged on success");
+    cfg
+}
+
+/// A sender from text (the config is freed at once: the sender keeps its own copy).
+fn sender(text: &str) -> *mut promrw_sender {
+    let cfg = config(text);
+    let mut s = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    // SAFETY: `cfg` is live; `s` and `err` are valid out pointers; `cfg` is freed once.
+    unsafe {
+        let status = promrw_sender_new(cfg, &mut s, &mut err);
+        assert_eq!(
+            status,
+            PROMRW_OK,
+            "{:?}",
+            (!err.is_null()).then(|| take_error(err))
+        );
+        promrw_config_free(cfg);
+    }
+    assert!(!s.is_null());
+    s
+}
+
+/// A label from byte strings.
+fn label(name: &[u8], value: &[u8]) -> promrw_label {
+    promrw_label {
+        name: name.as_ptr().cast(),
+        name_len: name.len(),
+        value: value.as_ptr().cast(),
+        value_len: value.len(),
+    }
+}
+
+/// Registers a series; returns the status, the ref (0 when not written) and the error.
+fn try_series(
+    s: *const promrw_sender,
+    labels: &[promrw_label],
+) -> (
+    promrw_status,
+    promrw_series_ref,
+    Option<(promrw_status, String)>,
+) {
+    let mut out: promrw_series_ref = 0;
+    let mut err = ptr::null_mut();
+    // SAFETY: `labels` and the strings they point to live for the call; out pointers are valid.
+    let status =
+        unsafe { promrw_sender_series(s, labels.as_ptr(), labels.len(), &mut out, &mut err) };
+    let error = (!err.is_null()).then(|| take_error(err));
+    (status, out, error)
+}
+
+/// Registers a series, asserting success.
+fn series(s: *const promrw_sender, pairs: &[(&str, &str)]) -> promrw_series_ref {
+    let labels: Vec<promrw_label> = pairs
+        .iter()
+        .map(|(n, v)| label(n.as_bytes(), v.as_bytes()))
+        .collect();
+    let (status, r, error) = try_series(s, &labels);
+    assert_eq!(status, PROMRW_OK, "{error:?}");
+    assert_ne!(r, 0);
+    r
+}
+
+/// A stats snapshot, asserting success.
+fn stats(s: *const promrw_sender) -> promrw_stats {
+    let mut out = promrw_stats::default();
+    // SAFETY: `s` is live; `out` is a valid out pointer.
+    assert_eq!(unsafe { promrw_sender_stats(s, &mut out) }, PROMRW_OK);
+    out
+}
+
+/// The metrics text, asserting success.
+fn metrics_text(s: *const promrw_sender) -> String {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0usize;
+    // SAFETY: `buf` is writable for its length; `len` is a valid out pointer.
+    let status =
+        unsafe { promrw_sender_metrics_text(s, buf.as_mut_ptr().cast(), buf.len(), &mut len) };
+    assert_eq!(status, PROMRW_OK);
+    assert_eq!(buf[len], 0, "NUL-terminated");
+    String::from_utf8(buf[..len].to_vec()).unwrap()
+}
+
+/// Closes (asserting `expected`) and frees a sender.
+fn close_and_free(s: *mut promrw_sender, expected: promrw_status) {
+    // SAFETY: `s` is live and not used after the free.
+    unsafe {
+        assert_eq!(promrw_sender_close(s, 5_000), expected);
+        promrw_sender_free(s);
+    }
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn config_from_yaml_and_json() {
+    let recv = receiver();
+    let cfg = config(&yaml(&recv.url(), "      capacity: 100\n"));
+    let json = format!(r#"{{"remote_write": [{{"url": "{}"}}]}}"#, recv.url());
+    let cfg_json = config(&json);
+    // SAFETY: both configs are live and freed once.
+    unsafe {
+        promrw_config_free(cfg);
+        promrw_config_free(cfg_json);
+    }
+}
+
+#[test]
+fn invalid_config_names_the_field_and_writes_no_output() {
+    let text = "remote_write:\n  - url: http://127.0.0.1:1/write\n    queue_config:\n      capacityy: 10\n";
+    let sentinel = ptr::dangling_mut::<promrw_config>();
+    let mut cfg = sentinel;
+    let mut err = ptr::null_mut();
+    // SAFETY: the text lives for the call; out pointers are valid.
+    let status =
+        unsafe { promrw_config_from_yaml(text.as_ptr().cast(), text.len(), &mut cfg, &mut err) };
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+    assert_eq!(cfg, sentinel, "out is written only on success");
+    let (code, message) = take_error(err);
+    assert_eq!(code, PROMRW_INVALID_CONFIG);
+    assert!(
+        message.contains("remote_write[0].queue_config"),
+        "{message}"
+    );
+    assert!(message.contains("capacityy"), "{message}");
+
+    // err == NULL is accepted.
+    // SAFETY: as above, with no error wanted.
+    let status = unsafe {
+        promrw_config_from_yaml(text.as_ptr().cast(), text.len(), &mut cfg, ptr::null_mut())
+    };
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+
+    // Invalid UTF-8 in the text is an invalid config, not a crash.
+    let bad = b"remote_write:\n  - url: http://\xff/\n";
+    let mut err = ptr::null_mut();
+    // SAFETY: as above.
+    let status =
+        unsafe { promrw_config_from_yaml(bad.as_ptr().cast(), bad.len(), &mut cfg, &mut err) };
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+    let (_, message) = take_error(err);
+    assert!(message.contains("UTF-8"), "{message}");
+
+    // NULL with length 0 is the empty text, which has no endpoint.
+    let mut err = ptr::null_mut();
+    // SAFETY: NULL with length 0 is allowed.
+    let status = unsafe { promrw_config_from_yaml(ptr::null(), 0, &mut cfg, &mut err) };
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+    assert!(take_error(err).1.contains("at least one endpoint"));
+    assert_eq!(cfg, sentinel);
+}
+
+#[test]
+fn null_arguments_give_invalid_argument() {
+    let recv = receiver();
+    let text = yaml(&recv.url(), "");
+    let cfg = config(&text);
+    let s = sender(&text);
+    let r = series(s, &[("__name__", "up")]);
+    let mut cfg_out = ptr::null_mut();
+    let mut s_out = ptr::null_mut();
+    let mut ref_out: promrw_series_ref = 0;
+    let mut n_out = 7usize;
+    let mut st = promrw_stats::default();
+    let mut buf = [0u8; 16];
+    let mut err = ptr::null_mut();
+    let one = [label(b"__name__", b"x")];
+    let sample = [promrw_sample {
+        series: r,
+        timestamp_ms: 1,
+        value: 1.0,
+    }];
+
+    // SAFETY: every non-NULL pointer passed is valid; NULLs are what is being tested.
+    unsafe {
+        // config
+        assert_eq!(
+            promrw_config_from_yaml(text.as_ptr().cast(), text.len(), ptr::null_mut(), &mut err),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(take_error(err).0, PROMRW_INVALID_ARGUMENT);
+        err = ptr::null_mut();
+        assert_eq!(
+            promrw_config_from_yaml(ptr::null(), 5, &mut cfg_out, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert!(cfg_out.is_null());
+        assert_eq!(
+            promrw_config_set_log_callback(
+                ptr::null_mut(),
+                PROMRW_LOG_INFO,
+                Some(record_log),
+                ptr::null_mut(),
+                None
+            ),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_config_set_log_callback(cfg, PROMRW_LOG_INFO, None, ptr::null_mut(), None),
+            PROMRW_INVALID_ARGUMENT
+        );
+
+        // sender_new
+        assert_eq!(
+            promrw_sender_new(ptr::null(), &mut s_out, &mut err),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(take_error(err).0, PROMRW_INVALID_ARGUMENT);
+        err = ptr::null_mut();
+        assert_eq!(
+            promrw_sender_new(cfg, ptr::null_mut(), ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert!(s_out.is_null());
+
+        // series
+        assert_eq!(
+            promrw_sender_series(ptr::null(), one.as_ptr(), 1, &mut ref_out, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_series(s, one.as_ptr(), 1, ptr::null_mut(), ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_series(s, ptr::null(), 1, &mut ref_out, &mut err),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert!(take_error(err).1.contains("labels"));
+        let null_name = [promrw_label {
+            name: ptr::null(),
+            name_len: 3,
+            value: b"v".as_ptr().cast(),
+            value_len: 1,
+        }];
+        assert_eq!(
+            promrw_sender_series(s, null_name.as_ptr(), 1, &mut ref_out, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(ref_out, 0, "out is written only on success");
+        assert_eq!(
+            promrw_sender_release_series(ptr::null(), r),
+            PROMRW_INVALID_ARGUMENT
+        );
+
+        // appends
+        assert_eq!(
+            promrw_sender_append(ptr::null(), r, 1, 1.0),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_append_stale(ptr::null(), r, 1),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_append_batch(ptr::null(), sample.as_ptr(), 1, &mut n_out),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_append_batch(s, ptr::null(), 1, &mut n_out),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_append_batch(s, sample.as_ptr(), 1, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(n_out, 7, "accepted_out is not written on invalid arguments");
+
+        // flush, close, stats, metrics
+        assert_eq!(
+            promrw_sender_flush(ptr::null(), 10),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_close(ptr::null_mut(), 10),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_stats(ptr::null(), &mut st),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_stats(s, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        let mut len = 0usize;
+        assert_eq!(
+            promrw_sender_metrics_text(ptr::null(), buf.as_mut_ptr().cast(), buf.len(), &mut len),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_metrics_text(s, buf.as_mut_ptr().cast(), buf.len(), ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_metrics_text(s, ptr::null_mut(), 10, &mut len),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(len, 0);
+
+        // errors
+        assert_eq!(promrw_error_code(ptr::null()), PROMRW_INVALID_ARGUMENT);
+        assert!(promrw_error_message(ptr::null()).is_null());
+
+        // frees accept NULL
+        promrw_config_free(ptr::null_mut());
+        promrw_sender_free(ptr::null_mut());
+        promrw_error_free(ptr::null_mut());
+    }
+    // Nothing was appended by the failed calls.
+    assert_eq!(stats(s).samples_appended, 0);
+    // SAFETY: `cfg` is live and freed once.
+    unsafe { promrw_config_free(cfg) };
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn invalid_labels_are_refused_at_the_boundary() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let cases: Vec<(Vec<promrw_label>, &str)> = vec![
+        (
+            vec![label(b"__name__", b"up"), label(b"1bad", b"v")],
+            "1bad",
+        ),
+        (
+            vec![
+                label(b"__name__", b"up"),
+                label(b"job", b"a"),
+                label(b"job", b"b"),
+            ],
+            "duplicate",
+        ),
+        (
+            vec![label(b"__name__", b"up"), label(b"job", b"ok\xff")],
+            "label 1: value is not valid UTF-8",
+        ),
+        (
+            vec![label(b"na\xc3me", b"v")],
+            "label 0: name is not valid UTF-8",
+        ),
+        (vec![], "empty"),
+    ];
+    for (labels, expected) in cases {
+        let (status, r, error) = try_series(s, &labels);
+        assert_eq!(status, PROMRW_INVALID_LABELS, "{expected}: {error:?}");
+        assert_eq!(r, 0, "out is written only on success");
+        let (code, message) = error.expect("an error object");
+        assert_eq!(code, PROMRW_INVALID_LABELS);
+        assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+    // err == NULL is accepted.
+    let bad = [label(b"1bad", b"v")];
+    let mut r = 0;
+    // SAFETY: valid pointers; no error wanted.
+    let status = unsafe { promrw_sender_series(s, bad.as_ptr(), 1, &mut r, ptr::null_mut()) };
+    assert_eq!(status, PROMRW_INVALID_LABELS);
+    assert_eq!(stats(s).series, 0);
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn appends_reach_the_receiver_and_show_in_stats() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("job", "ffi"), ("__name__", "ffi_up")]);
+    assert_eq!(
+        series(s, &[("__name__", "ffi_up"), ("job", "ffi")]),
+        r,
+        "same labels, same ref"
+    );
+    let t = now_ms();
+    let batch = [
+        promrw_sample {
+            series: r,
+            timestamp_ms: t + 1,
+            value: 2.0,
+        },
+        promrw_sample {
+            series: r,
+            timestamp_ms: t + 2,
+            value: 3.0,
+        },
+        promrw_sample {
+            series: r,
+            timestamp_ms: t + 3,
+            value: 4.0,
+        },
+    ];
+    let mut accepted = 0usize;
+    // SAFETY: `s` is live; the batch and out pointers are valid for the calls.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, t, 1.0), PROMRW_OK);
+        assert_eq!(
+            promrw_sender_append_batch(s, batch.as_ptr(), batch.len(), &mut accepted),
+            PROMRW_OK
+        );
+        assert_eq!(accepted, 3);
+        assert_eq!(
+            promrw_sender_append_batch(s, ptr::null(), 0, &mut accepted),
+            PROMRW_OK
+        );
+        assert_eq!(accepted, 0, "an empty batch accepts nothing");
+        assert_eq!(promrw_sender_append_stale(s, r, t + 4), PROMRW_OK);
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_OK);
+    }
+    let got = recv
+        .store()
+        .samples(&[("__name__", "ffi_up"), ("job", "ffi")])
+        .expect("series stored");
+    let values: Vec<(i64, u64)> = got.clone();
+    assert_eq!(values.len(), 5, "{values:?}");
+    assert_eq!(values[0], (t, 1.0f64.to_bits()));
+    assert_eq!(values[3], (t + 3, 4.0f64.to_bits()));
+    assert_eq!(
+        values[4],
+        (t + 4, promrw::STALE_NAN_BITS),
+        "stale marker bits unchanged"
+    );
+
+    let st = stats(s);
+    assert_eq!(st.samples_appended, 5);
+    assert_eq!(st.samples_sent, 5);
+    assert_eq!(st.samples_failed, 0);
+    assert_eq!(st.samples_pending, 0);
+    assert_eq!(st.series, 1);
+    assert_eq!(st.endpoints, 1);
+    assert!(st.shards >= 1);
+    assert!(st.bytes_sent > 0);
+    assert!(st.batches_sent >= 1);
+    assert_eq!(st.highest_enqueued_ms, t + 4);
+    assert_eq!(st.highest_sent_ms, t + 4);
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn refusals_map_to_their_status_codes() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "ordered")]);
+    let t = now_ms();
+    let mut accepted = 99usize;
+    // SAFETY: `s` is live; the batch and out pointers are valid for the calls.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, t, 1.0), PROMRW_OK);
+        assert_eq!(promrw_sender_append(s, r, t, 2.0), PROMRW_OUT_OF_ORDER);
+        assert_eq!(promrw_sender_append(s, r, t - 1, 2.0), PROMRW_OUT_OF_ORDER);
+        assert_eq!(promrw_sender_append_stale(s, r, t), PROMRW_OUT_OF_ORDER);
+        let batch = [
+            promrw_sample {
+                series: r,
+                timestamp_ms: t + 1,
+                value: 1.0,
+            },
+            promrw_sample {
+                series: r,
+                timestamp_ms: t + 1,
+                value: 1.0,
+            },
+            promrw_sample {
+                series: r,
+                timestamp_ms: t + 2,
+                value: 1.0,
+            },
+        ];
+        assert_eq!(
+            promrw_sender_append_batch(s, batch.as_ptr(), 3, &mut accepted),
+            PROMRW_OUT_OF_ORDER
+        );
+        assert_eq!(accepted, 1, "the prefix before the refused sample");
+
+        assert_eq!(promrw_sender_append(s, 0, t, 1.0), PROMRW_UNKNOWN_SERIES);
+        assert_eq!(promrw_sender_release_series(s, r), PROMRW_OK);
+        assert_eq!(promrw_sender_release_series(s, r), PROMRW_UNKNOWN_SERIES);
+        assert_eq!(
+            promrw_sender_append(s, r, t + 10, 1.0),
+            PROMRW_UNKNOWN_SERIES
+        );
+    }
+    let st = stats(s);
+    assert_eq!(st.samples_appended, 2);
+    assert_eq!(st.rejected_out_of_order, 4);
+    assert_eq!(st.rejected_unknown_series, 2);
+    assert_eq!(st.series, 0);
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn status_of_maps_every_error_kind_to_one_distinct_code() {
+    let kinds = [
+        (ErrorKind::InvalidArgument, PROMRW_INVALID_ARGUMENT),
+        (ErrorKind::InvalidConfig, PROMRW_INVALID_CONFIG),
+        (ErrorKind::InvalidLabels, PROMRW_INVALID_LABELS),
+        (ErrorKind::UnknownSeries, PROMRW_UNKNOWN_SERIES),
+        (ErrorKind::OutOfOrder, PROMRW_OUT_OF_ORDER),
+        (ErrorKind::QueueFull, PROMRW_QUEUE_FULL),
+        (ErrorKind::Closed, PROMRW_CLOSED),
+        (ErrorKind::Timeout, PROMRW_TIMEOUT),
+        (ErrorKind::ShardDead, PROMRW_SHARD_DEAD),
+        (ErrorKind::Io, PROMRW_IO),
+    ];
+    for (kind, code) in kinds {
+        assert_eq!(status_of(kind), code, "{kind:?}");
+    }
+}
+
+#[test]
+fn metrics_text_reports_the_size_needed_and_leaves_a_small_buffer_untouched() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "m")]);
+    // SAFETY: `s` is live.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, now_ms(), 1.0), PROMRW_OK);
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_OK);
+    }
+    let mut needed = 0usize;
+    // SAFETY: NULL with capacity 0 asks for the size; `needed` is a valid out pointer.
+    let status = unsafe { promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut needed) };
+    assert_eq!(status, PROMRW_BUFFER_TOO_SMALL);
+    assert!(needed > 100, "{needed}");
+
+    let mut small = vec![0xAAu8; needed - 1];
+    let mut len = 0usize;
+    // SAFETY: `small` is writable for its length.
+    let status =
+        unsafe { promrw_sender_metrics_text(s, small.as_mut_ptr().cast(), small.len(), &mut len) };
+    assert_eq!(status, PROMRW_BUFFER_TOO_SMALL);
+    assert_eq!(len, needed, "size needed, NUL included");
+    assert!(
+        small.iter().all(|b| *b == 0xAA),
+        "nothing written to a too-small buffer"
+    );
+
+    let mut exact = vec![0xAAu8; needed];
+    // SAFETY: `exact` is writable for its length.
+    let status =
+        unsafe { promrw_sender_metrics_text(s, exact.as_mut_ptr().cast(), exact.len(), &mut len) };
+    assert_eq!(status, PROMRW_OK);
+    assert_eq!(len, needed - 1, "length without the NUL");
+    assert_eq!(exact[len], 0);
+    let text = std::str::from_utf8(&exact[..len]).unwrap();
+    assert!(text.contains("promrw_samples_appended_total 1\n"), "{text}");
+    assert!(!text.contains('\0'));
+
+    let big = metrics_text(s);
+    assert_eq!(big, text, "an idle sender's text is stable");
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn after_close_every_call_returns_closed() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "c")]);
+    // SAFETY: `s` is live until the free at the end; other pointers are valid.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, now_ms(), 1.0), PROMRW_OK);
+        assert_eq!(promrw_sender_close(s, 5_000), PROMRW_OK);
+        assert_eq!(
+            recv.store().totals().accepted,
+            1,
+            "close sent what was queued"
+        );
+
+        let one = [label(b"__name__", b"other")];
+        let mut out = 0;
+        let mut err = ptr::null_mut();
+        assert_eq!(
+            promrw_sender_series(s, one.as_ptr(), 1, &mut out, &mut err),
+            PROMRW_CLOSED
+        );
+        assert_eq!(take_error(err).0, PROMRW_CLOSED);
+        assert_eq!(out, 0);
+        assert_eq!(promrw_sender_release_series(s, r), PROMRW_CLOSED);
+        assert_eq!(promrw_sender_append(s, r, now_ms() + 1, 1.0), PROMRW_CLOSED);
+        assert_eq!(
+            promrw_sender_append_stale(s, r, now_ms() + 2),
+            PROMRW_CLOSED
+        );
+        let mut accepted = 5usize;
+        assert_eq!(
+            promrw_sender_append_batch(s, ptr::null(), 0, &mut accepted),
+            PROMRW_CLOSED
+        );
+        let batch = [promrw_sample {
+            series: r,
+            timestamp_ms: now_ms() + 3,
+            value: 1.0,
+        }];
+        assert_eq!(
+            promrw_sender_append_batch(s, batch.as_ptr(), 1, &mut accepted),
+            PROMRW_CLOSED
+        );
+        assert_eq!(accepted, 5, "nothing written after close");
+        assert_eq!(promrw_sender_flush(s, 100), PROMRW_CLOSED);
+        assert_eq!(promrw_sender_close(s, 100), PROMRW_CLOSED);
+        let mut st = promrw_stats::default();
+        assert_eq!(promrw_sender_stats(s, &mut st), PROMRW_CLOSED);
+        assert_eq!(st, promrw_stats::default());
+        let mut buf = [0u8; 64];
+        let mut len = 0usize;
+        assert_eq!(
+            promrw_sender_metrics_text(s, buf.as_mut_ptr().cast(), buf.len(), &mut len),
+            PROMRW_CLOSED
+        );
+        assert_eq!(
+            promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut len),
+            PROMRW_CLOSED
+        );
+        assert_eq!(len, 0);
+        promrw_sender_free(s);
+    }
+}
+
+#[test]
+fn fail_policy_against_an_unavailable_receiver_gives_queue_full() {
+    let recv = receiver_with(Arc::new(|_: &RequestInfo| Reply::status(503, "down")));
+    let s = sender(&yaml(
+        &recv.url(),
+        "      capacity: 10\n      max_samples_per_send: 5\n      overflow: fail\n",
+    ));
+    let r = series(s, &[("__name__", "refused")]);
+    let t = now_ms();
+    let mut accepted = 0i64;
+    let refused = loop {
+        // SAFETY: `s` is live.
+        let status = unsafe { promrw_sender_append(s, r, t + accepted, 1.0) };
+        if status != PROMRW_OK {
+            break status;
+        }
+        accepted += 1;
+        assert!(accepted < 100, "the queue never filled");
+    };
+    assert_eq!(refused, PROMRW_QUEUE_FULL);
+    assert!((10..=15).contains(&accepted), "accepted {accepted}");
+    let st = stats(s);
+    assert_eq!(st.rejected_queue_full, 1);
+    assert_eq!(st.samples_appended, accepted as u64);
+    assert_eq!(st.samples_sent, 0);
+    assert!(st.samples_pending > 0);
+    // The receiver never accepts, so the close deadline passes.
+    // SAFETY: `s` is live and freed once.
+    unsafe {
+        assert_eq!(promrw_sender_close(s, 200), PROMRW_TIMEOUT);
+        promrw_sender_free(s);
+    }
+}
+
+#[test]
+fn a_panic_is_caught_at_the_boundary() {
+    assert_eq!(promrw_test_force_panic(), PROMRW_PANIC);
+    // The library still works afterwards.
+    assert_eq!(promrw_test_force_panic(), PROMRW_PANIC);
+    // SAFETY: the string is static.
+    assert_eq!(
+        unsafe { CStr::from_ptr(promrw_status_str(PROMRW_PANIC)) }
+            .to_str()
+            .unwrap(),
+        "panic (internal error)"
+    );
+}
+
+#[test]
+fn status_codes_have_stable_values_and_distinct_names() {
+    let mut names = Vec::new();
+    for (code, value) in STATUSES {
+        assert_eq!(code, value, "published status values never change");
+        let name = promrw_status_str(code);
+        assert!(!name.is_null());
+        // SAFETY: status strings are static and NUL-terminated.
+        let name = unsafe { CStr::from_ptr(name) }.to_str().unwrap();
+        assert!(!name.is_empty(), "{code}");
+        assert!(!names.contains(&name), "{name} repeats");
+        names.push(name);
+    }
+    // SAFETY: as above.
+    let unknown = unsafe { CStr::from_ptr(promrw_status_str(12_345)) }
+        .to_str()
+        .unwrap();
+    assert_eq!(unknown, "unknown status");
+    assert!(!names.contains(&unknown));
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let version = promrw_version();
+    assert!(!version.is_null());
+    // SAFETY: the version string is static and NUL-terminated.
+    let version = unsafe { CStr::from_ptr(version) }.to_str().unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(version, promrw::VERSION);
+}
+
+/// What the log callback test records.
+#[derive(Default)]
+struct LogState {
+    messages: Mutex<Vec<(u32, String)>>,
+    freed: AtomicUsize,
+}
+
+/// The log callback: records the level and message in the `LogState` behind `user_data`.
+unsafe extern "C" fn record_log(
+    user_data: *mut c_void,
+    level: u32,
+    message: *const c_char,
+    len: usize,
+) {
+    // SAFETY: `user_data` is the `Arc<LogState>` registered with the callback, alive until
+    // `free_log_state`; the message is readable for `len` bytes during the call.
+    let (state, bytes) = unsafe {
+        (
+            &*(user_data as *const LogState),
+            std::slice::from_raw_parts(message.cast::<u8>(), len),
+        )
+    };
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    if let Ok(mut messages) = state.messages.lock() {
+        messages.push((level, text));
+    }
+}
+
+/// The free hook: counts the call and releases the callback's reference.
+unsafe extern "C" fn free_log_state(user_data: *mut c_void) {
+    // SAFETY: `user_data` came from `Arc::into_raw` and the library releases it exactly once.
+    let state = unsafe { Arc::from_raw(user_data as *const LogState) };
+    state.freed.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Registers `state` as the log callback's user data on `cfg`.
+fn set_log_callback(cfg: *mut promrw_config, level: u32, state: &Arc<LogState>) -> promrw_status {
+    let user_data = Arc::into_raw(state.clone()) as *mut c_void;
+    // SAFETY: `cfg` is live; the callback and hook match the contract.
+    let status = unsafe {
+        promrw_config_set_log_callback(
+            cfg,
+            level,
+            Some(record_log),
+            user_data,
+            Some(free_log_state),
+        )
+    };
+    if status != PROMRW_OK {
+        // SAFETY: on failure the library kept nothing; the reference is ours to release.
+        drop(unsafe { Arc::from_raw(user_data as *const LogState) });
+    }
+    status
+}
+
+#[test]
+fn log_callback_receives_messages_and_its_free_hook_runs_once_after_the_last_holder() {
+    let recv = receiver();
+    let state = Arc::new(LogState::default());
+    let cfg = config(&yaml(&recv.url(), ""));
+    assert_eq!(set_log_callback(cfg, PROMRW_LOG_DEBUG, &state), PROMRW_OK);
+    let mut s = ptr::null_mut();
+    // SAFETY: `cfg` is live; `s` is a valid out pointer.
+    unsafe {
+        assert_eq!(promrw_sender_new(cfg, &mut s, ptr::null_mut()), PROMRW_OK);
+        promrw_config_free(cfg);
+    }
+    assert_eq!(
+        state.freed.load(Ordering::SeqCst),
+        0,
+        "the sender still holds the callback"
+    );
+    // SAFETY: `s` is live.
+    assert_eq!(unsafe { promrw_sender_close(s, 5_000) }, PROMRW_OK);
+    let messages = state.messages.lock().unwrap().clone();
+    assert!(
+        messages
+            .iter()
+            .any(|(level, m)| *level == PROMRW_LOG_INFO && m.contains("closed")),
+        "{messages:?}"
+    );
+    assert_eq!(state.freed.load(Ordering::SeqCst), 0);
+    // SAFETY: `s` is live and freed once.
+    unsafe { promrw_sender_free(s) };
+    assert_eq!(
+        state.freed.load(Ordering::SeqCst),
+        1,
+        "free hook runs once after the last holder"
+    );
+    assert_eq!(
+        Arc::strong_count(&state),
+        1,
+        "the library released its reference"
+    );
+}
+
+#[test]
+fn log_callback_on_a_config_alone_is_released_by_config_free_and_replaced_ones_are_released() {
+    let first = Arc::new(LogState::default());
+    let second = Arc::new(LogState::default());
+    let cfg = config("remote_write:\n  - url: http://127.0.0.1:1/write\n");
+    assert_eq!(set_log_callback(cfg, PROMRW_LOG_WARN, &first), PROMRW_OK);
+    assert_eq!(set_log_callback(cfg, PROMRW_LOG_ERROR, &second), PROMRW_OK);
+    assert_eq!(
+        first.freed.load(Ordering::SeqCst),
+        1,
+        "a replaced callback is released"
+    );
+    assert_eq!(second.freed.load(Ordering::SeqCst), 0);
+    // SAFETY: `cfg` is live and freed once.
+    unsafe { promrw_config_free(cfg) };
+    assert_eq!(second.freed.load(Ordering::SeqCst), 1);
+    assert_eq!(first.freed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn log_callback_with_an_invalid_level_is_refused_and_keeps_nothing() {
+    let state = Arc::new(LogState::default());
+    let cfg = config("remote_write:\n  - url: http://127.0.0.1:1/write\n");
+    assert_eq!(set_log_callback(cfg, 4, &state), PROMRW_INVALID_ARGUMENT);
+    assert_eq!(
+        set_log_callback(cfg, u32::MAX, &state),
+        PROMRW_INVALID_ARGUMENT
+    );
+    // SAFETY: `cfg` is live and freed once.
+    unsafe { promrw_config_free(cfg) };
+    assert_eq!(
+        state.freed.load(Ordering::SeqCst),
+        0,
+        "the free hook is not called on failure"
+    );
+    assert_eq!(Arc::strong_count(&state), 1);
+}
+
+#[test]
+fn one_sender_is_shared_by_many_threads() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let handle = s as usize;
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let s = handle as *const promrw_sender;
+                let name = format!("thread_{i}");
+                let r = series(s, &[("__name__", name.as_str())]);
+                let t = now_ms();
+                for k in 0..500 {
+                    // SAFETY: the sender outlives the threads (joined before the free).
+                    assert_eq!(
+                        unsafe { promrw_sender_append(s, r, t + k, k as f64) },
+                        PROMRW_OK
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // SAFETY: `s` is live.
+    assert_eq!(unsafe { promrw_sender_flush(s, 10_000) }, PROMRW_OK);
+    let st = stats(s);
+    assert_eq!(st.samples_appended, 2_000);
+    assert_eq!(st.samples_sent, 2_000);
+    assert_eq!(st.series, 4);
+    assert_eq!(recv.store().totals().accepted, 2_000);
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn free_without_close_closes_and_sends_what_was_queued() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "freed")]);
+    // SAFETY: `s` is live and freed once.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, now_ms(), 1.0), PROMRW_OK);
+        promrw_sender_free(s);
+    }
+    assert_eq!(recv.store().totals().accepted, 1);
+}
