@@ -75,10 +75,10 @@ if ! command -v cbindgen >/dev/null 2>&1 ||
 fi
 [[ "$(cbindgen --version)" == "cbindgen $CBINDGEN_VERSION" ]] ||
   fail "cbindgen on PATH is $(cbindgen --version), not $CBINDGEN_VERSION"
-cbindgen --quiet --config cbindgen.toml --output "$work/promrw.h" src/ffi/mod.rs
+cbindgen --quiet --config cbindgen.toml --crate promrw --output "$work/promrw.h"
 if ! diff -u include/promrw.h "$work/promrw.h"; then
   fail "include/promrw.h is stale; regenerate it with:
-  cbindgen --config cbindgen.toml --output include/promrw.h src/ffi/mod.rs"
+  cbindgen --config cbindgen.toml --crate promrw --output include/promrw.h"
 fi
 
 pkgid=$(cargo pkgid)
