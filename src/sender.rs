@@ -172,13 +172,21 @@ impl Sender {
     /// Appends samples in order, stopping at the first refusal. Returns how many were accepted
     /// (a prefix of `samples`) and the error of the first refused one, if any.
     pub fn append_batch(&self, samples: &[Sample]) -> (usize, Result<()>) {
-        for (index, sample) in samples.iter().enumerate() {
+        self.append_each(samples.iter().copied())
+    }
+
+    /// [`Sender::append_batch`] over any sequence of samples, so callers holding another sample
+    /// layout (the C ABI) need not copy their batch first.
+    pub fn append_each(&self, samples: impl IntoIterator<Item = Sample>) -> (usize, Result<()>) {
+        let mut accepted = 0;
+        for sample in samples {
             if let Err(error) = self.append(sample.series, sample.timestamp_ms, sample.value) {
-                let message = format!("sample {index}: {}", error.message());
-                return (index, Err(Error::new(error.kind(), message)));
+                let message = format!("sample {accepted}: {}", error.message());
+                return (accepted, Err(Error::new(error.kind(), message)));
             }
+            accepted += 1;
         }
-        (samples.len(), Ok(()))
+        (accepted, Ok(()))
     }
 
     /// Returns once every sample appended before the call is acknowledged (or failed for

@@ -299,15 +299,11 @@ pub unsafe extern "C" fn promrw_sender_append_batch(
             let sender = unsafe { open(s) }?;
             // SAFETY: `samples` is NULL or points to `n` readable samples, per the contract.
             let samples = unsafe { input::slice(samples, n, "samples") }?;
-            let converted: Vec<Sample> = samples
-                .iter()
-                .map(|s| Sample {
-                    series: SeriesRef(s.series),
-                    timestamp_ms: s.timestamp_ms,
-                    value: s.value,
-                })
-                .collect();
-            let (accepted, result) = sender.append_batch(&converted);
+            let (accepted, result) = sender.append_each(samples.iter().map(|s| Sample {
+                series: SeriesRef(s.series),
+                timestamp_ms: s.timestamp_ms,
+                value: s.value,
+            }));
             // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
             unsafe { input::write_out(accepted_out, accepted) };
             result
