@@ -489,6 +489,29 @@ promrw_status promrw_sender_append(const promrw_sender *s, promrw_series_ref ser
 promrw_status promrw_sender_append_batch(const promrw_sender *s, const promrw_sample *samples, size_t n, size_t *accepted_out);
 
 /**
+ * Appends samples given as parallel columns (as bindings hold them: arrays of refs,
+ * timestamps and values), in order, stopping at the first one refused. `series_len` is
+ * either `n` (one ref per sample) or 1 (every sample belongs to `series[0]`).
+ *
+ * Ownership: the three arrays are borrowed for the call only.
+ *
+ * Lifetime: the samples are copied.
+ *
+ * Thread safety: as `promrw_sender_append`.
+ *
+ * Returns: as `promrw_sender_append_batch` (the same exception for `*accepted_out`);
+ * `PROMRW_INVALID_ARGUMENT` (nothing written) when `series_len` is neither 1 nor `n` (0 is
+ * allowed when `n` is 0), or an array is NULL with a non-zero length.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `series` must be NULL or point to `series_len` readable
+ * refs; `timestamps_ms` and `values` must be NULL or point to `n` readable elements;
+ * `accepted_out` must be NULL or writable.
+ */
+promrw_status promrw_sender_append_columns(const promrw_sender *s, const promrw_series_ref *series, size_t series_len, const int64_t *timestamps_ms, const double *values, size_t n, size_t *accepted_out);
+
+/**
  * Appends a stale marker (the NaN with bits `0x7ff0000000000002`), telling receivers the
  * series ended at `timestamp_ms`.
  *

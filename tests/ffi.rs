@@ -524,6 +524,133 @@ fn appends_reach_the_receiver_and_show_in_stats() {
 }
 
 #[test]
+fn columns_append_one_or_many_series_and_stop_at_the_first_refusal() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let a = series(s, &[("__name__", "col_a")]);
+    let b = series(s, &[("__name__", "col_b")]);
+    let t = now_ms();
+    let mut accepted = usize::MAX;
+    // SAFETY: `s` is live; every array holds the length passed with it.
+    unsafe {
+        let one = [a];
+        let ts = [t, t + 1, t + 2];
+        let vs = [1.0, 2.0, 3.0];
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                one.as_ptr(),
+                1,
+                ts.as_ptr(),
+                vs.as_ptr(),
+                3,
+                &mut accepted
+            ),
+            PROMRW_OK
+        );
+        assert_eq!(accepted, 3);
+        let many = [b, a, b];
+        let ts2 = [t, t + 3, t + 1];
+        let vs2 = [10.0, 4.0, 11.0];
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                many.as_ptr(),
+                3,
+                ts2.as_ptr(),
+                vs2.as_ptr(),
+                3,
+                &mut accepted
+            ),
+            PROMRW_OK
+        );
+        assert_eq!(accepted, 3);
+        // The second sample is out of order: one accepted, then the refusal.
+        let ts3 = [t + 5, t + 5];
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                one.as_ptr(),
+                1,
+                ts3.as_ptr(),
+                vs.as_ptr(),
+                2,
+                &mut accepted
+            ),
+            PROMRW_OUT_OF_ORDER
+        );
+        assert_eq!(accepted, 1);
+        let two = [a, b];
+        accepted = 77;
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                two.as_ptr(),
+                2,
+                ts.as_ptr(),
+                vs.as_ptr(),
+                3,
+                &mut accepted
+            ),
+            PROMRW_INVALID_ARGUMENT,
+            "series_len must be 1 or n"
+        );
+        assert_eq!(accepted, 77, "nothing written on invalid arguments");
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                one.as_ptr(),
+                1,
+                ptr::null(),
+                vs.as_ptr(),
+                3,
+                &mut accepted
+            ),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_append_columns(
+                s,
+                ptr::null(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                0,
+                &mut accepted
+            ),
+            PROMRW_OK
+        );
+        assert_eq!(accepted, 0);
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_OK);
+    }
+    let got_a = recv
+        .store()
+        .samples(&[("__name__", "col_a")])
+        .expect("a stored");
+    let got_b = recv
+        .store()
+        .samples(&[("__name__", "col_b")])
+        .expect("b stored");
+    let values = |v: &[(i64, u64)]| {
+        v.iter()
+            .map(|(t, bits)| (*t, f64::from_bits(*bits)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        values(&got_a),
+        vec![
+            (t, 1.0),
+            (t + 1, 2.0),
+            (t + 2, 3.0),
+            (t + 3, 4.0),
+            (t + 5, 1.0)
+        ]
+    );
+    assert_eq!(values(&got_b), vec![(t, 10.0), (t + 1, 11.0)]);
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
 fn refusals_map_to_their_status_codes() {
     let recv = receiver();
     let s = sender(&yaml(&recv.url(), ""));

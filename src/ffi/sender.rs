@@ -312,6 +312,68 @@ pub unsafe extern "C" fn promrw_sender_append_batch(
     })
 }
 
+/// Appends samples given as parallel columns (as bindings hold them: arrays of refs,
+/// timestamps and values), in order, stopping at the first one refused. `series_len` is
+/// either `n` (one ref per sample) or 1 (every sample belongs to `series[0]`).
+///
+/// Ownership: the three arrays are borrowed for the call only.
+///
+/// Lifetime: the samples are copied.
+///
+/// Thread safety: as `promrw_sender_append`.
+///
+/// Returns: as `promrw_sender_append_batch` (the same exception for `*accepted_out`);
+/// `PROMRW_INVALID_ARGUMENT` (nothing written) when `series_len` is neither 1 nor `n` (0 is
+/// allowed when `n` is 0), or an array is NULL with a non-zero length.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender; `series` must be NULL or point to `series_len` readable
+/// refs; `timestamps_ms` and `values` must be NULL or point to `n` readable elements;
+/// `accepted_out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_append_columns(
+    s: *const promrw_sender,
+    series: *const promrw_series_ref,
+    series_len: usize,
+    timestamps_ms: *const i64,
+    values: *const f64,
+    n: usize,
+    accepted_out: *mut usize,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        let result = (|| {
+            input::check_out(accepted_out, "accepted_out")?;
+            // SAFETY: `s` is NULL or a live sender, per the contract.
+            let sender = unsafe { open(s) }?;
+            // SAFETY: each pointer is NULL or points to its stated number of elements.
+            let refs = unsafe { input::slice(series, series_len, "series") }?;
+            // SAFETY: as above.
+            let timestamps = unsafe { input::slice(timestamps_ms, n, "timestamps_ms") }?;
+            // SAFETY: as above.
+            let values = unsafe { input::slice(values, n, "values") }?;
+            if refs.len() != n && refs.len() != 1 {
+                return Err(invalid_argument(format!(
+                    "series_len is {series_len}; it must be 1 or n ({n})"
+                )));
+            }
+            let ref_at = |i: usize| SeriesRef(if refs.len() == 1 { refs[0] } else { refs[i] });
+            let (accepted, result) =
+                sender.append_each(timestamps.iter().zip(values).enumerate().map(
+                    |(i, (&timestamp_ms, &value))| Sample {
+                        series: ref_at(i),
+                        timestamp_ms,
+                        value,
+                    },
+                ));
+            // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
+            unsafe { input::write_out(accepted_out, accepted) };
+            result
+        })();
+        status_of_result(&result)
+    })
+}
+
 /// Waits until every sample appended before the call is acknowledged (or failed for good);
 /// partial batches are sent at once.
 ///
