@@ -1,0 +1,46 @@
+// Package promrw sends Prometheus Remote Write 1.0 samples from Go programs through
+// promrw, an embeddable sender written in Rust and used here through its C ABI (cgo).
+//
+// A Sender is made from a configuration in the Prometheus remote_write schema. Series are
+// registered once, by label set, and give a SeriesRef; samples are appended with the
+// reference, a timestamp in milliseconds and a value. The library batches, compresses and
+// sends them on its own threads, retrying as Prometheus does.
+//
+//	s, err := promrw.New("remote_write:\n  - url: http://127.0.0.1:9090/api/v1/write\n")
+//	if err != nil {
+//		return err
+//	}
+//	defer s.Close(10 * time.Second)
+//	ref, err := s.Series(map[string]string{"__name__": "jobs_done_total", "job": "worker"})
+//	if err != nil {
+//		return err
+//	}
+//	err = s.Append(ref, time.Now().UnixMilli(), 42)
+//
+// For many samples, AppendBatch (or AppendColumns) hands a whole slice to the library in
+// one cgo call, without copying it.
+//
+// # Errors
+//
+// Every error returned by this package is an *Error carrying a Code (the promrw_status of
+// promrw.h) and the library's message. Use errors.As to get the code, or errors.Is with
+// ErrQueueFull, ErrOutOfOrder, ErrClosed and the other Err* values. The package never
+// panics.
+//
+// # Concurrency and lifetime
+//
+// A Sender may be used from any number of goroutines at once. Close flushes for up to a
+// timeout, stops the library's threads and frees its memory; it is idempotent, and calls
+// after it fail with CodeClosed (Stats returns the zero value and MetricsText ""). A
+// finalizer closes and frees a Sender that becomes unreachable without Close, but only as
+// a backstop: call Close. Senders start threads and do not survive fork.
+//
+// # Building
+//
+// cgo is required (CGO_ENABLED=1, a C toolchain). The package links the promrw static
+// library, lib/linux-amd64/libpromrw.a in the module directory, with promrw.h in include/:
+// build the Rust library (cargo build --release) and copy both in with sync-native.sh. With
+// the build tag promrw_dynamic it links lib/linux-amd64/libpromrw.so instead. See the
+// module's README.md. Built with the tag debug, every call forces a garbage collection
+// first, to expose lifetime bugs in the binding.
+package promrw

@@ -1,0 +1,134 @@
+package promrw
+
+// #include "promrw.h"
+import "C"
+
+import "strconv"
+
+// Code is a promrw status code (promrw_status in promrw.h). The values are stable and grouped
+// by class: 0 success, 1xx bad arguments, 2xx refused operations (the caller may handle them
+// and try again), 3xx runtime failures, 9xx internal errors.
+type Code uint32
+
+// The status codes of promrw.h.
+const (
+	// CodeOK is success; it is never the code of an *Error returned by this package.
+	CodeOK Code = C.PROMRW_OK
+	// CodeInvalidArgument means an argument was malformed (for example AppendColumns with
+	// columns of different lengths), or the linked library is not the version this package
+	// was compiled for.
+	CodeInvalidArgument Code = C.PROMRW_INVALID_ARGUMENT
+	// CodeInvalidConfig means the configuration text or values are invalid; the message
+	// names the field.
+	CodeInvalidConfig Code = C.PROMRW_INVALID_CONFIG
+	// CodeInvalidLabels means a label set broke the Remote Write label rules or was not
+	// UTF-8; the message says which.
+	CodeInvalidLabels Code = C.PROMRW_INVALID_LABELS
+	// CodeUnknownSeries means the series reference is unknown or was released.
+	CodeUnknownSeries Code = C.PROMRW_UNKNOWN_SERIES
+	// CodeBufferTooSmall is handled inside MetricsText; callers do not see it.
+	CodeBufferTooSmall Code = C.PROMRW_BUFFER_TOO_SMALL
+	// CodeOutOfOrder means the sample's timestamp is not after the last accepted one of its
+	// series.
+	CodeOutOfOrder Code = C.PROMRW_OUT_OF_ORDER
+	// CodeQueueFull means the queue is full and the overflow policy refused the sample (the
+	// `fail` policy, or `block` after waiting block_timeout); it may be appended again.
+	CodeQueueFull Code = C.PROMRW_QUEUE_FULL
+	// CodeClosed means the sender was closed.
+	CodeClosed Code = C.PROMRW_CLOSED
+	// CodeTimeout means a deadline passed before the operation completed (Flush, Close).
+	CodeTimeout Code = C.PROMRW_TIMEOUT
+	// CodeShardDead means a shard thread died; its samples can no longer be sent.
+	CodeShardDead Code = C.PROMRW_SHARD_DEAD
+	// CodeIO means an I/O or system call failed (for example a thread could not start).
+	CodeIO Code = C.PROMRW_IO
+	// CodePanic means a panic inside the library was caught at its boundary: a promrw bug.
+	CodePanic Code = C.PROMRW_PANIC
+)
+
+// String returns the library's short description of the code, such as "queue full"
+// (promrw_status_str), or "unknown status" for a code this library version does not define.
+func (c Code) String() string {
+	return C.GoString(C.promrw_status_str(C.promrw_status(c)))
+}
+
+// Error is the error type of every failing call in this package. Use errors.As to get at
+// the code, or errors.Is with one of the Err* values to test for a code:
+//
+//	var perr *promrw.Error
+//	if errors.As(err, &perr) && perr.Code() == promrw.CodeQueueFull { ... }
+//	if errors.Is(err, promrw.ErrQueueFull) { ... }
+type Error struct {
+	code Code
+	msg  string
+}
+
+// Code returns the promrw status code.
+func (e *Error) Code() Code { return e.code }
+
+// Message returns the library's message (for example the configuration field at fault), or
+// the code's description when the library gave no message.
+func (e *Error) Message() string {
+	if e.msg == "" {
+		return e.code.String()
+	}
+	return e.msg
+}
+
+// Error formats the error as "promrw: <message> (<code name> <code>)".
+func (e *Error) Error() string {
+	return "promrw: " + e.Message() + " (" + e.code.String() + " " + strconv.FormatUint(uint64(e.code), 10) + ")"
+}
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, promrw.ErrClosed) tests for CodeClosed whatever the message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t != nil && e != nil && t.code == e.code
+}
+
+// Values to compare errors with errors.Is (only the code is compared).
+var (
+	ErrInvalidArgument = &Error{code: CodeInvalidArgument}
+	ErrInvalidConfig   = &Error{code: CodeInvalidConfig}
+	ErrInvalidLabels   = &Error{code: CodeInvalidLabels}
+	ErrUnknownSeries   = &Error{code: CodeUnknownSeries}
+	ErrOutOfOrder      = &Error{code: CodeOutOfOrder}
+	ErrQueueFull       = &Error{code: CodeQueueFull}
+	ErrClosed          = &Error{code: CodeClosed}
+	ErrTimeout         = &Error{code: CodeTimeout}
+	ErrShardDead       = &Error{code: CodeShardDead}
+	ErrIO              = &Error{code: CodeIO}
+	ErrPanic           = &Error{code: CodePanic}
+)
+
+// statusError converts a status to nil (PROMRW_OK) or an *Error without a message.
+func statusError(st C.promrw_status) error {
+	if st == C.PROMRW_OK {
+		return nil
+	}
+	return &Error{code: Code(st)}
+}
+
+// takeError converts a status and an optional promrw_error (which it frees) to nil or an
+// *Error carrying the library's message.
+func takeError(st C.promrw_status, e *C.promrw_error) error {
+	if e != nil {
+		defer C.promrw_error_free(e)
+	}
+	if st == C.PROMRW_OK {
+		return nil
+	}
+	err := &Error{code: Code(st)}
+	if e != nil {
+		if m := C.promrw_error_message(e); m != nil {
+			err.msg = C.GoString(m)
+		}
+	}
+	return err
+}
+
+// newError makes an *Error raised by this package itself (not by the library).
+func newError(code Code, msg string) *Error {
+	return &Error{code: code, msg: msg}
+}

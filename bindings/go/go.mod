@@ -1,0 +1,3 @@
+module github.com/promrw/promrw/bindings/go
+
+go 1.19

@@ -1,0 +1,3 @@
+// Package include holds promrw.h, copied in by ../sync-native.sh. It exists so that
+// `go mod vendor` keeps this directory (see ../includebuild.go); it has no API.
+package include

@@ -1,0 +1,526 @@
+package promrw
+
+// #cgo CFLAGS: -I${SRCDIR}/include
+// #include <stdlib.h>
+// #include <string.h>
+// #include "promrw.h"
+//
+// // The version this package was written for: compiling it against any other minor
+// // version of promrw.h fails here (the ABI may change with any release before 1.0).
+// #if PROMRW_VERSION_MAJOR != 0 || PROMRW_VERSION_MINOR != 1
+// #error "this version of the promrw Go package needs promrw.h 0.1.x; run sync-native.sh with a matching library"
+// #endif
+import "C"
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// BindingVersion is the major.minor version of the promrw C library this package was
+// written for. The header it compiles against must have this version (checked when
+// compiling) and the library it runs with must have the header's exact version (checked by
+// New).
+const BindingVersion = "0.1"
+
+// headerVersion is the version of the promrw.h the package was compiled against.
+var headerVersion = strconv.Itoa(C.PROMRW_VERSION_MAJOR) + "." +
+	strconv.Itoa(C.PROMRW_VERSION_MINOR) + "." + strconv.Itoa(C.PROMRW_VERSION_PATCH)
+
+// Version returns the version of the linked promrw library, such as "0.1.0".
+func Version() string {
+	return C.GoString(C.promrw_version())
+}
+
+var (
+	versionOnce sync.Once
+	versionErr  error
+)
+
+// checkVersion fails when the library linked at run time (which can differ from the header
+// with the promrw_dynamic build tag) is not the header's version.
+func checkVersion() error {
+	versionOnce.Do(func() {
+		if v := Version(); v != headerVersion {
+			versionErr = newError(CodeInvalidArgument, "the promrw library is version "+v+
+				" but this Go package was compiled against promrw.h "+headerVersion)
+		}
+	})
+	return versionErr
+}
+
+// SeriesRef identifies a registered series (promrw_series_ref). The zero value is never a
+// valid reference.
+type SeriesRef uint64
+
+// Sample is one sample for AppendBatch. It has the memory layout of promrw_sample, so a
+// []Sample is handed to the library without a copy.
+type Sample struct {
+	// Series is the series, from Series or SeriesLabels.
+	Series SeriesRef
+	// TimestampMs is the sample's time in milliseconds since the Unix epoch.
+	TimestampMs int64
+	// Value is the value; its bits are sent unchanged.
+	Value float64
+}
+
+// Label is one label of a series: a name and a value. The name __name__ holds the metric
+// name. A label with an empty value is ignored.
+type Label struct {
+	Name  string
+	Value string
+}
+
+// DefaultFinalizerTimeout is how long a Sender that became unreachable without Close is
+// given to send what it still holds (see WithFinalizerTimeout).
+const DefaultFinalizerTimeout = 5 * time.Second
+
+// Option configures NewWithOptions.
+type Option func(*options)
+
+type options struct {
+	logger           func(Level, string)
+	logLevel         Level
+	finalizerTimeout time.Duration
+}
+
+// WithLogger sends the library's log records at minLevel and above to fn. Without it the
+// library is silent. fn is called on the library's own threads and on goroutines calling
+// Append*, possibly concurrently: it must be safe for concurrent use, return quickly and not
+// call methods of the Sender. A panic in fn is recovered and the record dropped.
+func WithLogger(minLevel Level, fn func(level Level, msg string)) Option {
+	return func(o *options) {
+		o.logger = fn
+		o.logLevel = minLevel
+	}
+}
+
+// WithFinalizerTimeout sets how long the finalizer of a Sender that was never closed lets it
+// send queued samples before freeing it (default DefaultFinalizerTimeout). The finalizer is
+// only a backstop: call Close.
+func WithFinalizerTimeout(d time.Duration) Option {
+	return func(o *options) { o.finalizerTimeout = d }
+}
+
+// Sender sends samples to the Remote Write endpoints of its configuration. All its methods
+// may be called from many goroutines at once. Call Close when done; a finalizer closes and
+// frees a Sender that becomes unreachable without Close, as a backstop only.
+type Sender struct {
+	// mu is held for reading by every call that uses p and for writing only while p is
+	// freed, so the handle is never freed under a running call.
+	mu sync.RWMutex
+	// p is the library's handle; nil once freed (by Close or the finalizer).
+	p *C.promrw_sender
+	// closeMu serialises Close calls.
+	closeMu          sync.Mutex
+	finalizerTimeout time.Duration
+}
+
+// finalized counts senders freed by their finalizer (for tests).
+var finalized uint64
+
+// errSenderClosed is returned by calls on a Sender after Close.
+var errSenderClosed = &Error{code: CodeClosed, msg: "the sender was closed"}
+
+// New parses a configuration in the Prometheus remote_write schema (YAML, or JSON when it
+// starts with '{') and starts a Sender: one queue of shard threads per endpoint. The error
+// is an *Error: CodeInvalidConfig with the field at fault, CodeIO when a thread could not be
+// started, or CodeInvalidArgument when the linked library is not the version of the header
+// this package was compiled against.
+//
+// Example configuration:
+//
+//	remote_write:
+//	  - url: http://127.0.0.1:9090/api/v1/write
+//	    queue_config:
+//	      max_samples_per_send: 2000
+//	external_labels:
+//	  cluster: eu1
+func New(config string) (*Sender, error) {
+	return NewWithOptions(config)
+}
+
+// NewWithOptions is New with options (WithLogger, WithFinalizerTimeout).
+func NewWithOptions(config string, opts ...Option) (*Sender, error) {
+	o := options{finalizerTimeout: DefaultFinalizerTimeout}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := checkVersion(); err != nil {
+		return nil, err
+	}
+
+	var text *C.char
+	if len(config) > 0 {
+		text = C.CString(config)
+		defer C.free(unsafe.Pointer(text))
+	}
+	var cfg *C.promrw_config
+	var cerr *C.promrw_error
+	st := C.promrw_config_from_yaml(text, C.size_t(len(config)), &cfg, &cerr)
+	if err := takeError(st, cerr); err != nil {
+		return nil, err
+	}
+	defer C.promrw_config_free(cfg)
+
+	if o.logger != nil {
+		if err := setLogger(cfg, o.logLevel, o.logger); err != nil {
+			return nil, err
+		}
+	}
+
+	var p *C.promrw_sender
+	cerr = nil
+	st = C.promrw_sender_new(cfg, &p, &cerr)
+	if err := takeError(st, cerr); err != nil {
+		return nil, err
+	}
+	s := &Sender{p: p, finalizerTimeout: o.finalizerTimeout}
+	runtime.SetFinalizer(s, finalizeSender)
+	return s, nil
+}
+
+// finalizeSender is the backstop for a Sender that became unreachable without Close. It
+// closes and frees it on a new goroutine, so a slow close never holds up other finalizers.
+func finalizeSender(s *Sender) {
+	go func() {
+		_ = s.Close(s.finalizerTimeout)
+		atomic.AddUint64(&finalized, 1)
+	}()
+}
+
+// ptr returns the library handle, or nil once the sender was freed. The caller holds s.mu
+// for reading. Built with -tags debug it first forces a garbage collection, to expose a
+// missing runtime.KeepAlive.
+func (s *Sender) ptr() *C.promrw_sender {
+	if debugGC {
+		runtime.GC()
+	}
+	return s.p
+}
+
+// Series registers a label set (validated, sorted, external labels added) and returns its
+// reference; equal label sets give the same reference. Errors: CodeInvalidLabels (the
+// message says which label and why), CodeClosed.
+func (s *Sender) Series(labels map[string]string) (SeriesRef, error) {
+	text := 0
+	for name, value := range labels {
+		text += len(name) + len(value)
+	}
+	buf := newLabelBuf(len(labels), text)
+	defer buf.free()
+	for name, value := range labels {
+		buf.add(name, value)
+	}
+	return s.series(buf)
+}
+
+// SeriesLabels is Series for labels given as a slice: it keeps duplicate names, which the
+// library refuses (CodeInvalidLabels), as it does with any other invalid label.
+func (s *Sender) SeriesLabels(labels []Label) (SeriesRef, error) {
+	text := 0
+	for _, l := range labels {
+		text += len(l.Name) + len(l.Value)
+	}
+	buf := newLabelBuf(len(labels), text)
+	defer buf.free()
+	for _, l := range labels {
+		buf.add(l.Name, l.Value)
+	}
+	return s.series(buf)
+}
+
+func (s *Sender) series(buf *labelBuf) (SeriesRef, error) {
+	var ref C.promrw_series_ref
+	var cerr *C.promrw_error
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return 0, errSenderClosed
+	}
+	st := C.promrw_sender_series(p, buf.labels, C.size_t(buf.n), &ref, &cerr)
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	if err := takeError(st, cerr); err != nil {
+		return 0, err
+	}
+	return SeriesRef(ref), nil
+}
+
+// labelBuf holds a promrw_label array and the bytes of all its names and values in one C
+// allocation, so that no Go memory is passed to C (Go 1.19 has no unsafe.StringData).
+type labelBuf struct {
+	base   unsafe.Pointer
+	labels *C.promrw_label
+	n      int
+	all    []C.promrw_label
+	text   []byte
+	off    int
+}
+
+func newLabelBuf(n, textBytes int) *labelBuf {
+	b := &labelBuf{}
+	if n == 0 {
+		return b
+	}
+	head := n * C.sizeof_promrw_label
+	b.base = C.malloc(C.size_t(head + textBytes))
+	b.labels = (*C.promrw_label)(b.base)
+	b.all = unsafe.Slice(b.labels, n)
+	if textBytes > 0 {
+		b.text = unsafe.Slice((*byte)(unsafe.Add(b.base, head)), textBytes)
+	}
+	return b
+}
+
+// add appends a label; newLabelBuf was sized for it.
+func (b *labelBuf) add(name, value string) {
+	l := &b.all[b.n]
+	l.name, l.name_len = b.str(name)
+	l.value, l.value_len = b.str(value)
+	b.n++
+}
+
+func (b *labelBuf) str(s string) (*C.char, C.size_t) {
+	if len(s) == 0 {
+		return nil, 0
+	}
+	p := (*C.char)(unsafe.Pointer(&b.text[b.off]))
+	b.off += copy(b.text[b.off:], s)
+	return p, C.size_t(len(s))
+}
+
+func (b *labelBuf) free() {
+	if b.base != nil {
+		C.free(b.base)
+		b.base = nil
+	}
+}
+
+// ReleaseSeries forgets a series so its memory can be reused; samples already queued are
+// still sent, later appends with ref fail with CodeUnknownSeries.
+func (s *Sender) ReleaseSeries(ref SeriesRef) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_release_series(p, C.promrw_series_ref(ref))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	return statusError(st)
+}
+
+// Append appends one sample. tsMillis (milliseconds since the Unix epoch) must be later than
+// the last accepted timestamp of the series. Errors: CodeOutOfOrder, CodeUnknownSeries,
+// CodeQueueFull (not accepted; it may be appended again), CodeShardDead, CodeClosed.
+func (s *Sender) Append(ref SeriesRef, tsMillis int64, v float64) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_append(p, C.promrw_series_ref(ref), C.int64_t(tsMillis), C.double(v))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	return statusError(st)
+}
+
+// AppendStale appends a stale marker, telling receivers that the series ended at tsMillis.
+// Errors as Append.
+func (s *Sender) AppendStale(ref SeriesRef, tsMillis int64) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_append_stale(p, C.promrw_series_ref(ref), C.int64_t(tsMillis))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	return statusError(st)
+}
+
+// AppendBatch appends samples in order in one call into the library (the slice is not
+// copied), stopping at the first one refused. It returns how many were accepted: on error,
+// samples[n] is the refused one and the error is as Append's for it. On a closed Sender it
+// returns 0 and CodeClosed.
+func (s *Sender) AppendBatch(samples []Sample) (int, error) {
+	var first *C.promrw_sample
+	if len(samples) > 0 {
+		first = (*C.promrw_sample)(unsafe.Pointer(&samples[0]))
+	}
+	var accepted C.size_t
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return 0, errSenderClosed
+	}
+	st := C.promrw_sender_append_batch(p, first, C.size_t(len(samples)), &accepted)
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(samples)
+	return acceptedCount(st, accepted, len(samples))
+}
+
+// AppendColumns appends samples given as columns: sample i is (series[i], timestampsMs[i],
+// values[i]), or (series[0], timestampsMs[i], values[i]) when series has one element. None
+// of the slices is copied. It returns and fails as AppendBatch; columns of mismatched
+// lengths give CodeInvalidArgument with nothing appended.
+func (s *Sender) AppendColumns(series []SeriesRef, timestampsMs []int64, values []float64) (int, error) {
+	n := len(timestampsMs)
+	if len(values) != n || !(len(series) == n || len(series) == 1) {
+		return 0, newError(CodeInvalidArgument, "AppendColumns: series, timestamps and values must have the same length "+
+			"(or series one element), got "+strconv.Itoa(len(series))+", "+strconv.Itoa(n)+" and "+strconv.Itoa(len(values)))
+	}
+	var refs *C.promrw_series_ref
+	var ts *C.int64_t
+	var vs *C.double
+	if len(series) > 0 {
+		refs = (*C.promrw_series_ref)(unsafe.Pointer(&series[0]))
+	}
+	if n > 0 {
+		ts = (*C.int64_t)(unsafe.Pointer(&timestampsMs[0]))
+		vs = (*C.double)(unsafe.Pointer(&values[0]))
+	}
+	var accepted C.size_t
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return 0, errSenderClosed
+	}
+	st := C.promrw_sender_append_columns(p, refs, C.size_t(len(series)), ts, vs, C.size_t(n), &accepted)
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(series)
+	runtime.KeepAlive(timestampsMs)
+	runtime.KeepAlive(values)
+	return acceptedCount(st, accepted, n)
+}
+
+// acceptedCount is the result of a batch call: accepted_out is only meaningful when the
+// samples were processed (not on CLOSED or INVALID_ARGUMENT).
+func acceptedCount(st C.promrw_status, accepted C.size_t, n int) (int, error) {
+	switch st {
+	case C.PROMRW_OK:
+		return n, nil
+	case C.PROMRW_CLOSED, C.PROMRW_INVALID_ARGUMENT:
+		return 0, statusError(st)
+	default:
+		return int(accepted), statusError(st)
+	}
+}
+
+// Flush waits until every sample appended before the call is acknowledged (or failed for
+// good), sending partial batches at once. Errors: CodeTimeout when timeout passed first,
+// CodeClosed. Durations are rounded up to whole milliseconds.
+func (s *Sender) Flush(timeout time.Duration) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_flush(p, millis(timeout))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	return statusError(st)
+}
+
+// Close stops accepting samples, sends what is queued for up to timeout, stops the shard
+// threads and frees the library's resources (including the WithLogger function). Samples
+// still unsent at the deadline are counted as failed and Close returns CodeTimeout; the
+// Sender is closed anyway. Close is idempotent: later calls return nil. It waits for calls
+// running on other goroutines to return; calls made afterwards fail with CodeClosed.
+func (s *Sender) Close(timeout time.Duration) error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+
+	// Close under the read lock: calls racing with it get PROMRW_CLOSED or complete first.
+	s.mu.RLock()
+	p := s.p
+	if p == nil {
+		s.mu.RUnlock()
+		return nil
+	}
+	st := C.promrw_sender_close(p, millis(timeout))
+	s.mu.RUnlock()
+
+	// Free under the write lock, once no call uses the handle any more.
+	s.mu.Lock()
+	C.promrw_sender_free(s.p)
+	s.p = nil
+	s.mu.Unlock()
+	runtime.SetFinalizer(s, nil)
+	runtime.KeepAlive(s)
+
+	if st == C.PROMRW_CLOSED {
+		return nil
+	}
+	return statusError(st)
+}
+
+// Stats returns a snapshot of the sender's counters, or the zero Stats after Close.
+func (s *Sender) Stats() Stats {
+	var cs C.promrw_stats
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return Stats{}
+	}
+	st := C.promrw_sender_stats(p, &cs)
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	if st != C.PROMRW_OK {
+		return Stats{}
+	}
+	return statsFromC(&cs)
+}
+
+// MetricsText returns the sender's self-metrics in the Prometheus text exposition format
+// (0.0.4), or "" after Close.
+func (s *Sender) MetricsText() string {
+	buf := make([]byte, 16<<10)
+	for attempt := 0; attempt < 8; attempt++ {
+		var n C.size_t
+		s.mu.RLock()
+		p := s.ptr()
+		if p == nil {
+			s.mu.RUnlock()
+			return ""
+		}
+		st := C.promrw_sender_metrics_text(p, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n)
+		s.mu.RUnlock()
+		runtime.KeepAlive(s)
+		switch st {
+		case C.PROMRW_OK:
+			return string(buf[:n])
+		case C.PROMRW_BUFFER_TOO_SMALL:
+			// n is the size needed now; counters may grow before the next call.
+			buf = make([]byte, int(n)+int(n)/4+256)
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
+// millis converts a timeout to whole milliseconds, rounding up; negative means 0.
+func millis(d time.Duration) C.uint64_t {
+	if d <= 0 {
+		return 0
+	}
+	return C.uint64_t((d + time.Millisecond - 1) / time.Millisecond)
+}
