@@ -1,0 +1,66 @@
+"""promrw: an embeddable Prometheus Remote Write 1.0 sender.
+
+A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
+
+    import promrw
+
+    with promrw.Sender({"remote_write": [{"url": "http://127.0.0.1:9090/api/v1/write"}]}) as s:
+        up = s.series({"__name__": "up", "job": "api"})
+        s.append(up, 1.0)                 # timestamp: now
+        s.flush(timeout=10.0)
+        print(s.stats()["samples_sent"])
+
+Set ``PROMRW_LIBRARY`` to load another build of the library. Importing checks that the loaded
+library is the version this package was written for (:class:`PromrwVersionError` otherwise).
+Library log records go to the ``logging`` logger ``"promrw"``.
+"""
+
+from ._errors import (
+    BufferTooSmallError,
+    ClosedError,
+    DeadlineExceededError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    InvalidLabelsError,
+    IoError,
+    OutOfOrderError,
+    PanicError,
+    PromrwError,
+    PromrwVersionError,
+    QueueFullError,
+    ShardDeadError,
+    UnknownSeriesError,
+)
+from ._lib import LIBRARY_PATH, library_version
+from ._sender import DEFAULT_CLOSE_TIMEOUT, GC_CLOSE_TIMEOUT, Config, Labels, Sender
+from ._version import LIBRARY_VERSION, __version__
+
+#: The stale-marker NaN's bit pattern (``append_stale`` sends it).
+STALE_NAN_BITS = 0x7FF0000000000002
+
+__all__ = [
+    "Sender",
+    "Config",
+    "Labels",
+    "PromrwError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidLabelsError",
+    "UnknownSeriesError",
+    "BufferTooSmallError",
+    "OutOfOrderError",
+    "QueueFullError",
+    "ClosedError",
+    "DeadlineExceededError",
+    "ShardDeadError",
+    "IoError",
+    "PanicError",
+    "PromrwVersionError",
+    "DEFAULT_CLOSE_TIMEOUT",
+    "GC_CLOSE_TIMEOUT",
+    "LIBRARY_PATH",
+    "LIBRARY_VERSION",
+    "STALE_NAN_BITS",
+    "library_version",
+    "__version__",
+]

@@ -1,0 +1,46 @@
+"""The ``#define`` constants of ``include/promrw.h``, checked against the header by the tests."""
+
+#: Major version of the header the wrapper was written from.
+PROMRW_VERSION_MAJOR = 0
+#: Minor version of the header the wrapper was written from.
+PROMRW_VERSION_MINOR = 1
+#: Patch version of the header the wrapper was written from.
+PROMRW_VERSION_PATCH = 0
+#: ``MAJOR * 10000 + MINOR * 100 + PATCH``.
+PROMRW_VERSION_NUMBER = 100
+
+#: Log level ``debug``: per-request detail.
+PROMRW_LOG_DEBUG = 0
+#: Log level ``info``: lifecycle events.
+PROMRW_LOG_INFO = 1
+#: Log level ``warn``: retries, dropped samples, rejected batches.
+PROMRW_LOG_WARN = 2
+#: Log level ``error``: failures that lose data or stop a shard.
+PROMRW_LOG_ERROR = 3
+
+#: Success.
+PROMRW_OK = 0
+#: An argument was NULL, misaligned, out of range or otherwise malformed.
+PROMRW_INVALID_ARGUMENT = 100
+#: The configuration text or values are invalid; the message names the field.
+PROMRW_INVALID_CONFIG = 101
+#: A label set broke the Remote Write label rules or was not UTF-8.
+PROMRW_INVALID_LABELS = 102
+#: The series reference is unknown or was released.
+PROMRW_UNKNOWN_SERIES = 103
+#: The caller's buffer is too small (handled inside the wrapper).
+PROMRW_BUFFER_TOO_SMALL = 104
+#: The sample's timestamp is not after the last accepted one of its series.
+PROMRW_OUT_OF_ORDER = 200
+#: The queue is full and the overflow policy refused the sample.
+PROMRW_QUEUE_FULL = 201
+#: The sender was closed.
+PROMRW_CLOSED = 202
+#: A deadline passed before the operation completed.
+PROMRW_TIMEOUT = 300
+#: A shard thread died; its samples can no longer be sent.
+PROMRW_SHARD_DEAD = 301
+#: An I/O or system call failed.
+PROMRW_IO = 302
+#: A panic inside the library was caught at the boundary (a bug in promrw).
+PROMRW_PANIC = 900

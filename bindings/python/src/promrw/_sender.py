@@ -1,0 +1,575 @@
+"""``promrw.Sender``: the Python face of ``promrw_sender``."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from ctypes import POINTER, byref, c_size_t, c_uint64
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
+
+from . import _constants as c
+from ._columns import column
+from ._errors import PromrwError, make_error
+from ._lib import (
+    lib,
+    promrw_config,
+    promrw_error,
+    promrw_free_user_data_fn,
+    promrw_label,
+    promrw_log_fn,
+    promrw_sender,
+    promrw_stats,
+    status_name,
+)
+
+__all__ = ["Sender", "Config", "Labels"]
+
+#: A configuration: YAML or JSON text (``str`` or UTF-8 ``bytes``), or a mapping that is sent
+#: as JSON (the Prometheus ``remote_write`` schema either way).
+Config = Union[str, bytes, Mapping[str, Any]]
+#: A label set: a mapping of names to values, or an iterable of ``(name, value)`` pairs.
+Labels = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+#: The logger the library's log records go to.
+logger = logging.getLogger("promrw")
+
+#: Default deadline of :meth:`Sender.close` (and of leaving a ``with`` block), in seconds.
+DEFAULT_CLOSE_TIMEOUT = 30.0
+#: Longest a garbage-collected, unclosed sender waits for its pending samples, in seconds.
+GC_CLOSE_TIMEOUT = 5.0
+# "No limit": about 31 years in milliseconds (the library adds it to the clock).
+_FOREVER_MS = 1_000_000_000_000
+
+_LEVELS = {
+    c.PROMRW_LOG_DEBUG: logging.DEBUG,
+    c.PROMRW_LOG_INFO: logging.INFO,
+    c.PROMRW_LOG_WARN: logging.WARNING,
+    c.PROMRW_LOG_ERROR: logging.ERROR,
+}
+
+# Bound once: attribute look-ups on the CDLL are not free on the hot paths.
+_append = lib.promrw_sender_append
+_append_stale = lib.promrw_sender_append_stale
+_append_columns = lib.promrw_sender_append_columns
+_time_ns = time.time_ns
+
+
+def _on_log(_user_data: Any, level: int, message: Any, length: int) -> None:
+    """The C log callback: forwards a record to the ``promrw`` logger.
+
+    Runs on shard threads and on appending threads, possibly concurrently; it must never
+    raise into C, so every error is swallowed.
+    """
+    try:
+        py_level = _LEVELS.get(level, logging.ERROR)
+        if logger.isEnabledFor(py_level):
+            text = ctypes.string_at(message, length).decode("utf-8", "replace")
+            logger.log(py_level, text)
+    except BaseException:  # noqa: BLE001 - nothing may unwind into the library
+        pass
+
+
+# One callback for every sender, alive as long as the module: no sender can outlive it, and
+# no user data needs releasing (user_data and free_user_data are NULL).
+_LOG_CALLBACK = promrw_log_fn(_on_log)
+_NO_FREE_HOOK = promrw_free_user_data_fn()  # a NULL function pointer
+
+
+def _library_level(level: int) -> int:
+    """The ``PROMRW_LOG_*`` level forwarding every record at ``level`` (a ``logging`` level)."""
+    if level <= logging.DEBUG:
+        return c.PROMRW_LOG_DEBUG
+    if level <= logging.INFO:
+        return c.PROMRW_LOG_INFO
+    if level <= logging.WARNING:
+        return c.PROMRW_LOG_WARN
+    return c.PROMRW_LOG_ERROR
+
+
+def _timeout_ms(timeout: Optional[float], what: str) -> int:
+    """Seconds (``None`` or ``inf``: no limit) as the library's milliseconds."""
+    if timeout is None:
+        return _FOREVER_MS
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number of seconds or None, not {timeout!r}") from None
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be a non-negative number of seconds, not {timeout!r}")
+    if math.isinf(seconds):
+        return _FOREVER_MS
+    return min(_FOREVER_MS, math.ceil(seconds * 1000.0))
+
+
+def _raise_status(code: int, context: str, accepted: Optional[int] = None) -> None:
+    """Raises the exception for a non-OK status that came without an error object."""
+    name = status_name(code)
+    raise make_error(code, f"{context}: {name}" if context else name, name, accepted)
+
+
+def _raise_error(code: int, err: Any) -> None:
+    """Raises the exception for a status and its ``promrw_error`` (then freed)."""
+    message = ""
+    if err:
+        try:
+            raw = lib.promrw_error_message(err)
+            message = raw.decode("utf-8", "replace") if raw else ""
+            code = lib.promrw_error_code(err) or code
+        finally:
+            lib.promrw_error_free(err)
+    name = status_name(code)
+    raise make_error(code, message or name, name)
+
+
+def _config_text(config: Config) -> bytes:
+    """The configuration as UTF-8 text for ``promrw_config_from_yaml``."""
+    if isinstance(config, str):
+        return config.encode("utf-8", "surrogatepass")
+    if isinstance(config, (bytes, bytearray, memoryview)):
+        return bytes(config)
+    if isinstance(config, Mapping):
+        return json.dumps(config).encode("utf-8")
+    raise TypeError(
+        f"config must be YAML/JSON text or a dict, not {type(config).__name__}"
+    )
+
+
+def _label_bytes(text: Any, what: str) -> bytes:
+    """A label name or value as bytes (invalid UTF-8 is left for the library to report)."""
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogatepass")
+    raise TypeError(f"label {what} must be str, not {type(text).__name__}")
+
+
+# Senders still open, closed at interpreter exit (weak: they do not keep senders alive).
+_live: "weakref.WeakSet[Sender]" = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    """Closes every sender still open, before the interpreter starts tearing down.
+
+    After this no shard thread runs, so no log callback can reach a finalising interpreter.
+    The handles themselves are freed when their objects are collected.
+    """
+    for sender in list(_live):
+        try:
+            sender._close_at_exit()
+        except BaseException:  # noqa: BLE001 - keep closing the others
+            pass
+
+
+atexit.register(_close_all_at_exit)
+
+
+def _free_handle(handle: Any, close_ms: Optional[int]) -> None:
+    """Closes (when ``close_ms`` is not None) and frees a sender handle."""
+    if close_ms is not None:
+        lib.promrw_sender_close(handle, close_ms)
+    lib.promrw_sender_free(handle)
+
+
+class Sender:
+    """A Prometheus Remote Write sender: register series, append samples, flush, close.
+
+    ``config`` is the Prometheus ``remote_write`` configuration as YAML or JSON text, or as a
+    dict (sent as JSON), for example::
+
+        {"remote_write": [{"url": "http://127.0.0.1:9090/api/v1/write"}]}
+
+    The sender starts its shard threads at once. Use it as a context manager, or call
+    :meth:`close`, to send what is queued before the program goes on::
+
+        with promrw.Sender(config) as sender:
+            up = sender.series({"__name__": "up", "job": "api"})
+            sender.append(up, 1.0)
+
+    Thread safety: every method may be called from many threads at once. Calls into the
+    library release the GIL, so blocking ones (:meth:`flush`, :meth:`close`, appends waiting
+    for room under the ``block`` overflow policy) let other Python threads run.
+
+    Lifetime: :meth:`close` stops the sender; its memory is freed when the object is
+    garbage-collected. A sender collected without :meth:`close` is closed then with a deadline
+    of at most :data:`GC_CLOSE_TIMEOUT` seconds; senders still open at interpreter exit are
+    closed with their ``close_timeout``.
+
+    Logging: the library's records go to the ``logging`` logger ``"promrw"``. Records below the
+    logger's effective level when the sender is created are not produced at all (set
+    ``log_level`` to choose otherwise). Records may come from the library's own threads.
+
+    Args:
+        config: YAML/JSON text or a mapping.
+        close_timeout: seconds :meth:`close` (and leaving a ``with`` block) waits for queued
+            samples by default; ``None`` or ``math.inf`` wait without limit.
+        log_level: the lowest ``logging`` level the library should produce (default: the
+            ``promrw`` logger's effective level).
+
+    Raises:
+        InvalidConfigError: the configuration does not parse or has an invalid value (the
+            message names the field).
+        IoError: a shard thread could not be started.
+        TypeError: ``config`` is neither text nor a mapping.
+    """
+
+    __slots__ = ("_handle", "_closed", "_close_timeout", "__weakref__")
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        close_timeout: Optional[float] = DEFAULT_CLOSE_TIMEOUT,
+        log_level: Optional[int] = None,
+    ) -> None:
+        """Parses ``config`` and starts the sender (see the class docstring)."""
+        self._handle: Any = None
+        self._closed = False
+        _timeout_ms(close_timeout, "close_timeout")  # validate early
+        self._close_timeout = close_timeout
+        if log_level is None:
+            log_level = logger.getEffectiveLevel()
+        elif not isinstance(log_level, int):
+            raise TypeError(f"log_level must be a logging level (int), not {log_level!r}")
+        text = _config_text(config)
+        cfg = POINTER(promrw_config)()
+        err = POINTER(promrw_error)()
+        status = lib.promrw_config_from_yaml(text, len(text), byref(cfg), byref(err))
+        if status != c.PROMRW_OK:
+            _raise_error(status, err)
+        try:
+            status = lib.promrw_config_set_log_callback(
+                cfg, _library_level(log_level), _LOG_CALLBACK, None, _NO_FREE_HOOK
+            )
+            if status != c.PROMRW_OK:
+                _raise_status(status, "setting the log callback")
+            handle = POINTER(promrw_sender)()
+            status = lib.promrw_sender_new(cfg, byref(handle), byref(err))
+            if status != c.PROMRW_OK:
+                _raise_error(status, err)
+        finally:
+            lib.promrw_config_free(cfg)
+        self._handle = handle
+        _live.add(self)
+
+    # ---------------------------------------------------------------------------------------
+    # Series and samples.
+
+    def series(self, labels: Labels) -> int:
+        """Registers a label set and returns its series reference (an int, never 0).
+
+        Labels are validated (Remote Write name syntax, no repeated names, at least one
+        non-empty value), sorted, and the configured external labels are added. A label with
+        an empty value is ignored. Equal label sets give the same reference.
+
+        Args:
+            labels: ``{"__name__": "up", "job": "api"}`` or ``[("__name__", "up"), ...]``.
+
+        Raises:
+            InvalidLabelsError: a name is invalid or repeated, a string is not valid UTF-8, or
+                no label has a value.
+            ClosedError: the sender was closed.
+            TypeError: a name or value is not a ``str``.
+        """
+        pairs = list(labels.items() if isinstance(labels, Mapping) else labels)
+        array = (promrw_label * len(pairs))()
+        for i, pair in enumerate(pairs):
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"labels[{i}] is not a (name, value) pair: {pair!r}") from None
+            name_b = _label_bytes(name, "name")
+            value_b = _label_bytes(value, "value")
+            label = array[i]
+            label.name = name_b
+            label.name_len = len(name_b)
+            label.value = value_b
+            label.value_len = len(value_b)
+        out = c_uint64()
+        err = POINTER(promrw_error)()
+        status = lib.promrw_sender_series(self._handle, array, len(pairs), byref(out), byref(err))
+        if status != c.PROMRW_OK:
+            _raise_error(status, err)
+        return out.value
+
+    def release_series(self, series: int) -> None:
+        """Forgets a series so its memory can be reused; queued samples are still sent.
+
+        Appends with the reference afterwards raise :class:`UnknownSeriesError`.
+
+        Raises:
+            UnknownSeriesError: ``series`` is unknown or already released.
+            ClosedError: the sender was closed.
+        """
+        status = lib.promrw_sender_release_series(self._handle, series)
+        if status != c.PROMRW_OK:
+            _raise_status(status, f"releasing series {series}")
+
+    def append(self, series: int, value: float, timestamp_ms: Optional[int] = None) -> None:
+        """Appends one sample.
+
+        Args:
+            series: a reference from :meth:`series`.
+            value: the value (any float, NaN and infinities included).
+            timestamp_ms: milliseconds since the Unix epoch; ``None`` means now. It must be
+                later than the last accepted timestamp of the series.
+
+        Raises:
+            OutOfOrderError: the timestamp is not after the series' last accepted one.
+            UnknownSeriesError: ``series`` is unknown or was released.
+            QueueFullError: the queue is full and the overflow policy refused the sample (it
+                may be appended again).
+            ShardDeadError: the shard of the series died.
+            ClosedError: the sender was closed.
+        """
+        if timestamp_ms is None:
+            timestamp_ms = _time_ns() // 1_000_000
+        status = _append(self._handle, series, timestamp_ms, value)
+        if status:
+            _raise_status(status, f"appending to series {series} at {timestamp_ms} ms")
+
+    def append_stale(self, series: int, timestamp_ms: Optional[int] = None) -> None:
+        """Appends a stale marker: the series ended at ``timestamp_ms`` (``None``: now).
+
+        Raises:
+            the same errors as :meth:`append`.
+        """
+        if timestamp_ms is None:
+            timestamp_ms = _time_ns() // 1_000_000
+        status = _append_stale(self._handle, series, timestamp_ms)
+        if status:
+            _raise_status(status, f"appending a stale marker to series {series} at {timestamp_ms} ms")
+
+    def append_many(self, series: Any, timestamps: Any, values: Any) -> int:
+        """Appends samples given as columns, in order, stopping at the first one refused.
+
+        Buffers are passed to the library without copying when they are one-dimensional,
+        C-contiguous arrays of 8-byte items: ``array.array('Q')`` (or ``'q'``) for series,
+        ``array.array('q')`` for timestamps, ``array.array('d')`` for values, and equally
+        ``memoryview`` objects or numpy arrays of ``uint64``/``int64``/``float64``. Other
+        sequences and iterables (lists, tuples, ranges, other numpy dtypes) are converted.
+        While the call runs, the buffers cannot be resized.
+
+        Args:
+            series: one reference (an ``int``) for every sample, or one reference per sample.
+            timestamps: milliseconds since the Unix epoch, one per sample.
+            values: floats, one per sample.
+
+        Returns:
+            The number of samples appended (``len(timestamps)``).
+
+        Raises:
+            ValueError: the columns' lengths differ (``series`` may also have length 1), or an
+                item is out of range, or a buffer has more than one dimension.
+            TypeError: a column is not a sequence or buffer of numbers.
+            OutOfOrderError, UnknownSeriesError, QueueFullError, ShardDeadError: a sample was
+                refused; ``err.accepted`` samples before it were appended (so sample
+                ``err.accepted`` is the refused one) and the rest were not.
+            ClosedError: the sender was closed (nothing appended).
+        """
+        if isinstance(series, int):
+            refs = None
+            one = c_uint64(series)
+            if one.value != series:
+                raise ValueError(f"series reference {series} is out of range")
+        else:
+            refs = column(series, "series", "Q", c_uint64)
+        ts = vs = None
+        try:
+            ts = column(timestamps, "timestamps", "q", ctypes.c_int64)
+            vs = column(values, "values", "d", ctypes.c_double)
+            n = ts.length
+            if vs.length != n:
+                raise ValueError(
+                    f"timestamps and values differ in length ({n} and {vs.length})"
+                )
+            if refs is None:
+                series_ptr: Any = one
+                series_len = 1
+            else:
+                series_ptr = refs.pointer
+                series_len = refs.length
+                if series_len != n and series_len != 1:
+                    raise ValueError(
+                        f"series must be one reference or one per sample: got {series_len} "
+                        f"references for {n} samples"
+                    )
+            accepted = c_size_t(0)
+            status = _append_columns(
+                self._handle,
+                series_ptr,
+                series_len,
+                ts.pointer,
+                vs.pointer,
+                n,
+                byref(accepted),
+            )
+        finally:
+            for col in (refs, ts, vs):
+                if col is not None:
+                    col.release()
+        if status:
+            done = accepted.value
+            name = status_name(status)
+            if status == c.PROMRW_CLOSED or status == c.PROMRW_INVALID_ARGUMENT:
+                raise make_error(status, f"appending {n} samples: {name}", name, 0)
+            raise make_error(
+                status,
+                f"sample {done} of {n} refused ({done} appended before it): {name}",
+                name,
+                done,
+            )
+        return n
+
+    # ---------------------------------------------------------------------------------------
+    # Lifecycle.
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Waits until every sample appended before the call is acknowledged (or failed for
+        good); partial batches are sent at once. The GIL is released while waiting.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` or ``math.inf`` wait without limit.
+
+        Raises:
+            DeadlineExceededError: the timeout passed first (a :class:`TimeoutError`).
+            ClosedError: the sender was closed.
+        """
+        status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
+        if status != c.PROMRW_OK:
+            _raise_status(status, "flush")
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
+        stops the shard threads. Samples still unsent at the deadline are counted as failed.
+
+        Closing a closed sender does nothing (like closing a closed file).
+
+        Args:
+            timeout: seconds to wait at most; ``None`` uses the ``close_timeout`` given to the
+                constructor (30 s by default); ``math.inf`` waits without limit.
+
+        Raises:
+            DeadlineExceededError: the deadline passed before everything queued was sent (the
+                sender is closed anyway).
+        """
+        if timeout is None:
+            timeout = self._close_timeout
+        ms = _timeout_ms(timeout, "timeout")
+        handle = self._handle
+        if handle is None:
+            return
+        self._closed = True
+        status = lib.promrw_sender_close(handle, ms)
+        _live.discard(self)
+        if status != c.PROMRW_OK and status != c.PROMRW_CLOSED:
+            _raise_status(status, "close")
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def close_timeout(self) -> Optional[float]:
+        """The default deadline of :meth:`close`, in seconds (``None``: no limit)."""
+        return self._close_timeout
+
+    def __enter__(self) -> "Sender":
+        """Returns the sender itself."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Closes the sender with its ``close_timeout``."""
+        self.close()
+
+    def _close_at_exit(self) -> None:
+        """Closes the sender at interpreter exit (errors are logged, not raised)."""
+        if self._closed or self._handle is None:
+            return
+        try:
+            self.close()
+        except PromrwError as e:
+            logger.warning("closing a promrw sender at exit: %s", e)
+
+    def __del__(self) -> None:
+        """Backstop for senders dropped without :meth:`close`: closes briefly, then frees."""
+        handle = getattr(self, "_handle", None)
+        if handle is None:
+            return
+        self._handle = None
+        close_ms = None
+        if not getattr(self, "_closed", False):
+            close_ms = min(
+                _timeout_ms(self._close_timeout, "close_timeout"),
+                int(GC_CLOSE_TIMEOUT * 1000),
+            )
+        try:
+            foreign = isinstance(threading.current_thread(), threading._DummyThread)
+        except Exception:  # noqa: BLE001 - during interpreter teardown
+            foreign = False
+        if foreign:
+            # Collected inside a library callback (a thread the library started): closing
+            # here could join the very thread we run on. Let a Python thread do it.
+            threading.Thread(
+                target=_free_handle, args=(handle, close_ms), name="promrw-free", daemon=True
+            ).start()
+            return
+        _free_handle(handle, close_ms)
+
+    # ---------------------------------------------------------------------------------------
+    # Introspection.
+
+    def stats(self) -> Dict[str, int]:
+        """A snapshot of the sender's counters (the fields of ``promrw_stats``).
+
+        Keys: ``samples_appended``, ``samples_sent``, ``samples_failed``, ``samples_retried``,
+        ``samples_dropped_too_old``, ``samples_dropped_queue_full``,
+        ``rejected_out_of_order``, ``rejected_queue_full``, ``rejected_unknown_series``,
+        ``rejected_closed``, ``samples_pending``, ``bytes_sent``, ``batches_sent``,
+        ``enqueue_retries``, ``shards``, ``shards_dead``, ``series``, ``endpoints``,
+        ``highest_enqueued_ms``, ``highest_sent_ms``.
+
+        Raises:
+            ClosedError: the sender was closed.
+        """
+        out = promrw_stats()
+        status = lib.promrw_sender_stats(self._handle, byref(out))
+        if status != c.PROMRW_OK:
+            _raise_status(status, "stats")
+        return {name: getattr(out, name) for name, _ in promrw_stats._fields_}
+
+    def metrics_text(self) -> str:
+        """The sender's self-metrics in the Prometheus text exposition format (0.0.4).
+
+        Raises:
+            ClosedError: the sender was closed.
+        """
+        needed = c_size_t(0)
+        status = lib.promrw_sender_metrics_text(self._handle, None, 0, byref(needed))
+        for _ in range(8):
+            if status == c.PROMRW_OK:
+                return ""
+            if status != c.PROMRW_BUFFER_TOO_SMALL:
+                break
+            capacity = needed.value + 4096
+            buf = ctypes.create_string_buffer(capacity)
+            status = lib.promrw_sender_metrics_text(self._handle, buf, capacity, byref(needed))
+            if status == c.PROMRW_OK:
+                return buf.raw[: needed.value].decode("utf-8", "replace")
+        _raise_status(status, "metrics_text")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __repr__(self) -> str:
+        """``<promrw.Sender open|closed>``."""
+        return f"<promrw.Sender {'closed' if self._closed else 'open'}>"
+
+
+def _check(status: int, context: str = "") -> None:
+    """Raises the mapped exception for a non-OK status (for tests and internal use)."""
+    if status != c.PROMRW_OK:
+        _raise_status(status, context)
+
