@@ -1,0 +1,271 @@
+"""append_many: buffers without copying, sequences converted, shapes checked, partial
+acceptance reported."""
+
+from __future__ import annotations
+
+import array
+import ctypes
+from typing import Any, Iterator
+
+import pytest
+
+import promrw
+from promrw import _columns
+
+from conftest import Sink, config, run_python
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def sender(sink: Sink) -> Iterator[promrw.Sender]:
+    """An open sender to the test's sink."""
+    with promrw.Sender(config(sink.url)) as s:
+        yield s
+
+
+def address_of(obj: Any) -> int:
+    """The address of a writable buffer's first byte."""
+    return ctypes.addressof(ctypes.c_char.from_buffer(obj))
+
+
+# ---- columns: zero copy ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typecode, ctype, column_code",
+    [("Q", ctypes.c_uint64, "Q"), ("q", ctypes.c_uint64, "Q"), ("q", ctypes.c_int64, "q"),
+     ("d", ctypes.c_double, "d")],
+)
+def test_array_array_is_passed_by_address(typecode: str, ctype: Any, column_code: str) -> None:
+    """An array.array of 8-byte items is passed by its own address, not copied."""
+    data = array.array(typecode, [1, 2, 3])
+    col = _columns.column(data, "x", column_code, ctype)
+    try:
+        assert col.length == 3
+        assert ctypes.addressof(col.pointer) == data.buffer_info()[0]
+        with pytest.raises(BufferError):
+            data.append(4)  # locked while the column is in use
+    finally:
+        col.release()
+    data.append(4)  # released afterwards
+
+
+def test_read_only_buffer_is_passed_by_address() -> None:
+    """A read-only memoryview is passed by address too."""
+    backing = bytearray(array.array("d", [1.5, 2.5, 3.5]).tobytes())
+    view = memoryview(backing).cast("d").toreadonly()
+    col = _columns.column(view, "values", "d", ctypes.c_double)
+    try:
+        assert ctypes.addressof(col.pointer) == address_of(backing)
+        assert [col.pointer.__class__.from_address(ctypes.addressof(col.pointer) + 8 * i).value
+                for i in range(3)] == [1.5, 2.5, 3.5]
+    finally:
+        col.release()
+
+
+def test_bytes_backed_memoryview_is_passed_by_address() -> None:
+    """A memoryview over immutable bytes (cast to 'q') needs no copy either."""
+    raw = array.array("q", [T0, T0 + 1]).tobytes()
+    view = memoryview(raw).cast("q")
+    col = _columns.column(view, "timestamps", "q", ctypes.c_int64)
+    try:
+        assert col.length == 2
+        assert col.pointer.value == T0
+        assert col._keep is view  # the caller's object, not a converted copy
+    finally:
+        col.release()
+
+
+def test_sequences_are_converted() -> None:
+    """Lists, tuples, ranges and generators become arrays of the column's type."""
+    for data in ([1, 2, 3], (1, 2, 3), range(1, 4), (x for x in (1, 2, 3))):
+        col = _columns.column(data, "timestamps", "q", ctypes.c_int64)
+        try:
+            assert col.length == 3
+            assert isinstance(col._keep, array.array) and list(col._keep) == [1, 2, 3]
+        finally:
+            col.release()
+
+
+def test_other_item_types_are_converted() -> None:
+    """Buffers of other numeric types, or non-contiguous ones, are converted by value."""
+    cases = [
+        (array.array("i", [1, 2, 3]), "q", [1, 2, 3]),
+        (array.array("f", [0.5, 1.5]), "d", [0.5, 1.5]),
+        (array.array("q", [1, 2]), "d", [1.0, 2.0]),
+        (memoryview(array.array("q", [1, 2, 3, 4, 5])).cast("B").cast("q")[::2], "q", [1, 3, 5]),
+    ]
+    for data, code, expected in cases:
+        ctype = ctypes.c_double if code == "d" else ctypes.c_int64
+        col = _columns.column(data, "x", code, ctype)
+        try:
+            assert list(col._keep) == expected
+        finally:
+            col.release()
+
+
+# ---- append_many against a sink --------------------------------------------------------------
+
+
+def test_one_series_many_samples(sink: Sink) -> None:
+    """An int series applies to every sample; array.array inputs deliver."""
+    with promrw.Sender(config(sink.url)) as sender:
+        ref = sender.series({"__name__": "py_many"})
+        ts = array.array("q", range(T0, T0 + 3000, 1))
+        vs = array.array("d", [float(i) for i in range(3000)])
+        assert sender.append_many(ref, ts, vs) == 3000
+        sender.flush(10)
+        assert sender.stats()["samples_sent"] == 3000
+    assert sink.wait_for(3000) == 3000
+    sink.assert_clean()
+
+
+def test_series_per_sample_and_mixed_inputs(sink: Sink) -> None:
+    """A reference per sample, as array.array('Q'), list, memoryview or a 1-item sequence."""
+    with promrw.Sender(config(sink.url)) as sender:
+        refs = [sender.series({"__name__": "py_cols", "i": str(i)}) for i in range(10)]
+        # round 1: array.array everywhere
+        sender.append_many(array.array("Q", refs), array.array("q", [T0] * 10),
+                           array.array("d", range(10)))
+        # round 2: lists
+        sender.append_many(refs, [T0 + 1000] * 10, list(range(10)))
+        # round 3: memoryviews (read-only)
+        sender.append_many(
+            memoryview(array.array("Q", refs)).toreadonly(),
+            memoryview(array.array("q", [T0 + 2000] * 10)).toreadonly(),
+            memoryview(array.array("d", range(10))).toreadonly(),
+        )
+        # round 4: one series given as a 1-item sequence, several samples
+        sender.append_many([refs[0]], [T0 + 3000, T0 + 4000], [1.0, 2.0])
+        sender.flush(10)
+        assert sender.stats()["samples_sent"] == 32
+    assert sink.wait_for(32) == 32
+    assert sink.series == 10
+    sink.assert_clean()
+
+
+def test_empty_input(sender: promrw.Sender) -> None:
+    """Nothing to append is fine and returns 0."""
+    ref = sender.series({"__name__": "py_empty"})
+    assert sender.append_many(ref, [], []) == 0
+    assert sender.append_many([], array.array("q"), array.array("d")) == 0
+    assert sender.stats()["samples_appended"] == 0
+
+
+def test_partial_acceptance_out_of_order(sender: promrw.Sender) -> None:
+    """A refused sample stops the call; err.accepted says how many went in before it."""
+    ref = sender.series({"__name__": "py_partial"})
+    with pytest.raises(promrw.OutOfOrderError) as info:
+        sender.append_many(ref, [T0, T0 + 1, T0 + 1, T0 + 2], [1, 2, 3, 4])
+    assert info.value.accepted == 2
+    assert info.value.code == 200
+    assert "sample 2 of 4" in str(info.value)
+    stats = sender.stats()
+    assert stats["samples_appended"] == 2
+    assert stats["rejected_out_of_order"] == 1
+    # the rest can be appended again
+    assert sender.append_many(ref, [T0 + 2], [4.0]) == 1
+
+
+def test_partial_acceptance_unknown_series(sender: promrw.Sender) -> None:
+    """An unknown reference mid-batch raises UnknownSeriesError with accepted set."""
+    ref = sender.series({"__name__": "py_partial_unknown"})
+    with pytest.raises(promrw.UnknownSeriesError) as info:
+        sender.append_many([ref, ref, 987654321], [T0, T0 + 1, T0 + 2], [1, 2, 3])
+    assert info.value.accepted == 2
+
+
+def test_buffers_released_after_errors(sender: promrw.Sender) -> None:
+    """After a refused call the caller's arrays can be resized again (nothing keeps them)."""
+    ref = sender.series({"__name__": "py_release"})
+    ts = array.array("q", [T0, T0])
+    vs = array.array("d", [1.0, 2.0])
+    with pytest.raises(promrw.OutOfOrderError) as info:
+        sender.append_many(ref, ts, vs)
+    ts.append(T0 + 5)  # would raise BufferError if still exported
+    vs.append(3.0)
+    with pytest.raises(ValueError):
+        sender.append_many(ref, ts, array.array("d", [1.0]))
+    ts.append(T0 + 6)
+    del info
+
+
+@pytest.mark.parametrize(
+    "series, timestamps, values, exc, text",
+    [
+        (1, [T0, T0 + 1], [1.0], ValueError, "differ in length"),
+        ([1, 1, 1], [T0, T0 + 1], [1.0, 2.0], ValueError, "one per sample"),
+        (1, "abc", [1.0, 2.0, 3.0], TypeError, "timestamps"),
+        (1, [T0], b"\x00" * 8, TypeError, "values"),
+        (1, [T0 + 0.5], [1.0], TypeError, "timestamps must hold"),
+        (1, [T0], ["x"], TypeError, "values must hold"),
+        ([-1], [T0], [1.0], ValueError, "out of range"),
+        (1, [2**63], [1.0], ValueError, "out of range"),
+        (2**64, [T0], [1.0], ValueError, "out of range"),
+        (1, 5, [1.0], TypeError, "timestamps"),
+        (1.5, [T0], [1.0], TypeError, "series"),
+        (1, memoryview(array.array("q", [1, 2, 3, 4])).cast("B").cast("q", (2, 2)), [1.0, 2.0],
+         ValueError, "one-dimensional"),
+    ],
+)
+def test_bad_shapes(sender: promrw.Sender, series: Any, timestamps: Any, values: Any,
+                    exc: type, text: str) -> None:
+    """Wrong lengths, kinds and dimensions raise TypeError/ValueError with a clear message."""
+    with pytest.raises(exc) as info:
+        sender.append_many(series, timestamps, values)
+    assert text in str(info.value)
+    assert sender.stats()["samples_appended"] == 0
+
+
+def test_numpy_arrays(sink: Sink) -> None:
+    """numpy arrays of uint64/int64/float64 pass without copying; other dtypes convert."""
+    np = pytest.importorskip("numpy")
+    refs_list = []
+    with promrw.Sender(config(sink.url)) as sender:
+        refs_list = [sender.series({"__name__": "py_numpy", "i": str(i)}) for i in range(100)]
+        refs = np.array(refs_list, dtype=np.uint64)
+        ts = np.full(100, T0, dtype=np.int64)
+        vs = np.arange(100, dtype=np.float64)
+        for name, arr, code, ctype in (("series", refs, "Q", ctypes.c_uint64),
+                                       ("timestamps", ts, "q", ctypes.c_int64),
+                                       ("values", vs, "d", ctypes.c_double)):
+            col = _columns.column(arr, name, code, ctype)
+            try:
+                assert ctypes.addressof(col.pointer) == arr.__array_interface__["data"][0]
+            finally:
+                col.release()
+        assert sender.append_many(refs, ts, vs) == 100
+        # read-only arrays, and other dtypes (converted)
+        ts2 = ts + 1000
+        ts2.flags.writeable = False
+        assert sender.append_many(refs, ts2, vs.astype(np.float32)) == 100
+        assert sender.append_many(refs.astype(np.int64), (ts + 2000).astype(np.uint64),
+                                  np.ones(100, dtype=np.int16)) == 100
+        # a strided view converts
+        wide = np.zeros(200, dtype=np.float64)
+        assert sender.append_many(refs, ts + 3000, wide[::2]) == 100
+        with pytest.raises(ValueError, match="one-dimensional"):
+            sender.append_many(refs[0:1], ts.reshape(10, 10), vs)
+        sender.flush(10)
+        assert sender.stats()["samples_sent"] == 400
+    assert sink.wait_for(400) == 400
+    sink.assert_clean()
+
+
+def test_numpy_is_not_required(sink: Sink) -> None:
+    """The package imports and appends columns with numpy made unimportable."""
+    code = f"""
+import sys, array
+sys.modules["numpy"] = None
+import promrw
+with promrw.Sender({{"remote_write": [{{"url": "{sink.url}"}}]}}) as s:
+    ref = s.series({{"__name__": "py_no_numpy"}})
+    s.append_many(ref, array.array("q", [{T0}, {T0 + 1}]), array.array("d", [1, 2]))
+    s.flush(10)
+    print(s.stats()["samples_sent"])
+assert "numpy" not in [m for m in sys.modules if sys.modules[m] is not None]
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
