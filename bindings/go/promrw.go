@@ -352,8 +352,8 @@ func (s *Sender) AppendStale(ref SeriesRef, tsMillis int64) error {
 
 // AppendBatch appends samples in order in one call into the library (the slice is not
 // copied), stopping at the first one refused. It returns how many were accepted: on error,
-// samples[n] is the refused one and the error is as Append's for it. On a closed Sender it
-// returns 0 and CodeClosed.
+// samples[n] is the refused one and the error is as Append's for it (CodeClosed when the
+// Sender was closed before or during the call).
 func (s *Sender) AppendBatch(samples []Sample) (int, error) {
 	var first *C.promrw_sample
 	if len(samples) > 0 {
@@ -409,17 +409,14 @@ func (s *Sender) AppendColumns(series []SeriesRef, timestampsMs []int64, values 
 	return acceptedCount(st, accepted, n)
 }
 
-// acceptedCount is the result of a batch call: accepted_out is only meaningful when the
-// samples were processed (not on CLOSED or INVALID_ARGUMENT).
+// acceptedCount is the result of a batch call. accepted starts at 0 and the library writes
+// it whenever it processed samples, including when a concurrent Close refused the rest of
+// the batch with PROMRW_CLOSED; when it refused the call outright it stays 0.
 func acceptedCount(st C.promrw_status, accepted C.size_t, n int) (int, error) {
-	switch st {
-	case C.PROMRW_OK:
+	if st == C.PROMRW_OK {
 		return n, nil
-	case C.PROMRW_CLOSED, C.PROMRW_INVALID_ARGUMENT:
-		return 0, statusError(st)
-	default:
-		return int(accepted), statusError(st)
 	}
+	return int(accepted), statusError(st)
 }
 
 // Flush waits until every sample appended before the call is acknowledged (or failed for
