@@ -7,6 +7,7 @@ import ctypes
 import json
 import logging
 import math
+import numbers
 import threading
 import time
 import weakref
@@ -38,6 +39,9 @@ Labels = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 
 #: The logger the library's log records go to.
 logger = logging.getLogger("promrw")
+# A library adds no handler but this one (logging HOWTO): the application decides where
+# records go, and none are printed by logging's last-resort handler meanwhile.
+logger.addHandler(logging.NullHandler())
 
 #: Default deadline of :meth:`Sender.close` (and of leaving a ``with`` block), in seconds.
 DEFAULT_CLOSE_TIMEOUT = 30.0
@@ -96,10 +100,9 @@ def _timeout_ms(timeout: Optional[float], what: str) -> int:
     """Seconds (``None`` or ``inf``: no limit) as the library's milliseconds."""
     if timeout is None:
         return _FOREVER_MS
-    try:
-        seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a number of seconds or None, not {timeout!r}") from None
+    if not isinstance(timeout, numbers.Real):
+        raise TypeError(f"{what} must be a number of seconds or None, not {timeout!r}")
+    seconds = float(timeout)
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"{what} must be a non-negative number of seconds, not {timeout!r}")
     if math.isinf(seconds):
@@ -483,8 +486,18 @@ class Sender:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Closes the sender with its ``close_timeout``."""
-        self.close()
+        """Closes the sender with its ``close_timeout``.
+
+        When the block raised, an error from closing (such as the deadline passing) is logged
+        instead of raised, so the block's own exception is the one that propagates.
+        """
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except PromrwError as e:
+            logger.warning("closing a promrw sender after an exception: %s", e)
 
     def _close_at_exit(self) -> None:
         """Closes the sender at interpreter exit (errors are logged, not raised)."""
