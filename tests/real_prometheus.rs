@@ -41,3 +41,8 @@ fn answers_429_with_retry_after_are_waited_out() {
 fn refused_samples_are_dropped_counted_logged_and_never_retried() {
     scenarios::rejections_prometheus("real_prometheus::rejections");
 }
+
+#[test]
+fn precision_of_values_needing_more_than_12_decimal_digits() {
+    scenarios::precision(Prometheus, "real_prometheus::precision");
+}

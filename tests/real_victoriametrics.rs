@@ -45,3 +45,8 @@ fn answers_429_with_retry_after_are_waited_out() {
 fn refused_samples_are_dropped_counted_logged_and_never_retried() {
     scenarios::rejections_victoriametrics("real_victoriametrics::rejections");
 }
+
+#[test]
+fn precision_of_values_needing_more_than_12_decimal_digits() {
+    scenarios::precision(VictoriaMetrics, "real_victoriametrics::precision");
+}

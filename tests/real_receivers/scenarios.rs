@@ -677,3 +677,81 @@ pub fn rejections_victoriametrics(test: &str) {
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
+
+/// Values VictoriaMetrics 1.79 does not keep exactly, and Prometheus does: it stores a block
+/// of a series' values as integers times one power of ten, so small values next to a big one
+/// in the same block lose their digits, long fractions are cut to about 12 significant digits,
+/// subnormals become 0 and `f64::MAX` loses its last digits. Each series here is one request,
+/// so one block. Asserted exactly for both receivers.
+pub fn precision(kind: Kind, test: &str) {
+    if skip(test) {
+        return;
+    }
+    let receiver = RealReceiver::start(kind);
+    let max_shown: f64 = "1.797693134862315e308".parse().unwrap();
+    // (name, pushed, what VictoriaMetrics shows)
+    let cases: [(&str, Vec<f64>, Vec<f64>); 5] = [
+        (
+            "promrw_precision_mixed",
+            vec![1.5, 1e20, 2.5],
+            vec![0.0, 1e20, 0.0],
+        ),
+        (
+            "promrw_precision_third",
+            vec![1.0 / 3.0],
+            vec![0.333333333333],
+        ),
+        ("promrw_precision_sum", vec![0.1 + 0.2], vec![0.3]),
+        (
+            "promrw_precision_subnormal",
+            vec![1e-310, -1e-310],
+            vec![0.0, 0.0],
+        ),
+        ("promrw_precision_max", vec![f64::MAX], vec![max_shown]),
+    ];
+    let sender = sender(
+        &[("precision", &receiver.write_url())],
+        "      batch_send_deadline: 1h\n",
+        None,
+    );
+    let t0 = now_ms() - 10_000;
+    let mut pushed = Vec::new();
+    let mut want = Vec::new();
+    for (name, values, vm_values) in &cases {
+        let mut spec = SeriesSpec::new(&[("__name__", name)]);
+        spec.samples = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (t0 + i as i64 * 1000, *v))
+            .collect();
+        push(&sender, std::slice::from_ref(&spec));
+        sender.flush(Duration::from_secs(30)).expect("flush");
+        let shown_values = match kind {
+            Kind::Prometheus => values,
+            Kind::VictoriaMetrics => vm_values,
+        };
+        let mut shown_spec = spec.clone();
+        shown_spec.samples = spec
+            .samples
+            .iter()
+            .zip(shown_values)
+            .map(|((t, _), v)| (*t, *v))
+            .collect();
+        pushed.push(spec);
+        want.push(shown_spec);
+    }
+    assert_all_acked(&sender, 0, count(&pushed));
+    let got = read_back(
+        &receiver,
+        "{__name__=~\"promrw_precision_.*\"}",
+        t0,
+        t0 + 5000,
+    );
+    // `expected` maps pushed values; here the shown values are given, and none is special.
+    assert_exact(
+        &format!("{} precision", kind.name()),
+        &expected(Kind::Prometheus, &want),
+        &got,
+    );
+    sender.close(Duration::from_secs(10)).expect("close");
+}
