@@ -63,5 +63,12 @@ fi
 
 prom=${PROMRW_PROMETHEUS_BIN:-$(command -v prometheus || echo /usr/bin/prometheus)}
 vm=${PROMRW_VICTORIA_METRICS_BIN:-$(command -v victoria-metrics || echo /usr/bin/victoria-metrics)}
-echo "receivers.sh: $("$prom" --version 2>&1 | head -n1)"
-echo "receivers.sh: $("$vm" -version 2>&1 | head -n1)"
+for bin in "$prom" "$vm"; do
+  if [ ! -x "$bin" ]; then
+    echo "receivers.sh: $bin is missing after the install" >&2
+    exit 1
+  fi
+done
+echo "receivers.sh: $prom: $("$prom" --version 2>&1 | head -n1)"
+# Debian's VictoriaMetrics build prints an empty -version; the package version tells.
+echo "receivers.sh: $vm: package victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo '?')"

@@ -15,7 +15,7 @@ pub mod query;
 pub mod scenarios;
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,9 @@ pub fn skip(test: &str) -> bool {
              real receivers (install them with `bash .ci/receivers.sh`)"
         );
     }
-    eprintln!(
+    // Straight to stderr, past the test harness's output capture, so it shows on success.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED real-receiver test {test} (PROMRW_SKIP_REAL_RECEIVERS=1): \
          nothing was checked against a real receiver"
     );
@@ -100,7 +102,7 @@ fn is_executable(path: &Path) -> bool {
 /// The binary for `kind`: the override variable, else the command on `PATH`, else
 /// `/usr/bin`. Panics with install instructions when there is none.
 pub fn binary(kind: Kind) -> PathBuf {
-    if let Some(path) = std::env::var_os(kind.env_var()) {
+    if let Some(path) = std::env::var_os(kind.env_var()).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         assert!(
             is_executable(&path),

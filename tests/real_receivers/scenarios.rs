@@ -292,6 +292,8 @@ pub fn outage(kind: Kind, test: &str) {
     std::thread::sleep(Duration::from_secs(1));
     receiver.stop();
     let stopped = Instant::now();
+    // Let a shard that read the last answer before the exit count it.
+    std::thread::sleep(Duration::from_millis(200));
     let acked_at_stop = sender.stats().endpoints[0].samples_acked;
     std::thread::sleep(Duration::from_secs(15).saturating_sub(stopped.elapsed()));
     let during = sender.stats().endpoints[0].clone();
@@ -428,7 +430,8 @@ fn assert_logged(logs: &Arc<Mutex<Vec<String>>>, parts: &[&str]) {
 /// Test 4 for Prometheus: samples outside its head window (`out of bounds`) and out of order
 /// are answered 400; the batch is dropped, counted as failed and logged with Prometheus's
 /// message, never retried, and later good data goes through. A good sample in the same request
-/// as a refused one is lost too: Prometheus 2.42 rolls the whole request back.
+/// as a refused one is lost too: Prometheus 2.42 rolls the whole request back. An exact
+/// duplicate of a stored sample is accepted (204) and stored once.
 pub fn rejections_prometheus(test: &str) {
     if skip(test) {
         return;
@@ -511,6 +514,15 @@ pub fn rejections_prometheus(test: &str) {
         "out of order sample",
         &["promrw_reject_good"],
     );
+    // An exact duplicate of a stored sample (what a resend after a lost answer looks like) is
+    // accepted and stored once.
+    let from = proxy.records().len();
+    other.append(r, now - 21_000, 9.0).unwrap();
+    other.flush(Duration::from_secs(30)).expect("flush");
+    assert_eq!(other.stats().endpoints[0].samples_acked, 1);
+    let records = records_after(&proxy, from);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, 204, "{records:?}");
     other.close(Duration::from_secs(10)).expect("close");
 
     // Later good data is not blocked.
@@ -564,8 +576,9 @@ fn noise(seed: u64, len: usize) -> String {
 /// Test 4 for VictoriaMetrics 1.79: a request over `-maxInsertRequestSize` is answered 400
 /// ("too big packed request"): dropped, counted as failed, logged, never retried. Samples
 /// outside its time window (older than the retention, more than 2 days ahead) are NOT refused:
-/// VictoriaMetrics answers 204 and drops them silently (a warning in its own log only). Later
-/// good data goes through.
+/// VictoriaMetrics answers 204 and drops them silently (a warning in its own log only).
+/// Out-of-order samples are accepted, and an exact duplicate is stored twice. Later good data
+/// goes through.
 pub fn rejections_victoriametrics(test: &str) {
     if skip(test) {
         return;
@@ -616,6 +629,28 @@ pub fn rejections_victoriametrics(test: &str) {
         &["dropping 40 samples", "400", "too big packed request"],
     );
 
+    // Another sender writes an older sample into the good series (out of order) and an exact
+    // duplicate of a stored one: both are accepted, and the duplicate is stored a second time.
+    let other = self::sender(
+        &[("other", &proxy.url())],
+        "      batch_send_deadline: 1h\n",
+        None,
+    );
+    let r = other
+        .series_from_pairs(&[("__name__", "promrw_reject_good")])
+        .unwrap();
+    let from = proxy.records().len();
+    other.append(r, now - 25_500, 99.0).unwrap();
+    other.append(r, now - 21_000, 9.0).unwrap();
+    other.flush(Duration::from_secs(30)).expect("flush");
+    assert_all_acked(&other, 0, 2);
+    let records = records_after(&proxy, from);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, 204, "{records:?}");
+    other.close(Duration::from_secs(10)).expect("close");
+    good_samples.push((now - 25_500, 99.0));
+    good_samples.push((now - 21_000, 9.0));
+
     // Outside the time window: acknowledged, not stored.
     let ancient = sender
         .series_from_pairs(&[("__name__", "promrw_reject_ancient")])
@@ -663,6 +698,7 @@ pub fn rejections_victoriametrics(test: &str) {
     assert_eq!(stats.samples_acked, 22, "{stats:?}");
     assert_eq!(stats.samples_retried, 0, "{stats:?}");
     let mut want = SeriesSpec::new(&[("__name__", "promrw_reject_good")]);
+    good_samples.sort_by_key(|(t, _)| *t);
     want.samples = good_samples;
     let got = read_back(
         &receiver,
