@@ -10,40 +10,58 @@ import "strconv"
 // and try again), 3xx runtime failures, 9xx internal errors.
 type Code uint32
 
-// The status codes of promrw.h.
+// The status codes of promrw.h (the PROMRW_* macros; checked when compiling).
 const (
 	// CodeOK is success; it is never the code of an *Error returned by this package.
-	CodeOK Code = C.PROMRW_OK
+	CodeOK Code = 0
 	// CodeInvalidArgument means an argument was malformed (for example AppendColumns with
 	// columns of different lengths), or the linked library is not the version this package
 	// was compiled for.
-	CodeInvalidArgument Code = C.PROMRW_INVALID_ARGUMENT
+	CodeInvalidArgument Code = 100
 	// CodeInvalidConfig means the configuration text or values are invalid; the message
 	// names the field.
-	CodeInvalidConfig Code = C.PROMRW_INVALID_CONFIG
+	CodeInvalidConfig Code = 101
 	// CodeInvalidLabels means a label set broke the Remote Write label rules or was not
 	// UTF-8; the message says which.
-	CodeInvalidLabels Code = C.PROMRW_INVALID_LABELS
+	CodeInvalidLabels Code = 102
 	// CodeUnknownSeries means the series reference is unknown or was released.
-	CodeUnknownSeries Code = C.PROMRW_UNKNOWN_SERIES
+	CodeUnknownSeries Code = 103
 	// CodeBufferTooSmall is handled inside MetricsText; callers do not see it.
-	CodeBufferTooSmall Code = C.PROMRW_BUFFER_TOO_SMALL
+	CodeBufferTooSmall Code = 104
 	// CodeOutOfOrder means the sample's timestamp is not after the last accepted one of its
 	// series.
-	CodeOutOfOrder Code = C.PROMRW_OUT_OF_ORDER
+	CodeOutOfOrder Code = 200
 	// CodeQueueFull means the queue is full and the overflow policy refused the sample (the
 	// `fail` policy, or `block` after waiting block_timeout); it may be appended again.
-	CodeQueueFull Code = C.PROMRW_QUEUE_FULL
+	CodeQueueFull Code = 201
 	// CodeClosed means the sender was closed.
-	CodeClosed Code = C.PROMRW_CLOSED
+	CodeClosed Code = 202
 	// CodeTimeout means a deadline passed before the operation completed (Flush, Close).
-	CodeTimeout Code = C.PROMRW_TIMEOUT
+	CodeTimeout Code = 300
 	// CodeShardDead means a shard thread died; its samples can no longer be sent.
-	CodeShardDead Code = C.PROMRW_SHARD_DEAD
+	CodeShardDead Code = 301
 	// CodeIO means an I/O or system call failed (for example a thread could not start).
-	CodeIO Code = C.PROMRW_IO
+	CodeIO Code = 302
 	// CodePanic means a panic inside the library was caught at its boundary: a promrw bug.
-	CodePanic Code = C.PROMRW_PANIC
+	CodePanic Code = 900
+)
+
+// Compile-time checks that the codes equal promrw.h's macros: a difference either
+// overflows or indexes past the end of a one-element array.
+var (
+	_ = [1]struct{}{}[CodeOK-C.PROMRW_OK]
+	_ = [1]struct{}{}[CodeInvalidArgument-C.PROMRW_INVALID_ARGUMENT]
+	_ = [1]struct{}{}[CodeInvalidConfig-C.PROMRW_INVALID_CONFIG]
+	_ = [1]struct{}{}[CodeInvalidLabels-C.PROMRW_INVALID_LABELS]
+	_ = [1]struct{}{}[CodeUnknownSeries-C.PROMRW_UNKNOWN_SERIES]
+	_ = [1]struct{}{}[CodeBufferTooSmall-C.PROMRW_BUFFER_TOO_SMALL]
+	_ = [1]struct{}{}[CodeOutOfOrder-C.PROMRW_OUT_OF_ORDER]
+	_ = [1]struct{}{}[CodeQueueFull-C.PROMRW_QUEUE_FULL]
+	_ = [1]struct{}{}[CodeClosed-C.PROMRW_CLOSED]
+	_ = [1]struct{}{}[CodeTimeout-C.PROMRW_TIMEOUT]
+	_ = [1]struct{}{}[CodeShardDead-C.PROMRW_SHARD_DEAD]
+	_ = [1]struct{}{}[CodeIO-C.PROMRW_IO]
+	_ = [1]struct{}{}[CodePanic-C.PROMRW_PANIC]
 )
 
 // String returns the library's short description of the code, such as "queue full"

@@ -5,10 +5,11 @@ import "C"
 
 import "unsafe"
 
-// Compile-time checks that Sample has the layout of promrw_sample and SeriesRef the size of
-// promrw_series_ref, which AppendBatch and AppendColumns rely on to pass Go slices to the
-// library without a copy. A mismatch makes an array length negative: the package does not
-// compile.
+// Compile-time checks that Sample has the layout of promrw_sample (size, and each field's
+// offset and size) and SeriesRef the size of promrw_series_ref, which AppendBatch and
+// AppendColumns rely on to pass Go slices to the library without a copy. Each check comes
+// in a pair (a-b and b-a): a mismatch makes one of the two array lengths negative, and the
+// package does not compile.
 var (
 	_ [unsafe.Sizeof(Sample{}) - uintptr(C.sizeof_promrw_sample)]struct{}
 	_ [uintptr(C.sizeof_promrw_sample) - unsafe.Sizeof(Sample{})]struct{}
@@ -18,6 +19,12 @@ var (
 	_ [unsafe.Offsetof(C.promrw_sample{}.timestamp_ms) - unsafe.Offsetof(Sample{}.TimestampMs)]struct{}
 	_ [unsafe.Offsetof(Sample{}.Value) - unsafe.Offsetof(C.promrw_sample{}.value)]struct{}
 	_ [unsafe.Offsetof(C.promrw_sample{}.value) - unsafe.Offsetof(Sample{}.Value)]struct{}
+	_ [unsafe.Sizeof(Sample{}.Series) - unsafe.Sizeof(C.promrw_sample{}.series)]struct{}
+	_ [unsafe.Sizeof(C.promrw_sample{}.series) - unsafe.Sizeof(Sample{}.Series)]struct{}
+	_ [unsafe.Sizeof(Sample{}.TimestampMs) - unsafe.Sizeof(C.promrw_sample{}.timestamp_ms)]struct{}
+	_ [unsafe.Sizeof(C.promrw_sample{}.timestamp_ms) - unsafe.Sizeof(Sample{}.TimestampMs)]struct{}
+	_ [unsafe.Sizeof(Sample{}.Value) - unsafe.Sizeof(C.promrw_sample{}.value)]struct{}
+	_ [unsafe.Sizeof(C.promrw_sample{}.value) - unsafe.Sizeof(Sample{}.Value)]struct{}
 	_ [unsafe.Sizeof(SeriesRef(0)) - unsafe.Sizeof(C.promrw_series_ref(0))]struct{}
 	_ [unsafe.Sizeof(C.promrw_series_ref(0)) - unsafe.Sizeof(SeriesRef(0))]struct{}
 	_ [unsafe.Sizeof(int64(0)) - unsafe.Sizeof(C.int64_t(0))]struct{}

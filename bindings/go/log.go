@@ -16,16 +16,24 @@ import (
 // Level is the level of a library log record.
 type Level uint32
 
-// The log levels of promrw.h.
+// The log levels of promrw.h (the PROMRW_LOG_* macros; checked when compiling).
 const (
 	// LevelDebug is per-request detail.
-	LevelDebug Level = C.PROMRW_LOG_DEBUG
+	LevelDebug Level = 0
 	// LevelInfo is lifecycle events.
-	LevelInfo Level = C.PROMRW_LOG_INFO
+	LevelInfo Level = 1
 	// LevelWarn is retries, dropped samples and rejected batches.
-	LevelWarn Level = C.PROMRW_LOG_WARN
+	LevelWarn Level = 2
 	// LevelError is failures that lose data or stop a shard.
-	LevelError Level = C.PROMRW_LOG_ERROR
+	LevelError Level = 3
+)
+
+// Compile-time checks that the levels equal promrw.h's macros.
+var (
+	_ = [1]struct{}{}[LevelDebug-C.PROMRW_LOG_DEBUG]
+	_ = [1]struct{}{}[LevelInfo-C.PROMRW_LOG_INFO]
+	_ = [1]struct{}{}[LevelWarn-C.PROMRW_LOG_WARN]
+	_ = [1]struct{}{}[LevelError-C.PROMRW_LOG_ERROR]
 )
 
 // String returns "debug", "info", "warn" or "error".

@@ -315,6 +315,12 @@ func TestConfigErrors(t *testing.T) {
 	if got := atomic.LoadUint64(&logHandlesFreed); got != freedBefore {
 		t.Errorf("failed registrations released %d log handles through the library", got-freedBefore)
 	}
+	// A configuration that parses but cannot start a sender: the registered log function is
+	// released when the configuration is freed.
+	_, err = NewWithOptions("remote_write:\n  - url: https://127.0.0.1:9/w\n    tls_config:\n      ca_file: /nonexistent/ca.pem\n",
+		WithLogger(LevelInfo, func(Level, string) {}))
+	expectCode(t, "sender that cannot start", err, CodeInvalidConfig, ErrInvalidConfig, "ca_file")
+	waitLogHandlesFreed(t, freedBefore+1)
 }
 
 func TestAppendErrors(t *testing.T) {
