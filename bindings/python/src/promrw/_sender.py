@@ -11,8 +11,9 @@ import numbers
 import threading
 import time
 import weakref
+from array import array
 from ctypes import POINTER, byref, c_size_t, c_uint64
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _constants as c
 from ._columns import column
@@ -150,6 +151,15 @@ def _label_bytes(text: Any, what: str) -> bytes:
     raise TypeError(f"label {what} must be str, not {type(text).__name__}")
 
 
+def _label_pair(pair: Any, index: int) -> Tuple[bytes, bytes]:
+    """The slow path of one label: checks and messages, lone surrogates passed through."""
+    try:
+        name, value = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"labels[{index}] is not a (name, value) pair: {pair!r}") from None
+    return _label_bytes(name, "name"), _label_bytes(value, "value")
+
+
 # Senders still open, closed at interpreter exit (weak: they do not keep senders alive).
 _live: "weakref.WeakSet[Sender]" = weakref.WeakSet()
 
@@ -277,23 +287,33 @@ class Sender:
             ClosedError: the sender was closed.
             TypeError: a name or value is not a ``str``.
         """
-        pairs = list(labels.items() if isinstance(labels, Mapping) else labels)
-        array = (promrw_label * len(pairs))()
-        for i, pair in enumerate(pairs):
+        # The label texts go into one byte array and the promrw_label structs into an array of
+        # (pointer, length) words: several times cheaper than setting ctypes struct fields.
+        chunks: List[bytes] = []
+        items = labels.items() if isinstance(labels, Mapping) else labels
+        for pair in items:
             try:
                 name, value = pair
-            except (TypeError, ValueError):
-                raise TypeError(f"labels[{i}] is not a (name, value) pair: {pair!r}") from None
-            name_b = _label_bytes(name, "name")
-            value_b = _label_bytes(value, "value")
-            label = array[i]
-            label.name = name_b
-            label.name_len = len(name_b)
-            label.value = value_b
-            label.value_len = len(value_b)
+                name_b = name.encode()  # str.encode's fast path (UTF-8, strict)
+                value_b = value.encode()
+            except (TypeError, ValueError, AttributeError):  # UnicodeEncodeError included
+                name_b, value_b = _label_pair(pair, len(chunks) // 2)
+            chunks.append(name_b)
+            chunks.append(value_b)
+        text = array("B", b"".join(chunks))
+        address = text.buffer_info()[0]
+        words: List[int] = []
+        for chunk in chunks:
+            size = len(chunk)
+            words.append(address)
+            words.append(size)
+            address += size
+        structs = array("Q", words)
+        count = len(chunks) // 2
+        pointer = promrw_label.from_address(structs.buffer_info()[0]) if count else None
         out = c_uint64()
         err = POINTER(promrw_error)()
-        status = lib.promrw_sender_series(self._handle, array, len(pairs), byref(out), byref(err))
+        status = lib.promrw_sender_series(self._handle, pointer, count, byref(out), byref(err))
         if status != c.PROMRW_OK:
             _raise_error(status, err)
         return out.value

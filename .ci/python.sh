@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Python binding checks (bindings/python): installs the package into a fresh virtualenv the way
+# a user does (pip install ./bindings/python, which builds libpromrw.so with cargo and ships it
+# inside the package), checks the wheel is platform-tagged, runs the pytest suite against
+# `promrw sink` on 127.0.0.1, runs the README's Python example (examples/quickstart.py) against
+# a sink, and smoke-runs the append_many benchmark on a small workload.
+#
+# Usage (from anywhere): bash .ci/python.sh
+# Needs rustup's cargo and python3 (3.9+); installs python3-venv and gcc with apt-get when
+# missing (CI runs as root). Reaches PyPI for setuptools, pytest and numpy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+unset PROMRW_LIBRARY
+
+step() { echo "== python: $*"; }
+fail() {
+  echo "python: FAILED: $*" >&2
+  exit 1
+}
+
+work=$(mktemp -d)
+sink_pid=""
+cleanup() {
+  if [[ -n "$sink_pid" ]]; then
+    kill "$sink_pid" 2>/dev/null || true
+    wait "$sink_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Tools from the distribution, installed when missing.
+apt_updated=""
+apt_install() {
+  if [[ -z "$apt_updated" ]]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  apt-get install -y --no-install-recommends "$@"
+}
+command -v python3 >/dev/null 2>&1 || { step "installing python3"; apt_install python3 python3-venv; }
+if ! python3 -m venv "$work/probe-venv" >/dev/null 2>&1; then
+  step "installing python3-venv"
+  apt_install python3-venv
+fi
+rm -rf "$work/probe-venv"
+command -v gcc >/dev/null 2>&1 || { step "installing gcc"; apt_install gcc libc6-dev; }
+python3 --version
+
+# .ci/run has built the release artifacts; build them here when run on its own.
+if [[ ! -f target/release/libpromrw.so || ! -x target/release/promrw ]]; then
+  step "cargo build --release"
+  cargo build --release
+fi
+
+step "pip install ./bindings/python (fresh virtualenv)"
+python3 -m venv "$work/venv"
+py="$work/venv/bin/python"
+"$py" -m pip install -q ./bindings/python pytest
+"$py" -m pip install -q numpy || echo "python: numpy unavailable; its tests will be skipped"
+"$py" - <<'PY'
+import promrw, pathlib
+lib = pathlib.Path(promrw.LIBRARY_PATH)
+assert lib.parent.name == "_native" and "site-packages" in str(lib), lib
+print(f"promrw {promrw.__version__} loaded {lib}")
+PY
+
+step "wheel is platform-specific"
+"$py" -m pip wheel -q --no-deps -w "$work/wheels" ./bindings/python
+wheel=$(ls "$work"/wheels/promrw-*.whl)
+echo "$(basename "$wheel")"
+[[ "$wheel" == *-py3-none-linux_*.whl ]] || fail "wheel is not tagged py3-none-<platform>: $wheel"
+
+step "pytest bindings/python/tests"
+set +e
+"$py" -m pytest -q -p no:cacheprovider bindings/python/tests
+status=$?
+set -e
+((status == 0)) || fail "pytest exited with $status"
+
+step "README example (bindings/python/examples/quickstart.py) against promrw sink"
+example=bindings/python/examples/quickstart.py
+lines=$(grep -c '' "$example")
+((lines <= 10)) || fail "$example has $lines lines; the README shows at most 10"
+target/release/promrw sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.out" 2>&1 &
+sink_pid=$!
+for _ in $(seq 100); do
+  grep -q '^listening on ' "$work/sink.out" && break
+  sleep 0.1
+done
+url=$(sed -n 's/^listening on //p' "$work/sink.out" | head -1)
+[[ -n "$url" ]] || fail "promrw sink did not start: $(cat "$work/sink.out")"
+PROMRW_URL="$url" "$py" "$example" | tee "$work/example.out"
+grep -q '^samples sent: 1$' "$work/example.out" || fail "the example did not report 1 sample sent"
+arrived=""
+for _ in $(seq 50); do
+  if grep -q 'total samples=1 ' "$work/sink.out"; then
+    arrived=1
+    break
+  fi
+  sleep 0.1
+done
+[[ -n "$arrived" ]] || fail "the sink did not report the example's sample: $(tail -3 "$work/sink.out")"
+if grep -v '^listening on \|^\[' "$work/sink.out"; then
+  fail "the sink rejected a request"
+fi
+kill "$sink_pid"
+wait "$sink_pid" 2>/dev/null || true
+sink_pid=""
+
+step "benchmark smoke run (bench_append_many.py, small workload)"
+"$py" bindings/python/bench/bench_append_many.py --series 200 --rounds 5 --runs 1
+
+step "passed"
