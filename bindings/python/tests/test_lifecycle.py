@@ -72,7 +72,12 @@ def test_close_timeouts(sink: Sink) -> None:
         assert sender.close_timeout == 2.5
         sender.append(sender.series({"__name__": "py_close", "i": str(i)}), 1.0, T0)
         sender.flush()
-        sender.close(timeout)
+        try:
+            sender.close(timeout)
+        except promrw.DeadlineExceededError:
+            # With a zero deadline the library may report a timeout even with nothing
+            # left to send (the deadline has passed when it checks).
+            assert timeout == 0
         assert sender.closed
     sender = promrw.Sender(config(sink.url), close_timeout=None)
     sender.close()

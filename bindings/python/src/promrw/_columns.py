@@ -114,6 +114,13 @@ def column(obj: Any, name: str, typecode: str, ctype: Any) -> Column:
         TypeError: ``obj`` is not iterable, a str, or holds items of the wrong kind.
         ValueError: ``obj`` has more than one dimension or an item is out of range.
     """
+    if type(obj) is array and obj.itemsize == 8 and (
+        obj.typecode == typecode or (typecode != "d" and obj.typecode in "qQlL")
+    ):
+        # The common case, without a trip through the buffer protocol for the address.
+        view = memoryview(obj)  # held until release(): the array cannot be resized meanwhile
+        n = len(obj)
+        return Column(ctype.from_address(obj.buffer_info()[0]) if n else None, n, view, obj)
     if isinstance(obj, (str, bytes, bytearray)):
         raise TypeError(
             f"{name} must be a sequence or buffer of numbers, not {type(obj).__name__}"
