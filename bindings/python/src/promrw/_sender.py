@@ -534,24 +534,24 @@ class Sender:
         if handle is None:
             return
         self._handle = None
-        close_ms = None
-        if not getattr(self, "_closed", False):
-            close_ms = min(
-                _timeout_ms(self._close_timeout, "close_timeout"),
-                int(GC_CLOSE_TIMEOUT * 1000),
-            )
         try:
-            foreign = isinstance(threading.current_thread(), threading._DummyThread)
-        except Exception:  # noqa: BLE001 - during interpreter teardown
-            foreign = False
-        if foreign:
-            # Collected inside a library callback (a thread the library started): closing
-            # here could join the very thread we run on. Let a Python thread do it.
-            threading.Thread(
-                target=_free_handle, args=(handle, close_ms), name="promrw-free", daemon=True
-            ).start()
-            return
-        _free_handle(handle, close_ms)
+            close_ms = None
+            if not self._closed:
+                close_ms = min(
+                    _timeout_ms(self._close_timeout, "close_timeout"),
+                    int(GC_CLOSE_TIMEOUT * 1000),
+                )
+            if isinstance(threading.current_thread(), threading._DummyThread):
+                # Collected inside a library callback, on a thread the library started:
+                # closing here could join the very thread we run on. A Python thread does it
+                # (not a daemon: interpreter exit waits for it, at most GC_CLOSE_TIMEOUT).
+                threading.Thread(
+                    target=_free_handle, args=(handle, close_ms), name="promrw-free"
+                ).start()
+                return
+            _free_handle(handle, close_ms)
+        except Exception:  # noqa: BLE001 - a finaliser must not raise (e.g. at teardown)
+            pass
 
     # ---------------------------------------------------------------------------------------
     # Introspection.
