@@ -484,6 +484,37 @@ func TestClose(t *testing.T) {
 	sink.expectTotal(t, 5)
 }
 
+// TestConcurrentClose closes a sender from 4 goroutines at once: one call closes it, all
+// return nil (nothing was pending), and the sender is closed afterwards.
+func TestConcurrentClose(t *testing.T) {
+	sink := startSink(t)
+	s, err := New(testConfig(sink.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := mustSeries(t, s, map[string]string{"__name__": "go_concurrent_close", "run": runLabel})
+	if err := s.Append(ref, nowMs(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.Close(10 * time.Second)
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Close #%d: %v", i, err)
+		}
+	}
+	expectCode(t, "Append after the concurrent Close calls", s.Append(ref, nowMs()+1, 1), CodeClosed, ErrClosed)
+	sink.expectTotal(t, 1)
+}
+
 // TestCloseWhileAppending closes a sender while 8 goroutines append to it: every append
 // either succeeds or fails with CodeClosed, and every accepted sample reaches the sink.
 func TestCloseWhileAppending(t *testing.T) {
