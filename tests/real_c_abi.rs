@@ -9,8 +9,7 @@ use std::ptr;
 
 use promrw::ffi::*;
 use real_receivers::Kind::{Prometheus, VictoriaMetrics};
-use real_receivers::data::{assert_exact, expected, round_trip_dataset};
-use real_receivers::query::read_back;
+use real_receivers::data::{assert_stored, expected, round_trip_dataset};
 use real_receivers::scenarios::{selector, sender_yaml, window};
 use real_receivers::{RealReceiver, now_ms, skip};
 
@@ -120,11 +119,12 @@ fn round_trip_through_the_c_abi_to_both_receivers_is_exact() {
     let (start, end) = window(&specs);
     for receiver in [&prometheus, &victoria] {
         let kind = receiver.kind();
-        let got = read_back(receiver, &selector(metric), start, end);
-        assert_exact(
+        assert_stored(
             &format!("{} through the C ABI", kind.name()),
+            receiver,
+            &selector(metric),
+            (start, end),
             &expected(kind, &specs),
-            &got,
         );
     }
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use real_receivers::Kind::{Prometheus, VictoriaMetrics};
-use real_receivers::data::{assert_exact, expected, push, round_trip_dataset};
-use real_receivers::query::read_back;
+use real_receivers::data::{assert_stored, expected, push, round_trip_dataset};
 use real_receivers::scenarios::{
     Pusher, assert_all_acked, count, selector, sender, wait_until, window,
 };
@@ -39,11 +38,12 @@ fn one_sender_delivers_every_sample_to_both_receivers() {
     let (start, end) = window(&specs);
     for receiver in [&prometheus, &victoria] {
         let kind = receiver.kind();
-        let got = read_back(receiver, &selector(metric), start, end);
-        assert_exact(
+        assert_stored(
             &format!("{} (one of two endpoints)", kind.name()),
+            receiver,
+            &selector(metric),
+            (start, end),
             &expected(kind, &specs),
-            &got,
         );
     }
     sender.close(Duration::from_secs(10)).expect("close");
@@ -109,21 +109,23 @@ fn a_receiver_that_is_down_does_not_slow_delivery_to_the_other() {
         promrw::ErrorKind::Timeout
     );
     let (start, end) = window(&specs);
-    let got = read_back(&prometheus, &selector(metric), start, end);
-    assert_exact(
+    assert_stored(
         "Prometheus while VictoriaMetrics is down",
+        &prometheus,
+        &selector(metric),
+        (start, end),
         &expected(Prometheus, &specs),
-        &got,
     );
 
     victoria.restart();
     sender.flush(Duration::from_secs(60)).expect("flush");
     assert_all_acked(&sender, 1, appended);
-    let got = read_back(&victoria, &selector(metric), start, end);
-    assert_exact(
+    assert_stored(
         "VictoriaMetrics after it came up",
+        &victoria,
+        &selector(metric),
+        (start, end),
         &expected(VictoriaMetrics, &specs),
-        &got,
     );
     eprintln!(
         "while VictoriaMetrics was down: at most {max_pending} samples pending for Prometheus; \

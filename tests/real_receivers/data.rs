@@ -3,11 +3,12 @@
 //! the Rust API, and an exact comparison with a readable report.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use promrw::{STALE_NAN_BITS, Sender};
 
-use super::Kind;
-use super::query::{LabelMap, Series, Shown};
+use super::query::{LabelMap, Series, Shown, read_back};
+use super::{Kind, RealReceiver};
 
 /// Prometheus's "normal" NaN (`value.NormalNaN`), a different payload from Rust's `f64::NAN`.
 pub const PROMETHEUS_NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
@@ -172,14 +173,13 @@ fn short(labels: &LabelMap) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-/// Asserts that `actual` holds exactly the series of `expected`, each with exactly the
-/// expected samples in order: no series or sample more or less. The panic message lists the
-/// first differences.
-pub fn assert_exact(
-    what: &str,
+/// Compares `actual` with `expected`: exactly the expected series, each with exactly the
+/// expected samples in order, no series or sample more or less. On a difference, the error
+/// lists the first ones.
+pub fn check_exact(
     expected: &BTreeMap<LabelMap, Vec<(i64, Shown)>>,
     actual: &[Series],
-) {
+) -> Result<(), String> {
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
     for series in actual {
@@ -216,10 +216,12 @@ pub fn assert_exact(
             problems.push(format!("missing series {}", short(labels)));
         }
     }
+    if problems.is_empty() {
+        return Ok(());
+    }
     let samples: usize = expected.values().map(Vec::len).sum();
-    assert!(
-        problems.is_empty(),
-        "{what}: {} problem(s) over {} expected series / {samples} samples; first ones:\n  {}",
+    Err(format!(
+        "{} problem(s) over {} expected series / {samples} samples; first ones:\n  {}",
         problems.len(),
         expected.len(),
         problems
@@ -228,7 +230,58 @@ pub fn assert_exact(
             .cloned()
             .collect::<Vec<_>>()
             .join("\n  ")
-    );
+    ))
+}
+
+/// Asserts [`check_exact`].
+pub fn assert_exact(
+    what: &str,
+    expected: &BTreeMap<LabelMap, Vec<(i64, Shown)>>,
+    actual: &[Series],
+) {
+    if let Err(problems) = check_exact(expected, actual) {
+        panic!("{what}: {problems}");
+    }
+}
+
+/// How long stored samples may take to become visible to reads. Prometheus shows them at
+/// once; VictoriaMetrics registers new series in its index asynchronously, so right after a
+/// write (even after `/internal/force_flush`) some or all new series may be missing for a
+/// moment.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Asserts that `receiver` stores exactly `expected` for `selector` in `[start_ms, end_ms]`
+/// (see [`read_back`] and [`check_exact`]). Reads again every 200 ms until the data matches or
+/// 30 s have passed, then fails with the last difference. Reading again only waits for data
+/// to become visible: a sample too many never goes away, so it still fails the test.
+pub fn assert_stored(
+    what: &str,
+    receiver: &RealReceiver,
+    selector: &str,
+    (start_ms, end_ms): (i64, i64),
+    expected: &BTreeMap<LabelMap, Vec<(i64, Shown)>>,
+) {
+    let began = Instant::now();
+    let mut reads = 0;
+    loop {
+        let actual = read_back(receiver, selector, start_ms, end_ms);
+        reads += 1;
+        match check_exact(expected, &actual) {
+            Ok(()) => {
+                if reads > 1 {
+                    eprintln!(
+                        "{what}: complete after {reads} reads ({:?})",
+                        began.elapsed()
+                    );
+                }
+                return;
+            }
+            Err(problems) if began.elapsed() >= VISIBLE_WITHIN => {
+                panic!("{what} (after {reads} reads over {VISIBLE_WITHIN:?}): {problems}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// Registers every series and appends all samples through the Rust API, interleaved across

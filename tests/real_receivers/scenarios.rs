@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use promrw::{Config, LogLevel, LogSink, Sender};
 
-use super::data::{SeriesSpec, assert_exact, expected, push, round_trip_dataset, stale};
+use super::data::{SeriesSpec, assert_stored, expected, push, round_trip_dataset, stale};
 use super::proxy::{FaultProxy, ProxyMode, ProxyRecord};
-use super::query::{Shown, instant, read_back};
+use super::query::{Shown, instant};
 use super::{Kind, RealReceiver, now_ms, skip};
 
 /// A log sink that keeps every record as `level: message`.
@@ -183,11 +183,12 @@ pub fn round_trip(kind: Kind, test: &str) {
     sender.flush(Duration::from_secs(120)).expect("flush");
     assert_all_acked(&sender, 0, appended);
     let (start, end) = window(&specs);
-    let got = read_back(&receiver, &selector(metric), start, end);
-    assert_exact(
+    assert_stored(
         &format!("{} round trip", kind.name()),
+        &receiver,
+        &selector(metric),
+        (start, end),
         &expected(kind, &specs),
-        &got,
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
@@ -231,16 +232,12 @@ pub fn stale_markers(kind: Kind, test: &str) {
     assert_all_acked(&sender, 0, appended);
 
     // What is stored, read raw.
-    let got = read_back(
+    assert_stored(
+        &format!("{} stale markers", kind.name()),
         &receiver,
         "{__name__=~\"promrw_stale_.*\"}",
-        t0,
-        t0 + 20_000,
-    );
-    assert_exact(
-        &format!("{} stale markers", kind.name()),
+        (t0, t0 + 20_000),
         &expected(kind, &specs),
-        &got,
     );
 
     // What queries see: the series ends at its marker.
@@ -310,11 +307,12 @@ pub fn outage(kind: Kind, test: &str) {
     let appended = count(&specs);
     assert_all_acked(&sender, 0, appended);
     let (start, end) = window(&specs);
-    let got = read_back(&receiver, &selector(metric), start, end);
-    assert_exact(
+    assert_stored(
         &format!("{} after a 15 s outage", kind.name()),
+        &receiver,
+        &selector(metric),
+        (start, end),
         &expected(kind, &specs),
-        &got,
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
@@ -382,11 +380,12 @@ pub fn throttled(kind: Kind, test: &str, fault: ProxyMode) {
     }
     assert!(records.iter().all(|r| r.forwarded || r.status == status));
     let (start, end) = window(&specs);
-    let got = read_back(&receiver, &selector(metric), start, end);
-    assert_exact(
+    assert_stored(
         &format!("{} after {status} answers", kind.name()),
+        &receiver,
+        &selector(metric),
+        (start, end),
         &expected(kind, &specs),
-        &got,
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
@@ -539,16 +538,12 @@ pub fn rejections_prometheus(test: &str) {
 
     let mut want = SeriesSpec::new(&[("__name__", "promrw_reject_good")]);
     want.samples = good_samples;
-    let got = read_back(
+    assert_stored(
+        "Prometheus after rejections",
         &receiver,
         "{__name__=~\"promrw_reject_.*\"}",
-        now - 60_000,
-        now,
-    );
-    assert_exact(
-        "Prometheus after rejections",
+        (now - 60_000, now),
         &expected(Kind::Prometheus, &[want]),
-        &got,
     );
     let old_window = super::query::prometheus_raw(
         &receiver,
@@ -700,16 +695,12 @@ pub fn rejections_victoriametrics(test: &str) {
     let mut want = SeriesSpec::new(&[("__name__", "promrw_reject_good")]);
     good_samples.sort_by_key(|(t, _)| *t);
     want.samples = good_samples;
-    let got = read_back(
+    assert_stored(
+        "VictoriaMetrics after rejections",
         &receiver,
         "{__name__=~\"promrw_reject_.*\"}",
-        now - 60_000,
-        now,
-    );
-    assert_exact(
-        "VictoriaMetrics after rejections",
+        (now - 60_000, now),
         &expected(Kind::VictoriaMetrics, &[want]),
-        &got,
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
@@ -777,17 +768,14 @@ pub fn precision(kind: Kind, test: &str) {
         want.push(shown_spec);
     }
     assert_all_acked(&sender, 0, count(&pushed));
-    let got = read_back(
+    // `want` holds the shown values already; none is special, so Prometheus's mapping (the
+    // identity for them) turns it into the expectation.
+    assert_stored(
+        &format!("{} precision", kind.name()),
         &receiver,
         "{__name__=~\"promrw_precision_.*\"}",
-        t0,
-        t0 + 5000,
-    );
-    // `expected` maps pushed values; here the shown values are given, and none is special.
-    assert_exact(
-        &format!("{} precision", kind.name()),
+        (t0, t0 + 5000),
         &expected(Kind::Prometheus, &want),
-        &got,
     );
     sender.close(Duration::from_secs(10)).expect("close");
 }
