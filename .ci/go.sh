@@ -87,11 +87,12 @@ readelf -d "$work/quickstart" | grep -q 'NEEDED.*libpromrw' && fail "the static 
 readelf -d "$work/quickstart-shared" | grep -q 'NEEDED.*\[libpromrw\.so\]' ||
   fail "the promrw_dynamic quickstart does not load libpromrw.so"
 
+: >"$work/sink.log" # exists before the background job opens it
 "$root/target/release/promrw" sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.log" 2>&1 &
 sink_pid=$!
 url=""
 for _ in $(seq 1 100); do
-  url=$(sed -n '1s|^listening on \(http://.*\)$|\1|p' "$work/sink.log")
+  url=$(sed -n '1s|^listening on \(http://.*\)$|\1|p' "$work/sink.log" || true)
   [[ -n "$url" ]] && break
   kill -0 "$sink_pid" 2>/dev/null || fail "the sink exited: $(cat "$work/sink.log")"
   sleep 0.05
