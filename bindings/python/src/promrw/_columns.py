@@ -118,15 +118,16 @@ def column(obj: Any, name: str, typecode: str, ctype: Any) -> Column:
         obj.typecode == typecode or (typecode != "d" and obj.typecode in "qQlL")
     ):
         # The common case, without a trip through the buffer protocol for the address.
-        view = memoryview(obj)  # held until release(): the array cannot be resized meanwhile
+        locked = memoryview(obj)  # held until release(): the array cannot be resized meanwhile
         n = len(obj)
-        return Column(ctype.from_address(obj.buffer_info()[0]) if n else None, n, view, obj)
+        return Column(ctype.from_address(obj.buffer_info()[0]) if n else None, n, locked, obj)
     if isinstance(obj, (str, bytes, bytearray)):
         raise TypeError(
             f"{name} must be a sequence or buffer of numbers, not {type(obj).__name__}"
         )
+    view: Optional[memoryview]
     try:
-        view: Optional[memoryview] = memoryview(obj)
+        view = memoryview(obj)
     except TypeError:
         view = None
     if view is not None:

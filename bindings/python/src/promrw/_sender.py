@@ -573,7 +573,7 @@ class Sender:
         status = lib.promrw_sender_stats(self._handle, byref(out))
         if status != c.PROMRW_OK:
             _raise_status(status, "stats")
-        return {name: getattr(out, name) for name, _ in promrw_stats._fields_}
+        return {field[0]: getattr(out, field[0]) for field in promrw_stats._fields_}
 
     def metrics_text(self) -> str:
         """The sender's self-metrics in the Prometheus text exposition format (0.0.4).
