@@ -22,7 +22,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promrw::Labels;
-use promrw::queue::{BatchEncoder, QueuedSample};
+use promrw::queue::BatchEncoder;
+use promrw::queue::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache, endpoint_bit};
 use promrw::series::SeriesRegistry;
 use promrw::wire::{proto, rw1, snappy_compress};
 use promrw::workload::Workload;
@@ -38,17 +39,19 @@ const TIMESTAMP_MS: i64 = 1_700_000_000_000;
 struct Batch {
     /// Label sets of the batch's series, in sample order.
     labels: Vec<Labels>,
-    /// The batch as promrw's shard threads see it.
-    queued: Vec<QueuedSample>,
+    /// The batch as promrw's shard threads see it (series resolved in `cache`).
+    queued: Vec<BatchSample>,
     /// `(timestamp, value)` of each sample, in sample order.
     samples: Vec<(i64, f64)>,
 }
 
-/// Registers every W1 series in one registry and returns the batches covering them, in order.
-fn w1_batches() -> Vec<Batch> {
+/// Registers every W1 series in one registry and returns the batches covering them, in order,
+/// with the shard cache their series are resolved in.
+fn w1_batches() -> (Vec<Batch>, SeriesCache) {
     let workload = Workload::W1;
     let registry = SeriesRegistry::new(Labels::default());
-    (0..workload.series)
+    let mut cache = SeriesCache::new(endpoint_bit(0));
+    let batches = (0..workload.series)
         .step_by(BATCH)
         .map(|first| {
             let range = first..(first + BATCH).min(workload.series);
@@ -66,10 +69,11 @@ fn w1_batches() -> Vec<Batch> {
                         .expect("the series was just registered")
                         .series()
                         .clone();
-                    QueuedSample {
-                        series,
-                        timestamp,
-                        value,
+                    let queued =
+                        QueuedSample::new(series_ref, &series, endpoint_bit(0), timestamp, value);
+                    match cache.resolve(queued) {
+                        Resolved::Ready(sample) => sample,
+                        other => panic!("a fresh series resolves: {other:?}"),
                     }
                 })
                 .collect();
@@ -79,7 +83,8 @@ fn w1_batches() -> Vec<Batch> {
                 samples,
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    (batches, cache)
 }
 
 /// The baseline: prost messages (one `TimeSeries` per sample, label strings copied), encoded
@@ -105,20 +110,24 @@ fn naive_encode(
 
 /// Registers the W1 batch-encoding benchmarks.
 fn encode(c: &mut Criterion) {
-    let batches = w1_batches();
+    let (batches, cache) = w1_batches();
     let hot = &batches[0];
     let mut group = c.benchmark_group("w1_batch_2000");
     group.throughput(Throughput::Elements(BATCH as u64));
 
     let mut encoder = BatchEncoder::default();
     group.bench_function("promrw_batch_encoder/hot", |b| {
-        b.iter(|| black_box(encoder.encode(black_box(&hot.queued)).len()))
+        b.iter(|| black_box(encoder.encode(black_box(&hot.queued), &cache).len()))
     });
     let mut next = 0;
     group.bench_function("promrw_batch_encoder/w1_rotating", |b| {
         b.iter(|| {
             next = (next + 1) % batches.len();
-            black_box(encoder.encode(black_box(&batches[next].queued)).len())
+            black_box(
+                encoder
+                    .encode(black_box(&batches[next].queued), &cache)
+                    .len(),
+            )
         })
     });
 
@@ -152,7 +161,7 @@ fn encode(c: &mut Criterion) {
     for sample in &hot.queued {
         rw1::append_series(
             &mut raw,
-            sample.series.encoded_labels(),
+            cache.series(sample.slot).encoded_labels(),
             [(sample.timestamp, sample.value)].into_iter(),
         );
     }
@@ -166,7 +175,7 @@ fn encode(c: &mut Criterion) {
     group.finish();
 
     let naive = naive_encode(&hot.labels, &hot.samples, &mut snappy);
-    let ours = encoder.encode(&hot.queued).len();
+    let ours = encoder.encode(&hot.queued, &cache).len();
     println!(
         "w1_batch_2000 sizes: promrw {ours} bytes ({:.2}/sample, uncompressed {}), naive {} bytes ({:.2}/sample)",
         ours as f64 / BATCH as f64,

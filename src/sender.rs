@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{RejectReason, SenderMetrics, SenderStats, render_text};
 use crate::model::{Label, Labels, stale_nan};
-use crate::queue::{EndpointQueue, PushOutcome, QueuedSample};
+use crate::queue::{EndpointQueue, PushOutcome, PushTally};
 use crate::series::{SeriesRef, SeriesRegistry};
 
 /// One sample for [`Sender::append_batch`].
@@ -48,8 +48,8 @@ impl Sender {
             ));
         }
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
-        for endpoint in config.endpoints {
-            match EndpointQueue::start(endpoint, config.logger.clone()) {
+        for (index, endpoint) in config.endpoints.into_iter().enumerate() {
+            match EndpointQueue::start(endpoint, config.logger.clone(), index) {
                 Ok(queue) => endpoints.push(queue),
                 Err(e) => {
                     for started in &endpoints {
@@ -99,6 +99,21 @@ impl Sender {
             self.metrics.reject(RejectReason::Closed);
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
+        self.append_checked(series, timestamp_ms, value, None)?;
+        self.metrics.appended.add(1);
+        Ok(())
+    }
+
+    /// Checks a sample against its series and offers it to every endpoint, holding the
+    /// series' slot lock so that queue order is timestamp order. With `tallies` (one per
+    /// endpoint), shard counters are updated in groups by the caller.
+    fn append_checked(
+        &self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        value: f64,
+        mut tallies: Option<&mut [PushTally]>,
+    ) -> Result<()> {
         let mut slot = match self.registry.lock_live(series) {
             Ok(slot) => slot,
             Err(e) => {
@@ -118,26 +133,11 @@ impl Sender {
                 ));
             }
         }
-        let sample = QueuedSample {
-            series: slot.series().clone(),
-            timestamp: timestamp_ms,
-            value,
-        };
         let mut accepted = false;
         let mut refusals: Vec<(usize, Error)> = Vec::new();
-        let last_index = self.endpoints.len() - 1;
-        let mut sample = Some(sample);
         for (index, endpoint) in self.endpoints.iter().enumerate() {
-            let offered = if index == last_index {
-                sample
-                    .take()
-                    .expect("sample is moved only into the last endpoint")
-            } else {
-                sample
-                    .clone()
-                    .expect("sample is present before the last endpoint")
-            };
-            match endpoint.push(offered) {
+            let tally = tallies.as_deref_mut().map(|t| &mut t[index]);
+            match endpoint.push(series, slot.series(), timestamp_ms, value, tally) {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                 PushOutcome::Refused(error) => refusals.push((index, error)),
             }
@@ -158,8 +158,6 @@ impl Sender {
             });
         }
         slot.set_last_timestamp(timestamp_ms);
-        drop(slot);
-        self.metrics.appended.add(1);
         Ok(())
     }
 
@@ -176,17 +174,34 @@ impl Sender {
     }
 
     /// [`Sender::append_batch`] over any sequence of samples, so callers holding another sample
-    /// layout (the C ABI) need not copy their batch first.
+    /// layout (the C ABI) need not copy their batch first. Shared counters are updated once per
+    /// group of samples rather than per sample.
     pub fn append_each(&self, samples: impl IntoIterator<Item = Sample>) -> (usize, Result<()>) {
+        if self.closed.load(Ordering::Relaxed) {
+            self.metrics.reject(RejectReason::Closed);
+            return (0, Err(Error::new(ErrorKind::Closed, "sender is closed")));
+        }
+        let mut tallies = vec![PushTally::default(); self.endpoints.len()];
         let mut accepted = 0;
+        let mut result = Ok(());
         for sample in samples {
-            if let Err(error) = self.append(sample.series, sample.timestamp_ms, sample.value) {
+            if let Err(error) = self.append_checked(
+                sample.series,
+                sample.timestamp_ms,
+                sample.value,
+                Some(&mut tallies),
+            ) {
                 let message = format!("sample {accepted}: {}", error.message());
-                return (accepted, Err(Error::new(error.kind(), message)));
+                result = Err(Error::new(error.kind(), message));
+                break;
             }
             accepted += 1;
         }
-        (accepted, Ok(()))
+        for (endpoint, tally) in self.endpoints.iter().zip(&mut tallies) {
+            endpoint.publish(tally);
+        }
+        self.metrics.appended.add(accepted as u64);
+        (accepted, result)
     }
 
     /// Returns once every sample appended before the call is acknowledged (or failed for

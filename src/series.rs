@@ -27,6 +27,7 @@ pub struct Series {
     id: u64,
     shard_hash: u64,
     encoded_labels: Arc<[u8]>,
+    cached_by: AtomicU64,
 }
 
 impl Series {
@@ -43,6 +44,21 @@ impl Series {
     /// Stable hash of the labels; `shard_hash % shards` picks the shard.
     pub fn shard_hash(&self) -> u64 {
         self.shard_hash
+    }
+
+    /// True once the shard of every endpoint in `endpoint_bits` has this series in its
+    /// cache, so samples can name it by ref alone (see `queue::series_cache`).
+    pub fn is_cached_by(&self, endpoint_bits: u64) -> bool {
+        endpoint_bits != 0
+            && self.cached_by.load(Ordering::Acquire) & endpoint_bits == endpoint_bits
+    }
+
+    /// Records that the shard of the endpoints in `endpoint_bits` holds this series in its
+    /// cache for as long as the series' ref is live.
+    pub fn mark_cached_by(&self, endpoint_bits: u64) {
+        if self.cached_by.load(Ordering::Relaxed) & endpoint_bits != endpoint_bits {
+            self.cached_by.fetch_or(endpoint_bits, Ordering::Release);
+        }
     }
 }
 
@@ -138,6 +154,7 @@ impl SeriesRegistry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels: encoded_labels.clone(),
+            cached_by: AtomicU64::new(0),
         });
         let mut state = lock(self.slot(slot));
         state.generation = state.generation.wrapping_add(1).max(1);
@@ -217,6 +234,18 @@ impl SeriesRegistry {
 /// The slot number of a ref.
 fn slot_of(series_ref: SeriesRef) -> u32 {
     series_ref.0 as u32
+}
+
+impl SeriesRef {
+    /// The registry slot the ref points at (slots are reused after release).
+    pub fn slot(self) -> u32 {
+        slot_of(self)
+    }
+
+    /// The generation of the slot the ref was issued for.
+    pub fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves consistent state.

@@ -1,25 +1,12 @@
 //! Turning a batch of queued samples into a compressed RW 1.0 request body: samples of one
 //! series share one `TimeSeries`, in the order they were queued.
 
-use std::sync::Arc;
-
-use crate::series::Series;
+use super::series_cache::{BatchSample, SeriesCache};
 use crate::wire::{rw1, snappy_compress};
-
-/// One accepted sample waiting in a shard queue.
-#[derive(Debug, Clone)]
-pub struct QueuedSample {
-    /// The series (kept alive until sent, even if released meanwhile).
-    pub series: Arc<Series>,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: i64,
-    /// The value, bits preserved.
-    pub value: f64,
-}
 
 /// Reusable buffers for encoding batches; one per shard.
 pub struct BatchEncoder {
-    order: Vec<(u64, u32)>,
+    order: Vec<(u32, u32)>,
     raw: Vec<u8>,
     compressed: Vec<u8>,
     compressed_len: usize,
@@ -39,16 +26,13 @@ impl Default for BatchEncoder {
 }
 
 impl BatchEncoder {
-    /// Encodes and compresses `batch`; the body stays valid until the next call.
-    pub fn encode(&mut self, batch: &[QueuedSample]) -> &[u8] {
+    /// Encodes and compresses `batch`, whose series are in `cache`; the body stays valid
+    /// until the next call.
+    pub fn encode(&mut self, batch: &[BatchSample], cache: &SeriesCache) -> &[u8] {
         self.order.clear();
-        self.order.extend(
-            batch
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.series.id(), i as u32)),
-        );
-        // Usually every series of a batch is distinct and already in id order; sort only when not.
+        self.order
+            .extend(batch.iter().enumerate().map(|(i, s)| (s.slot, i as u32)));
+        // Usually every series of a batch is distinct and already in slot order; sort only when not.
         if !self.order.is_sorted() {
             self.order.sort_unstable();
         }
@@ -61,7 +45,7 @@ impl BatchEncoder {
                 .position(|(other, _)| *other != id)
                 .map_or(self.order.len(), |n| start + n);
             let run = &self.order[start..end];
-            let series = &batch[run[0].1 as usize].series;
+            let series = cache.series(id);
             rw1::append_series(
                 &mut self.raw,
                 series.encoded_labels(),
@@ -91,6 +75,7 @@ impl BatchEncoder {
 mod tests {
     use super::*;
     use crate::model::Labels;
+    use crate::queue::series_cache::{QueuedSample, Resolved, endpoint_bit};
     use crate::series::SeriesRegistry;
     use crate::wire::{proto, snappy_decompress};
     use prost::Message;
@@ -106,16 +91,24 @@ mod tests {
             .unwrap();
         let sa = reg.lock_live(a).unwrap().series().clone();
         let sb = reg.lock_live(b).unwrap().series().clone();
-        let batch: Vec<QueuedSample> = [(&sa, 1), (&sb, 1), (&sa, 2), (&sb, 2), (&sa, 3)]
-            .iter()
-            .map(|(s, ts)| QueuedSample {
-                series: (*s).clone(),
-                timestamp: *ts,
-                value: *ts as f64,
-            })
-            .collect();
+        let mut cache = SeriesCache::new(endpoint_bit(0));
+        let batch: Vec<BatchSample> = [
+            (a, &sa, 1),
+            (b, &sb, 1),
+            (a, &sa, 2),
+            (b, &sb, 2),
+            (a, &sa, 3),
+        ]
+        .iter()
+        .map(|(r, s, ts)| {
+            match cache.resolve(QueuedSample::new(*r, s, endpoint_bit(0), *ts, *ts as f64)) {
+                Resolved::Ready(sample) => sample,
+                other => panic!("resolves: {other:?}"),
+            }
+        })
+        .collect();
         let mut enc = BatchEncoder::default();
-        let body = enc.encode(&batch).to_vec();
+        let body = enc.encode(&batch, &cache).to_vec();
         let req =
             proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
         assert_eq!(req.timeseries.len(), 2);

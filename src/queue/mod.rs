@@ -5,15 +5,21 @@
 //! which keeps per-series order; the shard list is therefore built in one place ([`EndpointQueue::start`]).
 
 mod batch;
+pub mod series_cache;
 mod shard;
+mod tally;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use batch::{BatchEncoder, QueuedSample};
+pub use batch::BatchEncoder;
+use series_cache::QueuedSample;
+pub use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
+pub use tally::PushTally;
+use tally::TALLY_SHARDS;
 
 use crate::config::{EndpointConfig, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result};
@@ -23,7 +29,7 @@ use crate::metrics::{
     endpoint_stats,
 };
 use crate::redact::redact_url;
-use crate::series::lock;
+use crate::series::{Series, SeriesRef, lock};
 use crate::transport::Transport;
 
 /// Read-only settings and shared counters of an endpoint, shared with its shard threads.
@@ -38,6 +44,8 @@ pub struct EndpointContext {
     pub metrics: EndpointMetrics,
     /// Where records go.
     pub logger: Logger,
+    /// This endpoint's bit in [`Series::is_cached_by`].
+    pub cache_bit: u64,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -110,8 +118,8 @@ pub struct EndpointQueue {
 }
 
 impl EndpointQueue {
-    /// Starts `min_shards` shard threads for `config`.
-    pub fn start(config: EndpointConfig, logger: Logger) -> Result<EndpointQueue> {
+    /// Starts `min_shards` shard threads for `config`, the sender's endpoint number `index`.
+    pub fn start(config: EndpointConfig, logger: Logger, index: usize) -> Result<EndpointQueue> {
         let remote_name = config.remote_name();
         let shown_url = redact_url(&config.url);
         let shard_count = config.queue.min_shards;
@@ -125,6 +133,7 @@ impl EndpointQueue {
             shown_url,
             metrics: EndpointMetrics::default(),
             logger,
+            cache_bit: endpoint_bit(index),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
@@ -166,10 +175,19 @@ impl EndpointQueue {
         Ok(queue)
     }
 
-    /// Offers a sample, applying `sample_age_limit` and the overflow policy.
-    pub fn push(&self, sample: QueuedSample) -> PushOutcome {
+    /// Offers a sample of `series` (ref `series_ref`), applying `sample_age_limit` and the
+    /// overflow policy. With a `tally`, the shard's counters are updated in groups (call
+    /// [`EndpointQueue::publish`] before returning to the caller); without, at once.
+    pub fn push(
+        &self,
+        series_ref: SeriesRef,
+        series: &Arc<Series>,
+        timestamp: i64,
+        value: f64,
+        tally: Option<&mut PushTally>,
+    ) -> PushOutcome {
         let q = &self.ctx.config.queue;
-        let index = (sample.series.shard_hash() % self.shards.len() as u64) as usize;
+        let index = (series.shard_hash() % self.shards.len() as u64) as usize;
         let shard = &self.shards[index];
         if shard.dead.load(Ordering::Relaxed) {
             return PushOutcome::Refused(Error::new(
@@ -184,13 +202,12 @@ impl EndpointQueue {
             return PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"));
         }
         if !q.sample_age_limit.is_zero()
-            && sample.timestamp
-                < shard::now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64)
+            && timestamp < shard::now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64)
         {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
         }
-        let timestamp = sample.timestamp;
+        let sample = QueuedSample::new(series_ref, series, self.ctx.cache_bit, timestamp, value);
         let outcome = match shard.queue.push(sample) {
             Ok(()) => PushOutcome::Queued,
             Err(sample) => match q.overflow {
@@ -205,23 +222,60 @@ impl EndpointQueue {
             },
         };
         if let PushOutcome::Queued = outcome {
-            let enqueued = shard.enqueued.fetch_add(1, Ordering::SeqCst) + 1;
-            if shard.highest_enqueued_ms.load(Ordering::Relaxed) < timestamp {
-                shard
-                    .highest_enqueued_ms
-                    .fetch_max(timestamp, Ordering::Relaxed);
-            }
-            // Looking at the queue length reads the consumer's cache line, so it is done only
-            // every `wake_check_interval` pushes; the shard re-checks the length itself before
-            // sleeping, so a late hint only delays a full batch by a few samples.
-            if enqueued % self.wake_check_interval == 0
-                && shard.queue.len() >= self.batch_threshold
-                && !shard.wake_pending.swap(true, Ordering::SeqCst)
-            {
-                shard.wake();
+            match tally {
+                Some(tally) if index < TALLY_SHARDS => {
+                    if tally.count(index, timestamp) >= self.wake_check_interval {
+                        let (count, highest) = tally.take(index).unwrap_or((0, timestamp));
+                        self.publish_shard(index, count, highest, true);
+                    }
+                }
+                _ => {
+                    let enqueued = self.publish_shard(index, 1, timestamp, false);
+                    if enqueued % self.wake_check_interval == 0 {
+                        self.wake_if_batch_ready(index);
+                    }
+                }
             }
         }
         outcome
+    }
+
+    /// Publishes every count held in `tally` (see [`EndpointQueue::push`]).
+    pub fn publish(&self, tally: &mut PushTally) {
+        for index in tally.shards_with_counts() {
+            if let Some((count, highest)) = tally.take(index) {
+                self.publish_shard(index, count, highest, true);
+            }
+        }
+    }
+
+    /// Adds `count` pushed samples (the highest at `highest` ms) to shard `index`'s counters,
+    /// then, when `check` is set, wakes the shard if a batch is ready. Returns the new count.
+    fn publish_shard(&self, index: usize, count: u64, highest: i64, check: bool) -> u64 {
+        let shard = &self.shards[index];
+        let enqueued = shard.enqueued.fetch_add(count, Ordering::SeqCst) + count;
+        if shard.highest_enqueued_ms.load(Ordering::Relaxed) < highest {
+            shard
+                .highest_enqueued_ms
+                .fetch_max(highest, Ordering::Relaxed);
+        }
+        if check {
+            self.wake_if_batch_ready(index);
+        }
+        enqueued
+    }
+
+    /// Wakes shard `index` when a full batch is queued. Looking at the queue length reads the
+    /// consumer's cache line, so callers do it only every `wake_check_interval` pushes; the
+    /// shard re-checks the length itself before sleeping, so a late hint only delays a full
+    /// batch by a few samples.
+    fn wake_if_batch_ready(&self, index: usize) {
+        let shard = &self.shards[index];
+        if shard.queue.len() >= self.batch_threshold
+            && !shard.wake_pending.swap(true, Ordering::SeqCst)
+        {
+            shard.wake();
+        }
     }
 
     /// Waits up to `block_timeout` for room in a full shard queue.

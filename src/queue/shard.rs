@@ -12,7 +12,8 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use super::EndpointContext;
-use super::batch::{BatchEncoder, QueuedSample};
+use super::batch::BatchEncoder;
+use super::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use crate::log::LogLevel;
 use crate::series::lock;
 use crate::transport::{Backoff, Outcome, Transport};
@@ -52,7 +53,8 @@ pub struct ShardShared {
     pub space_cv: Condvar,
     /// Highest timestamp (ms) pushed.
     pub highest_enqueued_ms: AtomicI64,
-    /// Samples in the batch being sent.
+    /// Samples taken from the queue and not finished yet (the batch being sent, and a sample
+    /// held back for the next batch).
     pub in_flight: AtomicU64,
 }
 
@@ -103,7 +105,16 @@ pub fn now_ms() -> i64 {
 /// are counted as failed, then reports its exit.
 pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
     let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport)));
-    if result.is_err() {
+    if let Ok(held) = result {
+        if held > 0 {
+            // A sample held back for the next batch when a hard stop came.
+            ctx.metrics
+                .samples_failed
+                .fetch_add(held, Ordering::Relaxed);
+            shard.in_flight.store(0, Ordering::SeqCst);
+            finish(&shard, &ctx, held);
+        }
+    } else {
         shard.dead.store(true, Ordering::SeqCst);
         ctx.metrics.shards_dead.fetch_add(1, Ordering::Relaxed);
         let lost = shard.in_flight.swap(0, Ordering::SeqCst);
@@ -159,30 +170,63 @@ enum Next {
     Exit,
 }
 
-/// The batching and sending loop.
-fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) {
+/// The batching and sending loop. Returns how many samples it still held when it stopped.
+fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) -> u64 {
     let queue_config = &ctx.config.queue;
     let max = queue_config.max_samples_per_send;
     let threshold = max.min(queue_config.capacity);
-    let mut batch: Vec<QueuedSample> = Vec::with_capacity(max);
+    let mut batch: Vec<BatchSample> = Vec::with_capacity(max);
+    let mut cache = SeriesCache::new(ctx.cache_bit);
+    let mut held: Option<QueuedSample> = None;
     let mut encoder = BatchEncoder::default();
     let mut timer_start = Instant::now();
     loop {
-        if let Next::Exit = wait_for_batch(shard, ctx, threshold, &mut timer_start) {
-            return;
+        let waiting = usize::from(held.is_some());
+        if let Next::Exit = wait_for_batch(shard, ctx, threshold, waiting, &mut timer_start) {
+            return waiting as u64;
         }
+        cache.start_batch();
+        let mut unknown = 0u64;
         while batch.len() < max {
-            match shard.queue.pop() {
-                Some(sample) => batch.push(sample),
-                None => break,
+            let Some(sample) = held.take().or_else(|| shard.queue.pop()) else {
+                break;
+            };
+            match cache.resolve(sample) {
+                Resolved::Ready(sample) => batch.push(sample),
+                Resolved::NextBatch(sample) => {
+                    held = Some(sample);
+                    break;
+                }
+                Resolved::Unknown(series_ref) => {
+                    unknown += 1;
+                    ctx.logger.log(LogLevel::Error, || {
+                        format!(
+                            "{}: internal error: series ref {} is not in the shard's cache; sample counted as failed",
+                            ctx.describe(),
+                            series_ref.0
+                        )
+                    });
+                }
             }
         }
         shard.wake_producers();
+        if unknown > 0 {
+            ctx.metrics
+                .samples_failed
+                .fetch_add(unknown, Ordering::Relaxed);
+            finish(shard, ctx, unknown);
+        }
         if batch.is_empty() {
             continue;
         }
-        shard.in_flight.store(batch.len() as u64, Ordering::SeqCst);
-        send_batch(shard, ctx, transport, &mut encoder, &mut batch);
+        shard.in_flight.store(
+            (batch.len() + usize::from(held.is_some())) as u64,
+            Ordering::SeqCst,
+        );
+        send_batch(shard, ctx, transport, &mut encoder, &cache, &mut batch);
+        shard
+            .in_flight
+            .store(u64::from(held.is_some()), Ordering::SeqCst);
         timer_start = Instant::now();
     }
 }
@@ -193,6 +237,7 @@ fn wait_for_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
     threshold: usize,
+    held: usize,
     timer_start: &mut Instant,
 ) -> Next {
     let deadline = ctx.config.queue.batch_send_deadline;
@@ -205,7 +250,7 @@ fn wait_for_batch(
         if stop == HARD {
             return Next::Exit;
         }
-        let len = shard.queue.len();
+        let len = shard.queue.len() + held;
         if len == 0 {
             if stop == DRAIN {
                 return Next::Exit;
@@ -235,7 +280,8 @@ fn send_batch(
     ctx: &EndpointContext,
     transport: &Transport,
     encoder: &mut BatchEncoder,
-    batch: &mut Vec<QueuedSample>,
+    cache: &SeriesCache,
+    batch: &mut Vec<BatchSample>,
 ) {
     let q = &ctx.config.queue;
     let metrics = &ctx.metrics;
@@ -270,7 +316,7 @@ fn send_batch(
             encoder.last_body()
         } else {
             encoded = true;
-            encoder.encode(batch)
+            encoder.encode(batch, cache)
         };
         let started = Instant::now();
         let outcome = transport.send(body, attempt);
@@ -324,7 +370,6 @@ fn send_batch(
         .fetch_max(highest, Ordering::Relaxed);
     let n = batch.len() as u64;
     batch.clear();
-    shard.in_flight.store(0, Ordering::SeqCst);
     finish(shard, ctx, n);
 }
 

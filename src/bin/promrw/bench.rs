@@ -25,7 +25,7 @@ use promrw::workload::Workload;
 use promrw::{Config, Labels, Sender};
 use prost::Message;
 
-use crate::usage::{process_usage, thread_usage};
+use crate::usage::{process_usage, thread_usage, threads_cpu};
 
 /// The goal: CPU per sample of the whole sending pipeline, in microseconds.
 const TARGET_US_PER_SAMPLE: f64 = 0.3;
@@ -35,6 +35,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the child receiver may take to print its listening line.
 const SINK_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shard threads of the bench endpoint are named `promrw-bench-<index>`.
+const SHARD_THREAD_PREFIX: &str = "promrw-bench-";
 
 /// Arguments of `promrw bench`.
 #[derive(clap::Args)]
@@ -152,6 +155,10 @@ struct RunFigures {
     appended: Duration,
     /// CPU time (user + system, all threads of this process) over the same section.
     cpu: Duration,
+    /// CPU time of the producer threads (registering and appending).
+    producers_cpu: Duration,
+    /// CPU time of the shard threads (batching, encoding, sending), when readable.
+    shards_cpu: Option<Duration>,
     /// Compressed bytes acknowledged by the receiver.
     bytes_sent: u64,
     /// Requests acknowledged.
@@ -261,6 +268,16 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             cpu_us,
             figures.cpu.as_secs_f64() / (samples as f64 / 1e6),
             cpu_us / us_per_sample(naive.cpu, samples),
+        );
+        println!(
+            "       promrw         of which producer threads {:.3} µs/sample, shard threads {}",
+            us_per_sample(figures.producers_cpu, samples),
+            figures
+                .shards_cpu
+                .map_or("unknown".to_string(), |cpu| format!(
+                    "{:.3} µs/sample",
+                    us_per_sample(cpu, samples)
+                )),
         );
         println!(
             "       promrw         {:.2} bytes/sample on the wire in {} requests ({} samples retried, {} per request on average), peak RSS {:.1} MiB",
@@ -378,8 +395,10 @@ fn run_promrw(
     let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
     let expected = workload.samples() as u64;
 
+    let shards_before = threads_cpu(SHARD_THREAD_PREFIX);
     let before = process_usage();
     let started = Instant::now();
+    let mut producers_cpu = Duration::ZERO;
     std::thread::scope(|scope| {
         // Named threads, so that profiles tell producers from the baseline's main thread.
         let producers = labels
@@ -389,21 +408,31 @@ fn run_promrw(
                 let sender = &sender;
                 std::thread::Builder::new()
                     .name(format!("bench-producer-{index}"))
-                    .spawn_scoped(scope, move || produce(sender, workload, first_ts, mine))
+                    .spawn_scoped(scope, move || {
+                        let before = thread_usage();
+                        produce(sender, workload, first_ts, mine)?;
+                        Ok(thread_usage().cpu.saturating_sub(before.cpu))
+                    })
                     .map_err(|e| format!("cannot start producer thread {index}: {e}"))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        producers.into_iter().try_for_each(|p| {
-            p.join()
-                .map_err(|_| "a producer thread panicked".to_string())?
+        producers.into_iter().try_fold(Duration::ZERO, |sum, p| {
+            let cpu: Result<Duration, String> = p
+                .join()
+                .map_err(|_| "a producer thread panicked".to_string())?;
+            Ok::<_, String>(sum + cpu?)
         })
-    })?;
+    })
+    .map(|cpu| producers_cpu = cpu)?;
     let appended = started.elapsed();
     sender
         .flush(FLUSH_TIMEOUT)
         .map_err(|e| format!("flush: {e}"))?;
     let wall = started.elapsed();
     let after = process_usage();
+    let shards_cpu = threads_cpu(SHARD_THREAD_PREFIX)
+        .zip(shards_before)
+        .map(|(after, before)| after.saturating_sub(before));
 
     let stats = sender.stats();
     let mean_request = mean_request_duration(&sender.metrics_text());
@@ -436,6 +465,8 @@ fn run_promrw(
         wall,
         appended,
         cpu: after.cpu.saturating_sub(before.cpu),
+        producers_cpu,
+        shards_cpu,
         bytes_sent: endpoint.bytes_sent,
         batches: endpoint.batches_acked,
         retried: endpoint.samples_retried,

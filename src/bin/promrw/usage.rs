@@ -59,3 +59,37 @@ fn proc_peak_rss() -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// Total CPU time (user + system) of this process's threads whose name starts with `prefix`,
+/// from `/proc/self/task/*/stat` (Linux; `None` elsewhere). Clock-tick resolution (10 ms).
+pub fn threads_cpu(prefix: &str) -> Option<Duration> {
+    let ticks_per_second = {
+        // SAFETY: sysconf only reads a system constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if ticks <= 0 {
+            return None;
+        }
+        ticks as u64
+    };
+    let mut total_ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // Format: `tid (comm) state ...`; comm may contain spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the comm: state is field 3, utime field 14, stime field 15 (1-based).
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        total_ticks += utime + stime;
+    }
+    Some(Duration::from_nanos(
+        total_ticks * 1_000_000_000 / ticks_per_second,
+    ))
+}
