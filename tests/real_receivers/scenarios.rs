@@ -1,5 +1,6 @@
-//! Test bodies shared by `tests/real_prometheus.rs` and `tests/real_victoriametrics.rs`: each
-//! starts its own receiver (own port, own directory) and uses its own metric names.
+//! Test bodies shared by `tests/real_prometheus.rs` and `tests/real_victoriametrics.rs` (each
+//! starts its own receiver, with its own port and directory, and uses its own metric names),
+//! and the sender, pusher and waiting helpers the other `tests/real_*.rs` use too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
