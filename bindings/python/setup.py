@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 
@@ -74,6 +74,14 @@ class BuildPyWithNative(build_py):
             shutil.copy2(header, native / "promrw.h")
 
 
+class BinaryDistribution(Distribution):
+    """A distribution holding a native library: installed to platlib, wheel not pure."""
+
+    def has_ext_modules(self) -> bool:
+        """True: the package carries a shared library (though no extension module)."""
+        return True
+
+
 class PlatformWheel(bdist_wheel):
     """A wheel for this platform that any Python 3 can use (``py3-none-<platform>``)."""
 
@@ -88,4 +96,7 @@ class PlatformWheel(bdist_wheel):
         return "py3", "none", platform
 
 
-setup(cmdclass={"build_py": BuildPyWithNative, "bdist_wheel": PlatformWheel})
+setup(
+    distclass=BinaryDistribution,
+    cmdclass={"build_py": BuildPyWithNative, "bdist_wheel": PlatformWheel},
+)
