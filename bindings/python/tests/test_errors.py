@@ -299,3 +299,20 @@ def test_closed_sender_refuses_everything(sink: Sink) -> None:
     sender.close()
     sender.close(0)
     assert sender.closed
+
+
+def test_append_argument_types(sink: Sink) -> None:
+    """Wrong argument types to the scalar calls are TypeErrors (not ctypes errors)."""
+    with promrw.Sender(config(sink.url)) as sender:
+        ref = sender.series({"__name__": "py_types"})
+        with pytest.raises(TypeError, match="append"):
+            sender.append(1.5, 1.0, T0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="append"):
+            sender.append(ref, "1.0", T0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="append"):
+            sender.append(ref, 1.0, "now")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="append_stale"):
+            sender.append_stale(ref, 1.5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="release_series"):
+            sender.release_series("x")  # type: ignore[arg-type]
+        assert sender.stats()["samples_appended"] == 0

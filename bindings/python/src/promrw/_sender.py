@@ -327,7 +327,10 @@ class Sender:
             UnknownSeriesError: ``series`` is unknown or already released.
             ClosedError: the sender was closed.
         """
-        status = lib.promrw_sender_release_series(self._handle, series)
+        try:
+            status = lib.promrw_sender_release_series(self._handle, series)
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"release_series: series must be an int ({e})") from None
         if status != c.PROMRW_OK:
             _raise_status(status, f"releasing series {series}")
 
@@ -350,7 +353,10 @@ class Sender:
         """
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
-        status = _append(self._handle, series, timestamp_ms, value)
+        try:
+            status = _append(self._handle, series, timestamp_ms, value)
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"append(series: int, value: float, timestamp_ms: int): {e}") from None
         if status:
             _raise_status(status, f"appending to series {series} at {timestamp_ms} ms")
 
@@ -362,7 +368,10 @@ class Sender:
         """
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
-        status = _append_stale(self._handle, series, timestamp_ms)
+        try:
+            status = _append_stale(self._handle, series, timestamp_ms)
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"append_stale(series: int, timestamp_ms: int): {e}") from None
         if status:
             _raise_status(status, f"appending a stale marker to series {series} at {timestamp_ms} ms")
 
