@@ -137,7 +137,7 @@ impl Sender {
         let mut refusals: Vec<(usize, Error)> = Vec::new();
         for (index, endpoint) in self.endpoints.iter().enumerate() {
             let tally = tallies.as_deref_mut().map(|t| &mut t[index]);
-            match endpoint.push(series, slot.series(), timestamp_ms, value, tally) {
+            match endpoint.push(series, &mut slot, timestamp_ms, value, tally) {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                 PushOutcome::Refused(error) => refusals.push((index, error)),
             }

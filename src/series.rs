@@ -68,6 +68,8 @@ pub struct SlotState {
     generation: u32,
     series: Option<Arc<Series>>,
     last_timestamp: Option<i64>,
+    shard_hash: u64,
+    known_cached_by: u64,
 }
 
 impl SlotState {
@@ -86,6 +88,28 @@ impl SlotState {
     /// Records `timestamp` as the last accepted one.
     pub fn set_last_timestamp(&mut self, timestamp: i64) {
         self.last_timestamp = Some(timestamp);
+    }
+
+    /// The series' shard hash (a copy kept in the slot, which the appending thread has
+    /// locked anyway, so the hot path does not read the series).
+    pub fn shard_hash(&self) -> u64 {
+        self.shard_hash
+    }
+
+    /// What a queued sample must carry for the endpoint with cache bit `endpoint_bit`: nothing
+    /// once that endpoint's shard caches the series (remembered in the slot after the first
+    /// look), else the series itself.
+    pub fn announce_for(&mut self, endpoint_bit: u64) -> Option<Arc<Series>> {
+        if endpoint_bit != 0 && self.known_cached_by & endpoint_bit == endpoint_bit {
+            return None;
+        }
+        let series = self.series();
+        if series.is_cached_by(endpoint_bit) {
+            self.known_cached_by |= endpoint_bit;
+            None
+        } else {
+            Some(series.clone())
+        }
     }
 }
 
@@ -158,6 +182,8 @@ impl SeriesRegistry {
         });
         let mut state = lock(self.slot(slot));
         state.generation = state.generation.wrapping_add(1).max(1);
+        state.shard_hash = series.shard_hash;
+        state.known_cached_by = 0;
         state.series = Some(series);
         state.last_timestamp = None;
         let series_ref = SeriesRef((u64::from(state.generation) << 32) | u64::from(slot));
@@ -223,6 +249,8 @@ impl SeriesRegistry {
                         generation: 0,
                         series: None,
                         last_timestamp: None,
+                        shard_hash: 0,
+                        known_cached_by: 0,
                     })
                 })
                 .collect()

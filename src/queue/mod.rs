@@ -29,7 +29,7 @@ use crate::metrics::{
     endpoint_stats,
 };
 use crate::redact::redact_url;
-use crate::series::{Series, SeriesRef, lock};
+use crate::series::{SeriesRef, SlotState, lock};
 use crate::transport::Transport;
 
 /// Read-only settings and shared counters of an endpoint, shared with its shard threads.
@@ -175,19 +175,19 @@ impl EndpointQueue {
         Ok(queue)
     }
 
-    /// Offers a sample of `series` (ref `series_ref`), applying `sample_age_limit` and the
+    /// Offers a sample of the series locked in `slot` (ref `series_ref`), applying `sample_age_limit` and the
     /// overflow policy. With a `tally`, the shard's counters are updated in groups (call
     /// [`EndpointQueue::publish`] before returning to the caller); without, at once.
     pub fn push(
         &self,
         series_ref: SeriesRef,
-        series: &Arc<Series>,
+        slot: &mut SlotState,
         timestamp: i64,
         value: f64,
         tally: Option<&mut PushTally>,
     ) -> PushOutcome {
         let q = &self.ctx.config.queue;
-        let index = (series.shard_hash() % self.shards.len() as u64) as usize;
+        let index = shard_of(slot.shard_hash(), self.shards.len());
         let shard = &self.shards[index];
         if shard.dead.load(Ordering::Relaxed) {
             return PushOutcome::Refused(Error::new(
@@ -207,7 +207,8 @@ impl EndpointQueue {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
         }
-        let sample = QueuedSample::new(series_ref, series, self.ctx.cache_bit, timestamp, value);
+        let sample =
+            QueuedSample::from_slot(series_ref, slot, self.ctx.cache_bit, timestamp, value);
         let outcome = match shard.queue.push(sample) {
             Ok(()) => PushOutcome::Queued,
             Err(sample) => match q.overflow {
@@ -444,5 +445,34 @@ impl EndpointQueue {
             },
             live: &self.ctx.metrics,
         }
+    }
+}
+
+/// The shard of a series with `shard_hash` among `shards`: the hash scaled to the shard count
+/// (a multiply instead of a division on the append path), stable for a given count.
+fn shard_of(shard_hash: u64, shards: usize) -> usize {
+    ((u128::from(shard_hash) * shards as u128) >> 64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn shard_of_spreads_hashes_over_every_shard_and_stays_in_range() {
+        for shards in [1usize, 2, 3, 4, 7, 16] {
+            let mut seen = vec![0usize; shards];
+            for i in 0..10_000u64 {
+                let index = shard_of(fxhash::hash64(&i), shards);
+                assert!(index < shards);
+                seen[index] += 1;
+            }
+            assert!(
+                seen.iter().all(|&n| n > 10_000 / shards / 2),
+                "{shards} shards: {seen:?}"
+            );
+        }
+        assert_eq!(shard_of(u64::MAX, 4), 3);
+        assert_eq!(shard_of(0, 4), 0);
     }
 }

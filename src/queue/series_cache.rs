@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use crate::series::{Series, SeriesRef};
+use crate::series::{Series, SeriesRef, SlotState};
 
 /// One accepted sample waiting in a shard queue.
 #[derive(Debug, Clone)]
@@ -43,6 +43,23 @@ impl QueuedSample {
         QueuedSample {
             series_ref,
             announce: (!series.is_cached_by(endpoint_bit)).then(|| series.clone()),
+            timestamp,
+            value,
+        }
+    }
+
+    /// A sample of the series locked in `slot` (ref `series_ref`) for the endpoint whose
+    /// cache bit is `endpoint_bit`; as [`QueuedSample::new`].
+    pub fn from_slot(
+        series_ref: SeriesRef,
+        slot: &mut SlotState,
+        endpoint_bit: u64,
+        timestamp: i64,
+        value: f64,
+    ) -> Self {
+        QueuedSample {
+            series_ref,
+            announce: slot.announce_for(endpoint_bit),
             timestamp,
             value,
         }
