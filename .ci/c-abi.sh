@@ -159,6 +159,7 @@ echo "pkg-config: promrw $version links statically and dynamically"
 # ---------------------------------------------------------------------------------------------
 step "(d) run the examples against a local sink"
 # Not --quiet: the per-interval summary carries the sink's running total of samples accepted.
+: >"$work/sink.log"  # exists before the background sink opens it
 target/release/promrw sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.log" 2>&1 &
 sink_pid=$!
 url=""
