@@ -146,7 +146,8 @@ impl EndpointQueue {
         let queue = EndpointQueue {
             ctx: ctx.clone(),
             batch_threshold,
-            wake_check_interval: (batch_threshold / 8).clamp(1, 64) as u64,
+            // A power of two, so the check on the append path is a mask, not a division.
+            wake_check_interval: ((batch_threshold / 8).clamp(1, 64) as u64).next_power_of_two(),
             shards: shards.clone(),
             threads: Mutex::new(Vec::new()),
         };
@@ -232,7 +233,7 @@ impl EndpointQueue {
                 }
                 _ => {
                     let enqueued = self.publish_shard(index, 1, timestamp, false);
-                    if enqueued % self.wake_check_interval == 0 {
+                    if enqueued & (self.wake_check_interval - 1) == 0 {
                         self.wake_if_batch_ready(index);
                     }
                 }
