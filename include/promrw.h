@@ -82,6 +82,11 @@ typedef struct promrw_error promrw_error;
 #define PROMRW_LOG_ERROR 3
 
 /**
+ * Shards whose counts a tally can hold; pushes to further shards are published one by one.
+ */
+#define TALLY_SHARDS 16
+
+/**
  * The result of every fallible C function: [`PROMRW_OK`] or one of the `PROMRW_*` codes.
  *
  * Values are stable and grouped by class: 0 success; 1xx the arguments were wrong; 2xx the
@@ -477,9 +482,10 @@ promrw_status promrw_sender_append(const promrw_sender *s, promrw_series_ref ser
  * (as `promrw_sender_append`) with `*accepted_out` set to the number of samples accepted
  * before it, so `samples[*accepted_out]` is the refused one. This is an exception to
  * "outputs only on success": `*accepted_out` is written whenever the samples were processed.
- * `PROMRW_CLOSED` after `promrw_sender_close` (nothing written); `PROMRW_INVALID_ARGUMENT`
- * (nothing written) when `s` or `accepted_out` is NULL, or `samples` is NULL with a non-zero
- * `n`.
+ * `PROMRW_CLOSED` with nothing written when the sender was already closed at the call; when
+ * `promrw_sender_close` runs on another thread during the call, `PROMRW_CLOSED` with
+ * `*accepted_out` set as for any refusal. `PROMRW_INVALID_ARGUMENT` (nothing written) when `s`
+ * or `accepted_out` is NULL, or `samples` is NULL with a non-zero `n`.
  *
  * # Safety
  *

@@ -277,9 +277,10 @@ pub unsafe extern "C" fn promrw_sender_append_stale(
 /// (as `promrw_sender_append`) with `*accepted_out` set to the number of samples accepted
 /// before it, so `samples[*accepted_out]` is the refused one. This is an exception to
 /// "outputs only on success": `*accepted_out` is written whenever the samples were processed.
-/// `PROMRW_CLOSED` after `promrw_sender_close` (nothing written); `PROMRW_INVALID_ARGUMENT`
-/// (nothing written) when `s` or `accepted_out` is NULL, or `samples` is NULL with a non-zero
-/// `n`.
+/// `PROMRW_CLOSED` with nothing written when the sender was already closed at the call; when
+/// `promrw_sender_close` runs on another thread during the call, `PROMRW_CLOSED` with
+/// `*accepted_out` set as for any refusal. `PROMRW_INVALID_ARGUMENT` (nothing written) when `s`
+/// or `accepted_out` is NULL, or `samples` is NULL with a non-zero `n`.
 ///
 /// # Safety
 ///
