@@ -82,11 +82,6 @@ typedef struct promrw_error promrw_error;
 #define PROMRW_LOG_ERROR 3
 
 /**
- * Shards whose counts a tally can hold; pushes to further shards are published one by one.
- */
-#define TALLY_SHARDS 16
-
-/**
  * The result of every fallible C function: [`PROMRW_OK`] or one of the `PROMRW_*` codes.
  *
  * Values are stable and grouped by class: 0 success; 1xx the arguments were wrong; 2xx the

@@ -2,7 +2,7 @@
 //! in groups, so a batch append does not write a shared counter for every sample.
 
 /// Shards whose counts a tally can hold; pushes to further shards are published one by one.
-pub const TALLY_SHARDS: usize = 16;
+pub(crate) const TALLY_SHARDS: usize = 16;
 
 /// Samples pushed to each shard of one endpoint and not yet added to its counters.
 #[derive(Debug, Default, Clone)]
