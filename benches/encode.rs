@@ -23,7 +23,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promrw::Labels;
 use promrw::queue::BatchEncoder;
-use promrw::queue::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache, endpoint_bit};
+use promrw::queue::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use promrw::series::SeriesRegistry;
 use promrw::wire::{proto, rw1, snappy_compress};
 use promrw::workload::Workload;
@@ -50,7 +50,7 @@ struct Batch {
 fn w1_batches() -> (Vec<Batch>, SeriesCache) {
     let workload = Workload::W1;
     let registry = SeriesRegistry::new(Labels::default());
-    let mut cache = SeriesCache::new(endpoint_bit(0));
+    let mut cache = SeriesCache::new();
     let batches = (0..workload.series)
         .step_by(BATCH)
         .map(|first| {
@@ -69,8 +69,7 @@ fn w1_batches() -> (Vec<Batch>, SeriesCache) {
                         .expect("the series was just registered")
                         .series()
                         .clone();
-                    let queued =
-                        QueuedSample::new(series_ref, &series, endpoint_bit(0), timestamp, value);
+                    let queued = QueuedSample::announcing(series_ref, &series, timestamp, value);
                     match cache.resolve(queued) {
                         Resolved::Ready(sample) => sample,
                         other => panic!("a fresh series resolves: {other:?}"),

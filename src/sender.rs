@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{RejectReason, SenderMetrics, SenderStats, render_text};
 use crate::model::{Label, Labels, stale_nan};
-use crate::queue::{EndpointQueue, PushOutcome, PushTally};
+use crate::queue::{EndpointQueue, PushOutcome};
 use crate::series::{SeriesRef, SeriesRegistry};
 
 /// One sample for [`Sender::append_batch`].
@@ -99,21 +99,14 @@ impl Sender {
             self.metrics.reject(RejectReason::Closed);
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        self.append_checked(series, timestamp_ms, value, None)?;
+        self.append_checked(series, timestamp_ms, value)?;
         self.metrics.appended.add(1);
         Ok(())
     }
 
     /// Checks a sample against its series and offers it to every endpoint, holding the
-    /// series' slot lock so that queue order is timestamp order. With `tallies` (one per
-    /// endpoint), shard counters are updated in groups by the caller.
-    fn append_checked(
-        &self,
-        series: SeriesRef,
-        timestamp_ms: i64,
-        value: f64,
-        mut tallies: Option<&mut [PushTally]>,
-    ) -> Result<()> {
+    /// series' slot lock so that queue order is timestamp order.
+    fn append_checked(&self, series: SeriesRef, timestamp_ms: i64, value: f64) -> Result<()> {
         let mut slot = match self.registry.lock_live(series) {
             Ok(slot) => slot,
             Err(e) => {
@@ -136,8 +129,7 @@ impl Sender {
         let mut accepted = false;
         let mut refusals: Vec<(usize, Error)> = Vec::new();
         for (index, endpoint) in self.endpoints.iter().enumerate() {
-            let tally = tallies.as_deref_mut().map(|t| &mut t[index]);
-            match endpoint.push(series, &mut slot, timestamp_ms, value, tally) {
+            match endpoint.push(series, &mut slot, timestamp_ms, value) {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                 PushOutcome::Refused(error) => refusals.push((index, error)),
             }
@@ -174,31 +166,24 @@ impl Sender {
     }
 
     /// [`Sender::append_batch`] over any sequence of samples, so callers holding another sample
-    /// layout (the C ABI) need not copy their batch first. Shared counters are updated once per
-    /// group of samples rather than per sample.
+    /// layout (the C ABI) need not copy their batch first. The appended counter is updated once
+    /// per call.
     pub fn append_each(&self, samples: impl IntoIterator<Item = Sample>) -> (usize, Result<()>) {
         if self.closed.load(Ordering::Relaxed) {
             self.metrics.reject(RejectReason::Closed);
             return (0, Err(Error::new(ErrorKind::Closed, "sender is closed")));
         }
-        let mut tallies = vec![PushTally::default(); self.endpoints.len()];
         let mut accepted = 0;
         let mut result = Ok(());
         for sample in samples {
-            if let Err(error) = self.append_checked(
-                sample.series,
-                sample.timestamp_ms,
-                sample.value,
-                Some(&mut tallies),
-            ) {
+            if let Err(error) =
+                self.append_checked(sample.series, sample.timestamp_ms, sample.value)
+            {
                 let message = format!("sample {accepted}: {}", error.message());
                 result = Err(Error::new(error.kind(), message));
                 break;
             }
             accepted += 1;
-        }
-        for (endpoint, tally) in self.endpoints.iter().zip(&mut tallies) {
-            endpoint.publish(tally);
         }
         self.metrics.appended.add(accepted as u64);
         (accepted, result)

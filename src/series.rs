@@ -27,7 +27,6 @@ pub struct Series {
     id: u64,
     shard_hash: u64,
     encoded_labels: Arc<[u8]>,
-    cached_by: AtomicU64,
 }
 
 impl Series {
@@ -45,21 +44,6 @@ impl Series {
     pub fn shard_hash(&self) -> u64 {
         self.shard_hash
     }
-
-    /// True once the shard of every endpoint in `endpoint_bits` has this series in its
-    /// cache, so samples can name it by ref alone (see `queue::series_cache`).
-    pub fn is_cached_by(&self, endpoint_bits: u64) -> bool {
-        endpoint_bits != 0
-            && self.cached_by.load(Ordering::Acquire) & endpoint_bits == endpoint_bits
-    }
-
-    /// Records that the shard of the endpoints in `endpoint_bits` holds this series in its
-    /// cache for as long as the series' ref is live.
-    pub fn mark_cached_by(&self, endpoint_bits: u64) {
-        if self.cached_by.load(Ordering::Relaxed) & endpoint_bits != endpoint_bits {
-            self.cached_by.fetch_or(endpoint_bits, Ordering::Release);
-        }
-    }
 }
 
 /// What a slot holds while its series is live.
@@ -69,7 +53,7 @@ pub struct SlotState {
     series: Option<Arc<Series>>,
     last_timestamp: Option<i64>,
     shard_hash: u64,
-    known_cached_by: u64,
+    announced_to: u64,
 }
 
 impl SlotState {
@@ -96,20 +80,21 @@ impl SlotState {
         self.shard_hash
     }
 
-    /// What a queued sample must carry for the endpoint with cache bit `endpoint_bit`: nothing
-    /// once that endpoint's shard caches the series (remembered in the slot after the first
-    /// look), else the series itself.
-    pub fn announce_for(&mut self, endpoint_bit: u64) -> Option<Arc<Series>> {
-        if endpoint_bit != 0 && self.known_cached_by & endpoint_bit == endpoint_bit {
-            return None;
-        }
-        let series = self.series();
-        if series.is_cached_by(endpoint_bit) {
-            self.known_cached_by |= endpoint_bit;
+    /// What a queued sample must carry for the endpoint with cache bit `endpoint_bit`: the
+    /// series itself until a sample carrying it was queued for that endpoint
+    /// ([`SlotState::mark_announced`]), then nothing (the shard resolves the ref in its cache).
+    pub fn announce_for(&self, endpoint_bit: u64) -> Option<Arc<Series>> {
+        if endpoint_bit != 0 && self.announced_to & endpoint_bit == endpoint_bit {
             None
         } else {
-            Some(series.clone())
+            Some(self.series().clone())
         }
+    }
+
+    /// Records that a sample carrying the series was queued for the endpoint with cache bit
+    /// `endpoint_bit`: its shard will have the series cached before it sees a later sample.
+    pub fn mark_announced(&mut self, endpoint_bit: u64) {
+        self.announced_to |= endpoint_bit;
     }
 }
 
@@ -178,12 +163,11 @@ impl SeriesRegistry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels: encoded_labels.clone(),
-            cached_by: AtomicU64::new(0),
         });
         let mut state = lock(self.slot(slot));
         state.generation = state.generation.wrapping_add(1).max(1);
         state.shard_hash = series.shard_hash;
-        state.known_cached_by = 0;
+        state.announced_to = 0;
         state.series = Some(series);
         state.last_timestamp = None;
         let series_ref = SeriesRef((u64::from(state.generation) << 32) | u64::from(slot));
@@ -250,7 +234,7 @@ impl SeriesRegistry {
                         series: None,
                         last_timestamp: None,
                         shard_hash: 0,
-                        known_cached_by: 0,
+                        announced_to: 0,
                     })
                 })
                 .collect()

@@ -71,6 +71,36 @@ fn close_drains_then_joins_and_refuses_later_calls() {
 }
 
 #[test]
+fn close_with_a_zero_timeout_and_nothing_pending_succeeds_and_joins() {
+    let receiver = FaultReceiver::start();
+    for round in 0..5 {
+        let name = format!("zero{round}");
+        let sender = sender(
+            &yaml(
+                &receiver.url(),
+                "      min_shards: 2
+",
+                "",
+            )
+            .replace("name: test", &format!("name: {name}")),
+        );
+        let r = sender.series_from_pairs(&[("__name__", "z")]).unwrap();
+        sender.append(r, now_ms(), 1.0).unwrap();
+        sender.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            sender.close(Duration::ZERO).map_err(|e| e.kind()),
+            Ok(()),
+            "nothing was pending, so nothing was abandoned"
+        );
+        assert_eq!(
+            threads_named(&format!("promrw-{name}-")),
+            0,
+            "every shard thread is joined before close returns"
+        );
+    }
+}
+
+#[test]
 fn close_respects_its_deadline_and_counts_unsent_samples_as_failed() {
     let receiver = down();
     let sender = sender(&yaml(&receiver.url(), "", "").replace("name: test", "name: hard"));

@@ -75,7 +75,7 @@ impl BatchEncoder {
 mod tests {
     use super::*;
     use crate::model::Labels;
-    use crate::queue::series_cache::{QueuedSample, Resolved, endpoint_bit};
+    use crate::queue::series_cache::{QueuedSample, Resolved};
     use crate::series::SeriesRegistry;
     use crate::wire::{proto, snappy_decompress};
     use prost::Message;
@@ -91,7 +91,7 @@ mod tests {
             .unwrap();
         let sa = reg.lock_live(a).unwrap().series().clone();
         let sb = reg.lock_live(b).unwrap().series().clone();
-        let mut cache = SeriesCache::new(endpoint_bit(0));
+        let mut cache = SeriesCache::new();
         let batch: Vec<BatchSample> = [
             (a, &sa, 1),
             (b, &sb, 1),
@@ -100,12 +100,12 @@ mod tests {
             (a, &sa, 3),
         ]
         .iter()
-        .map(|(r, s, ts)| {
-            match cache.resolve(QueuedSample::new(*r, s, endpoint_bit(0), *ts, *ts as f64)) {
+        .map(
+            |(r, s, ts)| match cache.resolve(QueuedSample::announcing(*r, s, *ts, *ts as f64)) {
                 Resolved::Ready(sample) => sample,
                 other => panic!("resolves: {other:?}"),
-            }
-        })
+            },
+        )
         .collect();
         let mut enc = BatchEncoder::default();
         let body = enc.encode(&batch, &cache).to_vec();

@@ -5,9 +5,9 @@
 //! which keeps per-series order; the shard list is therefore built in one place ([`EndpointQueue::start`]).
 
 mod batch;
+mod pending;
 pub mod series_cache;
 mod shard;
-mod tally;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,11 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use batch::BatchEncoder;
+use pending::WaitEnd;
 use series_cache::QueuedSample;
 pub use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
-pub use tally::PushTally;
-use tally::TALLY_SHARDS;
 
 use crate::config::{EndpointConfig, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result};
@@ -44,7 +43,7 @@ pub struct EndpointContext {
     pub metrics: EndpointMetrics,
     /// Where records go.
     pub logger: Logger,
-    /// This endpoint's bit in [`Series::is_cached_by`].
+    /// This endpoint's bit in [`SlotState::mark_announced`].
     pub cache_bit: u64,
     progress: Mutex<()>,
     progress_cv: Condvar,
@@ -112,7 +111,6 @@ pub enum PushOutcome {
 pub struct EndpointQueue {
     ctx: Arc<EndpointContext>,
     batch_threshold: usize,
-    wake_check_interval: u64,
     shards: Vec<Arc<ShardShared>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -146,8 +144,6 @@ impl EndpointQueue {
         let queue = EndpointQueue {
             ctx: ctx.clone(),
             batch_threshold,
-            // A power of two, so the check on the append path is a mask, not a division.
-            wake_check_interval: ((batch_threshold / 8).clamp(1, 64) as u64).next_power_of_two(),
             shards: shards.clone(),
             threads: Mutex::new(Vec::new()),
         };
@@ -176,16 +172,14 @@ impl EndpointQueue {
         Ok(queue)
     }
 
-    /// Offers a sample of the series locked in `slot` (ref `series_ref`), applying `sample_age_limit` and the
-    /// overflow policy. With a `tally`, the shard's counters are updated in groups (call
-    /// [`EndpointQueue::publish`] before returning to the caller); without, at once.
+    /// Offers a sample of the series locked in `slot` (ref `series_ref`), applying
+    /// `sample_age_limit` and the overflow policy.
     pub fn push(
         &self,
         series_ref: SeriesRef,
         slot: &mut SlotState,
         timestamp: i64,
         value: f64,
-        tally: Option<&mut PushTally>,
     ) -> PushOutcome {
         let q = &self.ctx.config.queue;
         let index = shard_of(slot.shard_hash(), self.shards.len());
@@ -208,10 +202,16 @@ impl EndpointQueue {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
         }
-        let sample =
-            QueuedSample::from_slot(series_ref, slot, self.ctx.cache_bit, timestamp, value);
-        let outcome = match shard.queue.push(sample) {
-            Ok(()) => PushOutcome::Queued,
+        let announce = slot.announce_for(self.ctx.cache_bit);
+        let announced = announce.is_some();
+        let sample = QueuedSample {
+            series_ref,
+            announce,
+            timestamp,
+            value,
+        };
+        let len = match shard.queue.try_push(sample) {
+            Ok(len) => len,
             Err(sample) => match q.overflow {
                 OverflowPolicy::DropNewest => {
                     self.ctx.metrics.add_dropped(DropReason::QueueFull, 1);
@@ -220,108 +220,54 @@ impl EndpointQueue {
                 OverflowPolicy::Fail => {
                     return PushOutcome::Refused(self.queue_full(index, "overflow policy is fail"));
                 }
-                OverflowPolicy::Block => self.push_blocking(shard, index, sample),
+                OverflowPolicy::Block => match self.push_blocking(shard, index, sample) {
+                    Ok(len) => len,
+                    Err(error) => return PushOutcome::Refused(error),
+                },
             },
         };
-        if let PushOutcome::Queued = outcome {
-            match tally {
-                Some(tally) if index < TALLY_SHARDS => {
-                    if tally.count(index, timestamp) >= self.wake_check_interval {
-                        let (count, highest) = tally.take(index).unwrap_or((0, timestamp));
-                        self.publish_shard(index, count, highest, true);
-                    }
-                }
-                _ => {
-                    let enqueued = self.publish_shard(index, 1, timestamp, false);
-                    if enqueued & (self.wake_check_interval - 1) == 0 {
-                        self.wake_if_batch_ready(index);
-                    }
-                }
-            }
+        if announced {
+            slot.mark_announced(self.ctx.cache_bit);
         }
-        outcome
-    }
-
-    /// Publishes every count held in `tally` (see [`EndpointQueue::push`]).
-    pub fn publish(&self, tally: &mut PushTally) {
-        for index in tally.shards_with_counts() {
-            if let Some((count, highest)) = tally.take(index) {
-                self.publish_shard(index, count, highest, true);
-            }
-        }
-    }
-
-    /// Adds `count` pushed samples (the highest at `highest` ms) to shard `index`'s counters,
-    /// then, when `check` is set, wakes the shard if a batch is ready. Returns the new count.
-    fn publish_shard(&self, index: usize, count: u64, highest: i64, check: bool) -> u64 {
-        let shard = &self.shards[index];
-        let enqueued = shard.enqueued.fetch_add(count, Ordering::SeqCst) + count;
-        if shard.highest_enqueued_ms.load(Ordering::Relaxed) < highest {
-            shard
-                .highest_enqueued_ms
-                .fetch_max(highest, Ordering::Relaxed);
-        }
-        if check {
-            self.wake_if_batch_ready(index);
-        }
-        enqueued
-    }
-
-    /// Wakes shard `index` when a full batch is queued. Looking at the queue length reads the
-    /// consumer's cache line, so callers do it only every `wake_check_interval` pushes; the
-    /// shard re-checks the length itself before sleeping, so a late hint only delays a full
-    /// batch by a few samples.
-    fn wake_if_batch_ready(&self, index: usize) {
-        let shard = &self.shards[index];
-        if shard.queue.len() >= self.batch_threshold
+        // The shard re-checks the length itself before sleeping; this only spares it waiting
+        // for `batch_send_deadline` once a full batch is queued.
+        if len >= self.batch_threshold
+            && !shard.wake_pending.load(Ordering::Relaxed)
             && !shard.wake_pending.swap(true, Ordering::SeqCst)
         {
             shard.wake();
         }
+        PushOutcome::Queued
     }
 
-    /// Waits up to `block_timeout` for room in a full shard queue.
+    /// Waits up to `block_timeout` for room in a full shard queue; returns the new length.
     fn push_blocking(
         &self,
         shard: &ShardShared,
         index: usize,
-        mut sample: QueuedSample,
-    ) -> PushOutcome {
+        sample: QueuedSample,
+    ) -> Result<usize> {
         let timeout = self.ctx.config.queue.block_timeout;
-        let deadline = Instant::now() + timeout;
         self.ctx
             .metrics
             .enqueue_retries
             .fetch_add(1, Ordering::Relaxed);
-        shard.waiting_producers.fetch_add(1, Ordering::SeqCst);
         if !shard.wake_pending.swap(true, Ordering::SeqCst) {
             shard.wake();
         }
-        let mut guard = lock(&shard.space);
-        let outcome = loop {
-            match shard.queue.push(sample) {
-                Ok(()) => break PushOutcome::Queued,
-                Err(back) => sample = back,
-            }
-            if shard.stop.load(Ordering::SeqCst) != RUN || shard.dead.load(Ordering::SeqCst) {
-                break PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break PushOutcome::Refused(self.queue_full(
-                    index,
-                    &format!("blocked for block_timeout ({timeout:?}) without room"),
-                ));
-            }
-            guard = shard
-                .space_cv
-                .wait_timeout(guard, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        };
-        drop(guard);
-        shard.waiting_producers.fetch_sub(1, Ordering::SeqCst);
-        outcome
+        let give_up =
+            || shard.stop.load(Ordering::SeqCst) != RUN || shard.dead.load(Ordering::SeqCst);
+        match shard
+            .queue
+            .push_waiting(sample, Instant::now() + timeout, give_up)
+        {
+            Ok(len) => Ok(len),
+            Err((_, WaitEnd::GaveUp)) => Err(Error::new(ErrorKind::Closed, "sender is closed")),
+            Err((_, WaitEnd::Deadline)) => Err(self.queue_full(
+                index,
+                &format!("blocked for block_timeout ({timeout:?}) without room"),
+            )),
+        }
     }
 
     /// The `QueueFull` error for shard `index`.
@@ -355,7 +301,7 @@ impl EndpointQueue {
             .shards
             .iter()
             .map(|shard| {
-                let target = shard.enqueued.load(Ordering::SeqCst);
+                let target = shard.queue.pushed();
                 shard.flush_target.fetch_max(target, Ordering::SeqCst);
                 shard.wake();
                 target
@@ -391,19 +337,28 @@ impl EndpointQueue {
             shard.wake_producers();
         }
         let all_exited = || self.ctx.exited.load(Ordering::SeqCst) >= lock(&self.threads).len();
-        let drained = self.ctx.wait_until(deadline, all_exited);
+        let mut drained = self.ctx.wait_until(deadline, all_exited);
         if !drained {
+            // Nothing left to send at the deadline (a zero timeout on an idle sender): the hard
+            // stop abandons nothing, so the close still counts as drained.
+            let nothing_pending = self.stats().samples_pending == 0;
             for shard in &self.shards {
                 shard.stop.store(HARD, Ordering::SeqCst);
                 shard.wake();
                 shard.wake_producers();
             }
-            self.ctx
+            let exited = self
+                .ctx
                 .wait_until(Instant::now() + Duration::from_millis(100), all_exited);
+            drained = nothing_pending && exited;
         }
+        // Threads that reported their exit are joined (they are past their last use of shared
+        // state, so this returns at once and everything they held is released before close
+        // returns); one still inside an HTTP attempt is left to end on its own.
+        let every_thread_exited = all_exited();
         let mut threads = lock(&self.threads);
         for handle in std::mem::take(&mut *threads) {
-            if handle.is_finished() {
+            if every_thread_exited || handle.is_finished() {
                 let _ = handle.join();
             }
         }
@@ -418,16 +373,13 @@ impl EndpointQueue {
             &self.ctx.metrics,
         );
         let (enqueued, done) = self.shards.iter().fold((0u64, 0u64), |(e, d), s| {
-            (
-                e + s.enqueued.load(Ordering::Relaxed),
-                d + s.done.load(Ordering::Relaxed),
-            )
+            (e + s.queue.pushed(), d + s.done.load(Ordering::Relaxed))
         });
         stats.samples_pending = enqueued.saturating_sub(done);
         stats.highest_enqueued_ms = self
             .shards
             .iter()
-            .map(|s| s.highest_enqueued_ms.load(Ordering::Relaxed))
+            .map(|s| s.queue.highest_ms())
             .max()
             .unwrap_or(0);
         stats

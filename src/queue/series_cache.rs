@@ -2,20 +2,24 @@
 //! series by ref alone.
 //!
 //! Sharing an `Arc<Series>` between appending threads and a shard costs two cache-line
-//! transfers per sample (the reference count is written on both sides). Instead, a sample
-//! carries the series itself only until the endpoint's shard has put the series in this cache
-//! and said so on the series ([`Series::mark_cached_by`]); later samples carry just the ref.
+//! transfers per sample (the reference count is written on both sides). Instead, the first
+//! sample of a series queued for an endpoint carries the series itself ("announces" it), the
+//! slot records that ([`SlotState::mark_announced`], under the slot lock), and later samples
+//! carry just the ref. All samples of a series go to one shard of the endpoint, in order, and
+//! the shard resolves them first in, first out, so the announcing sample has put the series in
+//! this cache before any ref-only sample of it is resolved.
 //!
-//! Why a ref is always found: an entry is replaced only by a sample carrying a newer
-//! generation of the same slot, which was queued after the older series was released, and a
-//! shard's queue is first in, first out; so every sample naming the older generation by ref was
-//! taken from the queue before. An entry used by the batch being built is never replaced: the
-//! replacing sample waits for the next batch ([`Resolved::NextBatch`]). Memory is bounded by the
-//! number of registry slots: an entry holds a released series until its slot is reused.
+//! An entry is replaced only by an announcement of a newer generation of the same slot, which
+//! was queued after the older series was released; so every sample naming the older generation
+//! was resolved before. An entry used by the batch being built is never replaced: the replacing
+//! sample waits for the next batch ([`Resolved::NextBatch`]). Memory is bounded by the number
+//! of registry slots: an entry holds a released series until its slot is reused.
 
 use std::sync::Arc;
 
-use crate::series::{Series, SeriesRef, SlotState};
+#[cfg(doc)]
+use crate::series::SlotState;
+use crate::series::{Series, SeriesRef};
 
 /// One accepted sample waiting in a shard queue.
 #[derive(Debug, Clone)]
@@ -31,35 +35,26 @@ pub struct QueuedSample {
 }
 
 impl QueuedSample {
-    /// A sample of `series` (whose ref is `series_ref`) for the endpoint whose cache bit is
-    /// `endpoint_bit`: the series travels along until that endpoint's shard has cached it.
-    pub fn new(
+    /// A sample carrying its series (the first one queued for an endpoint's shard).
+    pub fn announcing(
         series_ref: SeriesRef,
         series: &Arc<Series>,
-        endpoint_bit: u64,
         timestamp: i64,
         value: f64,
     ) -> Self {
         QueuedSample {
             series_ref,
-            announce: (!series.is_cached_by(endpoint_bit)).then(|| series.clone()),
+            announce: Some(series.clone()),
             timestamp,
             value,
         }
     }
 
-    /// A sample of the series locked in `slot` (ref `series_ref`) for the endpoint whose
-    /// cache bit is `endpoint_bit`; as [`QueuedSample::new`].
-    pub fn from_slot(
-        series_ref: SeriesRef,
-        slot: &mut SlotState,
-        endpoint_bit: u64,
-        timestamp: i64,
-        value: f64,
-    ) -> Self {
+    /// A sample naming its series by ref (the shard has it cached by the time it sees it).
+    pub fn by_ref(series_ref: SeriesRef, timestamp: i64, value: f64) -> Self {
         QueuedSample {
             series_ref,
-            announce: slot.announce_for(endpoint_bit),
+            announce: None,
             timestamp,
             value,
         }
@@ -100,17 +95,14 @@ struct Entry {
 #[derive(Debug)]
 pub struct SeriesCache {
     entries: Vec<Option<Entry>>,
-    endpoint_bit: u64,
     batch: u64,
 }
 
 impl SeriesCache {
-    /// An empty cache for the shard of the endpoint whose bit is `endpoint_bit` (0: never
-    /// confirm, so every sample carries its series).
-    pub fn new(endpoint_bit: u64) -> Self {
+    /// An empty cache.
+    pub fn new() -> Self {
         SeriesCache {
             entries: Vec::new(),
-            endpoint_bit,
             batch: 1,
         }
     }
@@ -138,7 +130,6 @@ impl SeriesCache {
                     return Resolved::NextBatch(sample);
                 }
                 place => {
-                    series.mark_cached_by(self.endpoint_bit);
                     *place = Some(Entry {
                         generation,
                         series,
@@ -174,7 +165,14 @@ impl SeriesCache {
     }
 }
 
-/// The cache bit of endpoint `index`; endpoints past the 64th always send the series along.
+impl Default for SeriesCache {
+    fn default() -> Self {
+        SeriesCache::new()
+    }
+}
+
+/// The bit of endpoint `index` in [`SlotState::mark_announced`]; endpoints past the 64th get
+/// none, so every sample for them carries its series.
 pub fn endpoint_bit(index: usize) -> u64 {
     if index < 64 { 1 << index } else { 0 }
 }
@@ -194,28 +192,50 @@ mod tests {
     }
 
     #[test]
-    fn series_travel_until_the_shard_confirms_then_refs_resolve() {
+    fn an_announced_series_resolves_by_ref_afterwards() {
         let reg = SeriesRegistry::new(Labels::default());
         let (r, series) = registered(&reg, "a");
-        let bit = endpoint_bit(3);
-        let first = QueuedSample::new(r, &series, bit, 1, 1.0);
-        assert!(first.announce.is_some());
-        let second = QueuedSample::new(r, &series, bit, 2, 2.0);
-        assert!(second.announce.is_some(), "not confirmed yet");
-        let mut cache = SeriesCache::new(bit);
-        assert!(matches!(cache.resolve(first), Resolved::Ready(_)));
-        assert!(matches!(cache.resolve(second), Resolved::Ready(_)));
-        let third = QueuedSample::new(r, &series, bit, 3, 3.0);
-        assert!(third.announce.is_none(), "confirmed: the ref is enough");
-        let Resolved::Ready(sample) = cache.resolve(third) else {
-            panic!("a confirmed ref resolves");
+        let mut cache = SeriesCache::new();
+        assert!(
+            matches!(
+                cache.resolve(QueuedSample::by_ref(r, 1, 1.0)),
+                Resolved::Unknown(_)
+            ),
+            "a ref never announced is unknown"
+        );
+        assert!(matches!(
+            cache.resolve(QueuedSample::announcing(r, &series, 2, 2.0)),
+            Resolved::Ready(_)
+        ));
+        let Resolved::Ready(sample) = cache.resolve(QueuedSample::by_ref(r, 3, 3.0)) else {
+            panic!("an announced ref resolves");
         };
         assert_eq!(cache.series(sample.slot).id(), series.id());
         assert!(
-            QueuedSample::new(r, &series, endpoint_bit(4), 4, 4.0)
-                .announce
-                .is_some(),
-            "another endpoint has not confirmed"
+            matches!(
+                cache.resolve(QueuedSample::announcing(r, &series, 4, 4.0)),
+                Resolved::Ready(_)
+            ),
+            "announcing again is harmless"
+        );
+    }
+
+    #[test]
+    fn slots_remember_announcements_per_endpoint() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let (r, _) = registered(&reg, "a");
+        let mut slot = reg.lock_live(r).unwrap();
+        assert!(slot.announce_for(endpoint_bit(0)).is_some());
+        slot.mark_announced(endpoint_bit(0));
+        assert!(slot.announce_for(endpoint_bit(0)).is_none());
+        assert!(
+            slot.announce_for(endpoint_bit(1)).is_some(),
+            "another endpoint"
+        );
+        slot.mark_announced(endpoint_bit(64));
+        assert!(
+            slot.announce_for(endpoint_bit(64)).is_some(),
+            "endpoints past 64 always announce"
         );
     }
 
@@ -223,18 +243,17 @@ mod tests {
     fn a_reused_slot_waits_for_the_next_batch_when_the_old_series_is_in_this_one() {
         let reg = SeriesRegistry::new(Labels::default());
         let (old_ref, old) = registered(&reg, "old");
-        let bit = endpoint_bit(0);
-        let mut cache = SeriesCache::new(bit);
+        let mut cache = SeriesCache::new();
         cache.start_batch();
         assert!(matches!(
-            cache.resolve(QueuedSample::new(old_ref, &old, bit, 1, 1.0)),
+            cache.resolve(QueuedSample::announcing(old_ref, &old, 1, 1.0)),
             Resolved::Ready(_)
         ));
         reg.release(old_ref).unwrap();
         let (new_ref, new) = registered(&reg, "new");
         assert_eq!(new_ref.slot(), old_ref.slot());
         let Resolved::NextBatch(carried) =
-            cache.resolve(QueuedSample::new(new_ref, &new, bit, 1, 1.0))
+            cache.resolve(QueuedSample::announcing(new_ref, &new, 1, 1.0))
         else {
             panic!("the old series is in the current batch");
         };
@@ -245,26 +264,8 @@ mod tests {
         };
         assert_eq!(cache.series(sample.slot).id(), new.id());
         assert!(matches!(
-            cache.resolve(QueuedSample {
-                series_ref: old_ref,
-                announce: None,
-                timestamp: 2,
-                value: 0.0
-            }),
+            cache.resolve(QueuedSample::by_ref(old_ref, 2, 0.0)),
             Resolved::Unknown(_)
         ));
-    }
-
-    #[test]
-    fn endpoints_past_64_never_confirm() {
-        assert_eq!(endpoint_bit(64), 0);
-        let reg = SeriesRegistry::new(Labels::default());
-        let (r, series) = registered(&reg, "a");
-        let mut cache = SeriesCache::new(0);
-        assert!(matches!(
-            cache.resolve(QueuedSample::new(r, &series, 0, 1, 1.0)),
-            Resolved::Ready(_)
-        ));
-        assert!(QueuedSample::new(r, &series, 0, 2, 1.0).announce.is_some());
     }
 }

@@ -3,16 +3,17 @@
 //! moves past a batch until it is acknowledged, permanently rejected or the sender is
 //! hard-stopped, which keeps per-series order across retries.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use super::EndpointContext;
 use super::batch::BatchEncoder;
+use super::pending::PendingQueue;
 use super::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use crate::log::LogLevel;
 use crate::series::lock;
@@ -27,32 +28,23 @@ pub const HARD: u8 = 2;
 
 /// State shared between appending threads, flush/close callers and the shard thread.
 pub struct ShardShared {
-    /// Samples waiting to be batched.
-    pub queue: ArrayQueue<QueuedSample>,
-    /// Samples pushed so far.
-    pub enqueued: CachePadded<AtomicU64>,
+    /// Samples waiting to be batched (with the count of samples pushed so far).
+    pub queue: PendingQueue,
     /// Samples finished so far (acknowledged, failed or dropped).
     pub done: CachePadded<AtomicU64>,
     /// Send partial batches at once until `done` reaches this.
     pub flush_target: AtomicU64,
-    /// `RUN`, `DRAIN` or `HARD`.
-    pub stop: AtomicU8,
-    /// The thread panicked; pushes are refused.
-    pub dead: AtomicBool,
+    /// `RUN`, `DRAIN` or `HARD`. Read by every push: on its own cache line, away from the
+    /// fields the shard thread writes per batch.
+    pub stop: CachePadded<AtomicU8>,
+    /// The thread panicked; pushes are refused. Read by every push.
+    pub dead: CachePadded<AtomicBool>,
     /// A producer already signalled a full batch.
     pub wake_pending: AtomicBool,
     /// Lock paired with `wake_cv`.
     pub wake: Mutex<()>,
     /// Wakes the shard thread (full batch, flush, stop).
     pub wake_cv: Condvar,
-    /// Producers waiting for room under the `block` policy.
-    pub waiting_producers: AtomicUsize,
-    /// Lock paired with `space_cv`.
-    pub space: Mutex<()>,
-    /// Wakes producers waiting for room.
-    pub space_cv: Condvar,
-    /// Highest timestamp (ms) pushed.
-    pub highest_enqueued_ms: AtomicI64,
     /// Samples taken from the queue and not finished yet (the batch being sent, and a sample
     /// held back for the next batch).
     pub in_flight: AtomicU64,
@@ -62,19 +54,14 @@ impl ShardShared {
     /// A shard with room for `capacity` samples.
     pub fn new(capacity: usize) -> Self {
         ShardShared {
-            queue: ArrayQueue::new(capacity),
-            enqueued: CachePadded::new(AtomicU64::new(0)),
+            queue: PendingQueue::new(capacity),
             done: CachePadded::new(AtomicU64::new(0)),
             flush_target: AtomicU64::new(0),
-            stop: AtomicU8::new(RUN),
-            dead: AtomicBool::new(false),
+            stop: CachePadded::new(AtomicU8::new(RUN)),
+            dead: CachePadded::new(AtomicBool::new(false)),
             wake_pending: AtomicBool::new(false),
             wake: Mutex::new(()),
             wake_cv: Condvar::new(),
-            waiting_producers: AtomicUsize::new(0),
-            space: Mutex::new(()),
-            space_cv: Condvar::new(),
-            highest_enqueued_ms: AtomicI64::new(0),
             in_flight: AtomicU64::new(0),
         }
     }
@@ -87,10 +74,7 @@ impl ShardShared {
 
     /// Wakes producers blocked for room (after items were taken, or on stop).
     pub fn wake_producers(&self) {
-        if self.waiting_producers.load(Ordering::SeqCst) > 0 {
-            let _guard = lock(&self.space);
-            self.space_cv.notify_all();
-        }
+        self.queue.wake_waiters();
     }
 }
 
@@ -144,10 +128,7 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
 
 /// Counts every sample still queued as failed; returns how many.
 fn drain_as_failed(shard: &ShardShared, ctx: &EndpointContext) -> u64 {
-    let mut n = 0u64;
-    while shard.queue.pop().is_some() {
-        n += 1;
-    }
+    let n = shard.queue.clear() as u64;
     if n > 0 {
         ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
         finish(shard, ctx, n);
@@ -176,25 +157,26 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
     let max = queue_config.max_samples_per_send;
     let threshold = max.min(queue_config.capacity);
     let mut batch: Vec<BatchSample> = Vec::with_capacity(max);
-    let mut cache = SeriesCache::new(ctx.cache_bit);
-    let mut held: Option<QueuedSample> = None;
+    let mut cache = SeriesCache::new();
+    // Taken from the queue, not yet in a batch: the rest of a take that ended at a sample
+    // replacing a series of the batch (see `Resolved::NextBatch`).
+    let mut backlog: VecDeque<QueuedSample> = VecDeque::with_capacity(max);
     let mut encoder = BatchEncoder::default();
     let mut timer_start = Instant::now();
     loop {
-        let waiting = usize::from(held.is_some());
-        if let Next::Exit = wait_for_batch(shard, ctx, threshold, waiting, &mut timer_start) {
-            return waiting as u64;
+        if let Next::Exit = wait_for_batch(shard, ctx, threshold, backlog.len(), &mut timer_start) {
+            return backlog.len() as u64;
+        }
+        if backlog.len() < max {
+            shard.queue.take(max - backlog.len(), &mut backlog);
         }
         cache.start_batch();
         let mut unknown = 0u64;
-        while batch.len() < max {
-            let Some(sample) = held.take().or_else(|| shard.queue.pop()) else {
-                break;
-            };
+        while let Some(sample) = backlog.pop_front() {
             match cache.resolve(sample) {
                 Resolved::Ready(sample) => batch.push(sample),
                 Resolved::NextBatch(sample) => {
-                    held = Some(sample);
+                    backlog.push_front(sample);
                     break;
                 }
                 Resolved::Unknown(series_ref) => {
@@ -209,7 +191,6 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
                 }
             }
         }
-        shard.wake_producers();
         if unknown > 0 {
             ctx.metrics
                 .samples_failed
@@ -219,14 +200,13 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
         if batch.is_empty() {
             continue;
         }
-        shard.in_flight.store(
-            (batch.len() + usize::from(held.is_some())) as u64,
-            Ordering::SeqCst,
-        );
+        shard
+            .in_flight
+            .store((batch.len() + backlog.len()) as u64, Ordering::SeqCst);
         send_batch(shard, ctx, transport, &mut encoder, &cache, &mut batch);
         shard
             .in_flight
-            .store(u64::from(held.is_some()), Ordering::SeqCst);
+            .store(backlog.len() as u64, Ordering::SeqCst);
         timer_start = Instant::now();
     }
 }

@@ -1,0 +1,227 @@
+//! A shard's bounded queue of samples waiting to be batched: a `VecDeque` under a mutex.
+//!
+//! A lock-free ring (crossbeam's `ArrayQueue`) was measured to cost 16–28 ns per push on this
+//! project's 2-core machine against 6–7 ns for an uncontended mutex around a `VecDeque`: each
+//! ring slot's cache line travels to the consumer and back (it writes a stamp per slot), while
+//! here the consumer takes a whole batch per lock. The counters that flush and the metrics need
+//! (samples pushed, highest timestamp) are kept under the same lock, so a push writes no other
+//! shared line.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::series_cache::QueuedSample;
+use crate::series::lock;
+
+/// What the lock protects.
+#[derive(Debug, Default)]
+struct PendingState {
+    items: VecDeque<QueuedSample>,
+    pushed: u64,
+    highest_ms: i64,
+}
+
+/// Why [`PendingQueue::push_waiting`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// The deadline passed without room.
+    Deadline,
+    /// `give_up()` returned true (the shard is stopping or dead).
+    GaveUp,
+}
+
+/// Samples queued for one shard, at most `capacity` of them.
+#[derive(Debug)]
+pub struct PendingQueue {
+    state: Mutex<PendingState>,
+    capacity: usize,
+    space: Condvar,
+    waiting: AtomicUsize,
+}
+
+impl PendingQueue {
+    /// An empty queue with room for `capacity` samples.
+    pub fn new(capacity: usize) -> Self {
+        PendingQueue {
+            state: Mutex::new(PendingState {
+                items: VecDeque::with_capacity(capacity.min(1 << 16)),
+                pushed: 0,
+                highest_ms: 0,
+            }),
+            capacity,
+            space: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Queues `sample` when there is room and returns the new length; gives it back when full.
+    pub fn try_push(&self, sample: QueuedSample) -> Result<usize, QueuedSample> {
+        let mut state = lock(&self.state);
+        Self::push_locked(&mut state, self.capacity, sample)
+    }
+
+    /// Queues `sample`, waiting for room until `deadline` (checking `give_up` whenever woken);
+    /// returns the new length, or the sample and why it was not queued.
+    pub fn push_waiting(
+        &self,
+        mut sample: QueuedSample,
+        deadline: Instant,
+        give_up: impl Fn() -> bool,
+    ) -> Result<usize, (QueuedSample, WaitEnd)> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut state = lock(&self.state);
+        let result = loop {
+            match Self::push_locked(&mut state, self.capacity, sample) {
+                Ok(len) => break Ok(len),
+                Err(back) => sample = back,
+            }
+            if give_up() {
+                break Err((sample, WaitEnd::GaveUp));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err((sample, WaitEnd::Deadline));
+            }
+            state = self
+                .space
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        drop(state);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// The push itself, under the lock.
+    fn push_locked(
+        state: &mut MutexGuard<'_, PendingState>,
+        capacity: usize,
+        sample: QueuedSample,
+    ) -> Result<usize, QueuedSample> {
+        if state.items.len() >= capacity {
+            return Err(sample);
+        }
+        if state.pushed == 0 || sample.timestamp > state.highest_ms {
+            state.highest_ms = sample.timestamp;
+        }
+        state.pushed += 1;
+        state.items.push_back(sample);
+        Ok(state.items.len())
+    }
+
+    /// Moves up to `max` samples, oldest first, to the back of `out`; returns how many.
+    pub fn take(&self, max: usize, out: &mut VecDeque<QueuedSample>) -> usize {
+        let mut state = lock(&self.state);
+        let n = max.min(state.items.len());
+        out.extend(state.items.drain(..n));
+        drop(state);
+        if n > 0 {
+            self.wake_waiters();
+        }
+        n
+    }
+
+    /// Empties the queue; returns how many samples it held.
+    pub fn clear(&self) -> usize {
+        let mut state = lock(&self.state);
+        let n = state.items.len();
+        state.items.clear();
+        drop(state);
+        self.wake_waiters();
+        n
+    }
+
+    /// Samples queued now.
+    pub fn len(&self) -> usize {
+        lock(&self.state).items.len()
+    }
+
+    /// Samples pushed since the queue was created.
+    pub fn pushed(&self) -> u64 {
+        lock(&self.state).pushed
+    }
+
+    /// The highest timestamp (ms) pushed so far, 0 before the first push.
+    pub fn highest_ms(&self) -> i64 {
+        lock(&self.state).highest_ms
+    }
+
+    /// Wakes pushers waiting for room (after samples were taken, or when they should give up).
+    pub fn wake_waiters(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this wake-up after a waiter's check of its condition.
+            let _state = lock(&self.state);
+            self.space.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::SeriesRef;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn sample(ts: i64) -> QueuedSample {
+        QueuedSample {
+            series_ref: SeriesRef(1),
+            announce: None,
+            timestamp: ts,
+            value: ts as f64,
+        }
+    }
+
+    #[test]
+    fn bounded_fifo_with_counters() {
+        let q = PendingQueue::new(3);
+        assert_eq!(q.try_push(sample(5)).unwrap(), 1);
+        assert_eq!(q.try_push(sample(7)).unwrap(), 2);
+        assert_eq!(q.try_push(sample(6)).unwrap(), 3);
+        assert_eq!(q.try_push(sample(8)).unwrap_err().timestamp, 8, "full");
+        assert_eq!((q.pushed(), q.highest_ms(), q.len()), (3, 7, 3));
+        let mut out = VecDeque::new();
+        assert_eq!(q.take(2, &mut out), 2);
+        let order: Vec<i64> = out.iter().map(|s| s.timestamp).collect();
+        assert_eq!(order, [5, 7]);
+        assert_eq!(q.clear(), 1);
+        assert_eq!(q.len(), 0);
+        assert_eq!(q.pushed(), 3, "pushed counts every push ever");
+    }
+
+    #[test]
+    fn push_waiting_gets_room_when_samples_are_taken_and_gives_up_at_the_deadline() {
+        let q = Arc::new(PendingQueue::new(1));
+        q.try_push(sample(1)).unwrap();
+        let start = Instant::now();
+        let err = q
+            .push_waiting(sample(2), start + Duration::from_millis(50), || false)
+            .unwrap_err();
+        assert_eq!(err.1, WaitEnd::Deadline);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        assert_eq!(
+            q.push_waiting(sample(2), Instant::now() + Duration::from_secs(5), || true)
+                .unwrap_err()
+                .1,
+            WaitEnd::GaveUp
+        );
+        let taker = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                let mut out = VecDeque::new();
+                q.take(1, &mut out)
+            })
+        };
+        let len = q
+            .push_waiting(sample(3), Instant::now() + Duration::from_secs(10), || {
+                false
+            })
+            .expect("room after the take");
+        assert_eq!(len, 1);
+        assert_eq!(taker.join().unwrap(), 1);
+    }
+}
