@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use promrw::config::{EndpointConfig, QueueConfig};
 use promrw::wire::proto;
 use promrw::workload::Workload;
-use promrw::{Config, Labels, Sender};
+use promrw::{Config, Labels, Sample, Sender};
 use prost::Message;
 
 use crate::usage::{process_usage, thread_usage, threads_cpu};
@@ -57,6 +57,19 @@ pub struct BenchArgs {
     /// Runs; each uses a fresh sender. Every run, the best and the median are printed.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// How producers append: `append` (one call per sample) or `batch` (one
+    /// `append_batch` call per producer per round, as a scrape loop holding a round would).
+    #[arg(long, value_enum, default_value_t = AppendApi::Append)]
+    api: AppendApi,
+}
+
+/// The append API the producers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppendApi {
+    /// `Sender::append`, one call per sample.
+    Append,
+    /// `Sender::append_batch`, one call per round.
+    Batch,
 }
 
 /// The `promrw sink` child process. Dropping it kills and reaps the child, so every error path
@@ -197,11 +210,15 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     let samples = workload.samples() as u64;
     println!(
-        "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s), {} shard(s), max_samples_per_send {}, {} run(s)",
+        "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s) using {}, {} shard(s), max_samples_per_send {}, {} run(s)",
         workload.series,
         workload.rounds,
         workload.step_ms,
         args.producers,
+        match args.api {
+            AppendApi::Append => "append (one call per sample)",
+            AppendApi::Batch => "append_batch (one call per round)",
+        },
         args.shards,
         args.max_samples_per_send,
         args.runs
@@ -410,7 +427,7 @@ fn run_promrw(
                     .name(format!("bench-producer-{index}"))
                     .spawn_scoped(scope, move || {
                         let before = thread_usage();
-                        produce(sender, workload, first_ts, mine)?;
+                        produce(sender, workload, first_ts, mine, args.api)?;
                         Ok(thread_usage().cpu.saturating_sub(before.cpu))
                     })
                     .map_err(|e| format!("cannot start producer thread {index}: {e}"))
@@ -475,24 +492,41 @@ fn run_promrw(
     })
 }
 
-/// One producer: registers its series, then appends round after round (as a scrape loop does).
+/// One producer: registers its series, then appends round after round (as a scrape loop does),
+/// sample by sample or one batch per round.
 fn produce(
     sender: &Sender,
     workload: &Workload,
     first_ts: i64,
     mine: Vec<(usize, Labels)>,
+    api: AppendApi,
 ) -> Result<(), String> {
     let refs = mine
         .into_iter()
         .map(|(i, labels)| sender.series(labels).map(|r| (i, r)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("register: {e}"))?;
+    let mut batch = Vec::with_capacity(refs.len());
     for round in 0..workload.rounds {
         let ts = first_ts + round as i64 * workload.step_ms;
-        for &(i, series) in &refs {
-            sender
-                .append(series, ts, workload.value(i, round))
-                .map_err(|e| format!("append: {e}"))?;
+        match api {
+            AppendApi::Append => {
+                for &(i, series) in &refs {
+                    sender
+                        .append(series, ts, workload.value(i, round))
+                        .map_err(|e| format!("append: {e}"))?;
+                }
+            }
+            AppendApi::Batch => {
+                batch.clear();
+                batch.extend(refs.iter().map(|&(i, series)| Sample {
+                    series,
+                    timestamp_ms: ts,
+                    value: workload.value(i, round),
+                }));
+                let (accepted, result) = sender.append_batch(&batch);
+                result.map_err(|e| format!("append_batch (sample {accepted}): {e}"))?;
+            }
         }
     }
     Ok(())
