@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{RejectReason, SenderMetrics, SenderStats, render_text};
 use crate::model::{Label, Labels, stale_nan};
-use crate::queue::{EndpointQueue, PushOutcome};
+use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
 use crate::series::{SeriesRef, SeriesRegistry};
 
 /// One sample for [`Sender::append_batch`].
@@ -99,15 +99,35 @@ impl Sender {
             self.metrics.reject(RejectReason::Closed);
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        self.append_checked(series, timestamp_ms, value)?;
+        self.append_checked(series, timestamp_ms, value, None)?;
         self.metrics.appended.add(1);
         Ok(())
     }
 
     /// Checks a sample against its series and offers it to every endpoint, holding the
-    /// series' slot lock so that queue order is timestamp order.
-    fn append_checked(&self, series: SeriesRef, timestamp_ms: i64, value: f64) -> Result<()> {
-        let mut slot = match self.registry.lock_live(series) {
+    /// series' slot lock so that queue order is timestamp order. With `held` (a batch append to
+    /// a sender with one endpoint), the endpoint's shard queue stays locked between samples;
+    /// the slot lock is then only tried while the queue lock is held (lock order is slot, then
+    /// queue), and the queue lock is let go before waiting for a busy slot.
+    fn append_checked<'a>(
+        &'a self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        value: f64,
+        mut held: Option<&mut Option<HeldQueue<'a>>>,
+    ) -> Result<()> {
+        let locked = match held.as_deref_mut() {
+            Some(held) if held.is_some() => match self.registry.try_lock_live(series) {
+                Ok(Some(slot)) => Ok(slot),
+                Ok(None) => {
+                    *held = None;
+                    self.registry.lock_live(series)
+                }
+                Err(e) => Err(e),
+            },
+            _ => self.registry.lock_live(series),
+        };
+        let mut slot = match locked {
             Ok(slot) => slot,
             Err(e) => {
                 self.metrics.reject(RejectReason::UnknownSeries);
@@ -129,7 +149,11 @@ impl Sender {
         let mut accepted = false;
         let mut refusals: Vec<(usize, Error)> = Vec::new();
         for (index, endpoint) in self.endpoints.iter().enumerate() {
-            match endpoint.push(series, &mut slot, timestamp_ms, value) {
+            let outcome = match held.as_deref_mut() {
+                Some(held) => endpoint.push_holding(series, &mut slot, timestamp_ms, value, held),
+                None => endpoint.push(series, &mut slot, timestamp_ms, value),
+            };
+            match outcome {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                 PushOutcome::Refused(error) => refusals.push((index, error)),
             }
@@ -175,16 +199,25 @@ impl Sender {
         }
         let mut accepted = 0;
         let mut result = Ok(());
+        // One endpoint: keep its shard queue locked across consecutive samples. With several,
+        // holding one endpoint's queue while waiting for another's room would stall the first.
+        let mut held = None;
+        let mut holding = (self.endpoints.len() == 1).then_some(&mut held);
         for sample in samples {
-            if let Err(error) =
-                self.append_checked(sample.series, sample.timestamp_ms, sample.value)
-            {
+            if let Err(error) = self.append_checked(
+                sample.series,
+                sample.timestamp_ms,
+                sample.value,
+                holding.as_deref_mut(),
+            ) {
                 let message = format!("sample {accepted}: {}", error.message());
                 result = Err(Error::new(error.kind(), message));
                 break;
             }
             accepted += 1;
         }
+        // Release the held queue lock before returning.
+        drop(held);
         self.metrics.appended.add(accepted as u64);
         (accepted, result)
     }

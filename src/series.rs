@@ -6,7 +6,7 @@
 //! and queued, which keeps per-series queue order equal to timestamp order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use fxhash::FxHashMap;
 
@@ -203,22 +203,42 @@ impl SeriesRegistry {
     /// Locks the slot of a live `series_ref`; fails with `UnknownSeries` for refs never issued
     /// or released.
     pub fn lock_live(&self, series_ref: SeriesRef) -> Result<MutexGuard<'_, SlotState>> {
-        let slot = slot_of(series_ref) as usize;
-        let generation = (series_ref.0 >> 32) as u32;
-        let unknown = || {
-            Error::new(
-                ErrorKind::UnknownSeries,
-                format!("series ref {} is unknown or was released", series_ref.0),
-            )
+        let state = lock(self.live_slot(series_ref)?);
+        Self::check_live(series_ref, state)
+    }
+
+    /// As [`SeriesRegistry::lock_live`], but `Ok(None)` instead of waiting when another thread
+    /// holds the slot's lock (for callers that hold a queue lock, which must not wait here).
+    pub fn try_lock_live(
+        &self,
+        series_ref: SeriesRef,
+    ) -> Result<Option<MutexGuard<'_, SlotState>>> {
+        let state = match self.live_slot(series_ref)?.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
         };
-        let chunk = self
-            .chunks
+        Self::check_live(series_ref, state).map(Some)
+    }
+
+    /// The slot mutex a ref points at, if its chunk exists.
+    fn live_slot(&self, series_ref: SeriesRef) -> Result<&Mutex<SlotState>> {
+        let slot = slot_of(series_ref) as usize;
+        self.chunks
             .get(slot / CHUNK_SLOTS)
             .and_then(OnceLock::get)
-            .ok_or_else(unknown)?;
-        let state = lock(&chunk[slot % CHUNK_SLOTS]);
+            .map(|chunk| &chunk[slot % CHUNK_SLOTS])
+            .ok_or_else(|| unknown_series(series_ref))
+    }
+
+    /// The locked slot when it holds the generation of `series_ref`, else `UnknownSeries`.
+    fn check_live(
+        series_ref: SeriesRef,
+        state: MutexGuard<'_, SlotState>,
+    ) -> Result<MutexGuard<'_, SlotState>> {
+        let generation = series_ref.generation();
         if generation == 0 || state.generation != generation || state.series.is_none() {
-            return Err(unknown());
+            return Err(unknown_series(series_ref));
         }
         Ok(state)
     }
@@ -241,6 +261,14 @@ impl SeriesRegistry {
         });
         &chunk[slot % CHUNK_SLOTS]
     }
+}
+
+/// The error for a ref that was never issued or was released.
+fn unknown_series(series_ref: SeriesRef) -> Error {
+    Error::new(
+        ErrorKind::UnknownSeries,
+        format!("series ref {} is unknown or was released", series_ref.0),
+    )
 }
 
 /// The slot number of a ref.

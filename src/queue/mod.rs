@@ -181,6 +181,33 @@ impl EndpointQueue {
         timestamp: i64,
         value: f64,
     ) -> PushOutcome {
+        self.push_with(series_ref, slot, timestamp, value, None)
+    }
+
+    /// As [`EndpointQueue::push`], keeping the target shard's queue locked in `held` for the
+    /// next sample (a batch append whose samples mostly go to one shard takes the queue lock
+    /// once rather than per sample). The holder must not wait for a series slot lock while
+    /// `held` is set: use `SeriesRegistry::try_lock_live`, and clear `held` before waiting.
+    pub fn push_holding<'a>(
+        &'a self,
+        series_ref: SeriesRef,
+        slot: &mut SlotState,
+        timestamp: i64,
+        value: f64,
+        held: &mut Option<HeldQueue<'a>>,
+    ) -> PushOutcome {
+        self.push_with(series_ref, slot, timestamp, value, Some(held))
+    }
+
+    /// The push, with or without a held queue lock.
+    fn push_with<'a>(
+        &'a self,
+        series_ref: SeriesRef,
+        slot: &mut SlotState,
+        timestamp: i64,
+        value: f64,
+        mut held: Option<&mut Option<HeldQueue<'a>>>,
+    ) -> PushOutcome {
         let q = &self.ctx.config.queue;
         let index = shard_of(slot.shard_hash(), self.shards.len());
         let shard = &self.shards[index];
@@ -210,7 +237,28 @@ impl EndpointQueue {
             timestamp,
             value,
         };
-        let len = match shard.queue.try_push(sample) {
+        let pushed = match held.as_deref_mut() {
+            Some(held) => {
+                if held.as_ref().is_none_or(|h| h.shard != index) {
+                    *held = None;
+                    *held = Some(HeldQueue {
+                        shard: index,
+                        guard: shard.queue.lock(),
+                    });
+                }
+                let result = match held.as_mut() {
+                    Some(h) => h.guard.try_push(sample),
+                    None => shard.queue.try_push(sample),
+                };
+                if result.is_err() {
+                    // Full: let go of the lock before waiting or refusing.
+                    *held = None;
+                }
+                result
+            }
+            None => shard.queue.try_push(sample),
+        };
+        let len = match pushed {
             Ok(len) => len,
             Err(sample) => match q.overflow {
                 OverflowPolicy::DropNewest => {
@@ -230,11 +278,15 @@ impl EndpointQueue {
             slot.mark_announced(self.ctx.cache_bit);
         }
         // The shard re-checks the length itself before sleeping; this only spares it waiting
-        // for `batch_send_deadline` once a full batch is queued.
+        // for `batch_send_deadline` once a full batch is queued. The shard looks at the queue
+        // while holding its wake lock, so a held queue lock is released before waking it.
         if len >= self.batch_threshold
             && !shard.wake_pending.load(Ordering::Relaxed)
             && !shard.wake_pending.swap(true, Ordering::SeqCst)
         {
+            if let Some(held) = held {
+                *held = None;
+            }
             shard.wake();
         }
         PushOutcome::Queued
@@ -399,6 +451,12 @@ impl EndpointQueue {
             live: &self.ctx.metrics,
         }
     }
+}
+
+/// A shard queue lock kept by a batch append between consecutive samples of that shard.
+pub struct HeldQueue<'a> {
+    shard: usize,
+    guard: pending::PendingGuard<'a>,
 }
 
 /// The shard of a series with `shard_hash` among `shards`: the hash scaled to the shard count

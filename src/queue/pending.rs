@@ -95,6 +95,14 @@ impl PendingQueue {
         result
     }
 
+    /// Locks the queue, for a caller pushing several samples in a row ([`PendingGuard`]).
+    pub fn lock(&self) -> PendingGuard<'_> {
+        PendingGuard {
+            state: lock(&self.state),
+            capacity: self.capacity,
+        }
+    }
+
     /// The push itself, under the lock.
     fn push_locked(
         state: &mut MutexGuard<'_, PendingState>,
@@ -159,6 +167,22 @@ impl PendingQueue {
     }
 }
 
+/// A held queue lock: pushes without taking the lock again. Whoever holds one must not wait
+/// for another lock the shard thread may hold while it looks at the queue (its wake lock), nor
+/// for a series slot lock.
+#[derive(Debug)]
+pub struct PendingGuard<'a> {
+    state: MutexGuard<'a, PendingState>,
+    capacity: usize,
+}
+
+impl PendingGuard<'_> {
+    /// As [`PendingQueue::try_push`], under the held lock.
+    pub fn try_push(&mut self, sample: QueuedSample) -> Result<usize, QueuedSample> {
+        PendingQueue::push_locked(&mut self.state, self.capacity, sample)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +207,14 @@ mod tests {
         assert_eq!(q.try_push(sample(6)).unwrap(), 3);
         assert_eq!(q.try_push(sample(8)).unwrap_err().timestamp, 8, "full");
         assert_eq!((q.pushed(), q.highest_ms(), q.len()), (3, 7, 3));
+        {
+            let mut held = q.lock();
+            assert_eq!(
+                held.try_push(sample(9)).unwrap_err().timestamp,
+                9,
+                "still full"
+            );
+        }
         let mut out = VecDeque::new();
         assert_eq!(q.take(2, &mut out), 2);
         let order: Vec<i64> = out.iter().map(|s| s.timestamp).collect();
