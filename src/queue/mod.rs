@@ -231,12 +231,6 @@ impl EndpointQueue {
         }
         let announce = slot.announce_for(self.ctx.cache_bit);
         let announced = announce.is_some();
-        let sample = QueuedSample {
-            series_ref,
-            announce,
-            timestamp,
-            value,
-        };
         let pushed = match held.as_deref_mut() {
             Some(held) => {
                 if held.as_ref().is_none_or(|h| h.shard != index) {
@@ -247,8 +241,21 @@ impl EndpointQueue {
                     });
                 }
                 let result = match held.as_mut() {
-                    Some(h) => h.guard.try_push(sample),
-                    None => shard.queue.try_push(sample),
+                    Some(h) => h
+                        .guard
+                        .try_push_parts(series_ref, announce, timestamp, value)
+                        .map_err(|announce| QueuedSample {
+                            series_ref,
+                            announce,
+                            timestamp,
+                            value,
+                        }),
+                    None => shard.queue.try_push(QueuedSample {
+                        series_ref,
+                        announce,
+                        timestamp,
+                        value,
+                    }),
                 };
                 if result.is_err() {
                     // Full: let go of the lock before waiting or refusing.
@@ -256,7 +263,12 @@ impl EndpointQueue {
                 }
                 result
             }
-            None => shard.queue.try_push(sample),
+            None => shard.queue.try_push(QueuedSample {
+                series_ref,
+                announce,
+                timestamp,
+                value,
+            }),
         };
         let len = match pushed {
             Ok(len) => len,

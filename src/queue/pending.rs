@@ -13,7 +13,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::series_cache::QueuedSample;
-use crate::series::lock;
+use crate::series::{Series, SeriesRef, lock};
+use std::sync::Arc;
 
 /// What the lock protects.
 #[derive(Debug, Default)]
@@ -177,17 +178,36 @@ pub struct PendingGuard<'a> {
 }
 
 impl PendingGuard<'_> {
-    /// As [`PendingQueue::try_push`], under the held lock.
-    pub fn try_push(&mut self, sample: QueuedSample) -> Result<usize, QueuedSample> {
-        PendingQueue::push_locked(&mut self.state, self.capacity, sample)
+    /// As [`PendingQueue::try_push`], under the held lock, for a sample given by its parts, which is built in the
+    /// queue's memory rather than moved there; when full, gives back the announced series.
+    pub fn try_push_parts(
+        &mut self,
+        series_ref: SeriesRef,
+        announce: Option<Arc<Series>>,
+        timestamp: i64,
+        value: f64,
+    ) -> Result<usize, Option<Arc<Series>>> {
+        let state = &mut *self.state;
+        if state.items.len() >= self.capacity {
+            return Err(announce);
+        }
+        if state.pushed == 0 || timestamp > state.highest_ms {
+            state.highest_ms = timestamp;
+        }
+        state.pushed += 1;
+        state.items.push_back(QueuedSample {
+            series_ref,
+            announce,
+            timestamp,
+            value,
+        });
+        Ok(state.items.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::SeriesRef;
-    use std::sync::Arc;
     use std::time::Duration;
 
     fn sample(ts: i64) -> QueuedSample {
@@ -209,9 +229,8 @@ mod tests {
         assert_eq!((q.pushed(), q.highest_ms(), q.len()), (3, 7, 3));
         {
             let mut held = q.lock();
-            assert_eq!(
-                held.try_push(sample(9)).unwrap_err().timestamp,
-                9,
+            assert!(
+                held.try_push_parts(SeriesRef(1), None, 9, 9.0).is_err(),
                 "still full"
             );
         }
@@ -219,9 +238,14 @@ mod tests {
         assert_eq!(q.take(2, &mut out), 2);
         let order: Vec<i64> = out.iter().map(|s| s.timestamp).collect();
         assert_eq!(order, [5, 7]);
-        assert_eq!(q.clear(), 1);
+        assert_eq!(
+            q.lock().try_push_parts(SeriesRef(1), None, 9, 9.0).ok(),
+            Some(2)
+        );
+        assert_eq!((q.pushed(), q.highest_ms()), (4, 9));
+        assert_eq!(q.clear(), 2);
         assert_eq!(q.len(), 0);
-        assert_eq!(q.pushed(), 3, "pushed counts every push ever");
+        assert_eq!(q.pushed(), 4, "pushed counts every push ever");
     }
 
     #[test]
