@@ -117,14 +117,15 @@ impl Sender {
         mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> Result<()> {
         let locked = match held.as_deref_mut() {
-            Some(held) if held.is_some() => match self.registry.try_lock_live(series) {
-                Ok(Some(slot)) => Ok(slot),
-                Ok(None) => {
+            Some(held) if held.is_some() => self
+                .registry
+                .try_lock_live(series)
+                .transpose()
+                .unwrap_or_else(|| {
+                    // The slot is busy: let go of the queue before waiting for it.
                     *held = None;
                     self.registry.lock_live(series)
-                }
-                Err(e) => Err(e),
-            },
+                }),
             _ => self.registry.lock_live(series),
         };
         let mut slot = match locked {

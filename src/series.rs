@@ -40,7 +40,7 @@ impl Series {
         &self.encoded_labels
     }
 
-    /// Stable hash of the labels; `shard_hash % shards` picks the shard.
+    /// Stable hash of the labels; scaled to the shard count it picks the shard.
     pub fn shard_hash(&self) -> u64 {
         self.shard_hash
     }

@@ -294,21 +294,17 @@ pub unsafe extern "C" fn promrw_sender_append_batch(
     accepted_out: *mut usize,
 ) -> promrw_status {
     ffi_boundary!(PROMRW_PANIC, {
-        let result = (|| {
-            input::check_out(accepted_out, "accepted_out")?;
-            // SAFETY: `s` is NULL or a live sender, per the contract.
-            let sender = unsafe { open(s) }?;
+        let read = || {
             // SAFETY: `samples` is NULL or points to `n` readable samples, per the contract.
             let samples = unsafe { input::slice(samples, n, "samples") }?;
-            let (accepted, result) = sender.append_each(samples.iter().map(|s| Sample {
+            Ok(samples.iter().map(|s| Sample {
                 series: SeriesRef(s.series),
                 timestamp_ms: s.timestamp_ms,
                 value: s.value,
-            }));
-            // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
-            unsafe { input::write_out(accepted_out, accepted) };
-            result
-        })();
+            }))
+        };
+        // SAFETY: `s` and `accepted_out` are as `append_counted` requires, per the contract.
+        let result = unsafe { append_counted(s, accepted_out, read) };
         status_of_result(&result)
     })
 }
@@ -343,10 +339,7 @@ pub unsafe extern "C" fn promrw_sender_append_columns(
     accepted_out: *mut usize,
 ) -> promrw_status {
     ffi_boundary!(PROMRW_PANIC, {
-        let result = (|| {
-            input::check_out(accepted_out, "accepted_out")?;
-            // SAFETY: `s` is NULL or a live sender, per the contract.
-            let sender = unsafe { open(s) }?;
+        let read = || {
             // SAFETY: each pointer is NULL or points to its stated number of elements.
             let refs = unsafe { input::slice(series, series_len, "series") }?;
             // SAFETY: as above.
@@ -358,21 +351,39 @@ pub unsafe extern "C" fn promrw_sender_append_columns(
                     "series_len is {series_len}; it must be 1 or n ({n})"
                 )));
             }
-            let ref_at = |i: usize| SeriesRef(if refs.len() == 1 { refs[0] } else { refs[i] });
-            let (accepted, result) =
-                sender.append_each(timestamps.iter().zip(values).enumerate().map(
-                    |(i, (&timestamp_ms, &value))| Sample {
-                        series: ref_at(i),
-                        timestamp_ms,
-                        value,
-                    },
-                ));
-            // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
-            unsafe { input::write_out(accepted_out, accepted) };
-            result
-        })();
+            let ref_at = move |i: usize| SeriesRef(if refs.len() == 1 { refs[0] } else { refs[i] });
+            Ok(timestamps.iter().zip(values).enumerate().map(
+                move |(i, (&timestamp_ms, &value))| Sample {
+                    series: ref_at(i),
+                    timestamp_ms,
+                    value,
+                },
+            ))
+        };
+        // SAFETY: `s` and `accepted_out` are as `append_counted` requires, per the contract.
+        let result = unsafe { append_counted(s, accepted_out, read) };
         status_of_result(&result)
     })
+}
+
+/// The shared body of the batch appends: checks `accepted_out` and the sender, then appends
+/// the samples `read` gives (after its own argument checks) and writes how many were accepted.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender; `accepted_out` must be NULL or writable.
+unsafe fn append_counted<I: IntoIterator<Item = Sample>>(
+    s: *const promrw_sender,
+    accepted_out: *mut usize,
+    read: impl FnOnce() -> Result<I>,
+) -> Result<()> {
+    input::check_out(accepted_out, "accepted_out")?;
+    // SAFETY: forwarded contract.
+    let sender = unsafe { open(s) }?;
+    let (accepted, result) = sender.append_each(read()?);
+    // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
+    unsafe { input::write_out(accepted_out, accepted) };
+    result
 }
 
 /// Waits until every sample appended before the call is acknowledged (or failed for good);

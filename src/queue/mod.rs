@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use batch::BatchEncoder;
 use pending::WaitEnd;
 use series_cache::QueuedSample;
-pub use series_cache::endpoint_bit;
+use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
 
 use crate::config::{EndpointConfig, OverflowPolicy};
@@ -233,30 +233,20 @@ impl EndpointQueue {
         let announced = announce.is_some();
         let pushed = match held.as_deref_mut() {
             Some(held) => {
-                if held.as_ref().is_none_or(|h| h.shard != index) {
-                    *held = None;
-                    *held = Some(HeldQueue {
-                        shard: index,
-                        guard: shard.queue.lock(),
-                    });
-                }
-                let result = match held.as_mut() {
-                    Some(h) => h
-                        .guard
-                        .try_push_parts(series_ref, announce, timestamp, value)
-                        .map_err(|announce| QueuedSample {
-                            series_ref,
-                            announce,
-                            timestamp,
-                            value,
-                        }),
-                    None => shard.queue.try_push(QueuedSample {
-                        series_ref,
-                        announce,
-                        timestamp,
-                        value,
-                    }),
+                let current = match &mut *held {
+                    Some(current) if current.shard == index => current,
+                    other => {
+                        // Never hold two queue locks: let go of the old one first.
+                        *other = None;
+                        other.insert(HeldQueue {
+                            shard: index,
+                            guard: shard.queue.lock(),
+                        })
+                    }
                 };
+                let result = current
+                    .guard
+                    .try_push_parts(series_ref, announce, timestamp, value);
                 if result.is_err() {
                     // Full: let go of the lock before waiting or refusing.
                     *held = None;

@@ -9,12 +9,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::series_cache::QueuedSample;
 use crate::series::{Series, SeriesRef, lock};
-use std::sync::Arc;
 
 /// What the lock protects.
 #[derive(Debug, Default)]
@@ -22,6 +21,55 @@ struct PendingState {
     items: VecDeque<QueuedSample>,
     pushed: u64,
     highest_ms: i64,
+}
+
+impl PendingState {
+    /// The push itself, under the lock: the sample is built in the queue's memory rather than
+    /// moved there; when the queue holds `capacity` samples it is given back instead.
+    #[inline]
+    fn push(
+        &mut self,
+        capacity: usize,
+        series_ref: SeriesRef,
+        announce: Option<Arc<Series>>,
+        timestamp: i64,
+        value: f64,
+    ) -> Result<usize, QueuedSample> {
+        if self.items.len() >= capacity {
+            return Err(QueuedSample {
+                series_ref,
+                announce,
+                timestamp,
+                value,
+            });
+        }
+        if self.pushed == 0 || timestamp > self.highest_ms {
+            self.highest_ms = timestamp;
+        }
+        self.pushed += 1;
+        self.items.push_back(QueuedSample {
+            series_ref,
+            announce,
+            timestamp,
+            value,
+        });
+        Ok(self.items.len())
+    }
+
+    /// [`PendingState::push`] of a sample already built.
+    fn push_sample(
+        &mut self,
+        capacity: usize,
+        sample: QueuedSample,
+    ) -> Result<usize, QueuedSample> {
+        let QueuedSample {
+            series_ref,
+            announce,
+            timestamp,
+            value,
+        } = sample;
+        self.push(capacity, series_ref, announce, timestamp, value)
+    }
 }
 
 /// Why [`PendingQueue::push_waiting`] gave up.
@@ -59,8 +107,7 @@ impl PendingQueue {
 
     /// Queues `sample` when there is room and returns the new length; gives it back when full.
     pub fn try_push(&self, sample: QueuedSample) -> Result<usize, QueuedSample> {
-        let mut state = lock(&self.state);
-        Self::push_locked(&mut state, self.capacity, sample)
+        lock(&self.state).push_sample(self.capacity, sample)
     }
 
     /// Queues `sample`, waiting for room until `deadline` (checking `give_up` whenever woken);
@@ -74,7 +121,7 @@ impl PendingQueue {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = lock(&self.state);
         let result = loop {
-            match Self::push_locked(&mut state, self.capacity, sample) {
+            match state.push_sample(self.capacity, sample) {
                 Ok(len) => break Ok(len),
                 Err(back) => sample = back,
             }
@@ -102,23 +149,6 @@ impl PendingQueue {
             state: lock(&self.state),
             capacity: self.capacity,
         }
-    }
-
-    /// The push itself, under the lock.
-    fn push_locked(
-        state: &mut MutexGuard<'_, PendingState>,
-        capacity: usize,
-        sample: QueuedSample,
-    ) -> Result<usize, QueuedSample> {
-        if state.items.len() >= capacity {
-            return Err(sample);
-        }
-        if state.pushed == 0 || sample.timestamp > state.highest_ms {
-            state.highest_ms = sample.timestamp;
-        }
-        state.pushed += 1;
-        state.items.push_back(sample);
-        Ok(state.items.len())
     }
 
     /// Moves up to `max` samples, oldest first, to the back of `out`; returns how many.
@@ -178,30 +208,17 @@ pub struct PendingGuard<'a> {
 }
 
 impl PendingGuard<'_> {
-    /// As [`PendingQueue::try_push`], under the held lock, for a sample given by its parts, which is built in the
-    /// queue's memory rather than moved there; when full, gives back the announced series.
+    /// As [`PendingQueue::try_push`], under the held lock, for a sample given by its parts
+    /// (built in the queue's memory).
     pub fn try_push_parts(
         &mut self,
         series_ref: SeriesRef,
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
-    ) -> Result<usize, Option<Arc<Series>>> {
-        let state = &mut *self.state;
-        if state.items.len() >= self.capacity {
-            return Err(announce);
-        }
-        if state.pushed == 0 || timestamp > state.highest_ms {
-            state.highest_ms = timestamp;
-        }
-        state.pushed += 1;
-        state.items.push_back(QueuedSample {
-            series_ref,
-            announce,
-            timestamp,
-            value,
-        });
-        Ok(state.items.len())
+    ) -> Result<usize, QueuedSample> {
+        self.state
+            .push(self.capacity, series_ref, announce, timestamp, value)
     }
 }
 
