@@ -65,10 +65,8 @@ fn w1_batches() -> (Vec<Batch>, SeriesCache) {
                 .map(|(l, &(timestamp, value))| {
                     let series_ref = registry.register(l.clone()).expect("W1 labels register");
                     let series = registry
-                        .lock_live(series_ref)
-                        .expect("the series was just registered")
-                        .series()
-                        .clone();
+                        .series(series_ref)
+                        .expect("the series was just registered");
                     let queued = QueuedSample::announcing(series_ref, &series, timestamp, value);
                     match cache.resolve(queued) {
                         Resolved::Ready(sample) => sample,

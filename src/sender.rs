@@ -11,7 +11,7 @@ use crate::log::{LogLevel, Logger};
 use crate::metrics::{RejectReason, SenderMetrics, SenderStats, render_text};
 use crate::model::{Label, Labels, stale_nan};
 use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
-use crate::series::{SeriesRef, SeriesRegistry};
+use crate::series::{SeriesRef, SeriesRegistry, StripeGuard};
 
 /// One sample for [`Sender::append_batch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +47,9 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
+        // The series of one shard of the first endpoint share an order stripe, so a batch
+        // append to one shard holds one stripe.
+        let stripes = config.endpoints[0].queue.min_shards;
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
             match EndpointQueue::start(endpoint, config.logger.clone(), index) {
@@ -60,7 +63,7 @@ impl Sender {
             }
         }
         Ok(Sender {
-            registry: SeriesRegistry::new(config.external_labels),
+            registry: SeriesRegistry::with_stripes(config.external_labels, stripes),
             endpoints,
             metrics: SenderMetrics::default(),
             closed: AtomicBool::new(false),
@@ -99,42 +102,35 @@ impl Sender {
             self.metrics.reject(RejectReason::Closed);
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        self.append_checked(series, timestamp_ms, value, None)?;
+        self.append_checked(&mut AppendLocks::default(), series, timestamp_ms, value)?;
         self.metrics.appended.add(1);
         Ok(())
     }
 
     /// Checks a sample against its series and offers it to every endpoint, holding the
-    /// series' slot lock so that queue order is timestamp order. With `held` (a batch append to
-    /// a sender with one endpoint), the endpoint's shard queue stays locked between samples;
-    /// the slot lock is then only tried while the queue lock is held (lock order is slot, then
-    /// queue), and the queue lock is let go before waiting for a busy slot.
+    /// series' order stripe so that queue order is timestamp order. `locks` may already hold
+    /// a stripe and (with one endpoint) a shard queue from the previous sample of a batch;
+    /// they are kept when this sample needs the same ones.
     fn append_checked<'a>(
         &'a self,
+        locks: &mut AppendLocks<'a>,
         series: SeriesRef,
         timestamp_ms: i64,
         value: f64,
-        mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> Result<()> {
-        let locked = match held.as_deref_mut() {
-            Some(held) if held.is_some() => self
-                .registry
-                .try_lock_live(series)
-                .transpose()
-                .unwrap_or_else(|| {
-                    // The slot is busy: let go of the queue before waiting for it.
-                    *held = None;
-                    self.registry.lock_live(series)
-                }),
-            _ => self.registry.lock_live(series),
+        let unknown = |e| {
+            self.metrics.reject(RejectReason::UnknownSeries);
+            e
         };
-        let mut slot = match locked {
-            Ok(slot) => slot,
-            Err(e) => {
-                self.metrics.reject(RejectReason::UnknownSeries);
-                return Err(e);
-            }
-        };
+        let found = self.registry.find(series).map_err(unknown)?;
+        let AppendLocks { queue, stripe } = locks;
+        if stripe.as_ref().map(StripeGuard::stripe) != Some(found.stripe()) {
+            // Lock order is stripe, then queue: let go of both before taking another stripe.
+            *queue = None;
+            *stripe = None;
+        }
+        let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
+        let slot = found.lock(stripe).map_err(unknown)?;
         if let Some(last) = slot.last_timestamp() {
             if timestamp_ms <= last {
                 self.metrics.reject(RejectReason::OutOfOrder);
@@ -147,12 +143,17 @@ impl Sender {
                 ));
             }
         }
+        // With one endpoint its shard queue stays locked across consecutive samples. With
+        // several, holding one endpoint's queue while waiting for another's room would stall
+        // the first.
+        let hold_queue = self.endpoints.len() == 1;
         let mut accepted = false;
         let mut refusals: Vec<(usize, Error)> = Vec::new();
         for (index, endpoint) in self.endpoints.iter().enumerate() {
-            let outcome = match held.as_deref_mut() {
-                Some(held) => endpoint.push_holding(series, &mut slot, timestamp_ms, value, held),
-                None => endpoint.push(series, &mut slot, timestamp_ms, value),
+            let outcome = if hold_queue {
+                endpoint.push_holding(&slot, timestamp_ms, value, queue)
+            } else {
+                endpoint.push(&slot, timestamp_ms, value)
             };
             match outcome {
                 PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
@@ -200,25 +201,19 @@ impl Sender {
         }
         let mut accepted = 0;
         let mut result = Ok(());
-        // One endpoint: keep its shard queue locked across consecutive samples. With several,
-        // holding one endpoint's queue while waiting for another's room would stall the first.
-        let mut held = None;
-        let mut holding = (self.endpoints.len() == 1).then_some(&mut held);
+        let mut locks = AppendLocks::default();
         for sample in samples {
-            if let Err(error) = self.append_checked(
-                sample.series,
-                sample.timestamp_ms,
-                sample.value,
-                holding.as_deref_mut(),
-            ) {
+            if let Err(error) =
+                self.append_checked(&mut locks, sample.series, sample.timestamp_ms, sample.value)
+            {
                 let message = format!("sample {accepted}: {}", error.message());
                 result = Err(Error::new(error.kind(), message));
                 break;
             }
             accepted += 1;
         }
-        // Release the held queue lock before returning.
-        drop(held);
+        // Let go of the stripe and queue before returning.
+        drop(locks);
         self.metrics.appended.add(accepted as u64);
         (accepted, result)
     }
@@ -299,6 +294,15 @@ impl Drop for Sender {
             let _ = self.close(self.flush_deadline);
         }
     }
+}
+
+/// Locks an append keeps between consecutive samples of a batch: the order stripe of the last
+/// series and, for a sender with one endpoint, the shard queue it pushed to. The queue is let
+/// go of first (fields drop in order).
+#[derive(Default)]
+struct AppendLocks<'a> {
+    queue: Option<HeldQueue<'a>>,
+    stripe: Option<StripeGuard<'a>>,
 }
 
 /// Shared-ownership handle, for callers that hand a sender to several owners.

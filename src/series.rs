@@ -2,12 +2,24 @@
 //!
 //! A ref is `generation << 32 | slot`. Released slots are reused with a new generation, so a
 //! stale ref is detected instead of reaching another series, and memory stays bounded when
-//! series churn. Each slot has its own small lock, held while a sample of that series is checked
-//! and queued, which keeps per-series queue order equal to timestamp order.
+//! series churn.
+//!
+//! Per-series state that appends read and write (the last accepted timestamp, which endpoints
+//! have been sent the series) is guarded by an *order stripe*: one of a few locks, chosen by
+//! the series' shard hash exactly as the first endpoint chooses its shard, so the series of one
+//! shard share one stripe. An append holds its series' stripe while it checks the timestamp and
+//! queues the sample, which keeps per-series queue order equal to timestamp order; a batch
+//! append keeps the stripe locked across consecutive samples, so a batch of series of one shard
+//! takes one lock rather than one per sample. Release takes the stripe too, so it never runs in
+//! the middle of an append of that series. The fields are atomics only so that an append can
+//! read the generation and shard hash before it knows which stripe to lock (and so that no
+//! `unsafe` is needed); every other access happens under the stripe, where relaxed loads and
+//! stores are plain moves.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crossbeam_utils::CachePadded;
 use fxhash::FxHashMap;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -46,56 +58,24 @@ impl Series {
     }
 }
 
-/// What a slot holds while its series is live.
-#[derive(Debug)]
-pub struct SlotState {
-    generation: u32,
-    series: Option<Arc<Series>>,
-    last_timestamp: Option<i64>,
-    shard_hash: u64,
-    announced_to: u64,
+/// The bucket of `hash` among `buckets` (a shard among an endpoint's shards, a stripe among the
+/// registry's stripes): the hash scaled to the count, a multiply instead of a division on the
+/// append path, stable for a given count.
+pub fn bucket_of(hash: u64, buckets: usize) -> usize {
+    ((u128::from(hash) * buckets as u128) >> 64) as usize
 }
 
-impl SlotState {
-    /// The live series of the slot.
-    pub fn series(&self) -> &Arc<Series> {
-        self.series
-            .as_ref()
-            .expect("SlotGuard only hands out live slots")
-    }
-
-    /// The last accepted timestamp of the series, if any.
-    pub fn last_timestamp(&self) -> Option<i64> {
-        self.last_timestamp
-    }
-
-    /// Records `timestamp` as the last accepted one.
-    pub fn set_last_timestamp(&mut self, timestamp: i64) {
-        self.last_timestamp = Some(timestamp);
-    }
-
-    /// The series' shard hash (a copy kept in the slot, which the appending thread has
-    /// locked anyway, so the hot path does not read the series).
-    pub fn shard_hash(&self) -> u64 {
-        self.shard_hash
-    }
-
-    /// What a queued sample must carry for the endpoint with cache bit `endpoint_bit`: the
-    /// series itself until a sample carrying it was queued for that endpoint
-    /// ([`SlotState::mark_announced`]), then nothing (the shard resolves the ref in its cache).
-    pub fn announce_for(&self, endpoint_bit: u64) -> Option<Arc<Series>> {
-        if endpoint_bit != 0 && self.announced_to & endpoint_bit == endpoint_bit {
-            None
-        } else {
-            Some(self.series().clone())
-        }
-    }
-
-    /// Records that a sample carrying the series was queued for the endpoint with cache bit
-    /// `endpoint_bit`: its shard will have the series cached before it sees a later sample.
-    pub fn mark_announced(&mut self, endpoint_bit: u64) {
-        self.announced_to |= endpoint_bit;
-    }
+/// One registry slot. `generation`, `shard_hash` and `series` change only in register (while
+/// the slot is free, so no append can pass the generation check) and release (under the
+/// stripe); `last_timestamp`, `has_timestamp` and `announced_to` change only under the stripe.
+#[derive(Debug, Default)]
+struct Slot {
+    generation: AtomicU32,
+    shard_hash: AtomicU64,
+    last_timestamp: AtomicI64,
+    has_timestamp: AtomicBool,
+    announced_to: AtomicU64,
+    series: Mutex<Option<Arc<Series>>>,
 }
 
 /// Slots per chunk; chunks are allocated on demand and never freed while the registry lives.
@@ -104,11 +84,12 @@ const CHUNK_SLOTS: usize = 4096;
 const MAX_CHUNKS: usize = 1 << 16;
 
 /// A block of slots, allocated on first use.
-type SlotChunk = Box<[Mutex<SlotState>]>;
+type SlotChunk = Box<[Slot]>;
 
 /// Label sets to refs, and refs to series.
 pub struct SeriesRegistry {
     chunks: Box<[OnceLock<SlotChunk>]>,
+    stripes: Box<[CachePadded<Mutex<()>>]>,
     index: Mutex<IndexState>,
     next_id: AtomicU64,
     external_labels: Labels,
@@ -122,10 +103,19 @@ struct IndexState {
 }
 
 impl SeriesRegistry {
-    /// An empty registry that merges `external_labels` into every series.
+    /// An empty registry with one order stripe that merges `external_labels` into every series.
     pub fn new(external_labels: Labels) -> Self {
+        SeriesRegistry::with_stripes(external_labels, 1)
+    }
+
+    /// An empty registry with `stripes` order stripes (at least one). Give it the first
+    /// endpoint's shard count, so that the series of one shard share a stripe.
+    pub fn with_stripes(external_labels: Labels, stripes: usize) -> Self {
         SeriesRegistry {
             chunks: (0..MAX_CHUNKS).map(|_| OnceLock::new()).collect(),
+            stripes: (0..stripes.max(1))
+                .map(|_| CachePadded::new(Mutex::new(())))
+                .collect(),
             index: Mutex::new(IndexState {
                 by_labels: FxHashMap::default(),
                 free_slots: Vec::new(),
@@ -145,7 +135,7 @@ impl SeriesRegistry {
         if let Some(existing) = index.by_labels.get(encoded.as_slice()) {
             return Ok(*existing);
         }
-        let slot = match index.free_slots.pop() {
+        let slot_number = match index.free_slots.pop() {
             Some(slot) => slot,
             None => {
                 if index.next_slot as usize >= CHUNK_SLOTS * MAX_CHUNKS {
@@ -164,29 +154,37 @@ impl SeriesRegistry {
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels: encoded_labels.clone(),
         });
-        let mut state = lock(self.slot(slot));
-        state.generation = state.generation.wrapping_add(1).max(1);
-        state.shard_hash = series.shard_hash;
-        state.announced_to = 0;
-        state.series = Some(series);
-        state.last_timestamp = None;
-        let series_ref = SeriesRef((u64::from(state.generation) << 32) | u64::from(slot));
-        drop(state);
+        // The slot is free: an append can only reach its fields after seeing the generation
+        // stored last (release ordering), so no stripe is needed here.
+        let slot = self.slot(slot_number);
+        slot.shard_hash.store(series.shard_hash, Ordering::Relaxed);
+        slot.has_timestamp.store(false, Ordering::Relaxed);
+        slot.announced_to.store(0, Ordering::Relaxed);
+        *lock(&slot.series) = Some(series);
+        let generation = next_generation(slot.generation.load(Ordering::Relaxed));
+        slot.generation.store(generation, Ordering::Release);
+        let series_ref = SeriesRef((u64::from(generation) << 32) | u64::from(slot_number));
         index.by_labels.insert(encoded_labels, series_ref);
         Ok(series_ref)
     }
 
     /// Forgets a series. Samples already queued are still sent; appends with the old ref fail
-    /// with `UnknownSeries`; registering the same labels again gives a new ref.
+    /// with `UnknownSeries`; registering the same labels again gives a new ref. Waits for an
+    /// append holding the series' stripe to finish.
     pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
+        let found = self.find(series_ref)?;
+        // Lock order: stripe, then index (register takes only the index).
+        let stripe = self.lock_stripe(found.stripe);
+        let slot = found.lock(&stripe)?;
         let mut index = lock(&self.index);
-        let mut state = self.lock_live(series_ref)?;
-        index.by_labels.remove(state.series().encoded_labels());
-        state.series = None;
-        state.last_timestamp = None;
-        state.generation = state.generation.wrapping_add(1).max(1);
-        drop(state);
-        index.free_slots.push(slot_of(series_ref));
+        let series = lock(&slot.slot.series).take();
+        if let Some(series) = series {
+            index.by_labels.remove(series.encoded_labels());
+        }
+        slot.slot.has_timestamp.store(false, Ordering::Relaxed);
+        let generation = next_generation(slot.slot.generation.load(Ordering::Relaxed));
+        slot.slot.generation.store(generation, Ordering::Release);
+        index.free_slots.push(series_ref.slot());
         Ok(())
     }
 
@@ -200,66 +198,169 @@ impl SeriesRegistry {
         self.len() == 0
     }
 
-    /// Locks the slot of a live `series_ref`; fails with `UnknownSeries` for refs never issued
-    /// or released.
-    pub fn lock_live(&self, series_ref: SeriesRef) -> Result<MutexGuard<'_, SlotState>> {
-        let state = lock(self.live_slot(series_ref)?);
-        Self::check_live(series_ref, state)
+    /// The live series of `series_ref`; `UnknownSeries` for refs never issued or released.
+    pub fn series(&self, series_ref: SeriesRef) -> Result<Arc<Series>> {
+        let found = self.find(series_ref)?;
+        let stripe = self.lock_stripe(found.stripe);
+        found.lock(&stripe)?.series()
     }
 
-    /// As [`SeriesRegistry::lock_live`], but `Ok(None)` instead of waiting when another thread
-    /// holds the slot's lock (for callers that hold a queue lock, which must not wait here).
-    pub fn try_lock_live(
-        &self,
-        series_ref: SeriesRef,
-    ) -> Result<Option<MutexGuard<'_, SlotState>>> {
-        let state = match self.live_slot(series_ref)?.try_lock() {
-            Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Ok(None),
-        };
-        Self::check_live(series_ref, state).map(Some)
-    }
-
-    /// The slot mutex a ref points at, if its chunk exists.
-    fn live_slot(&self, series_ref: SeriesRef) -> Result<&Mutex<SlotState>> {
-        let slot = slot_of(series_ref) as usize;
-        self.chunks
-            .get(slot / CHUNK_SLOTS)
+    /// Finds the slot of a live `series_ref` without locking anything, and the stripe to lock
+    /// before using it ([`FoundSlot::lock`] checks again under the stripe); `UnknownSeries` for
+    /// refs never issued or released.
+    pub fn find(&self, series_ref: SeriesRef) -> Result<FoundSlot<'_>> {
+        let slot_number = series_ref.slot() as usize;
+        let slot = self
+            .chunks
+            .get(slot_number / CHUNK_SLOTS)
             .and_then(OnceLock::get)
-            .map(|chunk| &chunk[slot % CHUNK_SLOTS])
-            .ok_or_else(|| unknown_series(series_ref))
+            .map(|chunk| &chunk[slot_number % CHUNK_SLOTS])
+            .ok_or_else(|| unknown_series(series_ref))?;
+        check_generation(slot, series_ref, Ordering::Acquire)?;
+        Ok(FoundSlot {
+            slot,
+            series_ref,
+            stripe: bucket_of(slot.shard_hash.load(Ordering::Relaxed), self.stripes.len()),
+        })
     }
 
-    /// The locked slot when it holds the generation of `series_ref`, else `UnknownSeries`.
-    fn check_live(
-        series_ref: SeriesRef,
-        state: MutexGuard<'_, SlotState>,
-    ) -> Result<MutexGuard<'_, SlotState>> {
-        let generation = series_ref.generation();
-        if generation == 0 || state.generation != generation || state.series.is_none() {
-            return Err(unknown_series(series_ref));
+    /// Locks order stripe `stripe` (from [`FoundSlot::stripe`]).
+    pub fn lock_stripe(&self, stripe: usize) -> StripeGuard<'_> {
+        StripeGuard {
+            stripe,
+            _guard: lock(&self.stripes[stripe]),
         }
-        Ok(state)
     }
 
-    /// The slot's lock, allocating its chunk on first use.
-    fn slot(&self, slot: u32) -> &Mutex<SlotState> {
+    /// The slot, allocating its chunk on first use.
+    fn slot(&self, slot: u32) -> &Slot {
         let slot = slot as usize;
-        let chunk = self.chunks[slot / CHUNK_SLOTS].get_or_init(|| {
-            (0..CHUNK_SLOTS)
-                .map(|_| {
-                    Mutex::new(SlotState {
-                        generation: 0,
-                        series: None,
-                        last_timestamp: None,
-                        shard_hash: 0,
-                        announced_to: 0,
-                    })
-                })
-                .collect()
-        });
+        let chunk = self.chunks[slot / CHUNK_SLOTS]
+            .get_or_init(|| (0..CHUNK_SLOTS).map(|_| Slot::default()).collect());
         &chunk[slot % CHUNK_SLOTS]
+    }
+}
+
+/// The generation after `generation`, skipping 0 (which no ref carries).
+fn next_generation(generation: u32) -> u32 {
+    generation.wrapping_add(1).max(1)
+}
+
+/// `UnknownSeries` unless `slot` holds the generation of `series_ref`. A released slot's
+/// generation is one no ref was issued with, so this is also the liveness check.
+fn check_generation(slot: &Slot, series_ref: SeriesRef, order: Ordering) -> Result<()> {
+    let generation = series_ref.generation();
+    if generation == 0 || slot.generation.load(order) != generation {
+        return Err(unknown_series(series_ref));
+    }
+    Ok(())
+}
+
+/// A held order stripe (see the module doc).
+#[derive(Debug)]
+pub struct StripeGuard<'a> {
+    stripe: usize,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl StripeGuard<'_> {
+    /// Which stripe is held.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
+/// The slot of a ref that was live when found, not locked yet.
+#[derive(Debug, Clone, Copy)]
+pub struct FoundSlot<'a> {
+    slot: &'a Slot,
+    series_ref: SeriesRef,
+    stripe: usize,
+}
+
+impl<'a> FoundSlot<'a> {
+    /// The order stripe to hold while using the slot.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+
+    /// The slot, once its stripe is held: `UnknownSeries` when the series was released
+    /// meanwhile. The slot can be used for as long as the stripe stays held.
+    pub fn lock<'g>(self, stripe: &'g StripeGuard<'_>) -> Result<LockedSlot<'g>>
+    where
+        'a: 'g,
+    {
+        debug_assert_eq!(stripe.stripe, self.stripe, "the slot's own stripe");
+        check_generation(self.slot, self.series_ref, Ordering::Relaxed)?;
+        Ok(LockedSlot {
+            slot: self.slot,
+            series_ref: self.series_ref,
+        })
+    }
+}
+
+/// The slot of a live series whose order stripe is held: what an append reads and updates.
+#[derive(Debug)]
+pub struct LockedSlot<'g> {
+    slot: &'g Slot,
+    series_ref: SeriesRef,
+}
+
+impl LockedSlot<'_> {
+    /// The series' ref.
+    pub fn series_ref(&self) -> SeriesRef {
+        self.series_ref
+    }
+
+    /// The live series.
+    pub fn series(&self) -> Result<Arc<Series>> {
+        lock(&self.slot.series)
+            .clone()
+            .ok_or_else(|| unknown_series(self.series_ref))
+    }
+
+    /// The last accepted timestamp of the series, if any.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        self.slot
+            .has_timestamp
+            .load(Ordering::Relaxed)
+            .then(|| self.slot.last_timestamp.load(Ordering::Relaxed))
+    }
+
+    /// Records `timestamp` as the last accepted one.
+    pub fn set_last_timestamp(&self, timestamp: i64) {
+        self.slot.last_timestamp.store(timestamp, Ordering::Relaxed);
+        self.slot.has_timestamp.store(true, Ordering::Relaxed);
+    }
+
+    /// The series' shard hash (a copy kept in the slot, so the hot path does not read the
+    /// series).
+    pub fn shard_hash(&self) -> u64 {
+        self.slot.shard_hash.load(Ordering::Relaxed)
+    }
+
+    /// What a queued sample must carry for the endpoint with cache bit `endpoint_bit`: the
+    /// series itself until a sample carrying it was queued for that endpoint
+    /// ([`LockedSlot::mark_announced`]), then nothing (the shard resolves the ref in its
+    /// cache).
+    pub fn announce_for(&self, endpoint_bit: u64) -> Option<Arc<Series>> {
+        if endpoint_bit != 0
+            && self.slot.announced_to.load(Ordering::Relaxed) & endpoint_bit == endpoint_bit
+        {
+            None
+        } else {
+            // Live under the stripe: release cannot have taken the series.
+            lock(&self.slot.series).clone()
+        }
+    }
+
+    /// Records that a sample carrying the series was queued for the endpoint with cache bit
+    /// `endpoint_bit`: its shard will have the series cached before it sees a later sample.
+    pub fn mark_announced(&self, endpoint_bit: u64) {
+        let announced = self.slot.announced_to.load(Ordering::Relaxed);
+        self.slot
+            .announced_to
+            .store(announced | endpoint_bit, Ordering::Relaxed);
     }
 }
 
@@ -271,15 +372,10 @@ fn unknown_series(series_ref: SeriesRef) -> Error {
     )
 }
 
-/// The slot number of a ref.
-fn slot_of(series_ref: SeriesRef) -> u32 {
-    series_ref.0 as u32
-}
-
 impl SeriesRef {
     /// The registry slot the ref points at (slots are reused after release).
     pub fn slot(self) -> u32 {
-        slot_of(self)
+        self.0 as u32
     }
 
     /// The generation of the slot the ref was issued for.
@@ -303,6 +399,13 @@ mod tests {
         Labels::from_pairs(&[("__name__", name), ("job", "t")]).unwrap()
     }
 
+    /// The locked slot's last timestamp, through the public path an append takes.
+    fn last_timestamp(reg: &SeriesRegistry, r: SeriesRef) -> Result<Option<i64>> {
+        let found = reg.find(r)?;
+        let stripe = reg.lock_stripe(found.stripe());
+        Ok(found.lock(&stripe)?.last_timestamp())
+    }
+
     #[test]
     fn same_labels_same_ref_and_release_invalidates() {
         let reg = SeriesRegistry::new(Labels::default());
@@ -311,16 +414,95 @@ mod tests {
         let b = reg.register(labels("b")).unwrap();
         assert_ne!(a, b);
         reg.release(a).unwrap();
-        assert_eq!(
-            reg.lock_live(a).unwrap_err().kind(),
-            ErrorKind::UnknownSeries
-        );
+        assert_eq!(reg.find(a).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        assert_eq!(reg.series(a).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        assert_eq!(reg.release(a).unwrap_err().kind(), ErrorKind::UnknownSeries);
         let c = reg.register(labels("c")).unwrap();
-        assert_eq!(slot_of(c), slot_of(a), "released slot is reused");
+        assert_eq!(c.slot(), a.slot(), "released slot is reused");
         assert_ne!(c, a, "with a new generation");
         assert_eq!(reg.len(), 2);
-        assert!(reg.lock_live(SeriesRef(0)).is_err());
-        assert!(reg.lock_live(SeriesRef(u64::MAX)).is_err());
+        assert!(reg.find(SeriesRef(0)).is_err());
+        assert!(reg.find(SeriesRef(u64::MAX)).is_err());
+        assert_eq!(reg.series(b).unwrap().encoded_labels().len(), {
+            let full = labels("b");
+            rw1::encode_labels(&full).len()
+        });
+    }
+
+    #[test]
+    fn a_reused_slot_starts_without_timestamp_or_announcements() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let a = reg.register(labels("a")).unwrap();
+        {
+            let found = reg.find(a).unwrap();
+            let stripe = reg.lock_stripe(found.stripe());
+            let slot = found.lock(&stripe).unwrap();
+            slot.set_last_timestamp(7);
+            slot.mark_announced(1);
+            assert!(slot.announce_for(1).is_none());
+        }
+        assert_eq!(last_timestamp(&reg, a).unwrap(), Some(7));
+        reg.release(a).unwrap();
+        let b = reg.register(labels("b")).unwrap();
+        assert_eq!(b.slot(), a.slot());
+        assert_eq!(last_timestamp(&reg, b).unwrap(), None);
+        let b_id = reg.series(b).unwrap().id();
+        let found = reg.find(b).unwrap();
+        let stripe = reg.lock_stripe(found.stripe());
+        let slot = found.lock(&stripe).unwrap();
+        let announced = slot
+            .announce_for(1)
+            .expect("a new series is announced again");
+        assert_eq!(announced.id(), b_id);
+        assert_eq!(slot.shard_hash(), announced.shard_hash());
+    }
+
+    #[test]
+    fn a_release_between_find_and_lock_is_detected() {
+        let reg = SeriesRegistry::with_stripes(Labels::default(), 4);
+        let a = reg.register(labels("a")).unwrap();
+        let found = reg.find(a).unwrap();
+        reg.release(a).unwrap();
+        let stripe = reg.lock_stripe(found.stripe());
+        assert_eq!(
+            found.lock(&stripe).unwrap_err().kind(),
+            ErrorKind::UnknownSeries
+        );
+    }
+
+    #[test]
+    fn stripes_follow_the_shard_hash() {
+        let reg = SeriesRegistry::with_stripes(Labels::default(), 3);
+        for i in 0..100 {
+            let r = reg.register(labels(&format!("m{i}"))).unwrap();
+            let found = reg.find(r).unwrap();
+            let hash = reg.series(r).unwrap().shard_hash();
+            assert_eq!(found.stripe(), bucket_of(hash, 3));
+        }
+        assert_eq!(
+            SeriesRegistry::with_stripes(Labels::default(), 0)
+                .stripes
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn bucket_of_spreads_hashes_over_every_bucket_and_stays_in_range() {
+        for buckets in [1usize, 2, 3, 4, 7, 16] {
+            let mut seen = vec![0usize; buckets];
+            for i in 0..10_000u64 {
+                let index = bucket_of(fxhash::hash64(&i), buckets);
+                assert!(index < buckets);
+                seen[index] += 1;
+            }
+            assert!(
+                seen.iter().all(|&n| n > 10_000 / buckets / 2),
+                "{buckets} buckets: {seen:?}"
+            );
+        }
+        assert_eq!(bucket_of(u64::MAX, 4), 3);
+        assert_eq!(bucket_of(0, 4), 0);
     }
 
     #[test]

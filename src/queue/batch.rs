@@ -89,8 +89,8 @@ mod tests {
         let b = reg
             .register(Labels::from_pairs(&[("__name__", "b")]).unwrap())
             .unwrap();
-        let sa = reg.lock_live(a).unwrap().series().clone();
-        let sb = reg.lock_live(b).unwrap().series().clone();
+        let sa = reg.series(a).unwrap();
+        let sb = reg.series(b).unwrap();
         let mut cache = SeriesCache::new();
         let batch: Vec<BatchSample> = [
             (a, &sa, 1),

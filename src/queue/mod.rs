@@ -28,7 +28,7 @@ use crate::metrics::{
     endpoint_stats,
 };
 use crate::redact::redact_url;
-use crate::series::{SeriesRef, SlotState, lock};
+use crate::series::{LockedSlot, bucket_of, lock};
 use crate::transport::Transport;
 
 /// Read-only settings and shared counters of an endpoint, shared with its shard threads.
@@ -43,7 +43,7 @@ pub struct EndpointContext {
     pub metrics: EndpointMetrics,
     /// Where records go.
     pub logger: Logger,
-    /// This endpoint's bit in [`SlotState::mark_announced`].
+    /// This endpoint's bit in [`LockedSlot::mark_announced`].
     pub cache_bit: u64,
     progress: Mutex<()>,
     progress_cv: Condvar,
@@ -172,44 +172,37 @@ impl EndpointQueue {
         Ok(queue)
     }
 
-    /// Offers a sample of the series locked in `slot` (ref `series_ref`), applying
+    /// Offers a sample of the series in `slot` (whose order stripe the caller holds), applying
     /// `sample_age_limit` and the overflow policy.
-    pub fn push(
-        &self,
-        series_ref: SeriesRef,
-        slot: &mut SlotState,
-        timestamp: i64,
-        value: f64,
-    ) -> PushOutcome {
-        self.push_with(series_ref, slot, timestamp, value, None)
+    pub fn push(&self, slot: &LockedSlot<'_>, timestamp: i64, value: f64) -> PushOutcome {
+        self.push_with(slot, timestamp, value, None)
     }
 
     /// As [`EndpointQueue::push`], keeping the target shard's queue locked in `held` for the
     /// next sample (a batch append whose samples mostly go to one shard takes the queue lock
-    /// once rather than per sample). The holder must not wait for a series slot lock while
-    /// `held` is set: use `SeriesRegistry::try_lock_live`, and clear `held` before waiting.
+    /// once rather than per sample). Lock order is order stripe, then queue: the holder lets go
+    /// of `held` before taking another stripe.
     pub fn push_holding<'a>(
         &'a self,
-        series_ref: SeriesRef,
-        slot: &mut SlotState,
+        slot: &LockedSlot<'_>,
         timestamp: i64,
         value: f64,
         held: &mut Option<HeldQueue<'a>>,
     ) -> PushOutcome {
-        self.push_with(series_ref, slot, timestamp, value, Some(held))
+        self.push_with(slot, timestamp, value, Some(held))
     }
 
     /// The push, with or without a held queue lock.
     fn push_with<'a>(
         &'a self,
-        series_ref: SeriesRef,
-        slot: &mut SlotState,
+        slot: &LockedSlot<'_>,
         timestamp: i64,
         value: f64,
         mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> PushOutcome {
         let q = &self.ctx.config.queue;
-        let index = shard_of(slot.shard_hash(), self.shards.len());
+        let series_ref = slot.series_ref();
+        let index = bucket_of(slot.shard_hash(), self.shards.len());
         let shard = &self.shards[index];
         if shard.dead.load(Ordering::Relaxed) {
             return PushOutcome::Refused(Error::new(
@@ -459,33 +452,4 @@ impl EndpointQueue {
 pub struct HeldQueue<'a> {
     shard: usize,
     guard: pending::PendingGuard<'a>,
-}
-
-/// The shard of a series with `shard_hash` among `shards`: the hash scaled to the shard count
-/// (a multiply instead of a division on the append path), stable for a given count.
-fn shard_of(shard_hash: u64, shards: usize) -> usize {
-    ((u128::from(shard_hash) * shards as u128) >> 64) as usize
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shard_of;
-
-    #[test]
-    fn shard_of_spreads_hashes_over_every_shard_and_stays_in_range() {
-        for shards in [1usize, 2, 3, 4, 7, 16] {
-            let mut seen = vec![0usize; shards];
-            for i in 0..10_000u64 {
-                let index = shard_of(fxhash::hash64(&i), shards);
-                assert!(index < shards);
-                seen[index] += 1;
-            }
-            assert!(
-                seen.iter().all(|&n| n > 10_000 / shards / 2),
-                "{shards} shards: {seen:?}"
-            );
-        }
-        assert_eq!(shard_of(u64::MAX, 4), 3);
-        assert_eq!(shard_of(0, 4), 0);
-    }
 }

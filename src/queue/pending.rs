@@ -72,6 +72,11 @@ impl PendingState {
     }
 }
 
+/// The free room at which [`PendingQueue::take`] wakes pushers waiting for room.
+fn resume_room(capacity: usize) -> usize {
+    (capacity / 4).max(1)
+}
+
 /// Why [`PendingQueue::push_waiting`] gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -152,12 +157,19 @@ impl PendingQueue {
     }
 
     /// Moves up to `max` samples, oldest first, to the back of `out`; returns how many.
+    ///
+    /// Pushers waiting for room are woken only once a quarter of the queue is free: a
+    /// producer that outruns the shard then sleeps once per quarter queue rather than once per
+    /// batch (each sleep and wake-up costs it microseconds of CPU). The shard also wakes them
+    /// whenever it is about to wait for a retry, so they never wait on a stalled shard while
+    /// there is room.
     pub fn take(&self, max: usize, out: &mut VecDeque<QueuedSample>) -> usize {
         let mut state = lock(&self.state);
         let n = max.min(state.items.len());
         out.extend(state.items.drain(..n));
+        let room = self.capacity.saturating_sub(state.items.len());
         drop(state);
-        if n > 0 {
+        if n > 0 && room >= resume_room(self.capacity) {
             self.wake_waiters();
         }
         n
@@ -200,7 +212,7 @@ impl PendingQueue {
 
 /// A held queue lock: pushes without taking the lock again. Whoever holds one must not wait
 /// for another lock the shard thread may hold while it looks at the queue (its wake lock), nor
-/// for a series slot lock.
+/// for a series' order stripe (taken before queue locks).
 #[derive(Debug)]
 pub struct PendingGuard<'a> {
     state: MutexGuard<'a, PendingState>,
@@ -296,5 +308,60 @@ mod tests {
             .expect("room after the take");
         assert_eq!(len, 1);
         assert_eq!(taker.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn waiters_wake_once_a_quarter_is_free_or_when_woken_explicitly() {
+        let q = Arc::new(PendingQueue::new(8));
+        for ts in 0..8 {
+            q.try_push(sample(ts)).unwrap();
+        }
+        let pushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = |ts: i64| {
+            let (q, pushed) = (q.clone(), pushed.clone());
+            std::thread::spawn(move || {
+                let result =
+                    q.push_waiting(sample(ts), Instant::now() + Duration::from_secs(30), || {
+                        false
+                    });
+                pushed.store(true, Ordering::SeqCst);
+                result.map_err(|(_, end)| end)
+            })
+        };
+        let wait_for_waiter = || {
+            while q.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let mut out = VecDeque::new();
+
+        let first = waiter(100);
+        wait_for_waiter();
+        assert_eq!(q.take(1, &mut out), 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !pushed.load(Ordering::SeqCst),
+            "one free place of 8 does not wake it"
+        );
+        assert_eq!(q.take(1, &mut out), 1);
+        assert_eq!(
+            first.join().unwrap(),
+            Ok(7),
+            "two free places (a quarter) do"
+        );
+
+        pushed.store(false, Ordering::SeqCst);
+        q.try_push(sample(101)).unwrap();
+        let second = waiter(102);
+        wait_for_waiter();
+        assert_eq!(q.take(1, &mut out), 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!pushed.load(Ordering::SeqCst));
+        q.wake_waiters();
+        assert_eq!(
+            second.join().unwrap(),
+            Ok(8),
+            "an explicit wake uses the room there is"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! Sharing an `Arc<Series>` between appending threads and a shard costs two cache-line
 //! transfers per sample (the reference count is written on both sides). Instead, the first
 //! sample of a series queued for an endpoint carries the series itself ("announces" it), the
-//! slot records that ([`SlotState::mark_announced`], under the slot lock), and later samples
+//! slot records that ([`LockedSlot::mark_announced`], under the series' order stripe), and later samples
 //! carry just the ref. All samples of a series go to one shard of the endpoint, in order, and
 //! the shard resolves them first in, first out, so the announcing sample has put the series in
 //! this cache before any ref-only sample of it is resolved.
@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 #[cfg(doc)]
-use crate::series::SlotState;
+use crate::series::LockedSlot;
 use crate::series::{Series, SeriesRef};
 
 /// One accepted sample waiting in a shard queue.
@@ -171,7 +171,7 @@ impl Default for SeriesCache {
     }
 }
 
-/// The bit of endpoint `index` in [`SlotState::mark_announced`]; endpoints past the 64th get
+/// The bit of endpoint `index` in [`LockedSlot::mark_announced`]; endpoints past the 64th get
 /// none, so every sample for them carries its series.
 pub fn endpoint_bit(index: usize) -> u64 {
     if index < 64 { 1 << index } else { 0 }
@@ -187,7 +187,7 @@ mod tests {
         let r = reg
             .register(Labels::from_pairs(&[("__name__", name)]).unwrap())
             .unwrap();
-        let series = reg.lock_live(r).unwrap().series().clone();
+        let series = reg.series(r).unwrap();
         (r, series)
     }
 
@@ -224,7 +224,9 @@ mod tests {
     fn slots_remember_announcements_per_endpoint() {
         let reg = SeriesRegistry::new(Labels::default());
         let (r, _) = registered(&reg, "a");
-        let mut slot = reg.lock_live(r).unwrap();
+        let found = reg.find(r).unwrap();
+        let stripe = reg.lock_stripe(found.stripe());
+        let slot = found.lock(&stripe).unwrap();
         assert!(slot.announce_for(endpoint_bit(0)).is_some());
         slot.mark_announced(endpoint_bit(0));
         assert!(slot.announce_for(endpoint_bit(0)).is_none());

@@ -330,6 +330,8 @@ fn send_batch(
                     break;
                 }
                 let delay = backoff.next_delay(retry_after);
+                // Producers blocked for room use whatever room there is while this batch waits.
+                shard.wake_producers();
                 metrics.samples_retried.fetch_add(n, Ordering::Relaxed);
                 ctx.logger.log(LogLevel::Warn, || {
                     format!(
