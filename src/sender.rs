@@ -133,14 +133,7 @@ impl Sender {
         let slot = found.lock(stripe).map_err(unknown)?;
         if let Some(last) = slot.last_timestamp() {
             if timestamp_ms <= last {
-                self.metrics.reject(RejectReason::OutOfOrder);
-                return Err(Error::new(
-                    ErrorKind::OutOfOrder,
-                    format!(
-                        "timestamp {timestamp_ms} is not after the last accepted timestamp {last} of series {}",
-                        series.0
-                    ),
-                ));
+                return Err(self.out_of_order(series, timestamp_ms, last));
             }
         }
         // With one endpoint its shard queue stays locked across consecutive samples. With
@@ -160,6 +153,31 @@ impl Sender {
                 PushOutcome::Refused(error) => refusals.push((index, error)),
             }
         }
+        if !refusals.is_empty() {
+            self.refused(accepted, refusals)?;
+        }
+        slot.set_last_timestamp(timestamp_ms);
+        Ok(())
+    }
+
+    /// Counts and returns the out-of-order rejection of a sample.
+    #[cold]
+    fn out_of_order(&self, series: SeriesRef, timestamp_ms: i64, last: i64) -> Error {
+        self.metrics.reject(RejectReason::OutOfOrder);
+        Error::new(
+            ErrorKind::OutOfOrder,
+            format!(
+                "timestamp {timestamp_ms} is not after the last accepted timestamp {last} of series {}",
+                series.0
+            ),
+        )
+    }
+
+    /// Handles endpoints refusing a sample: when none `accepted` it, the first refusal is
+    /// counted and returned; otherwise each refusal is counted as a sample lost for that
+    /// endpoint, and logged.
+    #[cold]
+    fn refused(&self, accepted: bool, mut refusals: Vec<(usize, Error)>) -> Result<()> {
         if !accepted {
             let (_, error) = refusals.swap_remove(0);
             let reason = match error.kind() {
@@ -175,7 +193,6 @@ impl Sender {
                 format!("sample lost for one endpoint: {error}")
             });
         }
-        slot.set_last_timestamp(timestamp_ms);
         Ok(())
     }
 

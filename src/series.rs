@@ -349,9 +349,15 @@ impl LockedSlot<'_> {
         {
             None
         } else {
-            // Live under the stripe: release cannot have taken the series.
-            lock(&self.slot.series).clone()
+            self.series_to_announce()
         }
+    }
+
+    /// The series for an announcing sample (once per series and endpoint, so out of line).
+    #[cold]
+    fn series_to_announce(&self) -> Option<Arc<Series>> {
+        // Live under the stripe: release cannot have taken the series.
+        lock(&self.slot.series).clone()
     }
 
     /// Records that a sample carrying the series was queued for the endpoint with cache bit

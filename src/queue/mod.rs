@@ -200,24 +200,15 @@ impl EndpointQueue {
         value: f64,
         mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> PushOutcome {
-        let q = &self.ctx.config.queue;
         let series_ref = slot.series_ref();
         let index = bucket_of(slot.shard_hash(), self.shards.len());
         let shard = &self.shards[index];
-        if shard.dead.load(Ordering::Relaxed) {
-            return PushOutcome::Refused(Error::new(
-                ErrorKind::ShardDead,
-                format!(
-                    "{}: shard {index} is dead (its thread panicked)",
-                    self.ctx.describe()
-                ),
-            ));
+        if shard.dead.load(Ordering::Relaxed) || shard.stop.load(Ordering::Relaxed) != RUN {
+            return self.refuse_stopped(shard, index);
         }
-        if shard.stop.load(Ordering::Relaxed) != RUN {
-            return PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"));
-        }
-        if !q.sample_age_limit.is_zero()
-            && timestamp < shard::now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64)
+        let age_limit = self.ctx.config.queue.sample_age_limit;
+        if !age_limit.is_zero()
+            && timestamp < shard::now_ms().saturating_sub(age_limit.as_millis() as i64)
         {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
@@ -255,18 +246,9 @@ impl EndpointQueue {
         };
         let len = match pushed {
             Ok(len) => len,
-            Err(sample) => match q.overflow {
-                OverflowPolicy::DropNewest => {
-                    self.ctx.metrics.add_dropped(DropReason::QueueFull, 1);
-                    return PushOutcome::Dropped;
-                }
-                OverflowPolicy::Fail => {
-                    return PushOutcome::Refused(self.queue_full(index, "overflow policy is fail"));
-                }
-                OverflowPolicy::Block => match self.push_blocking(shard, index, sample) {
-                    Ok(len) => len,
-                    Err(error) => return PushOutcome::Refused(error),
-                },
+            Err(sample) => match self.overflow(shard, index, sample) {
+                Ok(len) => len,
+                Err(outcome) => return outcome,
             },
         };
         if announced {
@@ -285,6 +267,44 @@ impl EndpointQueue {
             shard.wake();
         }
         PushOutcome::Queued
+    }
+
+    /// The refusal for a shard that is dead or stopping (kept out of the push's hot path).
+    #[cold]
+    fn refuse_stopped(&self, shard: &ShardShared, index: usize) -> PushOutcome {
+        if shard.dead.load(Ordering::Relaxed) {
+            return PushOutcome::Refused(Error::new(
+                ErrorKind::ShardDead,
+                format!(
+                    "{}: shard {index} is dead (its thread panicked)",
+                    self.ctx.describe()
+                ),
+            ));
+        }
+        PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"))
+    }
+
+    /// Applies the overflow policy to a sample that found its shard queue full: the new queue
+    /// length once it is queued (`block`), or the outcome.
+    #[cold]
+    fn overflow(
+        &self,
+        shard: &ShardShared,
+        index: usize,
+        sample: QueuedSample,
+    ) -> std::result::Result<usize, PushOutcome> {
+        match self.ctx.config.queue.overflow {
+            OverflowPolicy::DropNewest => {
+                self.ctx.metrics.add_dropped(DropReason::QueueFull, 1);
+                Err(PushOutcome::Dropped)
+            }
+            OverflowPolicy::Fail => Err(PushOutcome::Refused(
+                self.queue_full(index, "overflow policy is fail"),
+            )),
+            OverflowPolicy::Block => self
+                .push_blocking(shard, index, sample)
+                .map_err(PushOutcome::Refused),
+        }
     }
 
     /// Waits up to `block_timeout` for room in a full shard queue; returns the new length.
