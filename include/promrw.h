@@ -645,7 +645,9 @@ promrw_status promrw_sender_new(const promrw_config *cfg, promrw_sender **out, p
  *
  * Lifetime: `series` is invalid afterwards; appends with it give `PROMRW_UNKNOWN_SERIES`.
  *
- * Thread safety: may be called from any thread, concurrently with other calls on `s`.
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`. It
+ * waits for appends in progress to series of the same shard (under the `block` overflow
+ * policy, one waiting for room can hold it up to `block_timeout`).
  *
  * Returns: `PROMRW_OK`; `PROMRW_UNKNOWN_SERIES` when `series` is unknown or already released;
  * `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.

@@ -92,6 +92,8 @@ impl Sender {
     }
 
     /// Forgets a series so its memory can be reused; samples already queued are still sent.
+    /// Waits for appends in progress to series of the same order stripe (one waiting for room
+    /// under the `block` overflow policy can hold it up to `block_timeout`).
     pub fn release(&self, series: SeriesRef) -> Result<()> {
         self.registry.release(series)
     }
