@@ -43,7 +43,7 @@ pub(crate) unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Resu
 ///
 /// # Safety
 ///
-/// As [`slice`].
+/// As [`slice()`].
 pub(crate) unsafe fn bytes<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
     // SAFETY: forwarded contract; `c_char` and `u8` have the same size and alignment.
     unsafe { slice(ptr.cast::<u8>(), len, what) }
