@@ -138,25 +138,27 @@ impl Sender {
                 return Err(self.out_of_order(series, timestamp_ms, last));
             }
         }
-        // With one endpoint its shard queue stays locked across consecutive samples. With
-        // several, holding one endpoint's queue while waiting for another's room would stall
-        // the first.
-        let hold_queue = self.endpoints.len() == 1;
-        let mut accepted = false;
-        let mut refusals: Vec<(usize, Error)> = Vec::new();
-        for (index, endpoint) in self.endpoints.iter().enumerate() {
-            let outcome = if hold_queue {
+        if let [endpoint] = &self.endpoints[..] {
+            // One endpoint: its shard queue stays locked across consecutive samples.
+            if let PushOutcome::Refused(error) =
                 endpoint.push_holding(&slot, timestamp_ms, value, queue)
-            } else {
-                endpoint.push(&slot, timestamp_ms, value)
-            };
-            match outcome {
-                PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
-                PushOutcome::Refused(error) => refusals.push((index, error)),
+            {
+                return self.refused(false, vec![(0, error)]);
             }
-        }
-        if !refusals.is_empty() {
-            self.refused(accepted, refusals)?;
+        } else {
+            // Several: holding one endpoint's queue while waiting for another's room would
+            // stall the first, so each push locks its queue on its own.
+            let mut accepted = false;
+            let mut refusals: Vec<(usize, Error)> = Vec::new();
+            for (index, endpoint) in self.endpoints.iter().enumerate() {
+                match endpoint.push(&slot, timestamp_ms, value) {
+                    PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
+                    PushOutcome::Refused(error) => refusals.push((index, error)),
+                }
+            }
+            if !refusals.is_empty() {
+                self.refused(accepted, refusals)?;
+            }
         }
         slot.set_last_timestamp(timestamp_ms);
         Ok(())
