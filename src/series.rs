@@ -172,20 +172,19 @@ impl SeriesRegistry {
     /// with `UnknownSeries`; registering the same labels again gives a new ref. Waits for an
     /// append holding the series' stripe to finish.
     pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
-        let found = self.find(series_ref)?;
         // Lock order: stripe, then index (register takes only the index).
-        let stripe = self.lock_stripe(found.stripe);
-        let slot = found.lock(&stripe)?;
-        let mut index = lock(&self.index);
-        let series = lock(&slot.slot.series).take();
-        if let Some(series) = series {
-            index.by_labels.remove(series.encoded_labels());
-        }
-        slot.slot.has_timestamp.store(false, Ordering::Relaxed);
-        let generation = next_generation(slot.slot.generation.load(Ordering::Relaxed));
-        slot.slot.generation.store(generation, Ordering::Release);
-        index.free_slots.push(series_ref.slot());
-        Ok(())
+        self.with_slot(series_ref, |slot| {
+            let mut index = lock(&self.index);
+            let series = lock(&slot.slot.series).take();
+            if let Some(series) = series {
+                index.by_labels.remove(series.encoded_labels());
+            }
+            slot.slot.has_timestamp.store(false, Ordering::Relaxed);
+            let generation = next_generation(slot.slot.generation.load(Ordering::Relaxed));
+            slot.slot.generation.store(generation, Ordering::Release);
+            index.free_slots.push(series_ref.slot());
+            Ok(())
+        })
     }
 
     /// Number of live series.
@@ -200,9 +199,20 @@ impl SeriesRegistry {
 
     /// The live series of `series_ref`; `UnknownSeries` for refs never issued or released.
     pub fn series(&self, series_ref: SeriesRef) -> Result<Arc<Series>> {
+        self.with_slot(series_ref, |slot| slot.series())
+    }
+
+    /// Runs `f` on the slot of a live `series_ref` with its stripe held (for callers that use
+    /// one slot; a batch append keeps a stripe across slots with [`SeriesRegistry::find`] and
+    /// [`FoundSlot::lock`]).
+    pub fn with_slot<T>(
+        &self,
+        series_ref: SeriesRef,
+        f: impl FnOnce(&LockedSlot<'_>) -> Result<T>,
+    ) -> Result<T> {
         let found = self.find(series_ref)?;
         let stripe = self.lock_stripe(found.stripe);
-        found.lock(&stripe)?.series()
+        f(&found.lock(&stripe)?)
     }
 
     /// Finds the slot of a live `series_ref` without locking anything, and the stripe to lock
@@ -405,11 +415,9 @@ mod tests {
         Labels::from_pairs(&[("__name__", name), ("job", "t")]).unwrap()
     }
 
-    /// The locked slot's last timestamp, through the public path an append takes.
+    /// The locked slot's last timestamp.
     fn last_timestamp(reg: &SeriesRegistry, r: SeriesRef) -> Result<Option<i64>> {
-        let found = reg.find(r)?;
-        let stripe = reg.lock_stripe(found.stripe());
-        Ok(found.lock(&stripe)?.last_timestamp())
+        reg.with_slot(r, |slot| Ok(slot.last_timestamp()))
     }
 
     #[test]
@@ -439,28 +447,28 @@ mod tests {
     fn a_reused_slot_starts_without_timestamp_or_announcements() {
         let reg = SeriesRegistry::new(Labels::default());
         let a = reg.register(labels("a")).unwrap();
-        {
-            let found = reg.find(a).unwrap();
-            let stripe = reg.lock_stripe(found.stripe());
-            let slot = found.lock(&stripe).unwrap();
+        reg.with_slot(a, |slot| {
             slot.set_last_timestamp(7);
             slot.mark_announced(1);
             assert!(slot.announce_for(1).is_none());
-        }
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(last_timestamp(&reg, a).unwrap(), Some(7));
         reg.release(a).unwrap();
         let b = reg.register(labels("b")).unwrap();
         assert_eq!(b.slot(), a.slot());
         assert_eq!(last_timestamp(&reg, b).unwrap(), None);
         let b_id = reg.series(b).unwrap().id();
-        let found = reg.find(b).unwrap();
-        let stripe = reg.lock_stripe(found.stripe());
-        let slot = found.lock(&stripe).unwrap();
-        let announced = slot
-            .announce_for(1)
-            .expect("a new series is announced again");
-        assert_eq!(announced.id(), b_id);
-        assert_eq!(slot.shard_hash(), announced.shard_hash());
+        reg.with_slot(b, |slot| {
+            let announced = slot
+                .announce_for(1)
+                .expect("a new series is announced again");
+            assert_eq!(announced.id(), b_id);
+            assert_eq!(slot.shard_hash(), announced.shard_hash());
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]

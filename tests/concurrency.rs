@@ -12,23 +12,39 @@ use std::time::Duration;
 use common::{FaultReceiver, now_ms, sender, yaml};
 use promrw::{ErrorKind, Sample, SeriesRef};
 
-/// Appends `samples` with `append_batch`, skipping each refused sample (it must be out of
-/// order: another thread got a later timestamp of that series in first); returns how many
-/// were accepted.
-fn append_all(sender: &promrw::Sender, mut samples: &[Sample]) -> u64 {
-    let mut accepted = 0u64;
+/// Appends `samples` with `append_batch`, skipping each refused sample: it must be out of
+/// order (another thread got a later timestamp of that series in first) or, when the series
+/// was released meanwhile, unknown. Returns how many were accepted and how many were refused
+/// as unknown.
+fn append_all(sender: &promrw::Sender, mut samples: &[Sample]) -> (u64, u64) {
+    let (mut accepted, mut unknown) = (0u64, 0u64);
     while !samples.is_empty() {
         let (n, result) = sender.append_batch(samples);
         accepted += n as u64;
         match result {
             Ok(()) => break,
             Err(error) => {
-                assert_eq!(error.kind(), ErrorKind::OutOfOrder, "{error}");
+                match error.kind() {
+                    ErrorKind::OutOfOrder => {}
+                    ErrorKind::UnknownSeries => unknown += 1,
+                    other => panic!("unexpected {other:?}: {error}"),
+                }
                 samples = &samples[n + 1..];
             }
         }
     }
-    accepted
+    (accepted, unknown)
+}
+
+/// One sample for each of `refs`, with the next timestamps of the shared `clock`.
+fn next_batch(refs: &[SeriesRef], clock: &AtomicI64, worker: usize) -> Vec<Sample> {
+    refs.iter()
+        .map(|&series| Sample {
+            series,
+            timestamp_ms: clock.fetch_add(1, Ordering::Relaxed),
+            value: worker as f64,
+        })
+        .collect()
 }
 
 #[test]
@@ -54,16 +70,11 @@ fn single_and_batch_appends_to_shared_series_keep_order_without_deadlock() {
                 scope.spawn(move || {
                     let mut accepted = 0u64;
                     for _ in 0..2_000 {
-                        let batch: Vec<Sample> = refs
-                            .iter()
-                            .map(|&series| Sample {
-                                series,
-                                timestamp_ms: clock.fetch_add(1, Ordering::Relaxed),
-                                value: worker as f64,
-                            })
-                            .collect();
+                        let batch = next_batch(refs, clock, worker);
                         if worker % 2 == 0 {
-                            accepted += append_all(sender, &batch);
+                            let (added, unknown) = append_all(sender, &batch);
+                            assert_eq!(unknown, 0, "no series is released here");
+                            accepted += added;
                         } else {
                             for s in &batch {
                                 match sender.append(s.series, s.timestamp_ms, s.value) {
@@ -143,30 +154,10 @@ fn release_races_appends(endpoints: usize) {
                     let (mut accepted, mut unknown) = (0u64, 0u64);
                     for _ in 0..1_500 {
                         let current = refs.lock().unwrap().clone();
-                        let batch: Vec<Sample> = current
-                            .iter()
-                            .map(|&series| Sample {
-                                series,
-                                timestamp_ms: clock.fetch_add(1, Ordering::Relaxed),
-                                value: worker as f64,
-                            })
-                            .collect();
-                        let mut rest = &batch[..];
-                        while !rest.is_empty() {
-                            let (n, result) = sender.append_batch(rest);
-                            accepted += n as u64;
-                            match result {
-                                Ok(()) => break,
-                                Err(e) => {
-                                    match e.kind() {
-                                        ErrorKind::UnknownSeries => unknown += 1,
-                                        ErrorKind::OutOfOrder => {}
-                                        other => panic!("unexpected {other:?}: {e}"),
-                                    }
-                                    rest = &rest[n + 1..];
-                                }
-                            }
-                        }
+                        let (added, refused) =
+                            append_all(sender, &next_batch(&current, clock, worker));
+                        accepted += added;
+                        unknown += refused;
                     }
                     (accepted, unknown)
                 })

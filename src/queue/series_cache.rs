@@ -224,21 +224,22 @@ mod tests {
     fn slots_remember_announcements_per_endpoint() {
         let reg = SeriesRegistry::new(Labels::default());
         let (r, _) = registered(&reg, "a");
-        let found = reg.find(r).unwrap();
-        let stripe = reg.lock_stripe(found.stripe());
-        let slot = found.lock(&stripe).unwrap();
-        assert!(slot.announce_for(endpoint_bit(0)).is_some());
-        slot.mark_announced(endpoint_bit(0));
-        assert!(slot.announce_for(endpoint_bit(0)).is_none());
-        assert!(
-            slot.announce_for(endpoint_bit(1)).is_some(),
-            "another endpoint"
-        );
-        slot.mark_announced(endpoint_bit(64));
-        assert!(
-            slot.announce_for(endpoint_bit(64)).is_some(),
-            "endpoints past 64 always announce"
-        );
+        reg.with_slot(r, |slot| {
+            assert!(slot.announce_for(endpoint_bit(0)).is_some());
+            slot.mark_announced(endpoint_bit(0));
+            assert!(slot.announce_for(endpoint_bit(0)).is_none());
+            assert!(
+                slot.announce_for(endpoint_bit(1)).is_some(),
+                "another endpoint"
+            );
+            slot.mark_announced(endpoint_bit(64));
+            assert!(
+                slot.announce_for(endpoint_bit(64)).is_some(),
+                "endpoints past 64 always announce"
+            );
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]
