@@ -68,6 +68,10 @@ _time_ns = time.time_ns
 def _on_log(_user_data: Any, level: int, message: Any, length: int) -> None:
     """The C log callback: forwards a record to the ``promrw`` logger.
 
+    The logger's level is checked for every record (``isEnabledFor``, which follows later
+    ``setLevel`` calls on the logger, its parents and the root, and ``logging.disable``);
+    records below it are dropped before their text is read. Handlers' levels apply as usual.
+
     Runs on shard threads and on appending threads, possibly concurrently; it must never
     raise into C, so every error is swallowed.
     """
@@ -211,16 +215,19 @@ class Sender:
     of at most :data:`GC_CLOSE_TIMEOUT` seconds; senders still open at interpreter exit are
     closed with their ``close_timeout``.
 
-    Logging: the library's records go to the ``logging`` logger ``"promrw"``. Records below the
-    logger's effective level when the sender is created are not produced at all (set
-    ``log_level`` to choose otherwise). Records may come from the library's own threads.
+    Logging: the library's records go to the ``logging`` logger ``"promrw"``, filtered by the
+    logger's effective level at the time of each record, so later ``setLevel`` calls (on
+    ``"promrw"``, a parent or the root logger) take effect on running senders. With
+    ``log_level`` set, the library does not produce records below it at all, whatever the
+    logger's level later becomes. Records may come from the library's own threads.
 
     Args:
         config: YAML/JSON text or a mapping.
         close_timeout: seconds :meth:`close` (and leaving a ``with`` block) waits for queued
             samples by default; ``None`` or ``math.inf`` wait without limit.
-        log_level: the lowest ``logging`` level the library should produce (default: the
-            ``promrw`` logger's effective level).
+        log_level: the lowest ``logging`` level the library should produce, fixed for the
+            sender's life (default: every level; the ``promrw`` logger's effective level then
+            decides, record by record).
 
     Raises:
         InvalidConfigError: the configuration does not parse or has an invalid value (the
@@ -244,7 +251,11 @@ class Sender:
         _timeout_ms(close_timeout, "close_timeout")  # validate early
         self._close_timeout = close_timeout
         if log_level is None:
-            log_level = logger.getEffectiveLevel()
+            # The library's level is fixed when the sender is made, the logger's is not: ask
+            # for every record and let the callback filter. Below WARNING the library only
+            # logs lifecycle events (INFO at start and close; no DEBUG records yet), so this
+            # costs a discarded callback or two per sender, not one per sample or request.
+            log_level = logging.DEBUG
         elif not isinstance(log_level, int):
             raise TypeError(f"log_level must be a logging level (int), not {log_level!r}")
         text = _config_text(config)
