@@ -198,7 +198,7 @@ def test_queue_full_fail_policy(dead_url: str) -> None:
     assert info.value.code == c.PROMRW_QUEUE_FULL
     assert sender.stats()["rejected_queue_full"] == 1
     with pytest.raises(promrw.QueueFullError) as info:
-        sender.append_many(ref, range(T0 + 5000, T0 + 5100), [1.0] * 100)
+        sender.append_many(ref, [1.0] * 100, range(T0 + 5000, T0 + 5100))
     accepted = info.value.accepted
     assert accepted is not None and 0 <= accepted < 100
     assert f"sample {accepted} of 100 refused" in info.value.message
@@ -282,7 +282,7 @@ def test_closed_sender_refuses_everything(sink: Sink) -> None:
         "series": lambda: sender.series({"__name__": "py_closed_2"}),
         "append": lambda: sender.append(ref, 1.0, T0),
         "append_stale": lambda: sender.append_stale(ref, T0),
-        "append_many": lambda: sender.append_many(ref, [T0], [1.0]),
+        "append_many": lambda: sender.append_many(ref, [1.0], [T0]),
         "append_many empty": lambda: sender.append_many(ref, [], []),
         "release_series": lambda: sender.release_series(ref),
         "flush": lambda: sender.flush(1),
@@ -294,7 +294,7 @@ def test_closed_sender_refuses_everything(sink: Sink) -> None:
             call()
         assert info.value.code == c.PROMRW_CLOSED, name
     with pytest.raises(promrw.ClosedError) as info:
-        sender.append_many(ref, [T0], [1.0])
+        sender.append_many(ref, [1.0], [T0])
     assert info.value.accepted == 0
     sender.close()
     sender.close(0)

@@ -386,23 +386,27 @@ class Sender:
         if status:
             _raise_status(status, f"appending a stale marker to series {series} at {timestamp_ms} ms")
 
-    def append_many(self, series: Any, timestamps: Any, values: Any) -> int:
+    def append_many(self, series: Any, values: Any, timestamps_ms: Any = None) -> int:
         """Appends samples given as columns, in order, stopping at the first one refused.
+
+        The arguments come in the order of :meth:`append` (series, value, timestamp), with the
+        same names in the plural: ``append_many(refs, values, timestamps_ms)``, or by keyword.
 
         Buffers are passed to the library without copying when they are one-dimensional,
         C-contiguous arrays of 8-byte items: ``array.array('Q')`` (or ``'q'``) for series,
-        ``array.array('q')`` for timestamps, ``array.array('d')`` for values, and equally
-        ``memoryview`` objects or numpy arrays of ``uint64``/``int64``/``float64``. Other
+        ``array.array('d')`` for values, ``array.array('q')`` for timestamps, and equally
+        ``memoryview`` objects or numpy arrays of ``uint64``/``float64``/``int64``. Other
         sequences and iterables (lists, tuples, ranges, other numpy dtypes) are converted.
         While the call runs, the buffers cannot be resized.
 
         Args:
             series: one reference (an ``int``) for every sample, or one reference per sample.
-            timestamps: milliseconds since the Unix epoch, one per sample.
             values: floats, one per sample.
+            timestamps_ms: milliseconds since the Unix epoch, one per sample; ``None`` means
+                now, the same for every sample (so each series may appear only once).
 
         Returns:
-            The number of samples appended (``len(timestamps)``).
+            The number of samples appended (``len(values)``).
 
         Raises:
             ValueError: the columns' lengths differ (``series`` may also have length 1), or an
@@ -422,12 +426,14 @@ class Sender:
             refs = column(series, "series", "Q", c_uint64)
         ts = vs = None
         try:
-            ts = column(timestamps, "timestamps", "q", ctypes.c_int64)
             vs = column(values, "values", "d", ctypes.c_double)
-            n = ts.length
-            if vs.length != n:
+            n = vs.length
+            if timestamps_ms is None:
+                timestamps_ms = array("q", (_time_ns() // 1_000_000,)) * n
+            ts = column(timestamps_ms, "timestamps_ms", "q", ctypes.c_int64)
+            if ts.length != n:
                 raise ValueError(
-                    f"timestamps and values differ in length ({n} and {vs.length})"
+                    f"values and timestamps_ms differ in length ({n} and {ts.length})"
                 )
             if refs is None:
                 series_ptr: Any = one
@@ -451,7 +457,7 @@ class Sender:
                 byref(accepted),
             )
         finally:
-            for col in (refs, ts, vs):
+            for col in (refs, vs, ts):
                 if col is not None:
                     col.release()
         if status:
