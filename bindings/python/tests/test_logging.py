@@ -202,7 +202,8 @@ class _Refuse400(http.server.BaseHTTPRequestHandler):
 
 
 def test_error_records_for_rejected_batches(caplog: pytest.LogCaptureFixture) -> None:
-    """A batch the receiver refuses for good (400) is logged as ERROR and counted as failed."""
+    """A batch the receiver refuses for good (400) is logged as ERROR, counted as failed and
+    reported by flush."""
     caplog.set_level(logging.WARNING, logger="promrw")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse400)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -211,7 +212,8 @@ def test_error_records_for_rejected_batches(caplog: pytest.LogCaptureFixture) ->
         url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/write"
         with promrw.Sender(config(url)) as sender:
             sender.append(sender.series({"__name__": "py_log_error"}), 1.0, T0)
-            sender.flush(10)
+            with pytest.raises(promrw.SamplesLostError):
+                sender.flush(10)
             stats = sender.stats()
             assert stats["samples_failed"] == 1 and stats["samples_sent"] == 0
         found = wait_for_record(caplog, logging.ERROR, "non-recoverable")

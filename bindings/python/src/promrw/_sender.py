@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import numbers
+import os
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ from ._lib import (
     promrw_free_user_data_fn,
     promrw_label,
     promrw_log_fn,
+    promrw_report,
     promrw_sender,
     promrw_stats,
     status_name,
@@ -37,6 +39,8 @@ __all__ = ["Sender", "Config", "Labels"]
 Config = Union[str, bytes, Mapping[str, Any]]
 #: A label set: a mapping of names to values, or an iterable of ``(name, value)`` pairs.
 Labels = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+#: A file path: ``str``, ``bytes`` or an ``os.PathLike`` such as ``pathlib.Path``.
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: The logger the library's log records go to.
 logger = logging.getLogger("promrw")
@@ -148,6 +152,62 @@ def _config_text(config: Config) -> bytes:
     )
 
 
+def _path_bytes(path: Any) -> bytes:
+    """A path as the OS's bytes for ``promrw_config_from_file`` (UTF-8 on Linux)."""
+    try:
+        return os.fsencode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"path must be str, bytes or os.PathLike, not {type(path).__name__}"
+        ) from None
+
+
+def _read_text(call: Any, what: str) -> str:
+    """Text from a call following the library's buffer convention: ``call(buf, cap,
+    len_out)`` with ``buf`` NULL and ``cap`` 0 asks for the size, ``PROMRW_BUFFER_TOO_SMALL``
+    writes the size needed (including the NUL) to ``*len_out``."""
+    needed = c_size_t(0)
+    status = call(None, 0, byref(needed))
+    for _ in range(8):
+        if status == c.PROMRW_OK:
+            return ""
+        if status != c.PROMRW_BUFFER_TOO_SMALL:
+            break
+        capacity = needed.value + 4096
+        buf = ctypes.create_string_buffer(capacity)
+        status = call(buf, capacity, byref(needed))
+        if status == c.PROMRW_OK:
+            return buf.raw[: needed.value].decode("utf-8", "replace").rstrip("\0")
+    _raise_status(status, what)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: The numeric fields of ``promrw_report``, as the keys of :meth:`Sender.last_report`.
+_REPORT_FIELDS = tuple(name for name, _ in promrw_report._fields_ if name != "struct_size")
+
+
+def _report_numbers(handle: Any, endpoint: int) -> Dict[str, Any]:
+    """``promrw_sender_last_report`` for one endpoint or ``PROMRW_ALL_ENDPOINTS``, as a dict."""
+    out = promrw_report()
+    out.struct_size = ctypes.sizeof(promrw_report)
+    status = lib.promrw_sender_last_report(handle, endpoint, byref(out))
+    if status != c.PROMRW_OK:
+        _raise_status(status, "last_report")
+    numbers_ = {name: getattr(out, name) for name in _REPORT_FIELDS}
+    numbers_["timed_out"] = bool(numbers_["timed_out"])
+    return numbers_
+
+
+def _report_text(handle: Any, endpoint: int) -> str:
+    """``promrw_sender_last_report_text`` for one endpoint or ``PROMRW_ALL_ENDPOINTS``."""
+    return _read_text(
+        lambda buf, cap, len_out: lib.promrw_sender_last_report_text(
+            handle, endpoint, buf, cap, len_out
+        ),
+        "last_report",
+    )
+
+
 def _label_bytes(text: Any, what: str) -> bytes:
     """A label name or value as bytes (invalid UTF-8 is left for the library to report)."""
     if isinstance(text, str):
@@ -199,6 +259,9 @@ class Sender:
 
         {"remote_write": [{"url": "http://127.0.0.1:9090/api/v1/write"}]}
 
+    or, instead of ``config``, ``path=`` names a configuration file (YAML or JSON, the same
+    schema): ``promrw.Sender(path="promrw.yml")`` or :meth:`Sender.from_file`.
+
     The sender starts its shard threads at once. Use it as a context manager, or call
     :meth:`close`, to send what is queued before the program goes on::
 
@@ -223,6 +286,8 @@ class Sender:
 
     Args:
         config: YAML/JSON text or a mapping.
+        path: a configuration file to read instead (``str``, ``bytes`` or ``os.PathLike``);
+            give exactly one of ``config`` and ``path``.
         close_timeout: seconds :meth:`close` (and leaving a ``with`` block) waits for queued
             samples by default; ``None`` or ``math.inf`` wait without limit.
         log_level: the lowest ``logging`` level the library should produce, fixed for the
@@ -231,23 +296,29 @@ class Sender:
 
     Raises:
         InvalidConfigError: the configuration does not parse or has an invalid value (the
-            message names the field).
+            message names the field), or the file cannot be read (the message names the
+            path).
         IoError: a shard thread could not be started.
-        TypeError: ``config`` is neither text nor a mapping.
+        TypeError: ``config`` is neither text nor a mapping, ``path`` is not a path, or not
+            exactly one of them was given.
     """
 
     __slots__ = ("_handle", "_closed", "_close_timeout", "__weakref__")
 
     def __init__(
         self,
-        config: Config,
+        config: Optional[Config] = None,
         *,
+        path: Optional[PathArg] = None,
         close_timeout: Optional[float] = DEFAULT_CLOSE_TIMEOUT,
         log_level: Optional[int] = None,
     ) -> None:
-        """Parses ``config`` and starts the sender (see the class docstring)."""
+        """Parses ``config`` (or reads ``path``) and starts the sender (see the class
+        docstring)."""
         self._handle: Any = None
         self._closed = False
+        if (config is None) == (path is None):
+            raise TypeError("Sender() takes exactly one of config and path=")
         _timeout_ms(close_timeout, "close_timeout")  # validate early
         self._close_timeout = close_timeout
         if log_level is None:
@@ -258,10 +329,14 @@ class Sender:
             log_level = logging.DEBUG
         elif not isinstance(log_level, int):
             raise TypeError(f"log_level must be a logging level (int), not {log_level!r}")
-        text = _config_text(config)
         cfg = POINTER(promrw_config)()
         err = POINTER(promrw_error)()
-        status = lib.promrw_config_from_yaml(text, len(text), byref(cfg), byref(err))
+        if path is not None:
+            raw_path = _path_bytes(path)
+            status = lib.promrw_config_from_file(raw_path, len(raw_path), byref(cfg), byref(err))
+        else:
+            text = _config_text(config)
+            status = lib.promrw_config_from_yaml(text, len(text), byref(cfg), byref(err))
         if status != c.PROMRW_OK:
             _raise_error(status, err)
         try:
@@ -278,6 +353,21 @@ class Sender:
             lib.promrw_config_free(cfg)
         self._handle = handle
         _live.add(self)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: PathArg,
+        *,
+        close_timeout: Optional[float] = DEFAULT_CLOSE_TIMEOUT,
+        log_level: Optional[int] = None,
+    ) -> "Sender":
+        """A sender configured from a file: ``Sender(path=path, ...)``.
+
+        The file is YAML or JSON, with the same schema and the same errors as configuration
+        text; an unreadable file is :class:`InvalidConfigError` naming the path.
+        """
+        return cls(path=path, close_timeout=close_timeout, log_level=log_level)
 
     # ---------------------------------------------------------------------------------------
     # Series and samples.
@@ -480,30 +570,44 @@ class Sender:
         """Waits until every sample appended before the call is acknowledged (or failed for
         good); partial batches are sent at once. The GIL is released while waiting.
 
+        Returns normally only when every sample accepted before it was acknowledged and
+        nothing was rejected or dropped since the previous flush or close returned. Its
+        report is kept for :meth:`last_report` whatever it raises.
+
         Args:
             timeout: seconds to wait at most; ``None`` or ``math.inf`` wait without limit.
 
         Raises:
-            DeadlineExceededError: the timeout passed first (a :class:`TimeoutError`).
+            SamplesLostError: some were rejected (4xx such as 400/401/404, counted as failed)
+                or dropped (too_old, queue_full) since the previous flush or close returned;
+                ``.report`` says how many and why.
+            DeadlineExceededError: the deadline passed first (a :class:`TimeoutError`; takes
+                precedence over samples lost; ``.report`` then has ``samples_pending > 0`` and
+                ``timed_out`` true).
             ClosedError: the sender was closed.
         """
         status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
         if status != c.PROMRW_OK:
-            _raise_status(status, "flush")
+            self._raise_reported(status, "flush")
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
         stops the shard threads. Samples still unsent at the deadline are counted as failed.
 
-        Closing a closed sender does nothing (like closing a closed file).
+        It reports the same way as :meth:`flush` for what was lost since the previous flush
+        (or close) returned; the sender is closed in every case. :meth:`stats`,
+        :meth:`metrics_text` and :meth:`last_report` still work afterwards, so the final
+        counts can be read. Closing a closed sender does nothing (like closing a closed file).
 
         Args:
             timeout: seconds to wait at most; ``None`` uses the ``close_timeout`` given to the
                 constructor (30 s by default); ``math.inf`` waits without limit.
 
         Raises:
-            DeadlineExceededError: the deadline passed before everything queued was sent (the
-                sender is closed anyway).
+            SamplesLostError: samples were rejected or dropped since the previous flush or
+                close returned (``.report`` says how many and why).
+            DeadlineExceededError: the deadline passed before everything queued was sent
+                (``.report`` as for :meth:`flush`).
         """
         if timeout is None:
             timeout = self._close_timeout
@@ -515,7 +619,20 @@ class Sender:
         status = lib.promrw_sender_close(handle, ms)
         _live.discard(self)
         if status != c.PROMRW_OK and status != c.PROMRW_CLOSED:
-            _raise_status(status, "close")
+            self._raise_reported(status, "close")
+
+    def _raise_reported(self, status: int, what: str) -> None:
+        """Raises the error of a flush or close; ``SAMPLES_LOST`` and ``TIMEOUT`` carry the
+        call's report, whose text is the message."""
+        report: Optional[Dict[str, Any]] = None
+        if status == c.PROMRW_SAMPLES_LOST or status == c.PROMRW_TIMEOUT:
+            try:
+                report = self.last_report()
+            except PromrwError:  # pragma: no cover - the report is readable after both
+                report = None
+        name = status_name(status)
+        detail = report["message"] if report and report["message"] else name
+        raise make_error(status, f"{what}: {detail}", name, None, report)
 
     @property
     def closed(self) -> bool:
@@ -592,8 +709,7 @@ class Sender:
         ``enqueue_retries``, ``shards``, ``shards_dead``, ``series``, ``endpoints``,
         ``highest_enqueued_ms``, ``highest_sent_ms``.
 
-        Raises:
-            ClosedError: the sender was closed.
+        Works after :meth:`close` too, so the final counts can be read.
         """
         out = promrw_stats()
         status = lib.promrw_sender_stats(self._handle, byref(out))
@@ -604,23 +720,44 @@ class Sender:
     def metrics_text(self) -> str:
         """The sender's self-metrics in the Prometheus text exposition format (0.0.4).
 
-        Raises:
-            ClosedError: the sender was closed.
+        Works after :meth:`close` too.
         """
-        needed = c_size_t(0)
-        status = lib.promrw_sender_metrics_text(self._handle, None, 0, byref(needed))
-        for _ in range(8):
-            if status == c.PROMRW_OK:
-                return ""
-            if status != c.PROMRW_BUFFER_TOO_SMALL:
-                break
-            capacity = needed.value + 4096
-            buf = ctypes.create_string_buffer(capacity)
-            status = lib.promrw_sender_metrics_text(self._handle, buf, capacity, byref(needed))
-            if status == c.PROMRW_OK:
-                return buf.raw[: needed.value].decode("utf-8", "replace")
-        _raise_status(status, "metrics_text")
-        raise AssertionError("unreachable")  # pragma: no cover
+        handle = self._handle
+        return _read_text(
+            lambda buf, cap, len_out: lib.promrw_sender_metrics_text(handle, buf, cap, len_out),
+            "metrics_text",
+        )
+
+    def last_report(self) -> Dict[str, Any]:
+        """The report of the most recent flush or close that returned (all zero before the
+        first), whatever it returned. Works after :meth:`close`.
+
+        Keys, for all endpoints together: ``samples_failed`` (samples a receiver rejected
+        with a non-retryable status, or abandoned at a close deadline, since the previous
+        flush or close returned), ``samples_dropped_too_old`` (dropped as older than
+        ``sample_age_limit``, same window), ``samples_dropped_queue_full`` (dropped because a
+        queue was full under ``drop_newest``, same window), ``samples_pending`` (still pending
+        when the call returned; non-zero after a timeout), ``last_http_status`` (HTTP status
+        of the most recent failed attempt, rejected or retried, over all endpoints; 0 when
+        there was none or it failed without a response), ``timed_out`` (whether the flush or
+        close hit its deadline), ``last_error_unix_ms`` (when that most recent failed attempt
+        ended, ms since the Unix epoch; 0 when none), ``message`` (the whole message the
+        flush or close carried: counts per endpoint, what is pending, the last error of each
+        endpoint; empty after success), and ``endpoints``: one dict per endpoint in
+        configuration order with the same numeric keys for that endpoint and ``last_error``
+        (that endpoint's most recent failed attempt, e.g. ``"HTTP 404: 404 page not found"``
+        or ``"request failed: connection refused"``; empty when none).
+        """
+        handle = self._handle
+        report = _report_numbers(handle, c.PROMRW_ALL_ENDPOINTS)
+        report["message"] = _report_text(handle, c.PROMRW_ALL_ENDPOINTS)
+        endpoints = []
+        for index in range(self.stats()["endpoints"]):
+            one = _report_numbers(handle, index)
+            one["last_error"] = _report_text(handle, index)
+            endpoints.append(one)
+        report["endpoints"] = endpoints
+        return report
 
     def __repr__(self) -> str:
         """``<promrw.Sender open|closed>``."""
