@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import http.server
 import logging
@@ -161,6 +162,75 @@ def test_records_below_the_level_are_not_read(sink: Sink, capture: Capture,
     assert len(reads) == 2 and len(capture.records) == 2, capture.messages()  # started, closed
 
 
+def test_debug_records_per_request(sink: Sink, capture: Capture) -> None:
+    """With the logger at DEBUG when the sender is made, every request is logged at DEBUG
+    from the shard thread."""
+    logging.getLogger("promrw").setLevel(logging.DEBUG)
+    with promrw.Sender(config(sink.url)) as sender:
+        ref = sender.series({"__name__": "py_log_debug"})
+        for k in range(3):
+            sender.append(ref, float(k), T0 + k)
+            sender.flush(10)
+    found = capture.matching(logging.DEBUG, "request of 1 samples")
+    assert len(found) == 3, capture.messages()
+    assert all(r.threadName != threading.current_thread().name for r in found)
+
+
+def test_log_level_debug_then_set_level(sink: Sink, capture: Capture) -> None:
+    """log_level=DEBUG makes the library produce DEBUG records whatever the logger's level
+    at creation; they reach the logger once its level allows them."""
+    log = logging.getLogger("promrw")
+    log.setLevel(logging.WARNING)
+    with promrw.Sender(config(sink.url), log_level=logging.DEBUG) as sender:
+        ref = sender.series({"__name__": "py_log_debug_later"})
+        sender.append(ref, 1.0, T0)
+        sender.flush(10)
+        assert not capture.records, capture.messages()
+        log.setLevel(logging.DEBUG)
+        sender.append(ref, 2.0, T0 + 1)
+        sender.flush(10)
+    assert len(capture.matching(logging.DEBUG, "request of 1 samples")) == 1, capture.messages()
+
+
+class _CountingLevels(dict):  # type: ignore[type-arg]
+    """``_sender._LEVELS`` that counts the callback's look-ups: one per record it is given."""
+
+    def __init__(self, levels: Any, counts: "collections.Counter[int]") -> None:
+        super().__init__(levels)
+        self.counts = counts
+
+    def get(self, level: Any, default: Any = None) -> Any:  # noqa: D102
+        self.counts[level] += 1
+        return dict.get(self, level, default)
+
+
+def test_logging_off_costs_no_callback_per_request(sink: Sink, capture: Capture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With logging off (``promrw`` at NOTSET, the root at WARNING) the library is not asked
+    for the per-request DEBUG records: the callback sees the start and close records only.
+    With log_level=DEBUG it sees one DEBUG record per request (all dropped by the level)."""
+    counts: "collections.Counter[int]" = collections.Counter()
+    monkeypatch.setattr(_sender, "_LEVELS", _CountingLevels(_sender._LEVELS, counts))
+    logging.getLogger("promrw").setLevel(logging.NOTSET)
+    logging.getLogger().setLevel(logging.WARNING)
+
+    def five_requests(**kwargs: Any) -> None:
+        with promrw.Sender(config(sink.url), **kwargs) as sender:
+            ref = sender.series({"__name__": "py_log_off", "k": str(kwargs)})
+            for k in range(5):
+                sender.append(ref, float(k), T0 + k)
+                sender.flush(10)
+            assert sender.stats()["batches_sent"] == 5
+
+    five_requests()
+    assert counts[c.PROMRW_LOG_DEBUG] == 0, counts
+    assert counts[c.PROMRW_LOG_INFO] == 2, counts  # started, closed
+    counts.clear()
+    five_requests(log_level=logging.DEBUG)
+    assert counts[c.PROMRW_LOG_DEBUG] == 5, counts
+    assert not capture.records, capture.messages()
+
+
 def test_info_records_from_the_calling_thread(sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
     """With the logger at INFO, lifecycle records (start, close) arrive as INFO."""
     caplog.set_level(logging.INFO, logger="promrw")
@@ -216,8 +286,9 @@ def test_error_records_for_rejected_batches(caplog: pytest.LogCaptureFixture) ->
                 sender.flush(10)
             stats = sender.stats()
             assert stats["samples_failed"] == 1 and stats["samples_sent"] == 0
-        found = wait_for_record(caplog, logging.ERROR, "non-recoverable")
-        assert "400" in found[0].getMessage()
+        found = wait_for_record(caplog, logging.ERROR, "rejected a batch")
+        assert "HTTP 400" in found[0].getMessage()
+        assert "bad data from the test" in found[0].getMessage()  # the receiver's body
     finally:
         server.shutdown()
         server.server_close()
