@@ -160,7 +160,9 @@ def test_header_parses(header: Header) -> None:
     assert {"promrw_sample", "promrw_label", "promrw_stats", "promrw_report"} <= set(header.structs)
     assert header.defines["PROMRW_SAMPLES_LOST"] == 303
     assert "PROMRW_ALL_ENDPOINTS" in header.defines
-    assert {"promrw_config", "promrw_sender", "promrw_error"} == header.opaque
+    assert {"promrw_config", "promrw_sender", "promrw_error"} == {
+        name for name in header.opaque if name.startswith("promrw_")
+    }
     assert {"promrw_log_fn", "promrw_free_user_data_fn"} == set(header.callbacks)
     assert header.typedefs["promrw_status"] == "uint32_t"
     assert header.functions["promrw_sender_append_columns"] == (
@@ -175,6 +177,16 @@ def test_header_parses(header: Header) -> None:
             "size_t *",
         ],
     )
+
+
+def test_types_outside_the_prefix_are_unused(header: Header) -> None:
+    """A type the header declares without the ``promrw_`` prefix (cbindgen can leak an
+    internal one, e.g. ``SuspectTimestamp``) is used by no function, so the wrapper needs no
+    declaration of it."""
+    foreign = {name for name in header.opaque | set(header.structs) if not name.startswith("promrw_")}
+    for name, (ret, args) in header.functions.items():
+        used = {w for t in [ret, *args] for w in t.split()}
+        assert not (used & foreign), f"{name} uses {used & foreign}"
 
 
 def test_every_header_function_is_declared(header: Header) -> None:

@@ -130,7 +130,8 @@ def test_flush_after_rejection_raises_samples_lost(receivers: List[Receiver], st
         assert endpoint["last_http_status"] == status
         assert body in endpoint["last_error"], endpoint
         assert str(status) in endpoint["last_error"], endpoint
-        assert report["message"] and err.message == f"flush: {report['message']}"
+        assert report["message"].startswith("flush: 10 samples lost"), report["message"]
+        assert err.message == report["message"] and body in err.message
         assert rx.requests >= 1
         assert sender.last_report() == report
 
@@ -160,6 +161,7 @@ def test_close_after_a_loss_raises_and_stats_stay_readable(receivers: List[Recei
     assert sender.closed
     report = info.value.report
     assert report is not None and report["samples_failed"] == 7
+    assert info.value.message == report["message"] and "7" in report["message"]
     assert report["last_http_status"] == 400
     assert "rejected by the test" in report["endpoints"][0]["last_error"]
 

@@ -47,8 +47,8 @@ PROMRW_TIMEOUT = 300
 PROMRW_SHARD_DEAD = 301
 #: An I/O or system call failed.
 PROMRW_IO = 302
-#: Some samples accepted before the call were rejected by a receiver or dropped since the
-#: previous flush or close returned; promrw_sender_last_report says how many and why.
+#: Some samples accepted before a flush or close were rejected by a receiver or dropped since
+#: the previous flush or close returned; ``promrw_sender_last_report`` says how many and why.
 PROMRW_SAMPLES_LOST = 303
 #: A panic inside the library was caught at the boundary (a bug in promrw).
 PROMRW_PANIC = 900

@@ -150,7 +150,7 @@ class IoError(PromrwError):
 
 
 class SamplesLostError(PromrwError):
-    """``PROMRW_SAMPLES_LOST``: some samples accepted before the call were rejected by a
+    """``PROMRW_SAMPLES_LOST``: some samples accepted before a flush or close were rejected by a
     receiver or dropped since the previous flush or close returned.
 
     Raised by :meth:`promrw.Sender.flush` and :meth:`promrw.Sender.close`; ``.report`` (the

@@ -370,8 +370,15 @@ class Sender:
     ) -> "Sender":
         """A sender configured from a file: ``Sender(path=path, ...)``.
 
-        The file is YAML or JSON, with the same schema and the same errors as configuration
-        text; an unreadable file is :class:`InvalidConfigError` naming the path.
+        Reads and validates a configuration file: the same schema, the same YAML-or-JSON
+        choice and the same errors as configuration text. The file is read once, when the
+        sender is made (files named inside the configuration, such as ``password_file``, are
+        read when used).
+
+        Raises:
+            InvalidConfigError: the file cannot be read (the message names the path and the
+                system's error) or its text is invalid (the message names the field).
+            TypeError: ``path`` is not ``str``, ``bytes`` or ``os.PathLike``.
         """
         return cls(path=path, close_timeout=close_timeout, log_level=log_level)
 
@@ -574,22 +581,22 @@ class Sender:
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Waits until every sample appended before the call is acknowledged (or failed for
-        good); partial batches are sent at once. The GIL is released while waiting.
+        good); partial batches are sent at once. Then reports what was lost: see
+        :meth:`last_report`. The GIL is released while waiting.
 
-        Returns normally only when every sample accepted before it was acknowledged and
-        nothing was rejected or dropped since the previous flush or close returned. Its
-        report is kept for :meth:`last_report` whatever it raises.
+        Returns only when every sample accepted before the call was acknowledged and nothing
+        was rejected or dropped since the previous flush or close returned.
 
         Args:
             timeout: seconds to wait at most; ``None`` or ``math.inf`` wait without limit.
 
         Raises:
-            SamplesLostError: some were rejected (4xx such as 400/401/404, counted as failed)
-                or dropped (too_old, queue_full) since the previous flush or close returned;
+            SamplesLostError: some samples were rejected by a receiver (counted as failed) or
+                dropped (too old, queue full) since the previous flush or close returned;
                 ``.report`` says how many and why.
-            DeadlineExceededError: the deadline passed first (a :class:`TimeoutError`; takes
-                precedence over samples lost; ``.report`` then has ``samples_pending > 0`` and
-                ``timed_out`` true).
+            DeadlineExceededError: ``timeout`` passed first (it takes precedence; the report,
+                in ``.report``, says what is still pending and the last error of each
+                endpoint). A :class:`TimeoutError`.
             ClosedError: the sender was closed.
         """
         status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
@@ -598,22 +605,24 @@ class Sender:
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
-        stops the shard threads. Samples still unsent at the deadline are counted as failed.
+        stops the shard threads.
 
-        It reports the same way as :meth:`flush` for what was lost since the previous flush
-        (or close) returned; the sender is closed in every case. :meth:`stats`,
-        :meth:`metrics_text` and :meth:`last_report` still work afterwards, so the final
-        counts can be read. Closing a closed sender does nothing (like closing a closed file).
+        Returns only when everything queued was sent and nothing was rejected or dropped since
+        the previous flush or close returned. The sender is closed in every case. Afterwards
+        the read-only calls (:meth:`stats`, :meth:`metrics_text`, :meth:`last_report`) still
+        work, so the final counts can be read; every other method but :meth:`close` raises
+        :class:`ClosedError`. Closing a closed sender does nothing (like closing a closed
+        file).
 
         Args:
             timeout: seconds to wait at most; ``None`` uses the ``close_timeout`` given to the
                 constructor (30 s by default); ``math.inf`` waits without limit.
 
         Raises:
-            SamplesLostError: samples were rejected or dropped since the previous flush or
-                close returned (``.report`` says how many and why).
-            DeadlineExceededError: the deadline passed before everything queued was sent
-                (``.report`` as for :meth:`flush`).
+            SamplesLostError: some samples were rejected or dropped since the previous flush
+                or close returned (``.report`` says how many and why).
+            DeadlineExceededError: the deadline passed first (the samples still unsent are
+                counted as failed; ``.report`` as for :meth:`flush`).
         """
         if timeout is None:
             timeout = self._close_timeout
@@ -629,7 +638,7 @@ class Sender:
 
     def _raise_reported(self, status: int, what: str) -> None:
         """Raises the error of a flush or close; ``SAMPLES_LOST`` and ``TIMEOUT`` carry the
-        call's report, whose text is the message."""
+        call's report, whose text (it starts with ``what``) is the message."""
         report: Optional[Dict[str, Any]] = None
         if status == c.PROMRW_SAMPLES_LOST or status == c.PROMRW_TIMEOUT:
             try:
@@ -637,8 +646,8 @@ class Sender:
             except PromrwError:  # pragma: no cover - the report is readable after both
                 report = None
         name = status_name(status)
-        detail = report["message"] if report and report["message"] else name
-        raise make_error(status, f"{what}: {detail}", name, None, report)
+        message = report["message"] if report and report["message"] else f"{what}: {name}"
+        raise make_error(status, message, name, None, report)
 
     @property
     def closed(self) -> bool:
@@ -736,23 +745,31 @@ class Sender:
 
     def last_report(self) -> Dict[str, Any]:
         """The report of the most recent flush or close that returned (all zero before the
-        first), whatever it returned. Works after :meth:`close`.
+        first), whatever it returned. Works after :meth:`close`. A flush or close returning
+        meanwhile (on another thread) replaces the report.
 
-        Keys, for all endpoints together: ``samples_failed`` (samples a receiver rejected
-        with a non-retryable status, or abandoned at a close deadline, since the previous
-        flush or close returned), ``samples_dropped_too_old`` (dropped as older than
-        ``sample_age_limit``, same window), ``samples_dropped_queue_full`` (dropped because a
-        queue was full under ``drop_newest``, same window), ``samples_pending`` (still pending
-        when the call returned; non-zero after a timeout), ``last_http_status`` (HTTP status
-        of the most recent failed attempt, rejected or retried, over all endpoints; 0 when
-        there was none or it failed without a response), ``timed_out`` (whether the flush or
-        close hit its deadline), ``last_error_unix_ms`` (when that most recent failed attempt
-        ended, ms since the Unix epoch; 0 when none), ``message`` (the whole message the
-        flush or close carried: counts per endpoint, what is pending, the last error of each
-        endpoint; empty after success), and ``endpoints``: one dict per endpoint in
-        configuration order with the same numeric keys for that endpoint and ``last_error``
-        (that endpoint's most recent failed attempt, e.g. ``"HTTP 404: 404 page not found"``
-        or ``"request failed: connection refused"``; empty when none).
+        Counts cover the window since the flush or close before it returned. Keys, for all
+        endpoints together:
+
+        - ``samples_failed``: samples a receiver rejected (non-retryable status) or abandoned
+          at a close deadline;
+        - ``samples_dropped_too_old``: samples dropped as older than ``sample_age_limit``;
+        - ``samples_dropped_queue_full``: samples dropped because a queue was full under the
+          ``drop_newest`` policy;
+        - ``samples_pending``: samples still pending when the call returned (non-zero after a
+          timeout);
+        - ``last_http_status``: HTTP status of the most recent failed attempt over all
+          endpoints (rejected or retried); 0 when there was none or it failed without a
+          response (connection refused, timeout);
+        - ``timed_out``: ``True`` when the flush or close hit its deadline;
+        - ``last_error_unix_ms``: when that most recent failed attempt ended, milliseconds
+          since the Unix epoch; 0 when there was none;
+        - ``message``: the whole message the flush or close carried (what was lost and what is
+          pending per endpoint, with each one's last error; empty when it succeeded);
+        - ``endpoints``: one dict per endpoint, in configuration order, with the same numeric
+          keys for that endpoint and ``last_error``: that endpoint's most recent failed
+          attempt, e.g. ``"server returned HTTP status 404: 404 page not found"`` or
+          ``"request failed: ..."`` (empty when there was none).
         """
         handle = self._handle
         report = _report_numbers(handle, c.PROMRW_ALL_ENDPOINTS)
