@@ -38,9 +38,11 @@
 // # Building
 //
 // cgo is required (CGO_ENABLED=1, a C toolchain). The package links the promrw static
-// library, lib/linux-amd64/libpromrw.a in the module directory, with promrw.h in include/:
-// build the Rust library (cargo build --release) and copy both in with sync-native.sh. With
-// the build tag promrw_dynamic it links lib/linux-amd64/libpromrw.so instead. See the
-// module's README.md. Built with the tag debug, every call forces a garbage collection
+// library libpromrw.a and compiles against promrw.h. In a checkout of the repository they
+// are the repository's own (target/release after cargo build --release, and include/);
+// elsewhere (vendored, or the module cache) they are copies made in the module directory by
+// sync-native.sh (lib/linux-amd64/, include/), which win when present. With the build tag
+// promrw_dynamic it links libpromrw.so instead. A build that finds neither stops with a
+// message naming the command to run. See the module's README.md. Built with the tag debug, every call forces a garbage collection
 // first, to expose lifetime bugs in the binding.
 package promrw

@@ -1,15 +1,11 @@
 package promrw
 
-// #cgo CFLAGS: -I${SRCDIR}/include
+// // The module's own copy of promrw.h (include/, made by sync-native.sh) comes first, the
+// // repository's (../../include) second: see promrw_cgo.h, which also checks the version.
+// #cgo CFLAGS: -I${SRCDIR}/include -I${SRCDIR}/../../include
 // #include <stdlib.h>
 // #include <string.h>
-// #include "promrw.h"
-//
-// // The version this package was written for: compiling it against any other minor
-// // version of promrw.h fails here (the ABI may change with any release before 1.0).
-// #if PROMRW_VERSION_MAJOR != 0 || PROMRW_VERSION_MINOR != 1
-// #error "this version of the promrw Go package needs promrw.h 0.1.x; run sync-native.sh with a matching library"
-// #endif
+// #include "promrw_cgo.h"
 import "C"
 
 import (
