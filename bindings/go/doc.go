@@ -23,17 +23,25 @@
 // # Errors
 //
 // Every error returned by this package is an *Error carrying a Code (the promrw_status of
-// promrw.h) and the library's message. Use errors.As to get the code, or errors.Is with
-// ErrQueueFull, ErrOutOfOrder, ErrClosed and the other Err* values. The package never
-// panics.
+// promrw.h) and the library's message, or wraps one. Use errors.As to get the code, or
+// errors.Is with ErrQueueFull, ErrOutOfOrder, ErrClosed and the other Err* values. The
+// package never panics.
+//
+// Flush and Close tell whether samples were lost: they return nil only when every sample
+// accepted before the call was acknowledged and nothing was rejected or dropped since the
+// previous flush or close returned. Otherwise they return a *SamplesLostError
+// (errors.Is(err, ErrSamplesLost)) or, when the deadline passed first, a *TimeoutError
+// (errors.Is(err, ErrTimeout)); both carry a Report saying how many samples were lost and
+// why (the HTTP status and message of each endpoint's last failure). LastReport returns the
+// report of the most recent Flush or Close.
 //
 // # Concurrency and lifetime
 //
 // A Sender may be used from any number of goroutines at once. Close flushes for up to a
 // timeout, stops the library's threads and frees its memory; it is idempotent, and calls
-// after it fail with CodeClosed (Stats returns the zero value and MetricsText ""). A
-// finalizer closes and frees a Sender that becomes unreachable without Close, but only as
-// a backstop: call Close. Senders start threads and do not survive fork.
+// after it fail with CodeClosed, except Stats, MetricsText and LastReport, which return the
+// final figures. A finalizer closes and frees a Sender that becomes unreachable without
+// Close, but only as a backstop: call Close. Senders start threads and do not survive fork.
 //
 // # Building
 //
