@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
 use crate::model::{Label, Labels};
 
@@ -252,6 +252,20 @@ impl Config {
         let config = parse::parse(text)?;
         validate::validate(&config)?;
         Ok(config)
+    }
+
+    /// Reads a configuration file and validates it as [`Config::from_text`] does. A file that
+    /// cannot be read is `InvalidConfig` naming the path and the system's error.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("cannot read configuration file {}: {e}", path.display()),
+            )
+        })?;
+        Config::from_text(&text)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
     }
 
     /// Starts a builder.
