@@ -42,9 +42,9 @@ const (
 	CodeShardDead Code = 301
 	// CodeIO means an I/O or system call failed (for example a thread could not start).
 	CodeIO Code = 302
-	// CodeSamplesLost means some samples accepted before the call were rejected by a receiver
-	// or dropped since the previous flush or close returned; the error is a *SamplesLostError
-	// whose Report (and Sender.LastReport) says how many and why.
+	// CodeSamplesLost means some samples accepted before a flush or close were rejected by a
+	// receiver or dropped since the previous flush or close returned; the error is a
+	// *SamplesLostError, whose Report (like Sender.LastReport) says how many and why.
 	CodeSamplesLost Code = 303
 	// CodePanic means a panic inside the library was caught at its boundary: a promrw bug.
 	CodePanic Code = 900
@@ -127,9 +127,9 @@ var (
 	ErrPanic           = &Error{code: CodePanic}
 )
 
-// SamplesLostError is the error of a Flush or Close that found samples lost
-// (PROMRW_SAMPLES_LOST): some samples accepted before the call were rejected by a receiver or
-// dropped since the previous flush or close returned. errors.Is(err, ErrSamplesLost) is true,
+// SamplesLostError is the error of a Flush or Close that returned PROMRW_SAMPLES_LOST: some
+// samples accepted before it were rejected by a receiver or dropped since the previous flush
+// or close returned. errors.Is(err, ErrSamplesLost) is true,
 // and errors.As(err, &perr) gives the *Error (CodeSamplesLost, with Report.Message).
 type SamplesLostError struct {
 	// Report says how many samples were lost and why: the report of the call that returned
@@ -148,12 +148,13 @@ func (e *SamplesLostError) Unwrap() error {
 // Code returns CodeSamplesLost.
 func (e *SamplesLostError) Code() Code { return CodeSamplesLost }
 
-// TimeoutError is the error of a Flush or Close whose deadline passed first (PROMRW_TIMEOUT,
-// which takes precedence over samples lost). errors.Is(err, ErrTimeout) is true, and
+// TimeoutError is the error of a Flush or Close that returned PROMRW_TIMEOUT: the deadline
+// passed first (it takes precedence over samples lost; the report says what is still
+// pending and the last error of each endpoint). errors.Is(err, ErrTimeout) is true, and
 // errors.As(err, &perr) gives the *Error (CodeTimeout, with Report.Message).
 type TimeoutError struct {
-	// Report is the report of the call that returned the error: SamplesPending > 0 and
-	// TimedOut, with whatever was lost besides.
+	// Report is the report of the call that returned the error: TimedOut, what is still
+	// pending (Flush) or was abandoned as failed (Close), and whatever was lost besides.
 	Report Report
 }
 

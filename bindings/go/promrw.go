@@ -157,27 +157,29 @@ func NewWithOptions(config string, opts ...Option) (*Sender, error) {
 		text = C.CString(config)
 		defer C.free(unsafe.Pointer(text))
 	}
-	return newSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
+	return startSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
 		return C.promrw_config_from_yaml(text, C.size_t(len(config)), cfg, cerr)
 	})
 }
 
-// NewFromFile reads and validates a configuration file (YAML or JSON, the same schema and
-// the same errors as New; an unreadable file is CodeInvalidConfig naming the path) and
-// starts a Sender, with options as NewWithOptions.
+// NewFromFile reads and validates a configuration file (the same schema, the same
+// YAML-or-JSON choice and the same errors as New) and starts a Sender, with options as
+// NewWithOptions. The file is read once, during the call. Errors as New, and
+// CodeInvalidConfig when the file cannot be read (the message names the path and the
+// system's error); CodeInvalidArgument when path is empty.
 func NewFromFile(path string, opts ...Option) (*Sender, error) {
 	var cpath *C.char
 	if len(path) > 0 {
 		cpath = C.CString(path)
 		defer C.free(unsafe.Pointer(cpath))
 	}
-	return newSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
+	return startSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
 		return C.promrw_config_from_file(cpath, C.size_t(len(path)), cfg, cerr)
 	})
 }
 
-// newSender makes a configuration with parse, applies the options and starts a Sender.
-func newSender(opts []Option, parse func(**C.promrw_config, **C.promrw_error) C.promrw_status) (*Sender, error) {
+// startSender makes a configuration with parse, applies the options and starts a Sender.
+func startSender(opts []Option, parse func(**C.promrw_config, **C.promrw_error) C.promrw_status) (*Sender, error) {
 	o := options{finalizerTimeout: DefaultFinalizerTimeout}
 	for _, opt := range opts {
 		if opt != nil {
@@ -449,13 +451,14 @@ func acceptedCount(st C.promrw_status, accepted C.size_t, n int) (int, error) {
 // Flush waits until every sample appended before the call is acknowledged (or failed for
 // good), sending partial batches at once. Durations are rounded up to whole milliseconds.
 //
-// It returns nil only when every sample accepted before it was acknowledged and nothing was
-// rejected or dropped since the previous flush or close returned. Errors:
-//   - a *SamplesLostError (errors.Is(err, ErrSamplesLost)) when some were rejected (4xx such
-//     as 400/401/404, counted as failed) or dropped (too old, queue full) since the previous
-//     flush or close returned;
-//   - a *TimeoutError (errors.Is(err, ErrTimeout)) when the deadline passed first; it takes
-//     precedence over samples lost, and the report then has SamplesPending > 0 and TimedOut;
+// It returns nil only when every sample accepted before the call was acknowledged and
+// nothing was rejected or dropped since the previous flush or close returned. Errors:
+//   - a *SamplesLostError (errors.Is(err, ErrSamplesLost)) when some samples were rejected
+//     by a receiver (a non-retryable status such as 400, 401 or 404; counted as failed) or
+//     dropped (too old, queue full) since the previous flush or close returned;
+//   - a *TimeoutError (errors.Is(err, ErrTimeout)) when timeout passed first (it takes
+//     precedence; the report says what is still pending and the last error of each
+//     endpoint);
 //   - CodeClosed after Close.
 //
 // Both carry the call's Report (the same that LastReport returns afterwards).
@@ -480,10 +483,10 @@ func (s *Sender) Flush(timeout time.Duration) error {
 // threads and frees the library's resources (including the WithLogger function). It keeps
 // the final Stats, MetricsText and LastReport, which those methods return afterwards.
 //
-// It reports the same way as Flush for what was lost since the previous flush (or close)
-// returned: nil, a *SamplesLostError, or a *TimeoutError when the deadline passed first
-// (samples still unsent at the deadline are counted as failed). The Sender is closed in
-// every case. Close is idempotent: later calls return nil. It waits for calls running on
+// It returns nil when everything queued was sent and nothing was rejected or dropped since
+// the previous flush or close returned; a *SamplesLostError when some samples were (see
+// Flush); a *TimeoutError when the deadline passed first (the samples still unsent are
+// counted as failed). The Sender is closed in every case. Close is idempotent: later calls return nil. It waits for calls running on
 // other goroutines to return; calls made afterwards fail with CodeClosed.
 func (s *Sender) Close(timeout time.Duration) error {
 	s.closeMu.Lock()

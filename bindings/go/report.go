@@ -8,18 +8,18 @@ import (
 	"unsafe"
 )
 
-// Report is what the most recent Flush or Close found (promrw_report, for all endpoints
-// together, with the text of promrw_sender_last_report_text). Its counts cover the window
-// since the previous flush or close returned. A *SamplesLostError or *TimeoutError carries
-// the report of the call that returned it; LastReport returns the latest.
+// Report is what the most recent flush or close found (promrw_report), for all endpoints
+// together and, in Endpoints, for each. Counts cover the window since the flush or close
+// before it returned. A *SamplesLostError or *TimeoutError carries the report of the call
+// that returned it; LastReport returns the latest.
 type Report struct {
 	// SamplesFailed counts samples a receiver rejected (non-retryable status) or abandoned at
-	// a close deadline, since the previous flush or close returned.
+	// a close deadline.
 	SamplesFailed uint64
-	// SamplesDroppedTooOld counts samples dropped as older than sample_age_limit, same window.
+	// SamplesDroppedTooOld counts samples dropped as older than sample_age_limit.
 	SamplesDroppedTooOld uint64
-	// SamplesDroppedQueueFull counts samples dropped because a queue was full (drop_newest),
-	// same window.
+	// SamplesDroppedQueueFull counts samples dropped because a queue was full under the
+	// drop_newest policy.
 	SamplesDroppedQueueFull uint64
 	// SamplesPending counts samples still pending when the call returned (non-zero after a
 	// timeout).
@@ -30,30 +30,31 @@ type Report struct {
 	LastHTTPStatus uint32
 	// TimedOut is true when the flush or close hit its deadline.
 	TimedOut bool
-	// LastErrorUnixMs is when that most recent failed attempt ended, in milliseconds since the
-	// Unix epoch; 0 when none.
+	// LastErrorUnixMs is when that most recent failed attempt ended, milliseconds since the
+	// Unix epoch; 0 when there was none.
 	LastErrorUnixMs int64
-	// Message is the whole message the flush or close carried (counts per endpoint, what is
-	// pending, the last error of each endpoint); empty after a call that returned nil.
+	// Message is the whole message the flush or close carried (what was lost and what is
+	// pending per endpoint, with each one's last error; empty when it returned nil), from
+	// promrw_sender_last_report_text with PROMRW_ALL_ENDPOINTS.
 	Message string
 	// Endpoints holds the report of each endpoint, in configuration order.
 	Endpoints []EndpointReport
 }
 
-// EndpointReport is the part of a Report that concerns one endpoint (promrw_report for that
-// endpoint, with the text of promrw_sender_last_report_text).
+// EndpointReport is what the most recent flush or close found for one endpoint
+// (promrw_report for that endpoint). Counts cover the window since the flush or close before
+// it returned.
 type EndpointReport struct {
-	// SamplesFailed counts the endpoint's samples that its receiver rejected (non-retryable
-	// status) or that were abandoned at a close deadline, since the previous flush or close
-	// returned.
+	// SamplesFailed counts samples the endpoint's receiver rejected (non-retryable status) or
+	// that were abandoned at a close deadline.
 	SamplesFailed uint64
-	// SamplesDroppedTooOld counts samples dropped as older than sample_age_limit, same window.
+	// SamplesDroppedTooOld counts samples dropped as older than sample_age_limit.
 	SamplesDroppedTooOld uint64
-	// SamplesDroppedQueueFull counts samples dropped because the queue was full
-	// (drop_newest), same window.
+	// SamplesDroppedQueueFull counts samples dropped because the queue was full under the
+	// drop_newest policy.
 	SamplesDroppedQueueFull uint64
-	// SamplesPending counts the endpoint's samples still pending when the call returned
-	// (non-zero after a timeout).
+	// SamplesPending counts samples still pending when the call returned (non-zero after a
+	// timeout).
 	SamplesPending uint64
 	// LastHTTPStatus is the HTTP status of the endpoint's most recent failed attempt
 	// (rejected or retried); 0 when there was none or it failed without a response
@@ -61,17 +62,18 @@ type EndpointReport struct {
 	LastHTTPStatus uint32
 	// TimedOut is true when the flush or close hit its deadline.
 	TimedOut bool
-	// LastErrorUnixMs is when that most recent failed attempt ended, in milliseconds since the
-	// Unix epoch; 0 when none.
+	// LastErrorUnixMs is when that most recent failed attempt ended, milliseconds since the
+	// Unix epoch; 0 when there was none.
 	LastErrorUnixMs int64
-	// LastError describes the endpoint's most recent failed attempt, for example
-	// "HTTP 404: 404 page not found" or "request failed: connection refused"; empty when none.
+	// LastError is the endpoint's most recent failed attempt, e.g. "server returned HTTP
+	// status 404: 404 page not found" or "request failed: ..." (empty when there was none),
+	// from promrw_sender_last_report_text.
 	LastError string
 }
 
-// LastReport returns the report of the most recent Flush or Close that returned, on this
-// or any other goroutine (all zero before the first). It works after Close, which keeps the
-// report of the closing call.
+// LastReport returns the report of the most recent flush or close that returned, on this or
+// any other goroutine (all zero before the first); a flush or close returning meanwhile
+// replaces it. It works after Close, which keeps the report of the closing call.
 func (s *Sender) LastReport() Report {
 	s.mu.RLock()
 	p := s.ptr()
