@@ -114,6 +114,7 @@ func TestSamplesLost(t *testing.T) {
 			recv := startStatusReceiver(t, status, body)
 			s := newSender(t, testConfig(recv.url))
 			ref := mustSeries(t, s, map[string]string{"__name__": "go_samples_lost", "run": runLabel})
+			before := time.Now().UnixMilli() // the batch may go out before Flush
 			t0 := nowMs()
 			for i := 0; i < 3; i++ {
 				if err := s.Append(ref, t0+int64(i), float64(i)); err != nil {
@@ -125,7 +126,6 @@ func TestSamplesLost(t *testing.T) {
 				t.Fatalf("AppendBatch: %d, %v", n, err)
 			}
 			const appended = 7
-			before := time.Now().UnixMilli()
 
 			err := s.Flush(10 * time.Second)
 			r := samplesLost(t, "Flush", err)
