@@ -90,11 +90,6 @@ typedef struct promrw_error promrw_error;
 
 
 /**
- * Why an accepted sample's timestamp looks wrong (seconds or microseconds, not milliseconds).
- */
-typedef struct SuspectTimestamp SuspectTimestamp;
-
-/**
  * The result of every fallible C function: [`PROMRW_OK`] or one of the `PROMRW_*` codes.
  *
  * Values are stable and grouped by class: 0 success; 1xx the arguments were wrong; 2xx the

@@ -127,9 +127,10 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
     ctx.shard_exited();
 }
 
-/// Counts every sample still queued as failed; returns how many.
+/// Closes the queue (later pushes are refused, under the queue lock) and counts every sample
+/// still queued as failed; returns how many.
 fn drain_as_failed(shard: &ShardShared, ctx: &EndpointContext) -> u64 {
-    let n = shard.queue.clear() as u64;
+    let n = shard.queue.close() as u64;
     if n > 0 {
         ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
         finish(shard, ctx, n);
