@@ -827,6 +827,29 @@ promrw_status promrw_sender_release_series(const promrw_sender *s, promrw_series
 promrw_status promrw_sender_series(const promrw_sender *s, const promrw_label *labels, size_t n, promrw_series_ref *out, promrw_error **err);
 
 /**
+ * Changes the minimum level of the records the sender passes to its log callback, from the
+ * next record on, for all of the sender's threads (other senders made from the same
+ * configuration keep theirs). Bindings use it to follow their logging framework's level.
+ *
+ * Ownership: none.
+ *
+ * Lifetime: lasts until the next call; the configuration is not changed.
+ *
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`
+ * (records being formatted meanwhile may still use the previous level).
+ *
+ * Returns: `PROMRW_OK` (also when the configuration had no log callback: then nothing is
+ * logged whatever the level); `PROMRW_CLOSED` after `promrw_sender_close`;
+ * `PROMRW_INVALID_ARGUMENT` when `s` is NULL or `min_level` is not one of
+ * `PROMRW_LOG_DEBUG` .. `PROMRW_LOG_ERROR`.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender.
+ */
+promrw_status promrw_sender_set_log_level(const promrw_sender *s, uint32_t min_level);
+
+/**
  * Copies a snapshot of the sender's counters into `*out`.
  *
  * Ownership: `out` is caller-owned memory, written on success only.

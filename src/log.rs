@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Severity of a log record, from most to least verbose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,18 +53,33 @@ impl LogSink for StderrSink {
     }
 }
 
-/// The logger handed around inside the crate: an optional sink and a minimum level.
-#[derive(Clone, Default)]
+/// The logger handed around inside the crate: an optional sink and a minimum level. Clones
+/// share the level, so [`Logger::set_min_level`] reaches every thread of a sender.
+#[derive(Clone)]
 pub struct Logger {
     sink: Option<Arc<dyn LogSink>>,
-    min_level: Option<LogLevel>,
+    /// The minimum level as its number; [`NO_LEVEL`] before a sink is set.
+    min_level: Arc<AtomicU32>,
+}
+
+/// `min_level` of a logger without a sink: above every level.
+const NO_LEVEL: u32 = u32::MAX;
+
+impl Default for Logger {
+    /// A silent logger.
+    fn default() -> Self {
+        Logger {
+            sink: None,
+            min_level: Arc::new(AtomicU32::new(NO_LEVEL)),
+        }
+    }
 }
 
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Logger")
             .field("enabled", &self.sink.is_some())
-            .field("min_level", &self.min_level)
+            .field("min_level", &self.min_level())
             .finish()
     }
 }
@@ -73,13 +89,42 @@ impl Logger {
     pub fn new(sink: Arc<dyn LogSink>, min_level: LogLevel) -> Self {
         Logger {
             sink: Some(sink),
-            min_level: Some(min_level),
+            min_level: Arc::new(AtomicU32::new(min_level as u32)),
+        }
+    }
+
+    /// A copy with the same sink and level whose level is its own: changing it leaves the
+    /// original (a configuration other senders are made from) alone.
+    pub fn with_own_level(&self) -> Self {
+        Logger {
+            sink: self.sink.clone(),
+            min_level: Arc::new(AtomicU32::new(self.min_level.load(Ordering::Relaxed))),
+        }
+    }
+
+    /// The minimum level records must have to be delivered; `None` without a sink.
+    pub fn min_level(&self) -> Option<LogLevel> {
+        let level = self.min_level.load(Ordering::Relaxed);
+        [
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ]
+        .into_iter()
+        .find(|l| *l as u32 == level)
+    }
+
+    /// Changes the minimum level for this logger and its clones (no effect without a sink).
+    pub fn set_min_level(&self, level: LogLevel) {
+        if self.sink.is_some() {
+            self.min_level.store(level as u32, Ordering::Relaxed);
         }
     }
 
     /// True when a record at `level` would be delivered (use it to skip formatting).
     pub fn enabled(&self, level: LogLevel) -> bool {
-        self.sink.is_some() && self.min_level.is_some_and(|min| level >= min)
+        self.sink.is_some() && level as u32 >= self.min_level.load(Ordering::Relaxed)
     }
 
     /// Delivers a record built lazily by `message` when `level` is enabled.

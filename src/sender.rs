@@ -76,12 +76,14 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
+        // The sender's level is its own: set_log_level leaves other senders of the config alone.
+        let logger = config.logger.with_own_level();
         // The series of one shard of the first endpoint share an order stripe, so a batch
         // append to one shard holds one stripe.
         let stripes = config.endpoints[0].queue.min_shards;
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
-            match EndpointQueue::start(endpoint, config.logger.clone(), index) {
+            match EndpointQueue::start(endpoint, logger.clone(), index) {
                 Ok(queue) => endpoints.push(queue),
                 Err(e) => {
                     for started in &endpoints {
@@ -96,7 +98,7 @@ impl Sender {
             endpoints,
             metrics: SenderMetrics::default(),
             closed: AtomicBool::new(false),
-            logger: config.logger,
+            logger,
             flush_deadline: config.flush_deadline,
             future_limit_ms: AtomicI64::new(now_ms().saturating_add(MAX_AHEAD_MS)),
             warned_timestamp: AtomicBool::new(false),
@@ -390,6 +392,12 @@ impl Sender {
             .unwrap_or_else(|p| p.into_inner())
             .last
             .clone()
+    }
+
+    /// Changes the minimum level of the records sent to the log sink, for this sender and all
+    /// its threads, from the next record on (no effect when no sink was configured).
+    pub fn set_log_level(&self, level: LogLevel) {
+        self.logger.set_min_level(level);
     }
 
     /// True once `close` was called.

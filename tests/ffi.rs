@@ -1211,6 +1211,62 @@ fn log_callback_on_a_config_alone_is_released_by_config_free_and_replaced_ones_a
 }
 
 #[test]
+fn set_log_level_changes_what_one_sender_logs_from_the_next_record_on() {
+    let recv = receiver();
+    let state = Arc::new(LogState::default());
+    let cfg = config(&yaml(&recv.url(), ""));
+    assert_eq!(set_log_callback(cfg, PROMRW_LOG_WARN, &state), PROMRW_OK);
+    let mut a = ptr::null_mut();
+    let mut b = ptr::null_mut();
+    // SAFETY: `cfg` is live; out pointers are valid; handles are freed once below.
+    unsafe {
+        assert_eq!(promrw_sender_new(cfg, &mut a, ptr::null_mut()), PROMRW_OK);
+        assert_eq!(promrw_sender_new(cfg, &mut b, ptr::null_mut()), PROMRW_OK);
+        promrw_config_free(cfg);
+    }
+    let debug_lines = || {
+        state
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, text)| *level == PROMRW_LOG_DEBUG && text.contains("request of"))
+            .count()
+    };
+    let push = |s: *mut promrw_sender, ts: i64| {
+        let r = series(s, &[("__name__", "lvl")]);
+        // SAFETY: `s` is live.
+        unsafe {
+            assert_eq!(promrw_sender_append(s, r, ts, 1.0), PROMRW_OK);
+            assert_eq!(promrw_sender_flush(s, 5_000), PROMRW_OK);
+        }
+    };
+    let t = now_ms();
+    push(a, t);
+    assert_eq!(debug_lines(), 0, "WARN: no request lines");
+    // SAFETY: `a` is live.
+    unsafe {
+        assert_eq!(promrw_sender_set_log_level(a, PROMRW_LOG_DEBUG), PROMRW_OK);
+        assert_eq!(promrw_sender_set_log_level(a, 7), PROMRW_INVALID_ARGUMENT);
+        assert_eq!(
+            promrw_sender_set_log_level(ptr::null(), PROMRW_LOG_DEBUG),
+            PROMRW_INVALID_ARGUMENT
+        );
+    }
+    push(a, t + 1);
+    assert_eq!(debug_lines(), 1, "DEBUG on sender a: one request line");
+    push(b, t + 2);
+    assert_eq!(debug_lines(), 1, "sender b keeps WARN");
+    // SAFETY: `a` is live.
+    unsafe { assert_eq!(promrw_sender_set_log_level(a, PROMRW_LOG_ERROR), PROMRW_OK) };
+    push(a, t + 3);
+    assert_eq!(debug_lines(), 1, "back to ERROR");
+    close_and_free(a, PROMRW_OK);
+    close_and_free(b, PROMRW_OK);
+    assert_eq!(state.freed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn log_callback_with_an_invalid_level_is_refused_and_keeps_nothing() {
     let state = Arc::new(LogState::default());
     let cfg = config("remote_write:\n  - url: http://127.0.0.1:1/write\n");

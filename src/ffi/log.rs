@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use crate::log::{LogLevel, LogSink};
 
-use super::handles::{self, promrw_config};
-use super::status::{PROMRW_INVALID_ARGUMENT, PROMRW_OK, PROMRW_PANIC, promrw_status};
+use super::handles::{self, promrw_config, promrw_sender};
+use super::input::invalid_argument;
+use super::sender::open;
+use super::status::{
+    PROMRW_INVALID_ARGUMENT, PROMRW_OK, PROMRW_PANIC, promrw_status, status_of_result,
+};
 
 /// Log level `debug`: per-request detail.
 pub const PROMRW_LOG_DEBUG: u32 = 0;
@@ -140,5 +144,45 @@ pub unsafe extern "C" fn promrw_config_set_log_callback(
         };
         config.set_logger(Arc::new(sink), level);
         PROMRW_OK
+    })
+}
+
+/// Changes the minimum level of the records the sender passes to its log callback, from the
+/// next record on, for all of the sender's threads (other senders made from the same
+/// configuration keep theirs). Bindings use it to follow their logging framework's level.
+///
+/// Ownership: none.
+///
+/// Lifetime: lasts until the next call; the configuration is not changed.
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`
+/// (records being formatted meanwhile may still use the previous level).
+///
+/// Returns: `PROMRW_OK` (also when the configuration had no log callback: then nothing is
+/// logged whatever the level); `PROMRW_CLOSED` after `promrw_sender_close`;
+/// `PROMRW_INVALID_ARGUMENT` when `s` is NULL or `min_level` is not one of
+/// `PROMRW_LOG_DEBUG` .. `PROMRW_LOG_ERROR`.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_set_log_level(
+    s: *const promrw_sender,
+    min_level: u32,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        let result = (|| {
+            let level = level_from_u32(min_level).ok_or_else(|| {
+                invalid_argument(format!(
+                    "min_level {min_level} is not one of PROMRW_LOG_DEBUG .. PROMRW_LOG_ERROR"
+                ))
+            })?;
+            // SAFETY: `s` is NULL or a live sender, per the contract.
+            let sender = unsafe { open(s) }?;
+            sender.set_log_level(level);
+            Ok(())
+        })();
+        status_of_result(&result)
     })
 }

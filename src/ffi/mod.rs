@@ -123,6 +123,7 @@ pub use handles::{promrw_config, promrw_error, promrw_sender};
 pub use log::{
     PROMRW_LOG_DEBUG, PROMRW_LOG_ERROR, PROMRW_LOG_INFO, PROMRW_LOG_WARN,
     promrw_config_set_log_callback, promrw_free_user_data_fn, promrw_log_fn,
+    promrw_sender_set_log_level,
 };
 pub use report::{
     PROMRW_ALL_ENDPOINTS, promrw_report, promrw_sender_last_report, promrw_sender_last_report_text,
