@@ -44,5 +44,14 @@ pub use report::{EndpointReport, FlushReport, LossCounts};
 pub use sender::{Sample, Sender};
 pub use series::SeriesRef;
 
+/// `now + timeout`, or a point about a century away when that would overflow the clock: for
+/// deadlines built from callers' and receivers' durations (`Duration::MAX` must not panic).
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -319,7 +319,7 @@ impl Sender {
         if self.is_closed() {
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline_after(timeout);
         let mut timed_out = false;
         for endpoint in &self.endpoints {
             timed_out |= endpoint.flush(deadline).is_err();
@@ -336,7 +336,7 @@ impl Sender {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Err(Error::new(ErrorKind::Closed, "sender is already closed"));
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline_after(timeout);
         let mut drained = true;
         for endpoint in &self.endpoints {
             drained &= endpoint.close(deadline);

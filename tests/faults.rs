@@ -212,3 +212,39 @@ fn sample_age_limit_drops_samples_that_aged_while_retrying() {
     ));
     sender.close(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn hostile_retry_after_headers_never_kill_a_shard() {
+    for value in [
+        "18446744073709551615",
+        "9300000000000000000",
+        "99999999999999999999999999",
+        "-5",
+        "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+    ] {
+        let receiver = FaultReceiver::start();
+        receiver.push_faults([Fault::RetryAfter(503, value.to_string())]);
+        let sender = sender(&yaml(&receiver.url(), "", ""));
+        let r = sender
+            .series_from_pairs(&[("__name__", "hostile")])
+            .unwrap();
+        sender.append(r, now_ms(), 1.0).unwrap();
+        // A huge or far value waits the cap (5 minutes here): the flush times out; an
+        // unparseable or past one falls back to the normal backoff and the retry succeeds.
+        let flushed = sender.flush(Duration::from_millis(500));
+        let stats = sender.stats().endpoints[0].clone();
+        assert_eq!(stats.shards_dead, 0, "{value:?}: {stats:?}");
+        match flushed {
+            Ok(()) => assert_eq!(stats.samples_acked, 1, "{value:?}"),
+            Err(e) => assert_eq!(e.kind(), promrw::ErrorKind::Timeout, "{value:?}: {e}"),
+        }
+        // The shard is alive: the next append is accepted, and close interrupts the wait.
+        sender.append(r, now_ms() + 1, 2.0).unwrap();
+        let started = Instant::now();
+        let _ = sender.close(Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(3), "{value:?}");
+        assert_eq!(sender.stats().endpoints[0].shards_dead, 0, "{value:?}");
+    }
+}

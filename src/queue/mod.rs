@@ -208,7 +208,7 @@ impl EndpointQueue {
         }
         let age_limit = self.ctx.config.queue.sample_age_limit;
         if !age_limit.is_zero()
-            && timestamp < shard::now_ms().saturating_sub(age_limit.as_millis() as i64)
+            && timestamp < shard::now_ms().saturating_sub(shard::millis(age_limit))
         {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
@@ -334,7 +334,7 @@ impl EndpointQueue {
             || shard.stop.load(Ordering::SeqCst) != RUN || shard.dead.load(Ordering::SeqCst);
         match shard
             .queue
-            .push_waiting(sample, Instant::now() + timeout, give_up)
+            .push_waiting(sample, crate::deadline_after(timeout), give_up)
         {
             Ok(len) => Ok(len),
             Err(WaitEnd::GaveUp) => Err(self.stopped_error(shard, index)),

@@ -79,6 +79,12 @@ impl ShardShared {
     }
 }
 
+/// `duration` in whole milliseconds, saturating at `i64::MAX` (configured durations can be
+/// huge).
+pub fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -273,7 +279,7 @@ fn send_batch(
     let highest = batch.iter().map(|s| s.timestamp).max().unwrap_or(0);
     loop {
         if !q.sample_age_limit.is_zero() {
-            let cutoff = now_ms().saturating_sub(q.sample_age_limit.as_millis() as i64);
+            let cutoff = now_ms().saturating_sub(millis(q.sample_age_limit));
             let before = batch.len();
             batch.retain(|s| s.timestamp >= cutoff);
             let dropped = (before - batch.len()) as u64;
@@ -430,7 +436,7 @@ pub fn named_series(text: &str) -> Option<&str> {
 
 /// Sleeps for `delay`; returns false early when a hard stop is requested.
 fn sleep_unless_hard_stop(shard: &ShardShared, delay: Duration) -> bool {
-    let until = Instant::now() + delay;
+    let until = crate::deadline_after(delay);
     let mut guard = lock(&shard.wake);
     loop {
         if shard.stop.load(Ordering::SeqCst) == HARD {

@@ -68,12 +68,23 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     (!whole.is_zero()).then_some(whole)
 }
 
+/// The shortest cap on a receiver's `Retry-After`: 5 minutes.
+pub const MIN_RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// The longest a receiver's `Retry-After` may make a shard wait: the larger of 10 ×
+/// `max_backoff` and 5 minutes. A longer (or absurd, e.g. 2^64 s) value is cut to it, so a
+/// hostile or broken receiver cannot stall a shard for ever or overflow a clock.
+pub fn retry_after_cap(max_backoff: Duration) -> Duration {
+    max_backoff.saturating_mul(10).max(MIN_RETRY_AFTER_CAP)
+}
+
 /// Exponential backoff from `min` to `max` with an up-to-10% jitter. Delays never decrease:
 /// each is at least the previous one, whatever the jitter or `Retry-After` say.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
     max: Duration,
+    retry_after_cap: Duration,
     previous: Duration,
     random: RandomState,
     draws: u64,
@@ -85,6 +96,7 @@ impl Backoff {
         Backoff {
             next: min,
             max,
+            retry_after_cap: retry_after_cap(max),
             previous: Duration::ZERO,
             random: RandomState::new(),
             draws: 0,
@@ -92,11 +104,14 @@ impl Backoff {
     }
 
     /// The delay before the next attempt. `retry_after` (from the receiver) replaces the
-    /// computed base delay and is not capped by `max`.
+    /// computed base delay and is not capped by `max`, only by [`retry_after_cap`]; a delay
+    /// never exceeds that cap plus its jitter.
     pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
-        let base = retry_after.unwrap_or(self.next);
+        let base = retry_after
+            .map_or(self.next, |asked| asked.min(self.retry_after_cap))
+            .min(self.retry_after_cap);
         let jitter = base.mul_f64(self.unit_random() * 0.1);
-        let delay = (base + jitter).max(self.previous);
+        let delay = base.saturating_add(jitter).max(self.previous);
         self.previous = delay;
         self.next = base.saturating_mul(2).min(self.max);
         delay
@@ -155,6 +170,53 @@ mod tests {
         }
         assert!(delays[0] >= min && delays[0] <= min.mul_f64(1.1));
         assert!(delays[39] >= max);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_never_panic_and_are_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let values = [
+            "18446744073709551615",
+            "9300000000000000000",
+            "99999999999999999999999",
+            "-1",
+            "-18446744073709551615",
+            "1e9",
+            "0x10",
+            " 7 ",
+            "",
+            "\u{0}",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Mon, 99 Foo 2024 99:99:99 GMT",
+            "Wed, 21 Oct 2015 07:28:00 GMT garbage",
+        ];
+        let cap = retry_after_cap(Duration::from_secs(5));
+        assert_eq!(cap, MIN_RETRY_AFTER_CAP);
+        for value in values {
+            let parsed = parse_retry_after(value, now);
+            let mut b = Backoff::new(Duration::from_millis(30), Duration::from_secs(5));
+            let delay = b.next_delay(parsed);
+            assert!(
+                delay <= cap.mul_f64(1.1) + Duration::from_millis(1),
+                "{value:?}: {delay:?}"
+            );
+            // The shard adds the delay to now: that must not overflow.
+            assert!(std::time::Instant::now().checked_add(delay).is_some());
+        }
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("-1", now), None);
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).unwrap();
+        let mut b = Backoff::new(Duration::from_millis(30), Duration::from_secs(5));
+        assert!(
+            b.next_delay(Some(far)) >= cap,
+            "a far date waits the whole cap"
+        );
+        let mut long = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        assert!(
+            long.next_delay(Some(Duration::from_secs(3600))) >= Duration::from_secs(600),
+            "10 x max_backoff when that is more than 5 minutes"
+        );
     }
 
     #[test]
