@@ -1,4 +1,5 @@
-//! Self-metrics: lock-free counters per endpoint and per sender, a snapshot struct, and the
+//! Self-metrics: atomic counters per endpoint and per sender (no lock on the append path; the
+//! last failed attempt is kept under a mutex taken only on failures), a snapshot struct, and the
 //! Prometheus text exposition. Names and labels follow Prometheus's own remote-storage metrics
 //! so that existing dashboards and alerts work; promrw-only figures use the `promrw_` prefix.
 

@@ -1,5 +1,6 @@
 //! Configuration: the Prometheus `remote_write` schema plus promrw's extensions, read from YAML
-//! or JSON text ([`Config::from_text`]) or built in Rust ([`Config::builder`]).
+//! or JSON text ([`Config::from_text`]) or a file ([`Config::from_file`]), or built in Rust
+//! ([`Config::builder`]).
 //!
 //! Defaults follow Prometheus, except `retry_on_http_429`, which is on by default: a sender
 //! that silently drops throttled data loses samples, and receivers that throttle expect retries.
@@ -164,7 +165,7 @@ pub struct EndpointConfig {
     pub authorization: Option<Authorization>,
     /// TLS settings for https URLs.
     pub tls: TlsConfig,
-    /// HTTP(S) or SOCKS proxy URL.
+    /// HTTP or HTTPS proxy URL (`http://` or `https://`; SOCKS proxies are refused).
     pub proxy_url: Option<String>,
     /// Follow 3xx redirects (default true).
     pub follow_redirects: bool,

@@ -1,4 +1,4 @@
-//! `promrw_config`: a validated configuration read from YAML or JSON text.
+//! `promrw_config`: a validated configuration read from YAML or JSON text, or from a file.
 
 use std::ffi::c_char;
 use std::os::unix::ffi::OsStrExt;

@@ -1,4 +1,5 @@
-//! The log callback: a C function pointer plus user data, adapted to [`LogSink`].
+//! The log callback: a C function pointer plus user data, adapted to [`LogSink`]; and a
+//! sender's log level, changeable while it runs.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! Sharing an `Arc<Series>` between appending threads and a shard costs two cache-line
 //! transfers per sample (the reference count is written on both sides). Instead, the first
 //! sample of a series queued for an endpoint carries the series itself ("announces" it), the
-//! slot records that ([`LockedSlot::mark_announced`], under the series' order stripe), and later samples
-//! carry just the ref. All samples of a series go to one shard of the endpoint, in order, and
+//! slot records that ([`LockedSlot::mark_announced`], under the series' order stripe), and
+//! later samples carry just the ref. All samples of a series go to one shard of the endpoint, in order, and
 //! the shard resolves them first in, first out, so the announcing sample has put the series in
 //! this cache before any ref-only sample of it is resolved.
 //!
@@ -26,7 +26,8 @@ use crate::series::{Series, SeriesRef};
 pub struct QueuedSample {
     /// The series' ref.
     pub series_ref: SeriesRef,
-    /// The series itself, until the shard has confirmed it caches it.
+    /// The series itself on the first sample queued for the endpoint (the slot then remembers
+    /// it was announced); `None` on later samples, which the shard resolves in its cache.
     pub announce: Option<Arc<Series>>,
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,

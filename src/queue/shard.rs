@@ -1,7 +1,8 @@
 //! One shard: a bounded queue (a `VecDeque` under a mutex) fed by appending threads, and the
-//! named OS thread that batches, encodes, sends and retries. A shard has at most one request in flight and never
-//! moves past a batch until it is acknowledged, permanently rejected or the sender is
-//! hard-stopped, which keeps per-series order across retries.
+//! named OS thread that batches, encodes, sends and retries. A shard has at most one request
+//! in flight and never moves past a batch until it is acknowledged, permanently rejected or
+//! the sender is hard-stopped, which keeps per-series order across retries. When the thread
+//! ends it closes the queue under its lock, so no later push can land where nothing takes it.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
