@@ -197,6 +197,34 @@ fn bad_config_is_refused_naming_the_field() {
         &format!("remote_write:\n  - url: {url}\n    proxy_url: socks5://127.0.0.1:1080\n"),
         "only http:// and https:// proxies",
     );
+    // Values the HTTP client could never send are refused when the config is read, naming the
+    // field (and never quoting a header value, which may be a secret).
+    refused(
+        &format!("remote_write:\n  - url: {url}\n    headers:\n      X-Api-Key: \"a\\x01b\"\n"),
+        "remote_write[0].headers.X-Api-Key: value is not a valid HTTP header value",
+    );
+    refused(
+        "remote_write:\n  - url: http://127.0.0.1:99999/w\n",
+        "remote_write[0].url: \"http://127.0.0.1:99999/w\" is not a valid URL",
+    );
+    refused(
+        "remote_write:\n  - url: http://127.0.0.1:0/w\n",
+        "remote_write[0].url: \"http://127.0.0.1:0/w\": port 0 is not usable",
+    );
+    refused(
+        "remote_write:\n  - url: http://b\u{fc}cher.example/w\n",
+        "remote_write[0].url: \"http://b\u{fc}cher.example/w\" contains non-ASCII characters",
+    );
+    refused(
+        &format!("remote_write:\n  - url: {url}\n    proxy_url: http://127.0.0.1:70000\n"),
+        "remote_write[0].proxy_url: \"http://127.0.0.1:70000\" is not a valid URL",
+    );
+    refused(
+        &format!(
+            "remote_write:\n  - url: {url}\n    authorization: {{credentials: \"tok\\nen\"}}\n"
+        ),
+        "remote_write[0].authorization.credentials: is not valid in an HTTP header",
+    );
     refused("remote_write: []\n", "at least one endpoint");
     refused("remote_write: [\n", "remote_write");
     refused(

@@ -96,13 +96,14 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
                 "is a reserved header and cannot be set",
             ));
         }
-        if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(invalid(&header_field, "is not a valid HTTP header name"));
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if http::HeaderValue::from_str(value).is_err() {
+            // The value is a secret as often as not: never quote it.
             return Err(invalid(
                 &header_field,
-                "value must not contain CR, LF or NUL",
+                "value is not a valid HTTP header value (it has control characters)",
             ));
         }
     }
@@ -173,6 +174,14 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
                 "is not a valid authorization scheme",
             ));
         }
+        if let Some(credentials) = &a.credentials {
+            if http::HeaderValue::from_str(credentials.expose()).is_err() {
+                return Err(invalid(
+                    &format!("{af}.credentials"),
+                    "is not valid in an HTTP header (it has control characters)",
+                ));
+            }
+        }
     }
     let t = &e.tls;
     if t.cert_file.is_some() != t.key_file.is_some() {
@@ -182,15 +191,17 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         ));
     }
     if let Some(proxy) = &e.proxy_url {
+        let proxy_field = format!("{field}.proxy_url");
         if !(proxy.starts_with("http://") || proxy.starts_with("https://")) {
             return Err(invalid(
-                &format!("{field}.proxy_url"),
+                &proxy_field,
                 format!(
                     "unsupported proxy URL {:?}: only http:// and https:// proxies are supported",
                     crate::redact::redact_url(proxy)
                 ),
             ));
         }
+        validate_url(&proxy_field, proxy)?;
     }
     Ok(())
 }
@@ -223,6 +234,37 @@ fn validate_url(field: &str, url: &str) -> Result<()> {
             field,
             format!("{shown:?} contains whitespace or control characters"),
         ));
+    }
+    if !url.is_ascii() {
+        return Err(invalid(
+            field,
+            format!(
+                "{shown:?} contains non-ASCII characters: write an internationalised host in its \
+                 punycode form (xn--...) and percent-encode the path"
+            ),
+        ));
+    }
+    // The HTTP client's own URI rules: what passes here can be sent.
+    let uri = http::Uri::try_from(url)
+        .map_err(|e| invalid(field, format!("{shown:?} is not a valid URL: {e}")))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| invalid(field, format!("{shown:?} has no host")))?;
+    // The part after the host (an IPv6 literal is bracketed, so look past its `]`).
+    let hostport = authority.as_str().rsplit('@').next().unwrap_or("");
+    let after_host = &hostport[hostport.rfind(']').map_or(0, |i| i + 1)..];
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        match port.parse::<u16>() {
+            Ok(0) => return Err(invalid(field, format!("{shown:?}: port 0 is not usable"))),
+            Ok(_) => {}
+            Err(_) if port.is_empty() => {}
+            Err(_) => {
+                return Err(invalid(
+                    field,
+                    format!("{shown:?} is not a valid URL: port {port:?} is not 1-65535"),
+                ));
+            }
+        }
     }
     Ok(())
 }
