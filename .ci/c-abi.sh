@@ -45,7 +45,7 @@ fail() {
 
 # Tools from the distribution, installed when missing (CI images run as root).
 missing=()
-for tool in gcc g++ nm readelf pkg-config valgrind; do
+for tool in gcc g++ nm readelf objcopy pkg-config valgrind; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -53,7 +53,7 @@ if ((${#missing[@]})); then
   packages=()
   for tool in "${missing[@]}"; do
     case $tool in
-      nm | readelf) packages+=(binutils) ;;
+      nm | readelf | objcopy) packages+=(binutils) ;;
       *) packages+=("$tool") ;;
     esac
   done
@@ -125,6 +125,13 @@ for example in "${EXAMPLES[@]}"; do
     fail "$example (static) depends on libpromrw.so"
   fi
 done
+# The archive with the standard library's debug info and the LLVM bitcode removed (README:
+# how to shrink libpromrw.a for distribution) still links, and runs in (d).
+cp "$lib_a" "$work/libpromrw-stripped.a"
+objcopy --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd "$work/libpromrw-stripped.a"
+gcc "${CFLAGS[@]}" -pthread examples-c/basic.c "$work/libpromrw-stripped.a" $NATIVE_STATIC_LIBS \
+  -o "$work/static/basic_stripped"
+echo "libpromrw.a: $(stat -c %s "$lib_a") bytes, stripped $(stat -c %s "$work/libpromrw-stripped.a")"
 g++ "${CXXFLAGS[@]}" examples-c/header-tests/cxx.cpp "$lib_a" $NATIVE_STATIC_LIBS \
   -o "$work/static/cxx"
 gcc "${CFLAGS[@]}" examples-c/header-tests/two_tu_main.c examples-c/header-tests/two_tu_other.c \
@@ -230,6 +237,8 @@ for example in "${EXAMPLES[@]}"; do
   run_against_sink "$example (shared)" "${shared_env[@]}" "$work/shared/$example" "$url" \
     ${ARGS[$example]}
 done
+
+run_against_sink "basic (stripped libpromrw.a)" "$work/static/basic_stripped" "$url"
 
 # ---------------------------------------------------------------------------------------------
 step "(e) ASan + UBSan"
