@@ -138,13 +138,11 @@ gcc "${CFLAGS[@]}" examples-c/header-tests/two_tu_main.c examples-c/header-tests
   "$lib_a" $NATIVE_STATIC_LIBS -o "$work/static/two_tu"
 "$work/static/cxx"
 "$work/static/two_tu"
-# The pkg-config template, as installed twice: a static-only install (libdir holds only
-# libpromrw.a; `pkg-config --static --libs`) and this tree's target/release (the .so wins).
+# promrw.pc as scripts/pkg-config.sh writes it (prefix = this tree), for two installs: a
+# static-only one (libdir holds only libpromrw.a; `pkg-config --static --libs`) and this
+# tree's target/release (the .so wins).
 make_pc() { # make_pc DIR LIBDIR
-  mkdir -p "$1"
-  sed -e "s|@PREFIX@|$PWD|" -e "s|@LIBDIR@|$2|" -e "s|@INCLUDEDIR@|\${prefix}/include|" \
-    -e "s|@VERSION@|$version|" -e "s|@NATIVE_STATIC_LIBS@|$NATIVE_STATIC_LIBS|" \
-    promrw.pc.in >"$1/promrw.pc"
+  scripts/pkg-config.sh --prefix "$PWD" --libdir "$2" --output "$1/promrw.pc"
 }
 mkdir -p "$work/static-install/lib"
 cp "$lib_a" "$work/static-install/lib/"
@@ -152,6 +150,11 @@ make_pc "$work/pc-static" "$work/static-install/lib"
 make_pc "$work/pc-shared" "$PWD/target/release"
 [[ "$(PKG_CONFIG_PATH=$work/pc-shared pkg-config --modversion promrw)" == "$version" ]] ||
   fail "promrw.pc: wrong version"
+[[ "$(PKG_CONFIG_PATH=$work/pc-shared pkg-config --variable=includedir promrw)" == "$PWD/include" ]] ||
+  fail "promrw.pc: includedir is not $PWD/include"
+pc_libs=$(sed -n 's/^Libs.private: //p' "$work/pc-shared/promrw.pc")
+[[ "$pc_libs" == "$NATIVE_STATIC_LIBS" ]] ||
+  fail "scripts/pkg-config.sh found native static libs '$pc_libs', this script links with '$NATIVE_STATIC_LIBS'"
 # shellcheck disable=SC2046 # pkg-config prints word lists
 gcc "${CFLAGS[@]}" -pthread examples-c/basic.c \
   $(PKG_CONFIG_PATH=$work/pc-static pkg-config --static --cflags --libs promrw) \
