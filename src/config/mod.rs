@@ -1,5 +1,6 @@
 //! Configuration: the Prometheus `remote_write` schema plus promrw's extensions, read from YAML
-//! or JSON text ([`Config::from_text`]) or built in Rust ([`Config::builder`]).
+//! or JSON text ([`Config::from_text`]) or a file ([`Config::from_file`]), or built in Rust
+//! ([`Config::builder`]).
 //!
 //! Defaults follow Prometheus, except `retry_on_http_429`, which is on by default: a sender
 //! that silently drops throttled data loses samples, and receivers that throttle expect retries.
@@ -9,13 +10,13 @@ mod parse;
 mod validate;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use duration::{format_duration, parse_duration};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
 use crate::model::{Label, Labels};
 
@@ -252,6 +253,20 @@ impl Config {
         let config = parse::parse(text)?;
         validate::validate(&config)?;
         Ok(config)
+    }
+
+    /// Reads a YAML or JSON file and parses and validates it exactly as [`Config::from_text`]
+    /// does. A file that cannot be read (missing, no permission, not UTF-8) is an
+    /// [`ErrorKind::InvalidConfig`] error naming the path and the OS error.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Config::from_text(&text)
     }
 
     /// Starts a builder.
