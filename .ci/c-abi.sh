@@ -28,11 +28,14 @@ export CARGO_TERM_COLOR=never
 started=$SECONDS
 work=$(mktemp -d)
 sink_pid=""
+reject_pid=""
 cleanup() {
-  if [[ -n "$sink_pid" ]]; then
-    kill "$sink_pid" 2>/dev/null || true
-    wait "$sink_pid" 2>/dev/null || true
-  fi
+  for pid in "$sink_pid" "$reject_pid"; do
+    if [[ -n "$pid" ]]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -168,19 +171,34 @@ echo "pkg-config: promrw $version links statically and dynamically"
 
 # ---------------------------------------------------------------------------------------------
 step "(d) run the examples against a local sink"
+# start_sink LOG ARGS...: starts `promrw sink` in the background logging to LOG; sets
+# started_pid and started_url (the URL it printed first).
+start_sink() {
+  local log=$1
+  shift
+  : >"$log" # exists before the background sink opens it
+  target/release/promrw sink --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  started_pid=$!
+  started_url=""
+  for _ in $(seq 100); do
+    started_url=$(sed -n '1s|^listening on \(http://.*\)$|\1|p' "$log")
+    [[ -n "$started_url" ]] && return 0
+    kill -0 "$started_pid" 2>/dev/null || fail "the sink exited: $(cat "$log")"
+    sleep 0.1
+  done
+  fail "the sink printed no URL: $(cat "$log")"
+}
 # Not --quiet: the per-interval summary carries the sink's running total of samples accepted.
-: >"$work/sink.log"  # exists before the background sink opens it
-target/release/promrw sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.log" 2>&1 &
-sink_pid=$!
-url=""
-for _ in $(seq 100); do
-  url=$(sed -n '1s|^listening on \(http://.*\)$|\1|p' "$work/sink.log")
-  [[ -n "$url" ]] && break
-  kill -0 "$sink_pid" 2>/dev/null || fail "the sink exited: $(cat "$work/sink.log")"
-  sleep 0.1
-done
-[[ -n "$url" ]] || fail "the sink printed no URL: $(cat "$work/sink.log")"
+start_sink "$work/sink.log" --interval 0.1
+sink_pid=$started_pid
+url=$started_url
 echo "sink at $url (pid $sink_pid)"
+# A sink that rejects every request with 404: errors.c checks the loss report against it.
+start_sink "$work/reject.log" --quiet --reject-with 404
+reject_pid=$started_pid
+ARGS[errors]=$started_url
+VALGRIND_ARGS[errors]=$started_url
+echo "rejecting sink at $started_url (pid $reject_pid)"
 
 # The sink's total of accepted samples: the last summary line's "total samples=N" (0 before
 # the first summary).

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Go binding CI (bindings/go), run from .ci/run after `cargo build --release`:
 #   (a) install Debian's golang-go (Go 1.19) if `go` is missing; build the library if needed
-#   (b) copy promrw.h and libpromrw.{a,so} into the module (bindings/go/sync-native.sh)
+#   (b) no copies in the module (sync-native.sh --clean): every step up to (g) builds against
+#       the repository's include/ and target/release/, as a checkout does right after
+#       `cargo build --release`
 #   (c) gofmt, go vet (default, promrw_dynamic and debug tags)
 #   (d) go test: default (static), GODEBUG=cgocheck=2, -race, -tags debug (a GC before every
 #       call into the library), -tags promrw_dynamic (shared library); the tests run against
-#       `promrw sink` on 127.0.0.1
+#       `promrw sink` and in-process HTTP servers on 127.0.0.1
 #   (e) the benchmarks compile and run once (-benchtime 1x; figures in docs/BENCHMARKS.md)
 #   (f) the README's quickstart, built static and shared, against a sink this script starts:
-#       it must report SamplesSent:1 and the sink must have received the sample
-#   (g) a consumer module that vendors the binding (go mod vendor) builds and links statically
+#       it must report SamplesSent:1 and the sink must have received the sample; the linker
+#       must have taken target/release's libraries
+#   (g) copies of the module without the header, or without the library, fail to build with
+#       the message that names what to run
+#   (h) with the copies sync-native.sh makes: one go test run (they win over the repository's
+#       files) and a consumer module that vendors the binding (go mod vendor) builds and
+#       links statically; the copies are removed again at the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -28,10 +35,14 @@ step() { echo "-- go.sh: $*"; }
 
 work="$(mktemp -d)"
 sink_pid=""
+synced=""
 cleanup() {
   if [[ -n "$sink_pid" ]]; then
     kill "$sink_pid" 2>/dev/null || true
     wait "$sink_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$synced" ]]; then
+    bash "$root/bindings/go/sync-native.sh" --clean >/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -53,8 +64,12 @@ if [[ ! -f target/release/libpromrw.a || ! -f target/release/libpromrw.so || ! -
   cargo build --release
 fi
 
-step "(b) sync-native.sh"
-bash bindings/go/sync-native.sh
+step "(b) no copies in the module: build against include/ and target/release/"
+bash bindings/go/sync-native.sh --clean
+for f in bindings/go/include/promrw.h bindings/go/lib/linux-amd64/libpromrw.a \
+  bindings/go/lib/linux-amd64/libpromrw.so bindings/go/native_stamp.go; do
+  [[ ! -e "$f" ]] || fail "$f still exists after sync-native.sh --clean"
+done
 
 cd bindings/go
 step "(c) gofmt and go vet"
@@ -81,11 +96,17 @@ go test -count=1 -run '^$' -bench . -benchtime 1x . >"$work/bench.txt" ||
 grep -q '^BenchmarkAppendBatch.*ns/sample' "$work/bench.txt" || { cat "$work/bench.txt"; fail "no ns/sample figure"; }
 
 step "(f) quickstart against a sink"
-go build -o "$work/quickstart" ./examples/quickstart
+# --trace makes the linker print every file it opens: the library must be target/release's.
+go build -ldflags=-extldflags=-Wl,--trace -o "$work/quickstart" ./examples/quickstart >"$work/trace.txt" 2>&1 ||
+  { cat "$work/trace.txt"; fail "the quickstart did not build"; }
+grep -qx "$root/bindings/go/../../target/release/libpromrw.a" "$work/trace.txt" ||
+  { grep promrw "$work/trace.txt"; fail "the static quickstart did not link target/release/libpromrw.a"; }
 go build -tags promrw_dynamic -o "$work/quickstart-shared" ./examples/quickstart
 readelf -d "$work/quickstart" | grep -q 'NEEDED.*libpromrw' && fail "the static quickstart needs libpromrw.so"
 readelf -d "$work/quickstart-shared" | grep -q 'NEEDED.*\[libpromrw\.so\]' ||
   fail "the promrw_dynamic quickstart does not load libpromrw.so"
+ldd "$work/quickstart-shared" | grep -q "libpromrw.so => $root/bindings/go/../../target/release/libpromrw.so " ||
+  { ldd "$work/quickstart-shared"; fail "the promrw_dynamic quickstart does not load target/release/libpromrw.so"; }
 
 : >"$work/sink.log" # exists before the background job opens it
 "$root/target/release/promrw" sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.log" 2>&1 &
@@ -129,7 +150,37 @@ kill "$sink_pid" 2>/dev/null || true
 wait "$sink_pid" 2>/dev/null || true
 sink_pid=""
 
-step "(g) a module that vendors the binding"
+step "(g) the messages when the header or the library is missing"
+# Copies of the module: one without the repository around it (no ../../include), one with the
+# repository's include/ but no target/release/.
+mkdir -p "$work/nohdr/bindings" "$work/nolib/bindings"
+cp -r "$root/bindings/go" "$work/nohdr/bindings/"
+cp -r "$root/bindings/go" "$work/nolib/bindings/"
+cp -r "$root/include" "$work/nolib/"
+hint='run cargo build --release at the repository root, or bindings/go/sync-native.sh --build'
+(cd "$work/nohdr/bindings/go" && go build ./... >"$work/nohdr.txt" 2>&1) &&
+  fail "the module without promrw.h built"
+grep -q "promrw.h not found: $hint" "$work/nohdr.txt" ||
+  { cat "$work/nohdr.txt"; fail "no 'promrw.h not found' message naming the command"; }
+for tags in "" promrw_dynamic; do
+  lib=libpromrw.a
+  [[ -n "$tags" ]] && lib=libpromrw.so
+  (cd "$work/nolib/bindings/go" && go build -tags "$tags" -o /dev/null ./examples/quickstart >"$work/nolib.txt" 2>&1) &&
+    fail "the module without $lib built"
+  grep -q "promrw: $lib not found in bindings/go/lib/linux-amd64 nor in target/release: $hint" "$work/nolib.txt" ||
+    { head -n 5 "$work/nolib.txt"; fail "no '$lib not found' message naming the command"; }
+done
+echo "go.sh: both messages name the command"
+
+step "(h) with the copies made by sync-native.sh"
+synced=1
+bash "$root/bindings/go/sync-native.sh"
+go build -ldflags=-extldflags=-Wl,--trace -o "$work/quickstart-synced" ./examples/quickstart >"$work/trace.txt" 2>&1 ||
+  { cat "$work/trace.txt"; fail "the quickstart did not build with the copies"; }
+grep -qx "$root/bindings/go/lib/linux-amd64/libpromrw.a" "$work/trace.txt" ||
+  { grep promrw "$work/trace.txt"; fail "the copy lib/linux-amd64/libpromrw.a did not win"; }
+go test -count=1 .
+
 mkdir -p "$work/consumer"
 cat >"$work/consumer/go.mod" <<MOD
 module example.com/consumer
@@ -144,12 +195,17 @@ cp examples/quickstart/main.go "$work/consumer/main.go"
 (
   cd "$work/consumer"
   GOFLAGS=-mod=mod go mod vendor
-  [[ -f vendor/github.com/promrw/promrw/bindings/go/lib/linux-amd64/libpromrw.a ]] ||
-    fail "go mod vendor did not keep lib/linux-amd64/libpromrw.a"
-  [[ -f vendor/github.com/promrw/promrw/bindings/go/include/promrw.h ]] ||
-    fail "go mod vendor did not keep include/promrw.h"
-  go build -mod=vendor -o consumer .
+  v=vendor/github.com/promrw/promrw/bindings/go
+  for f in lib/linux-amd64/libpromrw.a include/promrw.h promrw_cgo.h nolib/libpromrw.a nolib/libpromrw.so; do
+    [[ -f "$v/$f" ]] || fail "go mod vendor did not keep $f"
+  done
+  go build -mod=vendor -ldflags=-extldflags=-Wl,--trace -o consumer . >"$work/trace.txt" 2>&1 ||
+    { cat "$work/trace.txt"; fail "the vendored build failed"; }
+  grep -qx "$PWD/$v/lib/linux-amd64/libpromrw.a" "$work/trace.txt" ||
+    { grep promrw "$work/trace.txt"; fail "the vendored build did not link the vendored libpromrw.a"; }
 )
 echo "go.sh: vendored build ok"
+bash "$root/bindings/go/sync-native.sh" --clean
+synced=""
 
 echo "== Go binding passed"

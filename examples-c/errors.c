@@ -1,12 +1,16 @@
 /*
  * errors.c: every documented failure returns its status code and a message naming the problem.
  *
- * Usage: errors URL
- *   URL  a working Remote Write endpoint (used for the out-of-order case)
+ * Usage: errors URL REJECT_URL
+ *   URL         a working Remote Write endpoint (used for the out-of-order case)
+ *   REJECT_URL  an endpoint that rejects every request with 404 (`promrw sink --reject-with
+ *               404`), for the loss report
  *
  * Checks: bad YAML, an unknown key, a bad label name, duplicate labels, NULL arguments, an
  * out-of-order timestamp, a full queue under the `fail` policy (against an address where
- * nothing listens), use after close, a too-small buffer and the panic boundary. Exits 1 on the
+ * nothing listens), use after close, a too-small buffer, flush and close reporting samples
+ * a receiver rejected (PROMRW_SAMPLES_LOST and promrw_sender_last_report), and the panic
+ * boundary. Exits 1 on the
  * first mismatch. The last line is "samples_sent=N" for .ci/c-abi.sh.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -95,8 +99,10 @@ static promrw_sender *make_sender(const char *url, const char *queue, promrw_con
 
 int main(int argc, char **argv)
 {
-    promrw_config *cfg = NULL, *dead_cfg = NULL;
-    promrw_sender *sender = NULL, *dead = NULL;
+    promrw_config *cfg = NULL, *dead_cfg = NULL, *reject_cfg = NULL;
+    promrw_sender *sender = NULL, *dead = NULL, *rejecting = NULL;
+    promrw_report report;
+    char text[2048];
     promrw_error *err = NULL;
     promrw_series_ref ref = 0, series = 0;
     promrw_label labels[3];
@@ -110,8 +116,8 @@ int main(int argc, char **argv)
     int i, appended;
     char run[64];
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s URL\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s URL REJECT_URL\n", argv[0]);
         return 2;
     }
 
@@ -264,10 +270,51 @@ int main(int argc, char **argv)
     status = promrw_sender_close(dead, 200);
     expect("close with unsent samples", status, PROMRW_TIMEOUT, NULL, "timeout", NULL);
 
+    /* The final counts stay readable after close. */
+    status = promrw_sender_stats(dead, &stats);
+    expect("stats after close", status, PROMRW_OK, NULL, NULL, NULL);
+    check("samples_failed counts the abandoned samples", stats.samples_failed > 0);
+    report.struct_size = sizeof report;
+    status = promrw_sender_last_report(dead, PROMRW_ALL_ENDPOINTS, &report);
+    expect("report of the timed-out close", status, PROMRW_OK, NULL, NULL, NULL);
+    check("the report says it timed out", report.timed_out == 1);
+    check("the report counts the abandoned samples", report.samples_failed == stats.samples_failed);
+    check("a refused connection has no HTTP status", report.last_http_status == 0);
+
+    /* A receiver that rejects everything with 404: flush and close say samples were lost. */
+    rejecting = make_sender(argv[2], "      batch_send_deadline: 50ms\n", &reject_cfg);
+    status = promrw_sender_series(rejecting, labels, 2, &series, &err);
+    expect("series (rejecting endpoint)", status, PROMRW_OK, err, NULL, NULL);
+    err = NULL;
+    for (i = 0; i < 5; i++)
+        promrw_sender_append(rejecting, series, now_ms + i, 1.0);
+    status = promrw_sender_flush(rejecting, 10000);
+    expect("flush after a 404", status, PROMRW_SAMPLES_LOST, NULL, "samples lost", NULL);
+    report.struct_size = sizeof report;
+    status = promrw_sender_last_report(rejecting, 0, &report);
+    expect("report of endpoint 0", status, PROMRW_OK, NULL, NULL, NULL);
+    check("5 samples failed", report.samples_failed == 5);
+    check("last HTTP status is 404", report.last_http_status == 404);
+    status = promrw_sender_last_report_text(rejecting, 0, text, sizeof text, &len);
+    expect("report text of endpoint 0", status, PROMRW_OK, NULL, NULL, NULL);
+    check("the text has the receiver's body", strstr(text, "--reject-with") != NULL);
+    printf("     last error: %s\n", text);
+    status = promrw_sender_flush(rejecting, 10000);
+    expect("flush with nothing new lost", status, PROMRW_OK, NULL, NULL, NULL);
+    promrw_sender_append(rejecting, series, now_ms + 10, 1.0);
+    status = promrw_sender_close(rejecting, 10000);
+    expect("close after a 404", status, PROMRW_SAMPLES_LOST, NULL, "samples lost", NULL);
+    status = promrw_sender_last_report_text(rejecting, PROMRW_ALL_ENDPOINTS, text, sizeof text,
+                                            &len);
+    expect("report text of the close", status, PROMRW_OK, NULL, NULL, NULL);
+    check("the close's text counts 1 failed", strstr(text, "1 failed") != NULL);
+
     /* The panic boundary: a Rust panic comes back as a status code. */
     status = promrw_test_force_panic();
     expect("forced panic", status, PROMRW_PANIC, NULL, "panic", NULL);
 
+    promrw_sender_free(rejecting);
+    promrw_config_free(reject_cfg);
     promrw_sender_free(dead);
     promrw_config_free(dead_cfg);
     promrw_sender_free(sender);

@@ -13,11 +13,12 @@
  *  - An optional last argument `promrw_error **err` (NULL = not wanted) receives an error with
  *    a message on failure; free it with promrw_error_free(). Initialise it to NULL.
  *  - Values are only written to the output arguments if the function returns PROMRW_OK
- *    (documented exceptions: promrw_sender_metrics_text, promrw_sender_append_batch).
+ *    (documented exceptions: promrw_sender_metrics_text, promrw_sender_last_report_text,
+ *    promrw_sender_append_batch).
  *  - Strings go in as (pointer, length), UTF-8, borrowed for the call only; no NUL needed.
- *  - Handles are created by *_new / promrw_config_from_yaml and freed exactly once by the
- *    matching *_free; every *_free accepts NULL. The library never returns memory that must
- *    be released with the C library's free().
+ *  - Handles are created by *_new / promrw_config_from_yaml / promrw_config_from_file and
+ *    freed exactly once by the matching *_free; every *_free accepts NULL. The library never
+ *    returns memory that must be released with the C library's free().
  *  - A promrw_sender may be used from many threads at once (except promrw_sender_free).
  *    Senders start threads and do not survive fork(): create them after forking.
  *  - ABI: pre-1.0, none promised; any release may change it. Check PROMRW_VERSION_NUMBER.
@@ -44,6 +45,11 @@
  * forbids; they are excluded from the generated part below.)
  */
 
+/**
+ * Passed as `endpoint` to promrw_sender_last_report() and promrw_sender_last_report_text() to
+ * ask for all endpoints together. (Written here: cbindgen cannot translate `usize::MAX`.)
+ */
+#define PROMRW_ALL_ENDPOINTS SIZE_MAX
 /**
  * An opaque, validated sender configuration.
  * Created by promrw_config_from_yaml(), freed by promrw_config_free().
@@ -80,6 +86,8 @@ typedef struct promrw_error promrw_error;
  * Log level `error`: failures that lose data or stop a shard.
  */
 #define PROMRW_LOG_ERROR 3
+
+
 
 /**
  * The result of every fallible C function: [`PROMRW_OK`] or one of the `PROMRW_*` codes.
@@ -124,6 +132,49 @@ typedef struct {
      */
     double value;
 } promrw_sample;
+
+/**
+ * What the most recent flush or close found, for one endpoint or all of them. Counts cover
+ * the window since the flush or close before it returned.
+ */
+typedef struct {
+    /**
+     * Set by the caller to `sizeof(promrw_report)` before the call, so the struct can grow
+     * in later versions; the library writes only the fields that fit.
+     */
+    size_t struct_size;
+    /**
+     * Samples a receiver rejected (non-retryable status) or abandoned at a close deadline.
+     */
+    uint64_t samples_failed;
+    /**
+     * Samples dropped as older than `sample_age_limit`.
+     */
+    uint64_t samples_dropped_too_old;
+    /**
+     * Samples dropped because a queue was full under the `drop_newest` policy.
+     */
+    uint64_t samples_dropped_queue_full;
+    /**
+     * Samples still pending when the call returned (non-zero after a timeout).
+     */
+    uint64_t samples_pending;
+    /**
+     * HTTP status of the endpoint's most recent failed attempt (rejected or retried); 0 when
+     * there was none or it failed without a response (connection refused, timeout). For
+     * `PROMRW_ALL_ENDPOINTS`: the most recent over all endpoints.
+     */
+    uint32_t last_http_status;
+    /**
+     * 1 when the flush or close hit its deadline, else 0.
+     */
+    uint32_t timed_out;
+    /**
+     * When that most recent failed attempt ended, milliseconds since the Unix epoch; 0 when
+     * there was none.
+     */
+    int64_t last_error_unix_ms;
+} promrw_report;
 
 /**
  * One label: a name and a value, each as UTF-8 bytes with a length (no NUL terminator
@@ -301,9 +352,17 @@ typedef struct {
 #define PROMRW_IO 302
 
 /**
+ * Some samples accepted before a flush or close were rejected by a receiver or dropped since
+ * the previous flush or close returned; `promrw_sender_last_report` says how many and why.
+ */
+#define PROMRW_SAMPLES_LOST 303
+
+/**
  * A panic inside the library was caught at the boundary. This is a bug in promrw.
  */
 #define PROMRW_PANIC 900
+
+
 
 
 
@@ -333,6 +392,30 @@ extern "C" {
  * `cfg` must be NULL or a live `promrw_config` that is not used afterwards.
  */
 void promrw_config_free(promrw_config *cfg);
+
+/**
+ * Reads and validates a configuration file: the same schema, the same YAML-or-JSON choice
+ * and the same errors as `promrw_config_from_yaml`.
+ *
+ * Ownership: `path` is borrowed for the call only (`path_len` bytes, no NUL terminator
+ * needed; UTF-8 or the operating system's bytes). On success `*out` receives a new config the
+ * caller frees with `promrw_config_free`.
+ *
+ * Lifetime: the file is read once, during the call; nothing refers to it afterwards (files
+ * named inside the configuration, such as `password_file`, are read when used).
+ *
+ * Thread safety: may be called from any thread.
+ *
+ * Returns: `PROMRW_OK`; `PROMRW_INVALID_CONFIG` when the file cannot be read (the message
+ * names the path and the system's error) or its text is invalid (the message names the
+ * field); `PROMRW_INVALID_ARGUMENT` when `out` is NULL, `path` is NULL or `path_len` is 0.
+ *
+ * # Safety
+ *
+ * `path` must be NULL or point to `path_len` readable bytes; `out` must be NULL or valid for
+ * writing a pointer; `err` must be NULL or valid for writing a pointer.
+ */
+promrw_status promrw_config_from_file(const char *path, size_t path_len, promrw_config **out, promrw_error **err);
 
 /**
  * Parses and validates a configuration in the Prometheus `remote_write` schema, written as
@@ -536,14 +619,19 @@ promrw_status promrw_sender_append_stale(const promrw_sender *s, promrw_series_r
  *
  * Ownership: the caller still owns `s` and must free it with `promrw_sender_free`.
  *
- * Lifetime: afterwards every call on `s` but `promrw_sender_free` returns `PROMRW_CLOSED`.
+ * Lifetime: afterwards the read-only calls (`promrw_sender_stats`,
+ * `promrw_sender_metrics_text`, `promrw_sender_last_report`, `promrw_sender_last_report_text`)
+ * still work, so the final counts can be read; every other call on `s` but
+ * `promrw_sender_free` returns `PROMRW_CLOSED`.
  *
  * Thread safety: may be called from any thread; calls racing with it on other threads get
  * `PROMRW_CLOSED` or complete before the close.
  *
- * Returns: `PROMRW_OK` when everything queued was sent; `PROMRW_TIMEOUT` when the deadline
- * passed first (the sender is closed anyway); `PROMRW_CLOSED` when already closed;
- * `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+ * Returns: `PROMRW_OK` when everything queued was sent and nothing was rejected or dropped
+ * since the previous flush or close returned; `PROMRW_SAMPLES_LOST` when some samples were
+ * (see `promrw_sender_last_report`); `PROMRW_TIMEOUT` when the deadline passed first (the
+ * samples still unsent are counted as failed); `PROMRW_CLOSED` when already closed;
+ * `PROMRW_INVALID_ARGUMENT` when `s` is NULL. The sender is closed in every case but the last.
  *
  * # Safety
  *
@@ -553,7 +641,8 @@ promrw_status promrw_sender_close(promrw_sender *s, uint64_t timeout_ms);
 
 /**
  * Waits until every sample appended before the call is acknowledged (or failed for good);
- * partial batches are sent at once.
+ * partial batches are sent at once. Then reports what was lost: see
+ * `promrw_sender_last_report`.
  *
  * Ownership: none.
  *
@@ -561,7 +650,12 @@ promrw_status promrw_sender_close(promrw_sender *s, uint64_t timeout_ms);
  *
  * Thread safety: may be called from any thread, concurrently with other calls on `s`.
  *
- * Returns: `PROMRW_OK`; `PROMRW_TIMEOUT` when `timeout_ms` passed first; `PROMRW_CLOSED` after
+ * Returns: `PROMRW_OK` only when every sample accepted before the call was acknowledged and
+ * nothing was rejected or dropped since the previous flush or close returned;
+ * `PROMRW_SAMPLES_LOST` when some samples were rejected by a receiver (counted as failed) or
+ * dropped (too old, queue full) since the previous flush or close returned;
+ * `PROMRW_TIMEOUT` when `timeout_ms` passed first (it takes precedence; the report says what
+ * is still pending and the last error of each endpoint); `PROMRW_CLOSED` after
  * `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
  *
  * # Safety
@@ -591,6 +685,55 @@ promrw_status promrw_sender_flush(const promrw_sender *s, uint64_t timeout_ms);
 void promrw_sender_free(promrw_sender *s);
 
 /**
+ * Copies the report of the most recent flush or close that returned (all zero before the
+ * first) for endpoint `endpoint` (0-based, in configuration order) or `PROMRW_ALL_ENDPOINTS`.
+ *
+ * Ownership: `out` is caller-owned memory; the caller sets `out->struct_size` to
+ * `sizeof(promrw_report)` first. Written on success only, at most `out->struct_size` bytes.
+ *
+ * Lifetime: nothing is kept.
+ *
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`; a flush
+ * or close returning meanwhile replaces the report.
+ *
+ * Returns: `PROMRW_OK` (also after `promrw_sender_close`); `PROMRW_INVALID_ARGUMENT` when `s`
+ * or `out` is NULL, `out->struct_size` is smaller than the first version of the struct, or
+ * `endpoint` is out of range.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `out` must be NULL or valid for reading a `size_t` and
+ * writing `out->struct_size` bytes.
+ */
+promrw_status promrw_sender_last_report(const promrw_sender *s, size_t endpoint, promrw_report *out);
+
+/**
+ * Writes the report of the most recent flush or close as text into a caller buffer,
+ * NUL-terminated. For one endpoint: that endpoint's most recent failed attempt, e.g.
+ * `server returned HTTP status 404: 404 page not found` or `request failed: ...` (empty when
+ * there was none). For `PROMRW_ALL_ENDPOINTS`: the whole message the flush or close carried
+ * (what was lost and what is pending per endpoint, with each one's last error; empty when it
+ * returned `PROMRW_OK`).
+ *
+ * Ownership: `buf` is caller-owned memory of `cap` bytes. Pass `buf` NULL with `cap` 0 to ask
+ * for the size.
+ *
+ * Lifetime: nothing is kept.
+ *
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`.
+ *
+ * Returns: as `promrw_sender_metrics_text` (`PROMRW_OK`, or `PROMRW_BUFFER_TOO_SMALL` with the
+ * size needed including the NUL in `*len_out`); also `PROMRW_INVALID_ARGUMENT` when `endpoint`
+ * is out of range. Works after `promrw_sender_close`.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `buf` must be NULL or valid for writing `cap` bytes;
+ * `len_out` must be NULL or writable.
+ */
+promrw_status promrw_sender_last_report_text(const promrw_sender *s, size_t endpoint, char *buf, size_t cap, size_t *len_out);
+
+/**
  * Writes the sender's self-metrics in the Prometheus text exposition format (0.0.4) into a
  * caller buffer, NUL-terminated.
  *
@@ -606,8 +749,8 @@ void promrw_sender_free(promrw_sender *s);
  * Returns: `PROMRW_OK` with the text and a NUL in `buf` and its length without the NUL in
  * `*len_out`; `PROMRW_BUFFER_TOO_SMALL` when `cap` is too small, with nothing written to `buf`
  * and the size needed including the NUL in `*len_out` (the one exception to "outputs only on
- * success"); `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s`
- * or `len_out` is NULL, or `buf` is NULL with a non-zero `cap`.
+ * success"); `PROMRW_INVALID_ARGUMENT` when `s` or `len_out` is NULL, or `buf` is NULL with a
+ * non-zero `cap`. Works after `promrw_sender_close`.
  *
  * # Safety
  *
@@ -693,8 +836,8 @@ promrw_status promrw_sender_series(const promrw_sender *s, const promrw_label *l
  * Thread safety: may be called from any thread, concurrently with other calls on `s`; the
  * counters are read one by one, so a snapshot taken under load is not atomic as a whole.
  *
- * Returns: `PROMRW_OK`; `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT`
- * when `s` or `out` is NULL.
+ * Returns: `PROMRW_OK` (also after `promrw_sender_close`, so the final counts can be read);
+ * `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL.
  *
  * # Safety
  *

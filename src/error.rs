@@ -25,6 +25,10 @@ pub enum ErrorKind {
     ShardDead,
     /// An I/O or system call failed (e.g. a thread could not be started).
     Io,
+    /// Samples accepted before a flush or close were rejected by a receiver or dropped since
+    /// the previous flush or close returned; [`crate::Sender::last_report`] says how many and
+    /// why.
+    SamplesLost,
 }
 
 impl ErrorKind {
@@ -41,6 +45,7 @@ impl ErrorKind {
             ErrorKind::InvalidArgument => "invalid argument",
             ErrorKind::ShardDead => "shard dead",
             ErrorKind::Io => "i/o error",
+            ErrorKind::SamplesLost => "samples lost",
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod model;
 pub mod queue;
 pub mod receiver;
 pub mod redact;
+pub mod report;
 pub mod sender;
 pub mod series;
 pub mod transport;
@@ -37,8 +38,9 @@ pub mod workload;
 pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use log::{LogLevel, LogSink};
-pub use metrics::{EndpointStats, SenderStats};
+pub use metrics::{AttemptError, EndpointStats, SenderStats};
 pub use model::{Label, Labels, STALE_NAN_BITS, is_stale_nan, stale_nan};
+pub use report::{EndpointReport, FlushReport, LossCounts};
 pub use sender::{Sample, Sender};
 pub use series::SeriesRef;
 

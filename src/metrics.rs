@@ -3,6 +3,7 @@
 //! so that existing dashboards and alerts work; promrw-only figures use the `promrw_` prefix.
 
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -106,6 +107,27 @@ pub struct EndpointMetrics {
     pub batch_duration_buckets: [AtomicU64; BATCH_DURATION_BUCKETS.len() + 1],
     /// Sum of attempt durations in nanoseconds.
     pub batch_duration_sum_ns: AtomicU64,
+    /// The most recent failed attempt (rejected or retried), if any.
+    pub last_error: Mutex<Option<AttemptError>>,
+}
+
+/// A failed send attempt, as remembered for reports and stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptError {
+    /// The HTTP status; `None` when the attempt got no response (connection refused, timeout).
+    pub status: Option<u16>,
+    /// What went wrong: the status and the start of the response body, or the network error
+    /// (secrets removed, control characters escaped).
+    pub message: String,
+    /// When the attempt ended, milliseconds since the Unix epoch.
+    pub unix_ms: i64,
+}
+
+impl AttemptError {
+    /// The status as a number, 0 when there was no response.
+    pub fn status_code(&self) -> u32 {
+        self.status.map_or(0, u32::from)
+    }
 }
 
 impl EndpointMetrics {
@@ -115,6 +137,19 @@ impl EndpointMetrics {
             DropReason::TooOld => self.dropped_too_old.fetch_add(n, Ordering::Relaxed),
             DropReason::QueueFull => self.dropped_queue_full.fetch_add(n, Ordering::Relaxed),
         };
+    }
+
+    /// Remembers `error` as the endpoint's most recent failed attempt.
+    pub fn record_error(&self, error: AttemptError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// The endpoint's most recent failed attempt.
+    pub fn last_error(&self) -> Option<AttemptError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records one attempt's duration.
@@ -171,6 +206,31 @@ pub struct SenderMetrics {
     pub appended: StripedCounter,
     /// Appends refused, by reason (indexed as `RejectReason::ALL`).
     pub rejected: [AtomicU64; 4],
+    /// Samples accepted whose timestamp looks like seconds or microseconds rather than
+    /// milliseconds, by kind (indexed as `SuspectTimestamp::ALL`).
+    pub suspect_timestamps: [AtomicU64; 2],
+}
+
+/// Why an accepted sample's timestamp looks wrong (seconds or microseconds, not milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SuspectTimestamp {
+    /// Before 2001-01-01 (a timestamp in seconds is about 1.7e9, i.e. January 1970 in ms).
+    Before2001,
+    /// More than a day after now (a timestamp in microseconds is about 1.7e15).
+    Future,
+}
+
+impl SuspectTimestamp {
+    /// All kinds, in exposition order.
+    pub const ALL: [SuspectTimestamp; 2] = [SuspectTimestamp::Before2001, SuspectTimestamp::Future];
+
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspectTimestamp::Before2001 => "before_2001",
+            SuspectTimestamp::Future => "over_a_day_ahead",
+        }
+    }
 }
 
 impl SenderMetrics {
@@ -181,6 +241,11 @@ impl SenderMetrics {
             .position(|r| *r == reason)
             .unwrap_or(0);
         self.rejected[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one accepted sample with a suspect timestamp.
+    pub fn suspect(&self, kind: SuspectTimestamp) {
+        self.suspect_timestamps[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Refused appends for `reason`.
@@ -228,6 +293,8 @@ pub struct EndpointStats {
     pub highest_enqueued_ms: i64,
     /// Highest timestamp of a finished batch, ms (0 when none).
     pub highest_sent_ms: i64,
+    /// The most recent failed attempt (rejected or retried), if any.
+    pub last_error: Option<AttemptError>,
 }
 
 impl EndpointStats {
@@ -250,6 +317,11 @@ pub struct SenderStats {
     pub rejected_unknown_series: u64,
     /// Appends refused after close.
     pub rejected_closed: u64,
+    /// Accepted samples whose timestamp was before 2001 (seconds rather than milliseconds?).
+    pub suspect_timestamps_before_2001: u64,
+    /// Accepted samples whose timestamp was over a day ahead (microseconds rather than
+    /// milliseconds?).
+    pub suspect_timestamps_future: u64,
     /// Live registered series.
     pub series: u64,
     /// Per-endpoint figures, in configuration order.
@@ -278,6 +350,7 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         shards_dead: load(&m.shards_dead),
         highest_enqueued_ms: m.highest_enqueued_ms.load(Ordering::Relaxed),
         highest_sent_ms: m.highest_sent_ms.load(Ordering::Relaxed),
+        last_error: m.last_error(),
     }
 }
 
@@ -333,6 +406,25 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         let _ = writeln!(
             out,
             "promrw_appends_rejected_total{{reason=\"{}\"}} {value}",
+            reason.as_str()
+        );
+    }
+    family(
+        &mut out,
+        "promrw_samples_suspect_timestamp_total",
+        "counter",
+        "Samples accepted whose timestamp looks like seconds or microseconds, not milliseconds.",
+    );
+    for (reason, value) in [
+        (
+            SuspectTimestamp::Before2001,
+            stats.suspect_timestamps_before_2001,
+        ),
+        (SuspectTimestamp::Future, stats.suspect_timestamps_future),
+    ] {
+        let _ = writeln!(
+            out,
+            "promrw_samples_suspect_timestamp_total{{reason=\"{}\"}} {value}",
             reason.as_str()
         );
     }

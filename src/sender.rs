@@ -1,17 +1,23 @@
 //! The [`Sender`]: registers series, validates and routes appended samples to every endpoint's
 //! queue, and exposes flush, close and self-metrics.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
-use crate::metrics::{RejectReason, SenderMetrics, SenderStats, render_text};
+use crate::metrics::{RejectReason, SenderMetrics, SenderStats, SuspectTimestamp, render_text};
 use crate::model::{Label, Labels, stale_nan};
 use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
-use crate::series::{SeriesRef, SeriesRegistry, StripeGuard};
+use crate::report::{EndpointReport, FlushReport, LossCounts};
+use crate::series::{LockedSlot, SeriesRef, SeriesRegistry, StripeGuard};
+
+/// 2001-01-01T00:00:00Z in milliseconds: an earlier timestamp is most likely in seconds.
+const EARLIEST_PLAUSIBLE_MS: i64 = 978_307_200_000;
+/// How far ahead of now a timestamp may be before it looks like microseconds: one day.
+const MAX_AHEAD_MS: i64 = 86_400_000;
 
 /// One sample for [`Sender::append_batch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,6 +42,29 @@ pub struct Sender {
     closed: AtomicBool,
     logger: Logger,
     flush_deadline: Duration,
+    /// Timestamps above this (now + a day when it was last computed) are checked against the
+    /// clock: the append path compares, and reads the clock only past it.
+    future_limit_ms: AtomicI64,
+    /// A suspect timestamp was logged (once per sender).
+    warned_timestamp: AtomicBool,
+    /// Loss counters at the end of the previous flush or close, and the report it made.
+    reports: Mutex<ReportState>,
+}
+
+/// What flush and close remember between calls.
+#[derive(Default)]
+struct ReportState {
+    /// Each endpoint's loss counters when the previous flush or close returned.
+    baseline: Vec<LossCounts>,
+    /// The report of the most recent flush or close.
+    last: FlushReport,
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Sender {
@@ -69,6 +98,9 @@ impl Sender {
             closed: AtomicBool::new(false),
             logger: config.logger,
             flush_deadline: config.flush_deadline,
+            future_limit_ms: AtomicI64::new(now_ms().saturating_add(MAX_AHEAD_MS)),
+            warned_timestamp: AtomicBool::new(false),
+            reports: Mutex::new(ReportState::default()),
         })
     }
 
@@ -135,8 +167,13 @@ impl Sender {
         let slot = found.lock(stripe).map_err(unknown)?;
         if let Some(last) = slot.last_timestamp() {
             if timestamp_ms <= last {
-                return Err(self.out_of_order(series, timestamp_ms, last));
+                return Err(self.out_of_order(&slot, timestamp_ms, last));
             }
+        }
+        if timestamp_ms < EARLIEST_PLAUSIBLE_MS
+            || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)
+        {
+            self.check_suspect_timestamp(&slot, timestamp_ms);
         }
         if let [endpoint] = &self.endpoints[..] {
             // One endpoint: its shard queue stays locked across consecutive samples.
@@ -164,17 +201,49 @@ impl Sender {
         Ok(())
     }
 
-    /// Counts and returns the out-of-order rejection of a sample.
+    /// Counts and returns the out-of-order rejection of a sample, naming the series' labels.
     #[cold]
-    fn out_of_order(&self, series: SeriesRef, timestamp_ms: i64, last: i64) -> Error {
+    fn out_of_order(&self, slot: &LockedSlot<'_>, timestamp_ms: i64, last: i64) -> Error {
         self.metrics.reject(RejectReason::OutOfOrder);
         Error::new(
             ErrorKind::OutOfOrder,
             format!(
-                "timestamp {timestamp_ms} is not after the last accepted timestamp {last} of series {}",
-                series.0
+                "series {}: timestamp {timestamp_ms} is not after its last accepted timestamp {last}",
+                describe_series(slot)
             ),
         )
+    }
+
+    /// Looks closer at a timestamp before 2001 or past the cached future limit: counts it when
+    /// it is before 2001 or more than a day ahead of the clock (logging the first one at warn
+    /// level, with its series), else moves the limit forward. The sample is accepted either way.
+    #[cold]
+    fn check_suspect_timestamp(&self, slot: &LockedSlot<'_>, timestamp_ms: i64) {
+        let kind = if timestamp_ms < EARLIEST_PLAUSIBLE_MS {
+            SuspectTimestamp::Before2001
+        } else {
+            let limit = now_ms().saturating_add(MAX_AHEAD_MS);
+            if timestamp_ms <= limit {
+                self.future_limit_ms.fetch_max(limit, Ordering::Relaxed);
+                return;
+            }
+            SuspectTimestamp::Future
+        };
+        self.metrics.suspect(kind);
+        if !self.warned_timestamp.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                let (what, unit) = match kind {
+                    SuspectTimestamp::Before2001 => ("is before 2001", "seconds"),
+                    SuspectTimestamp::Future => ("is more than a day ahead", "microseconds"),
+                };
+                format!(
+                    "series {}: timestamp {timestamp_ms} {what}: is it in {unit}? promrw expects \
+                     milliseconds since the Unix epoch. Accepted as it is; such samples are \
+                     counted in promrw_samples_suspect_timestamp_total (this is logged once per sender)",
+                    describe_series(slot)
+                )
+            });
+        }
     }
 
     /// Handles endpoints refusing a sample: when none `accepted` it, the first refusal is
@@ -239,19 +308,28 @@ impl Sender {
         (accepted, result)
     }
 
-    /// Returns once every sample appended before the call is acknowledged (or failed for
-    /// good), or with `Timeout` when `timeout` passes first. Partial batches are sent at once.
+    /// Returns once every sample appended before the call is acknowledged, or with an error:
+    /// `Timeout` when `timeout` passes first (the message says what is still pending and each
+    /// endpoint's last error), `SamplesLost` when samples were rejected by a receiver or dropped
+    /// since the previous flush or close returned (the message and [`Sender::last_report`] say
+    /// how many and why), `Closed` after close. Partial batches are sent at once.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        for endpoint in &self.endpoints {
-            endpoint.flush(deadline)?;
+        if self.is_closed() {
+            return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        Ok(())
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        for endpoint in &self.endpoints {
+            timed_out |= endpoint.flush(deadline).is_err();
+        }
+        self.report("flush", timed_out).to_result()
     }
 
     /// Stops accepting samples, sends what is queued until `timeout`, then stops and joins the
-    /// shard threads. Samples still unsent at the deadline are counted as failed and `Timeout`
-    /// is returned. Closing again returns `Closed`.
+    /// shard threads. Returns `Timeout` when the deadline passed first (samples still unsent
+    /// are counted as failed; the sender is closed anyway), `SamplesLost` when samples were
+    /// rejected or dropped since the previous flush or close returned, `Closed` when already
+    /// closed. Stats, metrics and the last report stay readable afterwards.
     pub fn close(&self, timeout: Duration) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Err(Error::new(ErrorKind::Closed, "sender is already closed"));
@@ -263,21 +341,55 @@ impl Sender {
         }
         self.logger
             .log(LogLevel::Info, || format!("closed (drained: {drained})"));
-        if drained {
-            Ok(())
-        } else {
-            let failed: u64 = self
-                .endpoints
-                .iter()
-                .map(|e| e.stats().samples_failed)
-                .sum();
-            Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "close timed out after {timeout:?}; unsent samples were counted as failed (samples_failed_total now {failed})"
-                ),
-            ))
+        self.report("close", !drained).to_result()
+    }
+
+    /// Makes and keeps the report of a flush or close that is returning: each endpoint's
+    /// losses since the previous report, what is pending and its last error.
+    fn report(&self, operation: &'static str, timed_out: bool) -> FlushReport {
+        let mut state = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let stats: Vec<_> = self.endpoints.iter().map(EndpointQueue::stats).collect();
+        state.baseline.resize(stats.len(), LossCounts::default());
+        let endpoints = stats
+            .into_iter()
+            .zip(state.baseline.iter_mut())
+            .map(|(stats, baseline)| {
+                let now = LossCounts::of(&stats);
+                let lost = now.since(*baseline);
+                *baseline = now;
+                EndpointReport {
+                    remote_name: stats.remote_name,
+                    url: stats.url,
+                    lost,
+                    samples_pending: stats.samples_pending,
+                    last_error: stats.last_error,
+                }
+            })
+            .collect();
+        let report = FlushReport {
+            operation,
+            timed_out,
+            endpoints,
+        };
+        state.last = report.clone();
+        // A log sink may call back into the sender: let go of the lock first.
+        drop(state);
+        let message = report.message();
+        if !message.is_empty() {
+            self.logger.log(LogLevel::Warn, || message);
         }
+        report
+    }
+
+    /// The report of the most recent flush or close that returned (empty before the first):
+    /// what was lost since the one before, what was pending, and each endpoint's most recent
+    /// failed attempt. Readable after close.
+    pub fn last_report(&self) -> FlushReport {
+        self.reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last
+            .clone()
     }
 
     /// True once `close` was called.
@@ -293,6 +405,12 @@ impl Sender {
             rejected_queue_full: self.metrics.rejected(RejectReason::QueueFull),
             rejected_unknown_series: self.metrics.rejected(RejectReason::UnknownSeries),
             rejected_closed: self.metrics.rejected(RejectReason::Closed),
+            suspect_timestamps_before_2001: self.metrics.suspect_timestamps
+                [SuspectTimestamp::Before2001 as usize]
+                .load(Ordering::Relaxed),
+            suspect_timestamps_future: self.metrics.suspect_timestamps
+                [SuspectTimestamp::Future as usize]
+                .load(Ordering::Relaxed),
             series: self.registry.len() as u64,
             endpoints: self.endpoints.iter().map(EndpointQueue::stats).collect(),
         }
@@ -314,6 +432,14 @@ impl Drop for Sender {
         if !self.is_closed() {
             let _ = self.close(self.flush_deadline);
         }
+    }
+}
+
+/// The labels of the series in `slot`, as Prometheus prints a series.
+fn describe_series(slot: &LockedSlot<'_>) -> String {
+    match slot.series() {
+        Ok(series) => series.describe(),
+        Err(_) => format!("ref {}", slot.series_ref().0),
     }
 }
 

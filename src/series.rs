@@ -56,6 +56,12 @@ impl Series {
     pub fn shard_hash(&self) -> u64 {
         self.shard_hash
     }
+
+    /// The labels as Prometheus writes a series, `up{instance="a", job="b"}` (values escaped),
+    /// for messages and logs.
+    pub fn describe(&self) -> String {
+        crate::wire::rw1::describe_labels(&self.encoded_labels)
+    }
 }
 
 /// The bucket of `hash` among `buckets` (a shard among an endpoint's shards, a stripe among the

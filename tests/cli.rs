@@ -229,9 +229,14 @@ fn from_file_parses_as_from_text_does() {
 
     let bad =
         "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      capacity: 0\n";
-    let file_error = Config::from_file(dir.file("bad.yml", bad)).expect_err("capacity 0");
+    let bad_path = dir.file("bad.yml", bad);
+    let file_error = Config::from_file(&bad_path).expect_err("capacity 0");
     let text_error = Config::from_text(bad).expect_err("capacity 0");
-    assert_eq!(file_error, text_error);
+    assert_eq!(file_error.kind(), text_error.kind());
+    assert_eq!(
+        file_error.message(),
+        format!("{}: {}", bad_path.display(), text_error.message())
+    );
 }
 
 #[test]
@@ -243,7 +248,10 @@ fn from_file_reports_an_unreadable_file_as_invalid_config() {
     let os_error = std::fs::read(&missing).expect_err("missing").to_string();
     assert_eq!(
         error.message(),
-        format!("cannot read {}: {os_error}", missing.display())
+        format!(
+            "cannot read configuration file {}: {os_error}",
+            missing.display()
+        )
     );
     // A directory is not readable as a file either.
     let error = Config::from_file(&dir.0).expect_err("a directory");

@@ -44,16 +44,19 @@ fn bad_labels_are_refused_with_a_message_naming_the_problem() {
 fn out_of_order_and_duplicate_timestamps_are_refused_and_counted() {
     let receiver = FaultReceiver::start();
     let sender = sender(&yaml(&receiver.url(), "", ""));
-    let r = sender.series_from_pairs(&[("__name__", "ooo")]).unwrap();
+    let r = sender
+        .series_from_pairs(&[("__name__", "ooo"), ("job", "api"), ("zone", "a\"b")])
+        .unwrap();
     let t = now_ms();
     sender.append(r, t, 1.0).unwrap();
     let equal = sender.append(r, t, 2.0).unwrap_err();
     assert_eq!(equal.kind(), ErrorKind::OutOfOrder);
-    assert!(
-        equal
-            .message()
-            .contains(&format!("timestamp {t} is not after")),
-        "{equal}"
+    // The message names the series by its labels and its last accepted timestamp.
+    assert_eq!(
+        equal.message(),
+        format!(
+            "series ooo{{job=\"api\", zone=\"a\\\"b\"}}: timestamp {t} is not after its last accepted timestamp {t}"
+        ),
     );
     assert_eq!(
         sender.append(r, t - 1, 2.0).unwrap_err().kind(),

@@ -107,7 +107,9 @@ fn status_429_is_dropped_when_retry_on_http_429_is_off() {
         "",
     ));
     append_series(&sender, "no429", 10);
-    sender.flush(Duration::from_secs(10)).unwrap();
+    let lost = sender.flush(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
+    assert!(lost.message().contains("10 failed"), "{lost}");
     assert_eq!(receiver.seen().len(), 1);
     assert_eq!(sender.stats().endpoints[0].samples_failed, 10);
     sender.close(Duration::from_secs(5)).unwrap();
@@ -131,10 +133,17 @@ fn a_400_drops_that_batch_counts_it_and_never_resends_it() {
     for i in 0..10 {
         sender.append(r, t + i, 1.0).unwrap();
     }
-    sender.flush(Duration::from_secs(10)).unwrap();
+    let lost = sender.flush(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
+    let report = sender.last_report();
+    assert_eq!(report.lost().failed, 10, "{report:?}");
+    let last = report.endpoints[0].last_error.clone().unwrap();
+    assert_eq!(last.status, Some(400));
+    assert!(last.message.contains("out of bounds"), "{last:?}");
     for i in 10..20 {
         sender.append(r, t + i, 2.0).unwrap();
     }
+    // Nothing lost since the previous flush returned: success again.
     sender.flush(Duration::from_secs(10)).unwrap();
     let seen = receiver.seen();
     assert_eq!(
@@ -156,10 +165,10 @@ fn a_400_drops_that_batch_counts_it_and_never_resends_it() {
     );
     let logged = logs.lock().unwrap().clone();
     assert!(
-        logged
-            .iter()
-            .any(|l| l.contains("400") && l.contains("out of bounds")),
-        "the response body is logged: {logged:?}"
+        logged.iter().any(|l| l.contains("HTTP 400")
+            && l.contains("out of bounds")
+            && l.contains("the batch's first is bad_batch{}")),
+        "the response body and a series of the batch are logged: {logged:?}"
     );
     sender.close(Duration::from_secs(5)).unwrap();
 }
@@ -192,7 +201,9 @@ fn sample_age_limit_drops_samples_that_aged_while_retrying() {
         "",
     ));
     append_series(&sender, "aging", 5);
-    sender.flush(Duration::from_secs(10)).unwrap();
+    let lost = sender.flush(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
+    assert_eq!(sender.last_report().lost().dropped_too_old, 5);
     let stats = sender.stats().endpoints[0].clone();
     assert_eq!(stats.dropped_too_old, 5, "{stats:?}");
     assert_eq!(receiver.store().totals().accepted, 0);

@@ -13,7 +13,7 @@ use promrw::receiver::server::validating_handler;
 use promrw::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
 
 /// Every status code of this version with its published value.
-const STATUSES: [(promrw_status, u32); 13] = [
+const STATUSES: [(promrw_status, u32); 14] = [
     (PROMRW_OK, 0),
     (PROMRW_INVALID_ARGUMENT, 100),
     (PROMRW_INVALID_CONFIG, 101),
@@ -26,6 +26,7 @@ const STATUSES: [(promrw_status, u32); 13] = [
     (PROMRW_TIMEOUT, 300),
     (PROMRW_SHARD_DEAD, 301),
     (PROMRW_IO, 302),
+    (PROMRW_SAMPLES_LOST, 303),
     (PROMRW_PANIC, 900),
 ];
 
@@ -715,6 +716,7 @@ fn status_of_maps_every_error_kind_to_one_distinct_code() {
         (ErrorKind::Timeout, PROMRW_TIMEOUT),
         (ErrorKind::ShardDead, PROMRW_SHARD_DEAD),
         (ErrorKind::Io, PROMRW_IO),
+        (ErrorKind::SamplesLost, PROMRW_SAMPLES_LOST),
     ];
     for (kind, code) in kinds {
         assert_eq!(status_of(kind), code, "{kind:?}");
@@ -812,22 +814,206 @@ fn after_close_every_call_returns_closed() {
         assert_eq!(accepted, 5, "nothing written after close");
         assert_eq!(promrw_sender_flush(s, 100), PROMRW_CLOSED);
         assert_eq!(promrw_sender_close(s, 100), PROMRW_CLOSED);
+        // Read-only calls keep working after close: the final counts can be read.
         let mut st = promrw_stats::default();
-        assert_eq!(promrw_sender_stats(s, &mut st), PROMRW_CLOSED);
-        assert_eq!(st, promrw_stats::default());
-        let mut buf = [0u8; 64];
+        assert_eq!(promrw_sender_stats(s, &mut st), PROMRW_OK);
+        assert_eq!((st.samples_appended, st.samples_sent), (1, 1));
+        assert_eq!((st.shards, st.endpoints), (0, 1));
         let mut len = 0usize;
         assert_eq!(
-            promrw_sender_metrics_text(s, buf.as_mut_ptr().cast(), buf.len(), &mut len),
-            PROMRW_CLOSED
-        );
-        assert_eq!(
             promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut len),
-            PROMRW_CLOSED
+            PROMRW_BUFFER_TOO_SMALL
         );
-        assert_eq!(len, 0);
+        let mut text = vec![0u8; len];
+        assert_eq!(
+            promrw_sender_metrics_text(s, text.as_mut_ptr().cast(), text.len(), &mut len),
+            PROMRW_OK
+        );
+        let text = String::from_utf8_lossy(&text[..len]).into_owned();
+        assert!(text.contains("promrw_samples_appended_total 1"), "{text}");
+        let mut report = promrw_report {
+            struct_size: size_of::<promrw_report>(),
+            ..promrw_report::default()
+        };
+        assert_eq!(
+            promrw_sender_last_report(s, PROMRW_ALL_ENDPOINTS, &mut report),
+            PROMRW_OK
+        );
+        assert_eq!((report.samples_failed, report.timed_out), (0, 0));
         promrw_sender_free(s);
     }
+}
+
+/// The report of the sender's last flush or close for `endpoint`.
+fn last_report(s: *const promrw_sender, endpoint: usize) -> promrw_report {
+    let mut report = promrw_report {
+        struct_size: size_of::<promrw_report>(),
+        ..promrw_report::default()
+    };
+    // SAFETY: `s` is live; `report` is a valid, sized out struct.
+    let status = unsafe { promrw_sender_last_report(s, endpoint, &mut report) };
+    assert_eq!(status, PROMRW_OK);
+    report
+}
+
+/// The text of the sender's last report for `endpoint`.
+fn last_report_text(s: *const promrw_sender, endpoint: usize) -> String {
+    let mut len = 0usize;
+    // SAFETY: `s` is live; NULL with 0 asks for the size; `len` is writable.
+    let status =
+        unsafe { promrw_sender_last_report_text(s, endpoint, ptr::null_mut(), 0, &mut len) };
+    assert_eq!(status, PROMRW_BUFFER_TOO_SMALL);
+    let mut buf = vec![0u8; len];
+    // SAFETY: `buf` has `len` writable bytes.
+    let status = unsafe {
+        promrw_sender_last_report_text(s, endpoint, buf.as_mut_ptr().cast(), buf.len(), &mut len)
+    };
+    assert_eq!(status, PROMRW_OK);
+    String::from_utf8(buf[..len].to_vec()).unwrap()
+}
+
+#[test]
+fn flush_after_rejected_samples_returns_samples_lost_with_the_counts_and_the_body() {
+    for (status, body) in [
+        (404, "404 page not found"),
+        (401, "unauthorized: bad token"),
+        (400, "out of order sample"),
+    ] {
+        let recv = receiver_with(Arc::new(move |_: &RequestInfo| Reply::status(status, body)));
+        let s = sender(&yaml(&recv.url(), ""));
+        let r = series(s, &[("__name__", "lost")]);
+        let t = now_ms();
+        // SAFETY: `s` is live until close_and_free.
+        unsafe {
+            for i in 0..5 {
+                assert_eq!(promrw_sender_append(s, r, t + i, 1.0), PROMRW_OK);
+            }
+            assert_eq!(
+                promrw_sender_flush(s, 5_000),
+                PROMRW_SAMPLES_LOST,
+                "{status}"
+            );
+        }
+        for endpoint in [0, PROMRW_ALL_ENDPOINTS] {
+            let report = last_report(s, endpoint);
+            assert_eq!(report.samples_failed, 5, "{status}");
+            assert_eq!(report.last_http_status, u32::from(status));
+            assert_eq!((report.samples_pending, report.timed_out), (0, 0));
+            assert!(report.last_error_unix_ms >= t, "{report:?}");
+        }
+        let text = last_report_text(s, 0);
+        assert!(
+            text.contains(&status.to_string()) && text.contains(body),
+            "{text}"
+        );
+        let whole = last_report_text(s, PROMRW_ALL_ENDPOINTS);
+        assert!(whole.starts_with("flush: 5 samples lost"), "{whole}");
+        assert!(whole.contains(body), "{whole}");
+        let st = stats(s);
+        assert_eq!((st.samples_failed, st.samples_sent), (5, 0));
+        // SAFETY: `s` is live.
+        unsafe {
+            // Nothing new was lost: the next flush succeeds, and its report is empty.
+            assert_eq!(promrw_sender_flush(s, 5_000), PROMRW_OK);
+        }
+        assert_eq!(last_report(s, 0).samples_failed, 0);
+        assert_eq!(last_report(s, 0).last_http_status, u32::from(status));
+        assert_eq!(last_report_text(s, PROMRW_ALL_ENDPOINTS), "");
+        // SAFETY: `s` is live.
+        unsafe {
+            assert_eq!(promrw_sender_append(s, r, t + 10, 1.0), PROMRW_OK);
+        }
+        // Close reports what was lost since the previous flush.
+        close_and_free(s, PROMRW_SAMPLES_LOST);
+    }
+}
+
+#[test]
+fn last_report_checks_its_arguments() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let report = last_report(s, 0);
+    assert_eq!(report.samples_failed, 0, "all zero before the first flush");
+    let mut small = promrw_report {
+        struct_size: 8,
+        ..promrw_report::default()
+    };
+    let mut len = 0usize;
+    // SAFETY: `s` is live; the out pointers are valid.
+    unsafe {
+        assert_eq!(
+            promrw_sender_last_report(s, 0, &mut small),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(small.samples_failed, 0);
+        let mut report = last_report(s, 0);
+        assert_eq!(
+            promrw_sender_last_report(s, 1, &mut report),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_last_report(ptr::null(), 0, &mut report),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_last_report(s, 0, ptr::null_mut()),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            promrw_sender_last_report_text(s, 3, ptr::null_mut(), 0, &mut len),
+            PROMRW_INVALID_ARGUMENT
+        );
+    }
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn config_from_file_reads_validates_and_names_the_path() {
+    let dir = std::env::temp_dir().join(format!("promrw-ffi-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yml");
+    std::fs::write(&good, yaml("http://127.0.0.1:9/api/v1/write", "")).unwrap();
+    let bad = dir.join("bad.yml");
+    std::fs::write(
+        &bad,
+        "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      capacityy: 5\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.yml");
+    let load = |path: &std::path::Path| {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        let mut cfg = ptr::null_mut();
+        let mut err = ptr::null_mut();
+        // SAFETY: `bytes` is borrowed for the call; `cfg` and `err` are valid out pointers.
+        let status = unsafe {
+            promrw_config_from_file(bytes.as_ptr().cast(), bytes.len(), &mut cfg, &mut err)
+        };
+        (status, cfg, err)
+    };
+    let (status, cfg, err) = load(&good);
+    assert_eq!(status, PROMRW_OK);
+    assert!(err.is_null());
+    // SAFETY: `cfg` is a live config, freed once.
+    unsafe { promrw_config_free(cfg) };
+    let (status, cfg, err) = load(&bad);
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+    assert!(cfg.is_null());
+    let (_, message) = take_error(err);
+    assert!(message.contains("bad.yml"), "{message}");
+    assert!(
+        message.contains("remote_write[0].queue_config"),
+        "{message}"
+    );
+    assert!(message.contains("capacityy"), "{message}");
+    let (status, _, err) = load(&missing);
+    assert_eq!(status, PROMRW_INVALID_CONFIG);
+    let (_, message) = take_error(err);
+    assert!(message.contains("missing.yml"), "{message}");
+    let mut cfg = ptr::null_mut();
+    // SAFETY: NULL path with length 0; `cfg` is a valid out pointer.
+    let status = unsafe { promrw_config_from_file(ptr::null(), 0, &mut cfg, ptr::null_mut()) };
+    assert_eq!(status, PROMRW_INVALID_ARGUMENT);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

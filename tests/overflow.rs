@@ -43,8 +43,13 @@ fn drop_newest_drops_and_counts_what_does_not_fit() {
         .metrics_text()
         .contains(&format!("prometheus_remote_storage_samples_dropped_total{{reason=\"queue_full\",remote_name=\"test\",url=\"{}\"}} {}", receiver.url(), e.dropped_queue_full)));
     receiver.clear_faults();
-    sender.flush(Duration::from_secs(10)).unwrap();
+    let lost = sender.flush(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
     let e = sender.stats().endpoints[0].clone();
+    assert_eq!(
+        sender.last_report().lost().dropped_queue_full,
+        e.dropped_queue_full
+    );
     assert_eq!(e.samples_acked + e.dropped_queue_full, 100, "{e:?}");
     assert_eq!(receiver.store().totals().accepted, e.samples_acked);
     sender.close(Duration::from_secs(5)).unwrap();

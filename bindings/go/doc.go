@@ -23,24 +23,34 @@
 // # Errors
 //
 // Every error returned by this package is an *Error carrying a Code (the promrw_status of
-// promrw.h) and the library's message. Use errors.As to get the code, or errors.Is with
-// ErrQueueFull, ErrOutOfOrder, ErrClosed and the other Err* values. The package never
-// panics.
+// promrw.h) and the library's message, or wraps one. Use errors.As to get the code, or
+// errors.Is with ErrQueueFull, ErrOutOfOrder, ErrClosed and the other Err* values. The
+// package never panics.
+//
+// Flush and Close tell whether samples were lost: they return nil only when every sample
+// accepted before the call was acknowledged and nothing was rejected or dropped since the
+// previous flush or close returned. Otherwise they return a *SamplesLostError
+// (errors.Is(err, ErrSamplesLost)) or, when the deadline passed first, a *TimeoutError
+// (errors.Is(err, ErrTimeout)); both carry a Report saying how many samples were lost and
+// why (the HTTP status and message of each endpoint's last failure). LastReport returns the
+// report of the most recent Flush or Close.
 //
 // # Concurrency and lifetime
 //
 // A Sender may be used from any number of goroutines at once. Close flushes for up to a
 // timeout, stops the library's threads and frees its memory; it is idempotent, and calls
-// after it fail with CodeClosed (Stats returns the zero value and MetricsText ""). A
-// finalizer closes and frees a Sender that becomes unreachable without Close, but only as
-// a backstop: call Close. Senders start threads and do not survive fork.
+// after it fail with CodeClosed, except Stats, MetricsText and LastReport, which return the
+// final figures. A finalizer closes and frees a Sender that becomes unreachable without
+// Close, but only as a backstop: call Close. Senders start threads and do not survive fork.
 //
 // # Building
 //
 // cgo is required (CGO_ENABLED=1, a C toolchain). The package links the promrw static
-// library, lib/linux-amd64/libpromrw.a in the module directory, with promrw.h in include/:
-// build the Rust library (cargo build --release) and copy both in with sync-native.sh. With
-// the build tag promrw_dynamic it links lib/linux-amd64/libpromrw.so instead. See the
-// module's README.md. Built with the tag debug, every call forces a garbage collection
+// library libpromrw.a and compiles against promrw.h. In a checkout of the repository they
+// are the repository's own (target/release after cargo build --release, and include/);
+// elsewhere (vendored, or the module cache) they are copies made in the module directory by
+// sync-native.sh (lib/linux-amd64/, include/), which win when present. With the build tag
+// promrw_dynamic it links libpromrw.so instead. A build that finds neither stops with a
+// message naming the command to run. See the module's README.md. Built with the tag debug, every call forces a garbage collection
 // first, to expose lifetime bugs in the binding.
 package promrw

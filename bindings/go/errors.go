@@ -1,6 +1,6 @@
 package promrw
 
-// #include "promrw.h"
+// #include "promrw_cgo.h"
 import "C"
 
 import "strconv"
@@ -42,6 +42,10 @@ const (
 	CodeShardDead Code = 301
 	// CodeIO means an I/O or system call failed (for example a thread could not start).
 	CodeIO Code = 302
+	// CodeSamplesLost means some samples accepted before a flush or close were rejected by a
+	// receiver or dropped since the previous flush or close returned; the error is a
+	// *SamplesLostError, whose Report (like Sender.LastReport) says how many and why.
+	CodeSamplesLost Code = 303
 	// CodePanic means a panic inside the library was caught at its boundary: a promrw bug.
 	CodePanic Code = 900
 )
@@ -61,6 +65,7 @@ var (
 	_ = [1]struct{}{}[CodeTimeout-C.PROMRW_TIMEOUT]
 	_ = [1]struct{}{}[CodeShardDead-C.PROMRW_SHARD_DEAD]
 	_ = [1]struct{}{}[CodeIO-C.PROMRW_IO]
+	_ = [1]struct{}{}[CodeSamplesLost-C.PROMRW_SAMPLES_LOST]
 	_ = [1]struct{}{}[CodePanic-C.PROMRW_PANIC]
 )
 
@@ -70,8 +75,9 @@ func (c Code) String() string {
 	return C.GoString(C.promrw_status_str(C.promrw_status(c)))
 }
 
-// Error is the error type of every failing call in this package. Use errors.As to get at
-// the code, or errors.Is with one of the Err* values to test for a code:
+// Error is the error type of every failing call in this package, returned as is or wrapped
+// in a *SamplesLostError or *TimeoutError (Flush, Close), which carry a Report. Use
+// errors.As to get at the code, or errors.Is with one of the Err* values to test for a code:
 //
 //	var perr *promrw.Error
 //	if errors.As(err, &perr) && perr.Code() == promrw.CodeQueueFull { ... }
@@ -117,8 +123,63 @@ var (
 	ErrTimeout         = &Error{code: CodeTimeout}
 	ErrShardDead       = &Error{code: CodeShardDead}
 	ErrIO              = &Error{code: CodeIO}
+	ErrSamplesLost     = &Error{code: CodeSamplesLost}
 	ErrPanic           = &Error{code: CodePanic}
 )
+
+// SamplesLostError is the error of a Flush or Close that returned PROMRW_SAMPLES_LOST: some
+// samples accepted before it were rejected by a receiver or dropped since the previous flush
+// or close returned. errors.Is(err, ErrSamplesLost) is true,
+// and errors.As(err, &perr) gives the *Error (CodeSamplesLost, with Report.Message).
+type SamplesLostError struct {
+	// Report says how many samples were lost and why: the report of the call that returned
+	// the error.
+	Report Report
+}
+
+// Error formats the error as *Error does, with the report's message.
+func (e *SamplesLostError) Error() string { return e.Unwrap().Error() }
+
+// Unwrap returns the *Error: CodeSamplesLost with the report's message.
+func (e *SamplesLostError) Unwrap() error {
+	return &Error{code: CodeSamplesLost, msg: e.Report.Message}
+}
+
+// Code returns CodeSamplesLost.
+func (e *SamplesLostError) Code() Code { return CodeSamplesLost }
+
+// TimeoutError is the error of a Flush or Close that returned PROMRW_TIMEOUT: the deadline
+// passed first (it takes precedence over samples lost; the report says what is still
+// pending and the last error of each endpoint). errors.Is(err, ErrTimeout) is true, and
+// errors.As(err, &perr) gives the *Error (CodeTimeout, with Report.Message).
+type TimeoutError struct {
+	// Report is the report of the call that returned the error: TimedOut, what is still
+	// pending (Flush) or was abandoned as failed (Close), and whatever was lost besides.
+	Report Report
+}
+
+// Error formats the error as *Error does, with the report's message.
+func (e *TimeoutError) Error() string { return e.Unwrap().Error() }
+
+// Unwrap returns the *Error: CodeTimeout with the report's message.
+func (e *TimeoutError) Unwrap() error { return &Error{code: CodeTimeout, msg: e.Report.Message} }
+
+// Code returns CodeTimeout.
+func (e *TimeoutError) Code() Code { return CodeTimeout }
+
+// reportError converts the status of a flush or close to nil, a *SamplesLostError or a
+// *TimeoutError carrying r, or an *Error for any other status.
+func reportError(st C.promrw_status, r Report) error {
+	switch st {
+	case C.PROMRW_OK:
+		return nil
+	case C.PROMRW_SAMPLES_LOST:
+		return &SamplesLostError{Report: r}
+	case C.PROMRW_TIMEOUT:
+		return &TimeoutError{Report: r}
+	}
+	return statusError(st)
+}
 
 // statusError converts a status to nil (PROMRW_OK) or an *Error without a message.
 func statusError(st C.promrw_status) error {

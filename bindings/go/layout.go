@@ -1,6 +1,6 @@
 package promrw
 
-// #include "promrw.h"
+// #include "promrw_cgo.h"
 import "C"
 
 import "unsafe"

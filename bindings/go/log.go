@@ -1,6 +1,6 @@
 package promrw
 
-// #include "promrw.h"
+// #include "promrw_cgo.h"
 //
 // // Defined in log_trampoline.c: registers the Go log trampolines with a cgo.Handle as
 // // user_data.

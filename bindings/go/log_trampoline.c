@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "promrw.h"
+#include "promrw_cgo.h"
 #include "_cgo_export.h"
 
 static void promrw_go_log_trampoline(void *user_data, uint32_t level, const char *message,

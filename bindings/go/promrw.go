@@ -1,15 +1,11 @@
 package promrw
 
-// #cgo CFLAGS: -I${SRCDIR}/include
+// // The module's own copy of promrw.h (include/, made by sync-native.sh) comes first, the
+// // repository's (../../include) second: see promrw_cgo.h, which also checks the version.
+// #cgo CFLAGS: -I${SRCDIR}/include -I${SRCDIR}/../../include
 // #include <stdlib.h>
 // #include <string.h>
-// #include "promrw.h"
-//
-// // The version this package was written for: compiling it against any other minor
-// // version of promrw.h fails here (the ABI may change with any release before 1.0).
-// #if PROMRW_VERSION_MAJOR != 0 || PROMRW_VERSION_MINOR != 1
-// #error "this version of the promrw Go package needs promrw.h 0.1.x; run sync-native.sh with a matching library"
-// #endif
+// #include "promrw_cgo.h"
 import "C"
 
 import (
@@ -118,6 +114,16 @@ type Sender struct {
 	// closeMu serialises Close calls.
 	closeMu          sync.Mutex
 	finalizerTimeout time.Duration
+	// final is what Close read from the library before freeing it, returned by Stats,
+	// MetricsText and LastReport afterwards; written under mu held for writing.
+	final finalState
+}
+
+// finalState is a closed sender's last figures.
+type finalState struct {
+	stats   Stats
+	metrics string
+	report  Report
 }
 
 // finalized counts senders freed by their finalizer (for tests).
@@ -146,6 +152,34 @@ func New(config string) (*Sender, error) {
 
 // NewWithOptions is New with options (WithLogger, WithFinalizerTimeout).
 func NewWithOptions(config string, opts ...Option) (*Sender, error) {
+	var text *C.char
+	if len(config) > 0 {
+		text = C.CString(config)
+		defer C.free(unsafe.Pointer(text))
+	}
+	return startSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
+		return C.promrw_config_from_yaml(text, C.size_t(len(config)), cfg, cerr)
+	})
+}
+
+// NewFromFile reads and validates a configuration file (the same schema, the same
+// YAML-or-JSON choice and the same errors as New) and starts a Sender, with options as
+// NewWithOptions. The file is read once, during the call. Errors as New, and
+// CodeInvalidConfig when the file cannot be read (the message names the path and the
+// system's error); CodeInvalidArgument when path is empty.
+func NewFromFile(path string, opts ...Option) (*Sender, error) {
+	var cpath *C.char
+	if len(path) > 0 {
+		cpath = C.CString(path)
+		defer C.free(unsafe.Pointer(cpath))
+	}
+	return startSender(opts, func(cfg **C.promrw_config, cerr **C.promrw_error) C.promrw_status {
+		return C.promrw_config_from_file(cpath, C.size_t(len(path)), cfg, cerr)
+	})
+}
+
+// startSender makes a configuration with parse, applies the options and starts a Sender.
+func startSender(opts []Option, parse func(**C.promrw_config, **C.promrw_error) C.promrw_status) (*Sender, error) {
 	o := options{finalizerTimeout: DefaultFinalizerTimeout}
 	for _, opt := range opts {
 		if opt != nil {
@@ -156,14 +190,9 @@ func NewWithOptions(config string, opts ...Option) (*Sender, error) {
 		return nil, err
 	}
 
-	var text *C.char
-	if len(config) > 0 {
-		text = C.CString(config)
-		defer C.free(unsafe.Pointer(text))
-	}
 	var cfg *C.promrw_config
 	var cerr *C.promrw_error
-	st := C.promrw_config_from_yaml(text, C.size_t(len(config)), &cfg, &cerr)
+	st := parse(&cfg, &cerr)
 	if err := takeError(st, cerr); err != nil {
 		return nil, err
 	}
@@ -420,8 +449,19 @@ func acceptedCount(st C.promrw_status, accepted C.size_t, n int) (int, error) {
 }
 
 // Flush waits until every sample appended before the call is acknowledged (or failed for
-// good), sending partial batches at once. Errors: CodeTimeout when timeout passed first,
-// CodeClosed. Durations are rounded up to whole milliseconds.
+// good), sending partial batches at once. Durations are rounded up to whole milliseconds.
+//
+// It returns nil only when every sample accepted before the call was acknowledged and
+// nothing was rejected or dropped since the previous flush or close returned. Errors:
+//   - a *SamplesLostError (errors.Is(err, ErrSamplesLost)) when some samples were rejected
+//     by a receiver (a non-retryable status such as 400, 401 or 404; counted as failed) or
+//     dropped (too old, queue full) since the previous flush or close returned;
+//   - a *TimeoutError (errors.Is(err, ErrTimeout)) when timeout passed first (it takes
+//     precedence; the report says what is still pending and the last error of each
+//     endpoint);
+//   - CodeClosed after Close.
+//
+// Both carry the call's Report (the same that LastReport returns afterwards).
 func (s *Sender) Flush(timeout time.Duration) error {
 	s.mu.RLock()
 	p := s.ptr()
@@ -430,16 +470,24 @@ func (s *Sender) Flush(timeout time.Duration) error {
 		return errSenderClosed
 	}
 	st := C.promrw_sender_flush(p, millis(timeout))
+	var r Report
+	if st == C.PROMRW_SAMPLES_LOST || st == C.PROMRW_TIMEOUT {
+		r = lastReport(p)
+	}
 	s.mu.RUnlock()
 	runtime.KeepAlive(s)
-	return statusError(st)
+	return reportError(st, r)
 }
 
 // Close stops accepting samples, sends what is queued for up to timeout, stops the shard
-// threads and frees the library's resources (including the WithLogger function). Samples
-// still unsent at the deadline are counted as failed and Close returns CodeTimeout; the
-// Sender is closed anyway. Close is idempotent: later calls return nil. It waits for calls
-// running on other goroutines to return; calls made afterwards fail with CodeClosed.
+// threads and frees the library's resources (including the WithLogger function). It keeps
+// the final Stats, MetricsText and LastReport, which those methods return afterwards.
+//
+// It returns nil when everything queued was sent and nothing was rejected or dropped since
+// the previous flush or close returned; a *SamplesLostError when some samples were (see
+// Flush); a *TimeoutError when the deadline passed first (the samples still unsent are
+// counted as failed). The Sender is closed in every case. Close is idempotent: later calls return nil. It waits for calls running on
+// other goroutines to return; calls made afterwards fail with CodeClosed.
 func (s *Sender) Close(timeout time.Duration) error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
@@ -452,12 +500,16 @@ func (s *Sender) Close(timeout time.Duration) error {
 		return nil
 	}
 	st := C.promrw_sender_close(p, millis(timeout))
+	// The read-only calls work on a closed sender: keep the final figures. Calls racing
+	// with this one now fail with PROMRW_CLOSED, which stores no report.
+	final := finalState{stats: stats(p), metrics: metricsText(p), report: lastReport(p)}
 	s.mu.RUnlock()
 
 	// Free under the write lock, once no call uses the handle any more.
 	s.mu.Lock()
 	C.promrw_sender_free(s.p)
 	s.p = nil
+	s.final = final
 	s.mu.Unlock()
 	runtime.SetFinalizer(s, nil)
 	runtime.KeepAlive(s)
@@ -465,53 +517,58 @@ func (s *Sender) Close(timeout time.Duration) error {
 	if st == C.PROMRW_CLOSED {
 		return nil
 	}
-	return statusError(st)
+	return reportError(st, final.report)
 }
 
-// Stats returns a snapshot of the sender's counters, or the zero Stats after Close.
+// Stats returns a snapshot of the sender's counters. After Close it returns the final
+// counts, read when Close returned.
 func (s *Sender) Stats() Stats {
-	var cs C.promrw_stats
 	s.mu.RLock()
 	p := s.ptr()
 	if p == nil {
+		st := s.final.stats
 		s.mu.RUnlock()
-		return Stats{}
+		return st
 	}
-	st := C.promrw_sender_stats(p, &cs)
+	st := stats(p)
 	s.mu.RUnlock()
 	runtime.KeepAlive(s)
-	if st != C.PROMRW_OK {
+	return st
+}
+
+// stats reads the counters (the caller holds s.mu for reading); the zero Stats if the
+// library refused.
+func stats(p *C.promrw_sender) Stats {
+	var cs C.promrw_stats
+	if C.promrw_sender_stats(p, &cs) != C.PROMRW_OK {
 		return Stats{}
 	}
 	return statsFromC(&cs)
 }
 
 // MetricsText returns the sender's self-metrics in the Prometheus text exposition format
-// (0.0.4), or "" after Close.
+// (0.0.4). After Close it returns the final text, read when Close returned.
 func (s *Sender) MetricsText() string {
-	buf := make([]byte, 16<<10)
-	for attempt := 0; attempt < 8; attempt++ {
-		var n C.size_t
-		s.mu.RLock()
-		p := s.ptr()
-		if p == nil {
-			s.mu.RUnlock()
-			return ""
-		}
-		st := C.promrw_sender_metrics_text(p, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n)
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		text := s.final.metrics
 		s.mu.RUnlock()
-		runtime.KeepAlive(s)
-		switch st {
-		case C.PROMRW_OK:
-			return string(buf[:n])
-		case C.PROMRW_BUFFER_TOO_SMALL:
-			// n is the size needed now; counters may grow before the next call.
-			buf = make([]byte, int(n)+int(n)/4+256)
-		default:
-			return ""
-		}
+		return text
 	}
-	return ""
+	text := metricsText(p)
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	return text
+}
+
+// metricsText reads the self-metrics (the caller holds s.mu for reading); "" if the library
+// refused.
+func metricsText(p *C.promrw_sender) string {
+	text, _ := readText(16<<10, func(buf *C.char, cap C.size_t, n *C.size_t) C.promrw_status {
+		return C.promrw_sender_metrics_text(p, buf, cap, n)
+	})
+	return text
 }
 
 // millis converts a timeout to whole milliseconds, rounding up; negative means 0.

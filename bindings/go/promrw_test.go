@@ -104,7 +104,7 @@ func TestCodesAndErrors(t *testing.T) {
 	}
 	codes := map[Code]uint32{CodeOK: 0, CodeInvalidArgument: 100, CodeInvalidConfig: 101, CodeInvalidLabels: 102,
 		CodeUnknownSeries: 103, CodeBufferTooSmall: 104, CodeOutOfOrder: 200, CodeQueueFull: 201, CodeClosed: 202,
-		CodeTimeout: 300, CodeShardDead: 301, CodeIO: 302, CodePanic: 900}
+		CodeTimeout: 300, CodeShardDead: 301, CodeIO: 302, CodeSamplesLost: 303, CodePanic: 900}
 	for c, n := range codes {
 		if uint32(c) != n {
 			t.Errorf("code %v = %d, want %d", c, uint32(c), n)
@@ -119,6 +119,27 @@ func TestCodesAndErrors(t *testing.T) {
 	}
 	if errors.Is(err, (*Error)(nil)) {
 		t.Errorf("errors.Is(err, nil *Error) is true")
+	}
+	if got := CodeSamplesLost.String(); got != "samples lost" {
+		t.Errorf("CodeSamplesLost.String() = %q", got)
+	}
+	lost := error(&SamplesLostError{Report: Report{SamplesFailed: 3, Message: "3 samples failed"}})
+	if got := lost.Error(); got != "promrw: 3 samples failed (samples lost 303)" {
+		t.Errorf("SamplesLostError.Error() = %q", got)
+	}
+	var perr *Error
+	if !errors.Is(lost, ErrSamplesLost) || errors.Is(lost, ErrTimeout) || !errors.As(lost, &perr) ||
+		perr.Code() != CodeSamplesLost || perr.Message() != "3 samples failed" {
+		t.Errorf("SamplesLostError does not unwrap to its *Error (got %v)", perr)
+	}
+	if got := (&SamplesLostError{}).Error(); got != "promrw: samples lost (samples lost 303)" {
+		t.Errorf("SamplesLostError{}.Error() = %q", got)
+	}
+	timeout := error(&TimeoutError{Report: Report{SamplesPending: 2, TimedOut: true}})
+	var terr *TimeoutError
+	if !errors.Is(timeout, ErrTimeout) || errors.Is(timeout, ErrSamplesLost) || !errors.As(timeout, &terr) ||
+		terr.Report.SamplesPending != 2 || terr.Code() != CodeTimeout {
+		t.Errorf("TimeoutError: errors.Is/As do not work (%v)", timeout)
 	}
 	for _, l := range []Level{LevelDebug, LevelInfo, LevelWarn, LevelError, Level(7)} {
 		if l.String() == "" {
@@ -430,12 +451,39 @@ func TestQueueFull(t *testing.T) {
 	if n >= len(batch) {
 		t.Errorf("the batch was accepted whole (%d)", n)
 	}
-	expectCode(t, "flush that cannot finish", s.Flush(50*time.Millisecond), CodeTimeout, ErrTimeout)
+	accepted := uint64(appended + n)
+	err = s.Flush(50 * time.Millisecond)
+	expectCode(t, "flush that cannot finish", err, CodeTimeout, ErrTimeout)
+	var terr *TimeoutError
+	if !errors.As(err, &terr) {
+		t.Fatalf("Flush: %v (%T) is not a *TimeoutError", err, err)
+	}
+	if r := terr.Report; !r.TimedOut || r.SamplesPending != accepted || r.SamplesFailed != 0 || len(r.Endpoints) != 1 ||
+		!r.Endpoints[0].TimedOut || r.Endpoints[0].SamplesPending != accepted || r.LastHTTPStatus != 0 {
+		t.Errorf("Flush's timeout report: %+v, want %d pending", r, accepted)
+	}
+	if r := terr.Report; r.LastErrorUnixMs == 0 || !strings.Contains(r.Endpoints[0].LastError, "refused") {
+		t.Errorf("Flush's timeout report does not show the refused connections: %+v", r)
+	}
+	if errors.Is(err, ErrSamplesLost) {
+		t.Errorf("a timeout is also samples lost: %v", err)
+	}
 	st := s.Stats()
 	if st.RejectedQueueFull != 2 || st.SamplesSent != 0 || st.SamplesPending == 0 {
 		t.Errorf("stats: %+v", st)
 	}
-	expectCode(t, "close with unsent samples", s.Close(200*time.Millisecond), CodeTimeout, ErrTimeout, "timeout")
+	err = s.Close(200 * time.Millisecond)
+	expectCode(t, "close with unsent samples", err, CodeTimeout, ErrTimeout, "timeout")
+	if !errors.As(err, &terr) {
+		t.Fatalf("Close: %v (%T) is not a *TimeoutError", err, err)
+	}
+	// Samples unsent at the close deadline are abandoned, counted as failed.
+	if r := terr.Report; !r.TimedOut || r.SamplesFailed != accepted {
+		t.Errorf("Close's timeout report: %+v, want %d failed", r, accepted)
+	}
+	if st := s.Stats(); st.SamplesFailed != accepted || st.SamplesPending != 0 || st.SamplesAppended != accepted {
+		t.Errorf("Stats after Close: %+v, want %d appended and failed", st, accepted)
+	}
 	if err := s.Close(time.Second); err != nil {
 		t.Errorf("Close after a timed-out Close: %v", err)
 	}
@@ -475,11 +523,16 @@ func TestClose(t *testing.T) {
 	expectCode(t, "Series after Close", err, CodeClosed, ErrClosed)
 	expectCode(t, "ReleaseSeries after Close", s.ReleaseSeries(ref), CodeClosed, ErrClosed)
 	expectCode(t, "Flush after Close", s.Flush(time.Second), CodeClosed, ErrClosed)
-	if st := s.Stats(); st != (Stats{}) {
-		t.Errorf("Stats after Close: %+v, want the zero value", st)
+	// The final figures stay readable.
+	if st := s.Stats(); st.SamplesAppended != 5 || st.SamplesSent != 5 || st.SamplesFailed != 0 ||
+		st.SamplesPending != 0 || st.Series != 1 || st.Endpoints != 1 {
+		t.Errorf("Stats after Close: %+v, want 5 appended and sent", st)
 	}
-	if text := s.MetricsText(); text != "" {
-		t.Errorf("MetricsText after Close: %q", text)
+	if text := s.MetricsText(); !hasSample(text, "promrw_samples_appended_total", 5) {
+		t.Errorf("MetricsText after Close does not show 5 samples appended:\n%s", text)
+	}
+	if r := s.LastReport(); r.SamplesFailed != 0 || r.TimedOut || r.Message != "" || len(r.Endpoints) != 1 {
+		t.Errorf("LastReport after a clean Close: %+v", r)
 	}
 	sink.expectTotal(t, 5)
 }

@@ -1,6 +1,6 @@
 package promrw
 
-// #include "promrw.h"
+// #include "promrw_cgo.h"
 import "C"
 
 // Stats is a snapshot of a Sender's counters (promrw_stats). Endpoint figures are summed

@@ -1,6 +1,6 @@
 package promrw
 
-// #include "promrw.h"
+// #include "promrw_cgo.h"
 //
 // // The baseline of BenchmarkAppendBatch: a C function with append_batch's arguments that
 // // reads every sample, so the benchmark can show what a cgo call and a pass over the

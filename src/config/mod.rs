@@ -10,7 +10,7 @@ mod parse;
 mod validate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -255,18 +255,18 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads a YAML or JSON file and parses and validates it exactly as [`Config::from_text`]
-    /// does. A file that cannot be read (missing, no permission, not UTF-8) is an
-    /// [`ErrorKind::InvalidConfig`] error naming the path and the OS error.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
+    /// Reads a configuration file and validates it as [`Config::from_text`] does. A file that
+    /// cannot be read is `InvalidConfig` naming the path and the system's error.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidConfig,
-                format!("cannot read {}: {e}", path.display()),
+                format!("cannot read configuration file {}: {e}", path.display()),
             )
         })?;
         Config::from_text(&text)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
     }
 
     /// Starts a builder.

@@ -1,6 +1,7 @@
 //! `promrw_config`: a validated configuration read from YAML or JSON text.
 
 use std::ffi::c_char;
+use std::os::unix::ffi::OsStrExt;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
@@ -52,6 +53,52 @@ pub unsafe extern "C" fn promrw_config_from_yaml(
                 )
             })?;
             let config = Config::from_text(text)?;
+            // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
+            unsafe { input::write_out(out, handles::into_handle(config)) };
+            Ok(())
+        })();
+        // SAFETY: `err` is NULL or writable per the contract.
+        unsafe { report(result, err) }
+    })
+}
+
+/// Reads and validates a configuration file: the same schema, the same YAML-or-JSON choice
+/// and the same errors as `promrw_config_from_yaml`.
+///
+/// Ownership: `path` is borrowed for the call only (`path_len` bytes, no NUL terminator
+/// needed; UTF-8 or the operating system's bytes). On success `*out` receives a new config the
+/// caller frees with `promrw_config_free`.
+///
+/// Lifetime: the file is read once, during the call; nothing refers to it afterwards (files
+/// named inside the configuration, such as `password_file`, are read when used).
+///
+/// Thread safety: may be called from any thread.
+///
+/// Returns: `PROMRW_OK`; `PROMRW_INVALID_CONFIG` when the file cannot be read (the message
+/// names the path and the system's error) or its text is invalid (the message names the
+/// field); `PROMRW_INVALID_ARGUMENT` when `out` is NULL, `path` is NULL or `path_len` is 0.
+///
+/// # Safety
+///
+/// `path` must be NULL or point to `path_len` readable bytes; `out` must be NULL or valid for
+/// writing a pointer; `err` must be NULL or valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_config_from_file(
+    path: *const c_char,
+    path_len: usize,
+    out: *mut *mut promrw_config,
+    err: *mut *mut promrw_error,
+) -> promrw_status {
+    ffi_boundary!(err = err, {
+        let result = (|| {
+            input::check_out(out, "out")?;
+            // SAFETY: `path` is NULL or points to `path_len` readable bytes, per the contract.
+            let bytes = unsafe { input::bytes(path, path_len, "path") }?;
+            if bytes.is_empty() {
+                return Err(input::invalid_argument("path is empty"));
+            }
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes));
+            let config = Config::from_file(path)?;
             // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
             unsafe { input::write_out(out, handles::into_handle(config)) };
             Ok(())

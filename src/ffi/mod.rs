@@ -23,8 +23,9 @@
 //! # Outputs
 //!
 //! Values are only written to the output arguments if the function returns [`PROMRW_OK`], with
-//! two documented exceptions: [`promrw_sender_metrics_text`] writes the needed size to
-//! `*len_out` when the buffer is too small, and [`promrw_sender_append_batch`] writes the count
+//! two documented exceptions: [`promrw_sender_metrics_text`] (and
+//! [`promrw_sender_last_report_text`]) write the needed size to `*len_out` when the buffer is
+//! too small, and [`promrw_sender_append_batch`] writes the count
 //! of accepted samples to `*accepted_out` when a sample is refused. Output pointers must not be
 //! NULL.
 //!
@@ -41,8 +42,8 @@
 //!
 //! # Ownership and lifetimes
 //!
-//! Handles are created by `promrw_<type>_new` / `promrw_config_from_yaml` and freed by the
-//! matching `promrw_<type>_free`, exactly once. Every free function accepts NULL. Strings
+//! Handles are created by `promrw_<type>_new` / `promrw_config_from_yaml` /
+//! `promrw_config_from_file` and freed by the matching `promrw_<type>_free`, exactly once. Every free function accepts NULL. Strings
 //! returned as `const char *` are either static ([`promrw_status_str`], [`promrw_version`]) or
 //! borrowed from a handle and valid until that handle is freed ([`promrw_error_message`]).
 //! The library never returns memory the caller must release with the C library's `free()`.
@@ -110,17 +111,21 @@ mod error;
 mod handles;
 mod input;
 mod log;
+mod report;
 mod sender;
 mod stats;
 mod status;
 mod version;
 
-pub use config::{promrw_config_free, promrw_config_from_yaml};
+pub use config::{promrw_config_free, promrw_config_from_file, promrw_config_from_yaml};
 pub use error::{promrw_error_code, promrw_error_free, promrw_error_message};
 pub use handles::{promrw_config, promrw_error, promrw_sender};
 pub use log::{
     PROMRW_LOG_DEBUG, PROMRW_LOG_ERROR, PROMRW_LOG_INFO, PROMRW_LOG_WARN,
     promrw_config_set_log_callback, promrw_free_user_data_fn, promrw_log_fn,
+};
+pub use report::{
+    PROMRW_ALL_ENDPOINTS, promrw_report, promrw_sender_last_report, promrw_sender_last_report_text,
 };
 pub use sender::{
     promrw_label, promrw_sample, promrw_sender_append, promrw_sender_append_batch,
@@ -132,7 +137,7 @@ pub use stats::{promrw_sender_metrics_text, promrw_sender_stats, promrw_stats};
 pub use status::{
     PROMRW_BUFFER_TOO_SMALL, PROMRW_CLOSED, PROMRW_INVALID_ARGUMENT, PROMRW_INVALID_CONFIG,
     PROMRW_INVALID_LABELS, PROMRW_IO, PROMRW_OK, PROMRW_OUT_OF_ORDER, PROMRW_PANIC,
-    PROMRW_QUEUE_FULL, PROMRW_SHARD_DEAD, PROMRW_TIMEOUT, PROMRW_UNKNOWN_SERIES, promrw_status,
-    promrw_status_str, status_of,
+    PROMRW_QUEUE_FULL, PROMRW_SAMPLES_LOST, PROMRW_SHARD_DEAD, PROMRW_TIMEOUT,
+    PROMRW_UNKNOWN_SERIES, promrw_status, promrw_status_str, status_of,
 };
 pub use version::{promrw_test_force_panic, promrw_version};

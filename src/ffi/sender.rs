@@ -52,11 +52,22 @@ pub struct promrw_sample {
 /// `s` must be NULL or a live sender handle not freed during `'a`.
 pub(super) unsafe fn open<'a>(s: *const promrw_sender) -> Result<&'a Sender> {
     // SAFETY: forwarded contract.
-    let sender = unsafe { handles::borrow(s) }.ok_or_else(|| invalid_argument("sender is NULL"))?;
+    let sender = unsafe { open_or_closed(s) }?;
     if sender.is_closed() {
         return Err(Error::new(ErrorKind::Closed, "sender is closed"));
     }
     Ok(sender)
+}
+
+/// Borrows the sender behind `s`, open or closed: for the read-only calls (stats, metrics,
+/// reports) that keep working after `promrw_sender_close`. `InvalidArgument` for NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender handle not freed during `'a`.
+pub(super) unsafe fn open_or_closed<'a>(s: *const promrw_sender) -> Result<&'a Sender> {
+    // SAFETY: forwarded contract.
+    unsafe { handles::borrow(s) }.ok_or_else(|| invalid_argument("sender is NULL"))
 }
 
 /// Label text: UTF-8 checked at the boundary, errors naming the label's index.
@@ -389,7 +400,8 @@ unsafe fn append_counted<I: IntoIterator<Item = Sample>>(
 }
 
 /// Waits until every sample appended before the call is acknowledged (or failed for good);
-/// partial batches are sent at once.
+/// partial batches are sent at once. Then reports what was lost: see
+/// `promrw_sender_last_report`.
 ///
 /// Ownership: none.
 ///
@@ -397,7 +409,12 @@ unsafe fn append_counted<I: IntoIterator<Item = Sample>>(
 ///
 /// Thread safety: may be called from any thread, concurrently with other calls on `s`.
 ///
-/// Returns: `PROMRW_OK`; `PROMRW_TIMEOUT` when `timeout_ms` passed first; `PROMRW_CLOSED` after
+/// Returns: `PROMRW_OK` only when every sample accepted before the call was acknowledged and
+/// nothing was rejected or dropped since the previous flush or close returned;
+/// `PROMRW_SAMPLES_LOST` when some samples were rejected by a receiver (counted as failed) or
+/// dropped (too old, queue full) since the previous flush or close returned;
+/// `PROMRW_TIMEOUT` when `timeout_ms` passed first (it takes precedence; the report says what
+/// is still pending and the last error of each endpoint); `PROMRW_CLOSED` after
 /// `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
 ///
 /// # Safety
@@ -421,14 +438,19 @@ pub unsafe extern "C" fn promrw_sender_flush(
 ///
 /// Ownership: the caller still owns `s` and must free it with `promrw_sender_free`.
 ///
-/// Lifetime: afterwards every call on `s` but `promrw_sender_free` returns `PROMRW_CLOSED`.
+/// Lifetime: afterwards the read-only calls (`promrw_sender_stats`,
+/// `promrw_sender_metrics_text`, `promrw_sender_last_report`, `promrw_sender_last_report_text`)
+/// still work, so the final counts can be read; every other call on `s` but
+/// `promrw_sender_free` returns `PROMRW_CLOSED`.
 ///
 /// Thread safety: may be called from any thread; calls racing with it on other threads get
 /// `PROMRW_CLOSED` or complete before the close.
 ///
-/// Returns: `PROMRW_OK` when everything queued was sent; `PROMRW_TIMEOUT` when the deadline
-/// passed first (the sender is closed anyway); `PROMRW_CLOSED` when already closed;
-/// `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+/// Returns: `PROMRW_OK` when everything queued was sent and nothing was rejected or dropped
+/// since the previous flush or close returned; `PROMRW_SAMPLES_LOST` when some samples were
+/// (see `promrw_sender_last_report`); `PROMRW_TIMEOUT` when the deadline passed first (the
+/// samples still unsent are counted as failed); `PROMRW_CLOSED` when already closed;
+/// `PROMRW_INVALID_ARGUMENT` when `s` is NULL. The sender is closed in every case but the last.
 ///
 /// # Safety
 ///

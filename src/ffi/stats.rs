@@ -6,7 +6,7 @@ use crate::metrics::{EndpointStats, SenderStats};
 
 use super::handles::promrw_sender;
 use super::input::{self, invalid_argument};
-use super::sender::open;
+use super::sender::open_or_closed;
 use super::status::{
     PROMRW_BUFFER_TOO_SMALL, PROMRW_OK, PROMRW_PANIC, promrw_status, status_of, status_of_result,
 };
@@ -109,8 +109,8 @@ impl From<&SenderStats> for promrw_stats {
 /// Thread safety: may be called from any thread, concurrently with other calls on `s`; the
 /// counters are read one by one, so a snapshot taken under load is not atomic as a whole.
 ///
-/// Returns: `PROMRW_OK`; `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT`
-/// when `s` or `out` is NULL.
+/// Returns: `PROMRW_OK` (also after `promrw_sender_close`, so the final counts can be read);
+/// `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL.
 ///
 /// # Safety
 ///
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn promrw_sender_stats(
         let result = (|| {
             input::check_out(out, "out")?;
             // SAFETY: `s` is NULL or a live sender, per the contract.
-            let sender = unsafe { open(s) }?;
+            let sender = unsafe { open_or_closed(s) }?;
             let stats = promrw_stats::from(&sender.stats());
             // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
             unsafe { input::write_out(out, stats) };
@@ -149,8 +149,8 @@ pub unsafe extern "C" fn promrw_sender_stats(
 /// Returns: `PROMRW_OK` with the text and a NUL in `buf` and its length without the NUL in
 /// `*len_out`; `PROMRW_BUFFER_TOO_SMALL` when `cap` is too small, with nothing written to `buf`
 /// and the size needed including the NUL in `*len_out` (the one exception to "outputs only on
-/// success"); `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s`
-/// or `len_out` is NULL, or `buf` is NULL with a non-zero `cap`.
+/// success"); `PROMRW_INVALID_ARGUMENT` when `s` or `len_out` is NULL, or `buf` is NULL with a
+/// non-zero `cap`. Works after `promrw_sender_close`.
 ///
 /// # Safety
 ///
@@ -164,36 +164,56 @@ pub unsafe extern "C" fn promrw_sender_metrics_text(
     len_out: *mut usize,
 ) -> promrw_status {
     ffi_boundary!(PROMRW_PANIC, {
-        let result = (|| {
-            input::check_out(len_out, "len_out")?;
-            if buf.is_null() && cap != 0 {
-                return Err(invalid_argument(format!("buf is NULL but cap is {cap}")));
-            }
-            if cap > isize::MAX as usize {
-                return Err(invalid_argument(format!("cap {cap} is too large")));
-            }
+        let text = || {
             // SAFETY: `s` is NULL or a live sender, per the contract.
-            let sender = unsafe { open(s) }?;
-            let text = sender.metrics_text();
-            let needed = text.len() + 1;
-            if cap < needed {
-                // SAFETY: `len_out` was checked non-NULL and aligned; it is writable.
-                unsafe { input::write_out(len_out, needed) };
-                return Ok(PROMRW_BUFFER_TOO_SMALL);
-            }
-            // SAFETY: `buf` is non-NULL here (cap >= needed > 0) and valid for `cap` bytes per
-            // the contract; `needed <= cap`; the source is a separate Rust allocation.
-            unsafe {
-                std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
-                buf.add(text.len()).write(0);
-            }
-            // SAFETY: `len_out` was checked non-NULL and aligned; it is writable.
-            unsafe { input::write_out(len_out, text.len()) };
-            Ok(PROMRW_OK)
-        })();
-        match result {
-            Ok(status) => status,
-            Err(error) => status_of(error.kind()),
-        }
+            let sender = unsafe { open_or_closed(s) }?;
+            Ok(sender.metrics_text())
+        };
+        // SAFETY: `buf`, `cap` and `len_out` are as `write_text` requires, per the contract.
+        unsafe { write_text(buf, cap, len_out, text) }
     })
+}
+
+/// Writes the text `make` returns into a caller buffer, NUL-terminated, with the convention of
+/// `promrw_sender_metrics_text`: `PROMRW_BUFFER_TOO_SMALL` with the size needed (including the
+/// NUL) in `*len_out` when `cap` is too small, else the text and its length.
+///
+/// # Safety
+///
+/// `buf` must be NULL or valid for writing `cap` bytes; `len_out` must be NULL or writable.
+pub(super) unsafe fn write_text(
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+    make: impl FnOnce() -> crate::Result<String>,
+) -> promrw_status {
+    let result = (|| {
+        input::check_out(len_out, "len_out")?;
+        if buf.is_null() && cap != 0 {
+            return Err(invalid_argument(format!("buf is NULL but cap is {cap}")));
+        }
+        if cap > isize::MAX as usize {
+            return Err(invalid_argument(format!("cap {cap} is too large")));
+        }
+        let text = make()?;
+        let needed = text.len() + 1;
+        if cap < needed {
+            // SAFETY: `len_out` was checked non-NULL and aligned; it is writable.
+            unsafe { input::write_out(len_out, needed) };
+            return Ok(PROMRW_BUFFER_TOO_SMALL);
+        }
+        // SAFETY: `buf` is non-NULL here (cap >= needed > 0) and valid for `cap` bytes per
+        // the contract; `needed <= cap`; the source is a separate Rust allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+            buf.add(text.len()).write(0);
+        }
+        // SAFETY: `len_out` was checked non-NULL and aligned; it is writable.
+        unsafe { input::write_out(len_out, text.len()) };
+        Ok(PROMRW_OK)
+    })();
+    match result {
+        Ok(status) => status,
+        Err(error) => status_of(error.kind()),
+    }
 }

@@ -38,6 +38,9 @@ pub const PROMRW_TIMEOUT: promrw_status = 300;
 pub const PROMRW_SHARD_DEAD: promrw_status = 301;
 /// An I/O or system call failed (e.g. a thread could not be started).
 pub const PROMRW_IO: promrw_status = 302;
+/// Some samples accepted before a flush or close were rejected by a receiver or dropped since
+/// the previous flush or close returned; `promrw_sender_last_report` says how many and why.
+pub const PROMRW_SAMPLES_LOST: promrw_status = 303;
 
 /// A panic inside the library was caught at the boundary. This is a bug in promrw.
 pub const PROMRW_PANIC: promrw_status = 900;
@@ -55,6 +58,7 @@ pub fn status_of(kind: ErrorKind) -> promrw_status {
         ErrorKind::Timeout => PROMRW_TIMEOUT,
         ErrorKind::ShardDead => PROMRW_SHARD_DEAD,
         ErrorKind::Io => PROMRW_IO,
+        ErrorKind::SamplesLost => PROMRW_SAMPLES_LOST,
     }
 }
 
@@ -92,6 +96,7 @@ pub extern "C" fn promrw_status_str(code: promrw_status) -> *const c_char {
             PROMRW_TIMEOUT => c"timeout",
             PROMRW_SHARD_DEAD => c"shard dead",
             PROMRW_IO => c"i/o error",
+            PROMRW_SAMPLES_LOST => c"samples lost",
             PROMRW_PANIC => c"panic (internal error)",
             _ => c"unknown status",
         };

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use batch::BatchEncoder;
-use pending::WaitEnd;
+use pending::{PushError, WaitEnd};
 use series_cache::QueuedSample;
 use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
@@ -246,10 +246,13 @@ impl EndpointQueue {
         };
         let len = match pushed {
             Ok(len) => len,
-            Err(sample) => match self.overflow(shard, index, sample) {
+            Err(PushError::Full(sample)) => match self.overflow(shard, index, sample) {
                 Ok(len) => len,
                 Err(outcome) => return outcome,
             },
+            // The shard thread ended after the check above: decided under the queue lock, so
+            // the sample is refused rather than queued where nothing takes it.
+            Err(PushError::Closed) => return self.refuse_stopped(shard, index),
         };
         if announced {
             slot.mark_announced(self.ctx.cache_bit);
@@ -272,16 +275,21 @@ impl EndpointQueue {
     /// The refusal for a shard that is dead or stopping (kept out of the push's hot path).
     #[cold]
     fn refuse_stopped(&self, shard: &ShardShared, index: usize) -> PushOutcome {
-        if shard.dead.load(Ordering::Relaxed) {
-            return PushOutcome::Refused(Error::new(
+        PushOutcome::Refused(self.stopped_error(shard, index))
+    }
+
+    /// `ShardDead` when the shard's thread panicked, else `Closed`.
+    fn stopped_error(&self, shard: &ShardShared, index: usize) -> Error {
+        if shard.dead.load(Ordering::SeqCst) {
+            return Error::new(
                 ErrorKind::ShardDead,
                 format!(
                     "{}: shard {index} is dead (its thread panicked)",
                     self.ctx.describe()
                 ),
-            ));
+            );
         }
-        PushOutcome::Refused(Error::new(ErrorKind::Closed, "sender is closed"))
+        Error::new(ErrorKind::Closed, "sender is closed")
     }
 
     /// Applies the overflow policy to a sample that found its shard queue full: the new queue
@@ -329,8 +337,8 @@ impl EndpointQueue {
             .push_waiting(sample, Instant::now() + timeout, give_up)
         {
             Ok(len) => Ok(len),
-            Err((_, WaitEnd::GaveUp)) => Err(Error::new(ErrorKind::Closed, "sender is closed")),
-            Err((_, WaitEnd::Deadline)) => Err(self.queue_full(
+            Err(WaitEnd::GaveUp) => Err(self.stopped_error(shard, index)),
+            Err(WaitEnd::Deadline) => Err(self.queue_full(
                 index,
                 &format!("blocked for block_timeout ({timeout:?}) without room"),
             )),

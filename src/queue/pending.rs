@@ -21,11 +21,25 @@ struct PendingState {
     items: VecDeque<QueuedSample>,
     pushed: u64,
     highest_ms: i64,
+    /// Set (with the queue emptied) by [`PendingQueue::close`] when the shard thread ends:
+    /// decided under the lock, so a push either lands before the close (and is counted by
+    /// it) or is refused.
+    closed: bool,
+}
+
+/// Why a push did not queue its sample.
+#[derive(Debug)]
+pub enum PushError {
+    /// The queue holds `capacity` samples: the sample is given back.
+    Full(QueuedSample),
+    /// The queue was closed (its shard thread ended): nothing will ever take the sample.
+    Closed,
 }
 
 impl PendingState {
     /// The push itself, under the lock: the sample is built in the queue's memory rather than
-    /// moved there; when the queue holds `capacity` samples it is given back instead.
+    /// moved there; when the queue holds `capacity` samples it is given back instead, and a
+    /// closed queue refuses it.
     #[inline]
     fn push(
         &mut self,
@@ -34,14 +48,17 @@ impl PendingState {
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
-    ) -> Result<usize, QueuedSample> {
-        if self.items.len() >= capacity {
-            return Err(QueuedSample {
+    ) -> Result<usize, PushError> {
+        if self.items.len() >= capacity || self.closed {
+            if self.closed {
+                return Err(PushError::Closed);
+            }
+            return Err(PushError::Full(QueuedSample {
                 series_ref,
                 announce,
                 timestamp,
                 value,
-            });
+            }));
         }
         if self.pushed == 0 || timestamp > self.highest_ms {
             self.highest_ms = timestamp;
@@ -57,11 +74,7 @@ impl PendingState {
     }
 
     /// [`PendingState::push`] of a sample already built.
-    fn push_sample(
-        &mut self,
-        capacity: usize,
-        sample: QueuedSample,
-    ) -> Result<usize, QueuedSample> {
+    fn push_sample(&mut self, capacity: usize, sample: QueuedSample) -> Result<usize, PushError> {
         let QueuedSample {
             series_ref,
             announce,
@@ -82,7 +95,7 @@ fn resume_room(capacity: usize) -> usize {
 pub enum WaitEnd {
     /// The deadline passed without room.
     Deadline,
-    /// `give_up()` returned true (the shard is stopping or dead).
+    /// `give_up()` returned true (the shard is stopping or dead), or the queue was closed.
     GaveUp,
 }
 
@@ -103,6 +116,7 @@ impl PendingQueue {
                 items: VecDeque::with_capacity(capacity.min(1 << 16)),
                 pushed: 0,
                 highest_ms: 0,
+                closed: false,
             }),
             capacity,
             space: Condvar::new(),
@@ -111,31 +125,32 @@ impl PendingQueue {
     }
 
     /// Queues `sample` when there is room and returns the new length; gives it back when full.
-    pub fn try_push(&self, sample: QueuedSample) -> Result<usize, QueuedSample> {
+    pub fn try_push(&self, sample: QueuedSample) -> Result<usize, PushError> {
         lock(&self.state).push_sample(self.capacity, sample)
     }
 
     /// Queues `sample`, waiting for room until `deadline` (checking `give_up` whenever woken);
-    /// returns the new length, or the sample and why it was not queued.
+    /// returns the new length, or why it was not queued.
     pub fn push_waiting(
         &self,
         mut sample: QueuedSample,
         deadline: Instant,
         give_up: impl Fn() -> bool,
-    ) -> Result<usize, (QueuedSample, WaitEnd)> {
+    ) -> Result<usize, WaitEnd> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = lock(&self.state);
         let result = loop {
             match state.push_sample(self.capacity, sample) {
                 Ok(len) => break Ok(len),
-                Err(back) => sample = back,
+                Err(PushError::Full(back)) => sample = back,
+                Err(PushError::Closed) => break Err(WaitEnd::GaveUp),
             }
             if give_up() {
-                break Err((sample, WaitEnd::GaveUp));
+                break Err(WaitEnd::GaveUp);
             }
             let now = Instant::now();
             if now >= deadline {
-                break Err((sample, WaitEnd::Deadline));
+                break Err(WaitEnd::Deadline);
             }
             state = self
                 .space
@@ -175,9 +190,11 @@ impl PendingQueue {
         n
     }
 
-    /// Empties the queue; returns how many samples it held.
-    pub fn clear(&self) -> usize {
+    /// Closes the queue for good (its shard thread is ending): empties it and refuses every
+    /// later push; returns how many samples it held.
+    pub fn close(&self) -> usize {
         let mut state = lock(&self.state);
+        state.closed = true;
         let n = state.items.len();
         state.items.clear();
         drop(state);
@@ -228,7 +245,7 @@ impl PendingGuard<'_> {
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
-    ) -> Result<usize, QueuedSample> {
+    ) -> Result<usize, PushError> {
         self.state
             .push(self.capacity, series_ref, announce, timestamp, value)
     }
@@ -254,7 +271,10 @@ mod tests {
         assert_eq!(q.try_push(sample(5)).unwrap(), 1);
         assert_eq!(q.try_push(sample(7)).unwrap(), 2);
         assert_eq!(q.try_push(sample(6)).unwrap(), 3);
-        assert_eq!(q.try_push(sample(8)).unwrap_err().timestamp, 8, "full");
+        assert!(
+            matches!(q.try_push(sample(8)), Err(PushError::Full(s)) if s.timestamp == 8),
+            "full"
+        );
         assert_eq!((q.pushed(), q.highest_ms(), q.len()), (3, 7, 3));
         {
             let mut held = q.lock();
@@ -272,9 +292,22 @@ mod tests {
             Some(2)
         );
         assert_eq!((q.pushed(), q.highest_ms()), (4, 9));
-        assert_eq!(q.clear(), 2);
+        assert_eq!(q.close(), 2);
         assert_eq!(q.len(), 0);
         assert_eq!(q.pushed(), 4, "pushed counts every push ever");
+        // Closed: every later push is refused, none is queued or counted as pushed.
+        assert!(matches!(q.try_push(sample(10)), Err(PushError::Closed)));
+        assert!(matches!(
+            q.lock().try_push_parts(SeriesRef(1), None, 11, 1.0),
+            Err(PushError::Closed)
+        ));
+        assert_eq!(
+            q.push_waiting(sample(12), Instant::now() + Duration::from_secs(5), || {
+                false
+            }),
+            Err(WaitEnd::GaveUp)
+        );
+        assert_eq!((q.pushed(), q.len()), (4, 0));
     }
 
     #[test]
@@ -285,12 +318,11 @@ mod tests {
         let err = q
             .push_waiting(sample(2), start + Duration::from_millis(50), || false)
             .unwrap_err();
-        assert_eq!(err.1, WaitEnd::Deadline);
+        assert_eq!(err, WaitEnd::Deadline);
         assert!(start.elapsed() >= Duration::from_millis(50));
         assert_eq!(
             q.push_waiting(sample(2), Instant::now() + Duration::from_secs(5), || true)
-                .unwrap_err()
-                .1,
+                .unwrap_err(),
             WaitEnd::GaveUp
         );
         let taker = {
@@ -325,7 +357,7 @@ mod tests {
                         false
                     });
                 pushed.store(true, Ordering::SeqCst);
-                result.map_err(|(_, end)| end)
+                result
             })
         };
         let wait_for_waiter = || {

@@ -1,5 +1,5 @@
-//! One shard: a bounded lock-free queue fed by appending threads, and the named OS thread that
-//! batches, encodes, sends and retries. A shard has at most one request in flight and never
+//! One shard: a bounded queue (a `VecDeque` under a mutex) fed by appending threads, and the
+//! named OS thread that batches, encodes, sends and retries. A shard has at most one request in flight and never
 //! moves past a batch until it is acknowledged, permanently rejected or the sender is
 //! hard-stopped, which keeps per-series order across retries.
 
@@ -16,6 +16,7 @@ use super::batch::BatchEncoder;
 use super::pending::PendingQueue;
 use super::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use crate::log::LogLevel;
+use crate::metrics::AttemptError;
 use crate::series::lock;
 use crate::transport::{Backoff, Outcome, Transport};
 
@@ -126,9 +127,10 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
     ctx.shard_exited();
 }
 
-/// Counts every sample still queued as failed; returns how many.
+/// Closes the queue (later pushes are refused, under the queue lock) and counts every sample
+/// still queued as failed; returns how many.
 fn drain_as_failed(shard: &ShardShared, ctx: &EndpointContext) -> u64 {
-    let n = shard.queue.clear() as u64;
+    let n = shard.queue.close() as u64;
     if n > 0 {
         ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
         finish(shard, ctx, n);
@@ -300,8 +302,22 @@ fn send_batch(
         };
         let started = Instant::now();
         let outcome = transport.send(body, attempt);
-        metrics.observe_batch_duration(started.elapsed());
+        let took = started.elapsed();
+        metrics.observe_batch_duration(took);
         metrics.samples_total.fetch_add(n, Ordering::Relaxed);
+        ctx.logger.log(LogLevel::Debug, || {
+            format!(
+                "{}: request of {n} samples, {} bytes{}: {} in {took:?}",
+                ctx.describe(),
+                body.len(),
+                if attempt > 0 {
+                    format!(" (retry {attempt})")
+                } else {
+                    String::new()
+                },
+                outcome.summary()
+            )
+        });
         match outcome {
             Outcome::Success => {
                 metrics.samples_acked.fetch_add(n, Ordering::Relaxed);
@@ -311,20 +327,28 @@ fn send_batch(
                 metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
                 break;
             }
-            Outcome::Permanent { reason } => {
+            Outcome::Permanent { reason, status } => {
                 metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
                 ctx.logger.log(LogLevel::Error, || {
-                    format!(
-                        "{}: non-recoverable error, dropping {n} samples: {reason}",
-                        ctx.describe()
-                    )
+                    rejection_message(ctx, cache, batch, status, &reason)
+                });
+                metrics.record_error(AttemptError {
+                    status: Some(status),
+                    message: reason,
+                    unix_ms: now_ms(),
                 });
                 break;
             }
             Outcome::Recoverable {
                 reason,
+                status,
                 retry_after,
             } => {
+                metrics.record_error(AttemptError {
+                    status,
+                    message: reason.clone(),
+                    unix_ms: now_ms(),
+                });
                 if shard.stop.load(Ordering::SeqCst) == HARD {
                     metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
                     break;
@@ -353,6 +377,55 @@ fn send_batch(
     let n = batch.len() as u64;
     batch.clear();
     finish(shard, ctx, n);
+}
+
+/// The log line for a batch the receiver rejected for good: what its body says and, where the
+/// body names a series (`{...}` or `name{...}`, as Prometheus and VictoriaMetrics write them),
+/// that series; otherwise the first series of the batch, for context.
+#[cold]
+fn rejection_message(
+    ctx: &EndpointContext,
+    cache: &SeriesCache,
+    batch: &[BatchSample],
+    status: u16,
+    reason: &str,
+) -> String {
+    let n = batch.len();
+    let mut slots: Vec<u32> = batch.iter().map(|s| s.slot).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let named = match named_series(reason) {
+        Some(named) => format!("; the receiver names series {named}"),
+        None => match batch.first() {
+            Some(first) => format!(
+                "; the receiver names no series, the batch's first is {}",
+                cache.series(first.slot).describe()
+            ),
+            None => String::new(),
+        },
+    };
+    format!(
+        "{}: receiver rejected a batch of {n} samples of {} series with HTTP {status} (not retried, counted as failed): {reason}{named}",
+        ctx.describe(),
+        slots.len()
+    )
+}
+
+/// The series a receiver's error text names: the first `{...}` group holding a `=`, with the
+/// metric name written just before it, if any (`up{job="a"}`, `{__name__="up", job="a"}`).
+pub fn named_series(text: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(open) = text[from..].find('{').map(|i| from + i) {
+        let close = open + text[open..].find('}')?;
+        if text[open..close].contains('=') {
+            let start = text[..open]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .map_or(0, |i| i + 1);
+            return Some(&text[start..=close]);
+        }
+        from = close;
+    }
+    None
 }
 
 /// Sleeps for `delay`; returns false early when a hard stop is requested.

@@ -25,6 +25,20 @@ const MAX_ERROR_BODY: usize = 1024;
 /// Most response-body bytes read to keep a connection reusable; beyond that it is closed.
 const MAX_DRAIN: u64 = 64 * 1024;
 
+/// `text` with control characters (newlines, escapes, NUL, ...) written as `\u{..}` escapes, so
+/// a receiver's response body cannot forge or garble log lines.
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A connection to one endpoint, owned by one shard.
 pub struct Transport {
     agent: Agent,
@@ -103,6 +117,7 @@ impl Transport {
             Err(message) => {
                 return Outcome::Recoverable {
                     reason: message,
+                    status: None,
                     retry_after: None,
                 };
             }
@@ -112,6 +127,7 @@ impl Transport {
             Err(error) => {
                 return Outcome::Recoverable {
                     reason: self.scrub(&format!("request failed: {error}")),
+                    status: None,
                     retry_after: None,
                 };
             }
@@ -131,18 +147,16 @@ impl Transport {
                 .read_to_end(&mut snippet);
         }
         let _ = std::io::copy(&mut (&mut reader).take(MAX_DRAIN), &mut std::io::sink());
-        let text = String::from_utf8_lossy(&snippet);
-        let reason = self.scrub(&format!(
-            "server returned HTTP status {status}: {}",
-            text.trim_end()
-        ));
+        let text = escape_control(String::from_utf8_lossy(&snippet).trim_end());
+        let reason = self.scrub(&format!("server returned HTTP status {status}: {text}"));
         match classification {
             None => Outcome::Success,
             Some(true) => Outcome::Recoverable {
                 reason,
+                status: Some(status),
                 retry_after,
             },
-            Some(false) => Outcome::Permanent { reason },
+            Some(false) => Outcome::Permanent { reason, status },
         }
     }
 

@@ -14,14 +14,34 @@ pub enum Outcome {
     Recoverable {
         /// What went wrong, for logs (never contains secrets).
         reason: String,
+        /// The HTTP status, when the receiver answered.
+        status: Option<u16>,
         /// Delay the receiver asked for with `Retry-After`.
         retry_after: Option<Duration>,
     },
     /// Any other status: the batch is dropped and counted as failed.
     Permanent {
-        /// Status and the first 1 KiB of the response body.
+        /// Status and the first 1 KiB of the response body (control characters escaped).
         reason: String,
+        /// The HTTP status.
+        status: u16,
     },
+}
+
+impl Outcome {
+    /// A short account for the per-request log line: `HTTP 204`, `HTTP 400, not retried`,
+    /// `HTTP 503, will retry` or the network error.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::Success => "accepted".to_string(),
+            Outcome::Permanent { status, .. } => format!("HTTP {status}, not retried"),
+            Outcome::Recoverable {
+                status: Some(status),
+                ..
+            } => format!("HTTP {status}, will retry"),
+            Outcome::Recoverable { reason, .. } => format!("{reason}, will retry"),
+        }
+    }
 }
 
 /// Classifies an HTTP status: `None` for success, `Some(true)` for retryable, `Some(false)` for

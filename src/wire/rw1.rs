@@ -47,6 +47,25 @@ pub fn encode_labels(labels: &Labels) -> Vec<u8> {
     out
 }
 
+/// Decodes encoded label bytes (as [`encode_labels`] writes them) into the form Prometheus
+/// prints a series in: `name{label="value", ...}`, values escaped as in PromQL strings.
+pub fn describe_labels(encoded: &[u8]) -> String {
+    use prost::Message as _;
+    let Ok(series) = super::proto::TimeSeries::decode(encoded) else {
+        return "{<undecodable labels>}".to_string();
+    };
+    let mut name = "";
+    let mut rest = Vec::new();
+    for label in &series.labels {
+        if label.name == "__name__" {
+            name = &label.value;
+        } else {
+            rest.push(format!("{}={:?}", label.name, label.value));
+        }
+    }
+    format!("{name}{{{}}}", rest.join(", "))
+}
+
 /// Length of one encoded `Sample` message body.
 fn sample_len(timestamp: i64) -> usize {
     1 + 8 + 1 + encoded_len_varint(timestamp as u64)

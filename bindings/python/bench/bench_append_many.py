@@ -5,8 +5,8 @@ samples. Each run uses a fresh sender (1 shard, 2,000 samples per request, defau
 
 * not measured: building the label dicts and the input arrays (reported separately), starting
   and closing the sender;
-* measured: registering the 10,000 series, then per round one ``append_many(refs, timestamps,
-  values)`` of 10,000 samples with ``array.array`` columns, then ``flush()``.
+* measured: registering the 10,000 series, then per round one ``append_many(refs, values,
+  timestamps_ms)`` of 10,000 samples with ``array.array`` columns, then ``flush()``.
 
 CPU is user + system time of this whole process (``getrusage(RUSAGE_SELF)``: the Python thread
 plus the library's shard threads and the kernel's loopback work on the sender's side). Without
@@ -96,7 +96,7 @@ def one_run(url: str, series: int, rounds: int, step_ms: int, shards: int, first
         refs = array.array("Q", (sender.series(ls) for ls in labels))
         c2, w2 = cpu_seconds(), time.perf_counter()
         for r in range(rounds):
-            sender.append_many(refs, timestamps[r], values[r])
+            sender.append_many(refs, values[r], timestamps[r])
         c3, w3 = cpu_seconds(), time.perf_counter()
         sender.flush(120)
         c4, w4 = cpu_seconds(), time.perf_counter()

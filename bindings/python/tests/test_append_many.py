@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import array
 import ctypes
+import inspect
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -114,7 +116,7 @@ def test_one_series_many_samples(sink: Sink) -> None:
         ref = sender.series({"__name__": "py_many"})
         ts = array.array("q", range(T0, T0 + 3000, 1))
         vs = array.array("d", [float(i) for i in range(3000)])
-        assert sender.append_many(ref, ts, vs) == 3000
+        assert sender.append_many(ref, vs, ts) == 3000
         sender.flush(10)
         assert sender.stats()["samples_sent"] == 3000
     assert sink.wait_for(3000) == 3000
@@ -126,18 +128,18 @@ def test_series_per_sample_and_mixed_inputs(sink: Sink) -> None:
     with promrw.Sender(config(sink.url)) as sender:
         refs = [sender.series({"__name__": "py_cols", "i": str(i)}) for i in range(10)]
         # round 1: array.array everywhere
-        sender.append_many(array.array("Q", refs), array.array("q", [T0] * 10),
-                           array.array("d", range(10)))
+        sender.append_many(array.array("Q", refs), array.array("d", range(10)),
+                           array.array("q", [T0] * 10))
         # round 2: lists
-        sender.append_many(refs, [T0 + 1000] * 10, list(range(10)))
+        sender.append_many(refs, list(range(10)), [T0 + 1000] * 10)
         # round 3: memoryviews (read-only)
         sender.append_many(
             memoryview(array.array("Q", refs)).toreadonly(),
-            memoryview(array.array("q", [T0 + 2000] * 10)).toreadonly(),
             memoryview(array.array("d", range(10))).toreadonly(),
+            memoryview(array.array("q", [T0 + 2000] * 10)).toreadonly(),
         )
         # round 4: one series given as a 1-item sequence, several samples
-        sender.append_many([refs[0]], [T0 + 3000, T0 + 4000], [1.0, 2.0])
+        sender.append_many([refs[0]], [1.0, 2.0], [T0 + 3000, T0 + 4000])
         sender.flush(10)
         assert sender.stats()["samples_sent"] == 32
     assert sink.wait_for(32) == 32
@@ -145,11 +147,66 @@ def test_series_per_sample_and_mixed_inputs(sink: Sink) -> None:
     sink.assert_clean()
 
 
+def test_append_methods_share_order_and_names() -> None:
+    """append, append_stale and append_many take (series, value(s), timestamp(s)) under the
+    same names, the timestamp last and optional."""
+    def params(method: Any) -> list:
+        return [(p.name, p.default) for p in inspect.signature(method).parameters.values()][1:]
+
+    empty = inspect.Parameter.empty
+    assert params(promrw.Sender.append) == [
+        ("series", empty), ("value", empty), ("timestamp_ms", None)]
+    assert params(promrw.Sender.append_stale) == [("series", empty), ("timestamp_ms", None)]
+    assert params(promrw.Sender.append_many) == [
+        ("series", empty), ("values", empty), ("timestamps_ms", None)]
+
+
+def test_keyword_arguments(sink: Sink) -> None:
+    """Every append method takes its arguments by keyword, in any order."""
+    with promrw.Sender(config(sink.url)) as sender:
+        ref = sender.series({"__name__": "py_keywords"})
+        sender.append(timestamp_ms=T0, value=1.0, series=ref)
+        assert sender.append_many(timestamps_ms=[T0 + 1, T0 + 2], values=[2.0, 3.0],
+                                  series=ref) == 2
+        sender.append_stale(timestamp_ms=T0 + 3, series=ref)
+        sender.flush(10)
+        stats = sender.stats()
+        assert stats["samples_sent"] == 4 and stats["highest_sent_ms"] == T0 + 3
+    assert sink.wait_for(4) == 4
+    sink.assert_clean()
+
+
+def test_values_then_timestamps(sender: promrw.Sender) -> None:
+    """The second column is the values, the third the timestamps: float timestamps (as the
+    old (series, timestamps, values) order would give) are refused before anything is sent."""
+    ref = sender.series({"__name__": "py_order"})
+    assert sender.append_many(ref, [0.5, 1.5], [T0, T0 + 1]) == 2
+    stats = sender.stats()
+    assert stats["highest_enqueued_ms"] == T0 + 1
+    with pytest.raises(TypeError, match="timestamps_ms must hold"):
+        sender.append_many(ref, [T0 + 2, T0 + 3], [0.5, 1.5])
+    with pytest.raises(TypeError, match="timestamps_ms must hold"):
+        sender.append_many(ref, array.array("q", [T0 + 2, T0 + 3]), array.array("d", [0.5, 1.5]))
+    assert sender.stats()["samples_appended"] == 2
+
+
+def test_timestamps_default_to_now(sender: promrw.Sender) -> None:
+    """Without timestamps_ms every sample gets the current time (one per series)."""
+    refs = [sender.series({"__name__": "py_now", "i": str(i)}) for i in range(5)]
+    before = time.time_ns() // 1_000_000
+    assert sender.append_many(refs, [1.0, 2.0, 3.0, 4.0, 5.0]) == 5
+    after = time.time_ns() // 1_000_000
+    stats = sender.stats()
+    assert stats["samples_appended"] == 5
+    assert before <= stats["highest_enqueued_ms"] <= after
+
+
 def test_empty_input(sender: promrw.Sender) -> None:
     """Nothing to append is fine and returns 0."""
     ref = sender.series({"__name__": "py_empty"})
     assert sender.append_many(ref, [], []) == 0
-    assert sender.append_many([], array.array("q"), array.array("d")) == 0
+    assert sender.append_many([], array.array("d"), array.array("q")) == 0
+    assert sender.append_many(ref, []) == 0
     assert sender.stats()["samples_appended"] == 0
 
 
@@ -157,7 +214,7 @@ def test_partial_acceptance_out_of_order(sender: promrw.Sender) -> None:
     """A refused sample stops the call; err.accepted says how many went in before it."""
     ref = sender.series({"__name__": "py_partial"})
     with pytest.raises(promrw.OutOfOrderError) as info:
-        sender.append_many(ref, [T0, T0 + 1, T0 + 1, T0 + 2], [1, 2, 3, 4])
+        sender.append_many(ref, [1, 2, 3, 4], [T0, T0 + 1, T0 + 1, T0 + 2])
     assert info.value.accepted == 2
     assert info.value.code == 200
     assert "sample 2 of 4" in str(info.value)
@@ -165,14 +222,14 @@ def test_partial_acceptance_out_of_order(sender: promrw.Sender) -> None:
     assert stats["samples_appended"] == 2
     assert stats["rejected_out_of_order"] == 1
     # the rest can be appended again
-    assert sender.append_many(ref, [T0 + 2], [4.0]) == 1
+    assert sender.append_many(ref, [4.0], [T0 + 2]) == 1
 
 
 def test_partial_acceptance_unknown_series(sender: promrw.Sender) -> None:
     """An unknown reference mid-batch raises UnknownSeriesError with accepted set."""
     ref = sender.series({"__name__": "py_partial_unknown"})
     with pytest.raises(promrw.UnknownSeriesError) as info:
-        sender.append_many([ref, ref, 987654321], [T0, T0 + 1, T0 + 2], [1, 2, 3])
+        sender.append_many([ref, ref, 987654321], [1, 2, 3], [T0, T0 + 1, T0 + 2])
     assert info.value.accepted == 2
 
 
@@ -182,38 +239,38 @@ def test_buffers_released_after_errors(sender: promrw.Sender) -> None:
     ts = array.array("q", [T0, T0])
     vs = array.array("d", [1.0, 2.0])
     with pytest.raises(promrw.OutOfOrderError) as info:
-        sender.append_many(ref, ts, vs)
+        sender.append_many(ref, vs, ts)
     ts.append(T0 + 5)  # would raise BufferError if still exported
     vs.append(3.0)
     with pytest.raises(ValueError):
-        sender.append_many(ref, ts, array.array("d", [1.0]))
+        sender.append_many(ref, array.array("d", [1.0]), ts)
     ts.append(T0 + 6)
     del info
 
 
 @pytest.mark.parametrize(
-    "series, timestamps, values, exc, text",
+    "series, values, timestamps_ms, exc, text",
     [
-        (1, [T0, T0 + 1], [1.0], ValueError, "differ in length"),
-        ([1, 1, 1], [T0, T0 + 1], [1.0, 2.0], ValueError, "one per sample"),
-        (1, "abc", [1.0, 2.0, 3.0], TypeError, "timestamps"),
-        (1, [T0], b"\x00" * 8, TypeError, "values"),
-        (1, [T0 + 0.5], [1.0], TypeError, "timestamps must hold"),
-        (1, [T0], ["x"], TypeError, "values must hold"),
-        ([-1], [T0], [1.0], ValueError, "out of range"),
-        (1, [2**63], [1.0], ValueError, "out of range"),
-        (2**64, [T0], [1.0], ValueError, "out of range"),
-        (1, 5, [1.0], TypeError, "timestamps"),
-        (1.5, [T0], [1.0], TypeError, "series"),
-        (1, memoryview(array.array("q", [1, 2, 3, 4])).cast("B").cast("q", (2, 2)), [1.0, 2.0],
+        (1, [1.0], [T0, T0 + 1], ValueError, "differ in length"),
+        ([1, 1, 1], [1.0, 2.0], [T0, T0 + 1], ValueError, "one per sample"),
+        (1, [1.0, 2.0, 3.0], "abc", TypeError, "timestamps_ms"),
+        (1, b"\x00" * 8, [T0], TypeError, "values"),
+        (1, [1.0], [T0 + 0.5], TypeError, "timestamps_ms must hold"),
+        (1, ["x"], [T0], TypeError, "values must hold"),
+        ([-1], [1.0], [T0], ValueError, "out of range"),
+        (1, [1.0], [2**63], ValueError, "out of range"),
+        (2**64, [1.0], [T0], ValueError, "out of range"),
+        (1, [1.0], 5, TypeError, "timestamps_ms"),
+        (1.5, [1.0], [T0], TypeError, "series"),
+        (1, [1.0, 2.0], memoryview(array.array("q", [1, 2, 3, 4])).cast("B").cast("q", (2, 2)),
          ValueError, "one-dimensional"),
     ],
 )
-def test_bad_shapes(sender: promrw.Sender, series: Any, timestamps: Any, values: Any,
+def test_bad_shapes(sender: promrw.Sender, series: Any, values: Any, timestamps_ms: Any,
                     exc: type, text: str) -> None:
     """Wrong lengths, kinds and dimensions raise TypeError/ValueError with a clear message."""
     with pytest.raises(exc) as info:
-        sender.append_many(series, timestamps, values)
+        sender.append_many(series, values, timestamps_ms)
     assert text in str(info.value)
     assert sender.stats()["samples_appended"] == 0
 
@@ -228,25 +285,25 @@ def test_numpy_arrays(sink: Sink) -> None:
         ts = np.full(100, T0, dtype=np.int64)
         vs = np.arange(100, dtype=np.float64)
         for name, arr, code, ctype in (("series", refs, "Q", ctypes.c_uint64),
-                                       ("timestamps", ts, "q", ctypes.c_int64),
-                                       ("values", vs, "d", ctypes.c_double)):
+                                       ("values", vs, "d", ctypes.c_double),
+                                       ("timestamps_ms", ts, "q", ctypes.c_int64)):
             col = _columns.column(arr, name, code, ctype)
             try:
                 assert ctypes.addressof(col.pointer) == arr.__array_interface__["data"][0]
             finally:
                 col.release()
-        assert sender.append_many(refs, ts, vs) == 100
+        assert sender.append_many(refs, vs, ts) == 100
         # read-only arrays, and other dtypes (converted)
         ts2 = ts + 1000
         ts2.flags.writeable = False
-        assert sender.append_many(refs, ts2, vs.astype(np.float32)) == 100
-        assert sender.append_many(refs.astype(np.int64), (ts + 2000).astype(np.uint64),
-                                  np.ones(100, dtype=np.int16)) == 100
+        assert sender.append_many(refs, vs.astype(np.float32), ts2) == 100
+        assert sender.append_many(refs.astype(np.int64), np.ones(100, dtype=np.int16),
+                                  (ts + 2000).astype(np.uint64)) == 100
         # a strided view converts
         wide = np.zeros(200, dtype=np.float64)
-        assert sender.append_many(refs, ts + 3000, wide[::2]) == 100
+        assert sender.append_many(refs, wide[::2], ts + 3000) == 100
         with pytest.raises(ValueError, match="one-dimensional"):
-            sender.append_many(refs[0:1], ts.reshape(10, 10), vs)
+            sender.append_many(refs[0:1], vs, ts.reshape(10, 10))
         sender.flush(10)
         assert sender.stats()["samples_sent"] == 400
     assert sink.wait_for(400) == 400
@@ -261,7 +318,7 @@ sys.modules["numpy"] = None
 import promrw
 with promrw.Sender({{"remote_write": [{{"url": "{sink.url}"}}]}}) as s:
     ref = s.series({{"__name__": "py_no_numpy"}})
-    s.append_many(ref, array.array("q", [{T0}, {T0 + 1}]), array.array("d", [1, 2]))
+    s.append_many(ref, array.array("d", [1, 2]), array.array("q", [{T0}, {T0 + 1}]))
     s.flush(10)
     print(s.stats()["samples_sent"])
 assert "numpy" not in [m for m in sys.modules if sys.modules[m] is not None]

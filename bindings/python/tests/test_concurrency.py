@@ -49,8 +49,9 @@ def test_eight_threads_append_concurrently(sink: Sink) -> None:
             for r in range(rounds):
                 ts = T0 + r * 1000
                 if r % 2:
-                    sender.append_many(refs_array, array.array("q", [ts] * series_per_thread),
-                                       array.array("d", [float(r)] * series_per_thread))
+                    sender.append_many(refs_array,
+                                       array.array("d", [float(r)] * series_per_thread),
+                                       array.array("q", [ts] * series_per_thread))
                 else:
                     for ref in refs:
                         sender.append(ref, float(r), ts)
@@ -117,7 +118,7 @@ def test_close_while_threads_append(sink: Sink) -> None:
             while True:
                 t += 1
                 try:
-                    sender.append_many(refs[i], [t], [1.0])
+                    sender.append_many(refs[i], [1.0], [t])
                 except promrw.ClosedError:
                     return
                 counts[i] += 1

@@ -24,8 +24,8 @@ def test_append_append_stale_and_many_arrive(sink: Sink) -> None:
         sender.append_stale(a, T0 + 100_000)
         n = sender.append_many(
             b,
-            array.array("q", [T0 + i * 1000 for i in range(500)]),
             array.array("d", [i * 0.5 for i in range(500)]),
+            array.array("q", [T0 + i * 1000 for i in range(500)]),
         )
         assert n == 500
         sender.flush(timeout=20)

@@ -36,6 +36,7 @@ T0 = 1_700_000_000_000
         (c.PROMRW_TIMEOUT, promrw.DeadlineExceededError, TimeoutError),
         (c.PROMRW_SHARD_DEAD, promrw.ShardDeadError, None),
         (c.PROMRW_IO, promrw.IoError, None),
+        (c.PROMRW_SAMPLES_LOST, promrw.SamplesLostError, None),
         (c.PROMRW_PANIC, promrw.PanicError, None),
     ],
 )
@@ -51,9 +52,18 @@ def test_status_mapping(code: int, cls: type, builtin: Any) -> None:
     assert err.name == _lib.status_name(code)
     assert err.message == f"doing it: {err.name}"
     assert str(err) == f"doing it: {err.name} (promrw status {code})"
-    assert err.accepted is None
+    assert err.accepted is None and err.report is None
     clone = pickle.loads(pickle.dumps(err))
     assert type(clone) is cls and (clone.code, clone.message) == (err.code, err.message)
+
+
+def test_report_survives_pickling() -> None:
+    """An error's report (a dict) travels with it through pickle."""
+    report = {"samples_failed": 3, "message": "lost", "endpoints": []}
+    err = _errors.make_error(c.PROMRW_SAMPLES_LOST, "flush: lost", "samples lost", None, report)
+    assert type(err) is promrw.SamplesLostError and err.report == report
+    clone = pickle.loads(pickle.dumps(err))
+    assert type(clone) is promrw.SamplesLostError and clone.report == report
 
 
 def test_unknown_status_is_the_base_class() -> None:
@@ -198,7 +208,7 @@ def test_queue_full_fail_policy(dead_url: str) -> None:
     assert info.value.code == c.PROMRW_QUEUE_FULL
     assert sender.stats()["rejected_queue_full"] == 1
     with pytest.raises(promrw.QueueFullError) as info:
-        sender.append_many(ref, range(T0 + 5000, T0 + 5100), [1.0] * 100)
+        sender.append_many(ref, [1.0] * 100, range(T0 + 5000, T0 + 5100))
     accepted = info.value.accepted
     assert accepted is not None and 0 <= accepted < 100
     assert f"sample {accepted} of 100 refused" in info.value.message
@@ -254,6 +264,8 @@ def test_timeouts(dead_url: str) -> None:
         sender.flush(timeout=0.05)
     assert isinstance(info.value, TimeoutError)
     assert info.value.code == c.PROMRW_TIMEOUT
+    assert info.value.report is not None and info.value.report["timed_out"] is True
+    assert info.value.report["samples_pending"] == 1
     with pytest.raises(TimeoutError):
         sender.close()  # close_timeout 0.1 s
     assert sender.closed
@@ -274,7 +286,8 @@ def test_bad_timeouts(sink: Sink, timeout: Any) -> None:
 
 
 def test_closed_sender_refuses_everything(sink: Sink) -> None:
-    """After close every call but close raises ClosedError."""
+    """After close every call raises ClosedError but close and the read-only ones (stats,
+    metrics_text, last_report), which keep working."""
     sender = promrw.Sender(config(sink.url))
     ref = sender.series({"__name__": "py_closed"})
     sender.close()
@@ -282,20 +295,21 @@ def test_closed_sender_refuses_everything(sink: Sink) -> None:
         "series": lambda: sender.series({"__name__": "py_closed_2"}),
         "append": lambda: sender.append(ref, 1.0, T0),
         "append_stale": lambda: sender.append_stale(ref, T0),
-        "append_many": lambda: sender.append_many(ref, [T0], [1.0]),
+        "append_many": lambda: sender.append_many(ref, [1.0], [T0]),
         "append_many empty": lambda: sender.append_many(ref, [], []),
         "release_series": lambda: sender.release_series(ref),
         "flush": lambda: sender.flush(1),
-        "stats": lambda: sender.stats(),
-        "metrics_text": lambda: sender.metrics_text(),
     }
     for name, call in calls.items():
         with pytest.raises(promrw.ClosedError) as info:
             call()
         assert info.value.code == c.PROMRW_CLOSED, name
     with pytest.raises(promrw.ClosedError) as info:
-        sender.append_many(ref, [T0], [1.0])
+        sender.append_many(ref, [1.0], [T0])
     assert info.value.accepted == 0
+    assert sender.stats()["endpoints"] == 1
+    assert "promrw_" in sender.metrics_text()
+    assert sender.last_report()["samples_failed"] == 0
     sender.close()
     sender.close(0)
     assert sender.closed

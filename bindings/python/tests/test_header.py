@@ -34,14 +34,33 @@ def strip_comments(text: str) -> str:
     return re.sub(r"//[^\n]*", " ", text)
 
 
+#: Values of the <stdint.h> limits a #define may name (as cbindgen writes ``usize::MAX``).
+LIMITS = {
+    "SIZE_MAX": (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1,
+    "UINTPTR_MAX": (1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1,
+    "UINT64_MAX": (1 << 64) - 1,
+    "UINT32_MAX": (1 << 32) - 1,
+}
+
+
+def define_value(text: str) -> int:
+    """The value of a #define: a decimal or hex number, or a <stdint.h> limit."""
+    return LIMITS[text] if text in LIMITS else int(text, 0)
+
+
 class Header:
     """What the tests need from the header: functions, typedefs, structs and #defines."""
 
     def __init__(self, text: str) -> None:
         """Parses the (cbindgen-generated, hence regular) header text."""
         self.defines: Dict[str, int] = {
-            m.group(1): int(m.group(2), 0)
-            for m in re.finditer(r"^#define\s+(PROMRW_\w+)\s+(0x[0-9a-fA-F]+|\d+)\s*$", text, re.M)
+            m.group(1): define_value(m.group(2))
+            for m in re.finditer(
+                r"^#define\s+(PROMRW_\w+)\s+(0x[0-9a-fA-F]+|\d+|SIZE_MAX|UINTPTR_MAX|UINT64_MAX|"
+                r"UINT32_MAX)\s*$",
+                text,
+                re.M,
+            )
         }
         code = strip_comments(text)
         code = re.sub(r"^\s*#.*$", " ", code, flags=re.M)  # preprocessor lines
@@ -138,8 +157,12 @@ def header() -> Header:
 def test_header_parses(header: Header) -> None:
     """The parser found what the header has (guards the parser itself)."""
     assert len(header.functions) >= 20
-    assert {"promrw_sample", "promrw_label", "promrw_stats"} <= set(header.structs)
-    assert {"promrw_config", "promrw_sender", "promrw_error"} == header.opaque
+    assert {"promrw_sample", "promrw_label", "promrw_stats", "promrw_report"} <= set(header.structs)
+    assert header.defines["PROMRW_SAMPLES_LOST"] == 303
+    assert "PROMRW_ALL_ENDPOINTS" in header.defines
+    assert {"promrw_config", "promrw_sender", "promrw_error"} == {
+        name for name in header.opaque if name.startswith("promrw_")
+    }
     assert {"promrw_log_fn", "promrw_free_user_data_fn"} == set(header.callbacks)
     assert header.typedefs["promrw_status"] == "uint32_t"
     assert header.functions["promrw_sender_append_columns"] == (
@@ -154,6 +177,16 @@ def test_header_parses(header: Header) -> None:
             "size_t *",
         ],
     )
+
+
+def test_types_outside_the_prefix_are_unused(header: Header) -> None:
+    """A type the header declares without the ``promrw_`` prefix (cbindgen can leak an
+    internal one, e.g. ``SuspectTimestamp``) is used by no function, so the wrapper needs no
+    declaration of it."""
+    foreign = {name for name in header.opaque | set(header.structs) if not name.startswith("promrw_")}
+    for name, (ret, args) in header.functions.items():
+        used = {w for t in [ret, *args] for w in t.split()}
+        assert not (used & foreign), f"{name} uses {used & foreign}"
 
 
 def test_every_header_function_is_declared(header: Header) -> None:
@@ -215,6 +248,7 @@ def test_struct_sizes() -> None:
     assert ctypes.sizeof(_lib.promrw_sample) == 24
     assert ctypes.sizeof(_lib.promrw_label) == 32
     assert ctypes.sizeof(_lib.promrw_stats) == 20 * 8
+    assert ctypes.sizeof(_lib.promrw_report) == 8 + 4 * 8 + 2 * 4 + 8
 
 
 def test_constants_match_header(header: Header) -> None:
@@ -229,7 +263,7 @@ def test_constants_match_header(header: Header) -> None:
 def test_every_status_has_an_error_class(header: Header) -> None:
     """Every status code but OK maps to its own PromrwError subclass, named by the library."""
     codes = {v for n, v in header.defines.items() if n.startswith("PROMRW_") and
-             not n.startswith(("PROMRW_VERSION_", "PROMRW_LOG_"))}
+             not n.startswith(("PROMRW_VERSION_", "PROMRW_LOG_")) and n != "PROMRW_ALL_ENDPOINTS"}
     codes.discard(0)
     classes = set()
     for code in sorted(codes):

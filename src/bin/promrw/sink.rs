@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use promrw::receiver::server::{Observer, validating_handler};
-use promrw::receiver::{Receiver, SampleStore};
+use promrw::receiver::server::{Handler, Observer, validating_handler};
+use promrw::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 
 /// Arguments of `promrw sink`.
 #[derive(clap::Args)]
@@ -27,6 +27,10 @@ pub struct SinkArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// Answer every valid request with this status (4xx or 5xx) and store nothing: shows how a
+    /// pipeline handles a receiver that rejects its data (400, 401, 404) or is failing (503).
+    #[arg(long, value_name = "STATUS")]
+    reject_with: Option<u16>,
 }
 
 /// Counters for the interval summary.
@@ -43,6 +47,13 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             "--interval must be a positive number of seconds, got {}",
             args.interval
         ));
+    }
+    if let Some(status) = args.reject_with {
+        if !(400..=599).contains(&status) {
+            return Err(format!(
+                "--reject-with must be a 4xx or 5xx status, got {status}"
+            ));
+        }
     }
     let store = Arc::new(SampleStore::new(false));
     let interval = Arc::new(Interval::default());
@@ -84,11 +95,21 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             }
         })
     };
+    let handler: Handler = match args.reject_with {
+        None => validating_handler(),
+        Some(status) => Arc::new(move |info: &RequestInfo| match &info.decoded {
+            Ok(_) => Reply::status(
+                status,
+                format!("promrw sink: rejected with {status} (--reject-with)"),
+            ),
+            Err(e) => Reply::status(e.status, e.message.clone()),
+        }),
+    };
     let receiver = Receiver::start(
         &args.listen,
         args.workers,
         store.clone(),
-        validating_handler(),
+        handler,
         Some(observer),
     )
     .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -28,6 +28,7 @@ from ._errors import (
     PromrwError,
     PromrwVersionError,
     QueueFullError,
+    SamplesLostError,
     ShardDeadError,
     UnknownSeriesError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "DeadlineExceededError",
     "ShardDeadError",
     "IoError",
+    "SamplesLostError",
     "PanicError",
     "PromrwVersionError",
     "DEFAULT_CLOSE_TIMEOUT",

@@ -1,5 +1,7 @@
 """The ``#define`` constants of ``include/promrw.h``, checked against the header by the tests."""
 
+import ctypes
+
 #: Major version of the header the wrapper was written from.
 PROMRW_VERSION_MAJOR = 0
 #: Minor version of the header the wrapper was written from.
@@ -17,6 +19,9 @@ PROMRW_LOG_INFO = 1
 PROMRW_LOG_WARN = 2
 #: Log level ``error``: failures that lose data or stop a shard.
 PROMRW_LOG_ERROR = 3
+
+#: Passed as ``endpoint`` to ask for all endpoints together (``SIZE_MAX``).
+PROMRW_ALL_ENDPOINTS = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 
 #: Success.
 PROMRW_OK = 0
@@ -42,5 +47,8 @@ PROMRW_TIMEOUT = 300
 PROMRW_SHARD_DEAD = 301
 #: An I/O or system call failed.
 PROMRW_IO = 302
+#: Some samples accepted before a flush or close were rejected by a receiver or dropped since
+#: the previous flush or close returned; ``promrw_sender_last_report`` says how many and why.
+PROMRW_SAMPLES_LOST = 303
 #: A panic inside the library was caught at the boundary (a bug in promrw).
 PROMRW_PANIC = 900

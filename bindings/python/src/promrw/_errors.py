@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Dict, Optional, Type
+from typing import Any, Dict, Optional, Type
 
 from . import _constants as c
 
@@ -20,6 +20,7 @@ __all__ = [
     "DeadlineExceededError",
     "ShardDeadError",
     "IoError",
+    "SamplesLostError",
     "PanicError",
     "PromrwVersionError",
     "error_class",
@@ -37,6 +38,9 @@ class PromrwError(Exception):
         accepted: for :meth:`promrw.Sender.append_many`, how many samples of the call were
             accepted before the refused one (so ``samples[accepted]`` was refused); ``None``
             for other calls.
+        report: for :meth:`promrw.Sender.flush` and :meth:`promrw.Sender.close` raising
+            :class:`SamplesLostError` or :class:`DeadlineExceededError`, the call's report
+            (:meth:`promrw.Sender.last_report`); ``None`` otherwise.
     """
 
     #: The status code this class stands for (``None`` for the base class).
@@ -48,6 +52,7 @@ class PromrwError(Exception):
         message: str,
         name: str = "",
         accepted: Optional[int] = None,
+        report: Optional[Dict[str, Any]] = None,
     ) -> None:
         """Creates the error; normally done by the wrapper, not by users."""
         Exception.__init__(self, code, message)
@@ -55,6 +60,7 @@ class PromrwError(Exception):
         self.message = message
         self.name = name
         self.accepted = accepted
+        self.report = report
 
     def __str__(self) -> str:
         """``"<message> (promrw status <code>: <name>)"`` (the name only when not in the message)."""
@@ -67,7 +73,7 @@ class PromrwError(Exception):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         """Pickles through the constructor (subclasses of OSError need this)."""
-        return (type(self), (self.code, self.message, self.name, self.accepted))
+        return (type(self), (self.code, self.message, self.name, self.accepted, self.report))
 
 
 class InvalidArgumentError(PromrwError, ValueError):
@@ -122,7 +128,11 @@ class ClosedError(PromrwError):
 
 
 class DeadlineExceededError(PromrwError, builtins.TimeoutError):
-    """``PROMRW_TIMEOUT``: a deadline passed first (also a built-in :class:`TimeoutError`)."""
+    """``PROMRW_TIMEOUT``: a deadline passed first (also a built-in :class:`TimeoutError`).
+
+    Raised by :meth:`promrw.Sender.flush` and :meth:`promrw.Sender.close`, it carries their
+    report in ``.report`` (``samples_pending > 0`` and ``timed_out`` true).
+    """
 
     status = c.PROMRW_TIMEOUT
 
@@ -137,6 +147,18 @@ class IoError(PromrwError):
     """``PROMRW_IO``: an I/O or system call failed (e.g. a thread could not be started)."""
 
     status = c.PROMRW_IO
+
+
+class SamplesLostError(PromrwError):
+    """``PROMRW_SAMPLES_LOST``: some samples accepted before a flush or close were rejected by a
+    receiver or dropped since the previous flush or close returned.
+
+    Raised by :meth:`promrw.Sender.flush` and :meth:`promrw.Sender.close`; ``.report`` (the
+    dict of :meth:`promrw.Sender.last_report`) says how many and why, and the message is the
+    report's text.
+    """
+
+    status = c.PROMRW_SAMPLES_LOST
 
 
 class PanicError(PromrwError):
@@ -181,6 +203,7 @@ _CLASSES: Dict[int, Type[PromrwError]] = {
         DeadlineExceededError,
         ShardDeadError,
         IoError,
+        SamplesLostError,
         PanicError,
     )
     if cls.status is not None
@@ -193,7 +216,11 @@ def error_class(code: int) -> Type[PromrwError]:
 
 
 def make_error(
-    code: int, message: str, name: str = "", accepted: Optional[int] = None
+    code: int,
+    message: str,
+    name: str = "",
+    accepted: Optional[int] = None,
+    report: Optional[Dict[str, Any]] = None,
 ) -> PromrwError:
     """An exception instance of the class for ``code``."""
-    return error_class(code)(code, message, name, accepted)
+    return error_class(code)(code, message, name, accepted, report)

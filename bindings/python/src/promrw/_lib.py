@@ -123,6 +123,23 @@ class promrw_stats(Structure):
     ]
 
 
+class promrw_report(Structure):
+    """``promrw_report``: what the most recent flush or close found, for one endpoint or all
+    of them (``promrw_sender_last_report``). ``struct_size`` is set to its size before the
+    call."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("samples_failed", c_uint64),
+        ("samples_dropped_too_old", c_uint64),
+        ("samples_dropped_queue_full", c_uint64),
+        ("samples_pending", c_uint64),
+        ("last_http_status", c_uint32),
+        ("timed_out", c_uint32),
+        ("last_error_unix_ms", c_int64),
+    ]
+
+
 _config_p = POINTER(promrw_config)
 _sender_p = POINTER(promrw_sender)
 _error_p = POINTER(promrw_error)
@@ -131,6 +148,10 @@ _error_p = POINTER(promrw_error)
 #: header and fail when a function is missing here or declared differently.
 SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "promrw_config_free": (None, [_config_p]),
+    "promrw_config_from_file": (
+        promrw_status,
+        [c_char_p, c_size_t, POINTER(_config_p), POINTER(_error_p)],
+    ),
     "promrw_config_from_yaml": (
         promrw_status,
         [c_char_p, c_size_t, POINTER(_config_p), POINTER(_error_p)],
@@ -169,6 +190,14 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "promrw_sender_close": (promrw_status, [_sender_p, c_uint64]),
     "promrw_sender_flush": (promrw_status, [_sender_p, c_uint64]),
     "promrw_sender_free": (None, [_sender_p]),
+    "promrw_sender_last_report": (
+        promrw_status,
+        [_sender_p, c_size_t, POINTER(promrw_report)],
+    ),
+    "promrw_sender_last_report_text": (
+        promrw_status,
+        [_sender_p, c_size_t, POINTER(c_char), c_size_t, POINTER(c_size_t)],
+    ),
     "promrw_sender_metrics_text": (
         promrw_status,
         [_sender_p, POINTER(c_char), c_size_t, POINTER(c_size_t)],

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import numbers
+import os
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ from ._lib import (
     promrw_free_user_data_fn,
     promrw_label,
     promrw_log_fn,
+    promrw_report,
     promrw_sender,
     promrw_stats,
     status_name,
@@ -37,6 +39,8 @@ __all__ = ["Sender", "Config", "Labels"]
 Config = Union[str, bytes, Mapping[str, Any]]
 #: A label set: a mapping of names to values, or an iterable of ``(name, value)`` pairs.
 Labels = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+#: A file path: ``str``, ``bytes`` or an ``os.PathLike`` such as ``pathlib.Path``.
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: The logger the library's log records go to.
 logger = logging.getLogger("promrw")
@@ -67,6 +71,10 @@ _time_ns = time.time_ns
 
 def _on_log(_user_data: Any, level: int, message: Any, length: int) -> None:
     """The C log callback: forwards a record to the ``promrw`` logger.
+
+    The logger's level is checked for every record (``isEnabledFor``, which follows later
+    ``setLevel`` calls on the logger, its parents and the root, and ``logging.disable``);
+    records below it are dropped before their text is read. Handlers' levels apply as usual.
 
     Runs on shard threads and on appending threads, possibly concurrently; it must never
     raise into C, so every error is swallowed.
@@ -144,6 +152,62 @@ def _config_text(config: Config) -> bytes:
     )
 
 
+def _path_bytes(path: Any) -> bytes:
+    """A path as the OS's bytes for ``promrw_config_from_file`` (UTF-8 on Linux)."""
+    try:
+        return os.fsencode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"path must be str, bytes or os.PathLike, not {type(path).__name__}"
+        ) from None
+
+
+def _read_text(call: Any, what: str) -> str:
+    """Text from a call following the library's buffer convention: ``call(buf, cap,
+    len_out)`` with ``buf`` NULL and ``cap`` 0 asks for the size, ``PROMRW_BUFFER_TOO_SMALL``
+    writes the size needed (including the NUL) to ``*len_out``."""
+    needed = c_size_t(0)
+    status = call(None, 0, byref(needed))
+    for _ in range(8):
+        if status == c.PROMRW_OK:
+            return ""
+        if status != c.PROMRW_BUFFER_TOO_SMALL:
+            break
+        capacity = needed.value + 4096
+        buf = ctypes.create_string_buffer(capacity)
+        status = call(buf, capacity, byref(needed))
+        if status == c.PROMRW_OK:
+            return buf.raw[: needed.value].decode("utf-8", "replace").rstrip("\0")
+    _raise_status(status, what)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: The numeric fields of ``promrw_report``, as the keys of :meth:`Sender.last_report`.
+_REPORT_FIELDS = tuple(name for name, _ in promrw_report._fields_ if name != "struct_size")
+
+
+def _report_numbers(handle: Any, endpoint: int) -> Dict[str, Any]:
+    """``promrw_sender_last_report`` for one endpoint or ``PROMRW_ALL_ENDPOINTS``, as a dict."""
+    out = promrw_report()
+    out.struct_size = ctypes.sizeof(promrw_report)
+    status = lib.promrw_sender_last_report(handle, endpoint, byref(out))
+    if status != c.PROMRW_OK:
+        _raise_status(status, "last_report")
+    numbers_ = {name: getattr(out, name) for name in _REPORT_FIELDS}
+    numbers_["timed_out"] = bool(numbers_["timed_out"])
+    return numbers_
+
+
+def _report_text(handle: Any, endpoint: int) -> str:
+    """``promrw_sender_last_report_text`` for one endpoint or ``PROMRW_ALL_ENDPOINTS``."""
+    return _read_text(
+        lambda buf, cap, len_out: lib.promrw_sender_last_report_text(
+            handle, endpoint, buf, cap, len_out
+        ),
+        "last_report",
+    )
+
+
 def _label_bytes(text: Any, what: str) -> bytes:
     """A label name or value as bytes (invalid UTF-8 is left for the library to report)."""
     if isinstance(text, str):
@@ -195,6 +259,9 @@ class Sender:
 
         {"remote_write": [{"url": "http://127.0.0.1:9090/api/v1/write"}]}
 
+    or, instead of ``config``, ``path=`` names a configuration file (YAML or JSON, the same
+    schema): ``promrw.Sender(path="promrw.yml")`` or :meth:`Sender.from_file`.
+
     The sender starts its shard threads at once. Use it as a context manager, or call
     :meth:`close`, to send what is queued before the program goes on::
 
@@ -211,46 +278,71 @@ class Sender:
     of at most :data:`GC_CLOSE_TIMEOUT` seconds; senders still open at interpreter exit are
     closed with their ``close_timeout``.
 
-    Logging: the library's records go to the ``logging`` logger ``"promrw"``. Records below the
-    logger's effective level when the sender is created are not produced at all (set
-    ``log_level`` to choose otherwise). Records may come from the library's own threads.
+    Logging: the library's records go to the ``logging`` logger ``"promrw"``, filtered by the
+    logger's effective level at the time of each record, so later ``setLevel`` calls (on
+    ``"promrw"``, a parent or the root logger) take effect on running senders for INFO,
+    WARNING and ERROR records. DEBUG records (one per request) are produced only when the
+    logger is enabled for DEBUG as the sender is created, or with ``log_level=logging.DEBUG``:
+    otherwise each request would cost a call into Python from a shard thread. With
+    ``log_level`` set, the library produces records at that level and above, whatever the
+    logger's level becomes. Records may come from the library's own threads.
 
     Args:
         config: YAML/JSON text or a mapping.
+        path: a configuration file to read instead (``str``, ``bytes`` or ``os.PathLike``);
+            give exactly one of ``config`` and ``path``.
         close_timeout: seconds :meth:`close` (and leaving a ``with`` block) waits for queued
             samples by default; ``None`` or ``math.inf`` wait without limit.
-        log_level: the lowest ``logging`` level the library should produce (default: the
-            ``promrw`` logger's effective level).
+        log_level: the lowest ``logging`` level the library should produce, fixed for the
+            sender's life (default: DEBUG when the ``promrw`` logger is enabled for DEBUG now,
+            else INFO); the logger's effective level then decides, record by record.
 
     Raises:
         InvalidConfigError: the configuration does not parse or has an invalid value (the
-            message names the field).
+            message names the field), or the file cannot be read (the message names the
+            path).
         IoError: a shard thread could not be started.
-        TypeError: ``config`` is neither text nor a mapping.
+        TypeError: ``config`` is neither text nor a mapping, ``path`` is not a path, or not
+            exactly one of them was given.
     """
 
     __slots__ = ("_handle", "_closed", "_close_timeout", "__weakref__")
 
     def __init__(
         self,
-        config: Config,
+        config: Optional[Config] = None,
         *,
+        path: Optional[PathArg] = None,
         close_timeout: Optional[float] = DEFAULT_CLOSE_TIMEOUT,
         log_level: Optional[int] = None,
     ) -> None:
-        """Parses ``config`` and starts the sender (see the class docstring)."""
+        """Parses ``config`` (or reads ``path``) and starts the sender (see the class
+        docstring)."""
         self._handle: Any = None
         self._closed = False
+        if (config is None) == (path is None):
+            raise TypeError("Sender() takes exactly one of config and path=")
         _timeout_ms(close_timeout, "close_timeout")  # validate early
         self._close_timeout = close_timeout
         if log_level is None:
-            log_level = logger.getEffectiveLevel()
+            # The library's level is fixed when the sender is made, the logger's is not: ask
+            # for INFO and above and let the callback filter, so later setLevel calls work.
+            # INFO records are lifecycle events (start, close: a discarded callback or two per
+            # sender when logging is off). DEBUG records come once per request, from shard
+            # threads, and a discarded one still costs a GIL hand-over (measured: +35% CPU per
+            # sample for append_many, +18% for append loops, i.e. 70-110 us per request), so
+            # they are asked for only when DEBUG is on already.
+            log_level = logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.INFO
         elif not isinstance(log_level, int):
             raise TypeError(f"log_level must be a logging level (int), not {log_level!r}")
-        text = _config_text(config)
         cfg = POINTER(promrw_config)()
         err = POINTER(promrw_error)()
-        status = lib.promrw_config_from_yaml(text, len(text), byref(cfg), byref(err))
+        if path is not None:
+            raw_path = _path_bytes(path)
+            status = lib.promrw_config_from_file(raw_path, len(raw_path), byref(cfg), byref(err))
+        else:
+            text = _config_text(config)
+            status = lib.promrw_config_from_yaml(text, len(text), byref(cfg), byref(err))
         if status != c.PROMRW_OK:
             _raise_error(status, err)
         try:
@@ -267,6 +359,28 @@ class Sender:
             lib.promrw_config_free(cfg)
         self._handle = handle
         _live.add(self)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: PathArg,
+        *,
+        close_timeout: Optional[float] = DEFAULT_CLOSE_TIMEOUT,
+        log_level: Optional[int] = None,
+    ) -> "Sender":
+        """A sender configured from a file: ``Sender(path=path, ...)``.
+
+        Reads and validates a configuration file: the same schema, the same YAML-or-JSON
+        choice and the same errors as configuration text. The file is read once, when the
+        sender is made (files named inside the configuration, such as ``password_file``, are
+        read when used).
+
+        Raises:
+            InvalidConfigError: the file cannot be read (the message names the path and the
+                system's error) or its text is invalid (the message names the field).
+            TypeError: ``path`` is not ``str``, ``bytes`` or ``os.PathLike``.
+        """
+        return cls(path=path, close_timeout=close_timeout, log_level=log_level)
 
     # ---------------------------------------------------------------------------------------
     # Series and samples.
@@ -375,23 +489,27 @@ class Sender:
         if status:
             _raise_status(status, f"appending a stale marker to series {series} at {timestamp_ms} ms")
 
-    def append_many(self, series: Any, timestamps: Any, values: Any) -> int:
+    def append_many(self, series: Any, values: Any, timestamps_ms: Any = None) -> int:
         """Appends samples given as columns, in order, stopping at the first one refused.
+
+        The arguments come in the order of :meth:`append` (series, value, timestamp), with the
+        same names in the plural: ``append_many(refs, values, timestamps_ms)``, or by keyword.
 
         Buffers are passed to the library without copying when they are one-dimensional,
         C-contiguous arrays of 8-byte items: ``array.array('Q')`` (or ``'q'``) for series,
-        ``array.array('q')`` for timestamps, ``array.array('d')`` for values, and equally
-        ``memoryview`` objects or numpy arrays of ``uint64``/``int64``/``float64``. Other
+        ``array.array('d')`` for values, ``array.array('q')`` for timestamps, and equally
+        ``memoryview`` objects or numpy arrays of ``uint64``/``float64``/``int64``. Other
         sequences and iterables (lists, tuples, ranges, other numpy dtypes) are converted.
         While the call runs, the buffers cannot be resized.
 
         Args:
             series: one reference (an ``int``) for every sample, or one reference per sample.
-            timestamps: milliseconds since the Unix epoch, one per sample.
             values: floats, one per sample.
+            timestamps_ms: milliseconds since the Unix epoch, one per sample; ``None`` means
+                now, the same for every sample (so each series may appear only once).
 
         Returns:
-            The number of samples appended (``len(timestamps)``).
+            The number of samples appended (``len(values)``).
 
         Raises:
             ValueError: the columns' lengths differ (``series`` may also have length 1), or an
@@ -411,12 +529,14 @@ class Sender:
             refs = column(series, "series", "Q", c_uint64)
         ts = vs = None
         try:
-            ts = column(timestamps, "timestamps", "q", ctypes.c_int64)
             vs = column(values, "values", "d", ctypes.c_double)
-            n = ts.length
-            if vs.length != n:
+            n = vs.length
+            if timestamps_ms is None:
+                timestamps_ms = array("q", (_time_ns() // 1_000_000,)) * n
+            ts = column(timestamps_ms, "timestamps_ms", "q", ctypes.c_int64)
+            if ts.length != n:
                 raise ValueError(
-                    f"timestamps and values differ in length ({n} and {vs.length})"
+                    f"values and timestamps_ms differ in length ({n} and {ts.length})"
                 )
             if refs is None:
                 series_ptr: Any = one
@@ -440,7 +560,7 @@ class Sender:
                 byref(accepted),
             )
         finally:
-            for col in (refs, ts, vs):
+            for col in (refs, vs, ts):
                 if col is not None:
                     col.release()
         if status:
@@ -461,32 +581,48 @@ class Sender:
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Waits until every sample appended before the call is acknowledged (or failed for
-        good); partial batches are sent at once. The GIL is released while waiting.
+        good); partial batches are sent at once. Then reports what was lost: see
+        :meth:`last_report`. The GIL is released while waiting.
+
+        Returns only when every sample accepted before the call was acknowledged and nothing
+        was rejected or dropped since the previous flush or close returned.
 
         Args:
             timeout: seconds to wait at most; ``None`` or ``math.inf`` wait without limit.
 
         Raises:
-            DeadlineExceededError: the timeout passed first (a :class:`TimeoutError`).
+            SamplesLostError: some samples were rejected by a receiver (counted as failed) or
+                dropped (too old, queue full) since the previous flush or close returned;
+                ``.report`` says how many and why.
+            DeadlineExceededError: ``timeout`` passed first (it takes precedence; the report,
+                in ``.report``, says what is still pending and the last error of each
+                endpoint). A :class:`TimeoutError`.
             ClosedError: the sender was closed.
         """
         status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
         if status != c.PROMRW_OK:
-            _raise_status(status, "flush")
+            self._raise_reported(status, "flush")
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
-        stops the shard threads. Samples still unsent at the deadline are counted as failed.
+        stops the shard threads.
 
-        Closing a closed sender does nothing (like closing a closed file).
+        Returns only when everything queued was sent and nothing was rejected or dropped since
+        the previous flush or close returned. The sender is closed in every case. Afterwards
+        the read-only calls (:meth:`stats`, :meth:`metrics_text`, :meth:`last_report`) still
+        work, so the final counts can be read; every other method but :meth:`close` raises
+        :class:`ClosedError`. Closing a closed sender does nothing (like closing a closed
+        file).
 
         Args:
             timeout: seconds to wait at most; ``None`` uses the ``close_timeout`` given to the
                 constructor (30 s by default); ``math.inf`` waits without limit.
 
         Raises:
-            DeadlineExceededError: the deadline passed before everything queued was sent (the
-                sender is closed anyway).
+            SamplesLostError: some samples were rejected or dropped since the previous flush
+                or close returned (``.report`` says how many and why).
+            DeadlineExceededError: the deadline passed first (the samples still unsent are
+                counted as failed; ``.report`` as for :meth:`flush`).
         """
         if timeout is None:
             timeout = self._close_timeout
@@ -498,7 +634,20 @@ class Sender:
         status = lib.promrw_sender_close(handle, ms)
         _live.discard(self)
         if status != c.PROMRW_OK and status != c.PROMRW_CLOSED:
-            _raise_status(status, "close")
+            self._raise_reported(status, "close")
+
+    def _raise_reported(self, status: int, what: str) -> None:
+        """Raises the error of a flush or close; ``SAMPLES_LOST`` and ``TIMEOUT`` carry the
+        call's report, whose text (it starts with ``what``) is the message."""
+        report: Optional[Dict[str, Any]] = None
+        if status == c.PROMRW_SAMPLES_LOST or status == c.PROMRW_TIMEOUT:
+            try:
+                report = self.last_report()
+            except PromrwError:  # pragma: no cover - the report is readable after both
+                report = None
+        name = status_name(status)
+        message = report["message"] if report and report["message"] else f"{what}: {name}"
+        raise make_error(status, message, name, None, report)
 
     @property
     def closed(self) -> bool:
@@ -575,8 +724,7 @@ class Sender:
         ``enqueue_retries``, ``shards``, ``shards_dead``, ``series``, ``endpoints``,
         ``highest_enqueued_ms``, ``highest_sent_ms``.
 
-        Raises:
-            ClosedError: the sender was closed.
+        Works after :meth:`close` too, so the final counts can be read.
         """
         out = promrw_stats()
         status = lib.promrw_sender_stats(self._handle, byref(out))
@@ -587,23 +735,52 @@ class Sender:
     def metrics_text(self) -> str:
         """The sender's self-metrics in the Prometheus text exposition format (0.0.4).
 
-        Raises:
-            ClosedError: the sender was closed.
+        Works after :meth:`close` too.
         """
-        needed = c_size_t(0)
-        status = lib.promrw_sender_metrics_text(self._handle, None, 0, byref(needed))
-        for _ in range(8):
-            if status == c.PROMRW_OK:
-                return ""
-            if status != c.PROMRW_BUFFER_TOO_SMALL:
-                break
-            capacity = needed.value + 4096
-            buf = ctypes.create_string_buffer(capacity)
-            status = lib.promrw_sender_metrics_text(self._handle, buf, capacity, byref(needed))
-            if status == c.PROMRW_OK:
-                return buf.raw[: needed.value].decode("utf-8", "replace")
-        _raise_status(status, "metrics_text")
-        raise AssertionError("unreachable")  # pragma: no cover
+        handle = self._handle
+        return _read_text(
+            lambda buf, cap, len_out: lib.promrw_sender_metrics_text(handle, buf, cap, len_out),
+            "metrics_text",
+        )
+
+    def last_report(self) -> Dict[str, Any]:
+        """The report of the most recent flush or close that returned (all zero before the
+        first), whatever it returned. Works after :meth:`close`. A flush or close returning
+        meanwhile (on another thread) replaces the report.
+
+        Counts cover the window since the flush or close before it returned. Keys, for all
+        endpoints together:
+
+        - ``samples_failed``: samples a receiver rejected (non-retryable status) or abandoned
+          at a close deadline;
+        - ``samples_dropped_too_old``: samples dropped as older than ``sample_age_limit``;
+        - ``samples_dropped_queue_full``: samples dropped because a queue was full under the
+          ``drop_newest`` policy;
+        - ``samples_pending``: samples still pending when the call returned (non-zero after a
+          timeout);
+        - ``last_http_status``: HTTP status of the most recent failed attempt over all
+          endpoints (rejected or retried); 0 when there was none or it failed without a
+          response (connection refused, timeout);
+        - ``timed_out``: ``True`` when the flush or close hit its deadline;
+        - ``last_error_unix_ms``: when that most recent failed attempt ended, milliseconds
+          since the Unix epoch; 0 when there was none;
+        - ``message``: the whole message the flush or close carried (what was lost and what is
+          pending per endpoint, with each one's last error; empty when it succeeded);
+        - ``endpoints``: one dict per endpoint, in configuration order, with the same numeric
+          keys for that endpoint and ``last_error``: that endpoint's most recent failed
+          attempt, e.g. ``"server returned HTTP status 404: 404 page not found"`` or
+          ``"request failed: ..."`` (empty when there was none).
+        """
+        handle = self._handle
+        report = _report_numbers(handle, c.PROMRW_ALL_ENDPOINTS)
+        report["message"] = _report_text(handle, c.PROMRW_ALL_ENDPOINTS)
+        endpoints = []
+        for index in range(self.stats()["endpoints"]):
+            one = _report_numbers(handle, index)
+            one["last_error"] = _report_text(handle, index)
+            endpoints.append(one)
+        report["endpoints"] = endpoints
+        return report
 
     def __repr__(self) -> str:
         """``<promrw.Sender open|closed>``."""
