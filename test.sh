@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of promrw, installing what the suites need when it is missing:
-#   rust    cargo test (needs the real receivers Prometheus and VictoriaMetrics:
+#   rust    cargo test --no-fail-fast (every test target runs even after one fails; needs
+#           the real receivers Prometheus and VictoriaMetrics:
 #           bash .ci/receivers.sh installs them from Debian)
 #   c       bash .ci/c-abi.sh (gcc, g++, binutils, pkg-config, valgrind)
 #   python  bash .ci/python.sh (python3 with venv)
@@ -16,7 +17,8 @@ Usage: ./test.sh [--rust] [--c] [--python] [--go] [--no-install] [--help]
 Runs the test suites of promrw and prints a summary (one line per suite, then
 "N passed, M failed"). Exits non-zero when a suite failed.
 
-  --rust        cargo test (includes the tests against real Prometheus and VictoriaMetrics)
+  --rust        cargo test --no-fail-fast (with the tests against real Prometheus and
+                VictoriaMetrics)
   --c           bash .ci/c-abi.sh: header, exported symbols, C examples, ASan/UBSan, valgrind
   --python      bash .ci/python.sh: pip install into a fresh venv, pytest, README example
   --go          bash .ci/go.sh: go vet, go test (also -race), README example
@@ -218,7 +220,7 @@ run_suite() {
 }
 
 trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
-run_suite rust cargo test
+run_suite rust cargo test --no-fail-fast
 run_suite c bash .ci/c-abi.sh
 run_suite python bash .ci/python.sh
 run_suite go bash .ci/go.sh
