@@ -48,7 +48,7 @@ fail() {
 
 # Tools from the distribution, installed when missing (CI images run as root).
 missing=()
-for tool in gcc g++ nm readelf pkg-config valgrind; do
+for tool in gcc g++ nm readelf objcopy pkg-config valgrind; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -56,7 +56,7 @@ if ((${#missing[@]})); then
   packages=()
   for tool in "${missing[@]}"; do
     case $tool in
-      nm | readelf) packages+=(binutils) ;;
+      nm | readelf | objcopy) packages+=(binutils) ;;
       *) packages+=("$tool") ;;
     esac
   done
@@ -128,19 +128,24 @@ for example in "${EXAMPLES[@]}"; do
     fail "$example (static) depends on libpromrw.so"
   fi
 done
+# The archive with the standard library's debug info and the LLVM bitcode removed (README:
+# how to shrink libpromrw.a for distribution) still links, and runs in (d).
+cp "$lib_a" "$work/libpromrw-stripped.a"
+objcopy --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd "$work/libpromrw-stripped.a"
+gcc "${CFLAGS[@]}" -pthread examples-c/basic.c "$work/libpromrw-stripped.a" $NATIVE_STATIC_LIBS \
+  -o "$work/static/basic_stripped"
+echo "libpromrw.a: $(stat -c %s "$lib_a") bytes, stripped $(stat -c %s "$work/libpromrw-stripped.a")"
 g++ "${CXXFLAGS[@]}" examples-c/header-tests/cxx.cpp "$lib_a" $NATIVE_STATIC_LIBS \
   -o "$work/static/cxx"
 gcc "${CFLAGS[@]}" examples-c/header-tests/two_tu_main.c examples-c/header-tests/two_tu_other.c \
   "$lib_a" $NATIVE_STATIC_LIBS -o "$work/static/two_tu"
 "$work/static/cxx"
 "$work/static/two_tu"
-# The pkg-config template, as installed twice: a static-only install (libdir holds only
-# libpromrw.a; `pkg-config --static --libs`) and this tree's target/release (the .so wins).
+# promrw.pc as scripts/pkg-config.sh writes it (prefix = this tree), for two installs: a
+# static-only one (libdir holds only libpromrw.a; `pkg-config --static --libs`) and this
+# tree's target/release (the .so wins).
 make_pc() { # make_pc DIR LIBDIR
-  mkdir -p "$1"
-  sed -e "s|@PREFIX@|$PWD|" -e "s|@LIBDIR@|$2|" -e "s|@INCLUDEDIR@|\${prefix}/include|" \
-    -e "s|@VERSION@|$version|" -e "s|@NATIVE_STATIC_LIBS@|$NATIVE_STATIC_LIBS|" \
-    promrw.pc.in >"$1/promrw.pc"
+  scripts/pkg-config.sh --prefix "$PWD" --libdir "$2" --output "$1/promrw.pc"
 }
 mkdir -p "$work/static-install/lib"
 cp "$lib_a" "$work/static-install/lib/"
@@ -148,6 +153,11 @@ make_pc "$work/pc-static" "$work/static-install/lib"
 make_pc "$work/pc-shared" "$PWD/target/release"
 [[ "$(PKG_CONFIG_PATH=$work/pc-shared pkg-config --modversion promrw)" == "$version" ]] ||
   fail "promrw.pc: wrong version"
+[[ "$(PKG_CONFIG_PATH=$work/pc-shared pkg-config --variable=includedir promrw)" == "$PWD/include" ]] ||
+  fail "promrw.pc: includedir is not $PWD/include"
+pc_libs=$(sed -n 's/^Libs.private: //p' "$work/pc-shared/promrw.pc")
+[[ "$pc_libs" == "$NATIVE_STATIC_LIBS" ]] ||
+  fail "scripts/pkg-config.sh found native static libs '$pc_libs', this script links with '$NATIVE_STATIC_LIBS'"
 # shellcheck disable=SC2046 # pkg-config prints word lists
 gcc "${CFLAGS[@]}" -pthread examples-c/basic.c \
   $(PKG_CONFIG_PATH=$work/pc-static pkg-config --static --cflags --libs promrw) \
@@ -248,6 +258,8 @@ for example in "${EXAMPLES[@]}"; do
   run_against_sink "$example (shared)" "${shared_env[@]}" "$work/shared/$example" "$url" \
     ${ARGS[$example]}
 done
+
+run_against_sink "basic (stripped libpromrw.a)" "$work/static/basic_stripped" "$url"
 
 # ---------------------------------------------------------------------------------------------
 step "(e) ASan + UBSan"

@@ -3,8 +3,9 @@
 //! temporary data directory, stopped by PID (also when a test fails).
 //!
 //! The binaries come from the Debian packages `prometheus` and `victoria-metrics`, installed by
-//! `.ci/receivers.sh`; `PROMRW_PROMETHEUS_BIN` and `PROMRW_VICTORIA_METRICS_BIN` override the
-//! paths. A missing binary fails the test. The only way to skip is
+//! `.ci/receivers.sh` (which `./test.sh` runs when they are missing); `PROMRW_PROMETHEUS_BIN`
+//! and `PROMRW_VICTORIA_METRICS_BIN` override the paths. A missing binary fails the test with a
+//! message naming `./test.sh`. The only way to skip is
 //! `PROMRW_SKIP_REAL_RECEIVERS=1`, which is refused when `CI=true`.
 
 #![allow(dead_code)]
@@ -81,7 +82,7 @@ pub fn skip(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!(
             "PROMRW_SKIP_REAL_RECEIVERS=1 is refused with CI=true: {test} must run against the \
-             real receivers (install them with `bash .ci/receivers.sh`)"
+             real receivers (./test.sh installs them)"
         );
     }
     // Straight to stderr, past the test harness's output capture, so it shows on success.
@@ -124,14 +125,19 @@ pub fn binary(kind: Kind) -> PathBuf {
             return candidate;
         }
     }
-    panic!(
-        "{} binary `{}` not found: install the Debian package `{}` (run `bash .ci/receivers.sh` \
-         as root), or point {} at the binary. Outside CI, PROMRW_SKIP_REAL_RECEIVERS=1 skips \
-         these tests loudly.",
-        kind.name(),
+    panic!("{}", missing_binary_message(kind))
+}
+
+/// What a test says when the binary for `kind` is missing: the one command that installs it.
+fn missing_binary_message(kind: Kind) -> String {
+    format!(
+        "{} not found: run ./test.sh (it installs the receivers), or sudo bash .ci/receivers.sh \
+         (the Debian package `{}`); or point {} at the {} binary. Outside CI, \
+         PROMRW_SKIP_REAL_RECEIVERS=1 skips these tests loudly.",
         kind.command(),
         kind.package(),
-        kind.env_var()
+        kind.env_var(),
+        kind.name()
     )
 }
 

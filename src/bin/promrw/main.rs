@@ -1,8 +1,10 @@
 //! `promrw`: the command-line tool. `demo` pushes a synthetic workload through the full
 //! pipeline (to an embedded receiver unless `--url` is given), `sink` is a validating receiver
-//! for debugging pipelines, and `bench` is the end-to-end benchmark.
+//! for debugging pipelines, `bench` is the end-to-end benchmark, and `check-config` validates
+//! a configuration file and shows the endpoints it configures.
 
 mod bench;
+mod check_config;
 mod demo;
 mod sink;
 mod usage;
@@ -16,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "promrw",
     version,
-    about = "Embeddable Prometheus Remote Write sender: demo, sink and benchmark"
+    about = "Embeddable Prometheus Remote Write sender: demo, sink, benchmark and config check"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +34,9 @@ enum Command {
     Sink(sink::SinkArgs),
     /// Push workload W1 end to end and print throughput, CPU per sample, bytes and RSS.
     Bench(bench::BenchArgs),
+    /// Validate a configuration file as a sender would and print its endpoints (secrets
+    /// hidden); exits 2 when it is invalid.
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Sink(args) => sink::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::CheckConfig(args) => return check_config::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

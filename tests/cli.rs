@@ -1,0 +1,263 @@
+//! The command-line tool's `check-config` (run as the built binary) and `Config::from_file`,
+//! which it is built on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use promrw::{Config, ErrorKind, Sender};
+
+/// A temporary directory removed (with its contents) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "promrw-cli-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    /// Writes `text` to `name` in the directory and returns its path.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write config file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `promrw check-config <path>`.
+fn check_config(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promrw"))
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run promrw")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const GOOD: &str = r#"
+remote_write:
+  - url: https://127.0.0.1:9/api/v1/write?api_key=T0KEN-in-query&tenant=team-a
+    name: prod
+    basic_auth:
+      username: bob
+      password: pa55-inline
+    queue_config:
+      capacity: 500
+      min_shards: 2
+      max_shards: 8
+      max_samples_per_send: 100
+      overflow: drop_newest
+    tls_config:
+      server_name: receiver.example
+  - url: http://alice:url-pa55@127.0.0.1:10/write
+    authorization:
+      credentials: bearer-t0ken
+    proxy_url: http://proxyuser:proxy-pa55@127.0.0.1:3128/?proxy_key=pr0xy-token
+    headers:
+      X-Scope-OrgID: org-secret-id
+external_labels:
+  cluster: eu-1
+"#;
+
+#[test]
+fn check_config_prints_endpoints_with_secrets_hidden() {
+    let dir = TempDir::new();
+    let path = dir.file("good.yml", GOOD);
+    let output = check_config(&path);
+    let out = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        stderr(&output)
+    );
+    for expected in [
+        "valid, 2 endpoints",
+        "remote_write[0]:",
+        "remote_name: prod",
+        "url: https://127.0.0.1:9/api/v1/write?api_key=xxxxx&tenant=xxxxx",
+        "shards: min 2, max 8",
+        "capacity: 500 samples per shard",
+        "max_samples_per_send: 100",
+        "overflow: drop_newest",
+        "auth: basic (username \"bob\", password inline (hidden))",
+        "tls: server_name receiver.example",
+        "remote_write[1]:",
+        "url: http://alice:xxxxx@127.0.0.1:10/write",
+        "overflow: block (block_timeout 5s)",
+        "auth: bearer (credentials inline (hidden))",
+        "proxy: http://proxyuser:xxxxx@127.0.0.1:3128/?proxy_key=xxxxx",
+        "headers: X-Scope-OrgID (values hidden)",
+        "tls: none (http)",
+        "external_labels: cluster=\"eu-1\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // The second endpoint's generated remote_name is the one a sender uses.
+    let config = Config::from_file(&path).expect("valid");
+    let second = config.endpoints[1].remote_name();
+    assert!(out.contains(&format!("remote_name: {second}\n")), "{out}");
+    for secret in [
+        "T0KEN-in-query",
+        "team-a",
+        "pa55-inline",
+        "url-pa55",
+        "bearer-t0ken",
+        "proxy-pa55",
+        "pr0xy-token",
+        "org-secret-id",
+    ] {
+        assert!(!out.contains(secret), "{secret:?} shown in:\n{out}");
+        assert!(!stderr(&output).contains(secret), "{secret:?} on stderr");
+    }
+}
+
+#[test]
+fn check_config_rejects_an_unknown_key_naming_its_path() {
+    let dir = TempDir::new();
+    let path = dir.file(
+        "bad.yml",
+        "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      capasity: 5\n",
+    );
+    let output = check_config(&path);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{err}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("remote_write[0].queue_config") && err.contains("capasity"),
+        "the error names neither the field path nor the key: {err}"
+    );
+}
+
+#[test]
+fn check_config_names_a_missing_file() {
+    let dir = TempDir::new();
+    let path = dir.0.join("does-not-exist.yml");
+    let output = check_config(&path);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(&path.display().to_string()),
+        "the error does not name {}: {err}",
+        path.display()
+    );
+}
+
+#[test]
+fn check_config_fails_as_sender_new_does_on_an_unreadable_tls_file() {
+    // Parsing accepts it; building the transport (as Sender::new does) reads the file.
+    let dir = TempDir::new();
+    let missing_ca = dir.0.join("missing-ca.pem");
+    let path = dir.file(
+        "tls.yml",
+        &format!(
+            "remote_write:\n  - url: https://127.0.0.1:9/w\n    tls_config:\n      ca_file: {}\n",
+            missing_ca.display()
+        ),
+    );
+    let config = Config::from_file(&path).expect("parses and validates");
+    let sender_error = match Sender::new(config) {
+        Ok(_) => panic!("Sender::new accepted a missing ca_file"),
+        Err(e) => e,
+    };
+    let output = check_config(&path);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{err}");
+    assert!(
+        err.starts_with(&format!("error: {sender_error}\n")),
+        "check-config says {err:?}, Sender::new says {sender_error}"
+    );
+    assert!(err.contains("tls_config.ca_file"), "{err}");
+    assert!(err.contains("remote_write[0]"), "{err}");
+}
+
+#[test]
+fn check_config_warns_about_an_unreadable_credentials_file() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("no-token");
+    let path = dir.file(
+        "creds.yml",
+        &format!(
+            "remote_write:\n  - url: http://127.0.0.1:9/w\n    authorization:\n      \
+             credentials_file: {}\n",
+            missing.display()
+        ),
+    );
+    let output = check_config(&path);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{err}");
+    assert!(
+        stdout(&output).contains(&format!("credentials_file {}", missing.display())),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        err.starts_with("warning: remote_write[0]: ") && err.contains("no-token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn from_file_parses_as_from_text_does() {
+    let dir = TempDir::new();
+    let path = dir.file("good.yml", GOOD);
+    let from_file = Config::from_file(&path).expect("valid file");
+    let from_text = Config::from_text(GOOD).expect("valid text");
+    assert_eq!(from_file.endpoints, from_text.endpoints);
+    assert_eq!(from_file.external_labels, from_text.external_labels);
+    assert_eq!(from_file.flush_deadline, from_text.flush_deadline);
+
+    let bad =
+        "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      capacity: 0\n";
+    let bad_path = dir.file("bad.yml", bad);
+    let file_error = Config::from_file(&bad_path).expect_err("capacity 0");
+    let text_error = Config::from_text(bad).expect_err("capacity 0");
+    assert_eq!(file_error.kind(), text_error.kind());
+    assert_eq!(
+        file_error.message(),
+        format!("{}: {}", bad_path.display(), text_error.message())
+    );
+}
+
+#[test]
+fn from_file_reports_an_unreadable_file_as_invalid_config() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("missing.yml");
+    let error = Config::from_file(&missing).expect_err("missing file");
+    assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+    let os_error = std::fs::read(&missing).expect_err("missing").to_string();
+    assert_eq!(
+        error.message(),
+        format!(
+            "cannot read configuration file {}: {os_error}",
+            missing.display()
+        )
+    );
+    // A directory is not readable as a file either.
+    let error = Config::from_file(&dir.0).expect_err("a directory");
+    assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+    assert!(
+        error.message().contains(&dir.0.display().to_string()),
+        "{error}"
+    );
+}
