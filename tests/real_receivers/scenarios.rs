@@ -432,6 +432,20 @@ fn assert_logged(logs: &Arc<Mutex<Vec<String>>>, parts: &[&str]) {
 /// message, never retried, and later good data goes through. A good sample in the same request
 /// as a refused one is lost too: Prometheus 2.42 rolls the whole request back. An exact
 /// duplicate of a stored sample is accepted (204) and stored once.
+/// Asserts that a flush reported exactly `failed` samples lost (rejected by the receiver) since
+/// the previous flush, with the receiver's status in the report.
+fn expect_lost(flushed: promrw::Result<()>, sender: &Sender, failed: u64) {
+    let error = flushed.expect_err("the receiver rejected samples: flush must say so");
+    assert_eq!(error.kind(), promrw::ErrorKind::SamplesLost, "{error}");
+    let report = sender.last_report();
+    assert_eq!(report.lost().failed, failed, "{report:?}");
+    assert_eq!(
+        report.last_error().and_then(|e| e.status),
+        Some(400),
+        "{report:?}"
+    );
+}
+
 pub fn rejections_prometheus(test: &str) {
     if skip(test) {
         return;
@@ -466,12 +480,15 @@ pub fn rejections_prometheus(test: &str) {
     for k in 0..5 {
         sender.append(old, now - 7_200_000 + k * 1000, 1.0).unwrap();
     }
-    sender.flush(Duration::from_secs(30)).expect("flush");
+    expect_lost(sender.flush(Duration::from_secs(30)), &sender, 5);
     let stats = sender.stats().endpoints[0].clone();
     assert_eq!(stats.samples_failed, 5, "{stats:?}");
     assert_eq!(stats.samples_retried, 0, "{stats:?}");
     assert_refused_once(&proxy, from, 400, "out of bounds", &["promrw_reject_old"]);
-    assert_logged(&logs, &["dropping 5 samples", "400", "out of bounds"]);
+    assert_logged(
+        &logs,
+        &["rejected a batch of 5 samples", "HTTP 400", "out of bounds"],
+    );
 
     // A good and a refused sample in one request: both are lost.
     let mixed_good = sender
@@ -483,7 +500,7 @@ pub fn rejections_prometheus(test: &str) {
     let from = proxy.records().len();
     sender.append(mixed_good, now - 20_000, 1.0).unwrap();
     sender.append(mixed_old, now - 7_200_000, 1.0).unwrap();
-    sender.flush(Duration::from_secs(30)).expect("flush");
+    expect_lost(sender.flush(Duration::from_secs(30)), &sender, 2);
     assert_eq!(sender.stats().endpoints[0].samples_failed, 7);
     assert_refused_once(
         &proxy,
@@ -504,7 +521,7 @@ pub fn rejections_prometheus(test: &str) {
         .unwrap();
     let from = proxy.records().len();
     other.append(r, now - 25_500, 99.0).unwrap();
-    other.flush(Duration::from_secs(30)).expect("flush");
+    expect_lost(other.flush(Duration::from_secs(30)), &other, 1);
     assert_eq!(other.stats().endpoints[0].samples_failed, 1);
     assert_eq!(other.stats().endpoints[0].samples_retried, 0);
     assert_refused_once(
@@ -614,7 +631,7 @@ pub fn rejections_victoriametrics(test: &str) {
             .unwrap();
         sender.append(r, now - 20_000, 1.0).unwrap();
     }
-    sender.flush(Duration::from_secs(30)).expect("flush");
+    expect_lost(sender.flush(Duration::from_secs(30)), &sender, 40);
     let stats = sender.stats().endpoints[0].clone();
     assert_eq!(stats.samples_failed, 40, "{stats:?}");
     assert_eq!(stats.samples_retried, 0, "{stats:?}");
@@ -622,7 +639,11 @@ pub fn rejections_victoriametrics(test: &str) {
     assert_refused_once(&proxy, from, 400, "too big packed request", &big_names);
     assert_logged(
         &logs,
-        &["dropping 40 samples", "400", "too big packed request"],
+        &[
+            "rejected a batch of 40 samples",
+            "HTTP 400",
+            "too big packed request",
+        ],
     );
 
     // Another sender writes an older sample into the good series (out of order) and an exact
