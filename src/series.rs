@@ -1,8 +1,11 @@
 //! The series registry: label sets are registered once and referred to by a [`SeriesRef`].
 //!
-//! A ref is `generation << 32 | slot`. Released slots are reused with a new generation, so a
-//! stale ref is detected instead of reaching another series, and memory stays bounded when
-//! series churn.
+//! A ref is `generation << 32 | slot`. A slot counts its uses (register and release each
+//! advance it); a ref's generation is that count plus the registry's random seed, so refs of
+//! one sender are refused by another (whose seed differs) instead of reaching one of its
+//! series. Released slots are reused with a new count, so a stale ref is detected and memory
+//! stays bounded when series churn; a slot whose count would wrap (after 2^31 reuses) is
+//! retired rather than issue a generation again.
 //!
 //! Per-series state that appends read and write (the last accepted timestamp, which endpoints
 //! have been sent the series) is guarded by an *order stripe*: one of a few locks, chosen by
@@ -71,12 +74,14 @@ pub fn bucket_of(hash: u64, buckets: usize) -> usize {
     ((u128::from(hash) * buckets as u128) >> 64) as usize
 }
 
-/// One registry slot. `generation`, `shard_hash` and `series` change only in register (while
-/// the slot is free, so no append can pass the generation check) and release (under the
-/// stripe); `last_timestamp`, `has_timestamp` and `announced_to` change only under the stripe.
+/// One registry slot. `uses`, `shard_hash` and `series` change only in register (while the
+/// slot is free, so no append can pass the generation check) and release (under the stripe);
+/// `last_timestamp`, `has_timestamp` and `announced_to` change only under the stripe.
 #[derive(Debug, Default)]
 struct Slot {
-    generation: AtomicU32,
+    /// Registers and releases so far (0: never used). A ref's generation is this plus the
+    /// registry's seed.
+    uses: AtomicU32,
     shard_hash: AtomicU64,
     last_timestamp: AtomicI64,
     has_timestamp: AtomicBool,
@@ -99,6 +104,18 @@ pub struct SeriesRegistry {
     index: Mutex<IndexState>,
     next_id: AtomicU64,
     external_labels: Labels,
+    /// Added to a slot's use count to make a ref's generation: differs between registries.
+    seed: u32,
+}
+
+/// A seed no other registry of this process has, unpredictable across processes: a process
+/// counter hashed with std's randomly keyed hasher.
+fn registry_seed() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    static REGISTRIES: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(REGISTRIES.fetch_add(1, Ordering::Relaxed));
+    hasher.finish() as u32
 }
 
 /// The part of the registry changed only by register and release.
@@ -129,6 +146,7 @@ impl SeriesRegistry {
             }),
             next_id: AtomicU64::new(1),
             external_labels,
+            seed: registry_seed(),
         }
     }
 
@@ -167,8 +185,9 @@ impl SeriesRegistry {
         slot.has_timestamp.store(false, Ordering::Relaxed);
         slot.announced_to.store(0, Ordering::Relaxed);
         *lock(&slot.series) = Some(series);
-        let generation = next_generation(slot.generation.load(Ordering::Relaxed));
-        slot.generation.store(generation, Ordering::Release);
+        let uses = self.next_uses(slot.uses.load(Ordering::Relaxed));
+        slot.uses.store(uses, Ordering::Release);
+        let generation = uses.wrapping_add(self.seed);
         let series_ref = SeriesRef((u64::from(generation) << 32) | u64::from(slot_number));
         index.by_labels.insert(encoded_labels, series_ref);
         Ok(series_ref)
@@ -186,9 +205,13 @@ impl SeriesRegistry {
                 index.by_labels.remove(series.encoded_labels());
             }
             slot.slot.has_timestamp.store(false, Ordering::Relaxed);
-            let generation = next_generation(slot.slot.generation.load(Ordering::Relaxed));
-            slot.slot.generation.store(generation, Ordering::Release);
-            index.free_slots.push(series_ref.slot());
+            let uses = self.next_uses(slot.slot.uses.load(Ordering::Relaxed));
+            slot.slot.uses.store(uses, Ordering::Release);
+            // A slot whose next registration would wrap its count is retired: its generations
+            // are never issued twice.
+            if uses < RETIRE_AT {
+                index.free_slots.push(series_ref.slot());
+            }
             Ok(())
         })
     }
@@ -232,10 +255,12 @@ impl SeriesRegistry {
             .and_then(OnceLock::get)
             .map(|chunk| &chunk[slot_number % CHUNK_SLOTS])
             .ok_or_else(|| unknown_series(series_ref))?;
-        check_generation(slot, series_ref, Ordering::Acquire)?;
+        let uses = series_ref.generation().wrapping_sub(self.seed);
+        check_uses(slot, uses, series_ref, Ordering::Acquire)?;
         Ok(FoundSlot {
             slot,
             series_ref,
+            uses,
             stripe: bucket_of(slot.shard_hash.load(Ordering::Relaxed), self.stripes.len()),
         })
     }
@@ -257,16 +282,26 @@ impl SeriesRegistry {
     }
 }
 
-/// The generation after `generation`, skipping 0 (which no ref carries).
-fn next_generation(generation: u32) -> u32 {
-    generation.wrapping_add(1).max(1)
+/// A slot's use count at or past which it is retired on release (so counts never wrap).
+const RETIRE_AT: u32 = u32::MAX - 4;
+
+impl SeriesRegistry {
+    /// The use count after `uses`, skipping a count whose generation would be 0 (no ref
+    /// carries generation 0, so ref 0 is never valid).
+    fn next_uses(&self, uses: u32) -> u32 {
+        let mut next = uses + 1;
+        if next.wrapping_add(self.seed) == 0 {
+            next += 1;
+        }
+        next
+    }
 }
 
-/// `UnknownSeries` unless `slot` holds the generation of `series_ref`. A released slot's
-/// generation is one no ref was issued with, so this is also the liveness check.
-fn check_generation(slot: &Slot, series_ref: SeriesRef, order: Ordering) -> Result<()> {
-    let generation = series_ref.generation();
-    if generation == 0 || slot.generation.load(order) != generation {
+/// `UnknownSeries` unless `slot` holds use count `uses` (the ref's generation less the seed).
+/// A released slot's count is one no ref was issued with, so this is also the liveness check;
+/// a ref of another registry carries another seed, so it fails here too.
+fn check_uses(slot: &Slot, uses: u32, series_ref: SeriesRef, order: Ordering) -> Result<()> {
+    if uses == 0 || series_ref.generation() == 0 || slot.uses.load(order) != uses {
         return Err(unknown_series(series_ref));
     }
     Ok(())
@@ -291,6 +326,7 @@ impl StripeGuard<'_> {
 pub struct FoundSlot<'a> {
     slot: &'a Slot,
     series_ref: SeriesRef,
+    uses: u32,
     stripe: usize,
 }
 
@@ -307,7 +343,7 @@ impl<'a> FoundSlot<'a> {
         'a: 'g,
     {
         debug_assert_eq!(stripe.stripe, self.stripe, "the slot's own stripe");
-        check_generation(self.slot, self.series_ref, Ordering::Relaxed)?;
+        check_uses(self.slot, self.uses, self.series_ref, Ordering::Relaxed)?;
         Ok(LockedSlot {
             slot: self.slot,
             series_ref: self.series_ref,
@@ -424,6 +460,45 @@ mod tests {
     /// The locked slot's last timestamp.
     fn last_timestamp(reg: &SeriesRegistry, r: SeriesRef) -> Result<Option<i64>> {
         reg.with_slot(r, |slot| Ok(slot.last_timestamp()))
+    }
+
+    #[test]
+    fn refs_of_one_registry_are_refused_by_another() {
+        let a = SeriesRegistry::new(Labels::default());
+        let b = SeriesRegistry::new(Labels::default());
+        let in_a = a.register(labels("x")).unwrap();
+        let in_b = b.register(labels("x")).unwrap();
+        assert_eq!(in_a.slot(), in_b.slot(), "same slot in both");
+        assert_ne!(in_a, in_b, "different seeds give different refs");
+        assert_eq!(b.find(in_a).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        assert_eq!(a.find(in_b).unwrap_err().kind(), ErrorKind::UnknownSeries);
+        assert_eq!(
+            a.find(SeriesRef(0)).unwrap_err().kind(),
+            ErrorKind::UnknownSeries
+        );
+        assert!(a.find(in_a).is_ok() && b.find(in_b).is_ok());
+    }
+
+    #[test]
+    fn a_slot_about_to_wrap_its_count_is_retired_not_reissued() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let first = reg.register(labels("w")).unwrap();
+        reg.release(first).unwrap();
+        // Pretend the slot was reused about 2^32 times.
+        reg.slot(first.slot())
+            .uses
+            .store(RETIRE_AT - 2, Ordering::Relaxed);
+        let late = reg.register(labels("w")).unwrap();
+        assert_eq!(late.slot(), first.slot(), "the free slot is reused");
+        reg.release(late).unwrap();
+        let next = reg.register(labels("w")).unwrap();
+        assert_ne!(next.slot(), late.slot(), "the worn-out slot is retired");
+        for stale in [first, late] {
+            assert_eq!(
+                reg.find(stale).unwrap_err().kind(),
+                ErrorKind::UnknownSeries
+            );
+        }
     }
 
     #[test]

@@ -300,3 +300,29 @@ fn passwords_never_appear_in_metrics_or_errors() {
     );
     sender.close(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_ref_from_another_sender_is_unknown() {
+    let receiver = FaultReceiver::start();
+    let a = sender(&yaml(&receiver.url(), "", ""));
+    let b = sender(&yaml(&receiver.url(), "", ""));
+    let in_a = a.series_from_pairs(&[("__name__", "mine")]).unwrap();
+    let in_b = b.series_from_pairs(&[("__name__", "mine")]).unwrap();
+    let t = now_ms();
+    assert_eq!(
+        b.append(in_a, t, 1.0).unwrap_err().kind(),
+        ErrorKind::UnknownSeries
+    );
+    assert_eq!(
+        a.append(in_b, t, 1.0).unwrap_err().kind(),
+        ErrorKind::UnknownSeries
+    );
+    a.append(in_a, t, 1.0).unwrap();
+    b.append(in_b, t, 1.0).unwrap();
+    assert_eq!(
+        b.release(in_a).unwrap_err().kind(),
+        ErrorKind::UnknownSeries
+    );
+    a.close(Duration::from_secs(5)).unwrap();
+    b.close(Duration::from_secs(5)).unwrap();
+}
