@@ -20,7 +20,8 @@
  *    freed exactly once by the matching *_free; every *_free accepts NULL. The library never
  *    returns memory that must be released with the C library's free().
  *  - A promrw_sender may be used from many threads at once (except promrw_sender_free).
- *    Senders start threads and do not survive fork(): create them after forking.
+ *    Senders start threads and do not survive fork(): create them after forking (in a
+ *    child every call but promrw_sender_free returns PROMRW_FORKED).
  *  - ABI: pre-1.0, none promised; any release may change it. Check PROMRW_VERSION_NUMBER.
  */
 
@@ -356,6 +357,13 @@ typedef struct {
  * the previous flush or close returned; `promrw_sender_last_report` says how many and why.
  */
 #define PROMRW_SAMPLES_LOST 303
+
+/**
+ * The sender was created in another process: this is a child made by `fork()`, where the
+ * sender's threads do not run. Only `promrw_sender_free` may still be called on it (it frees
+ * memory without waiting for threads); create senders after forking.
+ */
+#define PROMRW_FORKED 304
 
 /**
  * A panic inside the library was caught at the boundary. This is a bug in promrw.

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     /// the previous flush or close returned; [`crate::Sender::last_report`] says how many and
     /// why.
     SamplesLost,
+    /// The sender was created in another process: this is a child made by `fork()`, where
+    /// the sender's threads do not run. Create senders after forking.
+    Forked,
 }
 
 impl ErrorKind {
@@ -46,6 +49,7 @@ impl ErrorKind {
             ErrorKind::ShardDead => "shard dead",
             ErrorKind::Io => "i/o error",
             ErrorKind::SamplesLost => "samples lost",
+            ErrorKind::Forked => "forked",
         }
     }
 }

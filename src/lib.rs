@@ -22,6 +22,7 @@
 pub mod config;
 pub mod error;
 pub mod ffi;
+mod fork;
 pub mod log;
 pub mod metrics;
 pub mod model;

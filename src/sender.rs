@@ -49,6 +49,9 @@ pub struct Sender {
     warned_timestamp: AtomicBool,
     /// Loss counters at the end of the previous flush or close, and the report it made.
     reports: Mutex<ReportState>,
+    /// The process's fork epoch when the sender was made: another value means this is a
+    /// forked child, where every call fails with `Forked`.
+    fork_epoch: u64,
 }
 
 /// What flush and close remember between calls.
@@ -103,12 +106,14 @@ impl Sender {
             future_limit_ms: AtomicI64::new(now_ms().saturating_add(MAX_AHEAD_MS)),
             warned_timestamp: AtomicBool::new(false),
             reports: Mutex::new(ReportState::default()),
+            fork_epoch: crate::fork::watch(),
         })
     }
 
     /// Registers a label set (validated, sorted, encoded once) and returns its ref. Equal label
     /// sets give the same ref.
     pub fn series(&self, labels: Labels) -> Result<SeriesRef> {
+        self.check_process()?;
         self.registry.register(labels)
     }
 
@@ -129,14 +134,14 @@ impl Sender {
     /// Waits for appends in progress to series of the same order stripe (one waiting for room
     /// under the `block` overflow policy can hold it up to `block_timeout`).
     pub fn release(&self, series: SeriesRef) -> Result<()> {
+        self.check_process()?;
         self.registry.release(series)
     }
 
     /// Appends one sample. The timestamp must be later than the series' last accepted one.
     pub fn append(&self, series: SeriesRef, timestamp_ms: i64, value: f64) -> Result<()> {
-        if self.closed.load(Ordering::Relaxed) {
-            self.metrics.reject(RejectReason::Closed);
-            return Err(Error::new(ErrorKind::Closed, "sender is closed"));
+        if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
+            return Err(self.refuse_closed_or_forked());
         }
         self.append_checked(&mut AppendLocks::default(), series, timestamp_ms, value)?;
         self.metrics.appended.add(1);
@@ -287,9 +292,8 @@ impl Sender {
     /// layout (the C ABI) need not copy their batch first. The appended counter is updated once
     /// per call.
     pub fn append_each(&self, samples: impl IntoIterator<Item = Sample>) -> (usize, Result<()>) {
-        if self.closed.load(Ordering::Relaxed) {
-            self.metrics.reject(RejectReason::Closed);
-            return (0, Err(Error::new(ErrorKind::Closed, "sender is closed")));
+        if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
+            return (0, Err(self.refuse_closed_or_forked()));
         }
         let mut accepted = 0;
         let mut result = Ok(());
@@ -316,6 +320,7 @@ impl Sender {
     /// since the previous flush or close returned (the message and [`Sender::last_report`] say
     /// how many and why), `Closed` after close. Partial batches are sent at once.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.check_process()?;
         if self.is_closed() {
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
@@ -333,6 +338,7 @@ impl Sender {
     /// rejected or dropped since the previous flush or close returned, `Closed` when already
     /// closed. Stats, metrics and the last report stay readable afterwards.
     pub fn close(&self, timeout: Duration) -> Result<()> {
+        self.check_process()?;
         if self.closed.swap(true, Ordering::SeqCst) {
             return Err(Error::new(ErrorKind::Closed, "sender is already closed"));
         }
@@ -400,6 +406,28 @@ impl Sender {
         self.logger.set_min_level(level);
     }
 
+    /// `Forked` in a child process made by `fork()` after the sender was created (its threads
+    /// do not run there, and locks they held stay locked), else `Ok`. Every call that returns a
+    /// `Result` checks it; in a child, only dropping the sender is safe besides (the read-only
+    /// `stats`, `metrics_text` and `last_report` may wait for such a lock).
+    pub fn check_process(&self) -> Result<()> {
+        if crate::fork::current() == self.fork_epoch {
+            Ok(())
+        } else {
+            Err(forked())
+        }
+    }
+
+    /// The refusal of an append to a closed sender or in a forked child, counted.
+    #[cold]
+    fn refuse_closed_or_forked(&self) -> Error {
+        if crate::fork::current() != self.fork_epoch {
+            return forked();
+        }
+        self.metrics.reject(RejectReason::Closed);
+        Error::new(ErrorKind::Closed, "sender is closed")
+    }
+
     /// True once `close` was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
@@ -437,10 +465,19 @@ impl Sender {
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        if !self.is_closed() {
+        // In a forked child there are no shard threads to drain or join: just free memory.
+        if !self.is_closed() && self.check_process().is_ok() {
             let _ = self.close(self.flush_deadline);
         }
     }
+}
+
+/// The `Forked` error.
+fn forked() -> Error {
+    Error::new(
+        ErrorKind::Forked,
+        "the sender was created in another process (this is a child made by fork(), where its threads do not run): create senders after forking",
+    )
 }
 
 /// The labels of the series in `slot`, as Prometheus prints a series.

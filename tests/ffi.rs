@@ -13,7 +13,7 @@ use promrw::receiver::server::validating_handler;
 use promrw::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
 
 /// Every status code of this version with its published value.
-const STATUSES: [(promrw_status, u32); 14] = [
+const STATUSES: [(promrw_status, u32); 15] = [
     (PROMRW_OK, 0),
     (PROMRW_INVALID_ARGUMENT, 100),
     (PROMRW_INVALID_CONFIG, 101),
@@ -27,6 +27,7 @@ const STATUSES: [(promrw_status, u32); 14] = [
     (PROMRW_SHARD_DEAD, 301),
     (PROMRW_IO, 302),
     (PROMRW_SAMPLES_LOST, 303),
+    (PROMRW_FORKED, 304),
     (PROMRW_PANIC, 900),
 ];
 
@@ -717,6 +718,7 @@ fn status_of_maps_every_error_kind_to_one_distinct_code() {
         (ErrorKind::ShardDead, PROMRW_SHARD_DEAD),
         (ErrorKind::Io, PROMRW_IO),
         (ErrorKind::SamplesLost, PROMRW_SAMPLES_LOST),
+        (ErrorKind::Forked, PROMRW_FORKED),
     ];
     for (kind, code) in kinds {
         assert_eq!(status_of(kind), code, "{kind:?}");
@@ -1014,6 +1016,64 @@ fn config_from_file_reads_validates_and_names_the_path() {
     let status = unsafe { promrw_config_from_file(ptr::null(), 0, &mut cfg, ptr::null_mut()) };
     assert_eq!(status, PROMRW_INVALID_ARGUMENT);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn in_a_forked_child_every_call_but_free_returns_forked_at_once() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "before_fork")]);
+    // SAFETY: `s` is live; `fork` is called with no lock of ours held; the child only calls
+    // the library (whose allocations are fork-safe in glibc) and leaves with `_exit`.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, r, now_ms(), 1.0), PROMRW_OK);
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let started = std::time::Instant::now();
+            let mut failures = 0;
+            let mut check = |status: promrw_status| {
+                if status != PROMRW_FORKED {
+                    failures += 1;
+                }
+            };
+            check(promrw_sender_append(s, r, now_ms() + 1, 1.0));
+            let mut accepted = 0usize;
+            check(promrw_sender_append_batch(s, ptr::null(), 0, &mut accepted));
+            let one = [label(b"__name__", b"child")];
+            let mut out = 0;
+            check(promrw_sender_series(
+                s,
+                one.as_ptr(),
+                1,
+                &mut out,
+                ptr::null_mut(),
+            ));
+            check(promrw_sender_release_series(s, r));
+            check(promrw_sender_flush(s, 60_000));
+            let mut st = promrw_stats::default();
+            check(promrw_sender_stats(s, &mut st));
+            let mut len = 0usize;
+            check(promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut len));
+            check(promrw_sender_close(s, 60_000));
+            // Free frees without waiting for threads that do not exist here.
+            promrw_sender_free(s);
+            let quick = started.elapsed() < std::time::Duration::from_secs(5);
+            libc::_exit(if failures == 0 && quick {
+                0
+            } else {
+                10 + failures
+            });
+        }
+        let mut wstatus = 0;
+        assert_eq!(libc::waitpid(pid, &mut wstatus, 0), pid);
+        assert!(libc::WIFEXITED(wstatus), "child status {wstatus}");
+        assert_eq!(libc::WEXITSTATUS(wstatus), 0, "calls in the child");
+        // The parent's sender is untouched.
+        assert_eq!(promrw_sender_append(s, r, now_ms() + 2, 2.0), PROMRW_OK);
+    }
+    close_and_free(s, PROMRW_OK);
+    assert_eq!(recv.store().totals().accepted, 2);
 }
 
 #[test]

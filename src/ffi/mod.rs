@@ -59,7 +59,9 @@
 //! * A `promrw_error` is immutable and may be read from any thread and freed on any thread.
 //! * Callbacks (the log callback) run on the library's shard threads and on the threads that
 //!   call into the sender, possibly concurrently; see [`promrw_config_set_log_callback`].
-//! * Senders start threads; they do not survive `fork()`. Create them after forking.
+//! * Senders start threads; they do not survive `fork()`. Create them after forking: in a
+//!   child, every call on a sender made before the fork returns [`PROMRW_FORKED`], except
+//!   [`promrw_sender_free`], which frees it without waiting for threads.
 //!
 //! # Panics
 //!
@@ -136,9 +138,9 @@ pub use sender::{
 };
 pub use stats::{promrw_sender_metrics_text, promrw_sender_stats, promrw_stats};
 pub use status::{
-    PROMRW_BUFFER_TOO_SMALL, PROMRW_CLOSED, PROMRW_INVALID_ARGUMENT, PROMRW_INVALID_CONFIG,
-    PROMRW_INVALID_LABELS, PROMRW_IO, PROMRW_OK, PROMRW_OUT_OF_ORDER, PROMRW_PANIC,
-    PROMRW_QUEUE_FULL, PROMRW_SAMPLES_LOST, PROMRW_SHARD_DEAD, PROMRW_TIMEOUT,
+    PROMRW_BUFFER_TOO_SMALL, PROMRW_CLOSED, PROMRW_FORKED, PROMRW_INVALID_ARGUMENT,
+    PROMRW_INVALID_CONFIG, PROMRW_INVALID_LABELS, PROMRW_IO, PROMRW_OK, PROMRW_OUT_OF_ORDER,
+    PROMRW_PANIC, PROMRW_QUEUE_FULL, PROMRW_SAMPLES_LOST, PROMRW_SHARD_DEAD, PROMRW_TIMEOUT,
     PROMRW_UNKNOWN_SERIES, promrw_status, promrw_status_str, status_of,
 };
 pub use version::{promrw_test_force_panic, promrw_version};

@@ -67,7 +67,10 @@ pub(super) unsafe fn open<'a>(s: *const promrw_sender) -> Result<&'a Sender> {
 /// `s` must be NULL or a live sender handle not freed during `'a`.
 pub(super) unsafe fn open_or_closed<'a>(s: *const promrw_sender) -> Result<&'a Sender> {
     // SAFETY: forwarded contract.
-    unsafe { handles::borrow(s) }.ok_or_else(|| invalid_argument("sender is NULL"))
+    let sender = unsafe { handles::borrow(s) }.ok_or_else(|| invalid_argument("sender is NULL"))?;
+    // In a forked child every call but free is refused (a vanished thread may hold a lock).
+    sender.check_process()?;
+    Ok(sender)
 }
 
 /// Label text: UTF-8 checked at the boundary, errors naming the label's index.

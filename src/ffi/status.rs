@@ -41,6 +41,10 @@ pub const PROMRW_IO: promrw_status = 302;
 /// Some samples accepted before a flush or close were rejected by a receiver or dropped since
 /// the previous flush or close returned; `promrw_sender_last_report` says how many and why.
 pub const PROMRW_SAMPLES_LOST: promrw_status = 303;
+/// The sender was created in another process: this is a child made by `fork()`, where the
+/// sender's threads do not run. Only `promrw_sender_free` may still be called on it (it frees
+/// memory without waiting for threads); create senders after forking.
+pub const PROMRW_FORKED: promrw_status = 304;
 
 /// A panic inside the library was caught at the boundary. This is a bug in promrw.
 pub const PROMRW_PANIC: promrw_status = 900;
@@ -59,6 +63,7 @@ pub fn status_of(kind: ErrorKind) -> promrw_status {
         ErrorKind::ShardDead => PROMRW_SHARD_DEAD,
         ErrorKind::Io => PROMRW_IO,
         ErrorKind::SamplesLost => PROMRW_SAMPLES_LOST,
+        ErrorKind::Forked => PROMRW_FORKED,
     }
 }
 
@@ -97,6 +102,7 @@ pub extern "C" fn promrw_status_str(code: promrw_status) -> *const c_char {
             PROMRW_SHARD_DEAD => c"shard dead",
             PROMRW_IO => c"i/o error",
             PROMRW_SAMPLES_LOST => c"samples lost",
+            PROMRW_FORKED => c"forked",
             PROMRW_PANIC => c"panic (internal error)",
             _ => c"unknown status",
         };
