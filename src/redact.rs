@@ -1,11 +1,15 @@
-//! Removing secrets from URLs before they reach logs, errors or metric labels.
-//!
-//! [`redact_url`] hides the password only, as Prometheus's `url` label does, so metric labels
-//! stay what dashboards expect; [`redact_url_and_query`] also hides query parameter values
-//! (tokens such as `?api_key=...`), for showing a configuration to a person.
+//! Removing secrets from URLs before they reach logs, errors or metric labels: the userinfo
+//! password (as Prometheus's `url` label hides it) and every query parameter value, since
+//! managed services put tokens there (`?api_key=...`).
+
+/// Replaces the password of a `scheme://user:password@host/...` URL and the value of every
+/// query parameter with `xxxxx` (see [`redact_url_and_query`]).
+pub fn redact_url(url: &str) -> String {
+    redact_url_and_query(url)
+}
 
 /// Replaces the password of a `scheme://user:password@host/...` URL with `xxxxx`.
-pub fn redact_url(url: &str) -> String {
+fn redact_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
@@ -33,11 +37,12 @@ pub fn redact_url(url: &str) -> String {
     )
 }
 
-/// [`redact_url`], and also replaces the value of every query parameter with `xxxxx`:
+/// Hides the password as [`redact_url`] does, and replaces the value of every query
+/// parameter with `xxxxx`:
 /// `https://h/w?api_key=t0k&x` becomes `https://h/w?api_key=xxxxx&x` (names and parameters
 /// without a value stay; so does a `#fragment`, which is never sent).
 pub fn redact_url_and_query(url: &str) -> String {
-    let url = redact_url(url);
+    let url = redact_password(url);
     // The query starts at the first `?` after the authority (which `?` also ends) and ends
     // at `#`.
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -66,14 +71,14 @@ mod tests {
     use super::{redact_url, redact_url_and_query};
 
     #[test]
-    fn hides_passwords_only() {
+    fn hides_passwords_and_query_values() {
         assert_eq!(
             redact_url("https://bob:s3cret@host:9090/api/v1/write"),
             "https://bob:xxxxx@host:9090/api/v1/write"
         );
         assert_eq!(
             redact_url("http://127.0.0.1:9/w?x=1"),
-            "http://127.0.0.1:9/w?x=1"
+            "http://127.0.0.1:9/w?x=xxxxx"
         );
         assert_eq!(redact_url("http://tok@h/"), "http://tok@h/");
     }
@@ -100,7 +105,7 @@ mod tests {
             redact_url_and_query("http://u:p@h/w?"),
             "http://u:xxxxx@h/w?"
         );
-        // redact_url (metric labels) keeps query values.
-        assert_eq!(redact_url("http://h/w?k=v"), "http://h/w?k=v");
+        // redact_url (logs, errors, metric labels) hides query values too.
+        assert_eq!(redact_url("http://h/w?k=v"), "http://h/w?k=xxxxx");
     }
 }

@@ -146,8 +146,9 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
-/// One `remote_write` entry: where to send and how.
-#[derive(Debug, Clone, PartialEq)]
+/// One `remote_write` entry: where to send and how. Its `Debug` output hides every secret: the
+/// URL's password and query values, header values, and the proxy URL's credentials and query.
+#[derive(Clone, PartialEq)]
 pub struct EndpointConfig {
     /// The receiver URL (http or https), POSTed to exactly as given.
     pub url: String,
@@ -169,6 +170,31 @@ pub struct EndpointConfig {
     pub proxy_url: Option<String>,
     /// Follow 3xx redirects (default true).
     pub follow_redirects: bool,
+}
+
+impl fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "<secret>"))
+            .collect();
+        f.debug_struct("EndpointConfig")
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field("name", &self.name)
+            .field("remote_timeout", &self.remote_timeout)
+            .field("headers", &headers)
+            .field("queue", &self.queue)
+            .field("basic_auth", &self.basic_auth)
+            .field("authorization", &self.authorization)
+            .field("tls", &self.tls)
+            .field(
+                "proxy_url",
+                &self.proxy_url.as_deref().map(crate::redact::redact_url),
+            )
+            .field("follow_redirects", &self.follow_redirects)
+            .finish()
+    }
 }
 
 impl EndpointConfig {
