@@ -92,17 +92,13 @@ pub struct EndpointMetrics {
     pub batches_acked: AtomicU64,
     /// Times an append waited for room under the `block` policy.
     pub enqueue_retries: AtomicU64,
-    /// Samples accepted into the queue.
-    pub samples_enqueued: AtomicU64,
-    /// Samples finished (acknowledged, failed or dropped after enqueue).
-    pub samples_done: AtomicU64,
     /// Running shards.
     pub shards: AtomicU64,
     /// Shards whose thread panicked.
     pub shards_dead: AtomicU64,
-    /// Highest timestamp (ms) enqueued.
-    pub highest_enqueued_ms: AtomicI64,
-    /// Highest timestamp (ms) in a finished batch.
+    /// Highest timestamp (ms) in an acknowledged batch (as Prometheus's
+    /// `queue_highest_sent_timestamp_seconds`: a dropped batch does not advance it, so lag
+    /// dashboards show lag while every batch is rejected).
     pub highest_sent_ms: AtomicI64,
     /// Histogram of attempt durations: per-bucket counts (non-cumulative), then +Inf.
     pub batch_duration_buckets: [AtomicU64; BATCH_DURATION_BUCKETS.len() + 1],
@@ -292,7 +288,7 @@ pub struct EndpointStats {
     pub shards_dead: u64,
     /// Highest enqueued timestamp, ms (0 when none).
     pub highest_enqueued_ms: i64,
-    /// Highest timestamp of a finished batch, ms (0 when none).
+    /// Highest timestamp of an acknowledged batch, ms (0 when none).
     pub highest_sent_ms: i64,
     /// The most recent failed attempt (rejected or retried), if any.
     pub last_error: Option<AttemptError>,
@@ -332,8 +328,6 @@ pub struct SenderStats {
 /// Snapshot of one endpoint's live counters.
 pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> EndpointStats {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let enqueued = load(&m.samples_enqueued);
-    let done = load(&m.samples_done);
     EndpointStats {
         remote_name: remote_name.to_string(),
         url: url.to_string(),
@@ -346,10 +340,11 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         bytes_sent: load(&m.bytes_total),
         batches_acked: load(&m.batches_acked),
         enqueue_retries: load(&m.enqueue_retries),
-        samples_pending: enqueued.saturating_sub(done),
+        // Filled in from the shard queues by the caller, which has them.
+        samples_pending: 0,
         shards: load(&m.shards),
         shards_dead: load(&m.shards_dead),
-        highest_enqueued_ms: m.highest_enqueued_ms.load(Ordering::Relaxed),
+        highest_enqueued_ms: 0,
         highest_sent_ms: m.highest_sent_ms.load(Ordering::Relaxed),
         last_error: m.last_error(),
     }
@@ -533,7 +528,7 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         ),
         (
             "queue_highest_sent_timestamp_seconds",
-            "Highest timestamp in a finished request, in seconds.",
+            "Highest timestamp in an acknowledged request, in seconds.",
             |s| s.highest_sent_ms,
         ),
     ] {

@@ -41,6 +41,11 @@ fn flush_reports_each_rejecting_status_with_its_counts_then_recovers() {
         assert_eq!(error.kind(), ErrorKind::SamplesLost, "{status}: {error}");
         assert!(error.message().contains("7 failed"), "{error}");
         assert!(error.message().contains(body), "{error}");
+        assert_eq!(
+            sender.stats().endpoints[0].highest_sent_ms,
+            0,
+            "a rejected batch does not advance the highest sent timestamp"
+        );
         let report = sender.last_report();
         assert_eq!(report.operation, "flush");
         assert!(!report.timed_out);
@@ -53,6 +58,7 @@ fn flush_reports_each_rejecting_status_with_its_counts_then_recovers() {
         sender.append(r, t + 10, 1.0).unwrap();
         sender.flush(Duration::from_secs(10)).unwrap();
         assert_eq!(sender.last_report().lost().total(), 0);
+        assert_eq!(sender.stats().endpoints[0].highest_sent_ms, t + 10);
         sender.close(Duration::from_secs(5)).unwrap();
         // Stats stay readable after close, with the final counts.
         let stats = sender.stats();

@@ -56,9 +56,9 @@ pub struct promrw_stats {
     pub endpoints: u64,
     /// Highest timestamp (ms) queued on any endpoint; 0 when none.
     pub highest_enqueued_ms: i64,
-    /// Highest timestamp (ms) finished (sent or failed) on every endpoint, i.e. the lowest
-    /// over endpoints of each one's highest finished timestamp; 0 when some endpoint has
-    /// finished none.
+    /// Highest timestamp (ms) acknowledged on every endpoint, i.e. the lowest over endpoints of
+    /// each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none.
+    /// A rejected or abandoned batch does not advance it.
     pub highest_sent_ms: i64,
 }
 

@@ -329,6 +329,9 @@ fn send_batch(
             Outcome::Success => {
                 metrics.samples_acked.fetch_add(n, Ordering::Relaxed);
                 metrics
+                    .highest_sent_ms
+                    .fetch_max(highest, Ordering::Relaxed);
+                metrics
                     .bytes_total
                     .fetch_add(body.len() as u64, Ordering::Relaxed);
                 metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
@@ -378,9 +381,7 @@ fn send_batch(
             }
         }
     }
-    metrics
-        .highest_sent_ms
-        .fetch_max(highest, Ordering::Relaxed);
+
     let n = batch.len() as u64;
     batch.clear();
     finish(shard, ctx, n);
