@@ -6,7 +6,8 @@ samples. Each run uses a fresh sender (1 shard, 2,000 samples per request, defau
 * not measured: building the label dicts and the input arrays (reported separately), starting
   and closing the sender;
 * measured: registering the 10,000 series, then per round one ``append_many(refs, values,
-  timestamps_ms)`` of 10,000 samples with ``array.array`` columns, then ``flush()``.
+  timestamps_ms)`` of 10,000 samples with ``array.array`` columns (with ``--append``: 10,000
+  ``append(ref, value, timestamp_ms)`` calls instead), then ``flush()``.
 
 CPU is user + system time of this whole process (``getrusage(RUSAGE_SELF)``: the Python thread
 plus the library's shard threads and the kernel's loopback work on the sender's side). Without
@@ -14,7 +15,7 @@ plus the library's shard threads and the kernel's loopback work on the sender's 
 
 Usage (from the repository root, with the package installed)::
 
-    python bindings/python/bench/bench_append_many.py [--runs 5] [--url URL]
+    python bindings/python/bench/bench_append_many.py [--runs 5] [--url URL] [--append]
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def start_sink(binary: Path) -> Tuple[subprocess.Popen, str]:
 
 
 def one_run(url: str, series: int, rounds: int, step_ms: int, shards: int, first_ts: int,
-            labels: List[Dict[str, str]]) -> Dict[str, float]:
+            labels: List[Dict[str, str]], per_sample: bool = False) -> Dict[str, float]:
     """One measured run with a fresh sender; returns its figures."""
     n = series * rounds
     # Inputs (the application's cost, not measured as the binding's).
@@ -95,8 +96,14 @@ def one_run(url: str, series: int, rounds: int, step_ms: int, shards: int, first
         c1, w1 = cpu_seconds(), time.perf_counter()
         refs = array.array("Q", (sender.series(ls) for ls in labels))
         c2, w2 = cpu_seconds(), time.perf_counter()
-        for r in range(rounds):
-            sender.append_many(refs, values[r], timestamps[r])
+        if per_sample:
+            append = sender.append
+            for r in range(rounds):
+                for ref, value, ts in zip(refs, values[r], timestamps[r]):
+                    append(ref, value, ts)
+        else:
+            for r in range(rounds):
+                sender.append_many(refs, values[r], timestamps[r])
         c3, w3 = cpu_seconds(), time.perf_counter()
         sender.flush(120)
         c4, w4 = cpu_seconds(), time.perf_counter()
@@ -132,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--step-ms", type=int, default=1_000)
     parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--append", action="store_true",
+                        help="one append() call per sample instead of append_many per round")
     args = parser.parse_args(argv)
 
     sink = None
@@ -142,8 +151,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         n = args.series * args.rounds
         print(f"promrw {promrw.__version__} ({promrw.LIBRARY_PATH}), Python "
               f"{sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        call = "append" if args.append else "append_many"
+        api = "append per sample" if args.append else "append_many with array.array columns"
         print(f"workload W1: {args.series} series x {args.rounds} rounds {args.step_ms} ms apart "
-              f"= {n} samples; append_many with array.array columns, {args.shards} shard(s), "
+              f"= {n} samples; {api}, {args.shards} shard(s), "
               f"max_samples_per_send 2000, {args.runs} run(s), receiver {url}")
         labels = [w1_labels(i) for i in range(args.series)]
         now_ms = time.time_ns() // 1_000_000
@@ -153,10 +164,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             # Each run after the previous one, the last ending about now.
             first_ts = now_ms - (args.runs - run) * span
             res = one_run(url, args.series, args.rounds, args.step_ms, args.shards, first_ts,
-                          labels)
+                          labels, args.append)
             results.append(res)
             print(f"run {run + 1}: {res['total_cpu_us']:.3f} µs CPU/sample end to end "
-                  f"(register {res['register_cpu_s']:.3f} s CPU, append_many "
+                  f"(register {res['register_cpu_s']:.3f} s CPU, {call} "
                   f"{res['append_cpu_s']:.3f} s CPU / {res['append_wall_s']:.3f} s wall, "
                   f"flush {res['flush_cpu_s']:.3f} s CPU / {res['flush_wall_s']:.3f} s wall); "
                   f"append+flush alone {res['append_flush_cpu_us']:.3f} µs/sample; "
@@ -165,10 +176,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"inputs built in {res['build_cpu_us']:.3f} µs CPU/sample (not counted)")
         totals = sorted(r["total_cpu_us"] for r in results)
         median = statistics.median(totals)
-        print(f"CPU per sample end to end (register + append_many + flush): median "
+        print(f"CPU per sample end to end (register + {call} + flush): median "
               f"{median:.3f} µs, best {totals[0]:.3f} µs; target <= {TARGET_US} µs: "
               f"{'met' if median <= TARGET_US else 'NOT met'}")
-        print(f"append_many + flush only: median "
+        print(f"{call} + flush only: median "
               f"{statistics.median(r['append_flush_cpu_us'] for r in results):.3f} µs/sample; "
               f"building the input arrays: median "
               f"{statistics.median(r['build_cpu_us'] for r in results):.3f} µs/sample")

@@ -231,6 +231,145 @@ def test_logging_off_costs_no_callback_per_request(sink: Sink, capture: Capture,
     assert not capture.records, capture.messages()
 
 
+@pytest.fixture
+def debug_callbacks(monkeypatch: pytest.MonkeyPatch) -> "collections.Counter[int]":
+    """Counts the records the log callback is given, by library level."""
+    counts: "collections.Counter[int]" = collections.Counter()
+    monkeypatch.setattr(_sender, "_LEVELS", _CountingLevels(_sender._LEVELS, counts))
+    return counts
+
+
+def request(sender: promrw.Sender, n: int, name: str) -> None:
+    """One request of ``n`` samples (``n`` series, one sample each), acknowledged."""
+    refs = [sender.series({"__name__": name, "k": str(k)}) for k in range(n)]
+    sender.append_many(refs, [1.0] * n, [T0] * n)
+    sender.flush(10)
+
+
+def test_debug_records_follow_set_level(sink: Sink, capture: Capture,
+                                        debug_callbacks: "collections.Counter[int]") -> None:
+    """A sender made while the ``promrw`` logger is at WARNING logs its requests at DEBUG once
+    the level is lowered to DEBUG, and stops once it is raised again: the next call into the
+    binding passes the level on to the library, so no DEBUG record is produced (and no
+    callback made) while the logger is above DEBUG."""
+    log = logging.getLogger("promrw")
+    log.setLevel(logging.WARNING)
+    with promrw.Sender(config(sink.url)) as sender:
+        request(sender, 1, "py_follow_before")
+        assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 0, debug_callbacks
+        log.setLevel(logging.DEBUG)
+        request(sender, 2, "py_follow_on")
+        assert len(capture.matching(logging.DEBUG, "request of 2 samples")) == 1, \
+            capture.messages()
+        log.setLevel(logging.WARNING)
+        request(sender, 3, "py_follow_off")
+        assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 1, debug_callbacks  # request 2's only
+        assert sender.stats()["batches_sent"] == 3
+    assert [r.getMessage() for r in capture.records if r.levelno == logging.DEBUG] == [
+        r.getMessage() for r in capture.matching(logging.DEBUG, "request of 2 samples")
+    ], capture.messages()
+
+
+def test_debug_records_follow_the_root_level(sink: Sink, capture: Capture,
+                                             debug_callbacks: "collections.Counter[int]") -> None:
+    """With the ``promrw`` logger at NOTSET, the root logger's level alone turns the
+    per-request DEBUG records on and off."""
+    log = logging.getLogger("promrw")
+    root = logging.getLogger()
+    log.setLevel(logging.NOTSET)
+    root.setLevel(logging.WARNING)
+    with promrw.Sender(config(sink.url)) as sender:
+        request(sender, 1, "py_follow_root_before")
+        root.setLevel(logging.DEBUG)
+        request(sender, 2, "py_follow_root_on")
+        root.setLevel(logging.WARNING)
+        request(sender, 3, "py_follow_root_off")
+    debug = [r.getMessage() for r in capture.records if r.levelno == logging.DEBUG]
+    assert len(debug) == 1 and "request of 2 samples" in debug[0], capture.messages()
+    assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 1, debug_callbacks
+
+
+def test_debug_records_follow_logging_disable(sink: Sink, capture: Capture,
+                                             debug_callbacks: "collections.Counter[int]") -> None:
+    """``logging.disable(logging.DEBUG)`` turns the per-request DEBUG records off (the library
+    is no longer asked for them) and ``logging.disable(logging.NOTSET)`` back on."""
+    logging.getLogger("promrw").setLevel(logging.DEBUG)
+    with promrw.Sender(config(sink.url)) as sender:
+        logging.disable(logging.DEBUG)
+        try:
+            request(sender, 1, "py_follow_disabled")
+        finally:
+            logging.disable(logging.NOTSET)
+        request(sender, 2, "py_follow_enabled")
+    assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 1, debug_callbacks
+    debug = [r.getMessage() for r in capture.records if r.levelno == logging.DEBUG]
+    assert len(debug) == 1 and "request of 2 samples" in debug[0], capture.messages()
+
+
+def test_a_record_passes_the_level_on(sink: Sink, capture: Capture,
+                                      debug_callbacks: "collections.Counter[int]") -> None:
+    """The records themselves follow the level, between calls into the binding: a handler
+    raising the level to WARNING on the first DEBUG record of five requests stops the rest
+    after one discarded record (the next record's callback tells the library)."""
+    log = logging.getLogger("promrw")
+    log.setLevel(logging.DEBUG)
+
+    class RaiseLevel(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.DEBUG:
+                log.setLevel(logging.WARNING)
+
+    raiser = RaiseLevel()
+    log.addHandler(raiser)
+    try:
+        with promrw.Sender(config(sink.url, max_samples_per_send=1)) as sender:
+            refs = [sender.series({"__name__": "py_follow_record", "k": str(k)})
+                    for k in range(5)]
+            sender.append_many(refs, [1.0] * 5, [T0] * 5)  # five requests of 1 sample
+            # Waits without calling the binding (whose calls pass the level on as well).
+            raw = _sender.promrw_stats()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert _sender.lib.promrw_sender_stats(sender._handle, ctypes.byref(raw)) == 0
+                if raw.batches_sent == 5:
+                    break
+                time.sleep(0.01)
+            assert raw.batches_sent == 5, raw.batches_sent
+            # The shard thread's records: the first delivered, the second discarded (its
+            # callback passed WARNING on), none for the other three.
+            assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 2, debug_callbacks
+    finally:
+        log.removeHandler(raiser)
+    assert len(capture.matching(logging.DEBUG, "request of 1 samples")) == 1, capture.messages()
+
+
+def test_log_level_argument_pins_the_level(sink: Sink, capture: Capture) -> None:
+    """With log_level=INFO the sender does not follow the logger: lowering it to DEBUG
+    afterwards brings no DEBUG records (while INFO records still arrive)."""
+    log = logging.getLogger("promrw")
+    log.setLevel(logging.WARNING)
+    with promrw.Sender(config(sink.url), log_level=logging.INFO) as sender:
+        log.setLevel(logging.DEBUG)
+        request(sender, 2, "py_pinned")
+    assert not [r for r in capture.records if r.levelno == logging.DEBUG], capture.messages()
+    assert capture.matching(logging.INFO, "closed (drained: true)"), capture.messages()
+
+
+def test_level_changes_after_close_are_harmless(sink: Sink, capture: Capture) -> None:
+    """After close the read-only calls still work when the logger's level changes (the
+    library refuses the level with PROMRW_CLOSED, which the sender does not raise)."""
+    log = logging.getLogger("promrw")
+    log.setLevel(logging.WARNING)
+    sender = promrw.Sender(config(sink.url))
+    sender.close()
+    log.setLevel(logging.DEBUG)
+    assert sender.stats()["samples_appended"] == 0
+    assert "promrw" in sender.metrics_text()
+    assert sender.last_report()["samples_failed"] == 0
+    log.setLevel(logging.WARNING)
+    assert sender.stats()["samples_appended"] == 0
+
+
 def test_info_records_from_the_calling_thread(sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
     """With the logger at INFO, lifecycle records (start, close) arrive as INFO."""
     caplog.set_level(logging.INFO, logger="promrw")

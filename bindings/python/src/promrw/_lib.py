@@ -207,6 +207,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         [_config_p, POINTER(_sender_p), POINTER(_error_p)],
     ),
     "promrw_sender_release_series": (promrw_status, [_sender_p, promrw_series_ref]),
+    "promrw_sender_set_log_level": (promrw_status, [_sender_p, c_uint32]),
     "promrw_sender_series": (
         promrw_status,
         [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import itertools
 import json
 import logging
 import math
@@ -67,19 +68,36 @@ _append = lib.promrw_sender_append
 _append_stale = lib.promrw_sender_append_stale
 _append_columns = lib.promrw_sender_append_columns
 _time_ns = time.time_ns
+# ``logger.isEnabledFor``: cached by logging until a level changes anywhere (``setLevel`` on
+# any logger, ``logging.disable``), so the hot paths can ask it on every call.
+_is_enabled_for = logger.isEnabledFor
+_DEBUG = logging.DEBUG
+
+# Senders that follow the logger's level, by the key given to the library as the log
+# callback's user_data (weak: they do not keep senders alive). Senders made with log_level=
+# are not listed and get NULL.
+_following: "weakref.WeakValueDictionary[int, Sender]" = weakref.WeakValueDictionary()
+_following_keys = itertools.count(1)
 
 
-def _on_log(_user_data: Any, level: int, message: Any, length: int) -> None:
+def _on_log(user_data: Any, level: int, message: Any, length: int) -> None:
     """The C log callback: forwards a record to the ``promrw`` logger.
 
     The logger's level is checked for every record (``isEnabledFor``, which follows later
     ``setLevel`` calls on the logger, its parents and the root, and ``logging.disable``);
     records below it are dropped before their text is read. Handlers' levels apply as usual.
+    A record of a sender that follows the logger's level first passes the level on to the
+    library when it changed (see ``Sender._follow_logger``), so after the logger leaves DEBUG
+    a shard thread's discarded DEBUG records stop at the first one.
 
     Runs on shard threads and on appending threads, possibly concurrently; it must never
     raise into C, so every error is swallowed.
     """
     try:
+        if user_data:
+            sender = _following.get(user_data)
+            if sender is not None and _is_enabled_for(_DEBUG) is not sender._log_debug:
+                sender._follow_logger()
         py_level = _LEVELS.get(level, logging.ERROR)
         if logger.isEnabledFor(py_level):
             text = ctypes.string_at(message, length).decode("utf-8", "replace")
@@ -89,7 +107,8 @@ def _on_log(_user_data: Any, level: int, message: Any, length: int) -> None:
 
 
 # One callback for every sender, alive as long as the module: no sender can outlive it, and
-# no user data needs releasing (user_data and free_user_data are NULL).
+# no user data needs releasing (user_data is a key into _following or NULL, free_user_data
+# is NULL).
 _LOG_CALLBACK = promrw_log_fn(_on_log)
 _NO_FREE_HOOK = promrw_free_user_data_fn()  # a NULL function pointer
 
@@ -280,12 +299,17 @@ class Sender:
 
     Logging: the library's records go to the ``logging`` logger ``"promrw"``, filtered by the
     logger's effective level at the time of each record, so later ``setLevel`` calls (on
-    ``"promrw"``, a parent or the root logger) take effect on running senders for INFO,
-    WARNING and ERROR records. DEBUG records (one per request) are produced only when the
-    logger is enabled for DEBUG as the sender is created, or with ``log_level=logging.DEBUG``:
-    otherwise each request would cost a call into Python from a shard thread. With
-    ``log_level`` set, the library produces records at that level and above, whatever the
-    logger's level becomes. Records may come from the library's own threads.
+    ``"promrw"``, a parent or the root logger) and ``logging.disable`` take effect on running
+    senders. The library produces INFO, WARNING and ERROR records always, and DEBUG records
+    (one per request) only while the logger is enabled for DEBUG: otherwise each request
+    would cost a discarded call into Python from a shard thread. The sender checks the
+    logger's level on each of its method calls that use the library and on each record it
+    forwards (a cached look-up), and tells the library when it crossed DEBUG: DEBUG records
+    start at the sender's next method call (or next record), and stop there or after at most
+    one discarded record per shard thread. With ``log_level`` set, the sender does not follow
+    the logger: the library produces records at that level and above for the sender's whole
+    life, and the logger's level still filters them. Records may come from the library's own
+    threads.
 
     Args:
         config: YAML/JSON text or a mapping.
@@ -294,8 +318,9 @@ class Sender:
         close_timeout: seconds :meth:`close` (and leaving a ``with`` block) waits for queued
             samples by default; ``None`` or ``math.inf`` wait without limit.
         log_level: the lowest ``logging`` level the library should produce, fixed for the
-            sender's life (default: DEBUG when the ``promrw`` logger is enabled for DEBUG now,
-            else INFO); the logger's effective level then decides, record by record.
+            sender's life (default ``None``: DEBUG while the ``promrw`` logger is enabled for
+            DEBUG, else INFO, following the logger's later changes); the logger's effective
+            level then decides, record by record.
 
     Raises:
         InvalidConfigError: the configuration does not parse or has an invalid value (the
@@ -306,7 +331,15 @@ class Sender:
             exactly one of them was given.
     """
 
-    __slots__ = ("_handle", "_closed", "_close_timeout", "__weakref__")
+    __slots__ = (
+        "_handle",
+        "_closed",
+        "_close_timeout",
+        "_log_follow",
+        "_log_debug",
+        "_log_lock",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -320,19 +353,28 @@ class Sender:
         docstring)."""
         self._handle: Any = None
         self._closed = False
+        # Whether the library's level follows the logger's (no log_level=), and whether the
+        # library was last asked for DEBUG records (else INFO and above).
+        self._log_follow = False
+        self._log_debug = False
+        self._log_lock = threading.Lock()
         if (config is None) == (path is None):
             raise TypeError("Sender() takes exactly one of config and path=")
         _timeout_ms(close_timeout, "close_timeout")  # validate early
         self._close_timeout = close_timeout
+        key = None
         if log_level is None:
-            # The library's level is fixed when the sender is made, the logger's is not: ask
-            # for INFO and above and let the callback filter, so later setLevel calls work.
-            # INFO records are lifecycle events (start, close: a discarded callback or two per
-            # sender when logging is off). DEBUG records come once per request, from shard
+            # Ask for INFO and above whatever the logger's level and let the callback filter,
+            # so later setLevel calls take effect at once: INFO records are lifecycle events
+            # (start, close: a discarded callback or two per sender when logging is off), and
+            # WARNING and ERROR ones are rare. DEBUG records come once per request, from shard
             # threads, and a discarded one still costs a GIL hand-over (measured: +35% CPU per
             # sample for append_many, +18% for append loops, i.e. 70-110 us per request), so
-            # they are asked for only when DEBUG is on already.
-            log_level = logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.INFO
+            # they are asked for only while DEBUG is on: _follow_logger tells the library.
+            self._log_follow = True
+            self._log_debug = _is_enabled_for(_DEBUG)
+            log_level = logging.DEBUG if self._log_debug else logging.INFO
+            key = next(_following_keys)
         elif not isinstance(log_level, int):
             raise TypeError(f"log_level must be a logging level (int), not {log_level!r}")
         cfg = POINTER(promrw_config)()
@@ -347,7 +389,7 @@ class Sender:
             _raise_error(status, err)
         try:
             status = lib.promrw_config_set_log_callback(
-                cfg, _library_level(log_level), _LOG_CALLBACK, None, _NO_FREE_HOOK
+                cfg, _library_level(log_level), _LOG_CALLBACK, key, _NO_FREE_HOOK
             )
             if status != c.PROMRW_OK:
                 _raise_status(status, "setting the log callback")
@@ -359,6 +401,10 @@ class Sender:
             lib.promrw_config_free(cfg)
         self._handle = handle
         _live.add(self)
+        if key is not None:
+            _following[key] = self
+            # The level may have changed while the sender started.
+            self._sync_log_level()
 
     @classmethod
     def from_file(
@@ -383,6 +429,37 @@ class Sender:
         return cls(path=path, close_timeout=close_timeout, log_level=log_level)
 
     # ---------------------------------------------------------------------------------------
+    # Following the logger's level.
+
+    def _sync_log_level(self) -> None:
+        """Calls :meth:`_follow_logger` when the ``promrw`` logger's DEBUG state differs from
+        what the library was last told (a cached look-up; the appends inline it)."""
+        if self._log_follow and _is_enabled_for(_DEBUG) is not self._log_debug:
+            self._follow_logger()
+
+    def _follow_logger(self) -> None:
+        """Asks the library for DEBUG records while the ``promrw`` logger is enabled for DEBUG,
+        for INFO and above otherwise, with ``promrw_sender_set_log_level``: it changes the
+        minimum level of the records the sender passes to its log callback, from the next
+        record on, for all of the sender's threads (records being formatted meanwhile may
+        still use the previous level).
+
+        Thread safety: may be called from any thread, the library's included (from the log
+        callback); the lock keeps the level last set and the one remembered equal. After
+        :meth:`close` (``PROMRW_CLOSED``) the sender stops following.
+        """
+        with self._log_lock:
+            debug = _is_enabled_for(_DEBUG)
+            handle = self._handle
+            if not self._log_follow or debug is self._log_debug or handle is None:
+                return
+            level = c.PROMRW_LOG_DEBUG if debug else c.PROMRW_LOG_INFO
+            if lib.promrw_sender_set_log_level(handle, level) == c.PROMRW_OK:
+                self._log_debug = debug
+            else:  # PROMRW_CLOSED: the sender produces no more requests
+                self._log_follow = False
+
+    # ---------------------------------------------------------------------------------------
     # Series and samples.
 
     def series(self, labels: Labels) -> int:
@@ -401,6 +478,7 @@ class Sender:
             ClosedError: the sender was closed.
             TypeError: a name or value is not a ``str``.
         """
+        self._sync_log_level()
         # The label texts go into one byte array and the promrw_label structs into an array of
         # (pointer, length) words: several times cheaper than setting ctypes struct fields.
         chunks: List[bytes] = []
@@ -441,6 +519,7 @@ class Sender:
             UnknownSeriesError: ``series`` is unknown or already released.
             ClosedError: the sender was closed.
         """
+        self._sync_log_level()
         try:
             status = lib.promrw_sender_release_series(self._handle, series)
         except ctypes.ArgumentError as e:
@@ -465,6 +544,8 @@ class Sender:
             ShardDeadError: the shard of the series died.
             ClosedError: the sender was closed.
         """
+        if self._log_follow and _is_enabled_for(_DEBUG) is not self._log_debug:
+            self._follow_logger()
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
         try:
@@ -480,6 +561,8 @@ class Sender:
         Raises:
             the same errors as :meth:`append`.
         """
+        if self._log_follow and _is_enabled_for(_DEBUG) is not self._log_debug:
+            self._follow_logger()
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
         try:
@@ -520,6 +603,8 @@ class Sender:
                 ``err.accepted`` is the refused one) and the rest were not.
             ClosedError: the sender was closed (nothing appended).
         """
+        if self._log_follow and _is_enabled_for(_DEBUG) is not self._log_debug:
+            self._follow_logger()
         if isinstance(series, int):
             refs = None
             one = c_uint64(series)
@@ -599,6 +684,7 @@ class Sender:
                 endpoint). A :class:`TimeoutError`.
             ClosedError: the sender was closed.
         """
+        self._sync_log_level()
         status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
         if status != c.PROMRW_OK:
             self._raise_reported(status, "flush")
@@ -630,6 +716,7 @@ class Sender:
         handle = self._handle
         if handle is None:
             return
+        self._sync_log_level()  # the requests of the drain log at the logger's level
         self._closed = True
         status = lib.promrw_sender_close(handle, ms)
         _live.discard(self)
@@ -726,6 +813,7 @@ class Sender:
 
         Works after :meth:`close` too, so the final counts can be read.
         """
+        self._sync_log_level()
         out = promrw_stats()
         status = lib.promrw_sender_stats(self._handle, byref(out))
         if status != c.PROMRW_OK:
@@ -737,6 +825,7 @@ class Sender:
 
         Works after :meth:`close` too.
         """
+        self._sync_log_level()
         handle = self._handle
         return _read_text(
             lambda buf, cap, len_out: lib.promrw_sender_metrics_text(handle, buf, cap, len_out),
@@ -771,6 +860,7 @@ class Sender:
           attempt, e.g. ``"server returned HTTP status 404: 404 page not found"`` or
           ``"request failed: ..."`` (empty when there was none).
         """
+        self._sync_log_level()
         handle = self._handle
         report = _report_numbers(handle, c.PROMRW_ALL_ENDPOINTS)
         report["message"] = _report_text(handle, c.PROMRW_ALL_ENDPOINTS)
