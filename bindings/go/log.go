@@ -8,6 +8,7 @@ package promrw
 import "C"
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"strconv"
 	"sync/atomic"
@@ -49,6 +50,33 @@ func (l Level) String() string {
 		return "error"
 	}
 	return "level(" + strconv.FormatUint(uint64(l), 10) + ")"
+}
+
+// SetLogLevel changes the minimum level of the records the sender passes to its log
+// function (WithLogger), from the next record on, for all of the sender's threads (other
+// Senders keep theirs). Use it to follow your logging framework's level.
+//
+// It may be called from any goroutine, concurrently with other calls on s (records being
+// formatted meanwhile may still use the previous level); not from the log function, which
+// must not call methods of the Sender. The level lasts until the next call.
+//
+// It returns nil (also when the Sender has no WithLogger function: then nothing is logged
+// whatever the level); CodeClosed after Close; CodeInvalidArgument when level is not one of
+// LevelDebug .. LevelError.
+func (s *Sender) SetLogLevel(level Level) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_set_log_level(p, C.uint32_t(level))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	if st == C.PROMRW_INVALID_ARGUMENT {
+		return newError(CodeInvalidArgument, "SetLogLevel: invalid log level "+level.String())
+	}
+	return statusError(st)
 }
 
 // logSink is what the cgo.Handle given to the library as user_data refers to.

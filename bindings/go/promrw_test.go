@@ -738,6 +738,106 @@ func TestLogger(t *testing.T) {
 	sink.expectTotal(t, 2)
 }
 
+// logRecords collects the records a WithLogger function is given.
+type logRecords struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (r *logRecords) log(l Level, msg string) {
+	r.mu.Lock()
+	r.records = append(r.records, l.String()+": "+msg)
+	r.mu.Unlock()
+}
+
+// matching returns the records containing text.
+func (r *logRecords) matching(text string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rec := range r.records {
+		if strings.Contains(rec, text) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// TestSetLogLevel checks that SetLogLevel changes the level of a running sender: the
+// per-request debug records ("request of N samples") start after SetLogLevel(LevelDebug)
+// and stop after SetLogLevel(LevelWarn), which also stops the info record of Close.
+func TestSetLogLevel(t *testing.T) {
+	sink := startSink(t)
+	var got logRecords
+	// A long batch deadline: each request is one Flush, whatever the scheduling.
+	s, err := NewWithOptions(testConfig(sink.url, "batch_send_deadline: 5s"), WithLogger(LevelInfo, got.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := nowMs()
+	request := func(n int) {
+		t.Helper()
+		samples := make([]Sample, n)
+		for i := range samples {
+			ref := mustSeries(t, s, map[string]string{"__name__": "go_set_log_level", "run": runLabel,
+				"n": strconv.Itoa(n), "i": strconv.Itoa(i)})
+			samples[i] = Sample{Series: ref, TimestampMs: t0, Value: float64(i)}
+		}
+		if _, err := s.AppendBatch(samples); err != nil {
+			t.Fatal(err)
+		}
+		// The debug record of a request is passed on before its samples count as
+		// acknowledged, so it has arrived when Flush returns.
+		if err := s.Flush(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	request(1) // at LevelInfo: no debug record
+	if err := s.SetLogLevel(LevelDebug); err != nil {
+		t.Fatalf("SetLogLevel(LevelDebug): %v", err)
+	}
+	request(2)
+	if err := s.SetLogLevel(LevelWarn); err != nil {
+		t.Fatalf("SetLogLevel(LevelWarn): %v", err)
+	}
+	request(3)
+	if err := s.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sink.expectTotal(t, 6)
+
+	all := got.matching("")
+	if len(got.matching("started 1 shards")) != 1 {
+		t.Errorf("the info record of the start is missing: %q", all)
+	}
+	if debug := got.matching("request of"); len(debug) != 1 || !strings.Contains(debug[0], "debug: ") ||
+		!strings.Contains(debug[0], "request of 2 samples") {
+		t.Errorf("want exactly the debug record of the request of 2 samples, got %q (all: %q)", debug, all)
+	}
+	if closed := got.matching("closed"); len(closed) != 0 {
+		t.Errorf("the info record of Close arrived at LevelWarn: %q", closed)
+	}
+
+	expectCode(t, "SetLogLevel after Close", s.SetLogLevel(LevelDebug), CodeClosed, ErrClosed)
+}
+
+// TestSetLogLevelErrors checks the level's validation and a sender without a log function.
+func TestSetLogLevelErrors(t *testing.T) {
+	s := newSender(t, testConfig(deadURL), WithLogger(LevelError, func(Level, string) {}))
+	expectCode(t, "SetLogLevel(Level(4))", s.SetLogLevel(Level(4)), CodeInvalidArgument,
+		ErrInvalidArgument, "SetLogLevel: invalid log level level(4)")
+	for _, l := range []Level{LevelDebug, LevelInfo, LevelWarn, LevelError} {
+		if err := s.SetLogLevel(l); err != nil {
+			t.Errorf("SetLogLevel(%v): %v", l, err)
+		}
+	}
+	silent := newSender(t, testConfig(deadURL))
+	if err := silent.SetLogLevel(LevelDebug); err != nil {
+		t.Errorf("SetLogLevel on a sender without WithLogger: %v", err)
+	}
+}
+
 // TestMetricsTextGrows checks the retry on a too-small buffer by asking for the text of a
 // sender with many endpoints (a longer text than the first buffer).
 func TestMetricsTextGrows(t *testing.T) {
