@@ -39,6 +39,14 @@ pub fn escape_control(text: &str) -> String {
     out
 }
 
+/// What one POST ended with.
+enum Hop {
+    /// A final outcome.
+    Done(Outcome),
+    /// A 3xx with its `Location` (empty when missing).
+    Redirect(u16, String),
+}
+
 /// A connection to one endpoint, owned by one shard.
 pub struct Transport {
     agent: Agent,
@@ -48,6 +56,46 @@ pub struct Transport {
     auth: AuthSource,
     secrets: Vec<String>,
     retry_on_http_429: bool,
+    follow_redirects: bool,
+}
+
+/// Most 307/308 redirects one attempt follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// `scheme://host:port` of an absolute http(s) URL (port made explicit), lower-cased; `None`
+/// for anything else.
+fn origin(url: &str) -> Option<String> {
+    let uri = http::Uri::try_from(url).ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?;
+    let port = authority
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some(format!(
+        "{scheme}://{}:{port}",
+        authority.host().to_ascii_lowercase()
+    ))
+}
+
+/// The absolute URL a `Location` value names, relative to `base` (an absolute URL, a path
+/// from the root, or a path relative to the base's directory).
+fn resolve_location(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_string());
+    }
+    let base_origin = origin(base)?;
+    if location.starts_with("//") {
+        let scheme = base_origin.split("://").next()?;
+        return Some(format!("{scheme}:{location}"));
+    }
+    let uri = http::Uri::try_from(base).ok()?;
+    let root = format!("{}://{}", uri.scheme_str()?, uri.authority()?);
+    if location.starts_with('/') {
+        return Some(format!("{root}{location}"));
+    }
+    let path = uri.path();
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    Some(format!("{root}{dir}{location}"))
 }
 
 impl Transport {
@@ -60,7 +108,7 @@ impl Transport {
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
             .timeout_global(Some(endpoint.remote_timeout))
-            .max_redirects(if endpoint.follow_redirects { 10 } else { 0 })
+            .max_redirects(0)
             .max_redirects_will_error(false)
             .max_idle_connections(2)
             .max_idle_connections_per_host(1)
@@ -93,46 +141,127 @@ impl Transport {
             auth,
             secrets,
             retry_on_http_429: endpoint.queue.retry_on_http_429,
+            follow_redirects: endpoint.follow_redirects,
         })
     }
 
     /// POSTs one snappy-compressed `WriteRequest`. `attempt` is 0 for the first try; retries
     /// carry `Retry-Attempt: <attempt>`.
+    ///
+    /// Redirects are followed here, not by ureq (which turns a redirected POST into a bodyless
+    /// GET): a 307 or 308 re-POSTs the same body to `Location` (at most 10 hops), sending the
+    /// configured headers and credentials only to the configured URL's origin; a 301, 302 or
+    /// 303, or any 3xx with `follow_redirects: false`, fails the batch for good, since the URL
+    /// needs fixing.
     pub fn send(&self, body: &[u8], attempt: u32) -> Outcome {
+        let configured_origin = origin(&self.url);
+        let mut url = self.url.clone();
+        let mut last_status = 0;
+        for _ in 0..=MAX_REDIRECTS {
+            let same_origin = origin(&url) == configured_origin;
+            match self.send_to(&url, same_origin, body, attempt) {
+                Hop::Done(outcome) => return outcome,
+                Hop::Redirect(status, location) => {
+                    last_status = status;
+                    let shown = redact_url(&location);
+                    if location.is_empty() {
+                        return Outcome::Permanent {
+                            reason: format!(
+                                "server returned HTTP status {status} without a Location: fix the url"
+                            ),
+                            status,
+                        };
+                    }
+                    if !self.follow_redirects {
+                        return Outcome::Permanent {
+                            reason: self.scrub(&format!(
+                                "server returned HTTP status {status} (redirect to {shown}) and follow_redirects is false: fix the url"
+                            )),
+                            status,
+                        };
+                    }
+                    if !matches!(status, 307 | 308) {
+                        return Outcome::Permanent {
+                            reason: self.scrub(&format!(
+                                "server returned HTTP status {status} (redirect to {shown}): a POST cannot follow it without losing its body; fix the url"
+                            )),
+                            status,
+                        };
+                    }
+                    match resolve_location(&url, &location) {
+                        Some(next) => url = next,
+                        None => {
+                            return Outcome::Permanent {
+                                reason: self.scrub(&format!(
+                                    "server returned HTTP status {status} with an unusable Location {shown:?}"
+                                )),
+                                status,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        Outcome::Permanent {
+            reason: format!("more than {MAX_REDIRECTS} redirects: fix the url"),
+            status: last_status,
+        }
+    }
+
+    /// One POST of `body` to `url`: the outcome, or the redirect it answered with. Configured
+    /// headers and credentials go only to the configured origin.
+    fn send_to(&self, url: &str, same_origin: bool, body: &[u8], attempt: u32) -> Hop {
         let mut request = self
             .agent
-            .post(&self.url)
+            .post(url)
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0");
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
+        if same_origin {
+            for (name, value) in &self.headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
         }
         if attempt > 0 {
             request = request.header("Retry-Attempt", attempt.to_string());
         }
         match self.auth.header_value() {
-            Ok(Some(value)) => request = request.header("Authorization", value.expose()),
-            Ok(None) => {}
+            Ok(Some(value)) if same_origin => {
+                request = request.header("Authorization", value.expose())
+            }
+            Ok(_) => {}
             Err(message) => {
-                return Outcome::Recoverable {
+                return Hop::Done(Outcome::Recoverable {
                     reason: message,
                     status: None,
                     retry_after: None,
-                };
+                });
             }
         }
         let mut response = match request.send(body) {
             Ok(response) => response,
             Err(error) => {
-                return Outcome::Recoverable {
+                return Hop::Done(Outcome::Recoverable {
                     reason: self.scrub(&format!("request failed: {error}")),
                     status: None,
                     retry_after: None,
-                };
+                });
             }
         };
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let _ = std::io::copy(
+                &mut response.body_mut().as_reader().take(MAX_DRAIN),
+                &mut std::io::sink(),
+            );
+            return Hop::Redirect(status, location);
+        }
         let retry_after = response
             .headers()
             .get("retry-after")
@@ -149,7 +278,7 @@ impl Transport {
         let _ = std::io::copy(&mut (&mut reader).take(MAX_DRAIN), &mut std::io::sink());
         let text = escape_control(String::from_utf8_lossy(&snippet).trim_end());
         let reason = self.scrub(&format!("server returned HTTP status {status}: {text}"));
-        match classification {
+        Hop::Done(match classification {
             None => Outcome::Success,
             Some(true) => Outcome::Recoverable {
                 reason,
@@ -157,7 +286,7 @@ impl Transport {
                 retry_after,
             },
             Some(false) => Outcome::Permanent { reason, status },
-        }
+        })
     }
 
     /// The URL with any password removed, for logs and metric labels.

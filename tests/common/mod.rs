@@ -20,6 +20,8 @@ pub enum Fault {
     RetryAfter(u16, String),
     /// Wait this long, then accept without storing (the sender has given up by then).
     SlowThenDrop(Duration),
+    /// Answer with this 3xx status and `Location` header, storing nothing.
+    Redirect(u16, String),
 }
 
 /// What the receiver saw of one request.
@@ -37,6 +39,10 @@ pub struct Seen {
     pub retry_attempt: Option<String>,
     /// All headers (lower-case names).
     pub headers: Vec<(String, String)>,
+    /// Method and path asked for.
+    pub method: String,
+    /// The request path.
+    pub path: String,
     /// Validation error, if the request was invalid.
     pub invalid: Option<String>,
 }
@@ -76,6 +82,9 @@ impl FaultReceiver {
                     (Ok(_), Some(Fault::SlowThenDrop(delay))) => {
                         Reply::status(204, "").with_delay(delay)
                     }
+                    (Ok(_), Some(Fault::Redirect(status, location))) => {
+                        Reply::status(status, "moved").with_header("Location", &location)
+                    }
                 };
                 let contents = info
                     .decoded
@@ -102,6 +111,8 @@ impl FaultReceiver {
                     contents,
                     retry_attempt: info.header("retry-attempt").map(str::to_string),
                     headers: info.headers.clone(),
+                    method: info.method.clone(),
+                    path: info.path.clone(),
                     invalid: info.decoded.as_ref().err().map(|e| e.message.clone()),
                 });
                 reply
