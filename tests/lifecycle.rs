@@ -135,7 +135,12 @@ fn close_does_not_wait_for_a_slow_attempt_beyond_its_deadline() {
     let sender = sender(&config);
     let r = sender.series_from_pairs(&[("__name__", "s")]).unwrap();
     sender.append(r, now_ms(), 1.0).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Close once the slow attempt is in progress: the receiver has seen the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.seen().is_empty() {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let started = Instant::now();
     assert_eq!(
         sender.close(Duration::from_millis(300)).unwrap_err().kind(),

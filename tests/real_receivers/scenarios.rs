@@ -290,8 +290,11 @@ pub fn outage(kind: Kind, test: &str) {
     std::thread::sleep(Duration::from_secs(1));
     receiver.stop();
     let stopped = Instant::now();
-    // Let a shard that read the last answer before the exit count it.
-    std::thread::sleep(Duration::from_millis(200));
+    // Once an attempt has failed against the stopped receiver, every answer read before the
+    // stop has been counted.
+    wait_until(Duration::from_secs(30), "a retry after the stop", || {
+        sender.stats().endpoints[0].samples_retried > 0
+    });
     let acked_at_stop = sender.stats().endpoints[0].samples_acked;
     std::thread::sleep(Duration::from_secs(15).saturating_sub(stopped.elapsed()));
     let during = sender.stats().endpoints[0].clone();
