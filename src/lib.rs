@@ -36,7 +36,7 @@ pub mod transport;
 pub mod wire;
 pub mod workload;
 
-pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig};
+pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig, SeriesLimits};
 pub use error::{Error, ErrorKind, Result};
 pub use log::{LogLevel, LogSink};
 pub use metrics::{AttemptError, EndpointStats, SenderStats};

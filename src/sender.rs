@@ -97,7 +97,8 @@ impl Sender {
             }
         }
         Ok(Sender {
-            registry: SeriesRegistry::with_stripes(config.external_labels, stripes),
+            registry: SeriesRegistry::with_stripes(config.external_labels, stripes)
+                .with_limits(config.limits),
             endpoints,
             metrics: SenderMetrics::default(),
             closed: AtomicBool::new(false),

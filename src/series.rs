@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use crossbeam_utils::CachePadded;
 use fxhash::FxHashMap;
 
+use crate::config::SeriesLimits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Labels;
 use crate::wire::rw1;
@@ -106,6 +107,8 @@ pub struct SeriesRegistry {
     external_labels: Labels,
     /// Added to a slot's use count to make a ref's generation: differs between registries.
     seed: u32,
+    /// Limits on what is registered.
+    limits: SeriesLimits,
 }
 
 /// A seed no other registry of this process has, unpredictable across processes: a process
@@ -147,17 +150,71 @@ impl SeriesRegistry {
             next_id: AtomicU64::new(1),
             external_labels,
             seed: registry_seed(),
+            limits: SeriesLimits::default(),
         }
+    }
+
+    /// The registry with `limits` on registered series and their labels.
+    pub fn with_limits(mut self, limits: SeriesLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// `labels` against the label limits (their own labels, before external ones are merged).
+    fn check_label_limits(&self, labels: &Labels) -> Result<()> {
+        let limits = &self.limits;
+        let refuse = |message: String| Err(Error::new(ErrorKind::InvalidLabels, message));
+        let count = labels.as_slice().len();
+        if limits.label_limit > 0 && count > limits.label_limit {
+            return refuse(format!(
+                "series {} has {count} labels, more than promrw.label_limit ({})",
+                crate::wire::rw1::describe_labels(&rw1::encode_labels(labels)),
+                limits.label_limit
+            ));
+        }
+        for label in labels.as_slice() {
+            if limits.label_name_length_limit > 0
+                && label.name.len() > limits.label_name_length_limit
+            {
+                return refuse(format!(
+                    "label name {:?} is {} bytes, more than promrw.label_name_length_limit ({})",
+                    label.name,
+                    label.name.len(),
+                    limits.label_name_length_limit
+                ));
+            }
+            if limits.label_value_length_limit > 0
+                && label.value.len() > limits.label_value_length_limit
+            {
+                return refuse(format!(
+                    "the value of label {:?} is {} bytes, more than promrw.label_value_length_limit ({})",
+                    label.name,
+                    label.value.len(),
+                    limits.label_value_length_limit
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Registers `labels` (already validated) and returns its ref. Label sets that are equal
     /// once external labels are merged give the same ref until released.
     pub fn register(&self, labels: Labels) -> Result<SeriesRef> {
+        self.check_label_limits(&labels)?;
         let full = labels.with_external(&self.external_labels);
         let encoded = rw1::encode_labels(&full);
         let mut index = lock(&self.index);
         if let Some(existing) = index.by_labels.get(encoded.as_slice()) {
             return Ok(*existing);
+        }
+        let max = self.limits.max_series;
+        if max > 0 && index.by_labels.len() >= max {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "series limit reached: {max} series are registered (promrw.max_series); release series that are no longer used"
+                ),
+            ));
         }
         let slot_number = match index.free_slots.pop() {
             Some(slot) => slot,

@@ -326,3 +326,64 @@ fn a_ref_from_another_sender_is_unknown() {
     a.close(Duration::from_secs(5)).unwrap();
     b.close(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn series_and_label_limits_refuse_with_the_limit_named() {
+    let receiver = FaultReceiver::start();
+    let text = format!(
+        "{}promrw:\n  max_series: 2\n  label_limit: 3\n  label_name_length_limit: 10\n  label_value_length_limit: 8\n",
+        yaml(&receiver.url(), "", "")
+    );
+    let config = Config::from_text(&text).unwrap();
+    assert_eq!(config.limits.max_series, 2);
+    let sender = promrw::Sender::new(config).unwrap();
+    let too_many = sender
+        .series_from_pairs(&[("__name__", "m"), ("a", "1"), ("b", "2"), ("c", "3")])
+        .unwrap_err();
+    assert_eq!(too_many.kind(), ErrorKind::InvalidLabels);
+    assert!(
+        too_many
+            .message()
+            .contains("has 4 labels, more than promrw.label_limit (3)"),
+        "{too_many}"
+    );
+    let long_name = sender
+        .series_from_pairs(&[("__name__", "m"), ("a_very_long_name", "1")])
+        .unwrap_err();
+    assert!(
+        long_name.message().contains(
+            "\"a_very_long_name\" is 16 bytes, more than promrw.label_name_length_limit (10)"
+        ),
+        "{long_name}"
+    );
+    let long_value = sender
+        .series_from_pairs(&[("__name__", "m"), ("a", "123456789")])
+        .unwrap_err();
+    assert!(
+        long_value
+            .message()
+            .contains("more than promrw.label_value_length_limit (8)"),
+        "{long_value}"
+    );
+    let first = sender.series_from_pairs(&[("__name__", "one")]).unwrap();
+    sender.series_from_pairs(&[("__name__", "two")]).unwrap();
+    assert_eq!(
+        sender.series_from_pairs(&[("__name__", "one")]).unwrap(),
+        first,
+        "a registered series is found again at the limit"
+    );
+    let over = sender
+        .series_from_pairs(&[("__name__", "three")])
+        .unwrap_err();
+    assert!(over.message().contains("promrw.max_series"), "{over}");
+    sender.release(first).unwrap();
+    sender.series_from_pairs(&[("__name__", "three")]).unwrap();
+    refused(
+        &format!(
+            "{}promrw:\n  max_series: -1\n",
+            yaml(&receiver.url(), "", "")
+        ),
+        "promrw.max_series",
+    );
+    sender.close(Duration::from_secs(5)).unwrap();
+}

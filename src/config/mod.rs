@@ -247,6 +247,22 @@ impl EndpointConfig {
     }
 }
 
+/// promrw's limits on what applications register (`promrw.max_series`, `promrw.label_limit`,
+/// `promrw.label_name_length_limit`, `promrw.label_value_length_limit`, named as Prometheus's
+/// scrape limits). 0 means no limit, as in Prometheus. A series over a limit is refused when
+/// registered, with an error naming the limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesLimits {
+    /// Most live series at once.
+    pub max_series: usize,
+    /// Most labels per series (its own, external labels not counted).
+    pub label_limit: usize,
+    /// Longest label name, in bytes.
+    pub label_name_length_limit: usize,
+    /// Longest label value, in bytes.
+    pub label_value_length_limit: usize,
+}
+
 /// A complete, validated sender configuration.
 #[derive(Clone, Default)]
 pub struct Config {
@@ -257,6 +273,8 @@ pub struct Config {
     /// promrw extension (`promrw.flush_deadline`): how long dropping a sender without `close`
     /// waits for pending samples before giving up (default 1m, Prometheus's flush deadline).
     pub flush_deadline: Duration,
+    /// promrw extension: limits on registered series and their labels.
+    pub limits: SeriesLimits,
     /// Where log records go; silent by default.
     pub logger: Logger,
 }
@@ -267,6 +285,7 @@ impl fmt::Debug for Config {
             .field("endpoints", &self.endpoints)
             .field("external_labels", &self.external_labels)
             .field("flush_deadline", &self.flush_deadline)
+            .field("limits", &self.limits)
             .field("logger", &self.logger)
             .finish()
     }
@@ -312,10 +331,17 @@ pub struct ConfigBuilder {
     endpoints: Vec<EndpointConfig>,
     external_labels: Vec<Label>,
     flush_deadline: Option<Duration>,
+    limits: SeriesLimits,
     logger: Logger,
 }
 
 impl ConfigBuilder {
+    /// Sets the limits on registered series and their labels.
+    pub fn limits(mut self, limits: SeriesLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Adds an endpoint.
     pub fn endpoint(mut self, endpoint: EndpointConfig) -> Self {
         self.endpoints.push(endpoint);
@@ -347,6 +373,7 @@ impl ConfigBuilder {
             endpoints: self.endpoints,
             external_labels,
             flush_deadline: self.flush_deadline.unwrap_or(DEFAULT_FLUSH_DEADLINE),
+            limits: self.limits,
             logger: self.logger,
         };
         validate::validate(&config)?;

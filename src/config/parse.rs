@@ -34,6 +34,14 @@ struct RawConfig {
 struct RawPromrw {
     #[serde(default, deserialize_with = "duration_opt")]
     flush_deadline: Option<Duration>,
+    #[serde(default)]
+    max_series: usize,
+    #[serde(default)]
+    label_limit: usize,
+    #[serde(default)]
+    label_name_length_limit: usize,
+    #[serde(default)]
+    label_value_length_limit: usize,
 }
 
 /// One `remote_write` entry.
@@ -179,6 +187,12 @@ fn convert(raw: RawConfig) -> Result<Config> {
         endpoints,
         external_labels,
         flush_deadline: raw.promrw.flush_deadline.unwrap_or(DEFAULT_FLUSH_DEADLINE),
+        limits: super::SeriesLimits {
+            max_series: raw.promrw.max_series,
+            label_limit: raw.promrw.label_limit,
+            label_name_length_limit: raw.promrw.label_name_length_limit,
+            label_value_length_limit: raw.promrw.label_value_length_limit,
+        },
         logger: Logger::default(),
     })
 }
