@@ -102,11 +102,16 @@ go build -ldflags=-extldflags=-Wl,--trace -o "$work/quickstart" ./examples/quick
 grep -qx "$root/bindings/go/../../target/release/libpromrw.a" "$work/trace.txt" ||
   { grep promrw "$work/trace.txt"; fail "the static quickstart did not link target/release/libpromrw.a"; }
 go build -tags promrw_dynamic -o "$work/quickstart-shared" ./examples/quickstart
-readelf -d "$work/quickstart" | grep -q 'NEEDED.*libpromrw' && fail "the static quickstart needs libpromrw.so"
-readelf -d "$work/quickstart-shared" | grep -q 'NEEDED.*\[libpromrw\.so\]' ||
+# Outputs are captured first: with pipefail, `cmd | grep -q` fails when grep exits early and
+# cmd gets SIGPIPE.
+static_dynamic=$(readelf -d "$work/quickstart")
+shared_dynamic=$(readelf -d "$work/quickstart-shared")
+shared_ldd=$(ldd "$work/quickstart-shared")
+grep -q 'NEEDED.*libpromrw' <<<"$static_dynamic" && fail "the static quickstart needs libpromrw.so"
+grep -q 'NEEDED.*\[libpromrw\.so\]' <<<"$shared_dynamic" ||
   fail "the promrw_dynamic quickstart does not load libpromrw.so"
-ldd "$work/quickstart-shared" | grep -q "libpromrw.so => $root/bindings/go/../../target/release/libpromrw.so " ||
-  { ldd "$work/quickstart-shared"; fail "the promrw_dynamic quickstart does not load target/release/libpromrw.so"; }
+grep -q "libpromrw.so => $root/bindings/go/../../target/release/libpromrw.so " <<<"$shared_ldd" ||
+  { echo "$shared_ldd"; fail "the promrw_dynamic quickstart does not load target/release/libpromrw.so"; }
 
 : >"$work/sink.log" # exists before the background job opens it
 "$root/target/release/promrw" sink --listen 127.0.0.1:0 --interval 0.1 >"$work/sink.log" 2>&1 &
