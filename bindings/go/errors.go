@@ -46,6 +46,11 @@ const (
 	// receiver or dropped since the previous flush or close returned; the error is a
 	// *SamplesLostError, whose Report (like Sender.LastReport) says how many and why.
 	CodeSamplesLost Code = 303
+	// CodeForked means the sender was created in another process: this is a child made by
+	// fork(), where the sender's threads do not run. Only promrw_sender_free may still be
+	// called on it (it frees memory without waiting for threads); create senders after
+	// forking. Go programs do not fork; the code exists for completeness.
+	CodeForked Code = 304
 	// CodePanic means a panic inside the library was caught at its boundary: a promrw bug.
 	CodePanic Code = 900
 )
@@ -66,6 +71,7 @@ var (
 	_ = [1]struct{}{}[CodeShardDead-C.PROMRW_SHARD_DEAD]
 	_ = [1]struct{}{}[CodeIO-C.PROMRW_IO]
 	_ = [1]struct{}{}[CodeSamplesLost-C.PROMRW_SAMPLES_LOST]
+	_ = [1]struct{}{}[CodeForked-C.PROMRW_FORKED]
 	_ = [1]struct{}{}[CodePanic-C.PROMRW_PANIC]
 )
 
@@ -124,6 +130,7 @@ var (
 	ErrShardDead       = &Error{code: CodeShardDead}
 	ErrIO              = &Error{code: CodeIO}
 	ErrSamplesLost     = &Error{code: CodeSamplesLost}
+	ErrForked          = &Error{code: CodeForked}
 	ErrPanic           = &Error{code: CodePanic}
 )
 

@@ -104,7 +104,8 @@ func TestCodesAndErrors(t *testing.T) {
 	}
 	codes := map[Code]uint32{CodeOK: 0, CodeInvalidArgument: 100, CodeInvalidConfig: 101, CodeInvalidLabels: 102,
 		CodeUnknownSeries: 103, CodeBufferTooSmall: 104, CodeOutOfOrder: 200, CodeQueueFull: 201, CodeClosed: 202,
-		CodeTimeout: 300, CodeShardDead: 301, CodeIO: 302, CodeSamplesLost: 303, CodePanic: 900}
+		CodeTimeout: 300, CodeShardDead: 301, CodeIO: 302, CodeSamplesLost: 303, CodeForked: 304,
+		CodePanic: 900}
 	for c, n := range codes {
 		if uint32(c) != n {
 			t.Errorf("code %v = %d, want %d", c, uint32(c), n)
@@ -122,6 +123,14 @@ func TestCodesAndErrors(t *testing.T) {
 	}
 	if got := CodeSamplesLost.String(); got != "samples lost" {
 		t.Errorf("CodeSamplesLost.String() = %q", got)
+	}
+	// Go programs do not fork, so no test forks: the mapping of PROMRW_FORKED is what exists.
+	forked := error(&Error{code: CodeForked})
+	if got := forked.Error(); got != "promrw: forked (forked 304)" {
+		t.Errorf("CodeForked: Error() = %q", got)
+	}
+	if !errors.Is(forked, ErrForked) || errors.Is(forked, ErrClosed) || errors.Is(err, ErrForked) {
+		t.Errorf("errors.Is(err, ErrForked) does not test for CodeForked")
 	}
 	lost := error(&SamplesLostError{Report: Report{SamplesFailed: 3, Message: "3 samples failed"}})
 	if got := lost.Error(); got != "promrw: 3 samples failed (samples lost 303)" {

@@ -37,6 +37,7 @@ T0 = 1_700_000_000_000
         (c.PROMRW_SHARD_DEAD, promrw.ShardDeadError, None),
         (c.PROMRW_IO, promrw.IoError, None),
         (c.PROMRW_SAMPLES_LOST, promrw.SamplesLostError, None),
+        (c.PROMRW_FORKED, promrw.ForkedError, None),
         (c.PROMRW_PANIC, promrw.PanicError, None),
     ],
 )

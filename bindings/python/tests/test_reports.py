@@ -24,7 +24,8 @@ NUMERIC_KEYS = {"samples_failed", "samples_dropped_too_old", "samples_dropped_qu
 
 class Receiver:
     """An in-process HTTP receiver on 127.0.0.1 answering every POST with ``status`` and
-    ``body`` (both may be changed while it runs); it counts the requests it answered."""
+    ``body`` (both may be changed while it runs); it counts the requests it answers (before
+    answering: a sender that got an answer finds the request counted)."""
 
     def __init__(self, status: int, body: str) -> None:
         """Starts the server thread."""
@@ -36,13 +37,13 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests += 1
                 payload = receiver.body.encode()
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
-                receiver.requests += 1
 
             def log_message(self, *args: object) -> None:
                 """Quiet."""

@@ -50,5 +50,9 @@ PROMRW_IO = 302
 #: Some samples accepted before a flush or close were rejected by a receiver or dropped since
 #: the previous flush or close returned; ``promrw_sender_last_report`` says how many and why.
 PROMRW_SAMPLES_LOST = 303
+#: The sender was created in another process: this is a child made by ``fork()``, where the
+#: sender's threads do not run. Only ``promrw_sender_free`` may still be called on it (it frees
+#: memory without waiting for threads); create senders after forking.
+PROMRW_FORKED = 304
 #: A panic inside the library was caught at the boundary (a bug in promrw).
 PROMRW_PANIC = 900

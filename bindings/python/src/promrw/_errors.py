@@ -21,6 +21,7 @@ __all__ = [
     "ShardDeadError",
     "IoError",
     "SamplesLostError",
+    "ForkedError",
     "PanicError",
     "PromrwVersionError",
     "error_class",
@@ -161,6 +162,19 @@ class SamplesLostError(PromrwError):
     status = c.PROMRW_SAMPLES_LOST
 
 
+class ForkedError(PromrwError):
+    """``PROMRW_FORKED``: the sender was created in another process: this is a child made by
+    ``fork()``, where the sender's threads do not run. Only ``promrw_sender_free`` may still be
+    called on it (it frees memory without waiting for threads); create senders after forking.
+
+    In the child every method of a :class:`promrw.Sender` made before the fork raises this
+    error without calling into the library (:meth:`promrw.Sender.close` too), and the
+    sender's memory is freed with ``promrw_sender_free`` when the object is garbage-collected.
+    """
+
+    status = c.PROMRW_FORKED
+
+
 class PanicError(PromrwError):
     """``PROMRW_PANIC``: a panic inside the library was caught. This is a bug in promrw."""
 
@@ -204,6 +218,7 @@ _CLASSES: Dict[int, Type[PromrwError]] = {
         ShardDeadError,
         IoError,
         SamplesLostError,
+        ForkedError,
         PanicError,
     )
     if cls.status is not None

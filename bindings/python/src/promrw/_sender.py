@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import inspect
 import itertools
 import json
 import logging
@@ -245,6 +246,8 @@ def _label_pair(pair: Any, index: int) -> Tuple[bytes, bytes]:
 
 # Senders still open, closed at interpreter exit (weak: they do not keep senders alive).
 _live: "weakref.WeakSet[Sender]" = weakref.WeakSet()
+# Every sender with a handle, open or closed: the ones a fork()ed child must not use.
+_made: "weakref.WeakSet[Sender]" = weakref.WeakSet()
 
 
 def _close_all_at_exit() -> None:
@@ -291,6 +294,14 @@ class Sender:
     Thread safety: every method may be called from many threads at once. Calls into the
     library release the GIL, so blocking ones (:meth:`flush`, :meth:`close`, appends waiting
     for room under the ``block`` overflow policy) let other Python threads run.
+
+    Fork: senders start threads and do not survive ``fork()``. In a child made by ``fork()``,
+    where the threads of the senders made before the fork do not run, every method of such a
+    sender (:meth:`close` included) raises :class:`ForkedError` without calling into the
+    library. Only ``promrw_sender_free`` may still be called on it (it frees memory without
+    waiting for threads): the wrapper calls it when the object is collected, and does not
+    close the sender at exit, so the child exits without waiting. Create senders after
+    forking.
 
     Lifetime: :meth:`close` stops the sender; its memory is freed when the object is
     garbage-collected. A sender collected without :meth:`close` is closed then with a deadline
@@ -401,6 +412,7 @@ class Sender:
             lib.promrw_config_free(cfg)
         self._handle = handle
         _live.add(self)
+        _made.add(self)
         if key is not None:
             _following[key] = self
             # The level may have changed while the sender started.
@@ -882,3 +894,97 @@ def _check(status: int, context: str = "") -> None:
     if status != c.PROMRW_OK:
         _raise_status(status, context)
 
+
+# ---------------------------------------------------------------------------------------------
+# fork(): in the child, senders made before the fork have no threads. At the fork, every one of
+# them becomes an instance of a subclass whose methods raise ForkedError and whose finaliser
+# only frees the handle: nothing calls into the library but promrw_sender_free, nothing waits,
+# and the parent's fast paths carry no check.
+
+_FORKED_MESSAGE = (
+    "the sender was created in another process: this is a child made by fork(), where the "
+    "sender's threads do not run; create senders after forking"
+)
+# Asked for now, in the parent: in a child nothing but promrw_sender_free is called.
+_FORKED_NAME = status_name(c.PROMRW_FORKED)
+
+
+def _forked(what: str) -> PromrwError:
+    """The :class:`ForkedError` of calling ``what`` in a child."""
+    return make_error(c.PROMRW_FORKED, f"{what}: {_FORKED_MESSAGE}", _FORKED_NAME)
+
+
+def _forked_method(name: str) -> Any:
+    """A method raising :class:`ForkedError`, standing in for ``Sender.<name>``."""
+
+    def method(self: Sender, *args: Any, **kwargs: Any) -> Any:
+        raise _forked(name)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Raises ForkedError: ``{name}`` was called in a child made by fork()."
+    return method
+
+
+def _forked_del(self: Sender) -> None:
+    """Frees the handle with ``promrw_sender_free``, which does not wait for threads."""
+    handle = getattr(self, "_handle", None)
+    if handle is None:
+        return
+    self._handle = None
+    try:
+        lib.promrw_sender_free(handle)
+    except Exception:  # noqa: BLE001 - a finaliser must not raise (e.g. at teardown)
+        pass
+
+
+def _forked_close_at_exit(self: Sender) -> None:
+    """Nothing to close at exit in a child: the sender's threads do not run there."""
+
+
+def _forked_repr(self: Sender) -> str:
+    """``<promrw.Sender forked>``."""
+    return "<promrw.Sender forked>"
+
+
+# The subclass used in a child for each class of sender (Sender or a user's subclass of it).
+_FORKED_CLASSES: Dict[type, type] = {}
+
+
+def _forked_class(cls: type) -> type:
+    """``cls`` with every public method of :class:`Sender` raising :class:`ForkedError`; it
+    adds no slots, so an instance of ``cls`` can take it as its ``__class__``."""
+    forked = _FORKED_CLASSES.get(cls)
+    if forked is None:
+        namespace: Dict[str, Any] = {
+            name: _forked_method(name)
+            for name, value in vars(Sender).items()
+            if not name.startswith("_") and inspect.isfunction(value)
+        }
+        namespace.update(
+            __slots__=(),
+            __module__=cls.__module__,
+            __doc__=f"A {cls.__name__} made before fork(), in the child (see ForkedError).",
+            __del__=_forked_del,
+            _close_at_exit=_forked_close_at_exit,
+            __repr__=_forked_repr,
+            _promrw_forked=True,
+        )
+        forked = type(f"Forked{cls.__name__}", (cls,), namespace)
+        forked.__qualname__ = f"Forked{cls.__qualname__}"
+        _FORKED_CLASSES[cls] = forked
+    return forked
+
+
+def _after_fork_in_child() -> None:
+    """Marks every sender made before the fork as forked (``os.register_at_fork``)."""
+    _live.clear()  # none is open in the child: nothing to close at exit
+    for sender in list(_made):
+        try:
+            cls = type(sender)
+            if not getattr(cls, "_promrw_forked", False):
+                sender.__class__ = _forked_class(cls)
+        except BaseException:  # noqa: BLE001 - mark the others; the library refuses anyway
+            pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
