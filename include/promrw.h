@@ -285,9 +285,9 @@ typedef struct {
      */
     int64_t highest_enqueued_ms;
     /**
-     * Highest timestamp (ms) finished (sent or failed) on every endpoint, i.e. the lowest
-     * over endpoints of each one's highest finished timestamp; 0 when some endpoint has
-     * finished none.
+     * Highest timestamp (ms) acknowledged on every endpoint, i.e. the lowest over endpoints of
+     * each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none.
+     * A rejected or abandoned batch does not advance it.
      */
     int64_t highest_sent_ms;
 } promrw_stats;

@@ -47,8 +47,9 @@ type Stats struct {
 	Endpoints uint64
 	// HighestEnqueuedMs is the highest timestamp (ms) queued on any endpoint; 0 when none.
 	HighestEnqueuedMs int64
-	// HighestSentMs is the highest timestamp (ms) finished (sent or failed) on every
-	// endpoint; 0 when some endpoint has finished none.
+	// HighestSentMs is the highest timestamp (ms) acknowledged on every endpoint, i.e. the
+	// lowest over endpoints of each one's highest acknowledged timestamp; 0 when some endpoint
+	// has acknowledged none. A rejected or abandoned batch does not advance it.
 	HighestSentMs int64
 }
 
