@@ -434,6 +434,11 @@ impl Sender {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// How many endpoints the sender sends to (its configuration's `remote_write` entries).
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> SenderStats {
         SenderStats {

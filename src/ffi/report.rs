@@ -83,7 +83,7 @@ fn endpoint_of(
     if endpoint == PROMRW_ALL_ENDPOINTS {
         return Ok(None);
     }
-    let configured = sender.stats().endpoints.len();
+    let configured = sender.endpoint_count();
     if endpoint >= configured {
         return Err(invalid_argument(format!(
             "endpoint {endpoint} is out of range: the sender has {configured} endpoints"

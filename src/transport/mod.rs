@@ -57,6 +57,8 @@ pub struct Transport {
     secrets: Vec<String>,
     retry_on_http_429: bool,
     follow_redirects: bool,
+    /// The configured URL's origin, computed once: redirects send credentials only there.
+    origin: Option<String>,
 }
 
 /// Most 307/308 redirects one attempt follows.
@@ -142,6 +144,7 @@ impl Transport {
             secrets,
             retry_on_http_429: endpoint.queue.retry_on_http_429,
             follow_redirects: endpoint.follow_redirects,
+            origin: origin(&endpoint.url),
         })
     }
 
@@ -154,11 +157,11 @@ impl Transport {
     /// 303, or any 3xx with `follow_redirects: false`, fails the batch for good, since the URL
     /// needs fixing.
     pub fn send(&self, body: &[u8], attempt: u32) -> Outcome {
-        let configured_origin = origin(&self.url);
         let mut url = self.url.clone();
         let mut last_status = 0;
-        for _ in 0..=MAX_REDIRECTS {
-            let same_origin = origin(&url) == configured_origin;
+        for hop in 0..=MAX_REDIRECTS {
+            // The first hop is the configured URL itself: no parsing on the common path.
+            let same_origin = hop == 0 || origin(&url) == self.origin;
             match self.send_to(&url, same_origin, body, attempt) {
                 Hop::Done(outcome) => return outcome,
                 Hop::Redirect(status, location) => {
