@@ -26,7 +26,7 @@ use promrw::queue::BatchEncoder;
 use promrw::queue::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use promrw::series::SeriesRegistry;
 use promrw::wire::{proto, rw1, snappy_compress};
-use promrw::workload::Workload;
+use promrw_tools::workload::Workload;
 use prost::Message;
 
 /// Samples per batch (the default `max_samples_per_send`).

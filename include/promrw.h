@@ -376,8 +376,6 @@ typedef struct {
 
 
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

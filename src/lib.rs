@@ -27,14 +27,12 @@ pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod queue;
-pub mod receiver;
 pub mod redact;
 pub mod report;
 pub mod sender;
 pub mod series;
 pub mod transport;
 pub mod wire;
-pub mod workload;
 
 pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig, SeriesLimits};
 pub use error::{Error, ErrorKind, Result};

@@ -8,9 +8,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::yaml;
-use promrw::receiver::server::validating_handler;
-use promrw::receiver::{Receiver, SampleStore};
 use promrw::{ErrorKind, Sender};
+use promrw_tools::receiver::server::validating_handler;
+use promrw_tools::receiver::{Receiver, SampleStore};
 
 /// One run: `producers` threads append to their own series until the sender refuses with
 /// `Closed`, while the main thread closes it after `delay`. Returns (accepted by append as the

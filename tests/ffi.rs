@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use promrw::ErrorKind;
 use promrw::ffi::*;
-use promrw::receiver::server::validating_handler;
-use promrw::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
+use promrw_tools::receiver::server::validating_handler;
+use promrw_tools::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
 
 /// Every status code of this version with its published value.
 const STATUSES: [(promrw_status, u32); 15] = [

@@ -9,13 +9,13 @@ import (
 	"unsafe"
 )
 
-// Workload W1 (src/workload.rs): 10,000 series of 8 labels, rounds 1 s apart.
+// Workload W1 (tools/src/workload.rs): 10,000 series of 8 labels, rounds 1 s apart.
 const (
 	w1Series = 10_000
 	w1StepMs = 1_000
 )
 
-// w1Labels returns the label set of W1 series i, as src/workload.rs builds it.
+// w1Labels returns the label set of W1 series i, as tools/src/workload.rs builds it.
 func w1Labels(i int) map[string]string {
 	methods := [...]string{"GET", "POST", "PUT", "DELETE"}
 	codes := [...]string{"200", "201", "404", "500", "503"}
@@ -32,7 +32,7 @@ func w1Labels(i int) map[string]string {
 	}
 }
 
-// w1Value is the value of series i at a round (src/workload.rs).
+// w1Value is the value of series i at a round (tools/src/workload.rs).
 func w1Value(i, round int) float64 { return float64(i)*0.5 + float64(round)*3.0 }
 
 // threadCPU returns the CPU time used by the calling OS thread (CLOCK_THREAD_CPUTIME_ID).

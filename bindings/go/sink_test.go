@@ -31,7 +31,7 @@ type testSink struct {
 	changed   *sync.Cond
 }
 
-// The per-interval summary line of `promrw sink` (src/bin/promrw/sink.rs).
+// The per-interval summary line of `promrw sink` (tools/src/bin/promrw/sink.rs).
 var summaryLine = regexp.MustCompile(`^\[\s*[0-9.]+s\] requests=(\d+) rejected=(\d+) samples=\d+ bytes=\d+ out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)$`)
 
 // A request line the sink prints for a rejected request: "METHOD PATH -> STATUS: message".

@@ -8,8 +8,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use promrw::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 use promrw::{Config, Sender};
+use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 
 /// One scripted answer.
 #[derive(Debug, Clone)]

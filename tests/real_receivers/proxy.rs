@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use promrw::receiver::decode_request;
+use promrw_tools::receiver::decode_request;
 
 /// What the proxy does with the next requests.
 #[derive(Debug, Clone, PartialEq, Eq)]

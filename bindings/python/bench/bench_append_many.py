@@ -1,6 +1,6 @@
 """Benchmark: CPU per sample of ``Sender.append_many`` with ``array.array`` input on workload W1.
 
-W1 (as ``src/workload.rs``): 10,000 series of 8 labels, 100 rounds 1 s apart = 1,000,000
+W1 (as ``tools/src/workload.rs``): 10,000 series of 8 labels, 100 rounds 1 s apart = 1,000,000
 samples. Each run uses a fresh sender (1 shard, 2,000 samples per request, default queue) and:
 
 * not measured: building the label dicts and the input arrays (reported separately), starting
@@ -42,7 +42,7 @@ REGIONS = ["eu-west-1", "us-east-1", "ap-south-1", "sa-east-1"]
 
 
 def w1_labels(i: int) -> Dict[str, str]:
-    """The label set of W1 series ``i`` (as ``Workload::labels`` in src/workload.rs)."""
+    """The label set of W1 series ``i`` (as ``Workload::labels`` in tools/src/workload.rs)."""
     return {
         "__name__": f"http_server_requests_metric_{i % 100:03}_total",
         "job": f"payments-api-{i % 7}",

@@ -3,8 +3,8 @@
 
 use prost::Message;
 
-use crate::model::{is_valid_label_name, is_valid_metric_name};
-use crate::wire::{proto, snappy_decompress};
+use promrw::model::{is_valid_label_name, is_valid_metric_name};
+use promrw::wire::{proto, snappy_decompress};
 
 /// One series of a decoded request.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promrw::config::{EndpointConfig, QueueConfig};
-use promrw::receiver::{Receiver, SampleStore, server::validating_handler};
-use promrw::workload::Workload;
 use promrw::{Config, LogLevel, Sender};
+use promrw_tools::receiver::{Receiver, SampleStore, server::validating_handler};
+use promrw_tools::workload::Workload;
 
 /// Arguments of `promrw demo`.
 #[derive(clap::Args)]

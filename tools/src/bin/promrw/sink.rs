@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use promrw::receiver::server::{Handler, Observer, validating_handler};
-use promrw::receiver::{Receiver, Reply, RequestInfo, SampleStore};
+use promrw_tools::receiver::server::{Handler, Observer, validating_handler};
+use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 
 /// Arguments of `promrw sink`.
 #[derive(clap::Args)]

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promrw::config::{EndpointConfig, QueueConfig};
 use promrw::wire::proto;
-use promrw::workload::Workload;
 use promrw::{Config, Labels, Sample, Sender};
+use promrw_tools::workload::Workload;
 use prost::Message;
 
 use crate::usage::{process_usage, thread_usage, threads_cpu};

@@ -4,7 +4,7 @@
 //! container, method, code; about 150-200 bytes of label text each), 100 rounds of timestamps
 //! 1 s apart: 1,000,000 samples.
 
-use crate::model::{Label, Labels};
+use promrw::model::{Label, Labels};
 
 /// Shape of a synthetic workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,9 @@
 //! duplicate samples across requests) and, optionally, every sample for exact comparisons.
 
 use fxhash::FxHashMap as HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::decode::DecodedRequest;
-use crate::series::lock;
 
 /// A series' labels as `(name, value)` pairs, sorted by name.
 pub type LabelPairs = Vec<(String, String)>;
@@ -139,4 +138,11 @@ impl SampleStore {
             .map(|(labels, state)| (labels.clone(), state.samples.clone()))
             .collect()
     }
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves consistent state.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
