@@ -32,6 +32,7 @@ pub mod report;
 pub mod sender;
 pub mod series;
 pub mod transport;
+pub mod wal;
 pub mod wire;
 
 pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig, SeriesLimits};

@@ -129,10 +129,10 @@ impl Logger {
 
     /// Delivers a record built lazily by `message` when `level` is enabled.
     pub fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
-        if self.enabled(level) {
-            if let Some(sink) = &self.sink {
-                sink.log(level, &message());
-            }
+        if self.enabled(level)
+            && let Some(sink) = &self.sink
+        {
+            sink.log(level, &message());
         }
     }
 }

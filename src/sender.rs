@@ -173,10 +173,10 @@ impl Sender {
         }
         let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
         let slot = found.lock(stripe).map_err(unknown)?;
-        if let Some(last) = slot.last_timestamp() {
-            if timestamp_ms <= last {
-                return Err(self.out_of_order(&slot, timestamp_ms, last));
-            }
+        if let Some(last) = slot.last_timestamp()
+            && timestamp_ms <= last
+        {
+            return Err(self.out_of_order(&slot, timestamp_ms, last));
         }
         if timestamp_ms < EARLIEST_PLAUSIBLE_MS
             || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)

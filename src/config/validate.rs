@@ -76,10 +76,10 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             "must be greater than 0",
         ));
     }
-    if let Some(name) = &e.name {
-        if name.is_empty() {
-            return Err(invalid(&format!("{field}.name"), "must not be empty"));
-        }
+    if let Some(name) = &e.name
+        && name.is_empty()
+    {
+        return Err(invalid(&format!("{field}.name"), "must not be empty"));
     }
     for (name, value) in &e.headers {
         let lower = name.to_ascii_lowercase();
@@ -146,13 +146,14 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             "at most one of basic_auth and authorization must be configured",
         ));
     }
-    if let Some(b) = &e.basic_auth {
-        if b.password.is_some() && b.password_file.is_some() {
-            return Err(invalid(
-                &format!("{field}.basic_auth"),
-                "at most one of password and password_file must be configured",
-            ));
-        }
+    if let Some(b) = &e.basic_auth
+        && b.password.is_some()
+        && b.password_file.is_some()
+    {
+        return Err(invalid(
+            &format!("{field}.basic_auth"),
+            "at most one of password and password_file must be configured",
+        ));
     }
     if let Some(a) = &e.authorization {
         let af = format!("{field}.authorization");
@@ -174,13 +175,13 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
                 "is not a valid authorization scheme",
             ));
         }
-        if let Some(credentials) = &a.credentials {
-            if http::HeaderValue::from_str(credentials.expose()).is_err() {
-                return Err(invalid(
-                    &format!("{af}.credentials"),
-                    "is not valid in an HTTP header (it has control characters)",
-                ));
-            }
+        if let Some(credentials) = &a.credentials
+            && http::HeaderValue::from_str(credentials.expose()).is_err()
+        {
+            return Err(invalid(
+                &format!("{af}.credentials"),
+                "is not valid in an HTTP header (it has control characters)",
+            ));
         }
     }
     let t = &e.tls;

@@ -48,12 +48,12 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             args.interval
         ));
     }
-    if let Some(status) = args.reject_with {
-        if !(400..=599).contains(&status) {
-            return Err(format!(
-                "--reject-with must be a 4xx or 5xx status, got {status}"
-            ));
-        }
+    if let Some(status) = args.reject_with
+        && !(400..=599).contains(&status)
+    {
+        return Err(format!(
+            "--reject-with must be a 4xx or 5xx status, got {status}"
+        ));
     }
     let store = Arc::new(SampleStore::new(false));
     let interval = Arc::new(Interval::default());

@@ -1,0 +1,540 @@
+//! The byte format of the log: segment header, record framing (length + CRC32C) and the bodies
+//! of Series and Samples records (LEB128 varints, zigzag for signed values). See
+//! docs/ARCHITECTURE.md, "Durable queue (WAL mode): design".
+
+/// The first 8 bytes of every segment.
+pub const SEGMENT_MAGIC: &[u8; 8] = b"PROMRWAL";
+/// The segment format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the segment header: magic, version (u32 LE), 4 reserved zero bytes.
+pub const SEGMENT_HEADER_LEN: usize = 16;
+/// Bytes of a record frame before its payload: length (u32 LE) and CRC32C (u32 LE).
+pub const FRAME_HEADER_LEN: usize = 8;
+/// The largest payload a frame may declare; a larger length is corruption.
+pub const MAX_PAYLOAD_LEN: usize = 1 << 20;
+
+/// Record type byte of a Series record.
+pub const RECORD_SERIES: u8 = 1;
+/// Record type byte of a Samples record.
+pub const RECORD_SAMPLES: u8 = 2;
+
+/// The header every segment starts with.
+pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    header[..8].copy_from_slice(SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header
+}
+
+/// Why a segment header is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Fewer than [`SEGMENT_HEADER_LEN`] bytes.
+    Short,
+    /// The magic is not [`SEGMENT_MAGIC`].
+    BadMagic,
+    /// A format version this build does not read.
+    UnknownVersion(u32),
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::Short => write!(f, "shorter than the {SEGMENT_HEADER_LEN}-byte header"),
+            HeaderError::BadMagic => write!(f, "does not start with the promrw segment magic"),
+            HeaderError::UnknownVersion(v) => write!(
+                f,
+                "has format version {v}, this build reads version {FORMAT_VERSION}"
+            ),
+        }
+    }
+}
+
+/// Checks a segment's first bytes.
+pub fn check_segment_header(bytes: &[u8]) -> Result<(), HeaderError> {
+    if bytes.len() < SEGMENT_HEADER_LEN {
+        return Err(HeaderError::Short);
+    }
+    if &bytes[..8] != SEGMENT_MAGIC {
+        return Err(HeaderError::BadMagic);
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(HeaderError::UnknownVersion(version));
+    }
+    Ok(())
+}
+
+/// The CRC32C a frame carries: over its length bytes and its payload.
+fn frame_crc(length: [u8; 4], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&length), payload)
+}
+
+/// Appends one framed record (`payload` starts with its type byte) to `out`.
+///
+/// # Panics
+/// If `payload` is empty or longer than [`MAX_PAYLOAD_LEN`]: the writer cuts records well
+/// below that.
+pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    assert!(
+        !payload.is_empty() && payload.len() <= MAX_PAYLOAD_LEN,
+        "record payload of {} bytes",
+        payload.len()
+    );
+    let length = (payload.len() as u32).to_le_bytes();
+    out.extend_from_slice(&length);
+    out.extend_from_slice(&frame_crc(length, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// What is at an offset of a segment's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A record whose frame checks: its payload and the frame's whole length.
+    Record {
+        /// The payload (type byte first).
+        payload: &'a [u8],
+        /// Frame header plus payload.
+        frame_len: usize,
+    },
+    /// The bytes end before the frame does (a torn tail, or the end of the data).
+    Truncated,
+    /// The frame declares an impossible length or its CRC does not match.
+    Corrupt,
+}
+
+/// Reads the frame at the start of `bytes` (which must not be empty).
+pub fn read_frame(bytes: &[u8]) -> Frame<'_> {
+    if bytes.len() < FRAME_HEADER_LEN {
+        return Frame::Truncated;
+    }
+    let length: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
+    let payload_len = u32::from_le_bytes(length) as usize;
+    if payload_len == 0 || payload_len > MAX_PAYLOAD_LEN {
+        return Frame::Corrupt;
+    }
+    let Some(payload) = bytes.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + payload_len) else {
+        return Frame::Truncated;
+    };
+    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    if crc != frame_crc(length, payload) {
+        return Frame::Corrupt;
+    }
+    Frame::Record {
+        payload,
+        frame_len: FRAME_HEADER_LEN + payload_len,
+    }
+}
+
+/// Appends `value` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends `value` zigzag-encoded as a varint.
+pub fn put_zigzag(out: &mut Vec<u8>, value: i64) {
+    put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+/// A cursor over a record body; every read fails with [`BodyError`] rather than panicking.
+#[derive(Debug)]
+pub struct BodyReader<'a> {
+    bytes: &'a [u8],
+}
+
+/// A record body that does not decode (only possible for a record whose CRC matched by
+/// accident, or one written by a buggy build): counted as corrupt like a bad CRC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyError(pub &'static str);
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record body does not decode: {}", self.0)
+    }
+}
+
+impl<'a> BodyReader<'a> {
+    /// A reader over `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BodyReader { bytes }
+    }
+
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// An unsigned varint of at most 10 bytes.
+    pub fn varint(&mut self) -> Result<u64, BodyError> {
+        let mut value = 0u64;
+        for (i, &byte) in self.bytes.iter().enumerate().take(10) {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                self.bytes = &self.bytes[i + 1..];
+                return Ok(value);
+            }
+        }
+        Err(BodyError("varint"))
+    }
+
+    /// A zigzag varint.
+    pub fn zigzag(&mut self) -> Result<i64, BodyError> {
+        let raw = self.varint()?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Eight bytes, little endian.
+    pub fn u64_le(&mut self) -> Result<u64, BodyError> {
+        let (head, rest) = self
+            .bytes
+            .split_first_chunk::<8>()
+            .ok_or(BodyError("8-byte value"))?;
+        self.bytes = rest;
+        Ok(u64::from_le_bytes(*head))
+    }
+
+    /// A varint length and that many bytes of UTF-8.
+    pub fn string(&mut self) -> Result<&'a str, BodyError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| BodyError("string length"))?;
+        if len > self.bytes.len() {
+            return Err(BodyError("string length"));
+        }
+        let (text, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        std::str::from_utf8(text).map_err(|_| BodyError("string is not UTF-8"))
+    }
+}
+
+/// One sample of a Samples record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalSample {
+    /// The series' id within the segment (defined by an earlier Series record).
+    pub id: u32,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The value's bits (stale markers and NaN payloads kept exactly).
+    pub value_bits: u64,
+}
+
+/// Appends the payload of a Series record to `out`.
+pub fn encode_series<'l>(
+    out: &mut Vec<u8>,
+    id: u32,
+    labels: impl ExactSizeIterator<Item = (&'l str, &'l str)>,
+) {
+    out.push(RECORD_SERIES);
+    put_varint(out, u64::from(id));
+    put_varint(out, labels.len() as u64);
+    for (name, value) in labels {
+        put_varint(out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+        put_varint(out, value.len() as u64);
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// Builds the payload of one Samples record sample by sample.
+#[derive(Debug, Default)]
+pub struct SamplesEncoder {
+    body: Vec<u8>,
+    count: u64,
+    previous_timestamp: i64,
+}
+
+impl SamplesEncoder {
+    /// Adds a sample.
+    pub fn push(&mut self, sample: WalSample) {
+        put_varint(&mut self.body, u64::from(sample.id));
+        put_zigzag(
+            &mut self.body,
+            sample.timestamp.wrapping_sub(self.previous_timestamp),
+        );
+        self.body
+            .extend_from_slice(&sample.value_bits.to_le_bytes());
+        self.previous_timestamp = sample.timestamp;
+        self.count += 1;
+    }
+
+    /// Samples added since the last [`SamplesEncoder::finish_into`].
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no sample was added since the last [`SamplesEncoder::finish_into`].
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of body so far.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Appends the record's payload (type, count, samples) to `out` and starts a new record.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        out.push(RECORD_SAMPLES);
+        put_varint(out, self.count);
+        out.extend_from_slice(&self.body);
+        self.body.clear();
+        self.count = 0;
+        self.previous_timestamp = 0;
+    }
+}
+
+/// A decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record<'a> {
+    /// A series definition: id and label pairs.
+    Series {
+        /// The id samples of this segment refer to.
+        id: u32,
+        /// (name, value) pairs in the order written.
+        labels: Vec<(&'a str, &'a str)>,
+    },
+    /// A group of samples.
+    Samples(SamplesIter<'a>),
+}
+
+/// The samples of a Samples record, decoded lazily.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplesIter<'a> {
+    rest: &'a [u8],
+    remaining: u64,
+    previous_timestamp: i64,
+}
+
+impl SamplesIter<'_> {
+    /// Samples the record declares.
+    pub fn declared(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl Iterator for SamplesIter<'_> {
+    type Item = Result<WalSample, BodyError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let mut reader = BodyReader::new(self.rest);
+        let sample = (|| {
+            let id = u32::try_from(reader.varint()?).map_err(|_| BodyError("series id"))?;
+            let timestamp = self.previous_timestamp.wrapping_add(reader.zigzag()?);
+            let value_bits = reader.u64_le()?;
+            Ok(WalSample {
+                id,
+                timestamp,
+                value_bits,
+            })
+        })();
+        match sample {
+            Ok(sample) => {
+                self.rest = reader.bytes;
+                self.previous_timestamp = sample.timestamp;
+                Some(Ok(sample))
+            }
+            Err(e) => {
+                self.remaining = 0;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Decodes a record payload (type byte first). A Samples record's samples are checked when
+/// iterated; [`decode_record_checked`] checks them all.
+pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, BodyError> {
+    let (&kind, body) = payload.split_first().ok_or(BodyError("empty payload"))?;
+    let mut reader = BodyReader::new(body);
+    match kind {
+        RECORD_SERIES => {
+            let id = u32::try_from(reader.varint()?).map_err(|_| BodyError("series id"))?;
+            let count = reader.varint()?;
+            // Each label takes at least two bytes: a count above that is corruption.
+            if count > body.len() as u64 {
+                return Err(BodyError("label count"));
+            }
+            let mut labels = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                labels.push((reader.string()?, reader.string()?));
+            }
+            if !reader.is_empty() {
+                return Err(BodyError("bytes after the labels"));
+            }
+            Ok(Record::Series { id, labels })
+        }
+        RECORD_SAMPLES => {
+            let count = reader.varint()?;
+            // Each sample takes at least ten bytes.
+            if count.saturating_mul(10) > reader.bytes.len() as u64 {
+                return Err(BodyError("sample count"));
+            }
+            Ok(Record::Samples(SamplesIter {
+                rest: reader.bytes,
+                remaining: count,
+                previous_timestamp: 0,
+            }))
+        }
+        _ => Err(BodyError("unknown record type")),
+    }
+}
+
+/// Decodes a record and checks every sample of a Samples record (and that no byte is left
+/// over), so that a record that passes is safe to hand on.
+pub fn decode_record_checked(payload: &[u8]) -> Result<Record<'_>, BodyError> {
+    let record = decode_record(payload)?;
+    if let Record::Samples(samples) = &record {
+        let mut check = samples.clone();
+        for sample in check.by_ref() {
+            sample?;
+        }
+        if !check.rest.is_empty() {
+            return Err(BodyError("bytes after the samples"));
+        }
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::STALE_NAN_BITS;
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_frame(&mut out, payload);
+        out
+    }
+
+    #[test]
+    fn series_records_round_trip() {
+        let mut payload = Vec::new();
+        let labels = [("__name__", "up"), ("job", "démo"), ("empty_ok", "x")];
+        encode_series(&mut payload, 70_000, labels.iter().copied());
+        let bytes = framed(&payload);
+        let Frame::Record { payload, frame_len } = read_frame(&bytes) else {
+            panic!("frame does not read back");
+        };
+        assert_eq!(frame_len, bytes.len());
+        let Record::Series { id, labels: read } = decode_record_checked(payload).unwrap() else {
+            panic!("not a series record");
+        };
+        assert_eq!(id, 70_000);
+        assert_eq!(read, labels);
+    }
+
+    #[test]
+    fn samples_keep_every_bit_and_timestamps_in_both_directions() {
+        let values = [
+            STALE_NAN_BITS,
+            f64::NAN.to_bits() | 0x1234,
+            (-0.0f64).to_bits(),
+            f64::INFINITY.to_bits(),
+            1.5f64.to_bits(),
+        ];
+        let timestamps = [i64::MIN, i64::MAX, 0, -5, 1_700_000_000_000];
+        let mut encoder = SamplesEncoder::default();
+        let written: Vec<WalSample> = values
+            .iter()
+            .zip(timestamps)
+            .enumerate()
+            .map(|(i, (&value_bits, timestamp))| WalSample {
+                id: i as u32 * 1000,
+                timestamp,
+                value_bits,
+            })
+            .collect();
+        for &sample in &written {
+            encoder.push(sample);
+        }
+        assert_eq!(encoder.len(), 5);
+        let mut payload = Vec::new();
+        encoder.finish_into(&mut payload);
+        assert!(encoder.is_empty());
+        let Record::Samples(samples) = decode_record_checked(&payload).unwrap() else {
+            panic!("not a samples record");
+        };
+        let read: Vec<WalSample> = samples.map(Result::unwrap).collect();
+        assert_eq!(read, written);
+    }
+
+    #[test]
+    fn w1_like_samples_take_about_eleven_bytes() {
+        let mut encoder = SamplesEncoder::default();
+        for id in 0..10_000u32 {
+            encoder.push(WalSample {
+                id,
+                timestamp: 1_700_000_000_000,
+                value_bits: (id as f64).to_bits(),
+            });
+        }
+        let mut payload = Vec::new();
+        encoder.finish_into(&mut payload);
+        let per_sample = payload.len() as f64 / 10_000.0;
+        assert!(
+            (10.0..12.0).contains(&per_sample),
+            "{per_sample} bytes per sample"
+        );
+    }
+
+    #[test]
+    fn damaged_frames_are_truncated_or_corrupt_never_a_record() {
+        let mut payload = Vec::new();
+        encode_series(&mut payload, 1, [("a", "b")].into_iter());
+        let bytes = framed(&payload);
+        for cut in 0..bytes.len() {
+            assert_eq!(read_frame(&bytes[..cut]), Frame::Truncated, "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= 1 << bit;
+                assert!(
+                    !matches!(read_frame(&damaged), Frame::Record { .. }),
+                    "flip of bit {bit} of byte {i} read as a record"
+                );
+            }
+        }
+        let mut zero_length = bytes.clone();
+        zero_length[..4].fill(0);
+        assert_eq!(read_frame(&zero_length), Frame::Corrupt);
+    }
+
+    #[test]
+    fn bodies_that_lie_about_their_counts_are_errors() {
+        assert!(decode_record(&[RECORD_SAMPLES, 0xff, 0xff, 0x7f]).is_err());
+        assert!(decode_record(&[RECORD_SERIES, 1, 0xff, 0x7f]).is_err());
+        assert!(decode_record(&[9]).is_err());
+        assert!(decode_record(&[]).is_err());
+        let mut payload = Vec::new();
+        let mut encoder = SamplesEncoder::default();
+        encoder.push(WalSample {
+            id: 1,
+            timestamp: 2,
+            value_bits: 3,
+        });
+        encoder.finish_into(&mut payload);
+        payload.push(0);
+        assert!(decode_record_checked(&payload).is_err(), "trailing byte");
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        assert_eq!(check_segment_header(&segment_header()), Ok(()));
+        assert_eq!(check_segment_header(b"PROMRWAL"), Err(HeaderError::Short));
+        let mut other = segment_header();
+        other[8] = 2;
+        assert_eq!(
+            check_segment_header(&other),
+            Err(HeaderError::UnknownVersion(2))
+        );
+        other[0] = b'X';
+        assert_eq!(check_segment_header(&other), Err(HeaderError::BadMagic));
+    }
+}

@@ -1,0 +1,9 @@
+//! The durable queue's write-ahead log: segment files of length- and CRC32C-framed records
+//! (`format`, `segment`), per-endpoint cursors (`cursor`) and the directory lock (`lock`). The
+//! design, the durability contract and how the tests prove it are in docs/ARCHITECTURE.md,
+//! "Durable queue (WAL mode): design".
+
+pub mod cursor;
+pub mod format;
+pub mod lock;
+pub mod segment;
