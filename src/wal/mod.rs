@@ -6,4 +6,8 @@
 pub mod cursor;
 pub mod format;
 pub mod lock;
+pub mod recovery;
 pub mod segment;
+#[cfg(test)]
+mod tests;
+pub mod writer;

@@ -1,0 +1,172 @@
+//! Opening a log: every segment is scanned, damaged tails are cut, damage is counted, and what
+//! the next session needs is collected (segment sizes and per-record sample counts for the
+//! budget, each series' last timestamp for the registry).
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::Path;
+
+use super::format::Record;
+use super::segment::{list_segments, scan_segment, segment_path, sync_dir};
+
+/// The key of a label set in [`Recovered::last_timestamps`]: names and values, each followed by
+/// a zero byte (which label text cannot contain ambiguously: a name has no zero byte, and a
+/// value's length is fixed by the next zero).
+pub fn label_key<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<u8> {
+    let mut key = Vec::new();
+    for (name, value) in labels {
+        key.extend_from_slice(name.as_bytes());
+        key.push(0);
+        key.extend_from_slice(value.as_bytes());
+        key.push(0);
+    }
+    key
+}
+
+/// One segment as found at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's number.
+    pub number: u64,
+    /// Its length after repair.
+    pub len: u64,
+    /// (offset, samples) of each good Samples record, in order.
+    pub sample_records: Vec<(u64, u64)>,
+}
+
+impl SegmentInfo {
+    /// Samples in records at or after `offset`.
+    pub fn samples_from(&self, offset: u64) -> u64 {
+        self.sample_records
+            .iter()
+            .filter(|(at, _)| *at >= offset)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Damage found and repaired at open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Damaged stretches skipped inside segments.
+    pub corrupt_stretches: u64,
+    /// Bytes in those stretches.
+    pub corrupt_bytes: u64,
+    /// Bytes cut from segment tails (torn or damaged last records).
+    pub tail_bytes_cut: u64,
+    /// Segments whose header was unreadable (skipped whole; empty ones removed).
+    pub bad_segments: u64,
+    /// Samples referring to a series no earlier record of their segment defines.
+    pub orphan_samples: u64,
+    /// One line per finding, for the log.
+    pub findings: Vec<String>,
+}
+
+/// What opening a log found.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// Readable segments, ascending.
+    pub segments: Vec<SegmentInfo>,
+    /// The last timestamp the log holds for each label set ([`label_key`]).
+    pub last_timestamps: HashMap<Vec<u8>, i64>,
+    /// Damage found and repaired.
+    pub damage: Damage,
+    /// The highest segment number seen (readable or not); the next session starts above it.
+    pub highest_segment: u64,
+}
+
+/// Scans every segment of `wal_dir`, cutting damaged tails. Fails only on an I/O error. A
+/// segment whose header does not check (damaged, or of another format version: a newer
+/// promrw may have written it) is skipped and left in place, counted and logged; an empty or
+/// shorter-than-header file (a crash while creating it) is removed.
+pub fn recover(wal_dir: &Path) -> Result<Recovered, String> {
+    let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
+    let mut recovered = Recovered::default();
+    let mut removed_any = false;
+    for number in list_segments(wal_dir).map_err(|e| io(wal_dir, e))? {
+        recovered.highest_segment = recovered.highest_segment.max(number);
+        let path = segment_path(wal_dir, number);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let mut series: HashMap<u32, Vec<u8>> = HashMap::new();
+        let mut sample_records = Vec::new();
+        let mut orphans = 0u64;
+        let last = &mut recovered.last_timestamps;
+        let scan = scan_segment(&bytes, |offset, record| match record {
+            Record::Series { id, labels } => {
+                series.insert(*id, label_key(labels.iter().copied()));
+            }
+            Record::Samples(samples) => {
+                sample_records.push((offset, samples.declared()));
+                for sample in samples.clone().flatten() {
+                    match series.get(&sample.id) {
+                        Some(key) => {
+                            let entry = last.entry(key.clone()).or_insert(sample.timestamp);
+                            *entry = (*entry).max(sample.timestamp);
+                        }
+                        None => orphans += 1,
+                    }
+                }
+            }
+        });
+        let damage = &mut recovered.damage;
+        if let Some(why) = scan.bad_header {
+            damage.bad_segments += 1;
+            if bytes.len() < super::format::SEGMENT_HEADER_LEN {
+                // A crash between creating the file and syncing its header: nothing to keep.
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+                removed_any = true;
+                damage
+                    .findings
+                    .push(format!("{}: {why}; removed", path.display()));
+            } else {
+                damage.findings.push(format!(
+                    "{}: {why}; skipped and left in place",
+                    path.display()
+                ));
+            }
+            continue;
+        }
+        if scan.corrupt_stretches > 0 {
+            damage.corrupt_stretches += scan.corrupt_stretches;
+            damage.corrupt_bytes += scan.corrupt_bytes;
+            damage.findings.push(format!(
+                "{}: {} damaged stretch(es), {} bytes, skipped",
+                path.display(),
+                scan.corrupt_stretches,
+                scan.corrupt_bytes
+            ));
+        }
+        if scan.tail_bytes > 0 {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| io(&path, e))?;
+            file.set_len(scan.valid_len)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| io(&path, e))?;
+            damage.tail_bytes_cut += scan.tail_bytes;
+            damage.findings.push(format!(
+                "{}: cut {} bytes of torn or damaged tail at offset {}",
+                path.display(),
+                scan.tail_bytes,
+                scan.valid_len
+            ));
+        }
+        if orphans > 0 {
+            damage.orphan_samples += orphans;
+            damage.findings.push(format!(
+                "{}: {orphans} sample(s) of series whose definition was lost, skipped",
+                path.display()
+            ));
+        }
+        recovered.segments.push(SegmentInfo {
+            number,
+            len: scan.valid_len,
+            sample_records,
+        });
+    }
+    if removed_any {
+        sync_dir(wal_dir).map_err(|e| io(wal_dir, e))?;
+    }
+    Ok(recovered)
+}
