@@ -412,9 +412,9 @@ impl ConfigBuilder {
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Default of `promrw.max_request_bytes`: 32 MiB, VictoriaMetrics's `-maxInsertRequestSize`.
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 << 20;
+pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 32 << 20;
 /// Smallest `promrw.max_request_bytes` accepted: 1 KiB (a request must hold a series).
-pub const MIN_MAX_REQUEST_BYTES: usize = 1 << 10;
+pub(crate) const MIN_MAX_REQUEST_BYTES: usize = 1 << 10;
 /// Largest `promrw.max_request_bytes` accepted: 1 GiB (snappy's block format stops below
 /// 4 GiB, and receivers refuse far smaller requests).
-pub const MAX_MAX_REQUEST_BYTES: usize = 1 << 30;
+pub(crate) const MAX_MAX_REQUEST_BYTES: usize = 1 << 30;

@@ -46,7 +46,7 @@ impl Default for BatchEncoder {
 
 /// A batch cut into requests that each fit `max_request_bytes`.
 #[derive(Debug, Default)]
-pub struct Split {
+pub(crate) struct Split {
     /// The requests, to send in this order: a series' samples are spread over them in queue
     /// order.
     pub parts: Vec<Vec<BatchSample>>,
@@ -82,7 +82,7 @@ impl BatchEncoder {
     /// samples stay in queue order across the requests. A sample that does not fit even in an
     /// empty request is put in [`Split::too_large`]. Sizes are computed with saturating
     /// arithmetic, so no batch is too big to be measured.
-    pub fn split(
+    pub(crate) fn split(
         &mut self,
         batch: &mut Vec<BatchSample>,
         cache: &SeriesCache,

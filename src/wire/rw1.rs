@@ -72,18 +72,18 @@ fn sample_len(timestamp: i64) -> usize {
 }
 
 /// Bytes one sample with timestamp `timestamp` adds inside a `TimeSeries` (key, length,
-/// message): at most [`MAX_SAMPLE_ENTRY_LEN`].
+/// message): at most `MAX_SAMPLE_ENTRY_LEN`.
 pub fn sample_entry_len(timestamp: i64) -> u64 {
     let n = sample_len(timestamp);
     (1 + encoded_len_varint(n as u64) + n) as u64
 }
 
 /// The most bytes a sample adds inside a `TimeSeries` (a 10-byte timestamp varint).
-pub const MAX_SAMPLE_ENTRY_LEN: u64 = 1 + 1 + 1 + 8 + 1 + 10;
+pub(crate) const MAX_SAMPLE_ENTRY_LEN: u64 = 1 + 1 + 1 + 8 + 1 + 10;
 
 /// The most bytes a `TimeSeries` entry adds to a `WriteRequest` besides its labels and
 /// samples (key and a length varint, which never exceeds 10 bytes).
-pub const MAX_SERIES_OVERHEAD: u64 = 1 + 10;
+pub(crate) const MAX_SERIES_OVERHEAD: u64 = 1 + 10;
 
 /// Bytes a `TimeSeries` with `labels_len` bytes of labels and `samples_len` bytes of sample
 /// entries (the sum of [`sample_entry_len`]) adds to a `WriteRequest` body. Saturating, so a
