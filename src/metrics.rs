@@ -82,6 +82,9 @@ pub struct EndpointMetrics {
     pub samples_failed: AtomicU64,
     /// Samples in retried attempts.
     pub samples_retried: AtomicU64,
+    /// Samples that alone, with their series' labels, exceed `promrw.max_request_bytes`
+    /// (also counted in `samples_failed`).
+    pub samples_too_large: AtomicU64,
     /// Samples dropped `too_old`.
     pub dropped_too_old: AtomicU64,
     /// Samples dropped `queue_full`.
@@ -270,6 +273,12 @@ pub struct EndpointStats {
     pub samples_failed: u64,
     /// `prometheus_remote_storage_samples_retried_total`.
     pub samples_retried: u64,
+    /// `promrw_samples_too_large_total`: samples that alone exceed `promrw.max_request_bytes`,
+    /// never sent and counted in `samples_failed` too.
+    pub samples_too_large: u64,
+    /// `promrw_shard_cached_series`: series held in the shards' caches (a released series
+    /// stays until its queued samples are resolved).
+    pub series_cached: u64,
     /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`.
     pub dropped_too_old: u64,
     /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`.
@@ -335,6 +344,9 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         samples_acked: load(&m.samples_acked),
         samples_failed: load(&m.samples_failed),
         samples_retried: load(&m.samples_retried),
+        samples_too_large: load(&m.samples_too_large),
+        // Filled in from the shards by the caller, as `samples_pending`.
+        series_cached: 0,
         dropped_too_old: load(&m.dropped_too_old),
         dropped_queue_full: load(&m.dropped_queue_full),
         bytes_sent: load(&m.bytes_total),
@@ -557,6 +569,16 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         ("promrw_shards_dead", "Shards whose thread panicked.", |s| {
             s.shards_dead
         }),
+        (
+            "promrw_samples_too_large_total",
+            "Samples never sent because one alone exceeds promrw.max_request_bytes (also counted failed).",
+            |s| s.samples_too_large,
+        ),
+        (
+            "promrw_shard_cached_series",
+            "Series held in shard caches, released ones until their queued samples are resolved.",
+            |s| s.series_cached,
+        ),
     ] {
         let kind = if name.ends_with("_total") {
             "counter"

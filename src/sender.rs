@@ -85,8 +85,9 @@ impl Sender {
         // append to one shard holds one stripe.
         let stripes = config.endpoints[0].queue.min_shards;
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
+        let max_request_bytes = config.max_request_bytes;
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
-            match EndpointQueue::start(endpoint, logger.clone(), index) {
+            match EndpointQueue::start(endpoint, logger.clone(), index, max_request_bytes) {
                 Ok(queue) => endpoints.push(queue),
                 Err(e) => {
                     for started in &endpoints {
@@ -136,7 +137,13 @@ impl Sender {
     /// under the `block` overflow policy can hold it up to `block_timeout`).
     pub fn release(&self, series: SeriesRef) -> Result<()> {
         self.check_process()?;
-        self.registry.release(series)
+        // Under the series' stripe: each endpoint's shard purges the series from its cache
+        // once the samples queued so far are sent, so its label bytes are freed soon.
+        self.registry.release_with(series, |slot| {
+            for endpoint in &self.endpoints {
+                endpoint.note_release(slot);
+            }
+        })
     }
 
     /// Appends one sample. The timestamp must be later than the series' last accepted one.

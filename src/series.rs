@@ -90,10 +90,25 @@ struct Slot {
     series: Mutex<Option<Arc<Series>>>,
 }
 
-/// Slots per chunk; chunks are allocated on demand and never freed while the registry lives.
+/// Slots per chunk; chunks are allocated on demand and never freed while the registry lives
+/// (appends read slots without a lock, so a chunk cannot go away under them; a released slot
+/// holds no series, so what stays is its fixed-size atomics). Slots are reused before new ones
+/// are taken, so the chunks allocated cover the peak of live series, and `promrw.max_series`
+/// bounds them.
 const CHUNK_SLOTS: usize = 4096;
-/// Number of chunks: up to 2^28 live series.
+/// Number of chunks without `promrw.max_series`: up to 2^28 live series.
 const MAX_CHUNKS: usize = 1 << 16;
+
+/// The chunk table for `max_series` live series (0: no limit): enough chunks for them, plus
+/// one for slots taken to replace retired ones.
+fn chunk_table(max_series: usize) -> Box<[OnceLock<SlotChunk>]> {
+    let chunks = if max_series == 0 {
+        MAX_CHUNKS
+    } else {
+        (max_series.div_ceil(CHUNK_SLOTS) + 1).min(MAX_CHUNKS)
+    };
+    (0..chunks).map(|_| OnceLock::new()).collect()
+}
 
 /// A block of slots, allocated on first use.
 type SlotChunk = Box<[Slot]>;
@@ -138,7 +153,7 @@ impl SeriesRegistry {
     /// endpoint's shard count, so that the series of one shard share a stripe.
     pub fn with_stripes(external_labels: Labels, stripes: usize) -> Self {
         SeriesRegistry {
-            chunks: (0..MAX_CHUNKS).map(|_| OnceLock::new()).collect(),
+            chunks: chunk_table(0),
             stripes: (0..stripes.max(1))
                 .map(|_| CachePadded::new(Mutex::new(())))
                 .collect(),
@@ -154,9 +169,14 @@ impl SeriesRegistry {
         }
     }
 
-    /// The registry with `limits` on registered series and their labels.
+    /// The registry with `limits` on registered series and their labels; its slot table is
+    /// sized for `limits.max_series`. Call it before registering anything.
     pub fn with_limits(mut self, limits: SeriesLimits) -> Self {
+        debug_assert!(self.is_empty(), "limits are set on a new registry");
         self.limits = limits;
+        if lock(&self.index).next_slot == 0 {
+            self.chunks = chunk_table(limits.max_series);
+        }
         self
     }
 
@@ -219,7 +239,7 @@ impl SeriesRegistry {
         let slot_number = match index.free_slots.pop() {
             Some(slot) => slot,
             None => {
-                if index.next_slot as usize >= CHUNK_SLOTS * MAX_CHUNKS {
+                if index.next_slot as usize >= CHUNK_SLOTS * self.chunks.len() {
                     return Err(Error::new(
                         ErrorKind::InvalidArgument,
                         "series limit reached: release series that are no longer used",
@@ -254,12 +274,33 @@ impl SeriesRegistry {
     /// with `UnknownSeries`; registering the same labels again gives a new ref. Waits for an
     /// append holding the series' stripe to finish.
     pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
+        self.release_with(series_ref, |_| {})
+    }
+
+    /// [`SeriesRegistry::release`], running `before` on the slot first, its stripe held (no
+    /// sample of the series can be queued after it), e.g. to tell shards to purge the series.
+    /// The registry drops its own references to the series (slot and index), so its label
+    /// bytes are freed once the shards have let go of it too.
+    pub fn release_with(
+        &self,
+        series_ref: SeriesRef,
+        before: impl FnOnce(&LockedSlot<'_>),
+    ) -> Result<()> {
         // Lock order: stripe, then index (register takes only the index).
         self.with_slot(series_ref, |slot| {
+            before(slot);
             let mut index = lock(&self.index);
             let series = lock(&slot.slot.series).take();
             if let Some(series) = series {
                 index.by_labels.remove(series.encoded_labels());
+                // After a spike, give back the index's table (amortised: it has to fall to a
+                // quarter again before the next shrink).
+                let len = index.by_labels.len();
+                if index.by_labels.capacity() > MIN_SHRINK_INDEX
+                    && index.by_labels.capacity() > 4 * len
+                {
+                    index.by_labels.shrink_to(2 * len);
+                }
             }
             slot.slot.has_timestamp.store(false, Ordering::Relaxed);
             let uses = self.next_uses(slot.slot.uses.load(Ordering::Relaxed));
@@ -338,6 +379,9 @@ impl SeriesRegistry {
         &chunk[slot % CHUNK_SLOTS]
     }
 }
+
+/// Capacity of the label index below which it is never shrunk.
+const MIN_SHRINK_INDEX: usize = 4096;
 
 /// A slot's use count at or past which it is retired on release (so counts never wrap).
 const RETIRE_AT: u32 = u32::MAX - 4;
@@ -467,6 +511,13 @@ impl LockedSlot<'_> {
     fn series_to_announce(&self) -> Option<Arc<Series>> {
         // Live under the stripe: release cannot have taken the series.
         lock(&self.slot.series).clone()
+    }
+
+    /// True when a sample of the series may be queued for the endpoint with cache bit
+    /// `endpoint_bit` (an endpoint past the 64th has no bit, so always).
+    pub fn was_announced(&self, endpoint_bit: u64) -> bool {
+        endpoint_bit == 0
+            || self.slot.announced_to.load(Ordering::Relaxed) & endpoint_bit == endpoint_bit
     }
 
     /// Records that a sample carrying the series was queued for the endpoint with cache bit
@@ -655,6 +706,38 @@ mod tests {
         }
         assert_eq!(bucket_of(u64::MAX, 4), 3);
         assert_eq!(bucket_of(0, 4), 0);
+    }
+
+    #[test]
+    fn max_series_bounds_the_slot_table_and_released_slots_hold_no_series() {
+        let limits = SeriesLimits {
+            max_series: 5000,
+            ..SeriesLimits::default()
+        };
+        let reg = SeriesRegistry::new(Labels::default()).with_limits(limits);
+        assert_eq!(reg.chunks.len(), 3, "two chunks for 5000 series, one spare");
+        let refs: Vec<_> = (0..5000)
+            .map(|i| reg.register(labels(&format!("m{i}"))).unwrap())
+            .collect();
+        let weak: Vec<_> = refs
+            .iter()
+            .map(|r| Arc::downgrade(&reg.series(*r).unwrap()))
+            .collect();
+        for r in &refs {
+            reg.release(*r).unwrap();
+        }
+        assert!(
+            weak.iter().all(|w| w.upgrade().is_none()),
+            "released series (and their label bytes) are freed at release"
+        );
+        assert!(
+            lock(&reg.index).by_labels.capacity() < 4096,
+            "the index shrank"
+        );
+        assert_eq!(
+            SeriesRegistry::new(Labels::default()).chunks.len(),
+            MAX_CHUNKS
+        );
     }
 
     #[test]

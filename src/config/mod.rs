@@ -264,7 +264,7 @@ pub struct SeriesLimits {
 }
 
 /// A complete, validated sender configuration.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Config {
     /// The endpoints; each gets its own queue and all receive every sample.
     pub endpoints: Vec<EndpointConfig>,
@@ -275,8 +275,26 @@ pub struct Config {
     pub flush_deadline: Duration,
     /// promrw extension: limits on registered series and their labels.
     pub limits: SeriesLimits,
+    /// promrw extension (`promrw.max_request_bytes`): the largest uncompressed protobuf body
+    /// of one request (default 32 MiB, VictoriaMetrics's `-maxInsertRequestSize`). A batch
+    /// that would exceed it is sent as several requests, in order; a sample that alone (with
+    /// its series' labels) exceeds it is never sent and is counted as failed.
+    pub max_request_bytes: usize,
     /// Where log records go; silent by default.
     pub logger: Logger,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoints: Vec::new(),
+            external_labels: Labels::default(),
+            flush_deadline: Duration::ZERO,
+            limits: SeriesLimits::default(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            logger: Logger::default(),
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -286,6 +304,7 @@ impl fmt::Debug for Config {
             .field("external_labels", &self.external_labels)
             .field("flush_deadline", &self.flush_deadline)
             .field("limits", &self.limits)
+            .field("max_request_bytes", &self.max_request_bytes)
             .field("logger", &self.logger)
             .finish()
     }
@@ -332,10 +351,17 @@ pub struct ConfigBuilder {
     external_labels: Vec<Label>,
     flush_deadline: Option<Duration>,
     limits: SeriesLimits,
+    max_request_bytes: Option<usize>,
     logger: Logger,
 }
 
 impl ConfigBuilder {
+    /// Sets the largest uncompressed body of one request (`promrw.max_request_bytes`).
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = Some(bytes);
+        self
+    }
+
     /// Sets the limits on registered series and their labels.
     pub fn limits(mut self, limits: SeriesLimits) -> Self {
         self.limits = limits;
@@ -374,6 +400,7 @@ impl ConfigBuilder {
             external_labels,
             flush_deadline: self.flush_deadline.unwrap_or(DEFAULT_FLUSH_DEADLINE),
             limits: self.limits,
+            max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             logger: self.logger,
         };
         validate::validate(&config)?;
@@ -383,3 +410,11 @@ impl ConfigBuilder {
 
 /// Default of `promrw.flush_deadline`: Prometheus's `--storage.remote.flush-deadline`.
 pub const DEFAULT_FLUSH_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Default of `promrw.max_request_bytes`: 32 MiB, VictoriaMetrics's `-maxInsertRequestSize`.
+pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 32 << 20;
+/// Smallest `promrw.max_request_bytes` accepted: 1 KiB (a request must hold a series).
+pub(crate) const MIN_MAX_REQUEST_BYTES: usize = 1 << 10;
+/// Largest `promrw.max_request_bytes` accepted: 1 GiB (snappy's block format stops below
+/// 4 GiB, and receivers refuse far smaller requests).
+pub(crate) const MAX_MAX_REQUEST_BYTES: usize = 1 << 30;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::duration::parse_duration;
 use super::{
-    Authorization, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE, EndpointConfig, OverflowPolicy,
-    QueueConfig, Secret, TlsConfig, validate,
+    Authorization, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE, DEFAULT_MAX_REQUEST_BYTES,
+    EndpointConfig, OverflowPolicy, QueueConfig, Secret, TlsConfig, validate,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
@@ -42,6 +42,7 @@ struct RawPromrw {
     label_name_length_limit: usize,
     #[serde(default)]
     label_value_length_limit: usize,
+    max_request_bytes: Option<usize>,
 }
 
 /// One `remote_write` entry.
@@ -193,6 +194,10 @@ fn convert(raw: RawConfig) -> Result<Config> {
             label_name_length_limit: raw.promrw.label_name_length_limit,
             label_value_length_limit: raw.promrw.label_value_length_limit,
         },
+        max_request_bytes: raw
+            .promrw
+            .max_request_bytes
+            .unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
         logger: Logger::default(),
     })
 }

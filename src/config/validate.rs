@@ -52,6 +52,17 @@ pub(super) fn validate(config: &Config) -> Result<()> {
     if config.endpoints.is_empty() {
         return Err(invalid("remote_write", "at least one endpoint is required"));
     }
+    let bytes = config.max_request_bytes;
+    if !(super::MIN_MAX_REQUEST_BYTES..=super::MAX_MAX_REQUEST_BYTES).contains(&bytes) {
+        return Err(invalid(
+            "promrw.max_request_bytes",
+            format!(
+                "{bytes} is out of range: must be from {} (1 KiB) to {} (1 GiB) bytes",
+                super::MIN_MAX_REQUEST_BYTES,
+                super::MAX_MAX_REQUEST_BYTES
+            ),
+        ));
+    }
     let mut names = HashSet::new();
     for (index, endpoint) in config.endpoints.iter().enumerate() {
         let field = format!("remote_write[{index}]");

@@ -1,8 +1,18 @@
 //! Turning a batch of queued samples into a compressed RW 1.0 request body: samples of one
 //! series share one `TimeSeries`, in the order they were queued.
+//!
+//! A batch whose body would exceed `promrw.max_request_bytes` is split first
+//! ([`BatchEncoder::split`]) into parts sent one after the other; the buffers are reused from
+//! request to request and shrunk when a spike left them far larger than recent requests need.
 
 use super::series_cache::{BatchSample, SeriesCache};
 use crate::wire::{rw1, snappy_compress};
+
+/// Requests per window of the buffers' high-water mark: the mark is the largest body of the
+/// current and the previous window (the last 16 to 32 requests).
+const SHRINK_WINDOW: u32 = 16;
+/// Buffers at or below this capacity are never shrunk.
+const SHRINK_FLOOR: usize = 1 << 20;
 
 /// Reusable buffers for encoding batches; one per shard.
 pub struct BatchEncoder {
@@ -11,6 +21,12 @@ pub struct BatchEncoder {
     compressed: Vec<u8>,
     compressed_len: usize,
     snappy: snap::raw::Encoder,
+    /// Largest raw body in the current window of [`SHRINK_WINDOW`] requests.
+    window_peak: usize,
+    /// Largest raw body in the previous window.
+    previous_peak: usize,
+    /// Requests encoded in the current window.
+    window_requests: u32,
 }
 
 impl Default for BatchEncoder {
@@ -21,14 +37,35 @@ impl Default for BatchEncoder {
             compressed: Vec::new(),
             compressed_len: 0,
             snappy: snap::raw::Encoder::new(),
+            window_peak: 0,
+            previous_peak: 0,
+            window_requests: 0,
         }
     }
 }
 
+/// A batch cut into requests that each fit `max_request_bytes`.
+#[derive(Debug, Default)]
+pub(crate) struct Split {
+    /// The requests, to send in this order: a series' samples are spread over them in queue
+    /// order.
+    pub parts: Vec<Vec<BatchSample>>,
+    /// Samples that do not fit even alone (one sample and its series' labels): never sent.
+    pub too_large: Vec<BatchSample>,
+}
+
+/// `buffer`'s capacity is given back when it is above [`SHRINK_FLOOR`] and over four times
+/// `needed`; it keeps twice `needed` (and at least its length).
+fn shrink(buffer: &mut Vec<u8>, needed: usize) {
+    if buffer.capacity() > SHRINK_FLOOR && buffer.capacity() / 4 > needed {
+        buffer.shrink_to(needed.saturating_mul(2));
+    }
+}
+
 impl BatchEncoder {
-    /// Encodes and compresses `batch`, whose series are in `cache`; the body stays valid
-    /// until the next call.
-    pub fn encode(&mut self, batch: &[BatchSample], cache: &SeriesCache) -> &[u8] {
+    /// Sorts the batch's samples by series into `order` (`(cache slot, index in batch)`), so
+    /// that each series' samples are consecutive and in queue order.
+    fn group(&mut self, batch: &[BatchSample]) {
         self.order.clear();
         self.order
             .extend(batch.iter().enumerate().map(|(i, s)| (s.slot, i as u32)));
@@ -36,14 +73,108 @@ impl BatchEncoder {
         if !self.order.is_sorted() {
             self.order.sort_unstable();
         }
+    }
+
+    /// Cuts `batch` into requests whose uncompressed bodies fit `max_bytes`, or `None` when
+    /// it fits whole (`batch` is then left as it is; otherwise it is emptied into the split).
+    /// Series are packed whole while they fit; a series that does not fit in the rest of a
+    /// request has its first samples there and the others in the next ones, so each series'
+    /// samples stay in queue order across the requests. A sample that does not fit even in an
+    /// empty request is put in [`Split::too_large`]. Sizes are computed with saturating
+    /// arithmetic, so no batch is too big to be measured.
+    pub(crate) fn split(
+        &mut self,
+        batch: &mut Vec<BatchSample>,
+        cache: &SeriesCache,
+        max_bytes: usize,
+    ) -> Option<Split> {
+        let cap = max_bytes as u64;
+        // Every sample as a series of its own, with the longest labels cached: an upper bound
+        // of the body, so the usual batch is not measured series by series.
+        let bound = (cache.max_labels_len() as u64)
+            .saturating_add(rw1::MAX_SERIES_OVERHEAD + rw1::MAX_SAMPLE_ENTRY_LEN)
+            .saturating_mul(batch.len() as u64);
+        if bound <= cap {
+            return None;
+        }
+        self.group(batch);
+        let mut total = 0u64;
+        let mut start = 0;
+        while start < self.order.len() {
+            let end = self.run_end(start);
+            let labels = cache.series(self.order[start].0).encoded_labels().len() as u64;
+            let samples = self.order[start..end]
+                .iter()
+                .map(|&(_, i)| rw1::sample_entry_len(batch[i as usize].timestamp))
+                .fold(0, u64::saturating_add);
+            total = total.saturating_add(rw1::series_entry_len(labels, samples));
+            start = end;
+        }
+        if total <= cap {
+            return None;
+        }
+        let mut split = Split::default();
+        let mut part: Vec<BatchSample> = Vec::new();
+        let mut part_len = 0u64;
+        let mut start = 0;
+        while start < self.order.len() {
+            let end = self.run_end(start);
+            let labels = cache.series(self.order[start].0).encoded_labels().len() as u64;
+            // Bytes of this series' samples in the current part, and of its entry.
+            let mut in_part = 0u64;
+            for &(_, i) in &self.order[start..end] {
+                let sample = batch[i as usize];
+                let entry = rw1::sample_entry_len(sample.timestamp);
+                loop {
+                    let before = if in_part == 0 {
+                        0
+                    } else {
+                        rw1::series_entry_len(labels, in_part)
+                    };
+                    let after = rw1::series_entry_len(labels, in_part.saturating_add(entry));
+                    let grown = (part_len - before).saturating_add(after);
+                    if grown <= cap {
+                        part.push(sample);
+                        part_len = grown;
+                        in_part += entry;
+                        break;
+                    }
+                    if part.is_empty() {
+                        split.too_large.push(sample);
+                        break;
+                    }
+                    split.parts.push(std::mem::take(&mut part));
+                    part_len = 0;
+                    in_part = 0;
+                }
+            }
+            start = end;
+        }
+        if !part.is_empty() {
+            split.parts.push(part);
+        }
+        batch.clear();
+        Some(split)
+    }
+
+    /// The end of the run of one series' samples in `order` that starts at `start`.
+    fn run_end(&self, start: usize) -> usize {
+        let id = self.order[start].0;
+        self.order[start..]
+            .iter()
+            .position(|(other, _)| *other != id)
+            .map_or(self.order.len(), |n| start + n)
+    }
+
+    /// Encodes and compresses `batch`, whose series are in `cache`; the body stays valid
+    /// until the next call.
+    pub fn encode(&mut self, batch: &[BatchSample], cache: &SeriesCache) -> &[u8] {
+        self.group(batch);
         self.raw.clear();
         let mut start = 0;
         while start < self.order.len() {
             let id = self.order[start].0;
-            let end = self.order[start..]
-                .iter()
-                .position(|(other, _)| *other != id)
-                .map_or(self.order.len(), |n| start + n);
+            let end = self.run_end(start);
             let run = &self.order[start..end];
             let series = cache.series(id);
             rw1::append_series(
@@ -57,7 +188,37 @@ impl BatchEncoder {
             start = end;
         }
         self.compressed_len = snappy_compress(&mut self.snappy, &self.raw, &mut self.compressed);
+        self.shrink_after_spike();
         &self.compressed[..self.compressed_len]
+    }
+
+    /// Records the body just encoded in the high-water mark and gives back buffer capacity a
+    /// spike left behind: a buffer over [`SHRINK_FLOOR`] and four times what the last 16 to 32
+    /// requests needed keeps twice that. A steady load never shrinks (the mark stays at its
+    /// size), and a shrunk buffer grows again as a `Vec` does.
+    fn shrink_after_spike(&mut self) {
+        self.window_peak = self.window_peak.max(self.raw.len());
+        self.window_requests += 1;
+        let mark = self.window_peak.max(self.previous_peak);
+        if self.window_requests >= SHRINK_WINDOW {
+            self.previous_peak = self.window_peak;
+            self.window_peak = 0;
+            self.window_requests = 0;
+        }
+        shrink(&mut self.raw, mark);
+        // The compressed buffer is kept at the length snappy needs for the largest body seen
+        // (it is never re-zeroed): cut it to what the mark needs, past the current body.
+        let needed = snap::raw::max_compress_len(mark).max(self.compressed_len);
+        if self.compressed.capacity() > SHRINK_FLOOR && self.compressed.capacity() / 4 > needed {
+            self.compressed.truncate(needed);
+            shrink(&mut self.compressed, needed);
+        }
+    }
+
+    /// The capacities of the raw and compressed buffers (for tests of shrinking).
+    #[cfg(test)]
+    fn capacities(&self) -> (usize, usize) {
+        (self.raw.capacity(), self.compressed.capacity())
     }
 
     /// The body produced by the last `encode`.
@@ -79,6 +240,151 @@ mod tests {
     use crate::series::SeriesRegistry;
     use crate::wire::{proto, snappy_decompress};
     use prost::Message;
+
+    /// Registers series `name{i="0".."n", pad=<pad bytes>}` and resolves `per_series` samples
+    /// of each (timestamps 1.., interleaved across series as a queue would hold them).
+    fn batch_of(
+        reg: &SeriesRegistry,
+        cache: &mut SeriesCache,
+        name: &str,
+        n: usize,
+        pad: usize,
+        per_series: i64,
+    ) -> Vec<BatchSample> {
+        let pad = "p".repeat(pad);
+        let series: Vec<_> = (0..n)
+            .map(|i| {
+                let r = reg
+                    .register(
+                        Labels::from_pairs(&[
+                            ("__name__", name),
+                            ("i", &i.to_string()),
+                            ("pad", &pad),
+                        ])
+                        .unwrap(),
+                    )
+                    .unwrap();
+                (r, reg.series(r).unwrap())
+            })
+            .collect();
+        cache.start_batch();
+        let mut batch = Vec::new();
+        for ts in 1..=per_series {
+            for (r, s) in &series {
+                match cache.resolve(QueuedSample::announcing(*r, s, ts, ts as f64)) {
+                    Resolved::Ready(sample) => batch.push(sample),
+                    other => panic!("resolves: {other:?}"),
+                }
+            }
+        }
+        batch
+    }
+
+    /// Decodes a body into `(name and i label, timestamps)` per series.
+    fn decode(body: &[u8]) -> Vec<(String, Vec<i64>)> {
+        let req = proto::WriteRequest::decode(snappy_decompress(body).unwrap().as_slice()).unwrap();
+        req.timeseries
+            .iter()
+            .map(|t| {
+                let key = format!("{}{}", t.labels[0].value, t.labels[1].value);
+                (key, t.samples.iter().map(|s| s.timestamp).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_over_the_cap_is_split_into_parts_that_fit_in_order() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let mut enc = BatchEncoder::default();
+        // 20 series of ~1 KiB of labels, 50 samples each: about 40 KiB.
+        let mut batch = batch_of(&reg, &mut cache, "s", 20, 1000, 50);
+        let whole = enc.encode(&batch, &cache).len();
+        assert!(whole > 0 && enc.raw_len() > 30_000);
+        assert!(
+            enc.split(&mut batch, &cache, 1 << 20).is_none(),
+            "fits 1 MiB whole"
+        );
+        assert_eq!(batch.len(), 1000, "left as it was");
+        let cap = 4096;
+        let split = enc.split(&mut batch, &cache, cap).expect("split");
+        assert!(batch.is_empty() && split.too_large.is_empty());
+        assert!(split.parts.len() >= 10, "{} parts", split.parts.len());
+        let mut seen: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        let mut total = 0;
+        for part in &split.parts {
+            let body = enc.encode(part, &cache).to_vec();
+            assert!(enc.raw_len() <= cap, "{} > {cap}", enc.raw_len());
+            for (key, ts) in decode(&body) {
+                total += ts.len();
+                seen.entry(key).or_default().extend(ts);
+            }
+        }
+        assert_eq!(total, 1000, "every sample once");
+        assert_eq!(seen.len(), 20);
+        for ts in seen.values() {
+            assert_eq!(*ts, (1..=50).collect::<Vec<i64>>(), "in order across parts");
+        }
+    }
+
+    #[test]
+    fn a_sample_too_large_alone_is_set_apart_and_the_rest_is_sent() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let mut enc = BatchEncoder::default();
+        let mut batch = batch_of(&reg, &mut cache, "small", 3, 10, 4);
+        let huge = batch_of(&reg, &mut cache, "huge", 1, 5000, 2);
+        batch.extend(huge);
+        let split = enc.split(&mut batch, &cache, 4096).expect("split");
+        assert_eq!(split.too_large.len(), 2, "both samples of the huge series");
+        let sent: usize = split.parts.iter().map(Vec::len).sum();
+        assert_eq!(sent, 12);
+        for part in &split.parts {
+            enc.encode(part, &cache);
+            assert!(enc.raw_len() <= 4096);
+        }
+    }
+
+    #[test]
+    fn buffers_shrink_after_a_spike_and_not_under_a_steady_load() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let mut enc = BatchEncoder::default();
+        // A spike: 400 series of 10 KiB labels, about 4 MiB raw.
+        let spike = batch_of(&reg, &mut cache, "spike", 400, 10_000, 1);
+        enc.encode(&spike, &cache);
+        let (raw, compressed) = enc.capacities();
+        assert!(
+            raw >= 4_000_000 && compressed >= 4_000_000,
+            "{raw} {compressed}"
+        );
+        // Then small requests: the spike is in the mark for 16 to 32 more requests.
+        let small = batch_of(&reg, &mut cache, "small", 10, 10, 10);
+        for _ in 0..15 {
+            enc.encode(&small, &cache);
+        }
+        assert_eq!(enc.capacities().0, raw, "still in the high-water window");
+        let body = enc.encode(&small, &cache).to_vec();
+        for _ in 0..20 {
+            enc.encode(&small, &cache);
+        }
+        let (raw_after, compressed_after) = enc.capacities();
+        assert!(
+            raw_after < SHRINK_FLOOR && compressed_after < SHRINK_FLOOR,
+            "shrunk: {raw_after} {compressed_after}"
+        );
+        assert_eq!(enc.encode(&small, &cache), &body[..], "bodies unchanged");
+        // A steady load of 2 MiB requests keeps its buffers.
+        let steady = batch_of(&reg, &mut cache, "steady", 200, 10_000, 1);
+        enc.encode(&steady, &cache);
+        let grown = enc.capacities();
+        for _ in 0..100 {
+            enc.encode(&steady, &cache);
+            assert_eq!(enc.capacities(), grown);
+        }
+        let decoded = decode(enc.last_body());
+        assert_eq!(decoded.len(), 200);
+    }
 
     #[test]
     fn groups_samples_of_a_series_in_order() {

@@ -45,6 +45,8 @@ pub struct EndpointContext {
     pub logger: Logger,
     /// This endpoint's bit in [`LockedSlot::mark_announced`].
     pub cache_bit: u64,
+    /// `promrw.max_request_bytes`: the largest uncompressed body of one request.
+    pub max_request_bytes: usize,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -116,8 +118,14 @@ pub struct EndpointQueue {
 }
 
 impl EndpointQueue {
-    /// Starts `min_shards` shard threads for `config`, the sender's endpoint number `index`.
-    pub fn start(config: EndpointConfig, logger: Logger, index: usize) -> Result<EndpointQueue> {
+    /// Starts `min_shards` shard threads for `config`, the sender's endpoint number `index`,
+    /// sending requests of at most `max_request_bytes` uncompressed.
+    pub fn start(
+        config: EndpointConfig,
+        logger: Logger,
+        index: usize,
+        max_request_bytes: usize,
+    ) -> Result<EndpointQueue> {
         let remote_name = config.remote_name();
         let shown_url = redact_url(&config.url);
         let shard_count = config.queue.min_shards;
@@ -132,6 +140,10 @@ impl EndpointQueue {
             metrics: EndpointMetrics::default(),
             logger,
             cache_bit: endpoint_bit(index),
+            max_request_bytes: max_request_bytes.clamp(
+                crate::config::MIN_MAX_REQUEST_BYTES,
+                crate::config::MAX_MAX_REQUEST_BYTES,
+            ),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
@@ -357,6 +369,20 @@ impl EndpointQueue {
         )
     }
 
+    /// Tells the shard of the series in `slot` (being released, its order stripe held) that
+    /// the series may be purged from its cache once the samples queued so far are resolved.
+    /// Nothing to do when no sample of it was queued for this endpoint.
+    pub fn note_release(&self, slot: &LockedSlot<'_>) {
+        if !slot.was_announced(self.ctx.cache_bit) {
+            return;
+        }
+        let shard = &self.shards[bucket_of(slot.shard_hash(), self.shards.len())];
+        shard
+            .releases
+            .record(slot.series_ref(), shard.queue.pushed());
+        shard.wake();
+    }
+
     /// Counts a sample this endpoint refused while another endpoint accepted it.
     pub fn count_lost(&self, error: &Error) {
         match error.kind() {
@@ -451,6 +477,11 @@ impl EndpointQueue {
             (e + s.queue.pushed(), d + s.done.load(Ordering::Relaxed))
         });
         stats.samples_pending = enqueued.saturating_sub(done);
+        stats.series_cached = self
+            .shards
+            .iter()
+            .map(|s| s.cached_series.load(Ordering::Relaxed))
+            .sum();
         stats.highest_enqueued_ms = self
             .shards
             .iter()

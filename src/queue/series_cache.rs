@@ -12,10 +12,18 @@
 //! An entry is replaced only by an announcement of a newer generation of the same slot, which
 //! was queued after the older series was released; so every sample naming the older generation
 //! was resolved before. An entry used by the batch being built is never replaced: the replacing
-//! sample waits for the next batch ([`Resolved::NextBatch`]). Memory is bounded by the number
-//! of registry slots: an entry holds a released series until its slot is reused.
+//! sample waits for the next batch ([`Resolved::NextBatch`]).
+//!
+//! A released series is purged soon after its release, so its label bytes are freed without
+//! waiting for the slot to be reused: release records the series in each endpoint's
+//! [`Releases`] of the series' shard, with the number of samples that shard's queue had been
+//! pushed by then. Every sample of the series was pushed before (pushes and release both hold
+//! the series' order stripe), so once the shard has resolved that many samples no queued
+//! sample names the series, and between two batches (when no batch uses it) the entry is
+//! dropped ([`SeriesCache::purge`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[cfg(doc)]
 use crate::series::LockedSlot;
@@ -97,7 +105,57 @@ struct Entry {
 pub struct SeriesCache {
     entries: Vec<Option<Entry>>,
     batch: u64,
+    /// Entries that are `Some`.
+    live: usize,
+    /// The longest label bytes of a series cached so far (never lowered; a bound for sizing
+    /// batches without looking at every series).
+    max_labels_len: usize,
 }
+
+/// Releases of series one shard may have cached, recorded by [`crate::Sender::release`] and
+/// purged by the shard thread.
+#[derive(Debug)]
+pub struct Releases {
+    /// `(ref, samples pushed to the shard's queue when the series was released)`.
+    list: Mutex<Vec<(SeriesRef, u64)>>,
+    /// The smallest pushed count in `list` (`u64::MAX` when empty): the shard compares it with
+    /// the samples it resolved without taking the lock.
+    earliest: AtomicU64,
+}
+
+impl Default for Releases {
+    fn default() -> Self {
+        Releases {
+            list: Mutex::new(Vec::new()),
+            earliest: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Releases {
+    /// Records that `series_ref` was released when `pushed` samples had been pushed to the
+    /// shard's queue (every sample of the series among them).
+    pub fn record(&self, series_ref: SeriesRef, pushed: u64) {
+        let mut list = crate::series::lock(&self.list);
+        list.push((series_ref, pushed));
+        self.earliest.fetch_min(pushed, Ordering::SeqCst);
+    }
+
+    /// True when a recorded release can be purged once `resolved` samples of the queue were
+    /// resolved.
+    pub fn ready(&self, resolved: u64) -> bool {
+        self.earliest.load(Ordering::SeqCst) <= resolved
+    }
+
+    /// Releases waiting (for tests).
+    #[cfg(test)]
+    pub fn waiting(&self) -> usize {
+        crate::series::lock(&self.list).len()
+    }
+}
+
+/// Capacity of the entry table below which it is never shrunk (entries are 24 bytes).
+const MIN_SHRINK_ENTRIES: usize = 4096;
 
 impl SeriesCache {
     /// An empty cache.
@@ -105,7 +163,80 @@ impl SeriesCache {
         SeriesCache {
             entries: Vec::new(),
             batch: 1,
+            live: 0,
+            max_labels_len: 0,
         }
+    }
+
+    /// Series cached now (released ones included until purged).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The longest label bytes of any series cached so far.
+    pub fn max_labels_len(&self) -> usize {
+        self.max_labels_len
+    }
+
+    /// Drops the entries of released series whose samples were all resolved (`resolved`
+    /// samples of the queue so far), and shrinks the table after a spike. Call between
+    /// batches only: an entry the current batch uses must stay. Returns how many were dropped.
+    pub fn purge(&mut self, releases: &Releases, resolved: u64) -> usize {
+        let ready: Vec<SeriesRef> = {
+            let mut list = crate::series::lock(&releases.list);
+            let mut ready = Vec::new();
+            list.retain(|&(series_ref, pushed)| {
+                if pushed <= resolved {
+                    ready.push(series_ref);
+                    false
+                } else {
+                    true
+                }
+            });
+            let earliest = list.iter().map(|&(_, pushed)| pushed).min();
+            releases
+                .earliest
+                .store(earliest.unwrap_or(u64::MAX), Ordering::SeqCst);
+            let len = list.len();
+            if list.capacity() > MIN_SHRINK_ENTRIES && list.capacity() > 4 * len {
+                list.shrink_to(2 * len);
+            }
+            ready
+        };
+        let mut purged = 0;
+        for series_ref in ready {
+            let place = self.entries.get_mut(series_ref.slot() as usize);
+            // A newer generation of the slot, announced since, stays.
+            if let Some(place) = place {
+                if place
+                    .as_ref()
+                    .is_some_and(|entry| entry.generation == series_ref.generation())
+                {
+                    *place = None;
+                    purged += 1;
+                }
+            }
+        }
+        self.live -= purged;
+        while let Some(None) = self.entries.last() {
+            self.entries.pop();
+        }
+        let len = self.entries.len();
+        if self.entries.capacity() > MIN_SHRINK_ENTRIES && self.entries.capacity() > 4 * len {
+            self.entries.shrink_to(2 * len);
+        }
+        purged
+    }
+
+    /// Capacity of the entry table (for tests of shrinking).
+    #[cfg(test)]
+    pub fn table_capacity(&self) -> usize {
+        self.entries.capacity()
     }
 
     /// Starts a new batch: entries used by the previous one may be replaced again.
@@ -131,6 +262,10 @@ impl SeriesCache {
                     return Resolved::NextBatch(sample);
                 }
                 place => {
+                    if place.is_none() {
+                        self.live += 1;
+                    }
+                    self.max_labels_len = self.max_labels_len.max(series.encoded_labels().len());
                     *place = Some(Entry {
                         generation,
                         series,
@@ -219,6 +354,95 @@ mod tests {
             ),
             "announcing again is harmless"
         );
+    }
+
+    /// Resolves an announcing sample of `r` in its own batch.
+    fn announce(cache: &mut SeriesCache, r: SeriesRef, series: &Arc<Series>, ts: i64) {
+        cache.start_batch();
+        assert!(matches!(
+            cache.resolve(QueuedSample::announcing(r, series, ts, 0.0)),
+            Resolved::Ready(_)
+        ));
+    }
+
+    #[test]
+    fn released_series_are_purged_once_their_samples_are_resolved_and_freed() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let releases = Releases::default();
+        let big = "v".repeat(10_000);
+        let mut weak = Vec::new();
+        let mut refs = Vec::new();
+        for i in 0..5000 {
+            let r = reg
+                .register(
+                    Labels::from_pairs(&[("__name__", "big"), ("i", &i.to_string()), ("v", &big)])
+                        .unwrap(),
+                )
+                .unwrap();
+            let series = reg.series(r).unwrap();
+            announce(&mut cache, r, &series, 1);
+            weak.push(Arc::downgrade(&series));
+            refs.push(r);
+        }
+        assert_eq!(cache.len(), 5000);
+        let grown = cache.table_capacity();
+        for (n, r) in refs.iter().enumerate() {
+            // As the sender does: the queue had had 5000 + n samples pushed when released.
+            reg.release(*r).unwrap();
+            releases.record(*r, 5000 + n as u64);
+        }
+        assert!(
+            weak.iter().all(|w| w.upgrade().is_some()),
+            "the cache holds them"
+        );
+        assert!(!releases.ready(4999));
+        assert_eq!(
+            cache.purge(&releases, 4999),
+            0,
+            "samples of theirs may be queued"
+        );
+        assert!(releases.ready(5000));
+        assert_eq!(
+            cache.purge(&releases, 5100),
+            101,
+            "those whose samples were all resolved"
+        );
+        assert_eq!(releases.waiting(), 5000 - 101);
+        assert!(!releases.ready(5100));
+        assert_eq!(cache.purge(&releases, u64::MAX), 5000 - 101);
+        assert_eq!(cache.len(), 0);
+        assert_eq!(releases.waiting(), 0);
+        assert!(!releases.ready(u64::MAX - 1), "nothing left to purge");
+        assert!(
+            weak.iter().all(|w| w.upgrade().is_none()),
+            "every released series (and its label bytes) is freed"
+        );
+        assert!(
+            cache.table_capacity() < grown / 4,
+            "the table shrinks: {} of {grown}",
+            cache.table_capacity()
+        );
+    }
+
+    #[test]
+    fn a_purge_leaves_a_newer_generation_of_the_slot() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let releases = Releases::default();
+        let (old_ref, old) = registered(&reg, "old");
+        announce(&mut cache, old_ref, &old, 1);
+        reg.release(old_ref).unwrap();
+        releases.record(old_ref, 1);
+        let (new_ref, new) = registered(&reg, "new");
+        assert_eq!(new_ref.slot(), old_ref.slot());
+        announce(&mut cache, new_ref, &new, 2);
+        assert_eq!(cache.purge(&releases, 2), 0);
+        assert_eq!(cache.len(), 1);
+        let Resolved::Ready(sample) = cache.resolve(QueuedSample::by_ref(new_ref, 3, 0.0)) else {
+            panic!("the new series stays cached");
+        };
+        assert_eq!(cache.series(sample.slot).id(), new.id());
     }
 
     #[test]

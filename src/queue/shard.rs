@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_utils::CachePadded;
 
 use super::EndpointContext;
-use super::batch::BatchEncoder;
+use super::batch::{BatchEncoder, Split};
 use super::pending::PendingQueue;
-use super::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
+use super::series_cache::{BatchSample, QueuedSample, Releases, Resolved, SeriesCache};
 use crate::log::LogLevel;
 use crate::metrics::AttemptError;
 use crate::series::lock;
@@ -50,6 +50,10 @@ pub struct ShardShared {
     /// Samples taken from the queue and not finished yet (the batch being sent, and a sample
     /// held back for the next batch).
     pub in_flight: AtomicU64,
+    /// Released series the shard may have cached, to purge from its cache.
+    pub releases: Releases,
+    /// Series in the shard's cache (a gauge, set by the shard thread).
+    pub cached_series: AtomicU64,
 }
 
 impl ShardShared {
@@ -65,6 +69,8 @@ impl ShardShared {
             wake: Mutex::new(()),
             wake_cv: Condvar::new(),
             in_flight: AtomicU64::new(0),
+            releases: Releases::default(),
+            cached_series: AtomicU64::new(0),
         }
     }
 
@@ -97,6 +103,8 @@ pub fn now_ms() -> i64 {
 /// are counted as failed, then reports its exit.
 pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
     let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport)));
+    // The cache went with the loop.
+    shard.cached_series.store(0, Ordering::Relaxed);
     if let Ok(held) = result {
         if held > 0 {
             // A sample held back for the next batch when a hard stop came.
@@ -156,6 +164,8 @@ fn finish(shard: &ShardShared, ctx: &EndpointContext, n: u64) {
 enum Next {
     /// Take a batch and send it.
     Send,
+    /// Purge released series from the cache (nothing to send yet).
+    Purge,
     /// Leave the loop.
     Exit,
 }
@@ -172,12 +182,30 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
     let mut backlog: VecDeque<QueuedSample> = VecDeque::with_capacity(max);
     let mut encoder = BatchEncoder::default();
     let mut timer_start = Instant::now();
+    // Samples taken from the queue so far; less the backlog, those resolved.
+    let mut taken = 0u64;
     loop {
-        if let Next::Exit = wait_for_batch(shard, ctx, threshold, backlog.len(), &mut timer_start) {
-            return backlog.len() as u64;
+        let resolved = taken - backlog.len() as u64;
+        match wait_for_batch(
+            shard,
+            ctx,
+            threshold,
+            backlog.len(),
+            resolved,
+            &mut timer_start,
+        ) {
+            Next::Exit => return backlog.len() as u64,
+            Next::Purge => {
+                cache.purge(&shard.releases, resolved);
+                shard
+                    .cached_series
+                    .store(cache.len() as u64, Ordering::Relaxed);
+                continue;
+            }
+            Next::Send => {}
         }
         if backlog.len() < max {
-            shard.queue.take(max - backlog.len(), &mut backlog);
+            taken += shard.queue.take(max - backlog.len(), &mut backlog) as u64;
         }
         cache.start_batch();
         let mut unknown = 0u64;
@@ -206,13 +234,21 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
                 .fetch_add(unknown, Ordering::Relaxed);
             finish(shard, ctx, unknown);
         }
+        shard
+            .cached_series
+            .store(cache.len() as u64, Ordering::Relaxed);
         if batch.is_empty() {
             continue;
         }
         shard
             .in_flight
             .store((batch.len() + backlog.len()) as u64, Ordering::SeqCst);
-        send_batch(shard, ctx, transport, &mut encoder, &cache, &mut batch);
+        match encoder.split(&mut batch, &cache, ctx.max_request_bytes) {
+            None => {
+                send_batch(shard, ctx, transport, &mut encoder, &cache, &mut batch);
+            }
+            Some(split) => send_parts(shard, ctx, transport, &mut encoder, &cache, split),
+        }
         shard
             .in_flight
             .store(backlog.len() as u64, Ordering::SeqCst);
@@ -220,13 +256,15 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
     }
 }
 
-/// Waits until a batch should be sent (full, deadline passed, flush or drain requested) or the
-/// shard should exit.
+/// Waits until a batch should be sent (full, deadline passed, flush or drain requested),
+/// released series can be purged (`resolved` samples resolved so far), or the shard should
+/// exit.
 fn wait_for_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
     threshold: usize,
     held: usize,
+    resolved: u64,
     timer_start: &mut Instant,
 ) -> Next {
     let deadline = ctx.config.queue.batch_send_deadline;
@@ -238,6 +276,9 @@ fn wait_for_batch(
         let stop = shard.stop.load(Ordering::SeqCst);
         if stop == HARD {
             return Next::Exit;
+        }
+        if shard.releases.ready(resolved) {
+            return Next::Purge;
         }
         let len = shard.queue.len() + held;
         if len == 0 {
@@ -263,7 +304,80 @@ fn wait_for_batch(
     }
 }
 
+/// Sends a batch split to fit `promrw.max_request_bytes`: the samples too large to send are
+/// counted as failed (and `too_large`) and logged, then each part is sent in order as a batch
+/// of its own (retried on its own), one request in flight; after a hard stop the parts not
+/// started are counted as failed.
+#[cold]
+fn send_parts(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    transport: &Transport,
+    encoder: &mut BatchEncoder,
+    cache: &SeriesCache,
+    split: Split,
+) {
+    let too_large = split.too_large.len() as u64;
+    if too_large > 0 {
+        let first = cache.series(split.too_large[0].slot);
+        let message = format!(
+            "{too_large} samples not sent: each alone, with the labels of its series, exceeds promrw.max_request_bytes ({} bytes); first series {} ({} bytes of labels)",
+            ctx.max_request_bytes,
+            shorten(&first.describe(), 200),
+            first.encoded_labels().len()
+        );
+        ctx.metrics
+            .samples_too_large
+            .fetch_add(too_large, Ordering::Relaxed);
+        ctx.metrics
+            .samples_failed
+            .fetch_add(too_large, Ordering::Relaxed);
+        ctx.logger
+            .log(LogLevel::Error, || format!("{}: {message}", ctx.describe()));
+        ctx.metrics.record_error(AttemptError {
+            status: None,
+            message,
+            unix_ms: now_ms(),
+        });
+        shard.in_flight.fetch_sub(too_large, Ordering::SeqCst);
+        finish(shard, ctx, too_large);
+    }
+    let parts = split.parts.len();
+    ctx.logger.log(LogLevel::Debug, || {
+        format!(
+            "{}: batch split into {parts} requests to fit promrw.max_request_bytes ({} bytes)",
+            ctx.describe(),
+            ctx.max_request_bytes
+        )
+    });
+    for mut part in split.parts {
+        if shard.stop.load(Ordering::SeqCst) == HARD {
+            let n = part.len() as u64;
+            ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+            shard.in_flight.fetch_sub(n, Ordering::SeqCst);
+            finish(shard, ctx, n);
+            continue;
+        }
+        let n = part.len() as u64;
+        let aged = send_batch(shard, ctx, transport, encoder, cache, &mut part);
+        shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
+    }
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), with `...` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// Sends one batch until it is acknowledged, rejected, aged out or abandoned on hard stop.
+/// Returns how many of its samples were dropped as too old (already taken off `in_flight`).
 fn send_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
@@ -271,9 +385,10 @@ fn send_batch(
     encoder: &mut BatchEncoder,
     cache: &SeriesCache,
     batch: &mut Vec<BatchSample>,
-) {
+) -> u64 {
     let q = &ctx.config.queue;
     let metrics = &ctx.metrics;
+    let mut aged = 0u64;
     let mut backoff = Backoff::new(q.min_backoff, q.max_backoff);
     let mut attempt: u32 = 0;
     let mut encoded = false;
@@ -287,6 +402,7 @@ fn send_batch(
             if dropped > 0 {
                 metrics.add_dropped(crate::metrics::DropReason::TooOld, dropped);
                 shard.in_flight.fetch_sub(dropped, Ordering::SeqCst);
+                aged += dropped;
                 finish(shard, ctx, dropped);
                 encoded = false;
                 ctx.logger.log(LogLevel::Warn, || {
@@ -385,6 +501,7 @@ fn send_batch(
     let n = batch.len() as u64;
     batch.clear();
     finish(shard, ctx, n);
+    aged
 }
 
 /// The log line for a batch the receiver rejected for good: what its body says and, where the

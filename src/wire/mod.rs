@@ -7,15 +7,17 @@ pub mod proto;
 pub mod rw1;
 
 /// Compresses `input` with snappy's *block* format into `out`, reusing `encoder`, and returns
-/// the compressed length. `out` only grows (it is never shrunk or re-zeroed), so steady-state
-/// batches cost no allocation and no memset.
+/// the compressed length. `out` is grown when too short but never shrunk or re-zeroed here, so
+/// steady-state batches cost no allocation and no memset (the batch encoder shrinks it after a
+/// spike).
 pub fn snappy_compress(encoder: &mut snap::raw::Encoder, input: &[u8], out: &mut Vec<u8>) -> usize {
     let needed = snap::raw::max_compress_len(input.len());
     if out.len() < needed {
         out.resize(needed, 0);
     }
     // Compressing into a buffer of max_compress_len bytes cannot fail for inputs snap accepts;
-    // inputs over snap's limit (about 4 GiB) are impossible here because batches are bounded.
+    // inputs over snap's limit (about 4 GiB) are impossible here: request bodies are bounded by
+    // promrw.max_request_bytes, at most 1 GiB.
     encoder
         .compress(input, out)
         .expect("snappy block compression into a max_compress_len buffer")

@@ -71,23 +71,42 @@ fn sample_len(timestamp: i64) -> usize {
     1 + 8 + 1 + encoded_len_varint(timestamp as u64)
 }
 
+/// Bytes one sample with timestamp `timestamp` adds inside a `TimeSeries` (key, length,
+/// message): at most `MAX_SAMPLE_ENTRY_LEN`.
+pub fn sample_entry_len(timestamp: i64) -> u64 {
+    let n = sample_len(timestamp);
+    (1 + encoded_len_varint(n as u64) + n) as u64
+}
+
+/// The most bytes a sample adds inside a `TimeSeries` (a 10-byte timestamp varint).
+pub(crate) const MAX_SAMPLE_ENTRY_LEN: u64 = 1 + 1 + 1 + 8 + 1 + 10;
+
+/// The most bytes a `TimeSeries` entry adds to a `WriteRequest` besides its labels and
+/// samples (key and a length varint, which never exceeds 10 bytes).
+pub(crate) const MAX_SERIES_OVERHEAD: u64 = 1 + 10;
+
+/// Bytes a `TimeSeries` with `labels_len` bytes of labels and `samples_len` bytes of sample
+/// entries (the sum of [`sample_entry_len`]) adds to a `WriteRequest` body. Saturating, so a
+/// size that does not fit in `u64` compares as too large rather than wrapping.
+pub fn series_entry_len(labels_len: u64, samples_len: u64) -> u64 {
+    let body = labels_len.saturating_add(samples_len);
+    (1 + encoded_len_varint(body) as u64).saturating_add(body)
+}
+
 /// Appends one `TimeSeries` (pre-encoded `labels` plus `samples` as `(timestamp, value)`) to a
-/// `WriteRequest` body being built in `out`.
+/// `WriteRequest` body being built in `out`; it adds [`series_entry_len`] bytes.
 pub fn append_series(
     out: &mut Vec<u8>,
     labels: &[u8],
     samples: impl Iterator<Item = (i64, f64)> + Clone,
 ) {
-    let samples_len: usize = samples
+    let samples_len: u64 = samples
         .clone()
-        .map(|(ts, _)| {
-            let n = sample_len(ts);
-            1 + encoded_len_varint(n as u64) + n
-        })
-        .sum();
-    let series_len = labels.len() + samples_len;
+        .map(|(ts, _)| sample_entry_len(ts))
+        .fold(0, u64::saturating_add);
+    let series_len = (labels.len() as u64).saturating_add(samples_len);
     out.push(KEY_WRITE_REQUEST_TIMESERIES);
-    encode_varint(series_len as u64, out);
+    encode_varint(series_len, out);
     out.extend_from_slice(labels);
     for (ts, value) in samples {
         out.push(KEY_TIMESERIES_SAMPLE);
@@ -133,5 +152,35 @@ mod tests {
         let mut ours = Vec::new();
         append_series(&mut ours, &bytes, [(9i64, 2.0f64)].into_iter());
         assert_eq!(ours, reference.encode_to_vec());
+    }
+
+    #[test]
+    fn entry_lengths_match_what_append_series_writes() {
+        for labels_len in [0usize, 5, 127, 128, 300, 20_000] {
+            let labels =
+                Labels::from_pairs(&[("__name__", "x".repeat(labels_len + 1).as_str())]).unwrap();
+            let bytes = encode_labels(&labels);
+            for samples in [
+                vec![],
+                vec![(0i64, 1.0f64)],
+                vec![(-1, 0.0), (i64::MAX, 2.0), (1_700_000_000_000, 3.0)],
+                (0..200).map(|i| (i * 1_000_000_007, i as f64)).collect(),
+            ] {
+                let mut out = vec![7u8];
+                append_series(&mut out, &bytes, samples.iter().copied());
+                let entries: u64 = samples.iter().map(|(ts, _)| sample_entry_len(*ts)).sum();
+                assert_eq!(
+                    out.len() as u64 - 1,
+                    series_entry_len(bytes.len() as u64, entries)
+                );
+                assert!(
+                    samples
+                        .iter()
+                        .all(|(ts, _)| sample_entry_len(*ts) <= MAX_SAMPLE_ENTRY_LEN)
+                );
+            }
+        }
+        assert_eq!(sample_entry_len(-1), MAX_SAMPLE_ENTRY_LEN);
+        assert_eq!(series_entry_len(u64::MAX, 5), u64::MAX, "saturates");
     }
 }

@@ -109,6 +109,7 @@ fn check_config_prints_endpoints_with_secrets_hidden() {
         "headers: X-Scope-OrgID (values hidden)",
         "tls: none (http)",
         "external_labels: cluster=\"eu-1\"",
+        "max_request_bytes: 33554432 (uncompressed, per request)",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

@@ -88,6 +88,11 @@ fn describe(config: &Config, file: &std::path::Path) -> String {
         "flush_deadline: {}",
         format_duration(config.flush_deadline)
     );
+    let _ = writeln!(
+        out,
+        "max_request_bytes: {} (uncompressed, per request)",
+        config.max_request_bytes
+    );
     out
 }
 
