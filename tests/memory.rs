@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use promrw::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 use promrw::{Config, Sender};
+use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 
 /// The system allocator, counting live bytes.
 struct Counting;

@@ -212,14 +212,13 @@ impl SeriesCache {
         for series_ref in ready {
             let place = self.entries.get_mut(series_ref.slot() as usize);
             // A newer generation of the slot, announced since, stays.
-            if let Some(place) = place {
-                if place
+            if let Some(place) = place
+                && place
                     .as_ref()
                     .is_some_and(|entry| entry.generation == series_ref.generation())
-                {
-                    *place = None;
-                    purged += 1;
-                }
+            {
+                *place = None;
+                purged += 1;
             }
         }
         self.live -= purged;

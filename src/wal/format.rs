@@ -3,20 +3,20 @@
 //! docs/ARCHITECTURE.md, "Durable queue (WAL mode): design".
 
 /// The first 8 bytes of every segment.
-pub const SEGMENT_MAGIC: &[u8; 8] = b"PROMRWAL";
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"PROMRWAL";
 /// The segment format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 /// Bytes of the segment header: magic, version (u32 LE), 4 reserved zero bytes.
-pub const SEGMENT_HEADER_LEN: usize = 16;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 16;
 /// Bytes of a record frame before its payload: length (u32 LE) and CRC32C (u32 LE).
-pub const FRAME_HEADER_LEN: usize = 8;
+pub(crate) const FRAME_HEADER_LEN: usize = 8;
 /// The largest payload a frame may declare; a larger length is corruption.
-pub const MAX_PAYLOAD_LEN: usize = 1 << 20;
+pub(crate) const MAX_PAYLOAD_LEN: usize = 1 << 20;
 
 /// Record type byte of a Series record.
-pub const RECORD_SERIES: u8 = 1;
+pub(crate) const RECORD_SERIES: u8 = 1;
 /// Record type byte of a Samples record.
-pub const RECORD_SAMPLES: u8 = 2;
+pub(crate) const RECORD_SAMPLES: u8 = 2;
 
 /// The header every segment starts with.
 pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
