@@ -5,8 +5,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use promrw::LogLevel;
 use promrw::config::{EndpointConfig, format_duration};
+use promrw::log::{Logger, StderrSink};
 use promrw::redact::redact_url_and_query;
 use promrw::transport::Transport;
 use promrw::transport::auth::AuthSource;
@@ -33,9 +36,12 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
         }
     };
     // What `Sender::new` does beyond parsing: build a transport per endpoint (it reads the
-    // TLS files and parses the proxy URL; it does not connect).
+    // TLS files and the system's CA store, and parses the proxy URL; it does not connect).
+    // Problems reading the system's CA store are warnings on stderr: they do not fail a
+    // sender either.
+    let logger = Logger::new(Arc::new(StderrSink), LogLevel::Warn);
     for (index, endpoint) in config.endpoints.iter().enumerate() {
-        if let Err(error) = Transport::new(endpoint) {
+        if let Err(error) = Transport::with_logger(endpoint, &logger) {
             eprintln!("error: {error}");
             eprintln!(
                 "(in remote_write[{index}], remote_name {})",
