@@ -181,7 +181,10 @@ fn tls(e: &EndpointConfig) -> String {
     let t = &e.tls;
     let mut parts = Vec::new();
     if let Some(ca) = &t.ca_file {
-        parts.push(format!("ca_file {}", ca.display()));
+        parts.push(format!(
+            "ca_file {} (with the built-in web roots and the system CA store)",
+            ca.display()
+        ));
     }
     if let Some(cert) = &t.cert_file {
         parts.push(format!("cert_file {}", cert.display()));
@@ -198,7 +201,7 @@ fn tls(e: &EndpointConfig) -> String {
     if parts.is_empty() && e.url.starts_with("http://") {
         "none (http)".to_string()
     } else if parts.is_empty() {
-        "default (built-in web roots, verified)".to_string()
+        "default (built-in web roots and the system CA store, verified)".to_string()
     } else {
         parts.join(", ")
     }
