@@ -75,13 +75,23 @@ fn a_receiver_that_is_down_does_not_slow_delivery_to_the_other() {
         || sender.stats().endpoints[0].samples_acked >= 200,
     );
     // For 2 s, Prometheus's queue stays short (20 series x 20 rounds/s = 400 samples/s are
-    // appended; batches leave every 50 ms) while VictoriaMetrics' grows.
+    // appended; batches leave every 50 ms) while VictoriaMetrics' grows. This watches a
+    // property over a stretch of time rather than waiting for an event; the same sampling of
+    // `samples_pending` sees VictoriaMetrics' queue pass 400, so Prometheus's growing that
+    // far would have been seen too.
     let mut max_pending = 0;
+    let mut vm_max_pending = 0;
     let watch = Instant::now();
     while watch.elapsed() < Duration::from_secs(2) {
-        max_pending = max_pending.max(sender.stats().endpoints[0].samples_pending);
+        let stats = sender.stats();
+        max_pending = max_pending.max(stats.endpoints[0].samples_pending);
+        vm_max_pending = vm_max_pending.max(stats.endpoints[1].samples_pending);
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        vm_max_pending > 400,
+        "the sampling sees a growing queue: {vm_max_pending} pending for VictoriaMetrics"
+    );
     let specs = pusher.finish();
     let appended = count(&specs);
     let last_append = window(&specs).1;

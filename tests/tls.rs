@@ -1,7 +1,7 @@
 //! `tls_config` end to end over real HTTPS on 127.0.0.1: a CA made at test time, a server
 //! certificate for `promrw.test` only (so the URL host 127.0.0.1 never matches it), trust
 //! roots from `ca_file`, `server_name`, `insecure_skip_verify`, mutual TLS, and configuration
-//! errors naming the field.
+//! errors naming the field. The system's CA store is covered by tests/tls_system_roots.rs.
 
 mod tls_support;
 
@@ -154,7 +154,7 @@ fn wrong_server_name_fails_verification() {
 }
 
 #[test]
-fn server_name_without_ca_file_uses_web_roots_and_fails() {
+fn server_name_without_ca_file_uses_web_and_system_roots_and_fails() {
     let pki = Pki::generate("web-roots");
     let receiver = HttpsReceiver::start(pki.server_config(false));
     let text = yaml(&receiver.url(), &[format!("server_name: {SERVER_NAME}")]);
@@ -206,8 +206,8 @@ fn mutual_tls_delivers_with_a_client_certificate() {
 }
 
 #[test]
-fn mutual_tls_delivers_with_a_client_certificate_through_ureqs_connector() {
-    // Without server_name the agent keeps ureq's own rustls connector.
+fn mutual_tls_delivers_with_a_client_certificate_without_server_name() {
+    // Without server_name the certificate is checked against the URL host (not at all here).
     let pki = Pki::generate("mtls-ureq");
     let receiver = HttpsReceiver::start(pki.server_config(true));
     let text = yaml(

@@ -587,6 +587,7 @@ func TestCloseWhileAppending(t *testing.T) {
 	}
 	const goroutines = 8
 	var accepted uint64
+	var each [goroutines]uint64 // samples accepted per goroutine
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	bad := make(chan error, goroutines)
@@ -604,6 +605,7 @@ func TestCloseWhileAppending(t *testing.T) {
 					err = s.Append(ref, t0+int64(i), float64(i))
 					if err == nil {
 						atomic.AddUint64(&accepted, 1)
+						atomic.AddUint64(&each[g], 1)
 					}
 				} else {
 					for j := range batch {
@@ -612,6 +614,7 @@ func TestCloseWhileAppending(t *testing.T) {
 					var n int
 					n, err = s.AppendBatch(batch)
 					atomic.AddUint64(&accepted, uint64(n))
+					atomic.AddUint64(&each[g], uint64(n))
 				}
 				if err != nil {
 					if !errors.Is(err, ErrClosed) {
@@ -623,7 +626,16 @@ func TestCloseWhileAppending(t *testing.T) {
 		}(g, ref)
 	}
 	close(start)
-	time.Sleep(50 * time.Millisecond)
+	// Close while every goroutine is appending: once each has had samples accepted.
+	deadline := time.Now().Add(30 * time.Second)
+	for g := 0; g < goroutines; g++ {
+		for atomic.LoadUint64(&each[g]) < 10 {
+			if time.Now().After(deadline) {
+				t.Fatalf("goroutine %d did not get going", g)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if err := s.Close(10 * time.Second); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -684,6 +696,9 @@ func waitLogHandlesFreed(t *testing.T, want uint64) {
 	for atomic.LoadUint64(&logHandlesFreed) < want && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	// A short grace for a surplus release ("no more"): a "nothing happened" check, made
+	// sound by the counter being cumulative: every later call checks the exact total, and
+	// this same counter has just been seen to count the expected releases.
 	time.Sleep(10 * time.Millisecond)
 	if got := atomic.LoadUint64(&logHandlesFreed); got != want {
 		t.Errorf("%d log handles released in all, want %d", got, want)

@@ -134,7 +134,8 @@ pub struct Authorization {
 /// `tls_config`: trust roots, client certificate and verification settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TlsConfig {
-    /// PEM file of CA certificates to trust instead of the built-in web roots.
+    /// PEM file of CA certificates to trust in addition to the built-in web roots and the
+    /// system's CA store.
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate (chain) for mutual TLS.
     pub cert_file: Option<PathBuf>,

@@ -131,7 +131,7 @@ impl EndpointQueue {
         let shard_count = config.queue.min_shards;
         let capacity = config.queue.capacity;
         let transports = (0..shard_count)
-            .map(|_| Transport::new(&config))
+            .map(|_| Transport::with_logger(&config, &logger))
             .collect::<Result<Vec<_>>>()?;
         let ctx = Arc::new(EndpointContext {
             config,

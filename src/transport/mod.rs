@@ -13,6 +13,7 @@ use ureq::Agent;
 
 use crate::config::EndpointConfig;
 use crate::error::{Error, ErrorKind, Result};
+use crate::log::Logger;
 use crate::redact::redact_url;
 use auth::AuthSource;
 pub use retry::{Backoff, Outcome};
@@ -102,7 +103,14 @@ fn resolve_location(base: &str, location: &str) -> Option<String> {
 
 impl Transport {
     /// Builds the agent for `endpoint`; fails when TLS files or the proxy URL are unusable.
+    /// Problems with the system's CA store are not logged (see [`Transport::with_logger`]).
     pub fn new(endpoint: &EndpointConfig) -> Result<Transport> {
+        Transport::with_logger(endpoint, &Logger::default())
+    }
+
+    /// [`Transport::new`], logging to `logger` how the system's CA store was loaded (once per
+    /// process: problems reading it at warn, a summary at debug).
+    pub fn with_logger(endpoint: &EndpointConfig, logger: &Logger) -> Result<Transport> {
         let invalid = |field: &str, msg: String| {
             Error::new(ErrorKind::InvalidConfig, format!("{field}: {msg}"))
         };
@@ -113,8 +121,8 @@ impl Transport {
             .max_redirects(0)
             .max_redirects_will_error(false)
             .max_idle_connections(2)
-            .max_idle_connections_per_host(1)
-            .tls_config(tls::build(&endpoint.tls)?);
+            .max_idle_connections_per_host(1);
+        let tls = tls::build(&endpoint.tls, logger)?;
         // Like Prometheus (proxy_from_environment: false), only an explicit proxy_url is used;
         // proxy environment variables are ignored.
         let proxy = match &endpoint.proxy_url {
@@ -125,7 +133,7 @@ impl Transport {
             None => None,
         };
         builder = builder.proxy(proxy);
-        let agent = tls::agent(builder.build(), &endpoint.tls);
+        let agent = tls::agent(builder.build(), tls);
         let auth = AuthSource::new(
             endpoint.basic_auth.as_ref(),
             endpoint.authorization.as_ref(),

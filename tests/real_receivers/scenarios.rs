@@ -284,10 +284,10 @@ pub fn outage(kind: Kind, test: &str) {
     ));
     let metric = "promrw_outage";
     let pusher = Pusher::start(sender.clone(), metric, 40, Duration::from_millis(100));
-    wait_until(Duration::from_secs(30), "first samples acked", || {
-        sender.stats().endpoints[0].samples_acked > 0
+    // Ten rounds of the 40 series delivered: data flows before the outage.
+    wait_until(Duration::from_secs(30), "ten rounds acked", || {
+        sender.stats().endpoints[0].samples_acked >= 400
     });
-    std::thread::sleep(Duration::from_secs(1));
     receiver.stop();
     let stopped = Instant::now();
     // Once an attempt has failed against the stopped receiver, every answer read before the
@@ -295,17 +295,34 @@ pub fn outage(kind: Kind, test: &str) {
     wait_until(Duration::from_secs(30), "a retry after the stop", || {
         sender.stats().endpoints[0].samples_retried > 0
     });
-    let acked_at_stop = sender.stats().endpoints[0].samples_acked;
+    let at_stop = sender.stats().endpoints[0].clone();
+    // The outage lasts 15 s: that is the scenario's length, not a wait for something to
+    // happen. Nothing may be acked during it; the same counter is then seen to move once the
+    // receiver is back, so an ack during the outage would have been seen.
     std::thread::sleep(Duration::from_secs(15).saturating_sub(stopped.elapsed()));
     let during = sender.stats().endpoints[0].clone();
     assert_eq!(
-        during.samples_acked, acked_at_stop,
+        during.samples_acked, at_stop.samples_acked,
         "nothing acked while down"
     );
     assert!(during.samples_pending > 0, "{during:?}");
-    assert!(during.samples_retried > 0, "{during:?}");
+    assert!(
+        during.samples_retried > at_stop.samples_retried,
+        "retries went on during the outage: {during:?}"
+    );
     receiver.restart();
-    std::thread::sleep(Duration::from_secs(2));
+    // The backlog, and what was appended up to the restart, is delivered while the pusher
+    // goes on appending.
+    let appended_at_restart = sender.stats().samples_appended;
+    wait_until(
+        Duration::from_secs(90),
+        "the backlog acked after the restart",
+        || sender.stats().endpoints[0].samples_acked >= appended_at_restart,
+    );
+    assert!(
+        appended_at_restart > during.samples_acked,
+        "a backlog was there"
+    );
     let specs = pusher.finish();
     sender.flush(Duration::from_secs(90)).expect("flush");
     let appended = count(&specs);
@@ -346,10 +363,28 @@ pub fn throttled(kind: Kind, test: &str, fault: ProxyMode) {
         ProxyMode::Status(s) | ProxyMode::RetryAfter(s, _) => s,
         ProxyMode::Forward => panic!("not a fault"),
     };
+    let refusals = || {
+        proxy
+            .records()
+            .iter()
+            .filter(|r| !r.forwarded && r.status == status)
+            .count()
+    };
     proxy.set_mode(fault.clone());
-    std::thread::sleep(Duration::from_secs(4));
+    // The fault lasts until four requests were refused: retries of one batch, and with
+    // Retry-After three waits between them to check.
+    wait_until(Duration::from_secs(60), "four requests refused", || {
+        refusals() >= 4
+    });
     proxy.set_mode(ProxyMode::Forward);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Deliveries resume while the pusher goes on: a request forwarded after the switch and
+    // acknowledged.
+    let acked_at_switch = sender.stats().endpoints[0].samples_acked;
+    let switched = proxy.records().len();
+    wait_until(Duration::from_secs(60), "deliveries resumed", || {
+        proxy.records()[switched..].iter().any(|r| r.forwarded)
+            && sender.stats().endpoints[0].samples_acked > acked_at_switch
+    });
     let specs = pusher.finish();
     sender.flush(Duration::from_secs(60)).expect("flush");
     let appended = count(&specs);
@@ -394,11 +429,25 @@ pub fn throttled(kind: Kind, test: &str, fault: ProxyMode) {
     sender.close(Duration::from_secs(10)).expect("close");
 }
 
-/// Requests the proxy handled after the first `from`, waiting a little so that a retry
-/// (which must not come) would have been seen.
+/// Requests the proxy handled after the first `from`. Called once a flush has returned: the
+/// proxy records each request before answering it, and the flush returned after the answer
+/// that settled the batch, so every request made for the batch (a retry included) is there.
+/// A resend after that would be a further request; [`assert_request_count`] at the end of the
+/// test catches it.
 fn records_after(proxy: &FaultProxy, from: usize) -> Vec<ProxyRecord> {
-    std::thread::sleep(Duration::from_millis(700));
     proxy.records()[from..].to_vec()
+}
+
+/// Asserts that the proxy handled exactly `flushes` requests in all: one per flush, so no
+/// batch was resent late. The last flush's own request is among them, which shows a request
+/// made before it (such as a late resend) would have been counted.
+fn assert_request_count(proxy: &FaultProxy, flushes: usize) {
+    let records = proxy.records();
+    assert_eq!(
+        records.len(),
+        flushes,
+        "one request per flush: {records:#?}"
+    );
 }
 
 /// Asserts that exactly one request was made since `from`, refused with `status` and a body
@@ -552,6 +601,8 @@ pub fn rejections_prometheus(test: &str) {
         good_samples.push((t, (10 + k) as f64));
     }
     sender.flush(Duration::from_secs(30)).expect("flush");
+    // Six flushes of the two senders, each one request.
+    assert_request_count(&proxy, 6);
     let stats = sender.stats().endpoints[0].clone();
     assert_eq!(stats.samples_acked, 20, "{stats:?}");
     assert_eq!(stats.samples_failed, 7, "{stats:?}");
@@ -707,6 +758,8 @@ pub fn rejections_victoriametrics(test: &str) {
         good_samples.push((t, (10 + k) as f64));
     }
     sender.flush(Duration::from_secs(30)).expect("flush");
+    // Five flushes of the two senders, each one request.
+    assert_request_count(&proxy, 5);
     let stats = sender.stats().endpoints[0].clone();
     assert_eq!(stats.samples_acked, 22, "{stats:?}");
     assert_eq!(stats.samples_retried, 0, "{stats:?}");

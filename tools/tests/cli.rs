@@ -262,3 +262,44 @@ fn from_file_reports_an_unreadable_file_as_invalid_config() {
         "{error}"
     );
 }
+
+/// A self-signed CA certificate in PEM (a readable system store for the test below).
+fn ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).expect("CA certificate").pem()
+}
+
+#[test]
+fn check_config_warns_about_an_unreadable_ssl_cert_file() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("no-such-bundle.pem");
+    let readable = dir.file("bundle.pem", &ca_pem());
+    let config = dir.file(
+        "promrw.yml",
+        "remote_write:\n  - url: https://127.0.0.1:9/api/v1/write\n",
+    );
+    let run = |ssl_cert_file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_promrw"))
+            .arg("check-config")
+            .arg(&config)
+            .env("SSL_CERT_FILE", ssl_cert_file)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .expect("run promrw")
+    };
+    let output = run(&missing);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "not fatal: {stderr}");
+    assert!(
+        stderr.contains("warn") && stderr.contains("system CA store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no-such-bundle.pem"), "{stderr}");
+    // A readable one gives no warning, so the one above is about the missing file.
+    let output = run(&readable);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("system CA store"), "{stderr}");
+}

@@ -127,12 +127,15 @@ def test_close_while_threads_append(sink: Sink) -> None:
         for th in threads:
             th.start()
         started.wait()
-        time.sleep(0.2)
+        # Close while every thread is appending: once each has appended a few samples.
+        deadline = time.monotonic() + 30
+        while min(counts) < 10:
+            assert time.monotonic() < deadline, f"threads did not get going: {counts}"
+            time.sleep(0.001)
         sender.close(30)
         for th in threads:
             th.join(30)
             assert not th.is_alive()
-    assert sum(counts) > 0
     assert sink.wait_for(sum(counts)) == sum(counts)
     sink.assert_clean()
 

@@ -99,7 +99,11 @@ def test_timestamp_defaults_to_now(sink: Sink) -> None:
         ref = sender.series({"__name__": "py_now"})
         before = time.time_ns() // 1_000_000
         sender.append(ref, 1.0)
-        time.sleep(0.002)
+        # The marker needs a later timestamp: wait for the clock to pass the sample's.
+        stamped = time.time_ns() // 1_000_000
+        deadline = time.monotonic() + 5
+        while time.time_ns() // 1_000_000 <= stamped:
+            assert time.monotonic() < deadline, "the clock did not advance"
         sender.append_stale(ref)
         after = time.time_ns() // 1_000_000
         sender.flush(10)

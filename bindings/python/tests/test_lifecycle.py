@@ -196,6 +196,7 @@ def test_interpreter_exit_with_appending_daemon_thread(sink: Sink) -> None:
 import threading, time, promrw
 s = promrw.Sender({{"remote_write": [{{"url": "{sink.url}"}}]}})
 r = s.series({{"__name__": "py_exit_daemon"}})
+going = threading.Event()
 def run():
     t = {T0}
     while True:
@@ -204,12 +205,17 @@ def run():
             s.append(r, 1.0, t)
         except promrw.ClosedError:
             return
+        if t == {T0} + 100:
+            going.set()
 threading.Thread(target=run, daemon=True).start()
-time.sleep(0.3)
+# Exit while the thread is appending: once it has appended 100 samples.
+assert going.wait(30), "the daemon thread did not get going"
+print("appending")
 """
     result = run_python(code)
     assert result.returncode == 0, result.stderr
-    assert sink.wait_for(1) >= 1
+    assert "appending" in result.stdout
+    assert sink.wait_for(100) >= 100
 
 
 def test_interpreter_exit_with_unreachable_endpoint(dead_url: str) -> None:

@@ -361,9 +361,13 @@ def test_level_changes_after_close_are_harmless(sink: Sink, capture: Capture) ->
     log = logging.getLogger("promrw")
     log.setLevel(logging.WARNING)
     sender = promrw.Sender(config(sink.url))
+    assert sender._log_follow and not sender._log_debug
     sender.close()
     log.setLevel(logging.DEBUG)
     assert sender.stats()["samples_appended"] == 0
+    # The call passed the new level on; the library refused it (closed), so the sender
+    # stopped following the logger rather than raising.
+    assert not sender._log_follow and not sender._log_debug
     assert "promrw" in sender.metrics_text()
     assert sender.last_report()["samples_failed"] == 0
     log.setLevel(logging.WARNING)

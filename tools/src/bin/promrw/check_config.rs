@@ -5,8 +5,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use promrw::LogLevel;
 use promrw::config::{EndpointConfig, format_duration};
+use promrw::log::{Logger, StderrSink};
 use promrw::redact::redact_url_and_query;
 use promrw::transport::Transport;
 use promrw::transport::auth::AuthSource;
@@ -33,9 +36,12 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
         }
     };
     // What `Sender::new` does beyond parsing: build a transport per endpoint (it reads the
-    // TLS files and parses the proxy URL; it does not connect).
+    // TLS files and the system's CA store, and parses the proxy URL; it does not connect).
+    // Problems reading the system's CA store are warnings on stderr: they do not fail a
+    // sender either.
+    let logger = Logger::new(Arc::new(StderrSink), LogLevel::Warn);
     for (index, endpoint) in config.endpoints.iter().enumerate() {
-        if let Err(error) = Transport::new(endpoint) {
+        if let Err(error) = Transport::with_logger(endpoint, &logger) {
             eprintln!("error: {error}");
             eprintln!(
                 "(in remote_write[{index}], remote_name {})",
@@ -180,7 +186,10 @@ fn tls(e: &EndpointConfig) -> String {
     let t = &e.tls;
     let mut parts = Vec::new();
     if let Some(ca) = &t.ca_file {
-        parts.push(format!("ca_file {}", ca.display()));
+        parts.push(format!(
+            "ca_file {} (with the built-in web roots and the system CA store)",
+            ca.display()
+        ));
     }
     if let Some(cert) = &t.cert_file {
         parts.push(format!("cert_file {}", cert.display()));
@@ -197,7 +206,7 @@ fn tls(e: &EndpointConfig) -> String {
     if parts.is_empty() && e.url.starts_with("http://") {
         "none (http)".to_string()
     } else if parts.is_empty() {
-        "default (built-in web roots, verified)".to_string()
+        "default (built-in web roots and the system CA store, verified)".to_string()
     } else {
         parts.join(", ")
     }
