@@ -33,6 +33,8 @@ pub struct Seen {
     pub status: u16,
     /// Samples in it (0 when invalid).
     pub samples: usize,
+    /// Compressed size of its body (0 when invalid).
+    pub bytes: usize,
     /// Every `(timestamp, value bits)` with the series' `__name__`.
     pub contents: Vec<(String, i64, u64)>,
     /// `Retry-Attempt` header.
@@ -108,6 +110,7 @@ impl FaultReceiver {
                     at: info.received_at,
                     status: reply.status,
                     samples: info.decoded.as_ref().map_or(0, |d| d.samples),
+                    bytes: info.decoded.as_ref().map_or(0, |d| d.compressed_bytes),
                     contents,
                     retry_attempt: info.header("retry-attempt").map(str::to_string),
                     headers: info.headers.clone(),
