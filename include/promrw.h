@@ -207,11 +207,11 @@ typedef struct {
 } promrw_label;
 
 /**
- * A snapshot of a sender's counters. Each field means what the metric of the same name in
- * `promrw_sender_metrics_text` means (named after Prometheus's own remote-storage metrics, or
- * `promrw_*` where Prometheus has none), summed over all endpoints unless said otherwise.
- * Counters count samples unless named otherwise and only grow; `samples_pending`, `shards`,
- * `shards_dead` and `series` are gauges.
+ * A snapshot of a sender's counters. Each field means what the metric of
+ * `promrw_sender_metrics_text` named in its description means (Prometheus's own
+ * remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
+ * endpoints unless said otherwise. Counters count samples unless named otherwise and only
+ * grow; `samples_pending`, `shards`, `shards_dead` and `series` are gauges.
  */
 typedef struct {
     /**
