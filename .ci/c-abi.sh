@@ -3,7 +3,9 @@
 # version; the shared library exports exactly the functions the header declares; the C
 # examples build cleanly (C99, static and shared, plus a C++ and a two-translation-unit build),
 # run against a local Remote Write sink and agree with what arrived; and they run clean under
-# ASan+UBSan (proven to be on) and under valgrind.
+# ASan+UBSan (proven to be on) and under valgrind; the test-only exports (feature test-hooks)
+# are absent from the release libraries, and the panic-boundary test runs against a
+# test-hooks build (target/test-hooks/).
 #
 # Usage (from anywhere): bash .ci/c-abi.sh
 # Needs rustup's cargo; installs the pinned cbindgen, and gcc, g++, binutils, pkg-config and
@@ -69,6 +71,13 @@ cargo build --release
 lib_a=target/release/libpromrw.a
 lib_so=target/release/libpromrw.so
 [[ -f $lib_a && -f $lib_so && -x target/release/promrw ]] || fail "release artifacts missing"
+# The library with the test-only exports (feature test-hooks, unoptimised: quick to build),
+# for the panic-boundary test in (g).
+step "cargo build --lib --profile test-hooks --features test-hooks"
+cargo build --lib --profile test-hooks --features test-hooks
+hooks_a=target/test-hooks/libpromrw.a
+hooks_so=target/test-hooks/libpromrw.so
+[[ -f $hooks_a && -f $hooks_so ]] || fail "test-hooks artifacts missing"
 
 # ---------------------------------------------------------------------------------------------
 step "(a) header is up to date (cbindgen $CBINDGEN_VERSION)"
@@ -110,6 +119,24 @@ if ! diff -u "$work/declared.txt" "$work/exported.txt"; then
   fail "functions declared in include/promrw.h (-) and exported by $lib_so (+) differ"
 fi
 echo "$(wc -l <"$work/declared.txt") functions declared and exported"
+# Test-only exports are absent from the release libraries and from the header unless
+# PROMRW_TEST_HOOKS is defined; the test-hooks library exports exactly what the header then
+# declares.
+nm --defined-only "$lib_a" >"$work/archive.txt" 2>/dev/null
+if grep -q ' T promrw_test_' "$work/archive.txt" "$work/exported.txt"; then
+  fail "a release library exports a test-only function (promrw_test_*)"
+fi
+grep -q 'promrw_test_' "$work/declared.txt" && fail "promrw.h declares promrw_test_* without PROMRW_TEST_HOOKS"
+nm -D --defined-only "$hooks_so" | awk '$2 == "T" && $3 ~ /^promrw_/ { print $3 }' | sort -u \
+  >"$work/hooks-exported.txt"
+gcc -E -P -x c -DPROMRW_TEST_HOOKS include/promrw.h | grep -oE '\bpromrw_[A-Za-z0-9_]+\(' |
+  tr -d '(' | sort -u >"$work/hooks-declared.txt"
+if ! diff -u "$work/hooks-declared.txt" "$work/hooks-exported.txt"; then
+  fail "with PROMRW_TEST_HOOKS, functions declared (-) and exported by $hooks_so (+) differ"
+fi
+grep -qx promrw_test_force_panic "$work/hooks-exported.txt" ||
+  fail "$hooks_so does not export promrw_test_force_panic"
+echo "release libraries: no test-only exports; test-hooks library: $(wc -l <"$work/hooks-exported.txt") functions"
 
 # ---------------------------------------------------------------------------------------------
 step "(c) build the examples: C99 static and shared, C++, two translation units"
@@ -228,7 +255,7 @@ check_sink_clean() {
 }
 
 # run_against_sink LABEL COMMAND...: runs an example (COMMAND includes the sink URL), checks
-# its exit status and that the samples_sent=N it reports all arrived at the sink.
+# its exit status and that the samples_acked=N it reports all arrived at the sink.
 run_against_sink() {
   local label=$1
   shift
@@ -240,13 +267,13 @@ run_against_sink() {
     cat "$work/out.txt" "$work/err.txt"
     fail "$label exited with status $status"
   fi
-  sent=$(sed -n 's/^samples_sent=\([0-9]*\)$/\1/p' "$work/out.txt" | tail -n 1)
-  [[ -n "$sent" ]] || { cat "$work/out.txt" "$work/err.txt"; fail "$label printed no samples_sent="; }
+  sent=$(sed -n 's/^samples_acked=\([0-9]*\)$/\1/p' "$work/out.txt" | tail -n 1)
+  [[ -n "$sent" ]] || { cat "$work/out.txt" "$work/err.txt"; fail "$label printed no samples_acked="; }
   if ! wait_for_total $((before + sent)); then
     after=$(sink_total)
     fail "$label reports $sent samples sent, the sink received $((after - before))"
   fi
-  echo "$label: exit 0, samples_sent=$sent, sink received $sent"
+  echo "$label: exit 0, samples_acked=$sent, sink received $sent"
   check_sink_clean
 }
 
@@ -339,5 +366,28 @@ for example in "${EXAMPLES[@]}"; do
   run_against_sink "$example (valgrind)" "${shared_env[@]}" RUST_BACKTRACE=0 "${VALGRIND[@]}" \
     "$work/shared/$example" "$url" ${VALGRIND_ARGS[$example]}
 done
+
+# ---------------------------------------------------------------------------------------------
+step "(g) the panic boundary (test-hooks library)"
+# A release build lacks promrw_test_force_panic: the test links target/test-hooks/ instead,
+# statically, with ASan+UBSan, and shared under valgrind.
+gcc "${CFLAGS[@]}" -DPROMRW_TEST_HOOKS -pthread examples-c/test-hooks/panic.c "$hooks_a" \
+  $NATIVE_STATIC_LIBS -o "$work/static/panic"
+gcc "${CFLAGS[@]}" -DPROMRW_TEST_HOOKS "${SANITIZE[@]}" -pthread examples-c/test-hooks/panic.c \
+  "$hooks_a" $NATIVE_STATIC_LIBS -o "$work/asan/panic"
+gcc "${CFLAGS[@]}" -DPROMRW_TEST_HOOKS -pthread examples-c/test-hooks/panic.c \
+  -Ltarget/test-hooks -lpromrw -o "$work/shared/panic"
+if gcc "${CFLAGS[@]}" -pthread examples-c/test-hooks/panic.c "$lib_a" $NATIVE_STATIC_LIBS \
+  -o "$work/static/panic_release" 2>"$work/err.txt"; then
+  fail "panic.c built without PROMRW_TEST_HOOKS"
+fi
+# (RUST_BACKTRACE=0: the Rust panic hook prints the forced panic's message, no backtrace.)
+RUST_BACKTRACE=0 "$work/static/panic"
+RUST_BACKTRACE=0 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1 "$work/asan/panic" \
+  2>"$work/err.txt" || { cat "$work/err.txt"; fail "panic (asan+ubsan) failed"; }
+if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work/err.txt"; then
+  fail "panic: sanitizer report above"
+fi
+env "LD_LIBRARY_PATH=$PWD/target/test-hooks" RUST_BACKTRACE=0 "${VALGRIND[@]}" "$work/shared/panic"
 
 step "passed in $((SECONDS - started)) s"

@@ -7,10 +7,11 @@
 #   (c) gofmt, go vet (default, promrw_dynamic and debug tags)
 #   (d) go test: default (static), GODEBUG=cgocheck=2, -race, -tags debug (a GC before every
 #       call into the library), -tags promrw_dynamic (shared library); the tests run against
-#       `promrw sink` and in-process HTTP servers on 127.0.0.1
+#       `promrw sink` and in-process HTTP servers on 127.0.0.1; the panic-boundary test with
+#       -tags promrw_test_hooks against a test-hooks build (target/test-hooks/)
 #   (e) the benchmarks compile and run once (-benchtime 1x; figures in docs/BENCHMARKS.md)
 #   (f) the README's quickstart, built static and shared, against a sink this script starts:
-#       it must report SamplesSent:1 and the sink must have received the sample; the linker
+#       it must report SamplesAcked:1 and the sink must have received the sample; the linker
 #       must have taken target/release's libraries
 #   (g) copies of the module without the header, or without the library, fail to build with
 #       the message that names what to run
@@ -89,6 +90,15 @@ step "(d) go test -tags debug ./..."
 go test -count=1 -tags debug ./...
 step "(d) go test -tags promrw_dynamic ./..."
 go test -count=1 -tags promrw_dynamic ./...
+# The panic-boundary test needs the library's test-only exports, which release builds lack:
+# it links a test-hooks build (target/test-hooks/, unoptimised) under the promrw_test_hooks tag.
+step "(d) go test -tags promrw_test_hooks (panic boundary, test-hooks library)"
+(cd "$root" && cargo build --lib --profile test-hooks --features test-hooks)
+go vet -tags promrw_test_hooks ./...
+go test -count=1 -tags promrw_test_hooks -run 'TestForcedPanicIsAnError' -v . >"$work/panic.txt" 2>&1 ||
+  { cat "$work/panic.txt"; fail "the panic-boundary test failed"; }
+grep -q -- '--- PASS: TestForcedPanicIsAnError' "$work/panic.txt" ||
+  { cat "$work/panic.txt"; fail "TestForcedPanicIsAnError did not run"; }
 
 step "(e) benchmarks run (-benchtime 1x; not a measurement)"
 go test -count=1 -run '^$' -bench . -benchtime 1x . >"$work/bench.txt" ||
@@ -140,7 +150,7 @@ for variant in quickstart quickstart-shared; do
   PROMRW_URL="$url" "$work/$variant" >"$work/$variant.out" 2>&1 ||
     { cat "$work/$variant.out"; fail "$variant exited with an error"; }
   cat "$work/$variant.out"
-  grep -q 'SamplesSent:1 ' "$work/$variant.out" || fail "$variant did not report SamplesSent:1"
+  grep -q 'SamplesAcked:1 ' "$work/$variant.out" || fail "$variant did not report SamplesAcked:1"
   expected=$((expected + 1))
   wait_total "$expected"
 done

@@ -2,7 +2,8 @@
 # Python binding checks (bindings/python): installs the package into a fresh virtualenv the way
 # a user does (pip install ./bindings/python, which builds libpromrw.so with cargo and ships it
 # inside the package), checks the wheel is platform-tagged, runs the pytest suite against
-# `promrw sink` on 127.0.0.1, runs the README's Python example (examples/quickstart.py) against
+# `promrw sink` on 127.0.0.1 (the panic-boundary test against a test-hooks build of the
+# library, target/test-hooks/), runs the README's Python example (examples/quickstart.py) against
 # a sink, and smoke-runs the append_many benchmark on a small workload.
 #
 # Usage (from anywhere): bash .ci/python.sh
@@ -75,6 +76,12 @@ wheel=$(ls "$work"/wheels/promrw-*.whl)
 echo "$(basename "$wheel")"
 [[ "$wheel" == *-py3-none-linux_*.whl ]] || fail "wheel is not tagged py3-none-<platform>: $wheel"
 
+# The panic-boundary test loads a test-hooks build (the installed release library lacks the
+# test-only exports; test_errors.py checks that too).
+step "cargo build --lib --profile test-hooks --features test-hooks"
+cargo build --lib --profile test-hooks --features test-hooks
+export PROMRW_TEST_HOOKS_LIBRARY="$PWD/target/test-hooks/libpromrw.so"
+
 step "pytest bindings/python/tests"
 set +e
 "$py" -m pytest -q -p no:cacheprovider bindings/python/tests
@@ -95,7 +102,7 @@ done
 url=$(sed -n 's/^listening on //p' "$work/sink.out" | head -1)
 [[ -n "$url" ]] || fail "promrw sink did not start: $(cat "$work/sink.out")"
 PROMRW_URL="$url" "$py" "$example" | tee "$work/example.out"
-grep -q '^samples sent: 1$' "$work/example.out" || fail "the example did not report 1 sample sent"
+grep -q '^samples acked: 1$' "$work/example.out" || fail "the example did not report 1 sample acked"
 arrived=""
 for _ in $(seq 50); do
   if grep -q 'total samples=1 ' "$work/sink.out"; then

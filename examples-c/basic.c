@@ -7,7 +7,7 @@
  * Reads the configuration from YAML, registers two series (labels as pointer + length),
  * appends samples, marks one series stale, flushes, checks and prints the counters and the
  * self-metrics text, closes and frees everything. Exits 0 only when every sample was
- * acknowledged by the receiver. The last line is "samples_sent=N" for .ci/c-abi.sh.
+ * acknowledged by the receiver. The last line is "samples_acked=N" for .ci/c-abi.sh.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -127,16 +127,17 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(sender, &stats);
     if (status != PROMRW_OK) {
         report("promrw_sender_stats", status, NULL);
         goto out;
     }
-    printf("appended=%llu sent=%llu failed=%llu batches=%llu bytes=%llu series=%llu\n",
-           (unsigned long long)stats.samples_appended, (unsigned long long)stats.samples_sent,
-           (unsigned long long)stats.samples_failed, (unsigned long long)stats.batches_sent,
-           (unsigned long long)stats.bytes_sent, (unsigned long long)stats.series);
-    if (stats.samples_appended != 2 * N_SAMPLES + 1 || stats.samples_sent != 2 * N_SAMPLES + 1 ||
+    printf("appended=%llu acked=%llu failed=%llu batches=%llu bytes=%llu series=%llu\n",
+           (unsigned long long)stats.samples_appended, (unsigned long long)stats.samples_acked,
+           (unsigned long long)stats.samples_failed, (unsigned long long)stats.batches_acked,
+           (unsigned long long)stats.bytes_total, (unsigned long long)stats.series);
+    if (stats.samples_appended != 2 * N_SAMPLES + 1 || stats.samples_acked != 2 * N_SAMPLES + 1 ||
         stats.samples_failed != 0 || stats.series != 2) {
         fprintf(stderr, "basic: expected %d samples appended and sent and 2 series\n",
                 2 * N_SAMPLES + 1);
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
         report("promrw_sender_close", status, NULL);
         goto out;
     }
-    printf("samples_sent=%llu\n", (unsigned long long)stats.samples_sent);
+    printf("samples_acked=%llu\n", (unsigned long long)stats.samples_acked);
     rc = 0;
 
 out:

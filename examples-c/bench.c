@@ -6,7 +6,7 @@
  *   prints. Build with `make bench` (static, like the other examples).
  *
  * A benchmark, not a test: it prints figures. It exits 1 only when the pipeline lost samples
- * (samples_sent after a flush differs from what was appended) or a call failed.
+ * (samples_acked after a flush differs from what was appended) or a call failed.
  *
  * Workload W1 (as src/workload.rs): 10,000 series of 8 labels (__name__ from 100 names, job,
  * instance, region, pod, container, method, code), registered before any timing.
@@ -176,17 +176,18 @@ static int flush_and_check(const promrw_sender *s, const char *phase, unsigned l
         fprintf(stderr, "bench: %s: flush: %s\n", phase, promrw_status_str(status));
         return -1;
     }
+    stats->struct_size = sizeof *stats;
     status = promrw_sender_stats(s, stats);
     if (status != PROMRW_OK) {
         fprintf(stderr, "bench: %s: stats: %s\n", phase, promrw_status_str(status));
         return -1;
     }
-    printf("  after %s: flush %.1f ms (untimed); appended=%llu sent=%llu failed=%llu "
-           "batches_sent=%llu enqueue_retries=%llu\n",
+    printf("  after %s: flush %.1f ms (untimed); appended=%llu acked=%llu failed=%llu "
+           "batches_acked=%llu enqueue_retries=%llu\n",
            phase, t.wall_ns / 1e6, (unsigned long long)stats->samples_appended,
-           (unsigned long long)stats->samples_sent, (unsigned long long)stats->samples_failed,
-           (unsigned long long)stats->batches_sent, (unsigned long long)stats->enqueue_retries);
-    if (stats->samples_appended != expect || stats->samples_sent != expect ||
+           (unsigned long long)stats->samples_acked, (unsigned long long)stats->samples_failed,
+           (unsigned long long)stats->batches_acked, (unsigned long long)stats->enqueue_retries);
+    if (stats->samples_appended != expect || stats->samples_acked != expect ||
         stats->samples_failed != 0 || stats->samples_dropped_queue_full != 0 ||
         stats->samples_dropped_too_old != 0) {
         fprintf(stderr,
@@ -306,6 +307,7 @@ int main(int argc, char **argv)
     /* Phase 1: promrw_sender_append. */
     if (append_loop(baseline_append, sender, refs, t0, 0, &t_base_append) != 0)
         goto out;
+    stats.struct_size = sizeof stats;
     if (promrw_sender_stats(sender, &stats) != PROMRW_OK)
         goto out;
     retries_before = stats.enqueue_retries;
@@ -338,7 +340,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: close: %s\n", promrw_status_str(status));
         goto out;
     }
-    printf("samples_sent=%llu\n", (unsigned long long)stats.samples_sent);
+    printf("samples_acked=%llu\n", (unsigned long long)stats.samples_acked);
     rc = 0;
 
 out:

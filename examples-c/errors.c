@@ -9,9 +9,9 @@
  * Checks: bad YAML, an unknown key, a bad label name, duplicate labels, NULL arguments, an
  * out-of-order timestamp, a full queue under the `fail` policy (against an address where
  * nothing listens), use after close, a too-small buffer, flush and close reporting samples
- * a receiver rejected (PROMRW_SAMPLES_LOST and promrw_sender_last_report), and the panic
- * boundary. Exits 1 on the
- * first mismatch. The last line is "samples_sent=N" for .ci/c-abi.sh.
+ * a receiver rejected (PROMRW_SAMPLES_LOST and promrw_sender_last_report) and what the stats
+ * count of them. (The panic boundary is tested by examples-c/test-hooks/panic.c.) Exits 1 on
+ * the first mismatch. The last line is "samples_acked=N" for .ci/c-abi.sh.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -156,6 +156,7 @@ int main(int argc, char **argv)
     err = NULL;
     status = promrw_sender_append(NULL, 1, now_ms, 1.0);
     expect("NULL sender (append)", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(NULL, &stats);
     expect("NULL sender (stats)", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
     status = promrw_sender_flush(NULL, 10);
@@ -216,12 +217,14 @@ int main(int argc, char **argv)
     check("needed size reported", len > sizeof small);
     status = promrw_sender_flush(sender, 10000);
     expect("flush", status, PROMRW_OK, NULL, NULL, NULL);
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(sender, &stats);
     expect("stats", status, PROMRW_OK, NULL, NULL, NULL);
+    check("stats sets struct_size to what it wrote", stats.struct_size == sizeof stats);
     check("rejected_out_of_order == 2", stats.rejected_out_of_order == 2);
     check("rejected_unknown_series == 1", stats.rejected_unknown_series == 1);
-    check("samples_sent == 1", stats.samples_sent == 1);
-    sent += stats.samples_sent;
+    check("samples_acked == 1", stats.samples_acked == 1);
+    sent += stats.samples_acked;
     status = promrw_sender_close(sender, 5000);
     expect("close", status, PROMRW_OK, NULL, NULL, NULL);
     status = promrw_sender_append(sender, series, now_ms + 1, 1.0);
@@ -262,15 +265,17 @@ int main(int argc, char **argv)
     check("the batch stopped before its end", accepted < 20);
     status = promrw_sender_append_batch(dead, batch, 20, NULL);
     expect("NULL accepted_out", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(dead, &stats);
     expect("stats (dead endpoint)", status, PROMRW_OK, NULL, NULL, NULL);
     check("rejected_queue_full == 2", stats.rejected_queue_full == 2);
-    check("samples_sent == 0", stats.samples_sent == 0);
+    check("samples_acked == 0", stats.samples_acked == 0);
     check("samples_pending > 0", stats.samples_pending > 0);
     status = promrw_sender_close(dead, 200);
     expect("close with unsent samples", status, PROMRW_TIMEOUT, NULL, "timeout", NULL);
 
     /* The final counts stay readable after close. */
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(dead, &stats);
     expect("stats after close", status, PROMRW_OK, NULL, NULL, NULL);
     check("samples_failed counts the abandoned samples", stats.samples_failed > 0);
@@ -308,10 +313,20 @@ int main(int argc, char **argv)
                                             &len);
     expect("report text of the close", status, PROMRW_OK, NULL, NULL, NULL);
     check("the close's text counts 1 failed", strstr(text, "1 failed") != NULL);
-
-    /* The panic boundary: a Rust panic comes back as a status code. */
-    status = promrw_test_force_panic();
-    expect("forced panic", status, PROMRW_PANIC, NULL, "panic", NULL);
+    stats.struct_size = 0; /* must be sizeof(promrw_stats) */
+    status = promrw_sender_stats(rejecting, &stats);
+    expect("stats with struct_size 0", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
+    stats.struct_size = sizeof stats;
+    status = promrw_sender_stats(rejecting, &stats);
+    expect("stats of the rejecting endpoint", status, PROMRW_OK, NULL, NULL, NULL);
+    check("each rejected sample failed (5 + 1)", stats.samples_failed == 6);
+    check("rejected batches' bytes count in bytes_total", stats.bytes_total > 0);
+    check("nothing acknowledged", stats.samples_acked == 0 && stats.highest_sent_ms == 0);
+    status = promrw_sender_append(rejecting, series, now_ms + 11, 1.0);
+    expect("append after close", status, PROMRW_CLOSED, NULL, "closed", NULL);
+    status = promrw_sender_stats(rejecting, &stats);
+    expect("stats after an append after close", status, PROMRW_OK, NULL, NULL, NULL);
+    check("the refused sample is counted", stats.rejected_closed == 1);
 
     promrw_sender_free(rejecting);
     promrw_config_free(reject_cfg);
@@ -324,6 +339,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "errors: %d check(s) failed\n", failures);
         return 1;
     }
-    printf("samples_sent=%llu\n", sent);
+    printf("samples_acked=%llu\n", sent);
     return 0;
 }

@@ -6,8 +6,8 @@
  *
  * Each thread registers its own series and appends its samples through
  * promrw_sender_append_batch. After a flush the program checks that the receiver
- * acknowledged every sample (stats.samples_sent == THREADS * SAMPLES_PER_THREAD) and exits 1
- * otherwise. The last line is "samples_sent=N" for .ci/c-abi.sh.
+ * acknowledged every sample (stats.samples_acked == THREADS * SAMPLES_PER_THREAD) and exits 1
+ * otherwise. The last line is "samples_acked=N" for .ci/c-abi.sh.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -172,17 +172,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "threads: flush: %s\n", promrw_status_str(status));
         goto out;
     }
+    stats.struct_size = sizeof stats;
     status = promrw_sender_stats(sender, &stats);
     if (status != PROMRW_OK) {
         fprintf(stderr, "threads: stats: %s\n", promrw_status_str(status));
         goto out;
     }
-    printf("threads=%d per_thread=%ld appended=%llu sent=%llu failed=%llu batches=%llu "
+    printf("threads=%d per_thread=%ld appended=%llu acked=%llu failed=%llu batches=%llu "
            "series=%llu\n",
            n_threads, per_thread, (unsigned long long)stats.samples_appended,
-           (unsigned long long)stats.samples_sent, (unsigned long long)stats.samples_failed,
-           (unsigned long long)stats.batches_sent, (unsigned long long)stats.series);
-    if (stats.samples_appended != total || stats.samples_sent != total ||
+           (unsigned long long)stats.samples_acked, (unsigned long long)stats.samples_failed,
+           (unsigned long long)stats.batches_acked, (unsigned long long)stats.series);
+    if (stats.samples_appended != total || stats.samples_acked != total ||
         stats.samples_failed != 0 || stats.series != (unsigned long long)n_threads) {
         fprintf(stderr, "threads: expected %llu samples appended and sent, none failed, %d series\n",
                 total, n_threads);
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "threads: close: %s\n", promrw_status_str(status));
         goto out;
     }
-    printf("samples_sent=%llu\n", (unsigned long long)stats.samples_sent);
+    printf("samples_acked=%llu\n", (unsigned long long)stats.samples_acked);
     rc = 0;
 
 out:

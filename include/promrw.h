@@ -22,6 +22,11 @@
  *  - A promrw_sender may be used from many threads at once (except promrw_sender_free).
  *    Senders start threads and do not survive fork(): create them after forking (in a
  *    child every call but promrw_sender_free returns PROMRW_FORKED).
+ *  - Structs the library fills (promrw_stats, promrw_report) start with `struct_size`, which
+ *    the caller sets to sizeof the struct: the library writes only the fields that fit.
+ *  - Test-only functions (promrw_test_force_panic) are declared only when PROMRW_TEST_HOOKS
+ *    is defined, and exported only by a library built with the `test-hooks` cargo feature
+ *    (cargo build --lib --profile test-hooks --features test-hooks); release builds lack them.
  *  - ABI: pre-1.0, none promised; any release may change it. Check PROMRW_VERSION_NUMBER.
  */
 
@@ -202,78 +207,106 @@ typedef struct {
 } promrw_label;
 
 /**
- * A snapshot of a sender's counters. Endpoint figures are summed over all endpoints unless
- * said otherwise. Counters only grow, except the gauges `samples_pending`, `shards`,
- * `shards_dead` and `series`.
+ * A snapshot of a sender's counters. Each field means what the metric of
+ * `promrw_sender_metrics_text` named in its description means (Prometheus's own
+ * remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
+ * endpoints unless said otherwise. Counters count samples unless named otherwise and only
+ * grow; `samples_pending`, `shards`, `shards_dead` and `series` are gauges.
  */
 typedef struct {
     /**
-     * Samples accepted by append (once, whatever the number of endpoints).
+     * Set by the caller to `sizeof(promrw_stats)` before the call, so the struct can grow in
+     * later versions; the library writes only the fields that fit and sets it to the number
+     * of bytes it wrote.
+     */
+    size_t struct_size;
+    /**
+     * Samples accepted by append (once, whatever the number of endpoints)
+     * (`promrw_samples_appended_total`).
      */
     uint64_t samples_appended;
     /**
-     * Samples acknowledged by a receiver with a 2xx (each once; retries not counted, unlike
-     * `prometheus_remote_storage_samples_total`).
+     * Samples in send attempts: a retried batch counts again at every attempt
+     * (`prometheus_remote_storage_samples_total`).
      */
-    uint64_t samples_sent;
+    uint64_t samples_total;
     /**
-     * Samples lost to a non-recoverable response or to a close deadline.
+     * Samples acknowledged by a receiver with a 2xx, each once (`promrw_samples_acked_total`).
+     */
+    uint64_t samples_acked;
+    /**
+     * Samples lost to a non-recoverable response (every sample of the refused batch), a close
+     * deadline or a dead shard (`prometheus_remote_storage_samples_failed_total`).
      */
     uint64_t samples_failed;
     /**
-     * Samples in retried attempts (`prometheus_remote_storage_samples_retried_total`).
+     * Samples in attempts that failed recoverably (5xx, 429, network errors) and were
+     * retried, counted at every retry (`prometheus_remote_storage_samples_retried_total`).
      */
     uint64_t samples_retried;
     /**
-     * Samples dropped because they were older than `sample_age_limit`.
+     * Samples dropped because they were older than `sample_age_limit`
+     * (`prometheus_remote_storage_samples_dropped_total{reason="too_old"}`).
      */
     uint64_t samples_dropped_too_old;
     /**
-     * Samples dropped because a queue was full under the `drop_newest` policy.
+     * Samples dropped because a queue was full under the `drop_newest` policy, or refused by
+     * one endpoint of several while another accepted them
+     * (`prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`).
      */
     uint64_t samples_dropped_queue_full;
     /**
-     * Appends refused with `PROMRW_OUT_OF_ORDER`.
+     * Samples refused with `PROMRW_OUT_OF_ORDER`
+     * (`promrw_appends_rejected_total{reason="out_of_order"}`). The `rejected_*` fields count
+     * samples: a batch refused whole (closed sender) counts each of its samples, a batch
+     * that stops at a refused sample counts that one.
      */
     uint64_t rejected_out_of_order;
     /**
-     * Appends refused with `PROMRW_QUEUE_FULL`.
+     * Samples refused with `PROMRW_QUEUE_FULL` (`reason="queue_full"`).
      */
     uint64_t rejected_queue_full;
     /**
-     * Appends refused with `PROMRW_UNKNOWN_SERIES`.
+     * Samples refused with `PROMRW_UNKNOWN_SERIES` (`reason="unknown_series"`).
      */
     uint64_t rejected_unknown_series;
     /**
-     * Appends refused with `PROMRW_CLOSED`.
+     * Samples refused with `PROMRW_CLOSED` (`reason="closed"`).
      */
     uint64_t rejected_closed;
     /**
-     * Samples queued and not yet finished (gauge).
+     * Samples refused with `PROMRW_SHARD_DEAD` (`reason="shard_dead"`).
+     */
+    uint64_t rejected_shard_dead;
+    /**
+     * Samples queued or in flight, not yet acknowledged, failed or dropped (gauge,
+     * `prometheus_remote_storage_samples_pending`).
      */
     uint64_t samples_pending;
     /**
-     * Compressed bytes of acknowledged requests.
+     * Compressed bytes of each batch once (not per retry), when its sending ended,
+     * acknowledged or rejected for good (`prometheus_remote_storage_bytes_total`).
      */
-    uint64_t bytes_sent;
+    uint64_t bytes_total;
     /**
-     * Requests acknowledged with a 2xx.
+     * Requests acknowledged with a 2xx (`promrw_batches_acked_total`).
      */
-    uint64_t batches_sent;
+    uint64_t batches_acked;
     /**
-     * Times an append waited for room under the `block` policy.
+     * Times an append waited for room under the `block` policy
+     * (`prometheus_remote_storage_enqueue_retries_total`).
      */
     uint64_t enqueue_retries;
     /**
-     * Running shards (gauge).
+     * Running shards (gauge, `prometheus_remote_storage_shards`).
      */
     uint64_t shards;
     /**
-     * Shards whose thread died (gauge).
+     * Shards whose thread died (gauge, `promrw_shards_dead`).
      */
     uint64_t shards_dead;
     /**
-     * Live registered series (gauge).
+     * Live registered series (gauge, `promrw_series`).
      */
     uint64_t series;
     /**
@@ -281,12 +314,14 @@ typedef struct {
      */
     uint64_t endpoints;
     /**
-     * Highest timestamp (ms) queued on any endpoint; 0 when none.
+     * Highest timestamp (ms) queued on any endpoint; 0 when none (the highest
+     * `prometheus_remote_storage_queue_highest_timestamp_seconds`, in ms).
      */
     int64_t highest_enqueued_ms;
     /**
      * Highest timestamp (ms) acknowledged on every endpoint, i.e. the lowest over endpoints of
-     * each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none.
+     * each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none
+     * (the lowest `prometheus_remote_storage_queue_highest_sent_timestamp_seconds`, in ms).
      * A rejected or abandoned batch does not advance it.
      */
     int64_t highest_sent_ms;
@@ -858,7 +893,10 @@ promrw_status promrw_sender_set_log_level(const promrw_sender *s, uint32_t min_l
 /**
  * Copies a snapshot of the sender's counters into `*out`.
  *
- * Ownership: `out` is caller-owned memory, written on success only.
+ * Ownership: `out` is caller-owned memory; the caller sets `out->struct_size` to
+ * `sizeof(promrw_stats)` first. Written on success only: at most `out->struct_size` bytes
+ * (the fields that fit), and `out->struct_size` is set to the number of bytes written (less
+ * than the caller's when the caller's header is newer than the library).
  *
  * Lifetime: nothing is kept.
  *
@@ -866,11 +904,13 @@ promrw_status promrw_sender_set_log_level(const promrw_sender *s, uint32_t min_l
  * counters are read one by one, so a snapshot taken under load is not atomic as a whole.
  *
  * Returns: `PROMRW_OK` (also after `promrw_sender_close`, so the final counts can be read);
- * `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL.
+ * `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL, or `out->struct_size` is smaller than
+ * the first version of the struct.
  *
  * # Safety
  *
- * `s` must be NULL or a live sender; `out` must be NULL or valid for writing a `promrw_stats`.
+ * `s` must be NULL or a live sender; `out` must be NULL or valid for reading a `size_t` and
+ * writing `out->struct_size` bytes.
  */
 promrw_status promrw_sender_stats(const promrw_sender *s, promrw_stats *out);
 
@@ -888,9 +928,11 @@ promrw_status promrw_sender_stats(const promrw_sender *s, promrw_stats *out);
  */
 const char *promrw_status_str(promrw_status code);
 
+#if defined(PROMRW_TEST_HOOKS)
 /**
- * For tests of the library and its bindings: panics inside the panic boundary, which catches
- * it. Never useful in production code.
+ * For tests of the library's bindings: panics inside the panic boundary, which catches it.
+ * Only in a library built with the `test-hooks` cargo feature (never in a release build);
+ * declared only when `PROMRW_TEST_HOOKS` is defined.
  *
  * Ownership: none.
  *
@@ -902,6 +944,7 @@ const char *promrw_status_str(promrw_status code);
  * Returns: always `PROMRW_PANIC`.
  */
 promrw_status promrw_test_force_panic(void);
+#endif
 
 /**
  * The library version, e.g. `"0.1.0"` (the crate version).

@@ -49,15 +49,18 @@ pub enum RejectReason {
     UnknownSeries,
     /// The sender was closed.
     Closed,
+    /// The series' shard thread had died (panicked).
+    ShardDead,
 }
 
 impl RejectReason {
     /// All reasons, in exposition order.
-    pub const ALL: [RejectReason; 4] = [
+    pub const ALL: [RejectReason; 5] = [
         RejectReason::OutOfOrder,
         RejectReason::QueueFull,
         RejectReason::UnknownSeries,
         RejectReason::Closed,
+        RejectReason::ShardDead,
     ];
 
     /// The `reason` label value.
@@ -67,43 +70,52 @@ impl RejectReason {
             RejectReason::QueueFull => "queue_full",
             RejectReason::UnknownSeries => "unknown_series",
             RejectReason::Closed => "closed",
+            RejectReason::ShardDead => "shard_dead",
         }
     }
 }
 
-/// Live counters of one endpoint queue.
+/// Live counters of one endpoint queue. Each counts samples (not requests) unless its name
+/// says otherwise; see [`EndpointStats`] for what each one means.
 #[derive(Debug, Default)]
 pub struct EndpointMetrics {
-    /// Samples sent, counted per attempt (retries count again), as Prometheus.
+    /// `prometheus_remote_storage_samples_total`: samples in send attempts (a retried batch
+    /// counts again at every attempt).
     pub samples_total: AtomicU64,
-    /// Samples acknowledged with a 2xx.
+    /// `promrw_samples_acked_total`: samples acknowledged with a 2xx (each once).
     pub samples_acked: AtomicU64,
-    /// Samples lost to a non-recoverable response or to a hard shutdown.
+    /// `prometheus_remote_storage_samples_failed_total`: samples lost to a non-recoverable
+    /// response, a close deadline or a dead shard.
     pub samples_failed: AtomicU64,
-    /// Samples in retried attempts.
+    /// `prometheus_remote_storage_samples_retried_total`: samples in attempts that failed
+    /// recoverably and were retried (per retry).
     pub samples_retried: AtomicU64,
     /// Samples that alone, with their series' labels, exceed `promrw.max_request_bytes`
     /// (also counted in `samples_failed`).
     pub samples_too_large: AtomicU64,
-    /// Samples dropped `too_old`.
-    pub dropped_too_old: AtomicU64,
-    /// Samples dropped `queue_full`.
-    pub dropped_queue_full: AtomicU64,
-    /// Compressed bytes of successfully sent batches.
+    /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`.
+    pub samples_dropped_too_old: AtomicU64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`.
+    pub samples_dropped_queue_full: AtomicU64,
+    /// `prometheus_remote_storage_bytes_total`: compressed bytes of each batch once, when its
+    /// sending ended acknowledged or rejected for good (not per retry).
     pub bytes_total: AtomicU64,
-    /// Requests acknowledged with a 2xx.
+    /// `promrw_batches_acked_total`: requests acknowledged with a 2xx.
     pub batches_acked: AtomicU64,
-    /// Times an append waited for room under the `block` policy.
+    /// `prometheus_remote_storage_enqueue_retries_total`: times an append waited for room
+    /// under the `block` policy.
     pub enqueue_retries: AtomicU64,
-    /// Running shards.
+    /// `prometheus_remote_storage_shards`: running shards.
     pub shards: AtomicU64,
-    /// Shards whose thread panicked.
+    /// `promrw_shards_dead`: shards whose thread panicked.
     pub shards_dead: AtomicU64,
-    /// Highest timestamp (ms) in an acknowledged batch (as Prometheus's
-    /// `queue_highest_sent_timestamp_seconds`: a dropped batch does not advance it, so lag
-    /// dashboards show lag while every batch is rejected).
+    /// Highest timestamp (ms) in an acknowledged batch, for
+    /// `prometheus_remote_storage_queue_highest_sent_timestamp_seconds`. Unlike Prometheus,
+    /// which also sets it after a batch rejected for good, only an acknowledged batch advances
+    /// it, so lag dashboards show lag while every batch is rejected.
     pub highest_sent_ms: AtomicI64,
-    /// Histogram of attempt durations: per-bucket counts (non-cumulative), then +Inf.
+    /// `prometheus_remote_storage_sent_batch_duration_seconds`, one observation per attempt:
+    /// per-bucket counts (non-cumulative), then +Inf.
     pub batch_duration_buckets: [AtomicU64; BATCH_DURATION_BUCKETS.len() + 1],
     /// Sum of attempt durations in nanoseconds.
     pub batch_duration_sum_ns: AtomicU64,
@@ -134,8 +146,10 @@ impl EndpointMetrics {
     /// Adds `n` samples dropped for `reason`.
     pub fn add_dropped(&self, reason: DropReason, n: u64) {
         match reason {
-            DropReason::TooOld => self.dropped_too_old.fetch_add(n, Ordering::Relaxed),
-            DropReason::QueueFull => self.dropped_queue_full.fetch_add(n, Ordering::Relaxed),
+            DropReason::TooOld => self.samples_dropped_too_old.fetch_add(n, Ordering::Relaxed),
+            DropReason::QueueFull => self
+                .samples_dropped_queue_full
+                .fetch_add(n, Ordering::Relaxed),
         };
     }
 
@@ -204,8 +218,8 @@ impl StripedCounter {
 pub struct SenderMetrics {
     /// Samples accepted by append.
     pub appended: StripedCounter,
-    /// Appends refused, by reason (indexed as `RejectReason::ALL`).
-    pub rejected: [AtomicU64; 4],
+    /// Samples refused by append, by reason (indexed as `RejectReason::ALL`).
+    pub rejected: [AtomicU64; RejectReason::ALL.len()],
     /// Samples accepted whose timestamp looks like seconds or microseconds rather than
     /// milliseconds, by kind (indexed as `SuspectTimestamp::ALL`).
     pub suspect_timestamps: [AtomicU64; 2],
@@ -234,13 +248,13 @@ impl SuspectTimestamp {
 }
 
 impl SenderMetrics {
-    /// Counts one refused append.
-    pub fn reject(&self, reason: RejectReason) {
+    /// Counts `n` samples refused by append for `reason`.
+    pub fn reject(&self, reason: RejectReason, n: u64) {
         let index = RejectReason::ALL
             .iter()
             .position(|r| *r == reason)
             .unwrap_or(0);
-        self.rejected[index].fetch_add(1, Ordering::Relaxed);
+        self.rejected[index].fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one accepted sample with a suspect timestamp.
@@ -248,7 +262,7 @@ impl SenderMetrics {
         self.suspect_timestamps[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Refused appends for `reason`.
+    /// Samples refused by append for `reason`.
     pub fn rejected(&self, reason: RejectReason) -> u64 {
         let index = RejectReason::ALL
             .iter()
@@ -258,20 +272,25 @@ impl SenderMetrics {
     }
 }
 
-/// A point-in-time copy of one endpoint's figures.
+/// A point-in-time copy of one endpoint's figures. Each field is named after its metric in
+/// the text exposition ([`render_text`]) and means what Prometheus's metric of that name
+/// means; promrw-only figures are marked so. Counters count samples unless named otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointStats {
     /// The `remote_name` label.
     pub remote_name: String,
     /// The `url` label (password removed).
     pub url: String,
-    /// `prometheus_remote_storage_samples_total`: samples per attempt.
-    pub samples_sent: u64,
-    /// Samples acknowledged with a 2xx.
+    /// `prometheus_remote_storage_samples_total`: samples in send attempts; a retried batch
+    /// counts again at every attempt.
+    pub samples_total: u64,
+    /// `promrw_samples_acked_total` (promrw only): samples acknowledged with a 2xx, each once.
     pub samples_acked: u64,
-    /// `prometheus_remote_storage_samples_failed_total`.
+    /// `prometheus_remote_storage_samples_failed_total`: samples lost to a non-recoverable
+    /// response (every sample of the refused batch), a close deadline or a dead shard.
     pub samples_failed: u64,
-    /// `prometheus_remote_storage_samples_retried_total`.
+    /// `prometheus_remote_storage_samples_retried_total`: samples in attempts that failed
+    /// recoverably (5xx, 429, network errors) and were retried, counted at every retry.
     pub samples_retried: u64,
     /// `promrw_samples_too_large_total`: samples that alone exceed `promrw.max_request_bytes`,
     /// never sent and counted in `samples_failed` too.
@@ -279,25 +298,34 @@ pub struct EndpointStats {
     /// `promrw_shard_cached_series`: series held in the shards' caches (a released series
     /// stays until its queued samples are resolved).
     pub series_cached: u64,
-    /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`.
-    pub dropped_too_old: u64,
-    /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`.
-    pub dropped_queue_full: u64,
-    /// `prometheus_remote_storage_bytes_total`.
-    pub bytes_sent: u64,
-    /// Requests acknowledged with a 2xx.
+    /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`: samples dropped as
+    /// older than `sample_age_limit`, on append or while queued or retried.
+    pub samples_dropped_too_old: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}` (a promrw
+    /// reason): samples dropped because the queue was full under `drop_newest` (or under
+    /// `fail` on one endpoint of several while another accepted the sample).
+    pub samples_dropped_queue_full: u64,
+    /// `prometheus_remote_storage_bytes_total`: compressed bytes of each batch once (not per
+    /// retry), when its sending ended, acknowledged or rejected for good.
+    pub bytes_total: u64,
+    /// `promrw_batches_acked_total` (promrw only): requests acknowledged with a 2xx.
     pub batches_acked: u64,
-    /// `prometheus_remote_storage_enqueue_retries_total`.
+    /// `prometheus_remote_storage_enqueue_retries_total`: times an append waited for room
+    /// under the `block` policy.
     pub enqueue_retries: u64,
-    /// `prometheus_remote_storage_samples_pending`.
+    /// `prometheus_remote_storage_samples_pending` (gauge): samples queued or in flight, not
+    /// yet acknowledged, failed or dropped.
     pub samples_pending: u64,
-    /// `prometheus_remote_storage_shards`.
+    /// `prometheus_remote_storage_shards` (gauge).
     pub shards: u64,
-    /// `promrw_shards_dead`.
+    /// `promrw_shards_dead` (gauge, promrw only).
     pub shards_dead: u64,
-    /// Highest enqueued timestamp, ms (0 when none).
+    /// `prometheus_remote_storage_queue_highest_timestamp_seconds` in ms: the highest
+    /// timestamp queued (0 when none).
     pub highest_enqueued_ms: i64,
-    /// Highest timestamp of an acknowledged batch, ms (0 when none).
+    /// `prometheus_remote_storage_queue_highest_sent_timestamp_seconds` in ms: the highest
+    /// timestamp of an acknowledged batch (0 when none). A batch rejected for good does not
+    /// advance it (Prometheus's does), so lag shows while every batch is rejected.
     pub highest_sent_ms: i64,
     /// The most recent failed attempt (rejected or retried), if any.
     pub last_error: Option<AttemptError>,
@@ -306,23 +334,32 @@ pub struct EndpointStats {
 impl EndpointStats {
     /// Total dropped samples across reasons.
     pub fn samples_dropped(&self) -> u64 {
-        self.dropped_too_old + self.dropped_queue_full
+        self.samples_dropped_too_old + self.samples_dropped_queue_full
     }
 }
 
 /// A point-in-time copy of a sender's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SenderStats {
-    /// Samples accepted by append (once, whatever the number of endpoints).
+    /// `promrw_samples_appended_total`: samples accepted by append (once, whatever the number
+    /// of endpoints).
     pub samples_appended: u64,
-    /// Appends refused as out of order.
+    /// `promrw_appends_rejected_total{reason="out_of_order"}`: samples refused by append (and
+    /// left to the caller) as out of order. This and the other `rejected_*` count samples: a
+    /// batch append refused whole (on a closed sender) counts each of its samples; one that
+    /// stops at a refused sample counts that sample (the ones after it were not tried).
     pub rejected_out_of_order: u64,
-    /// Appends refused because the queue was full (`fail`, or `block` timing out).
+    /// `promrw_appends_rejected_total{reason="queue_full"}`: samples refused because the queue
+    /// was full (`fail`, or `block` timing out).
     pub rejected_queue_full: u64,
-    /// Appends refused for an unknown or released series.
+    /// `promrw_appends_rejected_total{reason="unknown_series"}`: samples refused for an
+    /// unknown or released series.
     pub rejected_unknown_series: u64,
-    /// Appends refused after close.
+    /// `promrw_appends_rejected_total{reason="closed"}`: samples refused after close.
     pub rejected_closed: u64,
+    /// `promrw_appends_rejected_total{reason="shard_dead"}`: samples refused because their
+    /// shard's thread had died.
+    pub rejected_shard_dead: u64,
     /// Accepted samples whose timestamp was before 2001 (seconds rather than milliseconds?).
     pub suspect_timestamps_before_2001: u64,
     /// Accepted samples whose timestamp was over a day ahead (microseconds rather than
@@ -340,16 +377,16 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
     EndpointStats {
         remote_name: remote_name.to_string(),
         url: url.to_string(),
-        samples_sent: load(&m.samples_total),
+        samples_total: load(&m.samples_total),
         samples_acked: load(&m.samples_acked),
         samples_failed: load(&m.samples_failed),
         samples_retried: load(&m.samples_retried),
         samples_too_large: load(&m.samples_too_large),
         // Filled in from the shards by the caller, as `samples_pending`.
         series_cached: 0,
-        dropped_too_old: load(&m.dropped_too_old),
-        dropped_queue_full: load(&m.dropped_queue_full),
-        bytes_sent: load(&m.bytes_total),
+        samples_dropped_too_old: load(&m.samples_dropped_too_old),
+        samples_dropped_queue_full: load(&m.samples_dropped_queue_full),
+        bytes_total: load(&m.bytes_total),
         batches_acked: load(&m.batches_acked),
         enqueue_retries: load(&m.enqueue_retries),
         // Filled in from the shard queues by the caller, which has them.
@@ -403,13 +440,14 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         &mut out,
         "promrw_appends_rejected_total",
         "counter",
-        "Appends refused and returned to the caller, by reason.",
+        "Samples refused by append and left to the caller, by reason.",
     );
     for (reason, value) in [
         (RejectReason::OutOfOrder, stats.rejected_out_of_order),
         (RejectReason::QueueFull, stats.rejected_queue_full),
         (RejectReason::UnknownSeries, stats.rejected_unknown_series),
         (RejectReason::Closed, stats.rejected_closed),
+        (RejectReason::ShardDead, stats.rejected_shard_dead),
     ] {
         let _ = writeln!(
             out,
@@ -441,9 +479,11 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
 
     type Field = fn(&EndpointStats) -> u64;
     let counters: [(&str, &str, Field); 7] = [
-        ("samples_total", "Samples sent, per attempt.", |s| {
-            s.samples_sent
-        }),
+        (
+            "samples_total",
+            "Samples in send attempts (a retried batch counts again).",
+            |s| s.samples_total,
+        ),
         (
             "samples_failed_total",
             "Samples that failed on send and were not retried.",
@@ -456,8 +496,8 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         ),
         (
             "bytes_total",
-            "Compressed bytes sent in successful requests.",
-            |s| s.bytes_sent,
+            "Compressed bytes of each batch once, acknowledged or rejected for good.",
+            |s| s.bytes_total,
         ),
         (
             "enqueue_retries_total",
@@ -496,8 +536,8 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
     for e in endpoints {
         for reason in DropReason::ALL {
             let value = match reason {
-                DropReason::TooOld => e.stats.dropped_too_old,
-                DropReason::QueueFull => e.stats.dropped_queue_full,
+                DropReason::TooOld => e.stats.samples_dropped_too_old,
+                DropReason::QueueFull => e.stats.samples_dropped_queue_full,
             };
             let _ = writeln!(
                 out,

@@ -22,8 +22,8 @@ impl LossCounts {
     pub fn of(stats: &EndpointStats) -> LossCounts {
         LossCounts {
             failed: stats.samples_failed,
-            dropped_too_old: stats.dropped_too_old,
-            dropped_queue_full: stats.dropped_queue_full,
+            dropped_too_old: stats.samples_dropped_too_old,
+            dropped_queue_full: stats.samples_dropped_queue_full,
         }
     }
 

@@ -149,7 +149,7 @@ impl Sender {
     /// Appends one sample. The timestamp must be later than the series' last accepted one.
     pub fn append(&self, series: SeriesRef, timestamp_ms: i64, value: f64) -> Result<()> {
         if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
-            return Err(self.refuse_closed_or_forked());
+            return Err(self.refuse_closed_or_forked(1));
         }
         self.append_checked(&mut AppendLocks::default(), series, timestamp_ms, value)?;
         self.metrics.appended.add(1);
@@ -168,7 +168,7 @@ impl Sender {
         value: f64,
     ) -> Result<()> {
         let unknown = |e| {
-            self.metrics.reject(RejectReason::UnknownSeries);
+            self.metrics.reject(RejectReason::UnknownSeries, 1);
             e
         };
         let found = self.registry.find(series).map_err(unknown)?;
@@ -219,7 +219,7 @@ impl Sender {
     /// Counts and returns the out-of-order rejection of a sample, naming the series' labels.
     #[cold]
     fn out_of_order(&self, slot: &LockedSlot<'_>, timestamp_ms: i64, last: i64) -> Error {
-        self.metrics.reject(RejectReason::OutOfOrder);
+        self.metrics.reject(RejectReason::OutOfOrder, 1);
         Error::new(
             ErrorKind::OutOfOrder,
             format!(
@@ -270,9 +270,10 @@ impl Sender {
             let (_, error) = refusals.swap_remove(0);
             let reason = match error.kind() {
                 ErrorKind::Closed => RejectReason::Closed,
+                ErrorKind::ShardDead => RejectReason::ShardDead,
                 _ => RejectReason::QueueFull,
             };
-            self.metrics.reject(reason);
+            self.metrics.reject(reason, 1);
             return Err(error);
         }
         for (index, error) in &refusals {
@@ -291,7 +292,9 @@ impl Sender {
     }
 
     /// Appends samples in order, stopping at the first refusal. Returns how many were accepted
-    /// (a prefix of `samples`) and the error of the first refused one, if any.
+    /// (a prefix of `samples`) and the error of the first refused one, if any. The rejection
+    /// counters count the refused sample (the ones after it are not tried), or every sample
+    /// when the sender is closed.
     pub fn append_batch(&self, samples: &[Sample]) -> (usize, Result<()>) {
         self.append_each(samples.iter().copied())
     }
@@ -301,7 +304,9 @@ impl Sender {
     /// per call.
     pub fn append_each(&self, samples: impl IntoIterator<Item = Sample>) -> (usize, Result<()>) {
         if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
-            return (0, Err(self.refuse_closed_or_forked()));
+            // Refused whole: each sample counts as refused.
+            let n = samples.into_iter().count() as u64;
+            return (0, Err(self.refuse_closed_or_forked(n)));
         }
         let mut accepted = 0;
         let mut result = Ok(());
@@ -426,13 +431,14 @@ impl Sender {
         }
     }
 
-    /// The refusal of an append to a closed sender or in a forked child, counted.
+    /// The refusal of an append of `n` samples to a closed sender (counted) or in a forked
+    /// child.
     #[cold]
-    fn refuse_closed_or_forked(&self) -> Error {
+    fn refuse_closed_or_forked(&self, n: u64) -> Error {
         if crate::fork::current() != self.fork_epoch {
             return forked();
         }
-        self.metrics.reject(RejectReason::Closed);
+        self.metrics.reject(RejectReason::Closed, n);
         Error::new(ErrorKind::Closed, "sender is closed")
     }
 
@@ -454,6 +460,7 @@ impl Sender {
             rejected_queue_full: self.metrics.rejected(RejectReason::QueueFull),
             rejected_unknown_series: self.metrics.rejected(RejectReason::UnknownSeries),
             rejected_closed: self.metrics.rejected(RejectReason::Closed),
+            rejected_shard_dead: self.metrics.rejected(RejectReason::ShardDead),
             suspect_timestamps_before_2001: self.metrics.suspect_timestamps
                 [SuspectTimestamp::Before2001 as usize]
                 .load(Ordering::Relaxed),

@@ -205,7 +205,7 @@ fn sample_age_limit_drops_samples_that_aged_while_retrying() {
     assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
     assert_eq!(sender.last_report().lost().dropped_too_old, 5);
     let stats = sender.stats().endpoints[0].clone();
-    assert_eq!(stats.dropped_too_old, 5, "{stats:?}");
+    assert_eq!(stats.samples_dropped_too_old, 5, "{stats:?}");
     assert_eq!(receiver.store().totals().accepted, 0);
     assert!(sender.metrics_text().contains(
         "prometheus_remote_storage_samples_dropped_total{reason=\"too_old\",remote_name=\"test\""

@@ -149,7 +149,10 @@ fn series(s: *const promrw_sender, pairs: &[(&str, &str)]) -> promrw_series_ref 
 
 /// A stats snapshot, asserting success.
 fn stats(s: *const promrw_sender) -> promrw_stats {
-    let mut out = promrw_stats::default();
+    let mut out = promrw_stats {
+        struct_size: size_of::<promrw_stats>(),
+        ..Default::default()
+    };
     // SAFETY: `s` is live; `out` is a valid out pointer.
     assert_eq!(unsafe { promrw_sender_stats(s, &mut out) }, PROMRW_OK);
     out
@@ -253,7 +256,10 @@ fn null_arguments_give_invalid_argument() {
     let mut s_out = ptr::null_mut();
     let mut ref_out: promrw_series_ref = 0;
     let mut n_out = 7usize;
-    let mut st = promrw_stats::default();
+    let mut st = promrw_stats {
+        struct_size: size_of::<promrw_stats>(),
+        ..Default::default()
+    };
     let mut buf = [0u8; 16];
     let mut err = ptr::null_mut();
     let one = [label(b"__name__", b"x")];
@@ -512,14 +518,14 @@ fn appends_reach_the_receiver_and_show_in_stats() {
 
     let st = stats(s);
     assert_eq!(st.samples_appended, 5);
-    assert_eq!(st.samples_sent, 5);
+    assert_eq!(st.samples_acked, 5);
     assert_eq!(st.samples_failed, 0);
     assert_eq!(st.samples_pending, 0);
     assert_eq!(st.series, 1);
     assert_eq!(st.endpoints, 1);
     assert!(st.shards >= 1);
-    assert!(st.bytes_sent > 0);
-    assert!(st.batches_sent >= 1);
+    assert!(st.bytes_total > 0);
+    assert!(st.batches_acked >= 1);
     assert_eq!(st.highest_enqueued_ms, t + 4);
     assert_eq!(st.highest_sent_ms, t + 4);
     close_and_free(s, PROMRW_OK);
@@ -817,10 +823,16 @@ fn after_close_every_call_returns_closed() {
         assert_eq!(promrw_sender_flush(s, 100), PROMRW_CLOSED);
         assert_eq!(promrw_sender_close(s, 100), PROMRW_CLOSED);
         // Read-only calls keep working after close: the final counts can be read.
-        let mut st = promrw_stats::default();
+        let mut st = promrw_stats {
+            struct_size: size_of::<promrw_stats>(),
+            ..Default::default()
+        };
         assert_eq!(promrw_sender_stats(s, &mut st), PROMRW_OK);
-        assert_eq!((st.samples_appended, st.samples_sent), (1, 1));
+        assert_eq!((st.samples_appended, st.samples_acked), (1, 1));
         assert_eq!((st.shards, st.endpoints), (0, 1));
+        // Each sample refused after close is counted: append, append_stale, a batch of one
+        // (the empty batch refuses none).
+        assert_eq!(st.rejected_closed, 3);
         let mut len = 0usize;
         assert_eq!(
             promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut len),
@@ -912,7 +924,7 @@ fn flush_after_rejected_samples_returns_samples_lost_with_the_counts_and_the_bod
         assert!(whole.starts_with("flush: 5 samples lost"), "{whole}");
         assert!(whole.contains(body), "{whole}");
         let st = stats(s);
-        assert_eq!((st.samples_failed, st.samples_sent), (5, 0));
+        assert_eq!((st.samples_failed, st.samples_acked), (5, 0));
         // SAFETY: `s` is live.
         unsafe {
             // Nothing new was lost: the next flush succeeds, and its report is empty.
@@ -1051,7 +1063,10 @@ fn in_a_forked_child_every_call_but_free_returns_forked_at_once() {
             ));
             check(promrw_sender_release_series(s, r));
             check(promrw_sender_flush(s, 60_000));
-            let mut st = promrw_stats::default();
+            let mut st = promrw_stats {
+                struct_size: size_of::<promrw_stats>(),
+                ..Default::default()
+            };
             check(promrw_sender_stats(s, &mut st));
             let mut len = 0usize;
             check(promrw_sender_metrics_text(s, ptr::null_mut(), 0, &mut len));
@@ -1100,7 +1115,7 @@ fn fail_policy_against_an_unavailable_receiver_gives_queue_full() {
     let st = stats(s);
     assert_eq!(st.rejected_queue_full, 1);
     assert_eq!(st.samples_appended, accepted as u64);
-    assert_eq!(st.samples_sent, 0);
+    assert_eq!(st.samples_acked, 0);
     assert!(st.samples_pending > 0);
     // The receiver never accepts, so the close deadline passes.
     // SAFETY: `s` is live and freed once.
@@ -1108,20 +1123,6 @@ fn fail_policy_against_an_unavailable_receiver_gives_queue_full() {
         assert_eq!(promrw_sender_close(s, 200), PROMRW_TIMEOUT);
         promrw_sender_free(s);
     }
-}
-
-#[test]
-fn a_panic_is_caught_at_the_boundary() {
-    assert_eq!(promrw_test_force_panic(), PROMRW_PANIC);
-    // The library still works afterwards.
-    assert_eq!(promrw_test_force_panic(), PROMRW_PANIC);
-    // SAFETY: the string is static.
-    assert_eq!(
-        unsafe { CStr::from_ptr(promrw_status_str(PROMRW_PANIC)) }
-            .to_str()
-            .unwrap(),
-        "panic (internal error)"
-    );
 }
 
 #[test]
@@ -1374,7 +1375,7 @@ fn one_sender_is_shared_by_many_threads() {
     assert_eq!(unsafe { promrw_sender_flush(s, 10_000) }, PROMRW_OK);
     let st = stats(s);
     assert_eq!(st.samples_appended, 2_000);
-    assert_eq!(st.samples_sent, 2_000);
+    assert_eq!(st.samples_acked, 2_000);
     assert_eq!(st.series, 4);
     assert_eq!(recv.store().totals().accepted, 2_000);
     close_and_free(s, PROMRW_OK);
@@ -1391,4 +1392,143 @@ fn free_without_close_closes_and_sends_what_was_queued() {
         promrw_sender_free(s);
     }
     assert_eq!(recv.store().totals().accepted, 1);
+}
+
+/// The value of the line `key value` of a metrics text.
+fn metric(text: &str, key: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{key} is not in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn c_stats_mean_what_the_exposition_says() {
+    // 500, then 204 for the retry, then 400 for the next batch.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = answered.clone();
+    let recv = receiver_with(Arc::new(move |info: &RequestInfo| {
+        if let Err(e) = &info.decoded {
+            return Reply::status(e.status, e.message.clone());
+        }
+        match counter.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::status(500, "down"),
+            1 => Reply::accept(),
+            _ => Reply::status(400, "bad"),
+        }
+    }));
+    let s = sender(&yaml(&recv.url(), "      max_samples_per_send: 5\n"));
+    let r = series(s, &[("__name__", "c_stats")]);
+    let t = now_ms();
+    // SAFETY: `s` is live.
+    unsafe {
+        for i in 0..5 {
+            assert_eq!(promrw_sender_append(s, r, t + i, 1.0), PROMRW_OK);
+        }
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_OK);
+        for i in 5..10 {
+            assert_eq!(promrw_sender_append(s, r, t + i, 1.0), PROMRW_OK);
+        }
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_SAMPLES_LOST);
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    let st = stats(s);
+    assert_eq!(st.struct_size, size_of::<promrw_stats>());
+    assert_eq!(st.samples_appended, 10);
+    assert_eq!(st.samples_total, 15, "per attempt: {st:?}");
+    assert_eq!(st.samples_acked, 5, "{st:?}");
+    assert_eq!(st.samples_retried, 5, "{st:?}");
+    assert_eq!(st.samples_failed, 5, "every sample of the 400: {st:?}");
+    assert_eq!(st.batches_acked, 1, "{st:?}");
+    assert_eq!(st.samples_pending, 0);
+    assert_eq!(st.highest_enqueued_ms, t + 9);
+    assert_eq!(
+        st.highest_sent_ms,
+        t + 4,
+        "the rejected batch does not advance it"
+    );
+    let text = metrics_text(s);
+    let labels = format!("{{remote_name=\"ffi\",url=\"{}\"}}", recv.url());
+    let m = |name: &str| metric(&text, &format!("prometheus_remote_storage_{name}{labels}"));
+    let promrw = |name: &str| metric(&text, &format!("{name}{labels}"));
+    assert_eq!(
+        metric(&text, "promrw_samples_appended_total"),
+        st.samples_appended as f64
+    );
+    assert_eq!(m("samples_total"), st.samples_total as f64);
+    assert_eq!(
+        promrw("promrw_samples_acked_total"),
+        st.samples_acked as f64
+    );
+    assert_eq!(m("samples_failed_total"), st.samples_failed as f64);
+    assert_eq!(m("samples_retried_total"), st.samples_retried as f64);
+    assert_eq!(m("bytes_total"), st.bytes_total as f64);
+    assert_eq!(
+        promrw("promrw_batches_acked_total"),
+        st.batches_acked as f64
+    );
+    assert_eq!(m("enqueue_retries_total"), st.enqueue_retries as f64);
+    assert_eq!(m("samples_pending"), st.samples_pending as f64);
+    assert_eq!(m("shards"), st.shards as f64);
+    assert_eq!(promrw("promrw_shards_dead"), st.shards_dead as f64);
+    assert_eq!(metric(&text, "promrw_series"), st.series as f64);
+    assert_eq!(
+        m("queue_highest_timestamp_seconds"),
+        st.highest_enqueued_ms as f64 / 1000.0
+    );
+    assert_eq!(
+        m("queue_highest_sent_timestamp_seconds"),
+        st.highest_sent_ms as f64 / 1000.0
+    );
+    // Both batches' bytes, once each (not per attempt).
+    assert_eq!(
+        st.bytes_total,
+        recv.store().totals().compressed_bytes * 2,
+        "{st:?}"
+    );
+    close_and_free(s, PROMRW_OK);
+}
+
+#[test]
+fn stats_checks_struct_size_and_writes_only_what_fits() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    // Too small (an old caller that does not set it, or a truncated struct): refused, and
+    // nothing is written.
+    for room in [0, 8, size_of::<promrw_stats>() - 8] {
+        let mut st = promrw_stats {
+            struct_size: room,
+            samples_appended: 77,
+            ..Default::default()
+        };
+        // SAFETY: `s` is live; `st` is a valid out pointer.
+        assert_eq!(
+            unsafe { promrw_sender_stats(s, &mut st) },
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!((st.struct_size, st.samples_appended), (room, 77));
+    }
+    // Larger (a caller with a newer header): the fields this version has are written, the
+    // rest is left alone, and struct_size says how much was written.
+    #[repr(C)]
+    struct Newer {
+        stats: promrw_stats,
+        later_field: u64,
+    }
+    let mut newer = Newer {
+        stats: promrw_stats {
+            struct_size: size_of::<Newer>(),
+            ..Default::default()
+        },
+        later_field: 0xdead_beef,
+    };
+    // SAFETY: `s` is live; `newer` holds `size_of::<Newer>()` writable bytes.
+    assert_eq!(
+        unsafe { promrw_sender_stats(s, &mut newer.stats) },
+        PROMRW_OK
+    );
+    assert_eq!(newer.stats.struct_size, size_of::<promrw_stats>());
+    assert_eq!((newer.stats.endpoints, newer.later_field), (1, 0xdead_beef));
+    close_and_free(s, PROMRW_OK);
 }

@@ -38,19 +38,19 @@ fn drop_newest_drops_and_counts_what_does_not_fit() {
     let stats = sender.stats();
     let e = &stats.endpoints[0];
     assert_eq!(stats.samples_appended, 100);
-    assert!(e.dropped_queue_full >= 85, "{e:?}");
+    assert!(e.samples_dropped_queue_full >= 85, "{e:?}");
     assert!(sender
         .metrics_text()
-        .contains(&format!("prometheus_remote_storage_samples_dropped_total{{reason=\"queue_full\",remote_name=\"test\",url=\"{}\"}} {}", receiver.url(), e.dropped_queue_full)));
+        .contains(&format!("prometheus_remote_storage_samples_dropped_total{{reason=\"queue_full\",remote_name=\"test\",url=\"{}\"}} {}", receiver.url(), e.samples_dropped_queue_full)));
     receiver.clear_faults();
     let lost = sender.flush(Duration::from_secs(10)).unwrap_err();
     assert_eq!(lost.kind(), promrw::ErrorKind::SamplesLost, "{lost}");
     let e = sender.stats().endpoints[0].clone();
     assert_eq!(
         sender.last_report().lost().dropped_queue_full,
-        e.dropped_queue_full
+        e.samples_dropped_queue_full
     );
-    assert_eq!(e.samples_acked + e.dropped_queue_full, 100, "{e:?}");
+    assert_eq!(e.samples_acked + e.samples_dropped_queue_full, 100, "{e:?}");
     assert_eq!(receiver.store().totals().accepted, e.samples_acked);
     sender.close(Duration::from_secs(5)).unwrap();
 }
@@ -80,7 +80,7 @@ fn fail_returns_queue_full_and_the_sample_can_be_appended_again() {
     assert!((10..=15).contains(&accepted), "accepted {accepted}");
     assert_eq!(sender.stats().rejected_queue_full, 1);
     assert_eq!(
-        sender.stats().endpoints[0].dropped_queue_full,
+        sender.stats().endpoints[0].samples_dropped_queue_full,
         0,
         "refused is not dropped"
     );

@@ -100,7 +100,10 @@ fn round_trip_through_the_c_abi_to_both_receivers_is_exact() {
     assert_eq!(appended, 300_000);
     // SAFETY: `sender` is live.
     assert_eq!(unsafe { promrw_sender_flush(sender, 120_000) }, PROMRW_OK);
-    let mut stats = promrw_stats::default();
+    let mut stats = promrw_stats {
+        struct_size: size_of::<promrw_stats>(),
+        ..Default::default()
+    };
     // SAFETY: `sender` is live; `stats` is a valid out pointer.
     assert_eq!(
         unsafe { promrw_sender_stats(sender, &mut stats) },

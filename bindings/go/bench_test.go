@@ -144,7 +144,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 	st := s.Stats()
 	b.ReportMetric(float64(st.EnqueueRetries-retriesBefore), "blocked-appends")
 	want := uint64(b.N * len(batch))
-	if st.SamplesAppended != want || st.SamplesSent != want || st.SamplesFailed != 0 {
+	if st.SamplesAppended != want || st.SamplesAcked != want || st.SamplesFailed != 0 {
 		b.Fatalf("stats after flush: %+v, want %d appended and sent", st, want)
 	}
 	sink.expectTotal(b, want)
@@ -184,7 +184,7 @@ func BenchmarkAppend(b *testing.B) {
 	st := s.Stats()
 	b.ReportMetric(float64(st.EnqueueRetries-retriesBefore), "blocked-appends")
 	want := uint64(b.N * len(refs))
-	if st.SamplesAppended != want || st.SamplesSent != want || st.SamplesFailed != 0 {
+	if st.SamplesAppended != want || st.SamplesAcked != want || st.SamplesFailed != 0 {
 		b.Fatalf("stats after flush: %+v, want %d appended and sent", st, want)
 	}
 	sink.expectTotal(b, want)

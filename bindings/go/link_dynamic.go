@@ -1,4 +1,4 @@
-//go:build promrw_dynamic
+//go:build promrw_dynamic && !promrw_test_hooks
 
 package promrw
 

@@ -539,7 +539,7 @@ func (s *Sender) Stats() Stats {
 // stats reads the counters (the caller holds s.mu for reading); the zero Stats if the
 // library refused.
 func stats(p *C.promrw_sender) Stats {
-	var cs C.promrw_stats
+	cs := newCStats()
 	if C.promrw_sender_stats(p, &cs) != C.PROMRW_OK {
 		return Stats{}
 	}

@@ -3,7 +3,6 @@ package promrw
 import (
 	"errors"
 	"math"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -157,16 +156,6 @@ func TestCodesAndErrors(t *testing.T) {
 	}
 }
 
-func TestForcedPanicIsAnError(t *testing.T) {
-	// The library's panic hook prints the panic message; spare the test log a backtrace.
-	if _, set := os.LookupEnv("RUST_BACKTRACE"); !set {
-		os.Setenv("RUST_BACKTRACE", "0")
-		defer os.Unsetenv("RUST_BACKTRACE")
-	}
-	err := testForcePanic()
-	expectCode(t, "promrw_test_force_panic", err, CodePanic, ErrPanic, "panic")
-}
-
 func TestMillis(t *testing.T) {
 	for _, c := range []struct {
 		d    time.Duration
@@ -230,10 +219,10 @@ func TestDelivery(t *testing.T) {
 		t.Fatalf("Flush: %v", err)
 	}
 	st := s.Stats()
-	if st.SamplesAppended != uint64(want) || st.SamplesSent != uint64(want) || st.SamplesFailed != 0 || st.SamplesPending != 0 {
+	if st.SamplesAppended != uint64(want) || st.SamplesAcked != uint64(want) || st.SamplesFailed != 0 || st.SamplesPending != 0 {
 		t.Errorf("stats after flush: %+v, want %d appended and sent", st, want)
 	}
-	if st.Series != 3 || st.Endpoints != 1 || st.Shards != 2 || st.BatchesSent == 0 || st.BytesSent == 0 {
+	if st.Series != 3 || st.Endpoints != 1 || st.Shards != 2 || st.BatchesAcked == 0 || st.BytesTotal == 0 {
 		t.Errorf("stats: %+v", st)
 	}
 	if st.HighestSentMs != t0+49_000 {
@@ -313,7 +302,7 @@ func TestConcurrentDelivery(t *testing.T) {
 		t.Fatalf("Flush: %v", err)
 	}
 	st := s.Stats()
-	if st.SamplesAppended != want || st.SamplesSent != want || st.SamplesFailed != 0 || st.RejectedOutOfOrder != 0 {
+	if st.SamplesAppended != want || st.SamplesAcked != want || st.SamplesFailed != 0 || st.RejectedOutOfOrder != 0 {
 		t.Errorf("stats: %+v, want %d appended and sent", st, want)
 	}
 	if st.Series != goroutines*seriesEach {
@@ -424,7 +413,7 @@ func TestAppendErrors(t *testing.T) {
 	}
 	st := s.Stats()
 	// Accepted: 1 + 2 (batch) + 1 (batch) + 1 (columns) = 5.
-	if st.SamplesSent != 5 || st.RejectedOutOfOrder != 5 || st.RejectedUnknownSeries != 3 {
+	if st.SamplesAcked != 5 || st.RejectedOutOfOrder != 5 || st.RejectedUnknownSeries != 3 {
 		t.Errorf("stats: %+v (want 5 sent, 5 out of order, 3 unknown series)", st)
 	}
 	if err := s.Close(5 * time.Second); err != nil {
@@ -478,7 +467,7 @@ func TestQueueFull(t *testing.T) {
 		t.Errorf("a timeout is also samples lost: %v", err)
 	}
 	st := s.Stats()
-	if st.RejectedQueueFull != 2 || st.SamplesSent != 0 || st.SamplesPending == 0 {
+	if st.RejectedQueueFull != 2 || st.SamplesAcked != 0 || st.SamplesPending == 0 {
 		t.Errorf("stats: %+v", st)
 	}
 	err = s.Close(200 * time.Millisecond)
@@ -533,7 +522,7 @@ func TestClose(t *testing.T) {
 	expectCode(t, "ReleaseSeries after Close", s.ReleaseSeries(ref), CodeClosed, ErrClosed)
 	expectCode(t, "Flush after Close", s.Flush(time.Second), CodeClosed, ErrClosed)
 	// The final figures stay readable.
-	if st := s.Stats(); st.SamplesAppended != 5 || st.SamplesSent != 5 || st.SamplesFailed != 0 ||
+	if st := s.Stats(); st.SamplesAppended != 5 || st.SamplesAcked != 5 || st.SamplesFailed != 0 ||
 		st.SamplesPending != 0 || st.Series != 1 || st.Endpoints != 1 {
 		t.Errorf("Stats after Close: %+v, want 5 appended and sent", st)
 	}

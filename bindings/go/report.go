@@ -111,7 +111,7 @@ func lastReport(p *C.promrw_sender) Report {
 	r.LastErrorUnixMs = e.LastErrorUnixMs
 	r.Message = e.LastError
 
-	var cs C.promrw_stats
+	cs := newCStats()
 	if C.promrw_sender_stats(p, &cs) != C.PROMRW_OK {
 		return r
 	}

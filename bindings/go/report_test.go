@@ -181,7 +181,7 @@ func TestSamplesLost(t *testing.T) {
 				t.Errorf("LastReport() after Close = %+v,\nClose's report %+v", last, r)
 			}
 			st := s.Stats()
-			if st.SamplesAppended != appended+2 || st.SamplesFailed != appended+2 || st.SamplesSent != 0 ||
+			if st.SamplesAppended != appended+2 || st.SamplesFailed != appended+2 || st.SamplesAcked != 0 ||
 				st.SamplesPending != 0 || st.Endpoints != 1 || st.Series != 1 {
 				t.Errorf("Stats after Close: %+v, want %d appended and failed", st, appended+2)
 			}
@@ -268,7 +268,7 @@ func TestSamplesDroppedTooOld(t *testing.T) {
 	if err := s.Close(10 * time.Second); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if st := s.Stats(); st.SamplesDroppedTooOld != 3 || st.SamplesSent != 1 {
+	if st := s.Stats(); st.SamplesDroppedTooOld != 3 || st.SamplesAcked != 1 {
 		t.Errorf("Stats after Close: %+v", st)
 	}
 	sink.expectTotal(t, 1)

@@ -3,60 +3,96 @@ package promrw
 // #include "promrw_cgo.h"
 import "C"
 
-// Stats is a snapshot of a Sender's counters (promrw_stats). Endpoint figures are summed
-// over all endpoints. Counters only grow, except the gauges SamplesPending, Shards,
-// ShardsDead and Series. A snapshot taken under load is read counter by counter, not
-// atomically as a whole.
+import "unsafe"
+
+// Stats is a snapshot of a Sender's counters (promrw_stats). Each field means what the metric
+// of MetricsText named in its comment means (Prometheus's own remote-storage metrics, or
+// promrw_* ones where Prometheus has none), summed over all endpoints unless said otherwise.
+// Counters count samples unless named otherwise and only grow; SamplesPending, Shards,
+// ShardsDead and Series are gauges. A snapshot taken under load is read counter by counter,
+// not atomically as a whole.
 type Stats struct {
 	// SamplesAppended counts samples accepted by Append* (once, whatever the number of
-	// endpoints).
+	// endpoints) (promrw_samples_appended_total).
 	SamplesAppended uint64
-	// SamplesSent counts samples acknowledged by a receiver with a 2xx (retries not counted).
-	SamplesSent uint64
-	// SamplesFailed counts samples lost to a non-recoverable response or a close deadline.
+	// SamplesTotal counts samples in send attempts: a retried batch counts again at every
+	// attempt (prometheus_remote_storage_samples_total).
+	SamplesTotal uint64
+	// SamplesAcked counts samples acknowledged by a receiver with a 2xx, each once
+	// (promrw_samples_acked_total).
+	SamplesAcked uint64
+	// SamplesFailed counts samples lost to a non-recoverable response (every sample of the
+	// refused batch), a close deadline or a dead shard
+	// (prometheus_remote_storage_samples_failed_total).
 	SamplesFailed uint64
-	// SamplesRetried counts samples in retried attempts.
+	// SamplesRetried counts samples in attempts that failed recoverably (5xx, 429, network
+	// errors) and were retried, counted at every retry
+	// (prometheus_remote_storage_samples_retried_total).
 	SamplesRetried uint64
-	// SamplesDroppedTooOld counts samples dropped for being older than sample_age_limit.
+	// SamplesDroppedTooOld counts samples dropped because they were older than
+	// sample_age_limit (prometheus_remote_storage_samples_dropped_total{reason="too_old"}).
 	SamplesDroppedTooOld uint64
-	// SamplesDroppedQueueFull counts samples dropped by the drop_newest overflow policy.
+	// SamplesDroppedQueueFull counts samples dropped because a queue was full under the
+	// drop_newest policy, or refused by one endpoint of several while another accepted them
+	// (prometheus_remote_storage_samples_dropped_total{reason="queue_full"}).
 	SamplesDroppedQueueFull uint64
-	// RejectedOutOfOrder counts appends refused with CodeOutOfOrder.
+	// RejectedOutOfOrder counts samples refused with CodeOutOfOrder
+	// (promrw_appends_rejected_total{reason="out_of_order"}). The Rejected* fields count
+	// samples: a batch refused whole (closed sender) counts each of its samples, a batch that
+	// stops at a refused sample counts that one. Calls after Close fail in this package
+	// without reaching the library and are not counted (Stats then returns the final counts).
 	RejectedOutOfOrder uint64
-	// RejectedQueueFull counts appends refused with CodeQueueFull.
+	// RejectedQueueFull counts samples refused with CodeQueueFull (reason="queue_full").
 	RejectedQueueFull uint64
-	// RejectedUnknownSeries counts appends refused with CodeUnknownSeries.
+	// RejectedUnknownSeries counts samples refused with CodeUnknownSeries
+	// (reason="unknown_series").
 	RejectedUnknownSeries uint64
-	// RejectedClosed counts appends refused with CodeClosed.
+	// RejectedClosed counts samples refused with CodeClosed (reason="closed").
 	RejectedClosed uint64
-	// SamplesPending is the number of samples queued and not yet finished (gauge).
+	// RejectedShardDead counts samples refused with CodeShardDead (reason="shard_dead").
+	RejectedShardDead uint64
+	// SamplesPending is the number of samples queued or in flight, not yet acknowledged,
+	// failed or dropped (gauge, prometheus_remote_storage_samples_pending).
 	SamplesPending uint64
-	// BytesSent counts compressed bytes of acknowledged requests.
-	BytesSent uint64
-	// BatchesSent counts requests acknowledged with a 2xx.
-	BatchesSent uint64
-	// EnqueueRetries counts the times an append waited for room under the block policy.
+	// BytesTotal counts compressed bytes of each batch once (not per retry), when its sending
+	// ended, acknowledged or rejected for good (prometheus_remote_storage_bytes_total).
+	BytesTotal uint64
+	// BatchesAcked counts requests acknowledged with a 2xx (promrw_batches_acked_total).
+	BatchesAcked uint64
+	// EnqueueRetries counts the times an append waited for room under the block policy
+	// (prometheus_remote_storage_enqueue_retries_total).
 	EnqueueRetries uint64
-	// Shards is the number of running shards (gauge).
+	// Shards is the number of running shards (gauge, prometheus_remote_storage_shards).
 	Shards uint64
-	// ShardsDead is the number of shards whose thread died (gauge).
+	// ShardsDead is the number of shards whose thread died (gauge, promrw_shards_dead).
 	ShardsDead uint64
-	// Series is the number of live registered series (gauge).
+	// Series is the number of live registered series (gauge, promrw_series).
 	Series uint64
 	// Endpoints is the number of configured endpoints.
 	Endpoints uint64
-	// HighestEnqueuedMs is the highest timestamp (ms) queued on any endpoint; 0 when none.
+	// HighestEnqueuedMs is the highest timestamp (ms) queued on any endpoint; 0 when none
+	// (the highest prometheus_remote_storage_queue_highest_timestamp_seconds, in ms).
 	HighestEnqueuedMs int64
 	// HighestSentMs is the highest timestamp (ms) acknowledged on every endpoint, i.e. the
 	// lowest over endpoints of each one's highest acknowledged timestamp; 0 when some endpoint
-	// has acknowledged none. A rejected or abandoned batch does not advance it.
+	// has acknowledged none (the lowest
+	// prometheus_remote_storage_queue_highest_sent_timestamp_seconds, in ms). A rejected or
+	// abandoned batch does not advance it.
 	HighestSentMs int64
+}
+
+// newCStats is a promrw_stats with struct_size set, ready for promrw_sender_stats.
+func newCStats() C.promrw_stats {
+	var cs C.promrw_stats
+	cs.struct_size = C.size_t(unsafe.Sizeof(cs))
+	return cs
 }
 
 func statsFromC(c *C.promrw_stats) Stats {
 	return Stats{
 		SamplesAppended:         uint64(c.samples_appended),
-		SamplesSent:             uint64(c.samples_sent),
+		SamplesTotal:            uint64(c.samples_total),
+		SamplesAcked:            uint64(c.samples_acked),
 		SamplesFailed:           uint64(c.samples_failed),
 		SamplesRetried:          uint64(c.samples_retried),
 		SamplesDroppedTooOld:    uint64(c.samples_dropped_too_old),
@@ -65,9 +101,10 @@ func statsFromC(c *C.promrw_stats) Stats {
 		RejectedQueueFull:       uint64(c.rejected_queue_full),
 		RejectedUnknownSeries:   uint64(c.rejected_unknown_series),
 		RejectedClosed:          uint64(c.rejected_closed),
+		RejectedShardDead:       uint64(c.rejected_shard_dead),
 		SamplesPending:          uint64(c.samples_pending),
-		BytesSent:               uint64(c.bytes_sent),
-		BatchesSent:             uint64(c.batches_sent),
+		BytesTotal:              uint64(c.bytes_total),
+		BatchesAcked:            uint64(c.batches_acked),
 		EnqueueRetries:          uint64(c.enqueue_retries),
 		Shards:                  uint64(c.shards),
 		ShardsDead:              uint64(c.shards_dead),

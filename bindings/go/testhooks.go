@@ -17,13 +17,9 @@ import "C"
 
 import "unsafe"
 
-// Hooks for this package's tests and benchmarks (test files cannot use cgo).
-
-// testForcePanic calls promrw_test_force_panic, which panics inside the library's panic
-// boundary and returns PROMRW_PANIC.
-func testForcePanic() error {
-	return statusError(C.promrw_test_force_panic())
-}
+// Hooks for this package's tests and benchmarks (test files cannot use cgo). The one that
+// needs the library's test-only exports is in testhooks_panic.go (build tag
+// promrw_test_hooks).
 
 // baselineBatch passes a batch to a trivial C function, as AppendBatch passes it to the
 // library.

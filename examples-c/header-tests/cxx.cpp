@@ -26,6 +26,6 @@ int main()
     promrw_label label = {"__name__", 8, "up", 2};
     (void)label;
     std::printf("cxx: promrw %s, status names ok: %s, stats zeroed: %d\n", promrw_version(),
-                promrw_status_str(PROMRW_OK), static_cast<int>(stats.samples_sent == 0));
+                promrw_status_str(PROMRW_OK), static_cast<int>(stats.samples_acked == 0));
     return 0;
 }

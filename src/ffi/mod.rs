@@ -67,7 +67,8 @@
 //!
 //! A Rust panic never crosses the boundary. Every export body runs inside one macro that
 //! catches it and returns [`PROMRW_PANIC`] (or NULL for functions returning a pointer, nothing
-//! for functions returning `void`). [`promrw_test_force_panic`] exercises that path.
+//! for functions returning `void`). `promrw_test_force_panic`, exported only by a library built
+//! with the `test-hooks` cargo feature, exercises that path for the bindings' tests.
 
 #![allow(non_camel_case_types)]
 #![deny(
@@ -143,4 +144,6 @@ pub use status::{
     PROMRW_PANIC, PROMRW_QUEUE_FULL, PROMRW_SAMPLES_LOST, PROMRW_SHARD_DEAD, PROMRW_TIMEOUT,
     PROMRW_UNKNOWN_SERIES, promrw_status, promrw_status_str, status_of,
 };
-pub use version::{promrw_test_force_panic, promrw_version};
+#[cfg(feature = "test-hooks")]
+pub use version::promrw_test_force_panic;
+pub use version::promrw_version;

@@ -246,8 +246,9 @@ pub unsafe extern "C" fn promrw_sender_append(
     value: f64,
 ) -> promrw_status {
     ffi_boundary!(PROMRW_PANIC, {
-        // SAFETY: `s` is NULL or a live sender, per the contract.
-        let result = unsafe { open(s) }
+        // SAFETY: `s` is NULL or a live sender, per the contract. A closed sender refuses
+        // the sample itself, counting it in `rejected_closed`.
+        let result = unsafe { open_or_closed(s) }
             .and_then(|sender| sender.append(SeriesRef(series), timestamp_ms, value));
         status_of_result(&result)
     })
@@ -274,8 +275,9 @@ pub unsafe extern "C" fn promrw_sender_append_stale(
     timestamp_ms: i64,
 ) -> promrw_status {
     ffi_boundary!(PROMRW_PANIC, {
-        // SAFETY: `s` is NULL or a live sender, per the contract.
-        let result = unsafe { open(s) }
+        // SAFETY: `s` is NULL or a live sender, per the contract. A closed sender refuses
+        // the sample itself, counting it.
+        let result = unsafe { open_or_closed(s) }
             .and_then(|sender| sender.append_stale(SeriesRef(series), timestamp_ms));
         status_of_result(&result)
     })
@@ -395,7 +397,15 @@ unsafe fn append_counted<I: IntoIterator<Item = Sample>>(
 ) -> Result<()> {
     input::check_out(accepted_out, "accepted_out")?;
     // SAFETY: forwarded contract.
-    let sender = unsafe { open(s) }?;
+    let sender = unsafe { open_or_closed(s) }?;
+    if sender.is_closed() {
+        // Refused whole, with nothing written: `append_each` counts every sample of a batch
+        // that can be read in `rejected_closed`.
+        return match read() {
+            Ok(samples) => sender.append_each(samples).1,
+            Err(_) => Err(Error::new(ErrorKind::Closed, "sender is closed")),
+        };
+    }
     let (accepted, result) = sender.append_each(read()?);
     // SAFETY: `accepted_out` was checked non-NULL and aligned; it is writable.
     unsafe { input::write_out(accepted_out, accepted) };

@@ -11,74 +11,105 @@ use super::status::{
     PROMRW_BUFFER_TOO_SMALL, PROMRW_OK, PROMRW_PANIC, promrw_status, status_of, status_of_result,
 };
 
-/// A snapshot of a sender's counters. Endpoint figures are summed over all endpoints unless
-/// said otherwise. Counters only grow, except the gauges `samples_pending`, `shards`,
-/// `shards_dead` and `series`.
+/// A snapshot of a sender's counters. Each field means what the metric of
+/// `promrw_sender_metrics_text` named in its description means (Prometheus's own
+/// remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
+/// endpoints unless said otherwise. Counters count samples unless named otherwise and only
+/// grow; `samples_pending`, `shards`, `shards_dead` and `series` are gauges.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct promrw_stats {
-    /// Samples accepted by append (once, whatever the number of endpoints).
+    /// Set by the caller to `sizeof(promrw_stats)` before the call, so the struct can grow in
+    /// later versions; the library writes only the fields that fit and sets it to the number
+    /// of bytes it wrote.
+    pub struct_size: usize,
+    /// Samples accepted by append (once, whatever the number of endpoints)
+    /// (`promrw_samples_appended_total`).
     pub samples_appended: u64,
-    /// Samples acknowledged by a receiver with a 2xx (each once; retries not counted, unlike
-    /// `prometheus_remote_storage_samples_total`).
-    pub samples_sent: u64,
-    /// Samples lost to a non-recoverable response or to a close deadline.
+    /// Samples in send attempts: a retried batch counts again at every attempt
+    /// (`prometheus_remote_storage_samples_total`).
+    pub samples_total: u64,
+    /// Samples acknowledged by a receiver with a 2xx, each once (`promrw_samples_acked_total`).
+    pub samples_acked: u64,
+    /// Samples lost to a non-recoverable response (every sample of the refused batch), a close
+    /// deadline or a dead shard (`prometheus_remote_storage_samples_failed_total`).
     pub samples_failed: u64,
-    /// Samples in retried attempts (`prometheus_remote_storage_samples_retried_total`).
+    /// Samples in attempts that failed recoverably (5xx, 429, network errors) and were
+    /// retried, counted at every retry (`prometheus_remote_storage_samples_retried_total`).
     pub samples_retried: u64,
-    /// Samples dropped because they were older than `sample_age_limit`.
+    /// Samples dropped because they were older than `sample_age_limit`
+    /// (`prometheus_remote_storage_samples_dropped_total{reason="too_old"}`).
     pub samples_dropped_too_old: u64,
-    /// Samples dropped because a queue was full under the `drop_newest` policy.
+    /// Samples dropped because a queue was full under the `drop_newest` policy, or refused by
+    /// one endpoint of several while another accepted them
+    /// (`prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`).
     pub samples_dropped_queue_full: u64,
-    /// Appends refused with `PROMRW_OUT_OF_ORDER`.
+    /// Samples refused with `PROMRW_OUT_OF_ORDER`
+    /// (`promrw_appends_rejected_total{reason="out_of_order"}`). The `rejected_*` fields count
+    /// samples: a batch refused whole (closed sender) counts each of its samples, a batch
+    /// that stops at a refused sample counts that one.
     pub rejected_out_of_order: u64,
-    /// Appends refused with `PROMRW_QUEUE_FULL`.
+    /// Samples refused with `PROMRW_QUEUE_FULL` (`reason="queue_full"`).
     pub rejected_queue_full: u64,
-    /// Appends refused with `PROMRW_UNKNOWN_SERIES`.
+    /// Samples refused with `PROMRW_UNKNOWN_SERIES` (`reason="unknown_series"`).
     pub rejected_unknown_series: u64,
-    /// Appends refused with `PROMRW_CLOSED`.
+    /// Samples refused with `PROMRW_CLOSED` (`reason="closed"`).
     pub rejected_closed: u64,
-    /// Samples queued and not yet finished (gauge).
+    /// Samples refused with `PROMRW_SHARD_DEAD` (`reason="shard_dead"`).
+    pub rejected_shard_dead: u64,
+    /// Samples queued or in flight, not yet acknowledged, failed or dropped (gauge,
+    /// `prometheus_remote_storage_samples_pending`).
     pub samples_pending: u64,
-    /// Compressed bytes of acknowledged requests.
-    pub bytes_sent: u64,
-    /// Requests acknowledged with a 2xx.
-    pub batches_sent: u64,
-    /// Times an append waited for room under the `block` policy.
+    /// Compressed bytes of each batch once (not per retry), when its sending ended,
+    /// acknowledged or rejected for good (`prometheus_remote_storage_bytes_total`).
+    pub bytes_total: u64,
+    /// Requests acknowledged with a 2xx (`promrw_batches_acked_total`).
+    pub batches_acked: u64,
+    /// Times an append waited for room under the `block` policy
+    /// (`prometheus_remote_storage_enqueue_retries_total`).
     pub enqueue_retries: u64,
-    /// Running shards (gauge).
+    /// Running shards (gauge, `prometheus_remote_storage_shards`).
     pub shards: u64,
-    /// Shards whose thread died (gauge).
+    /// Shards whose thread died (gauge, `promrw_shards_dead`).
     pub shards_dead: u64,
-    /// Live registered series (gauge).
+    /// Live registered series (gauge, `promrw_series`).
     pub series: u64,
     /// Configured endpoints.
     pub endpoints: u64,
-    /// Highest timestamp (ms) queued on any endpoint; 0 when none.
+    /// Highest timestamp (ms) queued on any endpoint; 0 when none (the highest
+    /// `prometheus_remote_storage_queue_highest_timestamp_seconds`, in ms).
     pub highest_enqueued_ms: i64,
     /// Highest timestamp (ms) acknowledged on every endpoint, i.e. the lowest over endpoints of
-    /// each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none.
+    /// each one's highest acknowledged timestamp; 0 when some endpoint has acknowledged none
+    /// (the lowest `prometheus_remote_storage_queue_highest_sent_timestamp_seconds`, in ms).
     /// A rejected or abandoned batch does not advance it.
     pub highest_sent_ms: i64,
 }
+
+/// The size of the first version of `promrw_stats` (every field up to `highest_sent_ms`): the
+/// smallest `struct_size` accepted. Fields added later go after it.
+const STATS_V1_SIZE: usize = std::mem::offset_of!(promrw_stats, highest_sent_ms) + size_of::<i64>();
 
 impl From<&SenderStats> for promrw_stats {
     fn from(stats: &SenderStats) -> Self {
         let sum = |field: fn(&EndpointStats) -> u64| stats.endpoints.iter().map(field).sum::<u64>();
         promrw_stats {
+            struct_size: size_of::<promrw_stats>(),
             samples_appended: stats.samples_appended,
-            samples_sent: sum(|e| e.samples_acked),
+            samples_total: sum(|e| e.samples_total),
+            samples_acked: sum(|e| e.samples_acked),
             samples_failed: sum(|e| e.samples_failed),
             samples_retried: sum(|e| e.samples_retried),
-            samples_dropped_too_old: sum(|e| e.dropped_too_old),
-            samples_dropped_queue_full: sum(|e| e.dropped_queue_full),
+            samples_dropped_too_old: sum(|e| e.samples_dropped_too_old),
+            samples_dropped_queue_full: sum(|e| e.samples_dropped_queue_full),
             rejected_out_of_order: stats.rejected_out_of_order,
             rejected_queue_full: stats.rejected_queue_full,
             rejected_unknown_series: stats.rejected_unknown_series,
             rejected_closed: stats.rejected_closed,
+            rejected_shard_dead: stats.rejected_shard_dead,
             samples_pending: sum(|e| e.samples_pending),
-            bytes_sent: sum(|e| e.bytes_sent),
-            batches_sent: sum(|e| e.batches_acked),
+            bytes_total: sum(|e| e.bytes_total),
+            batches_acked: sum(|e| e.batches_acked),
             enqueue_retries: sum(|e| e.enqueue_retries),
             shards: sum(|e| e.shards),
             shards_dead: sum(|e| e.shards_dead),
@@ -102,7 +133,10 @@ impl From<&SenderStats> for promrw_stats {
 
 /// Copies a snapshot of the sender's counters into `*out`.
 ///
-/// Ownership: `out` is caller-owned memory, written on success only.
+/// Ownership: `out` is caller-owned memory; the caller sets `out->struct_size` to
+/// `sizeof(promrw_stats)` first. Written on success only: at most `out->struct_size` bytes
+/// (the fields that fit), and `out->struct_size` is set to the number of bytes written (less
+/// than the caller's when the caller's header is newer than the library).
 ///
 /// Lifetime: nothing is kept.
 ///
@@ -110,11 +144,13 @@ impl From<&SenderStats> for promrw_stats {
 /// counters are read one by one, so a snapshot taken under load is not atomic as a whole.
 ///
 /// Returns: `PROMRW_OK` (also after `promrw_sender_close`, so the final counts can be read);
-/// `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL.
+/// `PROMRW_INVALID_ARGUMENT` when `s` or `out` is NULL, or `out->struct_size` is smaller than
+/// the first version of the struct.
 ///
 /// # Safety
 ///
-/// `s` must be NULL or a live sender; `out` must be NULL or valid for writing a `promrw_stats`.
+/// `s` must be NULL or a live sender; `out` must be NULL or valid for reading a `size_t` and
+/// writing `out->struct_size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn promrw_sender_stats(
     s: *const promrw_sender,
@@ -123,11 +159,30 @@ pub unsafe extern "C" fn promrw_sender_stats(
     ffi_boundary!(PROMRW_PANIC, {
         let result = (|| {
             input::check_out(out, "out")?;
+            // SAFETY: `out` is non-NULL and aligned, and readable for its first field per the
+            // contract.
+            let room = unsafe { std::ptr::addr_of!((*out).struct_size).read() };
+            if room < STATS_V1_SIZE {
+                return Err(invalid_argument(format!(
+                    "out->struct_size is {room}; set it to sizeof(promrw_stats) ({})",
+                    size_of::<promrw_stats>()
+                )));
+            }
             // SAFETY: `s` is NULL or a live sender, per the contract.
             let sender = unsafe { open_or_closed(s) }?;
-            let stats = promrw_stats::from(&sender.stats());
-            // SAFETY: `out` was checked non-NULL and aligned; it is writable per the contract.
-            unsafe { input::write_out(out, stats) };
+            let mut stats = promrw_stats::from(&sender.stats());
+            let written = room.min(size_of::<promrw_stats>());
+            stats.struct_size = written;
+            // SAFETY: `out` was checked non-NULL and aligned and holds `room >= written`
+            // writable bytes per the contract; `written <= size_of::<promrw_stats>()`, so the
+            // source is readable; the two do not overlap (`stats` is a local).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    std::ptr::addr_of!(stats).cast::<u8>(),
+                    out.cast::<u8>(),
+                    written,
+                );
+            }
             Ok(())
         })();
         status_of_result(&result)

@@ -455,6 +455,11 @@ fn send_batch(
             }
             Outcome::Permanent { reason, status } => {
                 metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                // As Prometheus's bytes_total: the batch's bytes once its sending ended,
+                // acknowledged or not (a hard stop abandoning it counts none).
+                metrics
+                    .bytes_total
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
                 ctx.logger.log(LogLevel::Error, || {
                     rejection_message(ctx, cache, batch, status, &reason)
                 });

@@ -35,6 +35,8 @@ pub struct Seen {
     pub samples: usize,
     /// Size of the decompressed body (0 when invalid).
     pub raw_bytes: usize,
+    /// Compressed size of its body (0 when invalid).
+    pub bytes: usize,
     /// Every `(timestamp, value bits)` with the series' `__name__`.
     pub contents: Vec<(String, i64, u64)>,
     /// `Retry-Attempt` header.
@@ -111,6 +113,7 @@ impl FaultReceiver {
                     status: reply.status,
                     samples: info.decoded.as_ref().map_or(0, |d| d.samples),
                     raw_bytes: info.decoded.as_ref().map_or(0, |d| d.raw_bytes),
+                    bytes: info.decoded.as_ref().map_or(0, |d| d.compressed_bytes),
                     contents,
                     retry_attempt: info.header("retry-attempt").map(str::to_string),
                     headers: info.headers.clone(),

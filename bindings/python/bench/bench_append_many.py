@@ -110,7 +110,7 @@ def one_run(url: str, series: int, rounds: int, step_ms: int, shards: int, first
         stats = sender.stats()
     finally:
         sender.close(60)
-    if stats["samples_sent"] != n or stats["samples_failed"] != 0:
+    if stats["samples_acked"] != n or stats["samples_failed"] != 0:
         sys.exit(f"not every sample was sent: {stats}")
     return {
         "build_cpu_us": build_cpu / n * 1e6,
@@ -124,7 +124,7 @@ def one_run(url: str, series: int, rounds: int, step_ms: int, shards: int, first
         "total_cpu_us": (c4 - c1) / n * 1e6,
         "append_flush_cpu_us": (c4 - c2) / n * 1e6,
         "total_wall_s": w4 - w1,
-        "bytes_per_sample": stats["bytes_sent"] / n,
+        "bytes_per_sample": stats["bytes_total"] / n,
     }
 
 

@@ -5,4 +5,4 @@ with promrw.Sender({"remote_write": [{"url": url}]}) as sender:
     up = sender.series({"__name__": "up", "job": "quickstart"})
     sender.append(up, 1.0)                      # timestamp: now
     sender.flush(timeout=10.0)                  # everything above is acknowledged
-    print("samples sent:", sender.stats()["samples_sent"])
+    print("samples acked:", sender.stats()["samples_acked"])

@@ -118,7 +118,7 @@ def test_one_series_many_samples(sink: Sink) -> None:
         vs = array.array("d", [float(i) for i in range(3000)])
         assert sender.append_many(ref, vs, ts) == 3000
         sender.flush(10)
-        assert sender.stats()["samples_sent"] == 3000
+        assert sender.stats()["samples_acked"] == 3000
     assert sink.wait_for(3000) == 3000
     sink.assert_clean()
 
@@ -141,7 +141,7 @@ def test_series_per_sample_and_mixed_inputs(sink: Sink) -> None:
         # round 4: one series given as a 1-item sequence, several samples
         sender.append_many([refs[0]], [1.0, 2.0], [T0 + 3000, T0 + 4000])
         sender.flush(10)
-        assert sender.stats()["samples_sent"] == 32
+        assert sender.stats()["samples_acked"] == 32
     assert sink.wait_for(32) == 32
     assert sink.series == 10
     sink.assert_clean()
@@ -171,7 +171,7 @@ def test_keyword_arguments(sink: Sink) -> None:
         sender.append_stale(timestamp_ms=T0 + 3, series=ref)
         sender.flush(10)
         stats = sender.stats()
-        assert stats["samples_sent"] == 4 and stats["highest_sent_ms"] == T0 + 3
+        assert stats["samples_acked"] == 4 and stats["highest_sent_ms"] == T0 + 3
     assert sink.wait_for(4) == 4
     sink.assert_clean()
 
@@ -305,7 +305,7 @@ def test_numpy_arrays(sink: Sink) -> None:
         with pytest.raises(ValueError, match="one-dimensional"):
             sender.append_many(refs[0:1], vs, ts.reshape(10, 10))
         sender.flush(10)
-        assert sender.stats()["samples_sent"] == 400
+        assert sender.stats()["samples_acked"] == 400
     assert sink.wait_for(400) == 400
     sink.assert_clean()
 
@@ -320,7 +320,7 @@ with promrw.Sender({{"remote_write": [{{"url": "{sink.url}"}}]}}) as s:
     ref = s.series({{"__name__": "py_no_numpy"}})
     s.append_many(ref, array.array("d", [1, 2]), array.array("q", [{T0}, {T0 + 1}]))
     s.flush(10)
-    print(s.stats()["samples_sent"])
+    print(s.stats()["samples_acked"])
 assert "numpy" not in [m for m in sys.modules if sys.modules[m] is not None]
 """
     result = run_python(code)

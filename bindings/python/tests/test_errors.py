@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 import pickle
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ import promrw
 from promrw import _constants as c
 from promrw import _errors, _lib, _sender
 
-from conftest import Sink, config
+from conftest import REPO, Sink, config
 
 T0 = 1_700_000_000_000
 
@@ -74,10 +77,41 @@ def test_unknown_status_is_the_base_class() -> None:
     assert err.code == 777 and err.name == "unknown status"
 
 
+def test_hooks_library() -> Path:
+    """The test-hooks build of the library: ``PROMRW_TEST_HOOKS_LIBRARY`` (which must exist
+    when set; .ci/python.sh sets it), else the checkout's ``target/test-hooks/``. Skips when
+    neither is there."""
+    override = os.environ.get(_lib.TEST_HOOKS_LIBRARY_ENV, "")
+    if override:
+        path = Path(override)
+        assert path.is_file(), f"{_lib.TEST_HOOKS_LIBRARY_ENV}={override} does not exist"
+        return path
+    path = REPO / "target" / "test-hooks" / _lib.LIBRARY_FILE
+    if not path.is_file():
+        pytest.skip(
+            f"no test-hooks library at {path}: cargo build --lib --profile test-hooks "
+            f"--features test-hooks, or set {_lib.TEST_HOOKS_LIBRARY_ENV}"
+        )
+    return path
+
+
 def test_panic_is_caught_and_raised() -> None:
-    """A panic inside the library surfaces as PanicError (through the test hook)."""
-    with pytest.raises(promrw.PanicError):
-        _sender._check(_lib.lib.promrw_test_force_panic(), "forced panic")
+    """A panic inside the library surfaces as PROMRW_PANIC, raised as PanicError (through the
+    test hook of a test-hooks build), and the library keeps working."""
+    hooks = _lib.load_test_hooks(test_hooks_library())
+    for _ in range(2):
+        status = hooks.promrw_test_force_panic()
+        assert status == c.PROMRW_PANIC
+        with pytest.raises(promrw.PanicError):
+            _sender._check(status, "forced panic")
+    hooks.promrw_version.restype = ctypes.c_char_p
+    assert hooks.promrw_version() == _lib.lib.promrw_version()
+
+
+def test_the_loaded_library_has_no_test_hooks() -> None:
+    """The library the package loads (a release build) lacks the test-only exports."""
+    for name in _lib.TEST_HOOK_SIGNATURES:
+        assert not hasattr(_lib.lib, name), f"{_lib.LIBRARY_PATH} exports {name}"
 
 
 def test_null_handles_are_invalid_arguments() -> None:

@@ -137,7 +137,7 @@ def child_checks(senders: List[promrw.Sender], refs: List[int], url: str) -> Lis
         with promrw.Sender(config(url)) as fresh:
             fresh.append(fresh.series({"__name__": "py_fork_child"}), 1.0, T0)
             fresh.flush(timeout=10.0)
-        if fresh.stats()["samples_sent"] != 1:
+        if fresh.stats()["samples_acked"] != 1:
             problems.append(f"the child's own sender: {fresh.stats()}")
     except BaseException as e:  # noqa: BLE001
         problems.append(f"the child's own sender raised {e!r}")
@@ -209,8 +209,8 @@ def test_senders_made_before_fork_refuse_in_child(sink: Sink) -> None:
     senders[2].append(refs[2], 1.0, T0)
     senders[0].close()
     senders[2].close()
-    assert senders[1].stats()["samples_sent"] == 0
-    assert senders[0].stats()["samples_sent"] == 10
+    assert senders[1].stats()["samples_acked"] == 0
+    assert senders[0].stats()["samples_acked"] == 10
     assert sink.wait_for(12) == 12  # 10 + 1 from the parent, 1 from the child's own sender
     sink.assert_clean()
 
@@ -251,7 +251,7 @@ for i in range(5, 10):
 s.close()
 print(json.dumps({{"child_seconds": child_seconds,
                   "child_code": None if status is None else os.waitstatus_to_exitcode(status),
-                  "sent": s.stats()["samples_sent"]}}))
+                  "sent": s.stats()["samples_acked"]}}))
 """
     result = run_python(code)
     assert result.returncode == 0, result.stderr

@@ -63,6 +63,13 @@ class Header:
             )
         }
         code = strip_comments(text)
+        # The test-only functions, declared under PROMRW_TEST_HOOKS only, are kept apart.
+        hooks = re.findall(r"^#if defined\(PROMRW_TEST_HOOKS\)$(.*?)^#endif$", code, re.S | re.M)
+        self.test_hooks: Dict[str, Tuple[str, List[str]]] = {}
+        for block in hooks:
+            for m in re.finditer(r"([\w\s\*]+?)\b(promrw_\w+)\s*\(([^()]*)\)\s*;", block):
+                self.test_hooks[m.group(2)] = (norm(m.group(1)), params(m.group(3)))
+        code = re.sub(r"^#if defined\(PROMRW_TEST_HOOKS\)$.*?^#endif$", " ", code, flags=re.S | re.M)
         code = re.sub(r"^\s*#.*$", " ", code, flags=re.M)  # preprocessor lines
         code = re.sub(r'extern\s+"C"\s*\{', " ", code)
         self.structs: Dict[str, List[Tuple[str, str]]] = {}
@@ -197,6 +204,18 @@ def test_every_header_function_is_declared(header: Header) -> None:
     assert not extra, f"functions in promrw/_lib.py that promrw.h lacks: {extra}"
 
 
+def test_test_hooks_match_header(header: Header) -> None:
+    """The test-only functions (under PROMRW_TEST_HOOKS) are the wrapper's
+    TEST_HOOK_SIGNATURES, with the header's types, and are not among SIGNATURES."""
+    assert sorted(header.test_hooks) == sorted(_lib.TEST_HOOK_SIGNATURES)
+    assert "promrw_test_force_panic" in header.test_hooks
+    for name, (ret, args) in header.test_hooks.items():
+        restype, argtypes = _lib.TEST_HOOK_SIGNATURES[name]
+        assert restype in expected_ctypes(header, ret), name
+        assert len(argtypes) == len(args), name
+        assert name not in _lib.SIGNATURES, name
+
+
 def test_signatures_match_header(header: Header) -> None:
     """Return and argument types of every function are the header's."""
     problems = []
@@ -247,7 +266,7 @@ def test_struct_sizes() -> None:
     """Sizes the C compiler gives these structs on LP64."""
     assert ctypes.sizeof(_lib.promrw_sample) == 24
     assert ctypes.sizeof(_lib.promrw_label) == 32
-    assert ctypes.sizeof(_lib.promrw_stats) == 20 * 8
+    assert ctypes.sizeof(_lib.promrw_stats) == 8 + 22 * 8
     assert ctypes.sizeof(_lib.promrw_report) == 8 + 4 * 8 + 2 * 4 + 8
 
 

@@ -30,7 +30,7 @@ def test_with_block_closes_and_delivers(sink: Sink) -> None:
     assert sender.closed
     assert sink.wait_for(10) == 10
     stats = sender.stats()  # still readable after close: the final counts
-    assert stats["samples_sent"] == 10 and stats["samples_pending"] == 0
+    assert stats["samples_acked"] == 10 and stats["samples_pending"] == 0
     sink.assert_clean()
 
 

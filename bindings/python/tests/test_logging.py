@@ -220,7 +220,7 @@ def test_logging_off_costs_no_callback_per_request(sink: Sink, capture: Capture,
             for k in range(5):
                 sender.append(ref, float(k), T0 + k)
                 sender.flush(10)
-            assert sender.stats()["batches_sent"] == 5
+            assert sender.stats()["batches_acked"] == 5
 
     five_requests()
     assert counts[c.PROMRW_LOG_DEBUG] == 0, counts
@@ -264,7 +264,7 @@ def test_debug_records_follow_set_level(sink: Sink, capture: Capture,
         log.setLevel(logging.WARNING)
         request(sender, 3, "py_follow_off")
         assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 1, debug_callbacks  # request 2's only
-        assert sender.stats()["batches_sent"] == 3
+        assert sender.stats()["batches_acked"] == 3
     assert [r.getMessage() for r in capture.records if r.levelno == logging.DEBUG] == [
         r.getMessage() for r in capture.matching(logging.DEBUG, "request of 2 samples")
     ], capture.messages()
@@ -328,13 +328,14 @@ def test_a_record_passes_the_level_on(sink: Sink, capture: Capture,
             sender.append_many(refs, [1.0] * 5, [T0] * 5)  # five requests of 1 sample
             # Waits without calling the binding (whose calls pass the level on as well).
             raw = _sender.promrw_stats()
+            raw.struct_size = ctypes.sizeof(raw)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 assert _sender.lib.promrw_sender_stats(sender._handle, ctypes.byref(raw)) == 0
-                if raw.batches_sent == 5:
+                if raw.batches_acked == 5:
                     break
                 time.sleep(0.01)
-            assert raw.batches_sent == 5, raw.batches_sent
+            assert raw.batches_acked == 5, raw.batches_acked
             # The shard thread's records: the first delivered, the second discarded (its
             # callback passed WARNING on), none for the other three.
             assert debug_callbacks[c.PROMRW_LOG_DEBUG] == 2, debug_callbacks
@@ -428,7 +429,7 @@ def test_error_records_for_rejected_batches(caplog: pytest.LogCaptureFixture) ->
             with pytest.raises(promrw.SamplesLostError):
                 sender.flush(10)
             stats = sender.stats()
-            assert stats["samples_failed"] == 1 and stats["samples_sent"] == 0
+            assert stats["samples_failed"] == 1 and stats["samples_acked"] == 0
         found = wait_for_record(caplog, logging.ERROR, "rejected a batch")
         assert "HTTP 400" in found[0].getMessage()
         assert "bad data from the test" in found[0].getMessage()  # the receiver's body
@@ -498,7 +499,7 @@ def test_callback_never_raises_into_the_library(sink: Sink) -> None:
             assert any("started 1 shards" in m for m in handler.messages), handler.messages
             sender.append(sender.series({"__name__": "py_broken_handler"}), 1.0, T0)
             sender.flush(10)
-            assert sender.stats()["samples_sent"] == 1
+            assert sender.stats()["samples_acked"] == 1
         assert any("closed" in m for m in handler.messages), handler.messages
     finally:
         log.removeHandler(handler)

@@ -138,7 +138,7 @@ def test_flush_after_rejection_raises_samples_lost(receivers: List[Receiver], st
 
         stats = sender.stats()
         assert stats["samples_appended"] == 10 and stats["samples_failed"] == 10
-        assert stats["samples_sent"] == 0
+        assert stats["samples_acked"] == 0
 
         sender.flush(10)  # nothing new since the failed flush returned
         clean = sender.last_report()
@@ -169,16 +169,34 @@ def test_close_after_a_loss_raises_and_stats_stay_readable(receivers: List[Recei
     stats = sender.stats()
     assert stats["samples_appended"] == 7
     assert stats["samples_failed"] == 7
-    assert stats["samples_sent"] == 0
+    assert stats["samples_acked"] == 0
     assert stats["samples_pending"] == 0
     assert stats["endpoints"] == 1
+    assert "struct_size" not in stats
+    assert stats["samples_total"] == 7 and stats["samples_retried"] == 0
+    assert stats["bytes_total"] > 0  # a rejected batch's bytes count once, as Prometheus
+    assert stats["highest_sent_ms"] == 0  # nothing acknowledged
     text = sender.metrics_text()
     assert "promrw_" in text and text.endswith("\n")
+    # The stats mean what the exposition's metrics of those names say.
+    lines = [line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")]
+    for key, metric in [
+        ("samples_total", "prometheus_remote_storage_samples_total"),
+        ("samples_failed", "prometheus_remote_storage_samples_failed_total"),
+        ("samples_acked", "promrw_samples_acked_total"),
+        ("bytes_total", "prometheus_remote_storage_bytes_total"),
+    ]:
+        found = [float(v) for k, v in lines if k.startswith(metric + "{")]
+        assert found == [stats[key]], (key, found)
     assert sender.last_report() == report
     sender.close()  # closed: no error, no new report
     assert sender.last_report() == report
     with pytest.raises(promrw.ClosedError):
         sender.flush(1)
+    # Samples refused after close are counted, each one.
+    with pytest.raises(promrw.ClosedError):
+        sender.append_many([1, 1, 1], [0.0, 1.0, 2.0], [T0 + 100, T0 + 101, T0 + 102])
+    assert sender.stats()["rejected_closed"] == 3
 
 
 def test_with_block_raises_samples_lost(receivers: List[Receiver]) -> None:
@@ -203,7 +221,7 @@ def test_successful_flush_reports_nothing(sink: Sink) -> None:
         report = sender.last_report()
         assert report["samples_failed"] == 0 and report["message"] == ""
         assert report["last_http_status"] == 0
-    assert sender.stats()["samples_sent"] == 5
+    assert sender.stats()["samples_acked"] == 5
     assert sink.wait_for(5) == 5
 
 
@@ -272,7 +290,7 @@ def test_from_file_yaml_and_json(sink: Sink, tmp_path: Path) -> None:
         with sender:
             sender.append(sender.series({"__name__": "py_from_file", "i": str(i)}), 1.0, T0)
             sender.flush(10)
-            assert sender.stats()["samples_sent"] == 1
+            assert sender.stats()["samples_acked"] == 1
     assert senders[3].close_timeout == 5.0
     assert sink.wait_for(4) == 4
     sink.assert_clean()

@@ -8,7 +8,7 @@ A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
         up = s.series({"__name__": "up", "job": "api"})
         s.append(up, 1.0)                 # timestamp: now
         s.flush(timeout=10.0)
-        print(s.stats()["samples_sent"])
+        print(s.stats()["samples_acked"])
 
 Set ``PROMRW_LIBRARY`` to load another build of the library. Importing checks that the loaded
 library is the version this package was written for (:class:`PromrwVersionError` otherwise).

@@ -97,11 +97,14 @@ class promrw_label(Structure):
 
 
 class promrw_stats(Structure):
-    """``promrw_stats``: a snapshot of a sender's counters."""
+    """``promrw_stats``: a snapshot of a sender's counters. ``struct_size`` is set to its size
+    before the call; the library sets it to the number of bytes it wrote."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("samples_appended", c_uint64),
-        ("samples_sent", c_uint64),
+        ("samples_total", c_uint64),
+        ("samples_acked", c_uint64),
         ("samples_failed", c_uint64),
         ("samples_retried", c_uint64),
         ("samples_dropped_too_old", c_uint64),
@@ -110,9 +113,10 @@ class promrw_stats(Structure):
         ("rejected_queue_full", c_uint64),
         ("rejected_unknown_series", c_uint64),
         ("rejected_closed", c_uint64),
+        ("rejected_shard_dead", c_uint64),
         ("samples_pending", c_uint64),
-        ("bytes_sent", c_uint64),
-        ("batches_sent", c_uint64),
+        ("bytes_total", c_uint64),
+        ("batches_acked", c_uint64),
         ("enqueue_retries", c_uint64),
         ("shards", c_uint64),
         ("shards_dead", c_uint64),
@@ -220,9 +224,45 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     ),
     "promrw_sender_stats": (promrw_status, [_sender_p, POINTER(promrw_stats)]),
     "promrw_status_str": (c_char_p, [promrw_status]),
-    "promrw_test_force_panic": (promrw_status, []),
     "promrw_version": (c_char_p, []),
 }
+
+#: The test-only functions, declared in ``promrw.h`` only under ``PROMRW_TEST_HOOKS`` and
+#: exported only by a library built with the ``test-hooks`` cargo feature (``cargo build --lib
+#: --profile test-hooks --features test-hooks``, in ``target/test-hooks/``); never in the
+#: library this package loads. For the binding's own tests, through :func:`load_test_hooks`.
+TEST_HOOK_SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
+    "promrw_test_force_panic": (promrw_status, []),
+}
+
+#: Environment variable naming a test-hooks build of the shared library (for the tests).
+TEST_HOOKS_LIBRARY_ENV = "PROMRW_TEST_HOOKS_LIBRARY"
+
+
+def load_test_hooks(path: Path) -> ctypes.CDLL:
+    """Loads a test-hooks build of the library at ``path`` (a second copy, apart from
+    :data:`lib`) with :data:`TEST_HOOK_SIGNATURES` declared. For tests only.
+
+    Raises:
+        ImportError: the library cannot be loaded or lacks a test hook (not a test-hooks
+            build).
+    """
+    try:
+        hooks = ctypes.CDLL(str(path))
+    except OSError as e:
+        raise ImportError(f"cannot load {path}: {e}") from e
+    for name, (restype, argtypes) in TEST_HOOK_SIGNATURES.items():
+        try:
+            function = getattr(hooks, name)
+        except AttributeError:
+            raise ImportError(
+                f"{path} does not export {name}: not a test-hooks build "
+                "(cargo build --lib --profile test-hooks --features test-hooks)"
+            ) from None
+        function.restype = restype
+        function.argtypes = argtypes
+    return hooks
+
 
 # --------------------------------------------------------------------------------------------
 # Loading.

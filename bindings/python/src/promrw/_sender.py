@@ -814,23 +814,49 @@ class Sender:
     # Introspection.
 
     def stats(self) -> Dict[str, int]:
-        """A snapshot of the sender's counters (the fields of ``promrw_stats``).
+        """A snapshot of the sender's counters (the fields of ``promrw_stats`` but
+        ``struct_size``), summed over the endpoints. Each means what the metric of
+        :meth:`metrics_text` named here means; counters count samples unless named otherwise:
 
-        Keys: ``samples_appended``, ``samples_sent``, ``samples_failed``, ``samples_retried``,
-        ``samples_dropped_too_old``, ``samples_dropped_queue_full``,
-        ``rejected_out_of_order``, ``rejected_queue_full``, ``rejected_unknown_series``,
-        ``rejected_closed``, ``samples_pending``, ``bytes_sent``, ``batches_sent``,
-        ``enqueue_retries``, ``shards``, ``shards_dead``, ``series``, ``endpoints``,
-        ``highest_enqueued_ms``, ``highest_sent_ms``.
+        - ``samples_appended``: accepted by append (``promrw_samples_appended_total``);
+        - ``samples_total``: in send attempts, a retried batch counting again at every attempt
+          (``prometheus_remote_storage_samples_total``);
+        - ``samples_acked``: acknowledged with a 2xx, each once (``promrw_samples_acked_total``);
+        - ``samples_failed``: lost to a non-recoverable response (every sample of the refused
+          batch), a close deadline or a dead shard (``..._samples_failed_total``);
+        - ``samples_retried``: in attempts that failed recoverably (5xx, 429, network errors)
+          and were retried, at every retry (``..._samples_retried_total``);
+        - ``samples_dropped_too_old``, ``samples_dropped_queue_full``:
+          ``..._samples_dropped_total{reason}``;
+        - ``rejected_out_of_order``, ``rejected_queue_full``, ``rejected_unknown_series``,
+          ``rejected_closed``, ``rejected_shard_dead``: samples refused by append, per sample
+          (``promrw_appends_rejected_total{reason}``);
+        - ``samples_pending`` (gauge): queued or in flight (``..._samples_pending``);
+        - ``bytes_total``: compressed bytes of each batch once, when its sending ended,
+          acknowledged or rejected for good (``..._bytes_total``);
+        - ``batches_acked``: requests acknowledged with a 2xx (``promrw_batches_acked_total``);
+        - ``enqueue_retries``: appends that waited for room under ``block``
+          (``..._enqueue_retries_total``);
+        - ``shards``, ``shards_dead``, ``series`` (gauges), ``endpoints``;
+        - ``highest_enqueued_ms``: highest timestamp queued on any endpoint
+          (``..._queue_highest_timestamp_seconds``, in ms);
+        - ``highest_sent_ms``: highest timestamp acknowledged on every endpoint
+          (``..._queue_highest_sent_timestamp_seconds``, in ms); a rejected or abandoned
+          batch does not advance it.
 
         Works after :meth:`close` too, so the final counts can be read.
         """
         self._sync_log_level()
         out = promrw_stats()
+        out.struct_size = ctypes.sizeof(out)
         status = lib.promrw_sender_stats(self._handle, byref(out))
         if status != c.PROMRW_OK:
             _raise_status(status, "stats")
-        return {field[0]: getattr(out, field[0]) for field in promrw_stats._fields_}
+        return {
+            field[0]: getattr(out, field[0])
+            for field in promrw_stats._fields_
+            if field[0] != "struct_size"
+        }
 
     def metrics_text(self) -> str:
         """The sender's self-metrics in the Prometheus text exposition format (0.0.4).

@@ -484,7 +484,7 @@ fn run_promrw(
         cpu: after.cpu.saturating_sub(before.cpu),
         producers_cpu,
         shards_cpu,
-        bytes_sent: endpoint.bytes_sent,
+        bytes_sent: endpoint.bytes_total,
         batches: endpoint.batches_acked,
         retried: endpoint.samples_retried,
         mean_request,

@@ -145,7 +145,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         endpoint.samples_retried
     );
     let rate = stats.samples_appended as f64 / elapsed.as_secs_f64();
-    let bytes_per_sample = endpoint.bytes_sent as f64 / endpoint.samples_acked.max(1) as f64;
+    let bytes_per_sample = endpoint.bytes_total as f64 / endpoint.samples_acked.max(1) as f64;
     let mut ok = endpoint.samples_acked == stats.samples_appended;
     if let Some(receiver) = receiver {
         let totals = receiver.store().totals();
