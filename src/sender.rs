@@ -79,6 +79,16 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
+        if let Some(wal) = &config.wal {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "promrw.wal (dir {}): the durable queue is not supported yet: its log is \
+                     built, delivery from it is not; remove promrw.wal to run in memory",
+                    wal.dir.display()
+                ),
+            ));
+        }
         // The sender's level is its own: set_log_level leaves other senders of the config alone.
         let logger = config.logger.with_own_level();
         // The series of one shard of the first endpoint share an order stripe, so a batch

@@ -7,6 +7,7 @@
 
 mod duration;
 mod parse;
+mod size;
 mod validate;
 
 use std::fmt;
@@ -14,7 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::wal::writer::{FsyncPolicy, FullPolicy};
 pub use duration::{format_duration, parse_duration};
+pub use size::parse_size;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
@@ -264,6 +267,44 @@ pub struct SeriesLimits {
     pub label_value_length_limit: usize,
 }
 
+/// promrw extension (`promrw.wal`): the durable queue (docs/ARCHITECTURE.md, "Durable queue
+/// (WAL mode): design").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfig {
+    /// The directory of the log, its cursors and its lock file (`dir`).
+    pub dir: std::path::PathBuf,
+    /// When written data is fsync'd (`fsync`, and `fsync_interval` for `interval`; default
+    /// `interval` every 1s).
+    pub fsync: FsyncPolicy,
+    /// The disk budget of the whole log (`max_bytes`, default 1GiB, at least 1MiB).
+    pub max_bytes: u64,
+    /// Records older than this are dropped even if unsent (`max_age`; `None`, the default,
+    /// is `0s`: off).
+    pub max_age: Option<Duration>,
+    /// What an append meets at `max_bytes` (`full`, default `drop_oldest`).
+    pub full: FullPolicy,
+}
+
+/// Default `promrw.wal.max_bytes`: 1 GiB.
+pub(crate) const DEFAULT_WAL_MAX_BYTES: u64 = 1 << 30;
+/// Smallest `promrw.wal.max_bytes`: 1 MiB (eight segments of the smallest size).
+pub(crate) const MIN_WAL_MAX_BYTES: u64 = 1 << 20;
+/// Default `promrw.wal.fsync_interval`: 1 s.
+pub(crate) const DEFAULT_WAL_FSYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+impl WalConfig {
+    /// The defaults for a log in `dir`: fsync every 1s, 1GiB, no age limit, drop_oldest.
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        WalConfig {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Interval(DEFAULT_WAL_FSYNC_INTERVAL),
+            max_bytes: DEFAULT_WAL_MAX_BYTES,
+            max_age: None,
+            full: FullPolicy::DropOldest,
+        }
+    }
+}
+
 /// A complete, validated sender configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -281,6 +322,8 @@ pub struct Config {
     /// that would exceed it is sent as several requests, in order; a sample that alone (with
     /// its series' labels) exceeds it is never sent and is counted as failed.
     pub max_request_bytes: usize,
+    /// promrw extension (`promrw.wal`): the durable queue; `None` (the default) is memory mode.
+    pub wal: Option<WalConfig>,
     /// Where log records go; silent by default.
     pub logger: Logger,
 }
@@ -293,6 +336,7 @@ impl Default for Config {
             flush_deadline: Duration::ZERO,
             limits: SeriesLimits::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            wal: None,
             logger: Logger::default(),
         }
     }
@@ -306,6 +350,7 @@ impl fmt::Debug for Config {
             .field("flush_deadline", &self.flush_deadline)
             .field("limits", &self.limits)
             .field("max_request_bytes", &self.max_request_bytes)
+            .field("wal", &self.wal)
             .field("logger", &self.logger)
             .finish()
     }
@@ -353,10 +398,17 @@ pub struct ConfigBuilder {
     flush_deadline: Option<Duration>,
     limits: SeriesLimits,
     max_request_bytes: Option<usize>,
+    wal: Option<WalConfig>,
     logger: Logger,
 }
 
 impl ConfigBuilder {
+    /// Enables the durable queue (`promrw.wal`).
+    pub fn wal(mut self, wal: WalConfig) -> Self {
+        self.wal = Some(wal);
+        self
+    }
+
     /// Sets the largest uncompressed body of one request (`promrw.max_request_bytes`).
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = Some(bytes);
@@ -402,6 +454,7 @@ impl ConfigBuilder {
             flush_deadline: self.flush_deadline.unwrap_or(DEFAULT_FLUSH_DEADLINE),
             limits: self.limits,
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+            wal: self.wal,
             logger: self.logger,
         };
         validate::validate(&config)?;

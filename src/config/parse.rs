@@ -43,6 +43,39 @@ struct RawPromrw {
     #[serde(default)]
     label_value_length_limit: usize,
     max_request_bytes: Option<usize>,
+    wal: Option<RawWal>,
+}
+
+/// `promrw.wal`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWal {
+    dir: Option<PathBuf>,
+    fsync: Option<RawFsync>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    fsync_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "size_opt")]
+    max_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    max_age: Option<Duration>,
+    full: Option<RawFull>,
+}
+
+/// `promrw.wal.fsync`.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawFsync {
+    Always,
+    Interval,
+    Never,
+}
+
+/// `promrw.wal.full`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawFull {
+    DropOldest,
+    Fail,
 }
 
 /// One `remote_write` entry.
@@ -137,6 +170,68 @@ fn duration_opt<'de, D: Deserializer<'de>>(
         .transpose()
 }
 
+fn size_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bytes(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Bytes(bytes)) => Ok(Some(bytes)),
+        Some(Raw::Text(text)) => super::size::parse_size(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Converts `promrw.wal`, checking what only makes sense together.
+fn convert_wal(raw: RawWal) -> Result<super::WalConfig> {
+    let invalid = |field: &str, message: &str| {
+        Error::new(
+            ErrorKind::InvalidConfig,
+            format!("promrw.wal.{field}: {message}"),
+        )
+    };
+    let dir = raw
+        .dir
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| invalid("dir", "is required: the directory of the durable queue"))?;
+    let mut wal = super::WalConfig::new(dir);
+    let fsync = raw.fsync.unwrap_or(RawFsync::Interval);
+    if raw.fsync_interval.is_some() && fsync != RawFsync::Interval {
+        return Err(invalid(
+            "fsync_interval",
+            "applies only with fsync: interval",
+        ));
+    }
+    wal.fsync = match fsync {
+        RawFsync::Always => super::FsyncPolicy::Always,
+        RawFsync::Never => super::FsyncPolicy::Never,
+        RawFsync::Interval => {
+            let every = raw
+                .fsync_interval
+                .unwrap_or(super::DEFAULT_WAL_FSYNC_INTERVAL);
+            if every.is_zero() {
+                return Err(invalid("fsync_interval", "must be greater than 0s"));
+            }
+            super::FsyncPolicy::Interval(every)
+        }
+    };
+    if let Some(max_bytes) = raw.max_bytes {
+        wal.max_bytes = max_bytes;
+    }
+    wal.max_age = raw.max_age.filter(|age| !age.is_zero());
+    wal.full = match raw.full {
+        None | Some(RawFull::DropOldest) => super::FullPolicy::DropOldest,
+        Some(RawFull::Fail) => super::FullPolicy::Fail,
+    };
+    Ok(wal)
+}
+
 /// Parses YAML or JSON (chosen by the first non-blank character) into a [`Config`]; semantic
 /// validation is left to the caller.
 pub(super) fn parse(text: &str) -> Result<Config> {
@@ -198,6 +293,7 @@ fn convert(raw: RawConfig) -> Result<Config> {
             .promrw
             .max_request_bytes
             .unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
+        wal: raw.promrw.wal.map(convert_wal).transpose()?,
         logger: Logger::default(),
     })
 }

@@ -47,6 +47,40 @@ pub(super) fn external_labels(labels: Vec<Label>, field: &str) -> Result<Labels>
     Labels::new(labels).map_err(|e| invalid(field, e.message()))
 }
 
+/// Validates `promrw.wal` (the parser checks what only the text can get wrong; these hold for
+/// the builder too).
+fn validate_wal(wal: &super::WalConfig) -> Result<()> {
+    if wal.dir.as_os_str().is_empty() {
+        return Err(invalid(
+            "promrw.wal.dir",
+            "is required: the directory of the durable queue",
+        ));
+    }
+    if wal.max_bytes < super::MIN_WAL_MAX_BYTES {
+        return Err(invalid(
+            "promrw.wal.max_bytes",
+            format!(
+                "{} bytes is too small: the log needs at least 1MiB ({} bytes)",
+                wal.max_bytes,
+                super::MIN_WAL_MAX_BYTES
+            ),
+        ));
+    }
+    if wal.fsync == super::FsyncPolicy::Interval(std::time::Duration::ZERO) {
+        return Err(invalid(
+            "promrw.wal.fsync_interval",
+            "must be greater than 0s",
+        ));
+    }
+    if wal.max_age == Some(std::time::Duration::ZERO) {
+        return Err(invalid(
+            "promrw.wal.max_age",
+            "0s means off: leave max_age out (or None in the builder)",
+        ));
+    }
+    Ok(())
+}
+
 /// Validates the whole configuration.
 pub(super) fn validate(config: &Config) -> Result<()> {
     if config.endpoints.is_empty() {
@@ -62,6 +96,9 @@ pub(super) fn validate(config: &Config) -> Result<()> {
                 super::MAX_MAX_REQUEST_BYTES
             ),
         ));
+    }
+    if let Some(wal) = &config.wal {
+        validate_wal(wal)?;
     }
     let mut names = HashSet::new();
     for (index, endpoint) in config.endpoints.iter().enumerate() {

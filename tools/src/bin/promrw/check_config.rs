@@ -99,6 +99,27 @@ fn describe(config: &Config, file: &std::path::Path) -> String {
         "max_request_bytes: {} (uncompressed, per request)",
         config.max_request_bytes
     );
+    if let Some(wal) = &config.wal {
+        let fsync = match wal.fsync {
+            promrw::config::FsyncPolicy::Always => "always".to_string(),
+            promrw::config::FsyncPolicy::Never => "never".to_string(),
+            promrw::config::FsyncPolicy::Interval(every) => {
+                format!("interval {}", format_duration(every))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "wal: dir {}, fsync {fsync}, max_bytes {}, max_age {}, full {} (not supported yet: \
+             a sender refuses promrw.wal)",
+            wal.dir.display(),
+            wal.max_bytes,
+            wal.max_age.map_or("off".to_string(), format_duration),
+            match wal.full {
+                promrw::config::FullPolicy::DropOldest => "drop_oldest",
+                promrw::config::FullPolicy::Fail => "fail",
+            }
+        );
+    }
     out
 }
 
