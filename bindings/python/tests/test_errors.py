@@ -77,7 +77,7 @@ def test_unknown_status_is_the_base_class() -> None:
     assert err.code == 777 and err.name == "unknown status"
 
 
-def test_hooks_library() -> Path:
+def hooks_library_path() -> Path:
     """The test-hooks build of the library: ``PROMRW_TEST_HOOKS_LIBRARY`` (which must exist
     when set; .ci/python.sh sets it), else the checkout's ``target/test-hooks/``. Skips when
     neither is there."""
@@ -98,7 +98,7 @@ def test_hooks_library() -> Path:
 def test_panic_is_caught_and_raised() -> None:
     """A panic inside the library surfaces as PROMRW_PANIC, raised as PanicError (through the
     test hook of a test-hooks build), and the library keeps working."""
-    hooks = _lib.load_test_hooks(test_hooks_library())
+    hooks = _lib.load_test_hooks(hooks_library_path())
     for _ in range(2):
         status = hooks.promrw_test_force_panic()
         assert status == c.PROMRW_PANIC
