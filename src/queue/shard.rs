@@ -19,7 +19,7 @@ use super::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
 use crate::log::LogLevel;
 use crate::metrics::AttemptError;
 use crate::series::lock;
-use crate::transport::{Backoff, Outcome, Transport};
+use crate::transport::{Backoff, Interrupter, Outcome, Transport};
 
 /// Shard is running normally.
 pub const RUN: u8 = 0;
@@ -50,11 +50,13 @@ pub struct ShardShared {
     /// Samples taken from the queue and not finished yet (the batch being sent, and a sample
     /// held back for the next batch).
     pub in_flight: AtomicU64,
+    /// Interrupts the shard's HTTP attempt in flight (close at its deadline).
+    pub interrupter: Interrupter,
 }
 
 impl ShardShared {
-    /// A shard with room for `capacity` samples.
-    pub fn new(capacity: usize) -> Self {
+    /// A shard with room for `capacity` samples, whose transport `interrupter` interrupts.
+    pub fn new(capacity: usize, interrupter: Interrupter) -> Self {
         ShardShared {
             queue: PendingQueue::new(capacity),
             done: CachePadded::new(AtomicU64::new(0)),
@@ -65,6 +67,7 @@ impl ShardShared {
             wake: Mutex::new(()),
             wake_cv: Condvar::new(),
             in_flight: AtomicU64::new(0),
+            interrupter,
         }
     }
 
@@ -308,7 +311,7 @@ fn send_batch(
             encoder.encode(batch, cache)
         };
         let started = Instant::now();
-        let outcome = transport.send(body, attempt);
+        let outcome = transport.send(body, attempt, ctx.attempt_timeout());
         let took = started.elapsed();
         metrics.observe_batch_duration(took);
         metrics.samples_total.fetch_add(n, Ordering::Relaxed);
