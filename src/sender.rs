@@ -168,7 +168,7 @@ impl Sender {
     /// they are kept when this sample needs the same ones. A full queue under the `block`
     /// policy, or a series another append has made busy, goes to [`Sender::append_blocked`],
     /// which waits without holding the stripe.
-    #[inline]
+    #[inline(always)]
     fn append_checked<'a>(
         &'a self,
         locks: &mut AppendLocks<'a>,
@@ -190,8 +190,7 @@ impl Sender {
         let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
         let slot = found.lock(stripe).map_err(unknown)?;
         if slot.is_busy() {
-            let blocked = Blocked::new(0, None, false);
-            return self.append_blocked(locks, found, timestamp_ms, value, blocked);
+            return self.append_blocked(locks, found, timestamp_ms, value, Blocked::busy);
         }
         if let Some(last) = slot.last_timestamp() {
             if timestamp_ms <= last {
@@ -209,7 +208,7 @@ impl Sender {
                 PushOutcome::Queued | PushOutcome::Dropped => {}
                 PushOutcome::Refused(error) => return self.refused(false, vec![(0, error)]),
                 PushOutcome::NoRoom(shard) => {
-                    let blocked = Blocked::new(0, Some(shard), true);
+                    let blocked = move || Blocked::no_room(0, shard, false, Vec::new());
                     return self.append_blocked(locks, found, timestamp_ms, value, blocked);
                 }
             }
@@ -222,9 +221,7 @@ impl Sender {
                     PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                     PushOutcome::Refused(error) => refusals.push((index, error)),
                     PushOutcome::NoRoom(shard) => {
-                        let mut blocked = Blocked::new(index, Some(shard), true);
-                        blocked.accepted = accepted;
-                        blocked.refusals = refusals;
+                        let blocked = move || Blocked::no_room(index, shard, accepted, refusals);
                         return self.append_blocked(locks, found, timestamp_ms, value, blocked);
                     }
                 }
@@ -246,7 +243,8 @@ impl Sender {
     /// until it takes or refuses it once, so none gets it twice. While the series is busy its
     /// other appends wait on the stripe's condition (up to the longest `block_timeout`), so
     /// each queue still receives the series' samples in timestamp order. Returns with the
-    /// stripe held and no queue held.
+    /// stripe held and no queue held. `blocked` makes the state to start from (built here, off
+    /// the fast path).
     #[cold]
     #[inline(never)]
     fn append_blocked<'a>(
@@ -255,8 +253,9 @@ impl Sender {
         found: FoundSlot<'a>,
         timestamp_ms: i64,
         value: f64,
-        mut blocked: Blocked,
+        blocked: impl FnOnce() -> Blocked,
     ) -> Result<()> {
+        let mut blocked = blocked();
         loop {
             locks.queue = None;
             let stripe = locks
@@ -680,17 +679,35 @@ struct Blocked {
 }
 
 impl Blocked {
-    /// The state of an append at endpoint `next`, which had no room in `no_room` (or `None`
-    /// for a busy series), `checked` telling whether the timestamp was checked.
-    fn new(next: usize, no_room: Option<usize>, checked: bool) -> Blocked {
+    /// An append that found its series busy (its timestamp not checked yet).
+    fn busy() -> Blocked {
         Blocked {
-            next,
-            no_room,
+            next: 0,
+            no_room: None,
             accepted: false,
             refusals: Vec::new(),
             since: Instant::now(),
             owns_series: false,
-            checked,
+            checked: false,
+        }
+    }
+
+    /// An append whose timestamp was checked and which met no room in shard queue `shard` of
+    /// endpoint `next`, after the endpoints before took (`accepted`) or refused it.
+    fn no_room(
+        next: usize,
+        shard: usize,
+        accepted: bool,
+        refusals: Vec<(usize, Error)>,
+    ) -> Blocked {
+        Blocked {
+            next,
+            no_room: Some(shard),
+            accepted,
+            refusals,
+            since: Instant::now(),
+            owns_series: false,
+            checked: true,
         }
     }
 }
