@@ -499,8 +499,9 @@ promrw_status promrw_config_from_yaml(const char *text, size_t len, promrw_confi
  * call appending functions (`promrw_sender_append`, ...), possibly concurrently; it must be
  * thread-safe, return quickly, not unwind (no C++ exceptions, no `longjmp`) and not call
  * functions of the sender that is logging (it may hold internal locks). `free_user_data` runs
- * on the thread that drops the last holder (usually in `promrw_sender_free` or
- * `promrw_config_free`). This function itself must not run concurrently with other uses of
+ * on the thread that drops the last holder, in `promrw_sender_free` or `promrw_config_free`
+ * (never on a library thread: every shard thread has ended before `promrw_sender_close` or
+ * `promrw_sender_free` returns). This function itself must not run concurrently with other uses of
  * `cfg`.
  *
  * Returns: `PROMRW_OK`; `PROMRW_INVALID_ARGUMENT` when `cfg` or `callback` is NULL or
@@ -656,11 +657,15 @@ promrw_status promrw_sender_append_stale(const promrw_sender *s, promrw_series_r
 
 /**
  * Stops accepting samples, sends what is queued for up to `timeout_ms`, then stops and joins
- * the shard threads. Samples still unsent at the deadline are counted as failed.
+ * the shard threads. Samples still unsent at the deadline are counted as failed. A request
+ * still waiting for a receiver at the deadline is interrupted (its connection is shut down),
+ * so this returns soon after the deadline even when `remote_timeout` is longer; only a TCP
+ * connect or DNS lookup begun before this call can hold it longer, up to `remote_timeout`.
  *
  * Ownership: the caller still owns `s` and must free it with `promrw_sender_free`.
  *
- * Lifetime: afterwards the read-only calls (`promrw_sender_stats`,
+ * Lifetime: when this returns, every shard thread has ended: no shard thread calls the log
+ * callback for `s` any more. Afterwards the read-only calls (`promrw_sender_stats`,
  * `promrw_sender_metrics_text`, `promrw_sender_last_report`, `promrw_sender_last_report_text`)
  * still work, so the final counts can be read; every other call on `s` but
  * `promrw_sender_free` returns `PROMRW_CLOSED`.
@@ -712,8 +717,9 @@ promrw_status promrw_sender_flush(const promrw_sender *s, uint64_t timeout_ms);
  *
  * Ownership: takes ownership of `s`. Calling with NULL is fine. Must not be called twice.
  *
- * Lifetime: `s` is invalid afterwards. When this drops the last holder of a log callback, its
- * `free_user_data` hook runs on this thread.
+ * Lifetime: `s` is invalid afterwards. Every shard thread of `s` has ended when this returns,
+ * so the log callback is never called for `s` afterwards. When this drops the last holder of a
+ * log callback, its `free_user_data` hook runs on this thread, before this returns.
  *
  * Thread safety: no other thread may use `s` during or after this call.
  *
@@ -830,8 +836,10 @@ promrw_status promrw_sender_new(const promrw_config *cfg, promrw_sender **out, p
  * Lifetime: `series` is invalid afterwards; appends with it give `PROMRW_UNKNOWN_SERIES`.
  *
  * Thread safety: may be called from any thread, concurrently with other calls on `s`. It
- * waits for appends in progress to series of the same shard (under the `block` overflow
- * policy, one waiting for room can hold it up to `block_timeout`).
+ * waits for an append of this series in progress: under the `block` overflow policy one
+ * waiting for room holds it up until it has offered its sample to every endpoint (at most
+ * `block_timeout`), so the sample reaches every endpoint or none. Appends of other series
+ * (even those waiting for room) do not hold it up.
  *
  * Returns: `PROMRW_OK`; `PROMRW_UNKNOWN_SERIES` when `series` is unknown or already released;
  * `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.

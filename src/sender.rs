@@ -12,7 +12,7 @@ use crate::metrics::{RejectReason, SenderMetrics, SenderStats, SuspectTimestamp,
 use crate::model::{Label, Labels, stale_nan};
 use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
 use crate::report::{EndpointReport, FlushReport, LossCounts};
-use crate::series::{LockedSlot, SeriesRef, SeriesRegistry, StripeGuard};
+use crate::series::{FoundSlot, LockedSlot, SeriesRef, SeriesRegistry, StripeGuard};
 
 /// 2001-01-01T00:00:00Z in milliseconds: an earlier timestamp is most likely in seconds.
 const EARLIEST_PLAUSIBLE_MS: i64 = 978_307_200_000;
@@ -52,6 +52,9 @@ pub struct Sender {
     /// The process's fork epoch when the sender was made: another value means this is a
     /// forked child, where every call fails with `Forked`.
     fork_epoch: u64,
+    /// How long an append waits for another append of its series that is blocked for room:
+    /// the longest `block_timeout` of the endpoints with the `block` policy.
+    busy_timeout: Duration,
 }
 
 /// What flush and close remember between calls.
@@ -94,6 +97,13 @@ impl Sender {
         // The series of one shard of the first endpoint share an order stripe, so a batch
         // append to one shard holds one stripe.
         let stripes = config.endpoints[0].queue.min_shards;
+        let busy_timeout = config
+            .endpoints
+            .iter()
+            .filter(|e| e.queue.overflow == crate::config::OverflowPolicy::Block)
+            .map(|e| e.queue.block_timeout)
+            .max()
+            .unwrap_or_default();
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let max_request_bytes = config.max_request_bytes;
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
@@ -109,7 +119,8 @@ impl Sender {
         }
         Ok(Sender {
             registry: SeriesRegistry::with_stripes(config.external_labels, stripes)
-                .with_limits(config.limits),
+                .with_limits(config.limits)
+                .with_busy_wait(busy_timeout),
             endpoints,
             metrics: SenderMetrics::default(),
             closed: AtomicBool::new(false),
@@ -119,6 +130,7 @@ impl Sender {
             warned_timestamp: AtomicBool::new(false),
             reports: Mutex::new(ReportState::default()),
             fork_epoch: crate::fork::watch(),
+            busy_timeout,
         })
     }
 
@@ -143,8 +155,9 @@ impl Sender {
     }
 
     /// Forgets a series so its memory can be reused; samples already queued are still sent.
-    /// Waits for appends in progress to series of the same order stripe (one waiting for room
-    /// under the `block` overflow policy can hold it up to `block_timeout`).
+    /// Waits for an append of this series in progress (one waiting for room under the `block`
+    /// overflow policy: until it has offered its sample to every endpoint, so the sample
+    /// reaches all or none), never for appends of other series.
     pub fn release(&self, series: SeriesRef) -> Result<()> {
         self.check_process()?;
         // Under the series' stripe: each endpoint's shard purges the series from its cache
@@ -169,7 +182,10 @@ impl Sender {
     /// Checks a sample against its series and offers it to every endpoint, holding the
     /// series' order stripe so that queue order is timestamp order. `locks` may already hold
     /// a stripe and (with one endpoint) a shard queue from the previous sample of a batch;
-    /// they are kept when this sample needs the same ones.
+    /// they are kept when this sample needs the same ones. A full queue under the `block`
+    /// policy, or a series another append has made busy, goes to [`Sender::append_blocked`],
+    /// which waits without holding the stripe.
+    #[inline(always)]
     fn append_checked<'a>(
         &'a self,
         locks: &mut AppendLocks<'a>,
@@ -182,7 +198,7 @@ impl Sender {
             e
         };
         let found = self.registry.find(series).map_err(unknown)?;
-        let AppendLocks { queue, stripe } = locks;
+        let AppendLocks { queue, stripe } = &mut *locks;
         if stripe.as_ref().map(StripeGuard::stripe) != Some(found.stripe()) {
             // Lock order is stripe, then queue: let go of both before taking another stripe.
             *queue = None;
@@ -190,6 +206,9 @@ impl Sender {
         }
         let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
         let slot = found.lock(stripe).map_err(unknown)?;
+        if slot.is_busy() {
+            return self.append_blocked(locks, found, timestamp_ms, value, Blocked::busy);
+        }
         if let Some(last) = slot.last_timestamp()
             && timestamp_ms <= last
         {
@@ -202,20 +221,26 @@ impl Sender {
         }
         if let [endpoint] = &self.endpoints[..] {
             // One endpoint: its shard queue stays locked across consecutive samples.
-            if let PushOutcome::Refused(error) =
-                endpoint.push_holding(&slot, timestamp_ms, value, queue)
-            {
-                return self.refused(false, vec![(0, error)]);
+            match endpoint.push_holding(&slot, timestamp_ms, value, queue) {
+                PushOutcome::Queued | PushOutcome::Dropped => {}
+                PushOutcome::Refused(error) => return self.refused(false, vec![(0, error)]),
+                PushOutcome::NoRoom(shard) => {
+                    let blocked = move || Blocked::no_room(0, shard, false, Vec::new());
+                    return self.append_blocked(locks, found, timestamp_ms, value, blocked);
+                }
             }
         } else {
-            // Several: holding one endpoint's queue while waiting for another's room would
-            // stall the first, so each push locks its queue on its own.
+            // Several: each push locks its queue on its own.
             let mut accepted = false;
             let mut refusals: Vec<(usize, Error)> = Vec::new();
             for (index, endpoint) in self.endpoints.iter().enumerate() {
                 match endpoint.push(&slot, timestamp_ms, value) {
                     PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                     PushOutcome::Refused(error) => refusals.push((index, error)),
+                    PushOutcome::NoRoom(shard) => {
+                        let blocked = move || Blocked::no_room(index, shard, accepted, refusals);
+                        return self.append_blocked(locks, found, timestamp_ms, value, blocked);
+                    }
                 }
             }
             if !refusals.is_empty() {
@@ -224,6 +249,145 @@ impl Sender {
         }
         slot.set_last_timestamp(timestamp_ms);
         Ok(())
+    }
+
+    /// The rest of an append whose series is busy or which met a full queue under the `block`
+    /// policy. It never waits holding the stripe (which would hold up every append and release
+    /// of the stripe's series, each waiting in turn): it marks the series busy, lets go of the
+    /// stripe and queue, waits for room (bounded by what is left of the endpoint's
+    /// `block_timeout`), takes the stripe again and offers the sample again to the endpoint
+    /// that had no room and then to the ones after it. Each endpoint is offered the sample
+    /// until it takes or refuses it once, so none gets it twice. While the series is busy its
+    /// other appends wait on the stripe's condition (up to the longest `block_timeout`), so
+    /// each queue still receives the series' samples in timestamp order. Returns with the
+    /// stripe held and no queue held. `blocked` makes the state to start from (built here, off
+    /// the fast path).
+    #[cold]
+    #[inline(never)]
+    fn append_blocked<'a>(
+        &'a self,
+        locks: &mut AppendLocks<'a>,
+        found: FoundSlot<'a>,
+        timestamp_ms: i64,
+        value: f64,
+        blocked: impl FnOnce() -> Blocked,
+    ) -> Result<()> {
+        let mut blocked = blocked();
+        loop {
+            locks.queue = None;
+            let stripe = locks
+                .stripe
+                .get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
+            let slot = match found.lock(stripe) {
+                Ok(slot) => slot,
+                // Released while this append let go of the stripe: it waited for another
+                // append of the series (release waits for the busy one, not for this one), or
+                // a release stopped waiting for this one after the longest block_timeout.
+                Err(error) => return self.released_while_blocked(blocked, error),
+            };
+            if let Some(shard) = blocked.no_room.take() {
+                let endpoint = &self.endpoints[blocked.next];
+                let deadline = blocked.since.checked_add(endpoint.block_timeout());
+                if deadline.is_none_or(|deadline| Instant::now() < deadline) {
+                    if !blocked.owns_series {
+                        slot.set_busy(true);
+                        blocked.owns_series = true;
+                    }
+                    locks.stripe = None;
+                    let deadline = deadline.unwrap_or_else(|| crate::deadline_after(Duration::MAX));
+                    if let Err(error) = endpoint.wait_for_room(shard, deadline) {
+                        blocked.refusals.push((blocked.next, error));
+                        blocked.next += 1;
+                    }
+                    continue;
+                }
+                blocked
+                    .refusals
+                    .push((blocked.next, endpoint.blocked_too_long(shard)));
+                blocked.next += 1;
+            } else if !blocked.owns_series {
+                if slot.is_busy() {
+                    // Another append of the series waits for room: wait for it to finish.
+                    let deadline = blocked.since.checked_add(self.busy_timeout);
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                        return Err(self.busy_too_long(&slot));
+                    }
+                    let deadline = deadline.unwrap_or_else(|| crate::deadline_after(Duration::MAX));
+                    let held = locks.stripe.take().expect("the stripe is held");
+                    locks.stripe = Some(held.wait_until(deadline));
+                    continue;
+                }
+                if !blocked.checked {
+                    // The stripe was let go of: check against what was committed meanwhile.
+                    if let Some(last) = slot.last_timestamp()
+                        && timestamp_ms <= last
+                    {
+                        return Err(self.out_of_order(&slot, timestamp_ms, last));
+                    }
+                    if timestamp_ms < EARLIEST_PLAUSIBLE_MS
+                        || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)
+                    {
+                        self.check_suspect_timestamp(&slot, timestamp_ms);
+                    }
+                    blocked.checked = true;
+                }
+            }
+            while blocked.next < self.endpoints.len() {
+                let index = blocked.next;
+                match self.endpoints[index].push(&slot, timestamp_ms, value) {
+                    PushOutcome::Queued | PushOutcome::Dropped => blocked.accepted = true,
+                    PushOutcome::Refused(error) => blocked.refusals.push((index, error)),
+                    PushOutcome::NoRoom(shard) => {
+                        blocked.no_room = Some(shard);
+                        break;
+                    }
+                }
+                blocked.next += 1;
+            }
+            if blocked.no_room.is_some() {
+                continue;
+            }
+            // Every endpoint took or refused the sample.
+            if blocked.owns_series {
+                slot.set_busy(false);
+                stripe.wake_waiters();
+            }
+            if !blocked.refusals.is_empty() {
+                self.refused(blocked.accepted, std::mem::take(&mut blocked.refusals))?;
+            }
+            slot.set_last_timestamp(timestamp_ms);
+            return Ok(());
+        }
+    }
+
+    /// The end of a blocked append whose series was released while it waited: `UnknownSeries`
+    /// when no endpoint had taken the sample; otherwise the endpoints that had not are counted
+    /// as having lost it.
+    #[cold]
+    fn released_while_blocked(&self, mut blocked: Blocked, error: Error) -> Result<()> {
+        if !blocked.accepted {
+            self.metrics.reject(RejectReason::UnknownSeries, 1);
+            return Err(error);
+        }
+        for index in blocked.next..self.endpoints.len() {
+            blocked.refusals.push((index, error.clone()));
+        }
+        self.refused(true, blocked.refusals)
+    }
+
+    /// The refusal of an append that waited for another append of its series (blocked for
+    /// room) longer than the longest `block_timeout`, counted as queue full.
+    #[cold]
+    fn busy_too_long(&self, slot: &LockedSlot<'_>) -> Error {
+        self.metrics.reject(RejectReason::QueueFull, 1);
+        Error::new(
+            ErrorKind::QueueFull,
+            format!(
+                "series {}: another append of this series has waited for room in a full queue for block_timeout ({:?})",
+                describe_series(slot),
+                self.busy_timeout
+            ),
+        )
     }
 
     /// Counts and returns the out-of-order rejection of a sample, naming the series' labels.
@@ -281,6 +445,7 @@ impl Sender {
             let reason = match error.kind() {
                 ErrorKind::Closed => RejectReason::Closed,
                 ErrorKind::ShardDead => RejectReason::ShardDead,
+                ErrorKind::UnknownSeries => RejectReason::UnknownSeries,
                 _ => RejectReason::QueueFull,
             };
             self.metrics.reject(reason, 1);
@@ -515,6 +680,59 @@ fn describe_series(slot: &LockedSlot<'_>) -> String {
     match slot.series() {
         Ok(series) => series.describe(),
         Err(_) => format!("ref {}", slot.series_ref().0),
+    }
+}
+
+/// Where an append that went to [`Sender::append_blocked`] stands.
+struct Blocked {
+    /// The first endpoint that has neither taken nor refused the sample.
+    next: usize,
+    /// Endpoint `next` had no room in this shard queue: wait for it before offering again.
+    no_room: Option<usize>,
+    /// Some endpoint took the sample.
+    accepted: bool,
+    /// The endpoints that refused it, with why.
+    refusals: Vec<(usize, Error)>,
+    /// When the append started waiting: every wait of the sample is bounded from here.
+    since: Instant,
+    /// This append marked the series busy (and clears the mark).
+    owns_series: bool,
+    /// The timestamp was checked against the series' last one with the stripe held ever
+    /// since.
+    checked: bool,
+}
+
+impl Blocked {
+    /// An append that found its series busy (its timestamp not checked yet).
+    fn busy() -> Blocked {
+        Blocked {
+            next: 0,
+            no_room: None,
+            accepted: false,
+            refusals: Vec::new(),
+            since: Instant::now(),
+            owns_series: false,
+            checked: false,
+        }
+    }
+
+    /// An append whose timestamp was checked and which met no room in shard queue `shard` of
+    /// endpoint `next`, after the endpoints before took (`accepted`) or refused it.
+    fn no_room(
+        next: usize,
+        shard: usize,
+        accepted: bool,
+        refusals: Vec<(usize, Error)>,
+    ) -> Blocked {
+        Blocked {
+            next,
+            no_room: Some(shard),
+            accepted,
+            refusals,
+            since: Instant::now(),
+            owns_series: false,
+            checked: true,
+        }
     }
 }
 

@@ -20,7 +20,8 @@
 //! stores are plain moves.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use fxhash::FxHashMap;
@@ -77,7 +78,7 @@ pub fn bucket_of(hash: u64, buckets: usize) -> usize {
 
 /// One registry slot. `uses`, `shard_hash` and `series` change only in register (while the
 /// slot is free, so no append can pass the generation check) and release (under the stripe);
-/// `last_timestamp`, `has_timestamp` and `announced_to` change only under the stripe.
+/// `last_timestamp`, `has_timestamp`, `busy` and `announced_to` change only under the stripe.
 #[derive(Debug, Default)]
 struct Slot {
     /// Registers and releases so far (0: never used). A ref's generation is this plus the
@@ -86,6 +87,10 @@ struct Slot {
     shard_hash: AtomicU64,
     last_timestamp: AtomicI64,
     has_timestamp: AtomicBool,
+    /// An append of the series let go of the stripe to wait for room in a full queue: until
+    /// it clears this, other appends of the series wait (on the stripe's condition variable),
+    /// so the series' samples still reach every queue in timestamp order.
+    busy: AtomicBool,
     announced_to: AtomicU64,
     series: Mutex<Option<Arc<Series>>>,
 }
@@ -116,7 +121,7 @@ type SlotChunk = Box<[Slot]>;
 /// Label sets to refs, and refs to series.
 pub struct SeriesRegistry {
     chunks: Box<[OnceLock<SlotChunk>]>,
-    stripes: Box<[CachePadded<Mutex<()>>]>,
+    stripes: Box<[CachePadded<Stripe>]>,
     index: Mutex<IndexState>,
     next_id: AtomicU64,
     external_labels: Labels,
@@ -124,6 +129,8 @@ pub struct SeriesRegistry {
     seed: u32,
     /// Limits on what is registered.
     limits: SeriesLimits,
+    /// How long release waits for an append of the series that is blocked for room.
+    busy_wait: Duration,
 }
 
 /// A seed no other registry of this process has, unpredictable across processes: a process
@@ -155,7 +162,7 @@ impl SeriesRegistry {
         SeriesRegistry {
             chunks: chunk_table(0),
             stripes: (0..stripes.max(1))
-                .map(|_| CachePadded::new(Mutex::new(())))
+                .map(|_| CachePadded::new(Stripe::default()))
                 .collect(),
             index: Mutex::new(IndexState {
                 by_labels: FxHashMap::default(),
@@ -166,7 +173,16 @@ impl SeriesRegistry {
             external_labels,
             seed: registry_seed(),
             limits: SeriesLimits::default(),
+            busy_wait: Duration::ZERO,
         }
+    }
+
+    /// The registry with `busy_wait` as the longest a release waits for an append of the
+    /// series that let go of the stripe to wait for room (give it the longest
+    /// `block_timeout`: such an append ends within that).
+    pub fn with_busy_wait(mut self, busy_wait: Duration) -> Self {
+        self.busy_wait = busy_wait;
+        self
     }
 
     /// The registry with `limits` on registered series and their labels; its slot table is
@@ -260,6 +276,7 @@ impl SeriesRegistry {
         let slot = self.slot(slot_number);
         slot.shard_hash.store(series.shard_hash, Ordering::Relaxed);
         slot.has_timestamp.store(false, Ordering::Relaxed);
+        slot.busy.store(false, Ordering::Relaxed);
         slot.announced_to.store(0, Ordering::Relaxed);
         *lock(&slot.series) = Some(series);
         let uses = self.next_uses(slot.uses.load(Ordering::Relaxed));
@@ -272,7 +289,10 @@ impl SeriesRegistry {
 
     /// Forgets a series. Samples already queued are still sent; appends with the old ref fail
     /// with `UnknownSeries`; registering the same labels again gives a new ref. Waits for an
-    /// append holding the series' stripe to finish.
+    /// append of the series in progress: one holding the stripe (a moment), or one that let go
+    /// of it to wait for room (until it has offered its sample to every endpoint, at most the
+    /// registry's busy wait), so that sample reaches every endpoint or none. Appends of other
+    /// series never hold it up.
     pub fn release(&self, series_ref: SeriesRef) -> Result<()> {
         self.release_with(series_ref, |_| {})
     }
@@ -287,31 +307,39 @@ impl SeriesRegistry {
         before: impl FnOnce(&LockedSlot<'_>),
     ) -> Result<()> {
         // Lock order: stripe, then index (register takes only the index).
-        self.with_slot(series_ref, |slot| {
-            before(slot);
-            let mut index = lock(&self.index);
-            let series = lock(&slot.slot.series).take();
-            if let Some(series) = series {
-                index.by_labels.remove(series.encoded_labels());
-                // After a spike, give back the index's table (amortised: it has to fall to a
-                // quarter again before the next shrink).
-                let len = index.by_labels.len();
-                if index.by_labels.capacity() > MIN_SHRINK_INDEX
-                    && index.by_labels.capacity() > 4 * len
-                {
-                    index.by_labels.shrink_to(2 * len);
-                }
+        let found = self.find(series_ref)?;
+        let mut stripe = self.lock_stripe(found.stripe);
+        let deadline = crate::deadline_after(self.busy_wait);
+        while found.lock(&stripe)?.is_busy() && Instant::now() < deadline {
+            stripe = stripe.wait_until(deadline);
+        }
+        let slot = found.lock(&stripe)?;
+        before(&slot);
+        let mut index = lock(&self.index);
+        let series = lock(&slot.slot.series).take();
+        if let Some(series) = series {
+            index.by_labels.remove(series.encoded_labels());
+            // After a spike, give back the index's table (amortised: it has to fall to a
+            // quarter again before the next shrink).
+            let len = index.by_labels.len();
+            if index.by_labels.capacity() > MIN_SHRINK_INDEX && index.by_labels.capacity() > 4 * len
+            {
+                index.by_labels.shrink_to(2 * len);
             }
-            slot.slot.has_timestamp.store(false, Ordering::Relaxed);
-            let uses = self.next_uses(slot.slot.uses.load(Ordering::Relaxed));
-            slot.slot.uses.store(uses, Ordering::Release);
-            // A slot whose next registration would wrap its count is retired: its generations
-            // are never issued twice.
-            if uses < RETIRE_AT {
-                index.free_slots.push(series_ref.slot());
-            }
-            Ok(())
-        })
+        }
+        slot.slot.has_timestamp.store(false, Ordering::Relaxed);
+        if slot.slot.busy.swap(false, Ordering::Relaxed) {
+            // Appends waiting for the blocked one find the series gone.
+            stripe.wake_waiters();
+        }
+        let uses = self.next_uses(slot.slot.uses.load(Ordering::Relaxed));
+        slot.slot.uses.store(uses, Ordering::Release);
+        // A slot whose next registration would wrap its count is retired: its generations
+        // are never issued twice.
+        if uses < RETIRE_AT {
+            index.free_slots.push(series_ref.slot());
+        }
+        Ok(())
     }
 
     /// Number of live series.
@@ -365,9 +393,11 @@ impl SeriesRegistry {
 
     /// Locks order stripe `stripe` (from [`FoundSlot::stripe`]).
     pub fn lock_stripe(&self, stripe: usize) -> StripeGuard<'_> {
+        let locked = &self.stripes[stripe];
         StripeGuard {
             stripe,
-            _guard: lock(&self.stripes[stripe]),
+            state: lock(&locked.state),
+            cv: &locked.cv,
         }
     }
 
@@ -408,17 +438,59 @@ fn check_uses(slot: &Slot, uses: u32, series_ref: SeriesRef, order: Ordering) ->
     Ok(())
 }
 
+/// An order stripe: the lock, and the condition appends of a busy series wait on.
+#[derive(Debug, Default)]
+struct Stripe {
+    state: Mutex<StripeState>,
+    cv: Condvar,
+}
+
+/// What a stripe's lock guards besides the slots of its series.
+#[derive(Debug, Default)]
+struct StripeState {
+    /// Appends waiting on the condition for a busy series of the stripe.
+    waiters: usize,
+}
+
 /// A held order stripe (see the module doc).
 #[derive(Debug)]
 pub struct StripeGuard<'a> {
     stripe: usize,
-    _guard: MutexGuard<'a, ()>,
+    state: MutexGuard<'a, StripeState>,
+    cv: &'a Condvar,
 }
 
-impl StripeGuard<'_> {
+impl<'a> StripeGuard<'a> {
     /// Which stripe is held.
     pub fn stripe(&self) -> usize {
         self.stripe
+    }
+
+    /// Lets go of the stripe until [`StripeGuard::wake_waiters`] is called by another holder
+    /// or `deadline` passes, then holds it again. The caller checks what it waited for.
+    pub fn wait_until(self, deadline: Instant) -> StripeGuard<'a> {
+        let StripeGuard {
+            stripe,
+            mut state,
+            cv,
+        } = self;
+        let now = Instant::now();
+        if now < deadline {
+            state.waiters += 1;
+            state = cv
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            state.waiters -= 1;
+        }
+        StripeGuard { stripe, state, cv }
+    }
+
+    /// Wakes the appends waiting in [`StripeGuard::wait_until`] on this stripe, if any.
+    pub fn wake_waiters(&self) {
+        if self.state.waiters > 0 {
+            self.cv.notify_all();
+        }
     }
 }
 
@@ -478,6 +550,18 @@ impl LockedSlot<'_> {
             .has_timestamp
             .load(Ordering::Relaxed)
             .then(|| self.slot.last_timestamp.load(Ordering::Relaxed))
+    }
+
+    /// True while another append of the series waits for room outside the stripe
+    /// ([`LockedSlot::set_busy`]).
+    pub fn is_busy(&self) -> bool {
+        self.slot.busy.load(Ordering::Relaxed)
+    }
+
+    /// Marks the series busy (an append of it is about to let go of the stripe to wait for
+    /// room) or no longer busy. Whoever clears it wakes the stripe's waiters.
+    pub fn set_busy(&self, busy: bool) {
+        self.slot.busy.store(busy, Ordering::Relaxed);
     }
 
     /// Records `timestamp` as the last accepted one.

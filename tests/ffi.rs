@@ -1532,3 +1532,103 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
     assert_eq!((newer.stats.endpoints, newer.later_field), (1, 0xdead_beef));
     close_and_free(s, PROMRW_OK);
 }
+
+/// Holds every request the receiver gets until dropped (then answers 503): a receiver that
+/// reads a batch and never answers while the test runs.
+struct StallingHandler {
+    state: Arc<(Mutex<(usize, bool)>, std::sync::Condvar)>,
+}
+
+impl StallingHandler {
+    fn new() -> StallingHandler {
+        StallingHandler {
+            state: Arc::default(),
+        }
+    }
+
+    fn handler(&self) -> Handler {
+        let state = self.state.clone();
+        Arc::new(move |_info: &RequestInfo| {
+            let (lock, changed) = &*state;
+            let mut held = lock.lock().unwrap();
+            held.0 += 1;
+            changed.notify_all();
+            while !held.1 {
+                held = changed.wait(held).unwrap();
+            }
+            Reply::status(503, "stalled")
+        })
+    }
+
+    /// Waits up to 10 s for a request to be held.
+    fn wait_held(&self) -> bool {
+        let (lock, changed) = &*self.state;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut held = lock.lock().unwrap();
+        while held.0 == 0 {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            held = changed.wait_timeout(held, deadline - now).unwrap().0;
+        }
+        true
+    }
+}
+
+impl Drop for StallingHandler {
+    fn drop(&mut self) {
+        let (lock, changed) = &*self.state;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        changed.notify_all();
+    }
+}
+
+#[test]
+fn close_interrupts_an_attempt_never_answered_and_no_callback_runs_after_free() {
+    let stalling = StallingHandler::new();
+    let recv = receiver_with(stalling.handler());
+    // Dropped before the receiver (declared after it): held requests are let go first.
+    let stalling = stalling;
+    let state = Arc::new(LogState::default());
+    let cfg = config(&yaml(&recv.url(), "").replace("remote_timeout: 2s", "remote_timeout: 60s"));
+    assert_eq!(set_log_callback(cfg, PROMRW_LOG_DEBUG, &state), PROMRW_OK);
+    let mut s = ptr::null_mut();
+    // SAFETY: `cfg` is live; `s` is a valid out pointer; `cfg` is freed once.
+    unsafe {
+        assert_eq!(promrw_sender_new(cfg, &mut s, ptr::null_mut()), PROMRW_OK);
+        promrw_config_free(cfg);
+    }
+    let r = series(s, &[("__name__", "stalled")]);
+    let t0 = 1_700_000_000_000;
+    for i in 0..10 {
+        // SAFETY: `s` is live.
+        assert_eq!(
+            unsafe { promrw_sender_append(s, r, t0 + i, 1.0) },
+            PROMRW_OK
+        );
+    }
+    assert!(stalling.wait_held(), "the batch never reached the receiver");
+    let started = std::time::Instant::now();
+    // SAFETY: `s` is live.
+    assert_eq!(unsafe { promrw_sender_close(s, 1_000) }, PROMRW_TIMEOUT);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "close took {took:?} with remote_timeout 60s"
+    );
+    let st = stats(s);
+    assert_eq!((st.samples_failed, st.samples_pending), (10, 0), "{st:?}");
+    assert_eq!(state.freed.load(Ordering::SeqCst), 0, "the sender holds it");
+    // SAFETY: `s` is live and freed once.
+    unsafe { promrw_sender_free(s) };
+    // The hook ran in promrw_sender_free, after the last callback: every shard thread has
+    // ended, so nothing can call the callback any more.
+    assert_eq!(
+        state.freed.load(Ordering::SeqCst),
+        1,
+        "free_user_data did not run in promrw_sender_free: a shard thread still holds the callback"
+    );
+    assert_eq!(Arc::strong_count(&state), 1);
+    drop(stalling);
+}

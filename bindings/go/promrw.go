@@ -479,9 +479,15 @@ func (s *Sender) Flush(timeout time.Duration) error {
 	return reportError(st, r)
 }
 
-// Close stops accepting samples, sends what is queued for up to timeout, stops the shard
-// threads and frees the library's resources (including the WithLogger function). It keeps
-// the final Stats, MetricsText and LastReport, which those methods return afterwards.
+// Close stops accepting samples, sends what is queued for up to timeout, stops and joins the
+// shard threads and frees the library's resources (including the WithLogger function). It
+// keeps the final Stats, MetricsText and LastReport, which those methods return afterwards.
+//
+// A request still waiting for a receiver at the deadline is interrupted (its connection is
+// shut down), so Close returns soon after the deadline even when remote_timeout is longer;
+// only a TCP connect or DNS lookup begun before the call can hold it longer, up to
+// remote_timeout. When it returns, every shard thread has ended: the WithLogger function is
+// not called for this Sender any more.
 //
 // It returns nil when everything queued was sent and nothing was rejected or dropped since
 // the previous flush or close returned; a *SamplesLostError when some samples were (see

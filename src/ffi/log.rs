@@ -107,8 +107,9 @@ impl Drop for CallbackSink {
 /// call appending functions (`promrw_sender_append`, ...), possibly concurrently; it must be
 /// thread-safe, return quickly, not unwind (no C++ exceptions, no `longjmp`) and not call
 /// functions of the sender that is logging (it may hold internal locks). `free_user_data` runs
-/// on the thread that drops the last holder (usually in `promrw_sender_free` or
-/// `promrw_config_free`). This function itself must not run concurrently with other uses of
+/// on the thread that drops the last holder, in `promrw_sender_free` or `promrw_config_free`
+/// (never on a library thread: every shard thread has ended before `promrw_sender_close` or
+/// `promrw_sender_free` returns). This function itself must not run concurrently with other uses of
 /// `cfg`.
 ///
 /// Returns: `PROMRW_OK`; `PROMRW_INVALID_ARGUMENT` when `cfg` or `callback` is NULL or

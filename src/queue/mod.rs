@@ -51,6 +51,9 @@ pub struct EndpointContext {
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
     exited: AtomicUsize,
+    /// The deadline of the close in progress, once close was called: attempts started after
+    /// that are bounded by it as well as by `remote_timeout`.
+    close_deadline: Mutex<Option<Instant>>,
 }
 
 impl EndpointContext {
@@ -65,6 +68,15 @@ impl EndpointContext {
             let _guard = lock(&self.progress);
             self.progress_cv.notify_all();
         }
+    }
+
+    /// The timeout of an HTTP attempt starting now, when it is shorter than `remote_timeout`
+    /// (the agent's own): what is left until the close deadline. `None` while no close is in
+    /// progress.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        let deadline = (*lock(&self.close_deadline))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        (left < self.config.remote_timeout).then_some(left)
     }
 
     /// Records that a shard thread has ended.
@@ -107,6 +119,10 @@ pub enum PushOutcome {
     Dropped,
     /// Not accepted; the error says why.
     Refused(Error),
+    /// Not accepted: shard queue `.0` is full and the overflow policy is `block`. The caller
+    /// lets go of its locks, waits with [`EndpointQueue::wait_for_room`] and offers the
+    /// sample again (or refuses it once `block_timeout` has passed).
+    NoRoom(usize),
 }
 
 /// One endpoint's queue and shard threads.
@@ -148,9 +164,11 @@ impl EndpointQueue {
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
             exited: AtomicUsize::new(0),
+            close_deadline: Mutex::new(None),
         });
-        let shards: Vec<Arc<ShardShared>> = (0..shard_count)
-            .map(|_| Arc::new(ShardShared::new(capacity)))
+        let shards: Vec<Arc<ShardShared>> = transports
+            .iter()
+            .map(|transport| Arc::new(ShardShared::new(capacity, transport.interrupter())))
             .collect();
         let batch_threshold = ctx.config.queue.max_samples_per_send.min(capacity);
         let queue = EndpointQueue {
@@ -185,7 +203,8 @@ impl EndpointQueue {
     }
 
     /// Offers a sample of the series in `slot` (whose order stripe the caller holds), applying
-    /// `sample_age_limit` and the overflow policy.
+    /// `sample_age_limit` and the overflow policy. Never waits: under `block` a full queue
+    /// gives [`PushOutcome::NoRoom`].
     pub fn push(&self, slot: &LockedSlot<'_>, timestamp: i64, value: f64) -> PushOutcome {
         self.push_with(slot, timestamp, value, None)
     }
@@ -258,10 +277,7 @@ impl EndpointQueue {
         };
         let len = match pushed {
             Ok(len) => len,
-            Err(PushError::Full(sample)) => match self.overflow(shard, index, sample) {
-                Ok(len) => len,
-                Err(outcome) => return outcome,
-            },
+            Err(PushError::Full) => return self.overflow(shard, index),
             // The shard thread ended after the check above: decided under the queue lock, so
             // the sample is refused rather than queued where nothing takes it.
             Err(PushError::Closed) => return self.refuse_stopped(shard, index),
@@ -304,57 +320,57 @@ impl EndpointQueue {
         Error::new(ErrorKind::Closed, "sender is closed")
     }
 
-    /// Applies the overflow policy to a sample that found its shard queue full: the new queue
-    /// length once it is queued (`block`), or the outcome.
+    /// Applies the overflow policy to a sample that found its shard queue full.
     #[cold]
-    fn overflow(
-        &self,
-        shard: &ShardShared,
-        index: usize,
-        sample: QueuedSample,
-    ) -> std::result::Result<usize, PushOutcome> {
+    fn overflow(&self, shard: &ShardShared, index: usize) -> PushOutcome {
         match self.ctx.config.queue.overflow {
             OverflowPolicy::DropNewest => {
                 self.ctx.metrics.add_dropped(DropReason::QueueFull, 1);
-                Err(PushOutcome::Dropped)
+                PushOutcome::Dropped
             }
-            OverflowPolicy::Fail => Err(PushOutcome::Refused(
-                self.queue_full(index, "overflow policy is fail"),
-            )),
-            OverflowPolicy::Block => self
-                .push_blocking(shard, index, sample)
-                .map_err(PushOutcome::Refused),
+            OverflowPolicy::Fail => {
+                PushOutcome::Refused(self.queue_full(index, "overflow policy is fail"))
+            }
+            OverflowPolicy::Block => {
+                self.ctx
+                    .metrics
+                    .enqueue_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                if !shard.wake_pending.swap(true, Ordering::SeqCst) {
+                    shard.wake();
+                }
+                PushOutcome::NoRoom(index)
+            }
         }
     }
 
-    /// Waits up to `block_timeout` for room in a full shard queue; returns the new length.
-    fn push_blocking(
-        &self,
-        shard: &ShardShared,
-        index: usize,
-        sample: QueuedSample,
-    ) -> Result<usize> {
-        let timeout = self.ctx.config.queue.block_timeout;
-        self.ctx
-            .metrics
-            .enqueue_retries
-            .fetch_add(1, Ordering::Relaxed);
-        if !shard.wake_pending.swap(true, Ordering::SeqCst) {
-            shard.wake();
-        }
+    /// The endpoint's `block_timeout`: how long a sample may wait for room in total.
+    pub fn block_timeout(&self) -> Duration {
+        self.ctx.config.queue.block_timeout
+    }
+
+    /// Waits, holding no lock of the caller's, until shard queue `index` (from
+    /// [`PushOutcome::NoRoom`]) has room or `deadline` passes; then the caller offers its
+    /// sample again. An error when the shard is stopping or dead, so the sample can never be
+    /// queued there.
+    pub fn wait_for_room(&self, index: usize, deadline: Instant) -> Result<()> {
+        let shard = &self.shards[index];
         let give_up =
             || shard.stop.load(Ordering::SeqCst) != RUN || shard.dead.load(Ordering::SeqCst);
-        match shard
-            .queue
-            .push_waiting(sample, crate::deadline_after(timeout), give_up)
-        {
-            Ok(len) => Ok(len),
+        match shard.queue.wait_for_room(deadline, give_up) {
+            Ok(()) | Err(WaitEnd::Deadline) => Ok(()),
             Err(WaitEnd::GaveUp) => Err(self.stopped_error(shard, index)),
-            Err(WaitEnd::Deadline) => Err(self.queue_full(
-                index,
-                &format!("blocked for block_timeout ({timeout:?}) without room"),
-            )),
         }
+    }
+
+    /// The refusal of a sample that found shard queue `index` full until `block_timeout`
+    /// passed.
+    pub fn blocked_too_long(&self, index: usize) -> Error {
+        let timeout = self.ctx.config.queue.block_timeout;
+        self.queue_full(
+            index,
+            &format!("blocked for block_timeout ({timeout:?}) without room"),
+        )
     }
 
     /// The `QueueFull` error for shard `index`.
@@ -429,9 +445,16 @@ impl EndpointQueue {
     }
 
     /// Drains until `deadline`, then stops the shards (abandoning what is left, counted as
-    /// failed) and joins their threads. A thread still inside an HTTP attempt at the deadline
-    /// is left to end on its own (within `remote_timeout`). Returns false on timeout.
+    /// failed), interrupts the HTTP attempts in flight and joins every shard thread. Attempts
+    /// started during the close are bounded by the deadline as well as by `remote_timeout`.
+    /// Returns false on timeout.
     pub fn close(&self, deadline: Instant) -> bool {
+        {
+            let mut close_deadline = lock(&self.ctx.close_deadline);
+            if close_deadline.is_none_or(|earlier| deadline < earlier) {
+                *close_deadline = Some(deadline);
+            }
+        }
         for shard in &self.shards {
             shard.stop.fetch_max(DRAIN, Ordering::SeqCst);
             shard.wake();
@@ -442,26 +465,20 @@ impl EndpointQueue {
         if !drained {
             // Nothing left to send at the deadline (a zero timeout on an idle sender): the hard
             // stop abandons nothing, so the close still counts as drained.
-            let nothing_pending = self.stats().samples_pending == 0;
+            drained = self.stats().samples_pending == 0;
             for shard in &self.shards {
                 shard.stop.store(HARD, Ordering::SeqCst);
                 shard.wake();
                 shard.wake_producers();
+                // An attempt blocked on its socket fails now rather than at remote_timeout.
+                shard.interrupter.interrupt();
             }
-            let exited = self
-                .ctx
-                .wait_until(Instant::now() + Duration::from_millis(100), all_exited);
-            drained = nothing_pending && exited;
         }
-        // Threads that reported their exit are joined (they are past their last use of shared
-        // state, so this returns at once and everything they held is released before close
-        // returns); one still inside an HTTP attempt is left to end on its own.
-        let every_thread_exited = all_exited();
+        // Every thread is joined, so none runs (or logs) after close returns, and everything
+        // the threads held (the log sink among it) is released before.
         let mut threads = lock(&self.threads);
         for handle in std::mem::take(&mut *threads) {
-            if every_thread_exited || handle.is_finished() {
-                let _ = handle.join();
-            }
+            let _ = handle.join();
         }
         drained
     }

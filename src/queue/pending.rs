@@ -30,16 +30,15 @@ struct PendingState {
 /// Why a push did not queue its sample.
 #[derive(Debug)]
 pub enum PushError {
-    /// The queue holds `capacity` samples: the sample is given back.
-    Full(QueuedSample),
+    /// The queue holds `capacity` samples.
+    Full,
     /// The queue was closed (its shard thread ended): nothing will ever take the sample.
     Closed,
 }
 
 impl PendingState {
     /// The push itself, under the lock: the sample is built in the queue's memory rather than
-    /// moved there; when the queue holds `capacity` samples it is given back instead, and a
-    /// closed queue refuses it.
+    /// moved there; a full or closed queue refuses it.
     #[inline]
     fn push(
         &mut self,
@@ -53,12 +52,7 @@ impl PendingState {
             if self.closed {
                 return Err(PushError::Closed);
             }
-            return Err(PushError::Full(QueuedSample {
-                series_ref,
-                announce,
-                timestamp,
-                value,
-            }));
+            return Err(PushError::Full);
         }
         if self.pushed == 0 || timestamp > self.highest_ms {
             self.highest_ms = timestamp;
@@ -90,7 +84,7 @@ fn resume_room(capacity: usize) -> usize {
     (capacity / 4).max(1)
 }
 
-/// Why [`PendingQueue::push_waiting`] gave up.
+/// Why [`PendingQueue::wait_for_room`] gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
     /// The deadline passed without room.
@@ -124,29 +118,27 @@ impl PendingQueue {
         }
     }
 
-    /// Queues `sample` when there is room and returns the new length; gives it back when full.
+    /// Queues `sample` when there is room and returns the new length.
     pub fn try_push(&self, sample: QueuedSample) -> Result<usize, PushError> {
         lock(&self.state).push_sample(self.capacity, sample)
     }
 
-    /// Queues `sample`, waiting for room until `deadline` (checking `give_up` whenever woken);
-    /// returns the new length, or why it was not queued.
-    pub fn push_waiting(
+    /// Waits until the queue has room, `deadline` passes (`Deadline`), `give_up()` returns true
+    /// or the queue is closed (`GaveUp`); checks whenever woken. Pushes nothing: the caller
+    /// takes its series' order stripe again and pushes then, so it never waits holding it.
+    pub fn wait_for_room(
         &self,
-        mut sample: QueuedSample,
         deadline: Instant,
         give_up: impl Fn() -> bool,
-    ) -> Result<usize, WaitEnd> {
+    ) -> Result<(), WaitEnd> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = lock(&self.state);
         let result = loop {
-            match state.push_sample(self.capacity, sample) {
-                Ok(len) => break Ok(len),
-                Err(PushError::Full(back)) => sample = back,
-                Err(PushError::Closed) => break Err(WaitEnd::GaveUp),
-            }
-            if give_up() {
+            if state.closed || give_up() {
                 break Err(WaitEnd::GaveUp);
+            }
+            if state.items.len() < self.capacity {
+                break Ok(());
             }
             let now = Instant::now();
             if now >= deadline {
@@ -272,7 +264,7 @@ mod tests {
         assert_eq!(q.try_push(sample(7)).unwrap(), 2);
         assert_eq!(q.try_push(sample(6)).unwrap(), 3);
         assert!(
-            matches!(q.try_push(sample(8)), Err(PushError::Full(s)) if s.timestamp == 8),
+            matches!(q.try_push(sample(8)), Err(PushError::Full)),
             "full"
         );
         assert_eq!((q.pushed(), q.highest_ms(), q.len()), (3, 7, 3));
@@ -302,43 +294,40 @@ mod tests {
             Err(PushError::Closed)
         ));
         assert_eq!(
-            q.push_waiting(sample(12), Instant::now() + Duration::from_secs(5), || {
-                false
-            }),
+            q.wait_for_room(Instant::now() + Duration::from_secs(5), || false),
             Err(WaitEnd::GaveUp)
         );
         assert_eq!((q.pushed(), q.len()), (4, 0));
     }
 
     #[test]
-    fn push_waiting_gets_room_when_samples_are_taken_and_gives_up_at_the_deadline() {
+    fn wait_for_room_returns_when_samples_are_taken_and_gives_up_at_the_deadline() {
         let q = Arc::new(PendingQueue::new(1));
         q.try_push(sample(1)).unwrap();
         let start = Instant::now();
         let err = q
-            .push_waiting(sample(2), start + Duration::from_millis(50), || false)
+            .wait_for_room(start + Duration::from_millis(50), || false)
             .unwrap_err();
         assert_eq!(err, WaitEnd::Deadline);
         assert!(start.elapsed() >= Duration::from_millis(50));
         assert_eq!(
-            q.push_waiting(sample(2), Instant::now() + Duration::from_secs(5), || true)
+            q.wait_for_room(Instant::now() + Duration::from_secs(5), || true)
                 .unwrap_err(),
             WaitEnd::GaveUp
         );
         let taker = {
             let q = q.clone();
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
+                while q.waiting.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
                 let mut out = VecDeque::new();
                 q.take(1, &mut out)
             })
         };
-        let len = q
-            .push_waiting(sample(3), Instant::now() + Duration::from_secs(10), || {
-                false
-            })
+        q.wait_for_room(Instant::now() + Duration::from_secs(10), || false)
             .expect("room after the take");
-        assert_eq!(len, 1);
+        assert_eq!(q.len(), 0, "waiting pushes nothing");
         assert_eq!(taker.join().unwrap(), 1);
     }
 
@@ -349,13 +338,12 @@ mod tests {
             q.try_push(sample(ts)).unwrap();
         }
         let pushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let waiter = |ts: i64| {
+        let waiter = || {
             let (q, pushed) = (q.clone(), pushed.clone());
             std::thread::spawn(move || {
-                let result =
-                    q.push_waiting(sample(ts), Instant::now() + Duration::from_secs(30), || {
-                        false
-                    });
+                let result = q
+                    .wait_for_room(Instant::now() + Duration::from_secs(30), || false)
+                    .map(|()| q.len());
                 pushed.store(true, Ordering::SeqCst);
                 result
             })
@@ -367,7 +355,7 @@ mod tests {
         };
         let mut out = VecDeque::new();
 
-        let first = waiter(100);
+        let first = waiter();
         wait_for_waiter();
         assert_eq!(q.take(1, &mut out), 1);
         std::thread::sleep(Duration::from_millis(100));
@@ -378,13 +366,14 @@ mod tests {
         assert_eq!(q.take(1, &mut out), 1);
         assert_eq!(
             first.join().unwrap(),
-            Ok(7),
+            Ok(6),
             "two free places (a quarter) do"
         );
 
         pushed.store(false, Ordering::SeqCst);
         q.try_push(sample(101)).unwrap();
-        let second = waiter(102);
+        q.try_push(sample(102)).unwrap();
+        let second = waiter();
         wait_for_waiter();
         assert_eq!(q.take(1, &mut out), 1);
         std::thread::sleep(Duration::from_millis(100));
@@ -392,7 +381,7 @@ mod tests {
         q.wake_waiters();
         assert_eq!(
             second.join().unwrap(),
-            Ok(8),
+            Ok(7),
             "an explicit wake uses the room there is"
         );
     }

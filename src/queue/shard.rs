@@ -19,7 +19,7 @@ use super::series_cache::{BatchSample, QueuedSample, Releases, Resolved, SeriesC
 use crate::log::LogLevel;
 use crate::metrics::AttemptError;
 use crate::series::lock;
-use crate::transport::{Backoff, Outcome, Transport};
+use crate::transport::{Backoff, Interrupter, Outcome, Transport};
 
 /// Shard is running normally.
 pub const RUN: u8 = 0;
@@ -54,11 +54,13 @@ pub struct ShardShared {
     pub releases: Releases,
     /// Series in the shard's cache (a gauge, set by the shard thread).
     pub cached_series: AtomicU64,
+    /// Interrupts the shard's HTTP attempt in flight (close at its deadline).
+    pub interrupter: Interrupter,
 }
 
 impl ShardShared {
-    /// A shard with room for `capacity` samples.
-    pub fn new(capacity: usize) -> Self {
+    /// A shard with room for `capacity` samples, whose transport `interrupter` interrupts.
+    pub fn new(capacity: usize, interrupter: Interrupter) -> Self {
         ShardShared {
             queue: PendingQueue::new(capacity),
             done: CachePadded::new(AtomicU64::new(0)),
@@ -71,6 +73,7 @@ impl ShardShared {
             in_flight: AtomicU64::new(0),
             releases: Releases::default(),
             cached_series: AtomicU64::new(0),
+            interrupter,
         }
     }
 
@@ -424,7 +427,7 @@ fn send_batch(
             encoder.encode(batch, cache)
         };
         let started = Instant::now();
-        let outcome = transport.send(body, attempt);
+        let outcome = transport.send(body, attempt, ctx.attempt_timeout());
         let took = started.elapsed();
         metrics.observe_batch_duration(took);
         metrics.samples_total.fetch_add(n, Ordering::Relaxed);

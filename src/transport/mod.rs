@@ -7,7 +7,7 @@ pub mod retry;
 mod tls;
 
 use std::io::Read;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ureq::Agent;
 
@@ -60,6 +60,21 @@ pub struct Transport {
     follow_redirects: bool,
     /// The configured URL's origin, computed once: redirects send credentials only there.
     origin: Option<String>,
+}
+
+/// Interrupts the HTTP attempts of one [`Transport`] from another thread: the handle close
+/// uses at its deadline.
+#[derive(Debug, Clone)]
+pub struct Interrupter(Agent);
+
+impl Interrupter {
+    /// Shuts down every connection of the transport's agent: an attempt blocked on a socket
+    /// read or write (or a TLS or proxy CONNECT handshake) fails at once, and every later
+    /// attempt fails without connecting. A TCP connect or name lookup in progress is not
+    /// interrupted; it ends within the attempt's timeout.
+    pub fn interrupt(&self) {
+        self.0.clone().shutdown();
+    }
 }
 
 /// Most 307/308 redirects one attempt follows.
@@ -156,21 +171,35 @@ impl Transport {
         })
     }
 
+    /// The handle that interrupts this transport's attempts from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.agent.clone())
+    }
+
     /// POSTs one snappy-compressed `WriteRequest`. `attempt` is 0 for the first try; retries
-    /// carry `Retry-Attempt: <attempt>`.
+    /// carry `Retry-Attempt: <attempt>`. `timeout`, when given, bounds the attempt (all its
+    /// redirect hops) instead of `remote_timeout`: a close deadline coming sooner.
     ///
     /// Redirects are followed here, not by ureq (which turns a redirected POST into a bodyless
     /// GET): a 307 or 308 re-POSTs the same body to `Location` (at most 10 hops), sending the
     /// configured headers and credentials only to the configured URL's origin; a 301, 302 or
     /// 303, or any 3xx with `follow_redirects: false`, fails the batch for good, since the URL
     /// needs fixing.
-    pub fn send(&self, body: &[u8], attempt: u32) -> Outcome {
+    pub fn send(&self, body: &[u8], attempt: u32, timeout: Option<Duration>) -> Outcome {
         let mut url = self.url.clone();
         let mut last_status = 0;
+        let deadline = timeout.map(crate::deadline_after);
         for hop in 0..=MAX_REDIRECTS {
             // The first hop is the configured URL itself: no parsing on the common path.
             let same_origin = hop == 0 || origin(&url) == self.origin;
-            match self.send_to(&url, same_origin, body, attempt) {
+            // What is left of the attempt's own timeout (at least 1 ms: ureq reads a zero
+            // timeout as none).
+            let left = deadline.map(|deadline| {
+                deadline
+                    .saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(1))
+            });
+            match self.send_to(&url, same_origin, body, attempt, left) {
                 Hop::Done(outcome) => return outcome,
                 Hop::Redirect(status, location) => {
                     last_status = status;
@@ -221,10 +250,19 @@ impl Transport {
 
     /// One POST of `body` to `url`: the outcome, or the redirect it answered with. Configured
     /// headers and credentials go only to the configured origin.
-    fn send_to(&self, url: &str, same_origin: bool, body: &[u8], attempt: u32) -> Hop {
-        let mut request = self
-            .agent
-            .post(url)
+    fn send_to(
+        &self,
+        url: &str,
+        same_origin: bool,
+        body: &[u8],
+        attempt: u32,
+        timeout: Option<Duration>,
+    ) -> Hop {
+        let mut request = self.agent.post(url);
+        if let Some(timeout) = timeout {
+            request = request.config().timeout_global(Some(timeout)).build();
+        }
+        let mut request = request
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0");

@@ -22,6 +22,49 @@ pub enum Fault {
     SlowThenDrop(Duration),
     /// Answer with this 3xx status and `Location` header, storing nothing.
     Redirect(u16, String),
+    /// Read the request and never answer it, until [`FaultReceiver::release_stalled`] (or the
+    /// receiver stops); then answer 503.
+    Stall,
+}
+
+/// Requests held by [`Fault::Stall`]: how many are stalled now, and whether they were let go.
+#[derive(Default)]
+pub struct StallGate {
+    state: Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl StallGate {
+    /// Holds the calling handler until released.
+    fn hold(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 += 1;
+        self.changed.notify_all();
+        while !state.1 {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.0 -= 1;
+    }
+
+    /// Lets every held request (and every later one) go.
+    fn release(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits up to 10 s until `n` requests are held; returns whether they are.
+    fn wait_held(&self, n: usize) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut state = self.state.lock().unwrap();
+        while state.0 < n {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
+        }
+        true
+    }
 }
 
 /// What the receiver saw of one request.
@@ -55,6 +98,7 @@ pub struct Seen {
 /// (then 204), and records what it saw. Stopped on drop.
 pub struct FaultReceiver {
     receiver: Option<Receiver>,
+    stalls: Arc<StallGate>,
     script: Arc<Mutex<VecDeque<Fault>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     store: Arc<SampleStore>,
@@ -71,9 +115,11 @@ impl FaultReceiver {
         let script: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let store = Arc::new(SampleStore::new(true));
+        let stalls = Arc::new(StallGate::default());
         let handler = {
             let script = script.clone();
             let seen = seen.clone();
+            let stalls = stalls.clone();
             Arc::new(move |info: &RequestInfo| {
                 let fault = script.lock().unwrap().pop_front();
                 let reply = match (&info.decoded, fault) {
@@ -88,6 +134,10 @@ impl FaultReceiver {
                     }
                     (Ok(_), Some(Fault::Redirect(status, location))) => {
                         Reply::status(status, "moved").with_header("Location", &location)
+                    }
+                    (Ok(_), Some(Fault::Stall)) => {
+                        stalls.hold();
+                        Reply::status(503, "stalled")
                     }
                 };
                 let contents = info
@@ -128,6 +178,7 @@ impl FaultReceiver {
             Receiver::start(addr, 8, store.clone(), handler, None).expect("start receiver");
         FaultReceiver {
             receiver: Some(receiver),
+            stalls,
             script,
             seen,
             store,
@@ -154,8 +205,19 @@ impl FaultReceiver {
         &self.store
     }
 
+    /// Waits up to 10 s until `n` requests are held by [`Fault::Stall`]; true when they are.
+    pub fn wait_stalled(&self, n: usize) -> bool {
+        self.stalls.wait_held(n)
+    }
+
+    /// Answers every request held by [`Fault::Stall`] (and lets later ones through).
+    pub fn release_stalled(&self) {
+        self.stalls.release();
+    }
+
     /// Stops the server and joins its threads.
     pub fn stop(mut self) {
+        self.stalls.release();
         if let Some(r) = self.receiver.take() {
             r.stop();
         }
@@ -164,6 +226,7 @@ impl FaultReceiver {
 
 impl Drop for FaultReceiver {
     fn drop(&mut self) {
+        self.stalls.release();
         if let Some(r) = self.receiver.take() {
             r.stop();
         }

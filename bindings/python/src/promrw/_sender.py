@@ -253,7 +253,9 @@ _made: "weakref.WeakSet[Sender]" = weakref.WeakSet()
 def _close_all_at_exit() -> None:
     """Closes every sender still open, before the interpreter starts tearing down.
 
-    After this no shard thread runs, so no log callback can reach a finalising interpreter.
+    After this no shard thread runs (a close joins every shard thread before it returns, and
+    interrupts a request still in flight at its deadline), so no log callback can reach a
+    finalising interpreter.
     The handles themselves are freed when their objects are collected.
     """
     for sender in list(_live):
@@ -703,7 +705,13 @@ class Sender:
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
-        stops the shard threads.
+        stops and joins the shard threads.
+
+        A request still waiting for a receiver at the deadline is interrupted (its connection
+        is shut down), so this returns soon after the deadline even when ``remote_timeout`` is
+        longer; only a TCP connect or DNS lookup begun before the call can hold it longer, up
+        to ``remote_timeout``. When it returns, every shard thread has ended: the log function
+        is not called for this sender any more.
 
         Returns only when everything queued was sent and nothing was rejected or dropped since
         the previous flush or close returned. The sender is closed in every case. Afterwards
