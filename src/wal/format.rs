@@ -29,9 +29,9 @@ pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
 /// Why a segment header is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderError {
-    /// Fewer than [`SEGMENT_HEADER_LEN`] bytes.
+    /// Fewer than `SEGMENT_HEADER_LEN` (16) bytes.
     Short,
-    /// The magic is not [`SEGMENT_MAGIC`].
+    /// The magic is not `SEGMENT_MAGIC` (`PROMRWAL`).
     BadMagic,
     /// A format version this build does not read.
     UnknownVersion(u32),
@@ -73,7 +73,7 @@ fn frame_crc(length: [u8; 4], payload: &[u8]) -> u32 {
 /// Appends one framed record (`payload` starts with its type byte) to `out`.
 ///
 /// # Panics
-/// If `payload` is empty or longer than [`MAX_PAYLOAD_LEN`]: the writer cuts records well
+/// If `payload` is empty or longer than `MAX_PAYLOAD_LEN`: the writer cuts records well
 /// below that.
 pub fn write_frame(out: &mut Vec<u8>, payload: &[u8]) {
     assert!(

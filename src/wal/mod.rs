@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod format;
 pub mod lock;
+pub mod reader;
 pub mod recovery;
 pub mod segment;
 #[cfg(test)]

@@ -209,7 +209,7 @@ pub fn scan_segment(bytes: &[u8], mut visit: impl FnMut(u64, &Record<'_>)) -> Se
 }
 
 /// The record at `offset` when a good frame starts there and its body decodes.
-fn good_record_at(bytes: &[u8], offset: usize) -> Option<(Record<'_>, usize)> {
+pub(crate) fn good_record_at(bytes: &[u8], offset: usize) -> Option<(Record<'_>, usize)> {
     let rest = &bytes[offset..];
     // A cheap test first: a frame's payload starts with a known record type. It keeps the
     // search for the next good frame after damage from computing CRCs at most offsets.

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::cursor::Position;
 use super::format::{Record, WalSample};
+use super::reader::LogReader;
 use super::recovery::{label_key, recover};
 use super::segment::{list_segments, scan_segment, segment_path};
 use super::writer::{Entry, FsyncPolicy, FullPolicy, Refusal, Writer, WriterOptions};
@@ -338,6 +339,148 @@ fn segments_older_than_max_age_are_dropped_and_counted() {
     writer.stop();
     assert_eq!(writer.dropped(0), (0, accepted));
     assert!(read_all(&dir.0).is_empty());
+}
+
+/// Everything a reader from `start` gets, as (label key, timestamp, bits), with the
+/// position after the last record.
+fn read_with_reader(
+    writer: &Writer,
+    dir: &Path,
+    start: Position,
+) -> (Vec<(Vec<u8>, i64, u64)>, Position) {
+    let mut reader = LogReader::new(dir, start);
+    let mut samples = Vec::new();
+    while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
+        assert!(record.next > record.at);
+        for sample in record.samples {
+            let key = label_key(sample.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            samples.push((key, sample.timestamp, sample.value_bits));
+        }
+    }
+    assert_eq!(reader.counts(), &Default::default());
+    (samples, reader.position())
+}
+
+#[test]
+fn a_reader_reads_the_log_in_order_across_sessions_segments_and_while_it_grows() {
+    let dir = TempDir::new("reader");
+    let first = start(options(
+        &dir.0,
+        FsyncPolicy::Never,
+        1 << 30,
+        FullPolicy::DropOldest,
+    ));
+    append_rounds(&first, 50, 0..20).unwrap();
+    assert!(first.sync(Duration::from_secs(10)));
+    first.stop();
+    // A second session with small segments: rotations while the reader follows it.
+    let writer = start(options(
+        &dir.0,
+        FsyncPolicy::Never,
+        2 << 20,
+        FullPolicy::DropOldest,
+    ));
+    let origin = Position {
+        segment: 0,
+        offset: 0,
+    };
+    let (mut read, mut position) = read_with_reader(&writer, &dir.0, origin);
+    assert_eq!(read.len(), 1000, "the first session");
+    for round in 0..10 {
+        append_rounds(&writer, 2000, round..round + 1).unwrap();
+        assert!(writer.wait_written(Duration::from_secs(10)));
+        let (more, next) = read_with_reader(&writer, &dir.0, position);
+        assert_eq!(more.len(), 2000, "round {round}");
+        read.extend(more);
+        position = next;
+    }
+    writer.stop();
+    assert!(list_segments(&dir.0).unwrap().len() >= 3, "rotated");
+    let files = read_all(&dir.0);
+    let first_difference = read.iter().zip(&files).position(|(a, b)| a != b);
+    assert_eq!(
+        (read.len(), first_difference),
+        (files.len(), None),
+        "the reader sees what the files hold, in order"
+    );
+    // Starting at any record's cursor gives exactly the rest.
+    let writer = start(options(
+        &dir.0,
+        FsyncPolicy::Never,
+        1 << 30,
+        FullPolicy::DropOldest,
+    ));
+    let mut reader = LogReader::new(&dir.0, origin);
+    let mut cursors = Vec::new();
+    let mut before = 0;
+    while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
+        before += record.samples.len();
+        cursors.push((record.next, before));
+    }
+    for &(cursor, done) in cursors.iter().step_by(7) {
+        let (rest, _) = read_with_reader(&writer, &dir.0, cursor);
+        assert_eq!(rest[..], read[done..], "from {cursor:?}");
+    }
+    writer.stop();
+}
+
+#[test]
+fn a_reader_skips_deleted_segments_and_counts_damage() {
+    let dir = TempDir::new("reader-skip");
+    let writer = start(options(
+        &dir.0,
+        FsyncPolicy::Never,
+        1 << 20,
+        FullPolicy::DropOldest,
+    ));
+    append_rounds(&writer, 500, 0..300).unwrap();
+    assert!(writer.sync(Duration::from_secs(10)));
+    let (dropped, _) = writer.dropped(0);
+    assert!(dropped > 0, "the budget dropped segments");
+    // Starting in the first segment, deleted since.
+    let mut reader = LogReader::new(
+        &dir.0,
+        Position {
+            segment: 1,
+            offset: 0,
+        },
+    );
+    let mut got = 0u64;
+    while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
+        got += record.samples.len() as u64;
+    }
+    assert!(reader.counts().segments_skipped > 0);
+    assert_eq!(
+        got + dropped,
+        150_000,
+        "read or counted as dropped by the writer"
+    );
+    // Damage in a closed segment is skipped and counted, the rest still read.
+    let segments = list_segments(&dir.0).unwrap();
+    let victim = segment_path(&dir.0, segments[0]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 64].fill(0xee);
+    std::fs::write(&victim, &bytes).unwrap();
+    let mut reader = LogReader::new(
+        &dir.0,
+        Position {
+            segment: segments[0],
+            offset: 0,
+        },
+    );
+    let mut after_damage = 0u64;
+    while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
+        after_damage += record.samples.len() as u64;
+    }
+    writer.stop();
+    assert_eq!(
+        reader.counts().corrupt_stretches,
+        1,
+        "{:?}",
+        reader.counts()
+    );
+    assert!(after_damage > 0 && after_damage < got);
 }
 
 /// Writes a log of 3 sessions and returns its dir and (segment, length) of each file.

@@ -360,6 +360,22 @@ impl Writer {
         )
     }
 
+    /// How far a reader may read: the end of what the writer has written whole, and the
+    /// oldest segment on disk.
+    pub fn read_limit(&self) -> super::reader::ReadLimit {
+        let segments = lock(&self.shared.segments);
+        let current = segments
+            .back()
+            .expect("the current segment is always accounted");
+        super::reader::ReadLimit {
+            written_end: Position {
+                segment: current.info.number,
+                offset: current.info.len,
+            },
+            oldest_segment: segments.front().map_or(0, |s| s.info.number),
+        }
+    }
+
     /// The oldest segment still on disk (where a reader whose segment was deleted resumes).
     pub fn oldest_segment(&self) -> u64 {
         lock(&self.shared.segments)

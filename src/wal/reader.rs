@@ -1,0 +1,284 @@
+//! Reading the log back in order from a position (an endpoint's cursor), across segments, up
+//! to what the writer has written: what a feeder sends from when its endpoint fell behind, and
+//! what a new session replays. A segment is read in windows, so memory stays bounded however
+//! large the backlog; damage is skipped and counted as the open-time scan does.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::cursor::Position;
+use super::format::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, Record, SEGMENT_HEADER_LEN};
+use super::segment::{good_record_at, list_segments, segment_path};
+
+/// Bytes read from a segment at a time (at least one whole frame of the largest size).
+const WINDOW: usize = 4 << 20;
+/// The largest frame: before parsing at an offset, this much (or what is left) is buffered.
+const MAX_FRAME: usize = FRAME_HEADER_LEN + MAX_PAYLOAD_LEN;
+
+/// One sample read back, with its series' labels as the log holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadSample {
+    /// The series' labels (name, value), in the order written.
+    pub labels: Arc<[(String, String)]>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The value's bits.
+    pub value_bits: u64,
+}
+
+/// A Samples record read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRecord {
+    /// Where the record starts.
+    pub at: Position,
+    /// Where the next record starts (the cursor once this one is done).
+    pub next: Position,
+    /// Its samples whose series is defined (others are counted in
+    /// [`ReadCounts::orphan_samples`]).
+    pub samples: Vec<ReadSample>,
+}
+
+/// What a reader skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadCounts {
+    /// Damaged stretches skipped.
+    pub corrupt_stretches: u64,
+    /// Bytes in them.
+    pub corrupt_bytes: u64,
+    /// Samples whose series record was lost.
+    pub orphan_samples: u64,
+    /// Times the reader found its segment deleted (by the budget or the age limit) before it
+    /// was read and moved on to the oldest one on disk; the writer counts the samples lost.
+    pub segments_skipped: u64,
+}
+
+/// Reads Samples records in order from a position.
+#[derive(Debug)]
+pub struct LogReader {
+    wal_dir: PathBuf,
+    position: Position,
+    /// Bytes of segment `position.segment` from absolute offset `buffer_start`.
+    buffer: Vec<u8>,
+    buffer_start: u64,
+    /// The segment the series map belongs to.
+    series_segment: Option<u64>,
+    series: HashMap<u32, Arc<[(String, String)]>>,
+    counts: ReadCounts,
+}
+
+/// Where reading may go: the writer's written end and the oldest segment on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimit {
+    /// Everything before this position is written whole.
+    pub written_end: Position,
+    /// Segments below this one were deleted.
+    pub oldest_segment: u64,
+}
+
+impl LogReader {
+    /// A reader of the log in `wal_dir` starting at `start` (a cursor).
+    pub fn new(wal_dir: &Path, start: Position) -> LogReader {
+        LogReader {
+            wal_dir: wal_dir.to_path_buf(),
+            position: start,
+            buffer: Vec::new(),
+            buffer_start: start.offset,
+            series_segment: None,
+            series: HashMap::new(),
+            counts: ReadCounts::default(),
+        }
+    }
+
+    /// Where the next record would be read.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// What was skipped so far.
+    pub fn counts(&self) -> &ReadCounts {
+        &self.counts
+    }
+
+    /// The next Samples record before `limit.written_end`, or `None` when caught up.
+    pub fn next_record(&mut self, limit: ReadLimit) -> io::Result<Option<ReadRecord>> {
+        loop {
+            if self.position >= limit.written_end {
+                return Ok(None);
+            }
+            if self.position.segment < limit.oldest_segment {
+                // Segment 0 is never written: a reader starting there starts at the beginning.
+                if self.position.segment != 0 {
+                    self.counts.segments_skipped += 1;
+                }
+                self.enter_segment(limit.oldest_segment);
+                continue;
+            }
+            if self.position.offset < SEGMENT_HEADER_LEN as u64 {
+                self.position.offset = SEGMENT_HEADER_LEN as u64;
+            }
+            let end = if self.position.segment == limit.written_end.segment {
+                limit.written_end.offset
+            } else {
+                match std::fs::metadata(segment_path(&self.wal_dir, self.position.segment)) {
+                    Ok(meta) => meta.len(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+                    Err(e) => return Err(e),
+                }
+            };
+            if self.position.offset >= end {
+                // Done with a closed segment: on to the next one on disk.
+                let next = self.next_segment_after(self.position.segment, limit)?;
+                self.enter_segment(next);
+                continue;
+            }
+            if self.series_segment != Some(self.position.segment) {
+                self.load_series_before(self.position)?;
+            }
+            if let Some(record) = self.read_one(end)? {
+                return Ok(Some(record));
+            }
+        }
+    }
+
+    /// Moves to the start of segment `number`.
+    fn enter_segment(&mut self, number: u64) {
+        self.position = Position {
+            segment: number,
+            offset: SEGMENT_HEADER_LEN as u64,
+        };
+        self.buffer.clear();
+        self.buffer_start = self.position.offset;
+        self.series.clear();
+        self.series_segment = Some(number);
+    }
+
+    /// The first segment on disk after `number` (at most the written end's).
+    fn next_segment_after(&self, number: u64, limit: ReadLimit) -> io::Result<u64> {
+        let next = list_segments(&self.wal_dir)?
+            .into_iter()
+            .find(|&n| n > number)
+            .unwrap_or(limit.written_end.segment);
+        Ok(next.min(limit.written_end.segment).max(number + 1))
+    }
+
+    /// Starting inside a segment: reads its Series records before `position` (the samples
+    /// there are done), so the records from `position` on resolve.
+    fn load_series_before(&mut self, position: Position) -> io::Result<()> {
+        self.series.clear();
+        self.series_segment = Some(position.segment);
+        let mut prefix = Vec::new();
+        match File::open(segment_path(&self.wal_dir, position.segment)) {
+            Ok(file) => {
+                file.take(position.offset).read_to_end(&mut prefix)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut offset = SEGMENT_HEADER_LEN;
+        while offset < prefix.len() {
+            match good_record_at(&prefix, offset) {
+                Some((record, frame_len)) => {
+                    if let Record::Series { id, labels } = record {
+                        self.series.insert(id, owned(&labels));
+                    }
+                    offset += frame_len;
+                }
+                None => offset += 1,
+            }
+        }
+        self.buffer.clear();
+        self.buffer_start = position.offset;
+        Ok(())
+    }
+
+    /// Makes sure the buffer holds `want` bytes from absolute offset `from` (or up to `end`).
+    fn fill(&mut self, from: u64, end: u64) -> io::Result<()> {
+        let want = MAX_FRAME.min((end - from) as usize);
+        let buffered_end = self.buffer_start + self.buffer.len() as u64;
+        if from >= self.buffer_start && from + want as u64 <= buffered_end {
+            return Ok(());
+        }
+        // Keep what is still ahead of `from`, read on from the buffered end.
+        if from >= self.buffer_start && from <= buffered_end {
+            self.buffer.drain(..(from - self.buffer_start) as usize);
+        } else {
+            self.buffer.clear();
+        }
+        self.buffer_start = from;
+        let read_from = self.buffer_start + self.buffer.len() as u64;
+        let read_len = (WINDOW as u64).max(want as u64).min(end - read_from);
+        let mut file = File::open(segment_path(&self.wal_dir, self.position.segment))?;
+        file.seek(SeekFrom::Start(read_from))?;
+        // A file shorter than `end` (cut by a repair) gives what is there.
+        file.take(read_len).read_to_end(&mut self.buffer)?;
+        Ok(())
+    }
+
+    /// Reads records from the position up to `end`: Series records are taken in, the first
+    /// Samples record is returned; damage is skipped and counted. `None` at `end`.
+    fn read_one(&mut self, end: u64) -> io::Result<Option<ReadRecord>> {
+        let mut skipped = 0u64;
+        while self.position.offset < end {
+            self.fill(self.position.offset, end)?;
+            let at_in_buffer = (self.position.offset - self.buffer_start) as usize;
+            let available = self.buffer.len().saturating_sub(at_in_buffer);
+            if available == 0 {
+                // The file ended before `end` (cut by a repair): nothing more here.
+                skipped += end - self.position.offset;
+                self.position.offset = end;
+                break;
+            }
+            let Some((record, frame_len)) = good_record_at(&self.buffer, at_in_buffer) else {
+                skipped += 1;
+                self.position.offset += 1;
+                continue;
+            };
+            if skipped > 0 {
+                self.counts.corrupt_stretches += 1;
+                self.counts.corrupt_bytes += skipped;
+                skipped = 0;
+            }
+            let at = self.position;
+            self.position.offset += frame_len as u64;
+            match record {
+                Record::Series { id, labels } => {
+                    self.series.insert(id, owned(&labels));
+                }
+                Record::Samples(samples) => {
+                    let mut read = Vec::with_capacity(samples.declared() as usize);
+                    for sample in samples.flatten() {
+                        match self.series.get(&sample.id) {
+                            Some(labels) => read.push(ReadSample {
+                                labels: Arc::clone(labels),
+                                timestamp: sample.timestamp,
+                                value_bits: sample.value_bits,
+                            }),
+                            None => self.counts.orphan_samples += 1,
+                        }
+                    }
+                    return Ok(Some(ReadRecord {
+                        at,
+                        next: self.position,
+                        samples: read,
+                    }));
+                }
+            }
+        }
+        if skipped > 0 {
+            self.counts.corrupt_stretches += 1;
+            self.counts.corrupt_bytes += skipped;
+        }
+        Ok(None)
+    }
+}
+
+/// Owned label pairs.
+fn owned(labels: &[(&str, &str)]) -> Arc<[(String, String)]> {
+    labels
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
