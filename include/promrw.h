@@ -325,6 +325,17 @@ typedef struct {
      * A rejected or abandoned batch does not advance it.
      */
     int64_t highest_sent_ms;
+    /**
+     * Samples that alone, with their series' labels, exceed `promrw.max_request_bytes`:
+     * never sent, also counted in `samples_failed` (`promrw_samples_too_large_total`).
+     * Added in the second version of the struct.
+     */
+    uint64_t samples_too_large;
+    /**
+     * Series held in the shards' caches (gauge, `promrw_shard_cached_series`): a released
+     * series stays until its queued samples are sent. Added in the second version.
+     */
+    uint64_t series_cached;
 } promrw_stats;
 
 /**

@@ -1481,6 +1481,15 @@ fn c_stats_mean_what_the_exposition_says() {
         m("queue_highest_sent_timestamp_seconds"),
         st.highest_sent_ms as f64 / 1000.0
     );
+    assert_eq!(
+        promrw("promrw_samples_too_large_total"),
+        st.samples_too_large as f64
+    );
+    assert_eq!(
+        promrw("promrw_shard_cached_series"),
+        st.series_cached as f64
+    );
+    assert_eq!(st.series_cached, 1, "the one series, cached by its shard");
     // Both batches' bytes, once each (not per attempt).
     assert_eq!(
         st.bytes_total,
@@ -1496,7 +1505,8 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
     let s = sender(&yaml(&recv.url(), ""));
     // Too small (an old caller that does not set it, or a truncated struct): refused, and
     // nothing is written.
-    for room in [0, 8, size_of::<promrw_stats>() - 8] {
+    let first_version = std::mem::offset_of!(promrw_stats, highest_sent_ms) + size_of::<i64>();
+    for room in [0, 8, first_version - 8] {
         let mut st = promrw_stats {
             struct_size: room,
             samples_appended: 77,
@@ -1509,6 +1519,19 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
         );
         assert_eq!((st.struct_size, st.samples_appended), (room, 77));
     }
+    // The first version's size (a caller built against the header before samples_too_large
+    // and series_cached): its fields are written, the later ones left alone.
+    let mut old = promrw_stats {
+        struct_size: first_version,
+        samples_too_large: 55,
+        series_cached: 66,
+        ..Default::default()
+    };
+    // SAFETY: `s` is live; `old` is a valid out pointer, larger than what is written.
+    assert_eq!(unsafe { promrw_sender_stats(s, &mut old) }, PROMRW_OK);
+    assert_eq!(old.struct_size, first_version);
+    assert_eq!(old.endpoints, 1);
+    assert_eq!((old.samples_too_large, old.series_cached), (55, 66));
     // Larger (a caller with a newer header): the fields this version has are written, the
     // rest is left alone, and struct_size says how much was written.
     #[repr(C)]

@@ -79,6 +79,13 @@ type Stats struct {
 	// prometheus_remote_storage_queue_highest_sent_timestamp_seconds, in ms). A rejected or
 	// abandoned batch does not advance it.
 	HighestSentMs int64
+	// SamplesTooLarge counts samples that alone, with their series' labels, exceed
+	// promrw.max_request_bytes: never sent, also counted in SamplesFailed
+	// (promrw_samples_too_large_total).
+	SamplesTooLarge uint64
+	// SeriesCached is the number of series held in the shards' caches (gauge,
+	// promrw_shard_cached_series): a released series stays until its queued samples are sent.
+	SeriesCached uint64
 }
 
 // newCStats is a promrw_stats with struct_size set, ready for promrw_sender_stats.
@@ -112,5 +119,7 @@ func statsFromC(c *C.promrw_stats) Stats {
 		Endpoints:               uint64(c.endpoints),
 		HighestEnqueuedMs:       int64(c.highest_enqueued_ms),
 		HighestSentMs:           int64(c.highest_sent_ms),
+		SamplesTooLarge:         uint64(c.samples_too_large),
+		SeriesCached:            uint64(c.series_cached),
 	}
 }

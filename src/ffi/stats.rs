@@ -84,6 +84,13 @@ pub struct promrw_stats {
     /// (the lowest `prometheus_remote_storage_queue_highest_sent_timestamp_seconds`, in ms).
     /// A rejected or abandoned batch does not advance it.
     pub highest_sent_ms: i64,
+    /// Samples that alone, with their series' labels, exceed `promrw.max_request_bytes`:
+    /// never sent, also counted in `samples_failed` (`promrw_samples_too_large_total`).
+    /// Added in the second version of the struct.
+    pub samples_too_large: u64,
+    /// Series held in the shards' caches (gauge, `promrw_shard_cached_series`): a released
+    /// series stays until its queued samples are sent. Added in the second version.
+    pub series_cached: u64,
 }
 
 /// The size of the first version of `promrw_stats` (every field up to `highest_sent_ms`): the
@@ -127,6 +134,8 @@ impl From<&SenderStats> for promrw_stats {
                 .map(|e| e.highest_sent_ms)
                 .min()
                 .unwrap_or(0),
+            samples_too_large: sum(|e| e.samples_too_large),
+            series_cached: sum(|e| e.series_cached),
         }
     }
 }

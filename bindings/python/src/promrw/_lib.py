@@ -124,6 +124,8 @@ class promrw_stats(Structure):
         ("endpoints", c_uint64),
         ("highest_enqueued_ms", c_int64),
         ("highest_sent_ms", c_int64),
+        ("samples_too_large", c_uint64),
+        ("series_cached", c_uint64),
     ]
 
 

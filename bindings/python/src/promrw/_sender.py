@@ -850,7 +850,12 @@ class Sender:
           (``..._queue_highest_timestamp_seconds``, in ms);
         - ``highest_sent_ms``: highest timestamp acknowledged on every endpoint
           (``..._queue_highest_sent_timestamp_seconds``, in ms); a rejected or abandoned
-          batch does not advance it.
+          batch does not advance it;
+        - ``samples_too_large``: samples that alone, with their series' labels, exceed
+          ``promrw.max_request_bytes``: never sent, also counted in ``samples_failed``
+          (``promrw_samples_too_large_total``);
+        - ``series_cached`` (gauge): series held in the shards' caches: a released series
+          stays until its queued samples are sent (``promrw_shard_cached_series``).
 
         Works after :meth:`close` too, so the final counts can be read.
         """
