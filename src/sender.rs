@@ -209,16 +209,7 @@ impl Sender {
         if slot.is_busy() {
             return self.append_blocked(locks, found, timestamp_ms, value, Blocked::busy);
         }
-        if let Some(last) = slot.last_timestamp()
-            && timestamp_ms <= last
-        {
-            return Err(self.out_of_order(&slot, timestamp_ms, last));
-        }
-        if timestamp_ms < EARLIEST_PLAUSIBLE_MS
-            || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)
-        {
-            self.check_suspect_timestamp(&slot, timestamp_ms);
-        }
+        self.check_timestamp(&slot, timestamp_ms)?;
         if let [endpoint] = &self.endpoints[..] {
             // One endpoint: its shard queue stays locked across consecutive samples.
             match endpoint.push_holding(&slot, timestamp_ms, value, queue) {
@@ -319,16 +310,7 @@ impl Sender {
                 }
                 if !blocked.checked {
                     // The stripe was let go of: check against what was committed meanwhile.
-                    if let Some(last) = slot.last_timestamp()
-                        && timestamp_ms <= last
-                    {
-                        return Err(self.out_of_order(&slot, timestamp_ms, last));
-                    }
-                    if timestamp_ms < EARLIEST_PLAUSIBLE_MS
-                        || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)
-                    {
-                        self.check_suspect_timestamp(&slot, timestamp_ms);
-                    }
+                    self.check_timestamp(&slot, timestamp_ms)?;
                     blocked.checked = true;
                 }
             }
@@ -388,6 +370,23 @@ impl Sender {
                 self.busy_timeout
             ),
         )
+    }
+
+    /// Checks a sample's timestamp against its series (stripe held): `OutOfOrder` (counted)
+    /// unless it is after the last accepted one; a suspect one is counted and accepted.
+    #[inline(always)]
+    fn check_timestamp(&self, slot: &LockedSlot<'_>, timestamp_ms: i64) -> Result<()> {
+        if let Some(last) = slot.last_timestamp()
+            && timestamp_ms <= last
+        {
+            return Err(self.out_of_order(slot, timestamp_ms, last));
+        }
+        if timestamp_ms < EARLIEST_PLAUSIBLE_MS
+            || timestamp_ms > self.future_limit_ms.load(Ordering::Relaxed)
+        {
+            self.check_suspect_timestamp(slot, timestamp_ms);
+        }
+        Ok(())
     }
 
     /// Counts and returns the out-of-order rejection of a sample, naming the series' labels.

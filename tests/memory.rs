@@ -4,6 +4,8 @@
 //! The test binary counts the bytes live on the heap with a wrapping global allocator; it
 //! holds this one test, so nothing else allocates while it measures.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
@@ -39,16 +41,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// The endpoint's sample of metric `name` in the text exposition.
-fn metric(sender: &Sender, name: &str) -> u64 {
-    let text = sender.metrics_text();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{")))
-        .unwrap_or_else(|| panic!("{name} in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
 
 /// Waits up to 20 s for `cond`.
 fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
@@ -111,7 +103,10 @@ fn released_series_leave_the_shard_caches_and_their_label_bytes_are_freed() {
     }
     sender.flush(Duration::from_secs(20)).unwrap();
     assert_eq!(received.load(Ordering::SeqCst), SERIES);
-    assert_eq!(metric(&sender, "promrw_shard_cached_series"), SERIES as u64);
+    assert_eq!(
+        common::endpoint_metric(&sender, "promrw_shard_cached_series"),
+        SERIES as u64
+    );
     let before = LIVE.load(Ordering::SeqCst);
 
     // Half of the series get one more sample, released before it is sent: it is sent all
@@ -126,9 +121,9 @@ fn released_series_leave_the_shard_caches_and_their_label_bytes_are_freed() {
     sender.flush(Duration::from_secs(20)).unwrap();
     assert_eq!(received.load(Ordering::SeqCst), SERIES + SERIES / 2);
     assert!(
-        wait_for(|| metric(&sender, "promrw_shard_cached_series") == 0),
+        wait_for(|| common::endpoint_metric(&sender, "promrw_shard_cached_series") == 0),
         "the shards still cache {} released series",
-        metric(&sender, "promrw_shard_cached_series")
+        common::endpoint_metric(&sender, "promrw_shard_cached_series")
     );
     let after = LIVE.load(Ordering::SeqCst);
     let freed = before - after;

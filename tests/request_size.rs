@@ -28,16 +28,6 @@ fn capped_sender(url: &str, cap: usize, logs: &Arc<Mutex<Vec<String>>>) -> Sende
     Sender::new(config).expect("sender starts")
 }
 
-/// The value of the endpoint's sample of metric `name` in the text exposition.
-fn metric(sender: &Sender, name: &str) -> u64 {
-    let text = sender.metrics_text();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{")))
-        .unwrap_or_else(|| panic!("{name} in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_batch_over_max_request_bytes_arrives_as_several_requests_each_under_it_in_order() {
     let receiver = FaultReceiver::start();
@@ -123,7 +113,10 @@ fn a_sample_too_large_alone_is_dropped_counted_and_logged_and_the_rest_sent() {
     assert_eq!(stats.endpoints[0].samples_failed, 1);
     assert_eq!(stats.endpoints[0].samples_too_large, 1);
     assert_eq!(stats.endpoints[0].samples_pending, 0);
-    assert_eq!(metric(&sender, "promrw_samples_too_large_total"), 1);
+    assert_eq!(
+        common::endpoint_metric(&sender, "promrw_samples_too_large_total"),
+        1
+    );
     let report = sender.last_report();
     let last = report.endpoints[0].last_error.as_ref().expect("why");
     assert!(last.message.contains("max_request_bytes"), "{last:?}");

@@ -301,3 +301,13 @@ pub fn wait_for_threads(prefix: &str, expected: usize) -> usize {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The value of the (one) endpoint's sample of metric `name` in `sender`'s text exposition.
+pub fn endpoint_metric(sender: &Sender, name: &str) -> u64 {
+    let text = sender.metrics_text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .unwrap_or_else(|| panic!("{name} in\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
