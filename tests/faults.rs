@@ -3,9 +3,28 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Fault, FaultReceiver, now_ms, sender, yaml};
+use common::{CollectLogs, Fault, FaultReceiver, now_ms, sender, yaml};
+use promrw::{Config, LogLevel, Sender};
+
+/// The delay in a "retrying in 12.3ms" warning, parsed from `Duration`'s debug form.
+fn logged_retry_delay(line: &str) -> Option<Duration> {
+    let rest = line.split("retrying in ").nth(1)?;
+    let text = rest.split(':').next()?;
+    let split = text.find(|c: char| c.is_alphabetic() || c == '\u{b5}')?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => number,
+        "ms" => number / 1e3,
+        "\u{b5}s" => number / 1e6,
+        "ns" => number / 1e9,
+        _ => panic!("unit {unit:?} in {line:?}"),
+    };
+    Some(Duration::from_secs_f64(seconds))
+}
 
 /// Appends `n` samples to one series per name and returns the first timestamp.
 fn append_series(sender: &promrw::Sender, name: &str, n: usize) -> i64 {
@@ -21,11 +40,15 @@ fn append_series(sender: &promrw::Sender, name: &str, n: usize) -> i64 {
 fn a_run_of_500s_then_recovery_loses_nothing_and_duplicates_nothing() {
     let receiver = FaultReceiver::start();
     receiver.push_faults((0..6).map(|_| Fault::Status(500, "internal error")));
-    let sender = sender(&yaml(
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::from_text(&yaml(
         &receiver.url(),
         "      max_samples_per_send: 100\n",
         "",
-    ));
+    ))
+    .unwrap();
+    config.set_logger(Arc::new(CollectLogs(logs.clone())), LogLevel::Warn);
+    let sender = Sender::new(config).unwrap();
     let t = append_series(&sender, "five_hundreds", 1000);
     sender.flush(Duration::from_secs(20)).unwrap();
     let stored = receiver
@@ -51,12 +74,25 @@ fn a_run_of_500s_then_recovery_loses_nothing_and_duplicates_nothing() {
     assert_eq!(attempts[0], None);
     assert_eq!(attempts[1].as_deref(), Some("1"));
     assert_eq!(attempts[6].as_deref(), Some("6"));
-    // Gaps between attempts never shrink.
+    // The delays the sender chose never shrink, and it really waited each one: the gap
+    // between two arrivals at the receiver is at least the delay between them (arrival gaps
+    // alone also carry each request's latency, which a busy host makes uneven).
+    let delays: Vec<Duration> = logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| logged_retry_delay(line))
+        .collect();
+    assert_eq!(delays.len(), 6, "one retry line per 500: {delays:?}");
+    for pair in delays.windows(2) {
+        assert!(pair[1] >= pair[0], "delays shrank: {delays:?}");
+    }
+    assert!(delays[0] >= Duration::from_millis(10), "{delays:?}");
     let gaps: Vec<Duration> = seen.windows(2).take(6).map(|w| w[1].at - w[0].at).collect();
-    for pair in gaps.windows(2) {
+    for (gap, delay) in gaps.iter().zip(&delays) {
         assert!(
-            pair[1] + Duration::from_millis(5) >= pair[0],
-            "gaps shrank: {gaps:?}"
+            gap >= delay,
+            "a retry came before its delay: {gaps:?} {delays:?}"
         );
     }
     sender.close(Duration::from_secs(5)).unwrap();
