@@ -9,6 +9,7 @@ pub mod lock;
 pub mod reader;
 pub mod recovery;
 pub mod segment;
+pub mod tail;
 #[cfg(test)]
 mod tests;
 pub mod writer;

@@ -12,17 +12,19 @@ use std::sync::Arc;
 use super::cursor::Position;
 use super::format::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, Record, SEGMENT_HEADER_LEN};
 use super::segment::{good_record_at, list_segments, segment_path};
+use super::tail::Tail;
 
 /// Bytes read from a segment at a time (at least one whole frame of the largest size).
 const WINDOW: usize = 4 << 20;
 /// The largest frame: before parsing at an offset, this much (or what is left) is buffered.
 const MAX_FRAME: usize = FRAME_HEADER_LEN + MAX_PAYLOAD_LEN;
 
-/// One sample read back, with its series' labels as the log holds them.
-#[derive(Debug, Clone, PartialEq)]
+/// One sample read back. Its series' labels are [`LogReader::series_labels`] of its `id`
+/// until the reader moves to another segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReadSample {
-    /// The series' labels (name, value), in the order written.
-    pub labels: Arc<[(String, String)]>,
+    /// The series' id in the record's segment.
+    pub id: u32,
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,
     /// The value's bits.
@@ -36,7 +38,7 @@ pub struct ReadRecord {
     pub at: Position,
     /// Where the next record starts (the cursor once this one is done).
     pub next: Position,
-    /// Its samples whose series is defined (others are counted in
+    /// Its samples whose series is defined in the segment (others are counted in
     /// [`ReadCounts::orphan_samples`]).
     pub samples: Vec<ReadSample>,
 }
@@ -65,8 +67,14 @@ pub struct LogReader {
     buffer_start: u64,
     /// The segment the series map belongs to.
     series_segment: Option<u64>,
-    series: HashMap<u32, Arc<[(String, String)]>>,
+    /// The segment's series by id, as Remote Write 1.0 label bytes.
+    series: HashMap<u32, Arc<[u8]>>,
     counts: ReadCounts,
+    /// The newest bytes of the segment being written, kept in memory by the writer.
+    tail: Option<Arc<Tail>>,
+    /// Bytes taken from the tail and from the files.
+    from_memory: u64,
+    from_files: u64,
 }
 
 /// Where reading may go: the writer's written end and the oldest segment on disk.
@@ -89,7 +97,27 @@ impl LogReader {
             series_segment: None,
             series: HashMap::new(),
             counts: ReadCounts::default(),
+            tail: None,
+            from_memory: 0,
+            from_files: 0,
         }
+    }
+
+    /// Bytes read so far from memory (the writer's tail) and from the segment files.
+    pub fn bytes_read(&self) -> (u64, u64) {
+        (self.from_memory, self.from_files)
+    }
+
+    /// Reads what the writer still holds in `tail` from memory rather than from the file.
+    pub fn with_tail(mut self, tail: Arc<Tail>) -> LogReader {
+        self.tail = Some(tail);
+        self
+    }
+
+    /// The labels (Remote Write 1.0 label bytes) of series `id` in the segment of the record
+    /// returned last.
+    pub fn series_labels(&self, id: u32) -> Option<&Arc<[u8]>> {
+        self.series.get(&id)
     }
 
     /// Where the next record would be read.
@@ -182,7 +210,7 @@ impl LogReader {
             match good_record_at(&prefix, offset) {
                 Some((record, frame_len)) => {
                     if let Record::Series { id, labels } = record {
-                        self.series.insert(id, owned(&labels));
+                        self.series.insert(id, encoded(&labels));
                     }
                     offset += frame_len;
                 }
@@ -208,12 +236,22 @@ impl LogReader {
             self.buffer.clear();
         }
         self.buffer_start = from;
-        let read_from = self.buffer_start + self.buffer.len() as u64;
-        let read_len = (WINDOW as u64).max(want as u64).min(end - read_from);
+        let mut read_from = self.buffer_start + self.buffer.len() as u64;
+        let mut read_len = (WINDOW as u64).max(want as u64).min(end - read_from);
+        if let Some(tail) = &self.tail {
+            let copied =
+                tail.copy_into(self.position.segment, read_from, read_len, &mut self.buffer);
+            read_from += copied;
+            read_len -= copied;
+            self.from_memory += copied;
+            if read_len == 0 || self.buffer.len() >= want {
+                return Ok(());
+            }
+        }
         let mut file = File::open(segment_path(&self.wal_dir, self.position.segment))?;
         file.seek(SeekFrom::Start(read_from))?;
         // A file shorter than `end` (cut by a repair) gives what is there.
-        file.take(read_len).read_to_end(&mut self.buffer)?;
+        self.from_files += file.take(read_len).read_to_end(&mut self.buffer)? as u64;
         Ok(())
     }
 
@@ -245,18 +283,19 @@ impl LogReader {
             self.position.offset += frame_len as u64;
             match record {
                 Record::Series { id, labels } => {
-                    self.series.insert(id, owned(&labels));
+                    self.series.insert(id, encoded(&labels));
                 }
                 Record::Samples(samples) => {
                     let mut read = Vec::with_capacity(samples.declared() as usize);
                     for sample in samples.flatten() {
-                        match self.series.get(&sample.id) {
-                            Some(labels) => read.push(ReadSample {
-                                labels: Arc::clone(labels),
+                        if self.series.contains_key(&sample.id) {
+                            read.push(ReadSample {
+                                id: sample.id,
                                 timestamp: sample.timestamp,
                                 value_bits: sample.value_bits,
-                            }),
-                            None => self.counts.orphan_samples += 1,
+                            });
+                        } else {
+                            self.counts.orphan_samples += 1;
                         }
                     }
                     return Ok(Some(ReadRecord {
@@ -275,10 +314,7 @@ impl LogReader {
     }
 }
 
-/// Owned label pairs.
-fn owned(labels: &[(&str, &str)]) -> Arc<[(String, String)]> {
-    labels
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
+/// Label pairs as Remote Write 1.0 label bytes.
+fn encoded(labels: &[(&str, &str)]) -> Arc<[u8]> {
+    crate::wire::rw1::encode_label_pairs(labels.iter().copied()).into()
 }

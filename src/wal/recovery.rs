@@ -9,18 +9,10 @@ use std::path::Path;
 use super::format::Record;
 use super::segment::{list_segments, scan_segment, segment_path, sync_dir};
 
-/// The key of a label set in [`Recovered::last_timestamps`]: names and values, each followed by
-/// a zero byte (which label text cannot contain ambiguously: a name has no zero byte, and a
-/// value's length is fixed by the next zero).
+/// The key of a label set in [`Recovered::last_timestamps`]: the labels' Remote Write 1.0
+/// encoding, the bytes the registry identifies a series by.
 pub fn label_key<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<u8> {
-    let mut key = Vec::new();
-    for (name, value) in labels {
-        key.extend_from_slice(name.as_bytes());
-        key.push(0);
-        key.extend_from_slice(value.as_bytes());
-        key.push(0);
-    }
-    key
+    crate::wire::rw1::encode_label_pairs(labels)
 }
 
 /// One segment as found at open.

@@ -66,15 +66,14 @@ fn start(options: WriterOptions) -> Writer {
     .unwrap()
 }
 
-fn labels(i: u32) -> Arc<Labels> {
-    Arc::new(
-        Labels::from_pairs(&[
-            ("__name__", "wal_test_metric"),
-            ("instance", &format!("host-{i:05}")),
-            ("job", "promrw-wal-test"),
-        ])
-        .unwrap(),
-    )
+fn labels(i: u32) -> Arc<[u8]> {
+    let labels = Labels::from_pairs(&[
+        ("__name__", "wal_test_metric"),
+        ("instance", &format!("host-{i:05}")),
+        ("job", "promrw-wal-test"),
+    ])
+    .unwrap();
+    crate::wire::rw1::encode_labels(&labels).into()
 }
 
 /// Appends `rounds` rounds over `series` series (series logged on the first round).
@@ -155,14 +154,7 @@ fn samples_are_written_in_order_and_survive_reopening() {
     assert_eq!(read.len(), 5000);
     for (i, (key, ts, bits)) in read.iter().enumerate() {
         let (round, id) = (i as u32 / 100, i as u32 % 100);
-        let expected = labels(id);
-        let expected_key = label_key(
-            expected
-                .as_slice()
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        );
-        assert_eq!(key, &expected_key);
+        assert_eq!(key[..], labels(id)[..]);
         assert_eq!(*ts, 1_700_000_000_000 + i64::from(round) * 1000);
         assert_eq!(*bits, f64::from(round * 100 + id).to_bits());
     }
@@ -348,17 +340,26 @@ fn read_with_reader(
     dir: &Path,
     start: Position,
 ) -> (Vec<(Vec<u8>, i64, u64)>, Position) {
-    let mut reader = LogReader::new(dir, start);
+    let (read, position, _) = read_with(writer, LogReader::new(dir, start));
+    (read, position)
+}
+
+/// [`read_with_reader`] with a reader of its own; also gives its bytes read from memory and
+/// from the files.
+fn read_with(
+    writer: &Writer,
+    mut reader: LogReader,
+) -> (Vec<(Vec<u8>, i64, u64)>, Position, (u64, u64)) {
     let mut samples = Vec::new();
     while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
         assert!(record.next > record.at);
         for sample in record.samples {
-            let key = label_key(sample.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let key = reader.series_labels(sample.id).unwrap().to_vec();
             samples.push((key, sample.timestamp, sample.value_bits));
         }
     }
     assert_eq!(reader.counts(), &Default::default());
-    (samples, reader.position())
+    (samples, reader.position(), reader.bytes_read())
 }
 
 #[test]
@@ -386,14 +387,27 @@ fn a_reader_reads_the_log_in_order_across_sessions_segments_and_while_it_grows()
     };
     let (mut read, mut position) = read_with_reader(&writer, &dir.0, origin);
     assert_eq!(read.len(), 1000, "the first session");
+    let mut from_memory = 0;
     for round in 0..10 {
         append_rounds(&writer, 2000, round..round + 1).unwrap();
         assert!(writer.wait_written(Duration::from_secs(10)));
-        let (more, next) = read_with_reader(&writer, &dir.0, position);
+        // Every other round reads the writer's tail from memory: the same records.
+        let reader = LogReader::new(&dir.0, position);
+        let reader = if round % 2 == 0 {
+            reader.with_tail(writer.tail())
+        } else {
+            reader
+        };
+        let (more, next, (memory, _)) = read_with(&writer, reader);
         assert_eq!(more.len(), 2000, "round {round}");
+        if round % 2 == 1 {
+            assert_eq!(memory, 0);
+        }
+        from_memory += memory;
         read.extend(more);
         position = next;
     }
+    assert!(from_memory > 0, "readers keeping up read from memory");
     writer.stop();
     assert!(list_segments(&dir.0).unwrap().len() >= 3, "rotated");
     let files = read_all(&dir.0);

@@ -14,8 +14,9 @@ use super::cursor::Position;
 use super::format::{SEGMENT_HEADER_LEN, SamplesEncoder, WalSample, encode_series, write_frame};
 use super::recovery::SegmentInfo;
 use super::segment::{SegmentWriter, segment_path, sync_dir};
+use super::tail::{DEFAULT_TAIL_BYTES, Tail};
 use crate::log::{LogLevel, Logger};
-use crate::model::Labels;
+use crate::wire::rw1::label_pairs;
 
 /// When the log's data reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +74,8 @@ pub enum Entry {
     Series {
         /// The registry slot the series' samples refer to.
         id: u32,
-        /// Its labels.
-        labels: Arc<Labels>,
+        /// Its labels, as the registry encodes them (Remote Write 1.0 label bytes).
+        labels: Arc<[u8]>,
     },
     /// A sample.
     Sample(WalSample),
@@ -164,6 +165,8 @@ struct Shared {
     options: WriterOptions,
     segment_size: u64,
     logger: Logger,
+    /// The newest bytes written, for readers keeping up.
+    tail: Arc<Tail>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -277,6 +280,7 @@ impl Writer {
             segment_size,
             options,
             logger,
+            tail: Arc::new(Tail::new(DEFAULT_TAIL_BYTES)),
         });
         shared.update_disk_counters(&lock(&shared.segments));
         let thread_shared = Arc::clone(&shared);
@@ -382,6 +386,11 @@ impl Writer {
             .front()
             .map(|s| s.info.number)
             .unwrap_or(0)
+    }
+
+    /// The newest bytes written, kept in memory: readers given it read them from there.
+    pub fn tail(&self) -> Arc<Tail> {
+        Arc::clone(&self.shared.tail)
     }
 
     /// The writer's counters.
@@ -501,7 +510,7 @@ struct WriterThread {
     shared: Arc<Shared>,
     segment: SegmentWriter,
     /// Every series logged this session, with the segment its record was last written to.
-    series: HashMap<u32, (Arc<Labels>, Option<u64>)>,
+    series: HashMap<u32, (Arc<[u8]>, Option<u64>)>,
     encoder: SamplesEncoder,
     payload: Vec<u8>,
     out: Vec<u8>,
@@ -685,14 +694,7 @@ impl WriterThread {
                     // The open Samples record is framed later, after this Series record, so
                     // it need not be closed: every sample in it has its series defined.
                     self.payload.clear();
-                    encode_series(
-                        &mut self.payload,
-                        sample.id,
-                        labels
-                            .as_slice()
-                            .iter()
-                            .map(|l| (l.name.as_str(), l.value.as_str())),
-                    );
+                    encode_series(&mut self.payload, sample.id, label_pairs(&labels));
                     write_frame(&mut self.out, &self.payload);
                     self.shared
                         .counters
@@ -742,6 +744,9 @@ impl WriterThread {
         }
         self.clear_error();
         let base = self.segment.len() - self.out.len() as u64;
+        self.shared
+            .tail
+            .publish(self.segment.number(), base, &self.out);
         let counters = &self.shared.counters;
         counters
             .bytes_written
@@ -834,6 +839,8 @@ impl WriterThread {
     /// then into a new segment.
     fn rewrite_after_sync_error(&mut self, stop: bool) -> bool {
         let synced_len = self.segment.synced_len();
+        // Readers must not take the bytes being cut from memory.
+        self.shared.tail.clear();
         if !self.open_next_segment(stop, true) {
             return false;
         }

@@ -25,10 +25,20 @@ const KEY_SAMPLE_TIMESTAMP: u8 = 2 << 3;
 
 /// Encodes `labels` as the repeated `labels` field of a `TimeSeries` (keys included).
 pub fn encode_labels(labels: &Labels) -> Vec<u8> {
+    encode_label_pairs(
+        labels
+            .as_slice()
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str())),
+    )
+}
+
+/// [`encode_labels`] from (name, value) pairs, in the order given.
+pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<u8> {
     let mut out = Vec::new();
-    for label in labels.as_slice() {
-        let name = label.name.as_bytes();
-        let value = label.value.as_bytes();
+    for (name, value) in labels {
+        let name = name.as_bytes();
+        let value = value.as_bytes();
         let inner = 1
             + encoded_len_varint(name.len() as u64)
             + name.len()
@@ -46,6 +56,69 @@ pub fn encode_labels(labels: &Labels) -> Vec<u8> {
     }
     out
 }
+
+/// The (name, value) pairs of label bytes written by [`encode_labels`], without allocating.
+/// Bytes that are not such an encoding end the iteration early (they never are: the
+/// registry encodes every series itself).
+pub fn label_pairs(encoded: &[u8]) -> LabelPairs<'_> {
+    let mut count = 0;
+    let mut counter = LabelPairs {
+        rest: encoded,
+        left: usize::MAX,
+    };
+    while counter.next().is_some() {
+        count += 1;
+    }
+    LabelPairs {
+        rest: encoded,
+        left: count,
+    }
+}
+
+/// Iterator of [`label_pairs`].
+#[derive(Debug, Clone)]
+pub struct LabelPairs<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> LabelPairs<'a> {
+    /// A length-delimited field with key `key` at the front of `rest`.
+    fn field(rest: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
+        let (&first, mut tail) = rest.split_first()?;
+        if first != key {
+            return None;
+        }
+        let len = prost::encoding::decode_varint(&mut tail).ok()? as usize;
+        if len > tail.len() {
+            return None;
+        }
+        let (field, after) = tail.split_at(len);
+        *rest = after;
+        Some(field)
+    }
+}
+
+impl<'a> Iterator for LabelPairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut label = Self::field(&mut self.rest, KEY_TIMESERIES_LABEL)?;
+        let name = std::str::from_utf8(Self::field(&mut label, KEY_LABEL_NAME)?).ok()?;
+        let value = std::str::from_utf8(Self::field(&mut label, KEY_LABEL_VALUE)?).ok()?;
+        self.left = self.left.saturating_sub(1);
+        Some((name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for LabelPairs<'_> {}
 
 /// Decodes encoded label bytes (as [`encode_labels`] writes them) into the form Prometheus
 /// prints a series in: `name{label="value", ...}`, values escaped as in PromQL strings.
@@ -182,5 +255,16 @@ mod tests {
         }
         assert_eq!(sample_entry_len(-1), MAX_SAMPLE_ENTRY_LEN);
         assert_eq!(series_entry_len(u64::MAX, 5), u64::MAX, "saturates");
+    }
+
+    #[test]
+    fn label_pairs_read_back_what_encode_labels_wrote() {
+        let labels = Labels::from_pairs(&[("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]).unwrap();
+        let bytes = encode_labels(&labels);
+        let pairs: Vec<(&str, &str)> = label_pairs(&bytes).collect();
+        assert_eq!(pairs, vec![("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]);
+        assert_eq!(label_pairs(&bytes).len(), 3);
+        assert_eq!(encode_label_pairs(pairs.into_iter()), bytes);
+        assert_eq!(label_pairs(&bytes[..bytes.len() - 1]).count(), 2);
     }
 }
