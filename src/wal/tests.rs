@@ -333,13 +333,16 @@ fn segments_older_than_max_age_are_dropped_and_counted() {
     assert!(read_all(&dir.0).is_empty());
 }
 
+/// A sample read back: (label bytes, timestamp, value bits).
+type ReadBack = (Vec<u8>, i64, u64);
+
 /// Everything a reader from `start` gets, as (label key, timestamp, bits), with the
 /// position after the last record.
 fn read_with_reader(
     writer: &Writer,
     dir: &Path,
     start: Position,
-) -> (Vec<(Vec<u8>, i64, u64)>, Position) {
+) -> (Vec<ReadBack>, Position) {
     let (read, position, _) = read_with(writer, LogReader::new(dir, start));
     (read, position)
 }
@@ -349,7 +352,7 @@ fn read_with_reader(
 fn read_with(
     writer: &Writer,
     mut reader: LogReader,
-) -> (Vec<(Vec<u8>, i64, u64)>, Position, (u64, u64)) {
+) -> (Vec<ReadBack>, Position, (u64, u64)) {
     let mut samples = Vec::new();
     while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
         assert!(record.next > record.at);
