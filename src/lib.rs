@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod durable;
 pub mod error;
 pub mod ffi;
 mod fork;

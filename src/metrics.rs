@@ -51,16 +51,19 @@ pub enum RejectReason {
     Closed,
     /// The series' shard thread had died (panicked).
     ShardDead,
+    /// WAL mode: writing the log fails (`ENOSPC`, `EIO`) and has not recovered.
+    Io,
 }
 
 impl RejectReason {
     /// All reasons, in exposition order.
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 6] = [
         RejectReason::OutOfOrder,
         RejectReason::QueueFull,
         RejectReason::UnknownSeries,
         RejectReason::Closed,
         RejectReason::ShardDead,
+        RejectReason::Io,
     ];
 
     /// The `reason` label value.
@@ -71,6 +74,7 @@ impl RejectReason {
             RejectReason::UnknownSeries => "unknown_series",
             RejectReason::Closed => "closed",
             RejectReason::ShardDead => "shard_dead",
+            RejectReason::Io => "io",
         }
     }
 }
@@ -360,6 +364,9 @@ pub struct SenderStats {
     /// `promrw_appends_rejected_total{reason="shard_dead"}`: samples refused because their
     /// shard's thread had died.
     pub rejected_shard_dead: u64,
+    /// `promrw_appends_rejected_total{reason="io"}`: samples refused because writing the WAL
+    /// failed (WAL mode).
+    pub rejected_io: u64,
     /// Accepted samples whose timestamp was before 2001 (seconds rather than milliseconds?).
     pub suspect_timestamps_before_2001: u64,
     /// Accepted samples whose timestamp was over a day ahead (microseconds rather than
@@ -448,6 +455,7 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         (RejectReason::UnknownSeries, stats.rejected_unknown_series),
         (RejectReason::Closed, stats.rejected_closed),
         (RejectReason::ShardDead, stats.rejected_shard_dead),
+        (RejectReason::Io, stats.rejected_io),
     ] {
         let _ = writeln!(
             out,

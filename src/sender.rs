@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
+use crate::durable::Durable;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{RejectReason, SenderMetrics, SenderStats, SuspectTimestamp, render_text};
@@ -13,6 +14,7 @@ use crate::model::{Label, Labels, stale_nan};
 use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
 use crate::report::{EndpointReport, FlushReport, LossCounts};
 use crate::series::{FoundSlot, LockedSlot, SeriesRef, SeriesRegistry, StripeGuard};
+use crate::wal::writer::AppendGuard;
 
 /// 2001-01-01T00:00:00Z in milliseconds: an earlier timestamp is most likely in seconds.
 const EARLIEST_PLAUSIBLE_MS: i64 = 978_307_200_000;
@@ -38,6 +40,8 @@ pub struct Sample {
 pub struct Sender {
     registry: SeriesRegistry,
     endpoints: Vec<EndpointQueue>,
+    /// WAL mode (`promrw.wal`): the durable queue appends go to.
+    durable: Option<Durable>,
     metrics: SenderMetrics,
     closed: AtomicBool,
     logger: Logger,
@@ -82,16 +86,6 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
-        if let Some(wal) = &config.wal {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                format!(
-                    "promrw.wal (dir {}): the durable queue is not supported yet: its log is \
-                     built, delivery from it is not; remove promrw.wal to run in memory",
-                    wal.dir.display()
-                ),
-            ));
-        }
         // The sender's level is its own: set_log_level leaves other senders of the config alone.
         let logger = config.logger.with_own_level();
         // The series of one shard of the first endpoint share an order stripe, so a batch
@@ -106,8 +100,11 @@ impl Sender {
             .unwrap_or_default();
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let max_request_bytes = config.max_request_bytes;
+        let wal_mode = config.wal.is_some();
+        let endpoint_configs = config.endpoints.clone();
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
-            match EndpointQueue::start(endpoint, logger.clone(), index, max_request_bytes) {
+            match EndpointQueue::start(endpoint, logger.clone(), index, max_request_bytes, wal_mode)
+            {
                 Ok(queue) => endpoints.push(queue),
                 Err(e) => {
                     for started in &endpoints {
@@ -117,11 +114,28 @@ impl Sender {
                 }
             }
         }
+        let mut registry = SeriesRegistry::with_stripes(config.external_labels, stripes)
+            .with_limits(config.limits)
+            .with_busy_wait(busy_timeout);
+        let durable = match &config.wal {
+            None => None,
+            Some(wal) => match Durable::open(wal, &endpoints, &endpoint_configs, &logger) {
+                Ok(opened) => {
+                    registry = registry.with_restored_timestamps(opened.last_timestamps);
+                    Some(opened.durable)
+                }
+                Err(e) => {
+                    for started in &endpoints {
+                        started.close(Instant::now());
+                    }
+                    return Err(e);
+                }
+            },
+        };
         Ok(Sender {
-            registry: SeriesRegistry::with_stripes(config.external_labels, stripes)
-                .with_limits(config.limits)
-                .with_busy_wait(busy_timeout),
+            registry,
             endpoints,
+            durable,
             metrics: SenderMetrics::default(),
             closed: AtomicBool::new(false),
             logger,
@@ -162,9 +176,12 @@ impl Sender {
         self.check_process()?;
         // Under the series' stripe: each endpoint's shard purges the series from its cache
         // once the samples queued so far are sent, so its label bytes are freed soon.
+        // In WAL mode the feeders make series of their own and purge them themselves.
         self.registry.release_with(series, |slot| {
-            for endpoint in &self.endpoints {
-                endpoint.note_release(slot);
+            if self.durable.is_none() {
+                for endpoint in &self.endpoints {
+                    endpoint.note_release(slot);
+                }
             }
         })
     }
@@ -198,10 +215,12 @@ impl Sender {
             e
         };
         let found = self.registry.find(series).map_err(unknown)?;
-        let AppendLocks { queue, stripe } = &mut *locks;
+        let AppendLocks { queue, wal, stripe } = &mut *locks;
         if stripe.as_ref().map(StripeGuard::stripe) != Some(found.stripe()) {
-            // Lock order is stripe, then queue: let go of both before taking another stripe.
+            // Lock order is stripe, then queue or log: let go of all before taking another
+            // stripe.
             *queue = None;
+            *wal = None;
             *stripe = None;
         }
         let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
@@ -210,6 +229,15 @@ impl Sender {
             return self.append_blocked(locks, found, timestamp_ms, value, Blocked::busy);
         }
         self.check_timestamp(&slot, timestamp_ms)?;
+        if let Some(durable) = &self.durable {
+            // WAL mode: the sample goes to the log; the feeders queue it for the endpoints.
+            let guard = wal.get_or_insert_with(|| durable.append());
+            if let Err(error) = durable.log(guard, &slot, timestamp_ms, value) {
+                return Err(self.refused_by_log(error));
+            }
+            slot.set_last_timestamp(timestamp_ms);
+            return Ok(());
+        }
         if let [endpoint] = &self.endpoints[..] {
             // One endpoint: its shard queue stays locked across consecutive samples.
             match endpoint.push_holding(&slot, timestamp_ms, value, queue) {
@@ -434,6 +462,18 @@ impl Sender {
         }
     }
 
+    /// Counts a sample the log refused (WAL mode) and returns the error.
+    #[cold]
+    fn refused_by_log(&self, error: Error) -> Error {
+        let reason = match error.kind() {
+            ErrorKind::Io => RejectReason::Io,
+            ErrorKind::Closed => RejectReason::Closed,
+            _ => RejectReason::QueueFull,
+        };
+        self.metrics.reject(reason, 1);
+        error
+    }
+
     /// Handles endpoints refusing a sample: when none `accepted` it, the first refusal is
     /// counted and returned; otherwise each refusal is counted as a sample lost for that
     /// endpoint, and logged.
@@ -513,6 +553,10 @@ impl Sender {
         }
         let deadline = crate::deadline_after(timeout);
         let mut timed_out = false;
+        if let Some(durable) = &self.durable {
+            // Everything accepted so far, logged and queued for the endpoints first.
+            timed_out |= durable.flush(deadline).is_err();
+        }
         for endpoint in &self.endpoints {
             timed_out |= endpoint.flush(deadline).is_err();
         }
@@ -529,8 +573,10 @@ impl Sender {
         if self.is_closed() {
             return Err(Error::new(ErrorKind::Closed, "sender is closed"));
         }
-        let _ = timeout;
-        Ok(())
+        match &self.durable {
+            Some(durable) => durable.sync(timeout),
+            None => Ok(()),
+        }
     }
 
     /// Stops accepting samples, sends what is queued until `timeout`, then stops and joins the
@@ -545,8 +591,16 @@ impl Sender {
         }
         let deadline = crate::deadline_after(timeout);
         let mut drained = true;
+        if let Some(durable) = &self.durable {
+            // Everything accepted is logged and fsync'd; the feeders queue what they can
+            // until the deadline, the shards send it, and what is not done stays on disk.
+            drained &= durable.close(deadline);
+        }
         for endpoint in &self.endpoints {
             drained &= endpoint.close(deadline);
+        }
+        if let Some(durable) = &self.durable {
+            drained &= durable.finish();
         }
         self.logger
             .log(LogLevel::Info, || format!("closed (drained: {drained})"));
@@ -649,6 +703,7 @@ impl Sender {
             rejected_unknown_series: self.metrics.rejected(RejectReason::UnknownSeries),
             rejected_closed: self.metrics.rejected(RejectReason::Closed),
             rejected_shard_dead: self.metrics.rejected(RejectReason::ShardDead),
+            rejected_io: self.metrics.rejected(RejectReason::Io),
             suspect_timestamps_before_2001: self.metrics.suspect_timestamps
                 [SuspectTimestamp::Before2001 as usize]
                 .load(Ordering::Relaxed),
@@ -755,6 +810,8 @@ impl Blocked {
 #[derive(Default)]
 struct AppendLocks<'a> {
     queue: Option<HeldQueue<'a>>,
+    /// WAL mode: the log's append buffer (taken after the stripe, let go of with it).
+    wal: Option<AppendGuard<'a>>,
     stripe: Option<StripeGuard<'a>>,
 }
 

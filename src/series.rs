@@ -47,6 +47,22 @@ pub struct Series {
 }
 
 impl Series {
+    /// A series from its Remote Write 1.0 label bytes (as [`rw1::encode_labels`] writes them),
+    /// outside any registry: the WAL's feeders make the series they read back this way. `id`
+    /// must not collide with a registry's ids where both meet (feeders count from `1 << 63`).
+    pub fn from_encoded(id: u64, encoded_labels: Arc<[u8]>) -> Series {
+        Series {
+            id,
+            shard_hash: fxhash::hash64(&encoded_labels[..]),
+            encoded_labels,
+        }
+    }
+
+    /// The label bytes, shared.
+    pub fn encoded_labels_shared(&self) -> &Arc<[u8]> {
+        &self.encoded_labels
+    }
+
     /// A process-unique id (never reused, unlike refs' slots).
     pub fn id(&self) -> u64 {
         self.id
@@ -131,6 +147,9 @@ pub struct SeriesRegistry {
     limits: SeriesLimits,
     /// How long release waits for an append of the series that is blocked for room.
     busy_wait: Duration,
+    /// Last timestamps recovered from the WAL, by label bytes: a series registered with
+    /// those labels starts from it (then the entry goes).
+    restored: Mutex<FxHashMap<Arc<[u8]>, i64>>,
 }
 
 /// A seed no other registry of this process has, unpredictable across processes: a process
@@ -174,7 +193,16 @@ impl SeriesRegistry {
             seed: registry_seed(),
             limits: SeriesLimits::default(),
             busy_wait: Duration::ZERO,
+            restored: Mutex::new(FxHashMap::default()),
         }
+    }
+
+    /// The registry with each series' last timestamp as the WAL holds it (keyed by label
+    /// bytes, external labels merged): once registered, such a series refuses appends not
+    /// after it (`OutOfOrder`), as before the restart.
+    pub fn with_restored_timestamps(self, restored: FxHashMap<Arc<[u8]>, i64>) -> Self {
+        *lock(&self.restored) = restored;
+        self
     }
 
     /// The registry with `busy_wait` as the longest a release waits for an append of the
@@ -275,7 +303,11 @@ impl SeriesRegistry {
         // stored last (release ordering), so no stripe is needed here.
         let slot = self.slot(slot_number);
         slot.shard_hash.store(series.shard_hash, Ordering::Relaxed);
-        slot.has_timestamp.store(false, Ordering::Relaxed);
+        let restored = self.take_restored(&encoded_labels);
+        slot.last_timestamp
+            .store(restored.unwrap_or(0), Ordering::Relaxed);
+        slot.has_timestamp
+            .store(restored.is_some(), Ordering::Relaxed);
         slot.busy.store(false, Ordering::Relaxed);
         slot.announced_to.store(0, Ordering::Relaxed);
         *lock(&slot.series) = Some(series);
@@ -285,6 +317,15 @@ impl SeriesRegistry {
         let series_ref = SeriesRef((u64::from(generation) << 32) | u64::from(slot_number));
         index.by_labels.insert(encoded_labels, series_ref);
         Ok(series_ref)
+    }
+
+    /// The last timestamp the WAL held for `encoded` labels, taken out of the map.
+    fn take_restored(&self, encoded: &[u8]) -> Option<i64> {
+        let mut restored = lock(&self.restored);
+        if restored.is_empty() {
+            return None;
+        }
+        restored.remove(encoded)
     }
 
     /// Forgets a series. Samples already queued are still sent; appends with the old ref fail

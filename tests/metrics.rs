@@ -104,6 +104,7 @@ fn stats_agree_with_exposition(sender: &Sender) -> EndpointStats {
         ("unknown_series", stats.rejected_unknown_series),
         ("closed", stats.rejected_closed),
         ("shard_dead", stats.rejected_shard_dead),
+        ("io", stats.rejected_io),
     ] {
         assert_eq!(
             metrics[&format!("promrw_appends_rejected_total{{reason=\"{reason}\"}}")],

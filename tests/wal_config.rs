@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use promrw::config::{EndpointConfig, FsyncPolicy, FullPolicy, WalConfig};
-use promrw::{Config, ErrorKind, Sender};
+use promrw::{Config, ErrorKind};
 
 const URL: &str = "remote_write:\n  - url: http://127.0.0.1:9/api/v1/write\n";
 
@@ -111,13 +111,4 @@ fn the_builder_takes_the_same_settings_and_validation() {
         .build()
         .unwrap();
     assert_eq!(config.wal, Some(WalConfig::new("/d")));
-}
-
-#[test]
-fn sender_new_refuses_the_durable_queue_until_it_delivers() {
-    let config = parse("    dir: /tmp/promrw-wal-refused\n").unwrap();
-    let error = Sender::new(config).err().expect("refused");
-    assert_eq!(error.kind(), ErrorKind::InvalidConfig);
-    assert!(error.message().contains("promrw.wal"), "{error}");
-    assert!(error.message().contains("not supported yet"), "{error}");
 }

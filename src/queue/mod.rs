@@ -5,6 +5,7 @@
 //! which keeps per-series order; the shard list is therefore built in one place ([`EndpointQueue::start`]).
 
 mod batch;
+pub mod feeder;
 mod pending;
 pub mod series_cache;
 mod shard;
@@ -47,6 +48,9 @@ pub struct EndpointContext {
     pub cache_bit: u64,
     /// `promrw.max_request_bytes`: the largest uncompressed body of one request.
     pub max_request_bytes: usize,
+    /// Samples come from the durable queue's log: what a hard stop abandons stays there for
+    /// the next sender rather than being counted as failed.
+    pub wal_mode: bool,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -135,12 +139,14 @@ pub struct EndpointQueue {
 
 impl EndpointQueue {
     /// Starts `min_shards` shard threads for `config`, the sender's endpoint number `index`,
-    /// sending requests of at most `max_request_bytes` uncompressed.
+    /// sending requests of at most `max_request_bytes` uncompressed; with `wal_mode` the
+    /// shards are fed from the durable queue's log (by a [`feeder`]).
     pub fn start(
         config: EndpointConfig,
         logger: Logger,
         index: usize,
         max_request_bytes: usize,
+        wal_mode: bool,
     ) -> Result<EndpointQueue> {
         let remote_name = config.remote_name();
         let shown_url = redact_url(&config.url);
@@ -160,6 +166,7 @@ impl EndpointQueue {
                 crate::config::MIN_MAX_REQUEST_BYTES,
                 crate::config::MAX_MAX_REQUEST_BYTES,
             ),
+            wal_mode,
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),

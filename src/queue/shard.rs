@@ -25,15 +25,19 @@ use crate::transport::{Backoff, Interrupter, Outcome, Transport};
 pub const RUN: u8 = 0;
 /// Send what is queued, then exit.
 pub const DRAIN: u8 = 1;
-/// Exit now: abandon retries, count what is left as failed.
+/// Exit now: abandon retries; what is left is counted as failed (memory mode) or left in the
+/// log for the next sender (WAL mode).
 pub const HARD: u8 = 2;
 
 /// State shared between appending threads, flush/close callers and the shard thread.
 pub struct ShardShared {
     /// Samples waiting to be batched (with the count of samples pushed so far).
     pub queue: PendingQueue,
-    /// Samples finished so far (acknowledged, failed or dropped).
+    /// Samples finished so far (acknowledged, failed or dropped, or abandoned).
     pub done: CachePadded<AtomicU64>,
+    /// Of `done`, the samples abandoned by a hard stop or a panic in WAL mode (left in the
+    /// log, not counted as failed).
+    pub abandoned: AtomicU64,
     /// Send partial batches at once until `done` reaches this.
     pub flush_target: AtomicU64,
     /// `RUN`, `DRAIN` or `HARD`. Read by every push: on its own cache line, away from the
@@ -64,6 +68,7 @@ impl ShardShared {
         ShardShared {
             queue: PendingQueue::new(capacity),
             done: CachePadded::new(AtomicU64::new(0)),
+            abandoned: AtomicU64::new(0),
             flush_target: AtomicU64::new(0),
             stop: CachePadded::new(AtomicU8::new(RUN)),
             dead: CachePadded::new(AtomicBool::new(false)),
@@ -111,24 +116,23 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
     if let Ok(held) = result {
         if held > 0 {
             // A sample held back for the next batch when a hard stop came.
-            ctx.metrics
-                .samples_failed
-                .fetch_add(held, Ordering::Relaxed);
             shard.in_flight.store(0, Ordering::SeqCst);
-            finish(&shard, &ctx, held);
+            abandon(&shard, &ctx, held);
         }
     } else {
         shard.dead.store(true, Ordering::SeqCst);
         ctx.metrics.shards_dead.fetch_add(1, Ordering::Relaxed);
         let lost = shard.in_flight.swap(0, Ordering::SeqCst);
-        ctx.metrics
-            .samples_failed
-            .fetch_add(lost, Ordering::Relaxed);
-        finish(&shard, &ctx, lost);
+        abandon(&shard, &ctx, lost);
         ctx.logger.log(LogLevel::Error, || {
             format!(
-                "{}: shard {index} panicked; its samples are counted as failed",
-                ctx.describe()
+                "{}: shard {index} panicked; its samples are {}",
+                ctx.describe(),
+                if ctx.wal_mode {
+                    "left in the WAL for the next sender"
+                } else {
+                    "counted as failed"
+                }
             )
         });
     }
@@ -145,20 +149,36 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
     ctx.shard_exited();
 }
 
-/// Closes the queue (later pushes are refused, under the queue lock) and counts every sample
-/// still queued as failed; returns how many.
+/// Closes the queue (later pushes are refused, under the queue lock) and abandons every
+/// sample still queued; returns how many.
 fn drain_as_failed(shard: &ShardShared, ctx: &EndpointContext) -> u64 {
     let n = shard.queue.close() as u64;
     if n > 0 {
-        ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
-        finish(shard, ctx, n);
+        abandon(shard, ctx, n);
     }
     shard.wake_producers();
     n
 }
 
+/// Finishes `n` samples that will not be sent in this session (a hard stop, a panic): in
+/// memory mode they are counted as failed; in WAL mode they stay in the log for the next
+/// sender and are counted in `abandoned` only, so the cursor stays before them. Abandoned
+/// samples always come after every sample really finished (nothing is sent once a hard stop
+/// or a panic has come), so `done - abandoned` counts the finished prefix of the queue.
+fn abandon(shard: &ShardShared, ctx: &EndpointContext, n: u64) {
+    if ctx.wal_mode {
+        shard.abandoned.fetch_add(n, Ordering::SeqCst);
+    } else {
+        ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+    }
+    finish(shard, ctx, n);
+}
+
 /// Marks `n` samples finished and wakes flush waiters.
 fn finish(shard: &ShardShared, ctx: &EndpointContext, n: u64) {
+    if n == 0 {
+        return;
+    }
     shard.done.fetch_add(n, Ordering::SeqCst);
     ctx.notify_progress();
 }
@@ -235,12 +255,12 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
             ctx.metrics
                 .samples_failed
                 .fetch_add(unknown, Ordering::Relaxed);
-            finish(shard, ctx, unknown);
         }
         shard
             .cached_series
             .store(cache.len() as u64, Ordering::Relaxed);
         if batch.is_empty() {
+            finish(shard, ctx, unknown);
             continue;
         }
         shard
@@ -252,6 +272,8 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
             }
             Some(split) => send_parts(shard, ctx, transport, &mut encoder, &cache, split),
         }
+        // After the batch: samples finish in queue order, which the WAL's cursor counts on.
+        finish(shard, ctx, unknown);
         shard
             .in_flight
             .store(backlog.len() as u64, Ordering::SeqCst);
@@ -343,7 +365,6 @@ fn send_parts(
             unix_ms: now_ms(),
         });
         shard.in_flight.fetch_sub(too_large, Ordering::SeqCst);
-        finish(shard, ctx, too_large);
     }
     let parts = split.parts.len();
     ctx.logger.log(LogLevel::Debug, || {
@@ -356,15 +377,21 @@ fn send_parts(
     for mut part in split.parts {
         if shard.stop.load(Ordering::SeqCst) == HARD {
             let n = part.len() as u64;
-            ctx.metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
             shard.in_flight.fetch_sub(n, Ordering::SeqCst);
-            finish(shard, ctx, n);
+            abandon(shard, ctx, n);
             continue;
         }
         let n = part.len() as u64;
         let aged = send_batch(shard, ctx, transport, encoder, cache, &mut part);
         shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
     }
+    // After the parts: samples finish in queue order, which the WAL's cursor counts on. After
+    // a hard stop some parts may have been abandoned: so are these then, to keep that order.
+    // (They are counted as failed already: only the cursor must not pass them.)
+    if ctx.wal_mode && shard.stop.load(Ordering::SeqCst) == HARD {
+        shard.abandoned.fetch_add(too_large, Ordering::SeqCst);
+    }
+    finish(shard, ctx, too_large);
 }
 
 /// `text` cut to at most `max` bytes (at a character boundary), with `...` when cut.
@@ -392,6 +419,8 @@ fn send_batch(
     let q = &ctx.config.queue;
     let metrics = &ctx.metrics;
     let mut aged = 0u64;
+    // Given up by a hard stop while failing.
+    let mut abandoned = false;
     let mut backoff = Backoff::new(q.min_backoff, q.max_backoff);
     let mut attempt: u32 = 0;
     let mut encoded = false;
@@ -405,8 +434,9 @@ fn send_batch(
             if dropped > 0 {
                 metrics.add_dropped(crate::metrics::DropReason::TooOld, dropped);
                 shard.in_flight.fetch_sub(dropped, Ordering::SeqCst);
+                // Finished with the rest of the batch, below: samples finish in queue order,
+                // which the WAL's cursor counts on.
                 aged += dropped;
-                finish(shard, ctx, dropped);
                 encoded = false;
                 ctx.logger.log(LogLevel::Warn, || {
                     format!(
@@ -484,7 +514,7 @@ fn send_batch(
                     unix_ms: now_ms(),
                 });
                 if shard.stop.load(Ordering::SeqCst) == HARD {
-                    metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    abandoned = true;
                     break;
                 }
                 let delay = backoff.next_delay(retry_after);
@@ -498,7 +528,7 @@ fn send_batch(
                     )
                 });
                 if !sleep_unless_hard_stop(shard, delay) {
-                    metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    abandoned = true;
                     break;
                 }
                 attempt = attempt.saturating_add(1);
@@ -508,7 +538,12 @@ fn send_batch(
 
     let n = batch.len() as u64;
     batch.clear();
-    finish(shard, ctx, n);
+    if abandoned {
+        finish(shard, ctx, aged);
+        abandon(shard, ctx, n);
+    } else {
+        finish(shard, ctx, n + aged);
+    }
     aged
 }
 

@@ -11,7 +11,7 @@ use super::segment::sync_dir;
 const CURSOR_MAGIC: &[u8; 8] = b"PRWCURS1";
 
 /// A place in the log: a segment and the byte offset of a record in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
     /// The segment's number.
     pub segment: u64,

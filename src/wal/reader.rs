@@ -41,6 +41,9 @@ pub struct ReadRecord {
     /// Its samples whose series is defined in the segment (others are counted in
     /// [`ReadCounts::orphan_samples`]).
     pub samples: Vec<ReadSample>,
+    /// The series ids (re)defined by Series records read since the previous record returned
+    /// in the same segment: a reused registry slot gives an id new labels.
+    pub defined: Vec<u32>,
 }
 
 /// What a reader skipped.
@@ -69,6 +72,8 @@ pub struct LogReader {
     series_segment: Option<u64>,
     /// The segment's series by id, as Remote Write 1.0 label bytes.
     series: HashMap<u32, Arc<[u8]>>,
+    /// Ids defined since the last record returned.
+    defined: Vec<u32>,
     counts: ReadCounts,
     /// The newest bytes of the segment being written, kept in memory by the writer.
     tail: Option<Arc<Tail>>,
@@ -96,6 +101,7 @@ impl LogReader {
             buffer_start: start.offset,
             series_segment: None,
             series: HashMap::new(),
+            defined: Vec::new(),
             counts: ReadCounts::default(),
             tail: None,
             from_memory: 0,
@@ -146,6 +152,10 @@ impl LogReader {
             }
             if self.position.offset < SEGMENT_HEADER_LEN as u64 {
                 self.position.offset = SEGMENT_HEADER_LEN as u64;
+                // At the start of the segment being written, with nothing in it yet.
+                if self.position >= limit.written_end {
+                    return Ok(None);
+                }
             }
             let end = if self.position.segment == limit.written_end.segment {
                 limit.written_end.offset
@@ -180,6 +190,7 @@ impl LogReader {
         self.buffer.clear();
         self.buffer_start = self.position.offset;
         self.series.clear();
+        self.defined.clear();
         self.series_segment = Some(number);
     }
 
@@ -284,6 +295,7 @@ impl LogReader {
             match record {
                 Record::Series { id, labels } => {
                     self.series.insert(id, encoded(&labels));
+                    self.defined.push(id);
                 }
                 Record::Samples(samples) => {
                     let mut read = Vec::with_capacity(samples.declared() as usize);
@@ -302,6 +314,7 @@ impl LogReader {
                         at,
                         next: self.position,
                         samples: read,
+                        defined: std::mem::take(&mut self.defined),
                     }));
                 }
             }

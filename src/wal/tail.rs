@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// Bytes the tail keeps by default (about 750,000 samples of W1).
-pub const DEFAULT_TAIL_BYTES: usize = 8 << 20;
+pub(crate) const DEFAULT_TAIL_BYTES: usize = 8 << 20;
 
 /// The writer's recent writes of its current segment.
 #[derive(Debug)]
@@ -106,15 +106,31 @@ mod tests {
         assert_eq!(out, b"gh");
         out.clear();
         assert_eq!(tail.copy_into(2, 102, 5, &mut out), 0, "another segment");
-        assert_eq!(tail.copy_into(3, 99, 5, &mut out), 0, "before what it holds");
-        assert_eq!(tail.copy_into(3, 108, 5, &mut out), 0, "after what it holds");
+        assert_eq!(
+            tail.copy_into(3, 99, 5, &mut out),
+            0,
+            "before what it holds"
+        );
+        assert_eq!(
+            tail.copy_into(3, 108, 5, &mut out),
+            0,
+            "after what it holds"
+        );
         tail.publish(3, 108, b"ijkl");
-        assert_eq!(tail.copy_into(3, 100, 4, &mut out), 0, "the oldest chunk went");
+        assert_eq!(
+            tail.copy_into(3, 100, 4, &mut out),
+            0,
+            "the oldest chunk went"
+        );
         assert_eq!(tail.copy_into(3, 104, 8, &mut out), 8);
         assert_eq!(out, b"efghijkl");
         tail.publish(4, 16, b"xy");
         out.clear();
-        assert_eq!(tail.copy_into(3, 104, 8, &mut out), 0, "a new segment starts afresh");
+        assert_eq!(
+            tail.copy_into(3, 104, 8, &mut out),
+            0,
+            "a new segment starts afresh"
+        );
         assert_eq!(tail.copy_into(4, 16, 8, &mut out), 2);
         tail.clear();
         assert_eq!(tail.copy_into(4, 16, 8, &mut out), 0);

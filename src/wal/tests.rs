@@ -338,21 +338,14 @@ type ReadBack = (Vec<u8>, i64, u64);
 
 /// Everything a reader from `start` gets, as (label key, timestamp, bits), with the
 /// position after the last record.
-fn read_with_reader(
-    writer: &Writer,
-    dir: &Path,
-    start: Position,
-) -> (Vec<ReadBack>, Position) {
+fn read_with_reader(writer: &Writer, dir: &Path, start: Position) -> (Vec<ReadBack>, Position) {
     let (read, position, _) = read_with(writer, LogReader::new(dir, start));
     (read, position)
 }
 
 /// [`read_with_reader`] with a reader of its own; also gives its bytes read from memory and
 /// from the files.
-fn read_with(
-    writer: &Writer,
-    mut reader: LogReader,
-) -> (Vec<ReadBack>, Position, (u64, u64)) {
+fn read_with(writer: &Writer, mut reader: LogReader) -> (Vec<ReadBack>, Position, (u64, u64)) {
     let mut samples = Vec::new();
     while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
         assert!(record.next > record.at);

@@ -322,6 +322,21 @@ impl Writer {
         self.wait_progress(timeout, |progress| progress.written >= target)
     }
 
+    /// Waits up to `timeout` for the writer to write something (or stop).
+    pub fn wait_progress_for(&self, timeout: Duration) {
+        let progress = lock(&self.shared.progress);
+        if progress.stopped {
+            drop(progress);
+            std::thread::sleep(timeout);
+            return;
+        }
+        let _ = self
+            .shared
+            .progressed
+            .wait_timeout(progress, timeout)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
     /// Waits until `done(progress)` holds, the writer stops or `timeout` passes.
     fn wait_progress(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> bool {
         let deadline = crate::deadline_after(timeout);

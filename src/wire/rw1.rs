@@ -259,10 +259,14 @@ mod tests {
 
     #[test]
     fn label_pairs_read_back_what_encode_labels_wrote() {
-        let labels = Labels::from_pairs(&[("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]).unwrap();
+        let labels =
+            Labels::from_pairs(&[("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]).unwrap();
         let bytes = encode_labels(&labels);
         let pairs: Vec<(&str, &str)> = label_pairs(&bytes).collect();
-        assert_eq!(pairs, vec![("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]);
+        assert_eq!(
+            pairs,
+            vec![("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")]
+        );
         assert_eq!(label_pairs(&bytes).len(), 3);
         assert_eq!(encode_label_pairs(pairs.into_iter()), bytes);
         assert_eq!(label_pairs(&bytes[..bytes.len() - 1]).count(), 2);

@@ -1,0 +1,568 @@
+//! The feeder of one endpoint in WAL mode: one thread that reads the log from the endpoint's
+//! cursor (from the writer's in-memory tail while it keeps up, from the files when it fell
+//! behind) and pushes the samples into the endpoint's shard queues, waiting for room, never
+//! dropping. It keeps, per shard, the records whose samples that shard has not finished, so it
+//! knows the endpoint's cursor: the first record not done for every shard (docs/ARCHITECTURE.md,
+//! "Durable queue (WAL mode)"). It persists the cursor at most once a second and at close; the
+//! writer deletes the segments below every endpoint's cursor.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fxhash::FxHashMap;
+
+use super::pending::PushError;
+use super::shard::{self, RUN, ShardShared};
+use super::{EndpointContext, EndpointQueue};
+use crate::log::LogLevel;
+use crate::metrics::DropReason;
+use crate::series::{Series, SeriesRef, bucket_of, lock};
+use crate::wal::cursor::{CursorStore, Position};
+use crate::wal::reader::{LogReader, ReadRecord};
+use crate::wal::writer::Writer;
+
+/// The cursor is persisted at most this often while running.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+/// How long the feeder waits for the writer, or for room, before it looks at its stop flag
+/// and its cursor again.
+const POLL: Duration = Duration::from_millis(50);
+/// Feeder series ids start here, far from any registry's.
+const FIRST_SERIES_ID: u64 = 1 << 63;
+
+/// What the sender and the feeder thread share.
+#[derive(Debug, Default)]
+struct Control {
+    state: Mutex<ControlState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    /// Where the next record to push starts: everything before is in the shard queues (or
+    /// done).
+    fed: Position,
+    /// The cursor last computed (the first record not done).
+    cursor: Position,
+    /// Stop now (close).
+    stop: bool,
+}
+
+/// A running feeder: its thread and what the sender asks of it.
+pub struct FeederHandle {
+    control: Arc<Control>,
+    thread: Mutex<Option<JoinHandle<Feeder>>>,
+    /// The feeder's state once its thread ended, to compute the final cursor.
+    ended: Mutex<Option<Feeder>>,
+    shards: Vec<Arc<ShardShared>>,
+}
+
+/// A feeder series: what its samples are queued as.
+#[derive(Debug)]
+struct FeedSeries {
+    series: Arc<Series>,
+    series_ref: SeriesRef,
+    shard: usize,
+    /// A sample carrying the series was queued to its shard.
+    announced: bool,
+    /// The last segment a sample of it was read from.
+    last_segment: u64,
+}
+
+/// The feeder's series: by label bytes, and by id in the segment being read.
+#[derive(Debug, Default)]
+struct FeedSeriesTable {
+    by_labels: FxHashMap<Arc<[u8]>, u32>,
+    slots: Vec<Option<FeedSeries>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    /// Log id in `ids_segment` -> slot (`u32::MAX`: not looked up yet).
+    ids: Vec<u32>,
+    ids_segment: u64,
+    next_id: u64,
+}
+
+/// How one go at pushing a sample ended.
+enum Push {
+    Pushed,
+    Stopped,
+    PersistDue,
+}
+
+/// The feeder thread's state.
+pub struct Feeder {
+    ctx: Arc<EndpointContext>,
+    shards: Vec<Arc<ShardShared>>,
+    batch_threshold: usize,
+    control: Arc<Control>,
+    writer: Arc<Writer>,
+    reader: LogReader,
+    cursors: Arc<CursorStore>,
+    /// The endpoint's id in the cursor store.
+    id: String,
+    /// The endpoint's index among the writer's cursors.
+    index: usize,
+    series: FeedSeriesTable,
+    /// Records pushed and perhaps not done: `(seq, start)`.
+    records: VecDeque<(u64, Position)>,
+    /// Per shard: `(seq, samples pushed to the shard once that record was)`.
+    per_shard: Vec<VecDeque<(u64, u64)>>,
+    /// Samples pushed to each shard.
+    pushed: Vec<u64>,
+    next_seq: u64,
+    /// The seq of a record only partly pushed (a stop came while it waited for room).
+    partial: Option<u64>,
+    /// Where the next record starts.
+    fed: Position,
+    persisted: Position,
+    last_persist: Instant,
+    /// A read error was logged (until reading works again).
+    read_error: bool,
+}
+
+impl EndpointQueue {
+    /// Starts this endpoint's feeder (WAL mode): it reads the log with `reader` (positioned at
+    /// the endpoint's cursor `start`) up to what `writer` has written, and keeps the cursor
+    /// in `cursors` under `id` and in the writer's cursor `index`.
+    pub fn start_feeder(
+        &self,
+        writer: Arc<Writer>,
+        reader: LogReader,
+        cursors: Arc<CursorStore>,
+        id: String,
+        index: usize,
+        start: Position,
+    ) -> crate::Result<FeederHandle> {
+        let control = Arc::new(Control::default());
+        {
+            let mut state = lock(&control.state);
+            state.fed = start;
+            state.cursor = start;
+        }
+        let shards = self.shards.clone();
+        let feeder = Feeder {
+            ctx: self.ctx.clone(),
+            shards: shards.clone(),
+            batch_threshold: self.batch_threshold,
+            control: control.clone(),
+            writer,
+            reader,
+            cursors,
+            id,
+            index,
+            series: FeedSeriesTable {
+                next_id: FIRST_SERIES_ID,
+                ids_segment: u64::MAX,
+                ..FeedSeriesTable::default()
+            },
+            records: VecDeque::new(),
+            per_shard: vec![VecDeque::new(); shards.len()],
+            pushed: vec![0; shards.len()],
+            next_seq: 0,
+            partial: None,
+            fed: start,
+            persisted: start,
+            last_persist: Instant::now(),
+            read_error: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("promrw-{}-feed", self.ctx.remote_name))
+            .spawn(move || feeder.run())
+            .map_err(|e| {
+                crate::Error::new(
+                    crate::ErrorKind::Io,
+                    format!("cannot start the WAL feeder thread: {e}"),
+                )
+            })?;
+        Ok(FeederHandle {
+            control,
+            thread: Mutex::new(Some(thread)),
+            ended: Mutex::new(None),
+            shards,
+        })
+    }
+}
+
+impl FeederHandle {
+    /// Waits until everything before `target` is in the shard queues (or done), or `deadline`
+    /// passes; true when it is.
+    pub fn wait_fed(&self, target: Position, deadline: Instant) -> bool {
+        let mut state = lock(&self.control.state);
+        loop {
+            if state.fed >= target {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || state.stop {
+                return false;
+            }
+            state = self
+                .control
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// The cursor last computed by the feeder (the first record not done).
+    pub fn cursor(&self) -> Position {
+        lock(&self.control.state).cursor
+    }
+
+    /// Stops the feeder thread (it leaves a record it waits to push for the next sender)
+    /// and joins it.
+    pub fn stop(&self) {
+        lock(&self.control.state).stop = true;
+        self.control.changed.notify_all();
+        for shard in &self.shards {
+            shard.wake_producers();
+        }
+        if let Some(thread) = lock(&self.thread).take() {
+            match thread.join() {
+                Ok(feeder) => *lock(&self.ended) = Some(feeder),
+                Err(_) => {
+                    // The feeder panicked: its cursor stays where it was last persisted.
+                }
+            }
+        }
+    }
+
+    /// After [`FeederHandle::stop`] and once the shard threads ended: computes the final
+    /// cursor from what the shards finished, persists it and hands it to the writer. Returns
+    /// it (`None` when the feeder thread had panicked).
+    pub fn finish(&self) -> Option<Position> {
+        let mut ended = lock(&self.ended);
+        let feeder = ended.as_mut()?;
+        let cursor = feeder.cursor();
+        feeder.persist(cursor);
+        Some(cursor)
+    }
+}
+
+impl Feeder {
+    /// The feeder thread: read, push, keep the cursor, until stopped.
+    fn run(mut self) -> Feeder {
+        loop {
+            if self.stopping() {
+                break;
+            }
+            let limit = self.writer.read_limit();
+            match self.reader.next_record(limit) {
+                Ok(Some(record)) => {
+                    self.read_error = false;
+                    if !self.push_record(record) {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    self.read_error = false;
+                    // Caught up: whatever the reader passed (Series records, damage) is done.
+                    self.fed = self.fed.max(self.reader.position());
+                    self.publish();
+                    self.wait_for_writer(limit.written_end);
+                }
+                Err(e) => {
+                    if !self.read_error {
+                        self.read_error = true;
+                        self.ctx.logger.log(LogLevel::Error, || {
+                            format!(
+                                "{}: cannot read the WAL at {:?}: {e}; retrying",
+                                self.ctx.describe(),
+                                self.reader.position()
+                            )
+                        });
+                    }
+                    self.wait_for_writer(limit.written_end);
+                }
+            }
+            if self.last_persist.elapsed() >= PERSIST_EVERY {
+                let cursor = self.publish();
+                self.persist(cursor);
+            }
+        }
+        self.publish();
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        lock(&self.control.state).stop
+    }
+
+    /// Waits up to [`POLL`] for the writer to write past `end`, or for a stop.
+    fn wait_for_writer(&self, end: Position) {
+        let deadline = Instant::now() + POLL;
+        while Instant::now() < deadline && !self.stopping() {
+            if self.writer.read_limit().written_end > end {
+                return;
+            }
+            self.writer.wait_progress_for(Duration::from_millis(10));
+        }
+    }
+
+    /// Pushes the samples of `record` into the shard queues, waiting for room. False when a
+    /// stop came first (the record is then left partly pushed, and the cursor stays before
+    /// it).
+    fn push_record(&mut self, record: ReadRecord) -> bool {
+        if record.at.segment != self.series.ids_segment {
+            self.enter_segment(record.at.segment);
+        }
+        for id in &record.defined {
+            if let Some(place) = self.series.ids.get_mut(*id as usize) {
+                *place = u32::MAX;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.records.push_back((seq, record.at));
+        self.partial = Some(seq);
+        let age_limit = self.ctx.config.queue.sample_age_limit;
+        let cutoff = (!age_limit.is_zero())
+            .then(|| shard::now_ms().saturating_sub(shard::millis(age_limit)));
+        let mut touched = vec![false; self.shards.len()];
+        let mut too_old = 0u64;
+        for sample in &record.samples {
+            if cutoff.is_some_and(|cutoff| sample.timestamp < cutoff) {
+                too_old += 1;
+                continue;
+            }
+            let Some(slot) = self.resolve(sample.id) else {
+                continue;
+            };
+            let value = f64::from_bits(sample.value_bits);
+            if !self.push_sample(slot, sample.timestamp, value) {
+                if too_old > 0 {
+                    self.ctx.metrics.add_dropped(DropReason::TooOld, too_old);
+                }
+                self.fed = record.at;
+                return false;
+            }
+            let shard = self.series.slots[slot as usize]
+                .as_ref()
+                .map_or(0, |s| s.shard);
+            touched[shard] = true;
+        }
+        if too_old > 0 {
+            self.ctx.metrics.add_dropped(DropReason::TooOld, too_old);
+        }
+        for (shard, touched) in touched.into_iter().enumerate() {
+            if touched {
+                self.per_shard[shard].push_back((seq, self.pushed[shard]));
+            }
+        }
+        self.partial = None;
+        self.fed = record.next;
+        // Flushes waiting for this record see it in the queues.
+        let mut state = lock(&self.control.state);
+        state.fed = self.fed;
+        drop(state);
+        self.control.changed.notify_all();
+        true
+    }
+
+    /// Pushes one sample of feeder series `slot`, waiting for room (persisting the cursor
+    /// meanwhile, as the shards drain during a long outage); false on stop.
+    fn push_sample(&mut self, slot: u32, timestamp: i64, value: f64) -> bool {
+        loop {
+            match self.try_push_sample(slot, timestamp, value) {
+                Push::Pushed => return true,
+                Push::Stopped => return false,
+                Push::PersistDue => {
+                    let cursor = self.publish();
+                    self.persist(cursor);
+                }
+            }
+        }
+    }
+
+    /// One go at pushing a sample: pushed, stopped, or still no room when the cursor is due
+    /// to be persisted.
+    fn try_push_sample(&mut self, slot: u32, timestamp: i64, value: f64) -> Push {
+        let Some(entry) = self.series.slots[slot as usize].as_mut() else {
+            return Push::Pushed;
+        };
+        let shard = &self.shards[entry.shard];
+        loop {
+            if shard.stop.load(Ordering::Relaxed) != RUN || shard.dead.load(Ordering::Relaxed) {
+                return Push::Stopped;
+            }
+            let announce = (!entry.announced).then(|| entry.series.clone());
+            let pushed =
+                shard
+                    .queue
+                    .lock()
+                    .try_push_parts(entry.series_ref, announce, timestamp, value);
+            match pushed {
+                Ok(len) => {
+                    entry.announced = true;
+                    self.pushed[entry.shard] += 1;
+                    if len >= self.batch_threshold
+                        && !shard.wake_pending.load(Ordering::Relaxed)
+                        && !shard.wake_pending.swap(true, Ordering::SeqCst)
+                    {
+                        shard.wake();
+                    }
+                    return Push::Pushed;
+                }
+                Err(PushError::Closed) => return Push::Stopped,
+                Err(PushError::Full) => {
+                    if !shard.wake_pending.swap(true, Ordering::SeqCst) {
+                        shard.wake();
+                    }
+                    let control = &self.control;
+                    let _ = shard
+                        .queue
+                        .wait_for_room(Instant::now() + POLL, || lock(&control.state).stop);
+                    if lock(&control.state).stop {
+                        return Push::Stopped;
+                    }
+                    if self.last_persist.elapsed() >= PERSIST_EVERY {
+                        return Push::PersistDue;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The feeder series of log id `id` in the current segment, made on first sight.
+    fn resolve(&mut self, id: u32) -> Option<u32> {
+        let table = &mut self.series;
+        if let Some(&slot) = table.ids.get(id as usize)
+            && slot != u32::MAX
+        {
+            return Some(slot);
+        }
+        let labels = self.reader.series_labels(id)?.clone();
+        let slot = match table.by_labels.get(&labels) {
+            Some(&slot) => slot,
+            None => self.new_series(labels),
+        };
+        let table = &mut self.series;
+        if table.ids.len() <= id as usize {
+            table.ids.resize(id as usize + 1, u32::MAX);
+        }
+        table.ids[id as usize] = slot;
+        if let Some(entry) = table.slots[slot as usize].as_mut() {
+            entry.last_segment = table.ids_segment;
+        }
+        Some(slot)
+    }
+
+    /// Makes a feeder series for `labels`.
+    fn new_series(&mut self, labels: Arc<[u8]>) -> u32 {
+        let table = &mut self.series;
+        let id = table.next_id;
+        table.next_id += 1;
+        let series = Arc::new(Series::from_encoded(id, labels.clone()));
+        let slot = match table.free.pop() {
+            Some(slot) => slot,
+            None => {
+                table.slots.push(None);
+                table.generations.push(0);
+                (table.slots.len() - 1) as u32
+            }
+        };
+        let generation = table.generations[slot as usize];
+        let series_ref = SeriesRef((u64::from(generation) << 32) | u64::from(slot));
+        let shard = bucket_of(series.shard_hash(), self.shards.len());
+        table.slots[slot as usize] = Some(FeedSeries {
+            series,
+            series_ref,
+            shard,
+            announced: false,
+            last_segment: table.ids_segment,
+        });
+        table.by_labels.insert(labels, slot);
+        slot
+    }
+
+    /// Starts reading segment `segment`: log ids start afresh, and the series not read in
+    /// this or the previous segment are released (their shards purge them once the samples
+    /// queued so far are resolved), so a churning workload does not grow the table.
+    fn enter_segment(&mut self, segment: u64) {
+        let table = &mut self.series;
+        table.ids.clear();
+        table.ids_segment = segment;
+        for slot in 0..table.slots.len() {
+            let stale = table.slots[slot]
+                .as_ref()
+                .is_some_and(|s| s.last_segment.saturating_add(1) < segment);
+            if !stale {
+                continue;
+            }
+            if let Some(old) = table.slots[slot].take() {
+                table.by_labels.remove(old.series.encoded_labels_shared());
+                table.generations[slot] = table.generations[slot].wrapping_add(1);
+                table.free.push(slot as u32);
+                if old.announced {
+                    let shard = &self.shards[old.shard];
+                    shard.releases.record(old.series_ref, shard.queue.pushed());
+                    shard.wake();
+                }
+            }
+        }
+    }
+
+    /// The first record not done for every shard (or where the next record starts).
+    fn cursor(&mut self) -> Position {
+        let mut lowest_open = self.partial.unwrap_or(u64::MAX);
+        for (index, fifo) in self.per_shard.iter_mut().enumerate() {
+            let shard = &self.shards[index];
+            let finished = shard
+                .done
+                .load(Ordering::SeqCst)
+                .saturating_sub(shard.abandoned.load(Ordering::SeqCst));
+            while fifo.front().is_some_and(|&(_, after)| after <= finished) {
+                fifo.pop_front();
+            }
+            if let Some(&(seq, _)) = fifo.front() {
+                lowest_open = lowest_open.min(seq);
+            }
+        }
+        while self
+            .records
+            .front()
+            .is_some_and(|&(seq, _)| seq < lowest_open)
+        {
+            self.records.pop_front();
+        }
+        self.records.front().map_or(self.fed, |&(_, at)| at)
+    }
+
+    /// Computes the cursor and publishes it (and the fed position) to the sender.
+    fn publish(&mut self) -> Position {
+        let cursor = self.cursor();
+        let mut state = lock(&self.control.state);
+        state.cursor = cursor;
+        state.fed = self.fed;
+        drop(state);
+        self.control.changed.notify_all();
+        cursor
+    }
+
+    /// Writes `cursor` to the cursor store when it moved, then lets the writer delete the
+    /// segments below every cursor.
+    fn persist(&mut self, cursor: Position) {
+        self.last_persist = Instant::now();
+        if cursor == self.persisted {
+            return;
+        }
+        match self.cursors.store(&self.id, cursor) {
+            Ok(()) => {
+                self.persisted = cursor;
+                self.writer.set_cursor(self.index, cursor);
+            }
+            Err(e) => {
+                self.ctx.logger.log(LogLevel::Error, || {
+                    format!(
+                        "{}: cannot persist the WAL cursor to {}: {e}",
+                        self.ctx.describe(),
+                        self.cursors.path(&self.id).display()
+                    )
+                });
+            }
+        }
+    }
+}
