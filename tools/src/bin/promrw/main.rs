@@ -1,13 +1,15 @@
 //! `promrw`: the command-line tool. `demo` pushes a synthetic workload through the full
 //! pipeline (to an embedded receiver unless `--url` is given), `sink` is a validating receiver
 //! for debugging pipelines, `bench` is the end-to-end benchmark, and `check-config` validates
-//! a configuration file and shows the endpoints it configures.
+//! a configuration file and shows the endpoints it configures, and `wal-soak` is a
+//! durability soak of the durable queue, to be killed at random moments.
 
 mod bench;
 mod check_config;
 mod demo;
 mod sink;
 mod usage;
+mod wal_soak;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,9 @@ enum Command {
     /// Validate a configuration file as a sender would and print its endpoints (secrets
     /// hidden); exits 2 when it is invalid.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Append rounds into a WAL-mode sender, syncing after each and printing it: kill it
+    /// (-9) at any moment and run it again; every printed round must be delivered.
+    WalSoak(wal_soak::WalSoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sink(args) => sink::run(args),
         Command::Bench(args) => bench::run(args),
         Command::CheckConfig(args) => return check_config::run(args),
+        Command::WalSoak(args) => wal_soak::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
