@@ -3,6 +3,7 @@
 //! docs/DURABILITY.md, the design in docs/ARCHITECTURE.md ("Durable queue (WAL mode)").
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use fxhash::FxHashMap;
 use crate::config::{EndpointConfig, WalConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
+use crate::metrics::{EndpointStats, WalStats};
 use crate::queue::EndpointQueue;
 use crate::queue::feeder::FeederHandle;
 use crate::redact::redact_url;
@@ -33,10 +35,8 @@ pub struct Durable {
     feeders: Vec<FeederHandle>,
     dir: PathBuf,
     /// Samples at or after each endpoint's cursor when the log was opened.
-    #[allow(dead_code)] // read by the self-metrics, the next step
     replayed: Vec<u64>,
     /// Damage repaired or skipped when the log was opened.
-    #[allow(dead_code)] // read by the self-metrics, the next step
     damage: Damage,
     /// Held until close: a second sender on `dir` fails meanwhile.
     lock: Mutex<Option<DirLock>>,
@@ -324,28 +324,38 @@ impl Durable {
         complete
     }
 
-    /// The writer's counters and the open-time figures, for stats and metrics.
-    #[allow(dead_code)] // read by the self-metrics, the next step
-    pub fn writer(&self) -> &Writer {
-        &self.writer
+    /// The log's figures.
+    pub fn stats(&self) -> WalStats {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let counters = self.writer.counters();
+        let damage = &self.damage;
+        let skipped_by_feeders: u64 = self.feeders.iter().map(FeederHandle::skipped).sum();
+        WalStats {
+            bytes_on_disk: load(&counters.bytes_on_disk),
+            segments: load(&counters.segments),
+            records_written: load(&counters.records_written),
+            bytes_written: load(&counters.bytes_written),
+            fsyncs: load(&counters.fsyncs),
+            write_errors: load(&counters.write_errors),
+            corrupt_records_skipped: damage.corrupt_stretches
+                + damage.bad_segments
+                + u64::from(damage.tail_bytes_cut > 0)
+                + skipped_by_feeders,
+        }
     }
 
-    /// Samples at or after endpoint `index`'s cursor when the log was opened.
-    #[allow(dead_code)] // read by the self-metrics, the next step
-    pub fn replayed(&self, index: usize) -> u64 {
-        self.replayed.get(index).copied().unwrap_or(0)
-    }
-
-    /// Damage found when the log was opened.
-    #[allow(dead_code)] // read by the self-metrics, the next step
-    pub fn damage(&self) -> &Damage {
-        &self.damage
-    }
-
-    /// Endpoint `index`'s cursor as last computed.
-    #[allow(dead_code)] // read by the self-metrics, the next step
-    pub fn cursor(&self, index: usize) -> Option<Position> {
-        self.feeders.get(index).map(FeederHandle::cursor)
+    /// Fills in endpoint `index`'s WAL figures: its drops by the budget and the age limit,
+    /// its cursor's lag, and what it replayed at open.
+    pub fn fill_endpoint_stats(&self, index: usize, stats: &mut EndpointStats) {
+        let (full, too_old) = self.writer.dropped(index);
+        stats.samples_dropped_wal_full = full;
+        stats.samples_dropped_wal_too_old = too_old;
+        if let Some(feeder) = self.feeders.get(index) {
+            let (bytes, samples) = self.writer.lag(feeder.cursor());
+            stats.wal_lag_bytes = bytes;
+            stats.wal_lag_samples = samples;
+        }
+        stats.wal_samples_replayed = self.replayed.get(index).copied().unwrap_or(0);
     }
 }
 

@@ -23,17 +23,28 @@ pub enum DropReason {
     /// The queue was full under the `drop_newest` policy (or under `fail` on one endpoint of
     /// several while another accepted the sample).
     QueueFull,
+    /// WAL mode: deleted unsent with the oldest segments at `promrw.wal.max_bytes`.
+    WalFull,
+    /// WAL mode: deleted unsent with segments older than `promrw.wal.max_age`.
+    WalTooOld,
 }
 
 impl DropReason {
     /// All reasons, in exposition order.
-    pub const ALL: [DropReason; 2] = [DropReason::TooOld, DropReason::QueueFull];
+    pub const ALL: [DropReason; 4] = [
+        DropReason::TooOld,
+        DropReason::QueueFull,
+        DropReason::WalFull,
+        DropReason::WalTooOld,
+    ];
 
     /// The `reason` label value.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::TooOld => "too_old",
             DropReason::QueueFull => "queue_full",
+            DropReason::WalFull => "wal_full",
+            DropReason::WalTooOld => "wal_too_old",
         }
     }
 }
@@ -154,6 +165,8 @@ impl EndpointMetrics {
             DropReason::QueueFull => self
                 .samples_dropped_queue_full
                 .fetch_add(n, Ordering::Relaxed),
+            // Counted by the WAL's writer, which deletes the segments.
+            DropReason::WalFull | DropReason::WalTooOld => 0,
         };
     }
 
@@ -305,6 +318,21 @@ pub struct EndpointStats {
     /// `prometheus_remote_storage_samples_dropped_total{reason="too_old"}`: samples dropped as
     /// older than `sample_age_limit`, on append or while queued or retried.
     pub samples_dropped_too_old: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="wal_full"}`: WAL mode, samples
+    /// deleted unsent with the oldest segments at `promrw.wal.max_bytes` (`full: drop_oldest`).
+    pub samples_dropped_wal_full: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="wal_too_old"}`: WAL mode,
+    /// samples deleted unsent with segments older than `promrw.wal.max_age`.
+    pub samples_dropped_wal_too_old: u64,
+    /// `promrw_wal_cursor_lag_bytes`: WAL mode, log bytes from the endpoint's cursor to the
+    /// end of the log (not yet done for this endpoint).
+    pub wal_lag_bytes: u64,
+    /// `promrw_wal_cursor_lag_samples`: WAL mode, samples from the endpoint's cursor to the
+    /// end of the log.
+    pub wal_lag_samples: u64,
+    /// `promrw_wal_samples_replayed_total`: WAL mode, samples the log held at or after the
+    /// endpoint's cursor when the sender opened it (sent first).
+    pub wal_samples_replayed: u64,
     /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}` (a promrw
     /// reason): samples dropped because the queue was full under `drop_newest` (or under
     /// `fail` on one endpoint of several while another accepted the sample).
@@ -338,7 +366,10 @@ pub struct EndpointStats {
 impl EndpointStats {
     /// Total dropped samples across reasons.
     pub fn samples_dropped(&self) -> u64 {
-        self.samples_dropped_too_old + self.samples_dropped_queue_full
+        self.samples_dropped_too_old
+            + self.samples_dropped_queue_full
+            + self.samples_dropped_wal_full
+            + self.samples_dropped_wal_too_old
     }
 }
 
@@ -376,6 +407,28 @@ pub struct SenderStats {
     pub series: u64,
     /// Per-endpoint figures, in configuration order.
     pub endpoints: Vec<EndpointStats>,
+    /// The durable queue's figures (WAL mode), `None` in memory mode.
+    pub wal: Option<WalStats>,
+}
+
+/// The durable queue's figures (`promrw_wal_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// `promrw_wal_bytes`: bytes of the log's segments on disk.
+    pub bytes_on_disk: u64,
+    /// `promrw_wal_segments`: segments on disk.
+    pub segments: u64,
+    /// `promrw_wal_records_written_total`: records written (series and samples records).
+    pub records_written: u64,
+    /// `promrw_wal_bytes_written_total`: bytes written to segments.
+    pub bytes_written: u64,
+    /// `promrw_wal_fsyncs_total`: successful fsyncs of segments.
+    pub fsyncs: u64,
+    /// `promrw_wal_write_errors_total`: write and fsync errors met (each retried).
+    pub write_errors: u64,
+    /// `promrw_wal_corrupt_records_skipped_total`: damaged stretches skipped, when the log was
+    /// opened and by the feeders since, and torn tails cut at open.
+    pub corrupt_records_skipped: u64,
 }
 
 /// Snapshot of one endpoint's live counters.
@@ -393,6 +446,12 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         series_cached: 0,
         samples_dropped_too_old: load(&m.samples_dropped_too_old),
         samples_dropped_queue_full: load(&m.samples_dropped_queue_full),
+        // Filled in from the WAL by the sender, in WAL mode.
+        samples_dropped_wal_full: 0,
+        samples_dropped_wal_too_old: 0,
+        wal_lag_bytes: 0,
+        wal_lag_samples: 0,
+        wal_samples_replayed: 0,
         bytes_total: load(&m.bytes_total),
         batches_acked: load(&m.batches_acked),
         enqueue_retries: load(&m.enqueue_retries),
@@ -546,6 +605,8 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
             let value = match reason {
                 DropReason::TooOld => e.stats.samples_dropped_too_old,
                 DropReason::QueueFull => e.stats.samples_dropped_queue_full,
+                DropReason::WalFull => e.stats.samples_dropped_wal_full,
+                DropReason::WalTooOld => e.stats.samples_dropped_wal_too_old,
             };
             let _ = writeln!(
                 out,
@@ -643,6 +704,9 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
             );
         }
     }
+    if let Some(wal) = &stats.wal {
+        render_wal(&mut out, wal, endpoints);
+    }
     let name = "prometheus_remote_storage_sent_batch_duration_seconds";
     family(
         &mut out,
@@ -665,6 +729,89 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
     }
     out
+}
+
+/// The durable queue's families (WAL mode only).
+fn render_wal(out: &mut String, wal: &WalStats, endpoints: &[EndpointExposition<'_>]) {
+    for (name, kind, help, value) in [
+        (
+            "promrw_wal_bytes",
+            "gauge",
+            "Bytes of the WAL's segments on disk.",
+            wal.bytes_on_disk,
+        ),
+        (
+            "promrw_wal_segments",
+            "gauge",
+            "WAL segments on disk.",
+            wal.segments,
+        ),
+        (
+            "promrw_wal_records_written_total",
+            "counter",
+            "WAL records written (series and samples records).",
+            wal.records_written,
+        ),
+        (
+            "promrw_wal_bytes_written_total",
+            "counter",
+            "Bytes written to WAL segments.",
+            wal.bytes_written,
+        ),
+        (
+            "promrw_wal_fsyncs_total",
+            "counter",
+            "Successful fsyncs of WAL segments.",
+            wal.fsyncs,
+        ),
+        (
+            "promrw_wal_write_errors_total",
+            "counter",
+            "WAL write and fsync errors (each retried).",
+            wal.write_errors,
+        ),
+        (
+            "promrw_wal_corrupt_records_skipped_total",
+            "counter",
+            "Damaged WAL stretches skipped or torn tails cut.",
+            wal.corrupt_records_skipped,
+        ),
+    ] {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    type Field = fn(&EndpointStats) -> u64;
+    let per_endpoint: [(&str, &str, &str, Field); 3] = [
+        (
+            "promrw_wal_cursor_lag_bytes",
+            "gauge",
+            "WAL bytes from the endpoint's cursor to the end of the log.",
+            |s| s.wal_lag_bytes,
+        ),
+        (
+            "promrw_wal_cursor_lag_samples",
+            "gauge",
+            "WAL samples from the endpoint's cursor to the end of the log.",
+            |s| s.wal_lag_samples,
+        ),
+        (
+            "promrw_wal_samples_replayed_total",
+            "counter",
+            "Samples the WAL held for the endpoint when the sender opened it.",
+            |s| s.wal_samples_replayed,
+        ),
+    ];
+    for (name, kind, help, get) in per_endpoint {
+        family(out, name, kind, help);
+        for e in endpoints {
+            let _ = writeln!(
+                out,
+                "{name}{{{}}} {}",
+                endpoint_labels(&e.stats),
+                get(&e.stats)
+            );
+        }
+    }
 }
 
 /// Writes `# HELP` and `# TYPE` lines.

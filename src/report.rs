@@ -15,6 +15,9 @@ pub struct LossCounts {
     pub dropped_too_old: u64,
     /// Samples dropped because the queue was full (`drop_newest`).
     pub dropped_queue_full: u64,
+    /// WAL mode: samples dropped unsent with the oldest segments (`max_bytes` reached with
+    /// `full: drop_oldest`, or older than `max_age`).
+    pub dropped_wal: u64,
 }
 
 impl LossCounts {
@@ -24,6 +27,7 @@ impl LossCounts {
             failed: stats.samples_failed,
             dropped_too_old: stats.samples_dropped_too_old,
             dropped_queue_full: stats.samples_dropped_queue_full,
+            dropped_wal: stats.samples_dropped_wal_full + stats.samples_dropped_wal_too_old,
         }
     }
 
@@ -35,12 +39,13 @@ impl LossCounts {
             dropped_queue_full: self
                 .dropped_queue_full
                 .saturating_sub(earlier.dropped_queue_full),
+            dropped_wal: self.dropped_wal.saturating_sub(earlier.dropped_wal),
         }
     }
 
     /// All samples lost.
     pub fn total(self) -> u64 {
-        self.failed + self.dropped_too_old + self.dropped_queue_full
+        self.failed + self.dropped_too_old + self.dropped_queue_full + self.dropped_wal
     }
 }
 
@@ -87,6 +92,7 @@ impl FlushReport {
                 failed: sum.failed + e.lost.failed,
                 dropped_too_old: sum.dropped_too_old + e.lost.dropped_too_old,
                 dropped_queue_full: sum.dropped_queue_full + e.lost.dropped_queue_full,
+                dropped_wal: sum.dropped_wal + e.lost.dropped_wal,
             })
     }
 
@@ -144,13 +150,16 @@ impl FlushReport {
             }
             let _ = write!(
                 out,
-                "; {}: {} failed, {} dropped too_old, {} dropped queue_full, {} pending",
+                "; {}: {} failed, {} dropped too_old, {} dropped queue_full, ",
                 e.describe(),
                 e.lost.failed,
                 e.lost.dropped_too_old,
                 e.lost.dropped_queue_full,
-                e.samples_pending
             );
+            if e.lost.dropped_wal > 0 {
+                let _ = write!(out, "{} dropped from the WAL, ", e.lost.dropped_wal);
+            }
+            let _ = write!(out, "{} pending", e.samples_pending);
             match &e.last_error {
                 Some(error) => {
                     let _ = write!(out, ", last error: {}", error.message);
@@ -238,18 +247,21 @@ mod tests {
             failed: 10,
             dropped_too_old: 4,
             dropped_queue_full: 1,
+            dropped_wal: 0,
         };
         let earlier = LossCounts {
             failed: 3,
             dropped_too_old: 4,
             dropped_queue_full: 0,
+            dropped_wal: 0,
         };
         assert_eq!(
             later.since(earlier),
             LossCounts {
                 failed: 7,
                 dropped_too_old: 0,
-                dropped_queue_full: 1
+                dropped_queue_full: 1,
+                dropped_wal: 0,
             }
         );
         assert_eq!(later.since(earlier).total(), 8);

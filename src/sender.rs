@@ -711,7 +711,19 @@ impl Sender {
                 [SuspectTimestamp::Future as usize]
                 .load(Ordering::Relaxed),
             series: self.registry.len() as u64,
-            endpoints: self.endpoints.iter().map(EndpointQueue::stats).collect(),
+            endpoints: self
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(index, endpoint)| {
+                    let mut stats = endpoint.stats();
+                    if let Some(durable) = &self.durable {
+                        durable.fill_endpoint_stats(index, &mut stats);
+                    }
+                    stats
+                })
+                .collect(),
+            wal: self.durable.as_ref().map(Durable::stats),
         }
     }
 
@@ -720,7 +732,14 @@ impl Sender {
         let expositions: Vec<_> = self
             .endpoints
             .iter()
-            .map(EndpointQueue::exposition)
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let mut exposition = endpoint.exposition();
+                if let Some(durable) = &self.durable {
+                    durable.fill_endpoint_stats(index, &mut exposition.stats);
+                }
+                exposition
+            })
             .collect();
         render_text(&self.stats(), &expositions)
     }

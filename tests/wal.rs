@@ -114,7 +114,56 @@ fn what_close_could_not_deliver_is_sent_by_the_next_sender_first_and_in_order() 
     }
     let totals = up.store().totals();
     assert_eq!((totals.duplicates, totals.out_of_order), (0, 0));
+    // The log's figures: what was replayed, nothing left behind the cursor once flushed.
+    // The feeder recomputes the cursor within 50 ms of the last acknowledgement.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sender.stats().endpoints[0].wal_lag_samples > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = sender.stats();
+    let endpoint = &stats.endpoints[0];
+    assert_eq!(endpoint.wal_samples_replayed, 2000);
+    assert_eq!((endpoint.wal_lag_samples, endpoint.wal_lag_bytes), (0, 0));
+    let wal = stats.wal.clone().expect("WAL figures in WAL mode");
+    assert!(wal.bytes_on_disk > 0 && wal.segments >= 1, "{wal:?}");
+    assert!(wal.records_written >= 2, "{wal:?}");
+    let text = sender.metrics_text();
+    for line in [
+        "promrw_wal_samples_replayed_total{remote_name=\"test\",".to_string(),
+        format!("promrw_wal_segments {}", wal.segments),
+        "promrw_wal_cursor_lag_samples{remote_name=\"test\",".to_string(),
+        "prometheus_remote_storage_samples_dropped_total{reason=\"wal_full\",".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
     sender.close(Duration::from_secs(10)).unwrap();
+}
+
+#[test]
+fn the_lag_counts_what_waits_on_disk_and_memory_mode_has_no_wal_figures() {
+    let down = FaultReceiver::start();
+    down.push_faults((0..10_000).map(|_| Fault::Status(503, "down")));
+    let dir = TempDir::new("wal-lag");
+    let sender = wal_sender(&down.url(), &dir, "").unwrap();
+    append_rounds(&sender, "wal_lag", 4, 250, now_ms());
+    sender.sync(Duration::from_secs(10)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sender.stats().endpoints[0].wal_lag_samples != 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            sender.stats().endpoints[0]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = sender.stats();
+    assert!(stats.endpoints[0].wal_lag_bytes > 1000 * 9, "{stats:?}");
+    assert!(stats.wal.unwrap().fsyncs >= 1);
+    let _ = sender.close(Duration::from_millis(100));
+    let memory = common::sender(&yaml(&down.url(), "", ""));
+    assert!(memory.stats().wal.is_none());
+    assert!(!memory.metrics_text().contains("promrw_wal_"));
+    let _ = memory.close(Duration::from_millis(100));
 }
 
 #[test]

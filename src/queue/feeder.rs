@@ -48,6 +48,8 @@ struct ControlState {
     cursor: Position,
     /// Stop now (close).
     stop: bool,
+    /// Damaged stretches the reader skipped.
+    skipped: u64,
 }
 
 /// A running feeder: its thread and what the sender asks of it.
@@ -205,6 +207,11 @@ impl FeederHandle {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Damaged stretches of the log the feeder's reader skipped.
+    pub fn skipped(&self) -> u64 {
+        lock(&self.control.state).skipped
     }
 
     /// The cursor last computed by the feeder (the first record not done).
@@ -537,6 +544,7 @@ impl Feeder {
         let mut state = lock(&self.control.state);
         state.cursor = cursor;
         state.fed = self.fed;
+        state.skipped = self.reader.counts().corrupt_stretches;
         drop(state);
         self.control.changed.notify_all();
         cursor

@@ -395,6 +395,30 @@ impl Writer {
         }
     }
 
+    /// What is not done for a reader at `cursor`: the log's bytes and samples from it to the
+    /// end.
+    pub fn lag(&self, cursor: Position) -> (u64, u64) {
+        let segments = lock(&self.shared.segments);
+        let mut bytes = 0;
+        let mut samples = 0;
+        for segment in segments.iter() {
+            let info = &segment.info;
+            match info.number.cmp(&cursor.segment) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    let from = cursor.offset.max(SEGMENT_HEADER_LEN as u64);
+                    bytes += info.len.saturating_sub(from);
+                    samples += info.samples_from(cursor.offset);
+                }
+                std::cmp::Ordering::Greater => {
+                    bytes += info.len.saturating_sub(SEGMENT_HEADER_LEN as u64);
+                    samples += info.samples_from(0);
+                }
+            }
+        }
+        (bytes, samples)
+    }
+
     /// The oldest segment still on disk (where a reader whose segment was deleted resumes).
     pub fn oldest_segment(&self) -> u64 {
         lock(&self.shared.segments)
