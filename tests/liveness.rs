@@ -1,14 +1,16 @@
 //! Blocking calls return within their own timeouts (issue 11.4 and 11.5): an append blocked
 //! for room does not hold up other appends of its order stripe, nor `release`; and close
-//! interrupts an HTTP attempt in flight and joins every shard thread before it returns.
+//! interrupts an HTTP attempt in flight (a request never answered, or a TCP connect that
+//! hangs) and joins every shard thread before it returns.
 
 mod common;
 
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Fault, FaultReceiver, now_ms, sender, yaml};
+use common::{Fault, FaultReceiver, now_ms, sender, threads_named, wait_for_threads, yaml};
 use promrw::{Config, ErrorKind, LogLevel, LogSink, Sender};
 
 /// A receiver that answers 503 to every request for the whole test: the shard queue fills and
@@ -268,4 +270,108 @@ fn blocked_appends_keep_per_endpoint_order_and_never_queue_a_sample_twice() {
         "the slow queue filled"
     );
     sender.close(Duration::from_secs(5)).unwrap();
+}
+
+/// A listener on 127.0.0.1 that never accepts, whose accept queue (one connection: backlog 0)
+/// is full: Linux drops the SYN of every further connect to it, which so hangs in SYN_SENT
+/// until its own timeout. Closed on drop.
+struct Unanswering {
+    listener: TcpListener,
+    _filler: TcpStream,
+}
+
+impl Unanswering {
+    /// Binds a free port, shrinks the backlog, fills the queue and checks that a connect now
+    /// hangs (else the test could not show anything).
+    fn start() -> Unanswering {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Listening again on Linux just sets the new backlog.
+        rustix::net::listen(&listener, 0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let filler = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+        let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(
+            matches!(&probe, Err(e) if e.kind() == std::io::ErrorKind::TimedOut),
+            "a connect to a listener with a full accept queue did not hang: {probe:?}"
+        );
+        Unanswering {
+            listener,
+            _filler: filler,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap()
+    }
+
+    /// How many sockets of this process's network namespace are in SYN_SENT to the listener.
+    fn connecting(&self) -> usize {
+        // rem_address is hex `0100007F:PORT` for 127.0.0.1; state 02 is SYN_SENT.
+        let remote = format!("0100007F:{:04X}", self.addr().port());
+        std::fs::read_to_string("/proc/net/tcp")
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"02")
+            })
+            .count()
+    }
+}
+
+/// A sample's first attempt hangs in its TCP connect (the receiver's accept queue is full, so
+/// the SYN is never answered) and `remote_timeout` is 30 s. A close with a 300 ms timeout
+/// still returns `Timeout` within about that (the connect used to hold it until
+/// `remote_timeout`), with the sample counted as failed, not lost, and the shard thread
+/// joined.
+#[test]
+fn close_interrupts_a_tcp_connect_that_hangs_and_joins_the_shard_thread() {
+    let unanswering = Unanswering::start();
+    let url = format!("http://{}/api/v1/write", unanswering.addr());
+    let sender = sender(
+        &yaml(&url, "", "")
+            .replace("remote_timeout: 2s", "remote_timeout: 30s")
+            .replace("name: test", "name: hangconnect"),
+    );
+    assert_eq!(wait_for_threads("promrw-hangconn", 1), 1);
+    let r = sender.series_from_pairs(&[("__name__", "hang")]).unwrap();
+    sender.append(r, now_ms(), 1.0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unanswering.connecting() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sender never started connecting"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Well into the connect: it is blocked in the kernel, not about to start.
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let error = sender.close(Duration::from_millis(300)).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "close took {took:?}"
+    );
+    let stats = sender.stats().endpoints[0].clone();
+    assert_eq!(
+        (
+            stats.samples_failed,
+            stats.samples_pending,
+            stats.samples_acked
+        ),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(sender.last_report().lost().failed, 1);
+    // Joined before close returned; /proc drops a thread a moment after it ends.
+    assert_eq!(
+        wait_for_threads("promrw-hangconn", 0),
+        0,
+        "{} shard threads left",
+        threads_named("promrw-hangconn")
+    );
+    assert_eq!(unanswering.connecting(), 0, "the connect was left running");
 }

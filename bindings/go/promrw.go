@@ -483,10 +483,12 @@ func (s *Sender) Flush(timeout time.Duration) error {
 // shard threads and frees the library's resources (including the WithLogger function). It
 // keeps the final Stats, MetricsText and LastReport, which those methods return afterwards.
 //
-// A request still waiting for a receiver at the deadline is interrupted (its connection is
-// shut down), so Close returns soon after the deadline even when remote_timeout is longer;
-// only a TCP connect or DNS lookup begun before the call can hold it longer, up to
-// remote_timeout. When it returns, every shard thread has ended: the WithLogger function is
+// An HTTP attempt still in progress at the deadline is interrupted (its connection is shut
+// down, a TCP connect is abandoned), so Close returns soon after the deadline even when
+// remote_timeout is longer. A DNS lookup in progress is abandoned as well: it runs on a
+// helper thread of its own, which holds nothing of the sender's and ends by itself when the
+// system resolver answers, possibly after Close returns (a URL whose host is an IP address
+// needs no lookup). When it returns, every shard thread has ended: the WithLogger function is
 // not called for this Sender any more.
 //
 // It returns nil when everything queued was sent and nothing was rejected or dropped since

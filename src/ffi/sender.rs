@@ -449,10 +449,13 @@ pub unsafe extern "C" fn promrw_sender_flush(
 }
 
 /// Stops accepting samples, sends what is queued for up to `timeout_ms`, then stops and joins
-/// the shard threads. Samples still unsent at the deadline are counted as failed. A request
-/// still waiting for a receiver at the deadline is interrupted (its connection is shut down),
-/// so this returns soon after the deadline even when `remote_timeout` is longer; only a TCP
-/// connect or DNS lookup begun before this call can hold it longer, up to `remote_timeout`.
+/// the shard threads. Samples still unsent at the deadline are counted as failed. An HTTP
+/// attempt still in progress at the deadline is interrupted (its connection is shut down, a
+/// TCP connect is abandoned), so this returns soon after the deadline even when
+/// `remote_timeout` is longer. A DNS lookup in progress is abandoned as well: it runs on a
+/// helper thread of its own, which holds nothing of the sender's and ends by itself when the
+/// system resolver answers, possibly after this returns (a URL whose host is an IP address
+/// needs no lookup).
 ///
 /// Ownership: the caller still owns `s` and must free it with `promrw_sender_free`.
 ///

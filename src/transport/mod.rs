@@ -2,6 +2,7 @@
 //! headers, authentication, TLS, proxy, per-attempt timeout and response classification.
 
 pub mod auth;
+mod connect;
 mod resolve;
 pub mod retry;
 mod tls;
@@ -16,6 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::redact::redact_url;
 use auth::AuthSource;
+use connect::Interrupted;
 pub use retry::{Backoff, Outcome};
 
 /// The `User-Agent` promrw sends.
@@ -60,20 +62,30 @@ pub struct Transport {
     follow_redirects: bool,
     /// The configured URL's origin, computed once: redirects send credentials only there.
     origin: Option<String>,
+    /// Set by the [`Interrupter`]: the agent's connects and name lookups give up.
+    interrupted: Interrupted,
 }
 
 /// Interrupts the HTTP attempts of one [`Transport`] from another thread: the handle close
 /// uses at its deadline.
 #[derive(Debug, Clone)]
-pub struct Interrupter(Agent);
+pub struct Interrupter {
+    agent: Agent,
+    interrupted: Interrupted,
+}
 
 impl Interrupter {
-    /// Shuts down every connection of the transport's agent: an attempt blocked on a socket
-    /// read or write (or a TLS or proxy CONNECT handshake) fails at once, and every later
-    /// attempt fails without connecting. A TCP connect or name lookup in progress is not
-    /// interrupted; it ends within the attempt's timeout.
+    /// Interrupts the transport for good: an attempt blocked on a socket read or write (or a
+    /// TLS or proxy CONNECT handshake) fails at once (the agent shuts down every connection);
+    /// a TCP connect in progress fails within 50 ms (it is polled in slices that look for
+    /// the interruption); a name lookup in progress is abandoned within 50 ms (it runs on a
+    /// helper thread of its own, which ends by itself when the system resolver answers); and
+    /// every later attempt fails without connecting.
     pub fn interrupt(&self) {
-        self.0.clone().shutdown();
+        // The flag first: a connect that completes now is then refused by the agent's
+        // shutdown registry or shut down with the other connections.
+        self.interrupted.set();
+        self.agent.clone().shutdown();
     }
 }
 
@@ -148,7 +160,8 @@ impl Transport {
             None => None,
         };
         builder = builder.proxy(proxy);
-        let agent = tls::agent(builder.build(), tls);
+        let interrupted = Interrupted::default();
+        let agent = tls::agent(builder.build(), tls, interrupted.clone());
         let auth = AuthSource::new(
             endpoint.basic_auth.as_ref(),
             endpoint.authorization.as_ref(),
@@ -168,12 +181,16 @@ impl Transport {
             retry_on_http_429: endpoint.queue.retry_on_http_429,
             follow_redirects: endpoint.follow_redirects,
             origin: origin(&endpoint.url),
+            interrupted,
         })
     }
 
     /// The handle that interrupts this transport's attempts from another thread.
     pub fn interrupter(&self) -> Interrupter {
-        Interrupter(self.agent.clone())
+        Interrupter {
+            agent: self.agent.clone(),
+            interrupted: self.interrupted.clone(),
+        }
     }
 
     /// POSTs one snappy-compressed `WriteRequest`. `attempt` is 0 for the first try; retries

@@ -2,7 +2,8 @@
 //! `insecure_skip_verify`, and `server_name`.
 //!
 //! Every https connection goes through one connector chain: [`RefuseSocksProxy`], CONNECT
-//! proxy, TCP, then [`RustlsConnector`], which runs rustls with the settings [`build`] made.
+//! proxy, TCP (interruptible: `connect.rs`), then [`RustlsConnector`], which runs rustls with
+//! the settings [`build`] made.
 //! The server certificate is checked against `server_name` when it is set (and that name is
 //! sent as SNI, as Prometheus's `tls_config.server_name` does), else against the URL host.
 //! ureq's own rustls connector is not used: it can only trust either the built-in roots or a
@@ -21,7 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::resolve::IpLiteralResolver;
+use super::connect::{Interrupted, InterruptibleTcpConnector};
+use super::resolve::InterruptibleResolver;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
@@ -32,7 +34,7 @@ use rustls::{
 };
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
-    TcpConnector, Transport, TransportAdapter,
+    Transport, TransportAdapter,
 };
 use ureq::{Agent, ProxyProtocol};
 
@@ -71,14 +73,15 @@ pub fn build(tls: &TlsConfig, logger: &Logger) -> Result<TlsSettings> {
 }
 
 /// Makes the agent for an endpoint: ureq's `config` (timeouts, proxy) with promrw's connector
-/// chain, whose TLS is done by a [`RustlsConnector`] with `tls`.
-pub fn agent(config: ureq::config::Config, tls: TlsSettings) -> Agent {
+/// chain, whose TLS is done by a [`RustlsConnector`] with `tls`, and whose TCP connects and
+/// name lookups give up once `interrupted` is set.
+pub fn agent(config: ureq::config::Config, tls: TlsSettings, interrupted: Interrupted) -> Agent {
     let connector = RustlsConnector::new(&config, tls);
     let chain = RefuseSocksProxy
         .chain(ConnectProxyConnector::default())
-        .chain(TcpConnector::default())
+        .chain(InterruptibleTcpConnector::new(interrupted.clone()))
         .chain(connector);
-    Agent::with_parts(config, chain, IpLiteralResolver::default())
+    Agent::with_parts(config, chain, InterruptibleResolver::new(interrupted))
 }
 
 /// The first link of the chain: ureq's SOCKS support is not compiled in and the TCP

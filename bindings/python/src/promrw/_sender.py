@@ -707,11 +707,13 @@ class Sender:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
         stops and joins the shard threads.
 
-        A request still waiting for a receiver at the deadline is interrupted (its connection
-        is shut down), so this returns soon after the deadline even when ``remote_timeout`` is
-        longer; only a TCP connect or DNS lookup begun before the call can hold it longer, up
-        to ``remote_timeout``. When it returns, every shard thread has ended: the log function
-        is not called for this sender any more.
+        An HTTP attempt still in progress at the deadline is interrupted (its connection is
+        shut down, a TCP connect is abandoned), so this returns soon after the deadline even
+        when ``remote_timeout`` is longer. A DNS lookup in progress is abandoned as well: it
+        runs on a helper thread of its own, which holds nothing of the sender's and ends by
+        itself when the system resolver answers, possibly after this returns (a URL whose host
+        is an IP address needs no lookup). When it returns, every shard thread has ended: the
+        log function is not called for this sender any more.
 
         Returns only when everything queued was sent and nothing was rejected or dropped since
         the previous flush or close returned. The sender is closed in every case. Afterwards
