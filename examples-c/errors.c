@@ -10,7 +10,7 @@
  * out-of-order timestamp, a full queue under the `fail` policy (against an address where
  * nothing listens), use after close, a too-small buffer, flush and close reporting samples
  * a receiver rejected (PROMRW_SAMPLES_LOST and promrw_sender_last_report) and what the stats
- * count of them. (The panic boundary is tested by examples-c/test-hooks/panic.c.) Exits 1 on
+ * count of them, and promrw_sender_sync (NULL, at once in memory mode, after close). (The panic boundary is tested by examples-c/test-hooks/panic.c.) Exits 1 on
  * the first mismatch. The last line is "samples_acked=N" for .ci/c-abi.sh.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -27,6 +27,14 @@
 #define DEAD_URL "http://127.0.0.1:1/api/v1/write"
 
 static int failures = 0;
+
+/* Milliseconds on the monotonic clock. */
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 /* Checks a status and, when `err` is given, that its code matches and its message contains
  * every one of the NULL-terminated `needles`. Frees `err`. */
@@ -114,6 +122,7 @@ int main(int argc, char **argv)
     int64_t now_ms = (int64_t)time(NULL) * 1000 - 60000;
     unsigned long long sent = 0;
     int i, appended;
+    double started_ms, took_ms;
     char run[64];
 
     if (argc != 3) {
@@ -161,6 +170,8 @@ int main(int argc, char **argv)
     expect("NULL sender (stats)", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
     status = promrw_sender_flush(NULL, 10);
     expect("NULL sender (flush)", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
+    status = promrw_sender_sync(NULL, 10);
+    expect("NULL sender (sync)", status, PROMRW_INVALID_ARGUMENT, NULL, "invalid argument", NULL);
     check("promrw_error_message(NULL) is NULL", promrw_error_message(NULL) == NULL);
     check("promrw_error_code(NULL) is INVALID_ARGUMENT",
           promrw_error_code(NULL) == PROMRW_INVALID_ARGUMENT);
@@ -232,6 +243,8 @@ int main(int argc, char **argv)
     status = promrw_sender_series(sender, labels, 2, &ref, &err);
     expect("series after close", status, PROMRW_CLOSED, err, "closed", NULL);
     err = NULL;
+    status = promrw_sender_sync(sender, 5000);
+    expect("sync after close", status, PROMRW_CLOSED, NULL, "closed", NULL);
     status = promrw_sender_close(sender, 5000);
     expect("close twice", status, PROMRW_CLOSED, NULL, "closed", NULL);
 
@@ -271,6 +284,19 @@ int main(int argc, char **argv)
     check("rejected_queue_full == 2", stats.rejected_queue_full == 2);
     check("samples_acked == 0", stats.samples_acked == 0);
     check("samples_pending > 0", stats.samples_pending > 0);
+    /* Memory mode: sync returns OK at once, though nothing queued can be delivered (a sync
+     * that waited for delivery would take its whole 20 s). */
+    started_ms = monotonic_ms();
+    status = promrw_sender_sync(dead, 20000);
+    took_ms = monotonic_ms() - started_ms;
+    expect("sync in memory mode", status, PROMRW_OK, NULL, NULL, NULL);
+    printf("     sync took %.1f ms\n", took_ms);
+    check("sync in memory mode returns at once (< 5 s)", took_ms < 5000.0);
+    stats.struct_size = sizeof stats;
+    status = promrw_sender_stats(dead, &stats);
+    expect("stats after sync", status, PROMRW_OK, NULL, NULL, NULL);
+    check("sync delivered nothing (samples_acked == 0)", stats.samples_acked == 0);
+    check("samples still pending after sync", stats.samples_pending > 0);
     status = promrw_sender_close(dead, 200);
     expect("close with unsent samples", status, PROMRW_TIMEOUT, NULL, "timeout", NULL);
 

@@ -937,6 +937,32 @@ promrw_status promrw_sender_set_log_level(const promrw_sender *s, uint32_t min_l
 promrw_status promrw_sender_stats(const promrw_sender *s, promrw_stats *out);
 
 /**
+ * Makes every sample accepted before the call durable. With the durable queue (`promrw.wal`)
+ * it succeeds once every sample accepted before the call is written to the log files and
+ * fsync'd (whatever the fsync policy), else it fails with a timeout when the timeout passes
+ * first. In memory mode (no `promrw.wal`) it succeeds at once and guarantees nothing: the
+ * samples live in memory only. After close it fails as closed. The durability contract is
+ * stated in docs/DURABILITY.md.
+ *
+ * Ownership: none.
+ *
+ * Lifetime: blocks the calling thread for at most about `timeout_ms` milliseconds (in memory
+ * mode it does not block).
+ *
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`
+ * (appends racing with it may or may not be covered).
+ *
+ * Returns: `PROMRW_OK` once every sample accepted before the call is durable (in memory mode
+ * at once, with no guarantee); `PROMRW_TIMEOUT` when `timeout_ms` passed first;
+ * `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender.
+ */
+promrw_status promrw_sender_sync(const promrw_sender *s, uint64_t timeout_ms);
+
+/**
  * A short static description of a status code, such as `"queue full"`.
  *
  * Ownership: the string is static; do not free it.

@@ -369,6 +369,7 @@ fn null_arguments_give_invalid_argument() {
             promrw_sender_flush(ptr::null(), 10),
             PROMRW_INVALID_ARGUMENT
         );
+        assert_eq!(promrw_sender_sync(ptr::null(), 10), PROMRW_INVALID_ARGUMENT);
         assert_eq!(
             promrw_sender_close(ptr::null_mut(), 10),
             PROMRW_INVALID_ARGUMENT
@@ -821,6 +822,7 @@ fn after_close_every_call_returns_closed() {
         );
         assert_eq!(accepted, 5, "nothing written after close");
         assert_eq!(promrw_sender_flush(s, 100), PROMRW_CLOSED);
+        assert_eq!(promrw_sender_sync(s, 100), PROMRW_CLOSED);
         assert_eq!(promrw_sender_close(s, 100), PROMRW_CLOSED);
         // Read-only calls keep working after close: the final counts can be read.
         let mut st = promrw_stats {
@@ -1063,6 +1065,7 @@ fn in_a_forked_child_every_call_but_free_returns_forked_at_once() {
             ));
             check(promrw_sender_release_series(s, r));
             check(promrw_sender_flush(s, 60_000));
+            check(promrw_sender_sync(s, 60_000));
             let mut st = promrw_stats {
                 struct_size: size_of::<promrw_stats>(),
                 ..Default::default()
@@ -1089,6 +1092,43 @@ fn in_a_forked_child_every_call_but_free_returns_forked_at_once() {
     }
     close_and_free(s, PROMRW_OK);
     assert_eq!(recv.store().totals().accepted, 2);
+}
+
+#[test]
+fn sync_in_memory_mode_returns_ok_at_once_without_waiting_for_delivery() {
+    // A receiver that never accepts: nothing queued can be delivered, so a sync that waited
+    // for delivery (as flush does) would take its whole timeout.
+    let recv = receiver_with(Arc::new(|_: &RequestInfo| Reply::status(503, "down")));
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "sync_memory")]);
+    let t = now_ms();
+    // SAFETY: `s` is live until the free below.
+    unsafe {
+        for i in 0..10 {
+            assert_eq!(promrw_sender_append(s, r, t + i, 1.0), PROMRW_OK);
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(promrw_sender_sync(s, 60_000), PROMRW_OK);
+        assert_eq!(
+            promrw_sender_sync(s, 0),
+            PROMRW_OK,
+            "a zero timeout is no timeout here"
+        );
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "sync in memory mode waited {took:?}"
+        );
+    }
+    let st = stats(s);
+    assert_eq!(st.samples_appended, 10);
+    assert_eq!(st.samples_acked, 0, "sync delivers nothing");
+    assert!(st.samples_pending > 0, "sync guarantees nothing: {st:?}");
+    // SAFETY: `s` is live and freed once.
+    unsafe {
+        assert_eq!(promrw_sender_close(s, 100), PROMRW_TIMEOUT);
+        promrw_sender_free(s);
+    }
 }
 
 #[test]

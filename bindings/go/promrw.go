@@ -479,6 +479,33 @@ func (s *Sender) Flush(timeout time.Duration) error {
 	return reportError(st, r)
 }
 
+// Sync makes every sample accepted before the call durable. With the durable queue
+// (promrw.wal) it succeeds once every sample accepted before the call is written to the log
+// files and fsync'd (whatever the fsync policy), else it fails with a timeout when the
+// timeout passes first. In memory mode (no promrw.wal) it succeeds at once and guarantees
+// nothing: the samples live in memory only. After close it fails as closed. The durability
+// contract is stated in docs/DURABILITY.md.
+//
+// Unlike Flush it waits for no receiver and makes no report. Durations are rounded up to
+// whole milliseconds. It returns nil on success; otherwise an *Error with
+//   - CodeTimeout (errors.Is(err, ErrTimeout)) when timeout passed first;
+//   - CodeClosed (errors.Is(err, ErrClosed)) after Close.
+func (s *Sender) Sync(timeout time.Duration) error {
+	s.mu.RLock()
+	p := s.ptr()
+	if p == nil {
+		s.mu.RUnlock()
+		return errSenderClosed
+	}
+	st := C.promrw_sender_sync(p, millis(timeout))
+	s.mu.RUnlock()
+	runtime.KeepAlive(s)
+	if st == C.PROMRW_OK {
+		return nil
+	}
+	return &Error{code: Code(st), msg: "sync: " + Code(st).String()}
+}
+
 // Close stops accepting samples, sends what is queued for up to timeout, stops and joins the
 // shard threads and frees the library's resources (including the WithLogger function). It
 // keeps the final Stats, MetricsText and LastReport, which those methods return afterwards.

@@ -487,6 +487,39 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// TestSyncInMemoryMode checks that without promrw.wal Sync returns nil at once and
+// guarantees nothing: nothing queued can reach an endpoint where nothing listens, yet Sync
+// (unlike Flush) does not wait for it; after Close it fails with CodeClosed.
+func TestSyncInMemoryMode(t *testing.T) {
+	s, err := New(testConfig(deadURL, "min_backoff: 10ms", "max_backoff: 50ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := mustSeries(t, s, map[string]string{"__name__": "go_sync_memory", "run": runLabel})
+	t0 := nowMs()
+	for i := 0; i < 10; i++ {
+		if err := s.Append(ref, t0+int64(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := time.Now()
+	if err := s.Sync(30 * time.Second); err != nil {
+		t.Errorf("Sync in memory mode: %v", err)
+	}
+	if err := s.Sync(0); err != nil {
+		t.Errorf("Sync(0) in memory mode: %v", err)
+	}
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("Sync in memory mode waited %v", took)
+	}
+	if st := s.Stats(); st.SamplesAppended != 10 || st.SamplesAcked != 0 || st.SamplesPending == 0 {
+		t.Errorf("stats after Sync: %+v, want 10 appended, none acknowledged, some pending", st)
+	}
+	err = s.Close(100 * time.Millisecond)
+	expectCode(t, "Close with unsent samples", err, CodeTimeout, ErrTimeout)
+	expectCode(t, "Sync after Close", s.Sync(time.Second), CodeClosed, ErrClosed, "closed")
+}
+
 // TestClose checks Close twice and every call after Close.
 func TestClose(t *testing.T) {
 	sink := startSink(t)
@@ -521,6 +554,7 @@ func TestClose(t *testing.T) {
 	expectCode(t, "Series after Close", err, CodeClosed, ErrClosed)
 	expectCode(t, "ReleaseSeries after Close", s.ReleaseSeries(ref), CodeClosed, ErrClosed)
 	expectCode(t, "Flush after Close", s.Flush(time.Second), CodeClosed, ErrClosed)
+	expectCode(t, "Sync after Close", s.Sync(time.Second), CodeClosed, ErrClosed, "closed")
 	// The final figures stay readable.
 	if st := s.Stats(); st.SamplesAppended != 5 || st.SamplesAcked != 5 || st.SamplesFailed != 0 ||
 		st.SamplesPending != 0 || st.Series != 1 || st.Endpoints != 1 {

@@ -135,7 +135,7 @@ pub use sender::{
     promrw_label, promrw_sample, promrw_sender_append, promrw_sender_append_batch,
     promrw_sender_append_columns, promrw_sender_append_stale, promrw_sender_close,
     promrw_sender_flush, promrw_sender_free, promrw_sender_new, promrw_sender_release_series,
-    promrw_sender_series, promrw_series_ref,
+    promrw_sender_series, promrw_sender_sync, promrw_series_ref,
 };
 pub use stats::{promrw_sender_metrics_text, promrw_sender_stats, promrw_stats};
 pub use status::{

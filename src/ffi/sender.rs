@@ -1,4 +1,4 @@
-//! `promrw_sender`: series registration, appends, flush, close and free.
+//! `promrw_sender`: series registration, appends, flush, sync, close and free.
 
 use std::ffi::c_char;
 use std::time::Duration;
@@ -444,6 +444,41 @@ pub unsafe extern "C" fn promrw_sender_flush(
         // SAFETY: `s` is NULL or a live sender, per the contract.
         let result =
             unsafe { open(s) }.and_then(|sender| sender.flush(Duration::from_millis(timeout_ms)));
+        status_of_result(&result)
+    })
+}
+
+/// Makes every sample accepted before the call durable. With the durable queue (`promrw.wal`)
+/// it succeeds once every sample accepted before the call is written to the log files and
+/// fsync'd (whatever the fsync policy), else it fails with a timeout when the timeout passes
+/// first. In memory mode (no `promrw.wal`) it succeeds at once and guarantees nothing: the
+/// samples live in memory only. After close it fails as closed. The durability contract is
+/// stated in docs/DURABILITY.md.
+///
+/// Ownership: none.
+///
+/// Lifetime: blocks the calling thread for at most about `timeout_ms` milliseconds (in memory
+/// mode it does not block).
+///
+/// Thread safety: may be called from any thread, concurrently with other calls on `s`
+/// (appends racing with it may or may not be covered).
+///
+/// Returns: `PROMRW_OK` once every sample accepted before the call is durable (in memory mode
+/// at once, with no guarantee); `PROMRW_TIMEOUT` when `timeout_ms` passed first;
+/// `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_INVALID_ARGUMENT` when `s` is NULL.
+///
+/// # Safety
+///
+/// `s` must be NULL or a live sender.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn promrw_sender_sync(
+    s: *const promrw_sender,
+    timeout_ms: u64,
+) -> promrw_status {
+    ffi_boundary!(PROMRW_PANIC, {
+        // SAFETY: `s` is NULL or a live sender, per the contract.
+        let result =
+            unsafe { open(s) }.and_then(|sender| sender.sync(Duration::from_millis(timeout_ms)));
         status_of_result(&result)
     })
 }

@@ -119,6 +119,8 @@ def test_null_handles_are_invalid_arguments() -> None:
     with pytest.raises(promrw.InvalidArgumentError):
         _sender._check(_lib.lib.promrw_sender_flush(None, 0))
     with pytest.raises(promrw.InvalidArgumentError):
+        _sender._check(_lib.lib.promrw_sender_sync(None, 0))
+    with pytest.raises(promrw.InvalidArgumentError):
         _sender._check(_lib.lib.promrw_sender_stats(None, None))
 
 
@@ -316,6 +318,8 @@ def test_bad_timeouts(sink: Sink, timeout: Any) -> None:
         with pytest.raises((ValueError, TypeError)):
             sender.flush(timeout)
         with pytest.raises((ValueError, TypeError)):
+            sender.sync(timeout)
+        with pytest.raises((ValueError, TypeError)):
             sender.close(timeout)
         assert not sender.closed
 
@@ -334,6 +338,8 @@ def test_closed_sender_refuses_everything(sink: Sink) -> None:
         "append_many empty": lambda: sender.append_many(ref, [], []),
         "release_series": lambda: sender.release_series(ref),
         "flush": lambda: sender.flush(1),
+        "sync": lambda: sender.sync(1),
+        "sync without limit": lambda: sender.sync(),
     }
     for name, call in calls.items():
         with pytest.raises(promrw.ClosedError) as info:

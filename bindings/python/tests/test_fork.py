@@ -70,6 +70,7 @@ CALLS: List[Tuple[str, Callable[[promrw.Sender, int], Any]]] = [
     ("append_stale", lambda s, r: s.append_stale(r, T0 + 100)),
     ("append_many", lambda s, r: s.append_many(r, [1.0], [T0 + 100])),
     ("flush", lambda s, r: s.flush(timeout=1.0)),
+    ("sync", lambda s, r: s.sync(timeout=1.0)),
     ("close", lambda s, r: s.close(timeout=1.0)),
     ("stats", lambda s, r: s.stats()),
     ("metrics_text", lambda s, r: s.metrics_text()),

@@ -13,6 +13,7 @@ from typing import Any, List
 import pytest
 
 import promrw
+from promrw import _constants as c
 
 from conftest import Sink, config, run_python
 
@@ -83,6 +84,40 @@ def test_close_timeouts(sink: Sink) -> None:
     sender.close()
     assert sink.wait_for(4) == 4
     sink.assert_clean()
+
+
+def test_sync_in_memory_mode_returns_at_once(dead_url: str) -> None:
+    """Without promrw.wal, sync returns at once and guarantees nothing: nothing queued can
+    reach the dead endpoint, yet sync (unlike flush) does not wait for it."""
+    sender = promrw.Sender(config(dead_url, min_backoff="10ms", max_backoff="50ms"),
+                           close_timeout=0.1)
+    try:
+        ref = sender.series({"__name__": "py_sync_memory"})
+        for i in range(10):
+            sender.append(ref, float(i), T0 + i)
+        started = time.monotonic()
+        assert sender.sync(timeout=30.0) is None
+        assert sender.sync() is None  # no limit
+        assert sender.sync(0) is None
+        took = time.monotonic() - started
+        assert took < 5.0, f"sync in memory mode waited {took:.3f} s"
+        stats = sender.stats()
+        assert stats["samples_appended"] == 10
+        assert stats["samples_acked"] == 0, "sync delivers nothing"
+        assert stats["samples_pending"] > 0, "sync guarantees nothing"
+    finally:
+        with pytest.raises(promrw.DeadlineExceededError):
+            sender.close()
+    with pytest.raises(promrw.ClosedError) as info:
+        sender.sync(timeout=1.0)
+    assert info.value.code == c.PROMRW_CLOSED
+
+
+def test_sync_docstring_points_to_the_durability_contract() -> None:
+    """Sender.sync's docstring points to docs/DURABILITY.md, the one place stating it."""
+    doc = " ".join((promrw.Sender.sync.__doc__ or "").split())
+    assert "docs/DURABILITY.md" in doc
+    assert "In memory mode (no ``promrw.wal``) it succeeds at once and guarantees nothing" in doc
 
 
 def test_garbage_collected_sender_delivers(sink: Sink) -> None:

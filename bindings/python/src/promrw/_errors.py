@@ -132,7 +132,8 @@ class DeadlineExceededError(PromrwError, builtins.TimeoutError):
     """``PROMRW_TIMEOUT``: a deadline passed first (also a built-in :class:`TimeoutError`).
 
     Raised by :meth:`promrw.Sender.flush` and :meth:`promrw.Sender.close`, it carries their
-    report in ``.report`` (``samples_pending > 0`` and ``timed_out`` true).
+    report in ``.report`` (``samples_pending > 0`` and ``timed_out`` true). Raised by
+    :meth:`promrw.Sender.sync`, which makes no report, ``.report`` is ``None``.
     """
 
     status = c.PROMRW_TIMEOUT

@@ -225,6 +225,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         ],
     ),
     "promrw_sender_stats": (promrw_status, [_sender_p, POINTER(promrw_stats)]),
+    "promrw_sender_sync": (promrw_status, [_sender_p, c_uint64]),
     "promrw_status_str": (c_char_p, [promrw_status]),
     "promrw_version": (c_char_p, []),
 }

@@ -294,8 +294,8 @@ class Sender:
             sender.append(up, 1.0)
 
     Thread safety: every method may be called from many threads at once. Calls into the
-    library release the GIL, so blocking ones (:meth:`flush`, :meth:`close`, appends waiting
-    for room under the ``block`` overflow policy) let other Python threads run.
+    library release the GIL, so blocking ones (:meth:`flush`, :meth:`sync`, :meth:`close`,
+    appends waiting for room under the ``block`` overflow policy) let other Python threads run.
 
     Fork: senders start threads and do not survive ``fork()``. In a child made by ``fork()``,
     where the threads of the senders made before the fork do not run, every method of such a
@@ -702,6 +702,30 @@ class Sender:
         status = lib.promrw_sender_flush(self._handle, _timeout_ms(timeout, "timeout"))
         if status != c.PROMRW_OK:
             self._raise_reported(status, "flush")
+
+    def sync(self, timeout: Optional[float] = None) -> None:
+        """Makes every sample accepted before the call durable. With the durable queue
+        (``promrw.wal``) it succeeds once every sample accepted before the call is written to
+        the log files and fsync'd (whatever the fsync policy), else it fails with a timeout
+        when the timeout passes first. In memory mode (no ``promrw.wal``) it succeeds at once
+        and guarantees nothing: the samples live in memory only. After close it fails as
+        closed. The durability contract is stated in docs/DURABILITY.md.
+
+        Unlike :meth:`flush` it waits for no receiver and makes no report. The GIL is released
+        while waiting.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` or ``math.inf`` wait without limit.
+
+        Raises:
+            DeadlineExceededError: ``timeout`` passed first (``.report`` is ``None``). A
+                :class:`TimeoutError`.
+            ClosedError: the sender was closed.
+        """
+        self._sync_log_level()
+        status = lib.promrw_sender_sync(self._handle, _timeout_ms(timeout, "timeout"))
+        if status != c.PROMRW_OK:
+            _raise_status(status, "sync")
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Stops accepting samples, sends what is queued for up to ``timeout`` seconds, then
