@@ -62,6 +62,12 @@ pub fn segment_size_for(max_bytes: u64) -> u64 {
 const SAMPLES_RECORD_BYTES: usize = 64 << 10;
 /// The writer wakes once this many entries wait.
 const WAKE_AT_ENTRIES: usize = 8192;
+/// Appenders wait once this many entries wait for the writer (about 8 MiB): the disk's pace
+/// bounds memory.
+const MAX_PENDING_ENTRIES: usize = 256 * 1024;
+/// Entries written but not yet fsync'd are kept to rewrite after an fsync error; past this
+/// many (about 16 MiB) the writer fsyncs early, whatever the interval.
+const MAX_UNSYNCED_ENTRIES: usize = 512 * 1024;
 /// An accepted entry waits at most this long before the writer takes it.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// The writer looks at the age limit and the fsync interval at least this often.
@@ -157,6 +163,8 @@ struct Progress {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Wakes appenders waiting for the buffer to have room.
+    room: Condvar,
     progress: Mutex<Progress>,
     progressed: Condvar,
     segments: Mutex<VecDeque<SegmentMeta>>,
@@ -189,7 +197,8 @@ impl std::fmt::Debug for Writer {
 
 /// A held append buffer: entries pushed through it are accepted in order.
 pub struct AppendGuard<'a> {
-    pending: MutexGuard<'a, Pending>,
+    /// Always `Some` but while waiting for room.
+    pending: Option<MutexGuard<'a, Pending>>,
     shared: &'a Shared,
 }
 
@@ -197,16 +206,22 @@ impl AppendGuard<'_> {
     /// Accepts `entry`, or refuses it (a write error not yet recovered, `full: fail` at the
     /// budget, or a stopped writer).
     pub fn push(&mut self, entry: Entry) -> Result<(), Refusal> {
-        let pending = &mut *self.pending;
+        let fail_when_full = self.shared.options.full == FullPolicy::Fail;
+        let pending = self.state();
         if pending.stop {
             return Err(Refusal::Stopped);
         }
         if let Some(error) = &pending.error {
             return Err(Refusal::Io(error.clone()));
         }
-        if pending.full && self.shared.options.full == FullPolicy::Fail {
+        if pending.full && fail_when_full {
             return Err(Refusal::Full);
         }
+        if pending.entries.len() >= MAX_PENDING_ENTRIES {
+            self.wait_for_room();
+            return self.push(entry);
+        }
+        let pending = self.state();
         if pending.entries.is_empty() {
             pending.oldest = Some(Instant::now());
         }
@@ -218,9 +233,33 @@ impl AppendGuard<'_> {
         Ok(())
     }
 
+    /// Waits (letting go of the buffer) until the writer took the waiting entries: appends
+    /// faster than the disk wait for it, rather than growing memory without bound.
+    #[cold]
+    fn wait_for_room(&mut self) {
+        self.shared.wake.notify_one();
+        if let Some(guard) = self.pending.take() {
+            let guard = self
+                .shared
+                .room
+                .wait_while(guard, |p| {
+                    p.entries.len() >= MAX_PENDING_ENTRIES && !p.stop && p.error.is_none()
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            self.pending = Some(guard);
+        }
+    }
+
+    /// The locked buffer.
+    fn state(&mut self) -> &mut Pending {
+        self.pending
+            .as_deref_mut()
+            .expect("the buffer is held but while waiting for room")
+    }
+
     /// Entries accepted since the log opened (the position a `sync` now would wait for).
     pub fn accepted(&self) -> u64 {
-        self.pending.accepted
+        self.pending.as_ref().map_or(0, |p| p.accepted)
     }
 }
 
@@ -263,6 +302,7 @@ impl Writer {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            room: Condvar::new(),
             progress: Mutex::new(Progress::default()),
             progressed: Condvar::new(),
             segments: Mutex::new(segments),
@@ -297,7 +337,7 @@ impl Writer {
     /// Locks the append buffer: entries pushed through the guard are accepted in order.
     pub fn append(&self) -> AppendGuard<'_> {
         AppendGuard {
-            pending: lock(&self.shared.pending),
+            pending: Some(lock(&self.shared.pending)),
             shared: &self.shared,
         }
     }
@@ -596,7 +636,9 @@ impl WriterThread {
             let sync_due = match self.shared.options.fsync {
                 FsyncPolicy::Always => self.written_since_sync,
                 FsyncPolicy::Interval(every) => {
-                    self.written_since_sync && self.last_sync.elapsed() >= every
+                    self.written_since_sync
+                        && (self.last_sync.elapsed() >= every
+                            || self.unsynced.len() >= MAX_UNSYNCED_ENTRIES)
                 }
                 FsyncPolicy::Never => false,
             };
@@ -645,6 +687,7 @@ impl WriterThread {
             {
                 pending.oldest = None;
                 let entries = std::mem::take(&mut pending.entries);
+                self.shared.room.notify_all();
                 return (entries, pending.stop, pending.sync_target);
             }
             let mut wait = tick_end - now;
