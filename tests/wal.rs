@@ -184,3 +184,53 @@ fn a_second_sender_on_the_same_dir_is_refused_naming_it() {
     let again = wal_sender(&receiver.url(), &dir, "").unwrap();
     again.close(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_forked_child_drops_a_wal_sender_without_waiting_for_its_threads() {
+    let receiver = FaultReceiver::start();
+    let dir = TempDir::new("wal-fork");
+    let sender = wal_sender(&receiver.url(), &dir, "").unwrap();
+    let r = sender
+        .series_from_pairs(&[("__name__", "wal_fork")])
+        .unwrap();
+    let t = now_ms();
+    sender.append(r, t, 1.0).unwrap();
+    // SAFETY: no lock of this test is held across the fork; the child only calls the sender
+    // (whose allocations are fork-safe in glibc) and leaves with `_exit`.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let started = std::time::Instant::now();
+            let refused = sender
+                .append(r, t + 1, 2.0)
+                .is_err_and(|e| e.kind() == ErrorKind::Forked);
+            let sync_refused = sender
+                .sync(Duration::from_secs(60))
+                .is_err_and(|e| e.kind() == ErrorKind::Forked);
+            // Dropping frees memory without stopping or joining threads that do not exist.
+            drop(sender);
+            let quick = started.elapsed() < Duration::from_secs(5);
+            libc::_exit(if refused && sync_refused && quick {
+                0
+            } else {
+                1
+            });
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        assert!(libc::WIFEXITED(status), "child status {status}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "calls and drop in the child");
+    }
+    // The parent's sender is untouched.
+    sender.append(r, t + 1, 2.0).unwrap();
+    sender.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        receiver
+            .store()
+            .samples(&[("__name__", "wal_fork")])
+            .unwrap(),
+        vec![(t, 1f64.to_bits()), (t + 1, 2f64.to_bits())]
+    );
+    sender.close(Duration::from_secs(10)).unwrap();
+}

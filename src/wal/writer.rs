@@ -185,6 +185,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Writer {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The process's fork epoch when the writer started.
+    fork_epoch: u64,
 }
 
 impl std::fmt::Debug for Writer {
@@ -331,6 +333,7 @@ impl Writer {
         Ok(Writer {
             shared,
             thread: Mutex::new(Some(thread)),
+            fork_epoch: crate::fork::watch(),
         })
     }
 
@@ -490,7 +493,11 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.stop();
+        // In a child made by fork() the writer thread does not exist, and a lock it held at
+        // the fork stays locked: nothing to stop or join there, just memory to free.
+        if crate::fork::current() == self.fork_epoch {
+            self.stop();
+        }
     }
 }
 
