@@ -857,13 +857,18 @@ fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigur
         (append_wall, close_wall, refused)
     };
     let (disk_bytes, segments) = segment_files(&run_dir)?;
+    let evicted = evict_segments(&run_dir);
     println!(
-        "backlog: logged {samples} samples in {:.3} s ({:.0} samples/s, register + append, every request answered 503: {refused_attempts} samples in refused attempts); close({BACKLOG_CLOSE_TIMEOUT:?}) took {:.3} s and left them on disk: {:.1} MiB in {segments} segment file(s), {:.2} bytes/sample",
+        "backlog: logged {samples} samples in {:.3} s ({:.0} samples/s, register + append, every request answered 503: {refused_attempts} samples in refused attempts); close({BACKLOG_CLOSE_TIMEOUT:?}) took {:.3} s and left them on disk: {:.1} MiB in {segments} segment file(s), {:.2} bytes/sample; {}",
         append_wall.as_secs_f64(),
         samples as f64 / append_wall.as_secs_f64(),
         close_wall.as_secs_f64(),
         mib(disk_bytes),
         disk_bytes as f64 / samples as f64,
+        match evicted {
+            Ok(()) => "evicted from the page cache (posix_fadvise DONTNEED), so the new sender reads them from the disk".to_string(),
+            Err(e) => format!("NOT evicted from the page cache ({e}): the new sender may read them from memory"),
+        }
     );
 
     // A fresh receiver and a new sender on the same directory: it sends the backlog first.
@@ -1144,6 +1149,32 @@ fn check_delivery(stats: &SenderStats, appended: u64, acked: u64) -> Result<(), 
             endpoint.samples_failed,
             endpoint.samples_dropped()
         ));
+    }
+    Ok(())
+}
+
+/// Asks the kernel to drop the segment files of `dir/wal/` from the page cache (they were
+/// fsync'd, so their pages are clean), so that reading them back reads the disk.
+fn evict_segments(dir: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let wal = dir.join("wal");
+    let entries =
+        std::fs::read_dir(&wal).map_err(|e| format!("cannot list {}: {e}", wal.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", wal.display()))?
+            .path();
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: `file` is an open descriptor for the whole call; posix_fadvise only reads
+        // its arguments and gives the kernel advice.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if rc != 0 {
+            return Err(format!(
+                "posix_fadvise {}: {}",
+                path.display(),
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
     }
     Ok(())
 }
