@@ -303,3 +303,57 @@ fn check_config_warns_about_an_unreadable_ssl_cert_file() {
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("system CA store"), "{stderr}");
 }
+
+/// `promrw bench --wal`, sized down: every mode runs interleaved, the backlog drains, and the
+/// run directories are removed afterwards.
+#[test]
+fn bench_wal_runs_each_mode_and_drains_a_backlog() {
+    let dir = TempDir::new();
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_promrw"))
+        .args(["bench", "--runs", "1", "--rounds", "2"])
+        .args(["--backlog-samples", "20000", "--wal"])
+        .arg(&dir.0)
+        .output()
+        .expect("run promrw bench");
+    let out = stdout(&output);
+    assert!(
+        output.status.success(),
+        "stdout:\n{out}\nstderr:\n{}",
+        stderr(&output)
+    );
+    for expected in [
+        "run 1: memory",
+        "run 1: wal-interval",
+        "run 1: wal-always",
+        "run 1: wal-never",
+        "bytes/sample written to segments",
+        "target (WAL, fsync interval)",
+        "backlog: logged 20000 samples",
+        "backlog drain:",
+    ] {
+        assert!(out.contains(expected), "no {expected:?} in:\n{out}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .expect("list the WAL directory")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind in the WAL directory: {left:?}"
+    );
+    eprintln!("promrw bench --wal took {:?}", started.elapsed());
+}
+
+#[test]
+fn bench_help_mentions_wal() {
+    let output = Command::new(env!("CARGO_BIN_EXE_promrw"))
+        .args(["bench", "--help"])
+        .output()
+        .expect("run promrw bench --help");
+    assert!(output.status.success());
+    let out = stdout(&output);
+    for flag in ["--wal <DIR>", "--backlog-samples", "--rounds"] {
+        assert!(out.contains(flag), "no {flag} in:\n{out}");
+    }
+}

@@ -12,20 +12,29 @@
 //! `TimeSeries` with owned label strings per sample, as Prometheus sends them), encoded with
 //! `encode_to_vec` and snappy-compressed, on one thread. promrw's end-to-end CPU per sample is
 //! reported as a ratio to it.
+//!
+//! With `--wal DIR` every round also runs the workload in WAL mode (the durable queue) with
+//! each fsync policy, interleaved with the memory-mode run (memory, wal-interval, wal-always,
+//! wal-never, `--runs` times), each in a fresh subdirectory of DIR removed afterwards; the
+//! summary gives each WAL mode's CPU per sample as a ratio to the memory-mode run of the same
+//! round and the bytes the WAL writer wrote per sample. Then a backlog of `--backlog-samples`
+//! samples is logged while the receiver answers 503, left on disk by a close with a short
+//! timeout, and timed while a new sender on the same directory drains it to a fresh receiver.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use promrw::config::{EndpointConfig, QueueConfig};
+use promrw::config::{EndpointConfig, FsyncPolicy, FullPolicy, QueueConfig, WalConfig};
 use promrw::wire::proto;
-use promrw::{Config, Labels, Sample, Sender};
+use promrw::{Config, Labels, Sample, Sender, SenderStats};
 use promrw_tools::workload::Workload;
 use prost::Message;
 
-use crate::usage::{process_usage, thread_usage, threads_cpu};
+use crate::usage::{ThreadsUsage, process_io, process_usage, thread_usage, threads_usage};
 
 /// The goal: CPU per sample of the whole sending pipeline, in microseconds.
 const TARGET_US_PER_SAMPLE: f64 = 0.3;
@@ -38,6 +47,34 @@ const SINK_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shard threads of the bench endpoint are named `promrw-bench-<index>`.
 const SHARD_THREAD_PREFIX: &str = "promrw-bench-";
+
+/// The endpoint's feeder thread (WAL mode), `promrw-bench-feed` as the kernel keeps it (15
+/// bytes).
+const FEEDER_THREAD: &str = "promrw-bench-fe";
+
+/// The WAL writer thread, `promrw-wal-writer` as the kernel keeps it.
+const WRITER_THREAD: &str = "promrw-wal-writ";
+
+/// The goal for WAL mode (fsync interval): CPU per sample at most this many times
+/// memory mode's.
+const TARGET_WAL_CPU_RATIO: f64 = 1.3;
+
+/// The goal for WAL mode: bytes the writer writes per W1 sample.
+const TARGET_WAL_BYTES_PER_SAMPLE: f64 = 20.0;
+
+/// The backlog's log budget: at least this much (and twice the estimate when larger), so
+/// that nothing is dropped unsent.
+const BACKLOG_MAX_BYTES: u64 = 4 << 30;
+
+/// Disk space estimated per backlog sample, for the free-space check (W1 samples take about
+/// half of it).
+const BACKLOG_BYTES_PER_SAMPLE_ESTIMATE: u64 = 40;
+
+/// The close that leaves the backlog on disk: its deadline.
+const BACKLOG_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the backlog may take to drain before the run fails.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Arguments of `promrw bench`.
 #[derive(clap::Args)]
@@ -61,6 +98,53 @@ pub struct BenchArgs {
     /// `append_batch` call per producer per round, as a scrape loop holding a round would).
     #[arg(long, value_enum, default_value_t = AppendApi::Append)]
     api: AppendApi,
+    /// Also run in WAL mode (the durable queue) with each fsync policy (always, interval 1s,
+    /// never), interleaved with memory mode, each run in a fresh subdirectory of DIR (created
+    /// if missing) removed afterwards; then time the drain of a backlog (--backlog-samples).
+    #[arg(long, value_name = "DIR")]
+    wal: Option<PathBuf>,
+    /// Rounds of the workload (W1 has 100, i.e. 1,000,000 samples); fewer make a quick run.
+    #[arg(long, default_value_t = 100)]
+    rounds: usize,
+    /// With --wal: samples of the backlog (W1's series, as many rounds as it takes) logged
+    /// while the receiver answers 503, then drained by a new sender; 0 skips it.
+    #[arg(long, default_value_t = 10_000_000)]
+    backlog_samples: u64,
+}
+
+/// Where a run's queue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Memory mode (no `promrw.wal`).
+    Memory,
+    /// WAL mode with this fsync policy.
+    Wal(FsyncPolicy),
+}
+
+impl Mode {
+    /// The modes of one round: memory mode only, or with `--wal` memory then each WAL policy.
+    fn round(wal: bool) -> Vec<Mode> {
+        if wal {
+            vec![
+                Mode::Memory,
+                Mode::Wal(FsyncPolicy::Interval(Duration::from_secs(1))),
+                Mode::Wal(FsyncPolicy::Always),
+                Mode::Wal(FsyncPolicy::Never),
+            ]
+        } else {
+            vec![Mode::Memory]
+        }
+    }
+
+    /// A short name for the output and the run's directory.
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Memory => "memory",
+            Mode::Wal(FsyncPolicy::Interval(_)) => "wal-interval",
+            Mode::Wal(FsyncPolicy::Always) => "wal-always",
+            Mode::Wal(FsyncPolicy::Never) => "wal-never",
+        }
+    }
 }
 
 /// The append API the producers use.
@@ -82,9 +166,10 @@ struct ChildReceiver {
 }
 
 impl ChildReceiver {
-    /// Starts `<this executable> sink --listen 127.0.0.1:0 --quiet --workers 4` and reads the
-    /// URL from its first stdout line. Later lines (invalid requests) are copied to stderr.
-    fn start() -> Result<ChildReceiver, String> {
+    /// Starts `<this executable> sink --listen 127.0.0.1:0 --quiet --workers 4` followed by
+    /// `extra` and reads the URL from its first stdout line. Later lines (invalid requests) are
+    /// copied to stderr.
+    fn start(extra: &[&str]) -> Result<ChildReceiver, String> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the promrw executable: {e}"))?;
         let mut child = Command::new(&exe)
@@ -96,6 +181,7 @@ impl ChildReceiver {
                 "--workers",
                 "4",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -162,6 +248,8 @@ impl Drop for ChildReceiver {
 /// Figures of one promrw run (the measured section only).
 #[derive(Debug, Clone, Copy)]
 struct RunFigures {
+    /// Where its queue lived.
+    mode: Mode,
     /// Wall time of register + append + flush.
     wall: Duration,
     /// Wall time of register + append alone (the rest is waiting for the last acks).
@@ -172,6 +260,12 @@ struct RunFigures {
     producers_cpu: Duration,
     /// CPU time of the shard threads (batching, encoding, sending), when readable.
     shards_cpu: Option<Duration>,
+    /// CPU time of the WAL writer thread (WAL mode), when readable.
+    writer_cpu: Option<Duration>,
+    /// CPU time of the endpoint's feeder thread (WAL mode), when readable.
+    feeder_cpu: Option<Duration>,
+    /// What the WAL wrote (WAL mode).
+    wal: Option<WalFigures>,
     /// Compressed bytes acknowledged by the receiver.
     bytes_sent: u64,
     /// Requests acknowledged.
@@ -184,6 +278,24 @@ struct RunFigures {
     peak_rss: u64,
 }
 
+/// What the WAL wrote in one run.
+#[derive(Debug, Clone, Copy)]
+struct WalFigures {
+    /// Bytes the writer thread passed to `write(2)` over the measured section: the segment
+    /// bytes (`wchar` of `/proc/self/task/<writer>/io`); `None` without per-task I/O
+    /// accounting.
+    writer_wchar: Option<u64>,
+    /// Bytes of the segment files in the run's `wal/` after close (segments the sender
+    /// deleted during the run are not in it).
+    segment_bytes: u64,
+    /// Segment files after close.
+    segments: usize,
+    /// Bytes of page cache the whole process dirtied from opening the sender to closing it
+    /// (`write_bytes` of `/proc/self/io`: segments, cursors, and the last page of a segment
+    /// again after each fsync of it); `None` without I/O accounting.
+    dirtied: Option<u64>,
+}
+
 /// Figures of one naive-encoder run.
 #[derive(Debug, Clone, Copy)]
 struct NaiveFigures {
@@ -193,24 +305,96 @@ struct NaiveFigures {
     bytes: u64,
 }
 
+/// Figures of the backlog drain.
+#[derive(Debug, Clone, Copy)]
+struct BacklogFigures {
+    /// Series of the backlog.
+    series: usize,
+    /// Rounds of the backlog.
+    rounds: usize,
+    /// Bytes of the segment files holding it, once it was left on disk.
+    disk_bytes: u64,
+    /// Wall time of `Sender::new` on the directory (locking it, scanning the segments).
+    open_wall: Duration,
+    /// Wall time from before `Sender::new` to the end of the flush that delivered everything.
+    drain_wall: Duration,
+    /// Process CPU over the same interval.
+    drain_cpu: Duration,
+    /// CPU of the feeder thread over the drain, when readable.
+    feeder_cpu: Option<Duration>,
+    /// Requests acknowledged in the drain.
+    batches: u64,
+    /// Compressed bytes acknowledged in the drain.
+    bytes_sent: u64,
+}
+
+/// Removes a directory (with its contents) when dropped, so error paths clean up too.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    if args.producers == 0 || args.shards == 0 || args.max_samples_per_send == 0 || args.runs == 0 {
+    if args.producers == 0
+        || args.shards == 0
+        || args.max_samples_per_send == 0
+        || args.runs == 0
+        || args.rounds == 0
+    {
         return Err(
-            "--producers, --shards, --max-samples-per-send and --runs must be greater than 0"
+            "--producers, --shards, --max-samples-per-send, --runs and --rounds must be greater than 0"
                 .into(),
         );
     }
-    let workload = Workload::W1;
+    let workload = Workload {
+        rounds: args.rounds,
+        ..Workload::W1
+    };
     if args.producers > workload.series {
         return Err(format!(
             "--producers must not exceed the {} series",
             workload.series
         ));
     }
+    let backlog = args.wal.is_some() && args.backlog_samples > 0;
+    if backlog && args.url.is_some() {
+        return Err(
+            "the backlog drain starts its own receivers: give --backlog-samples 0 with --url"
+                .into(),
+        );
+    }
+    // The WAL runs' parent directory: created when missing, and removed at the end if it was
+    // (and is empty again).
+    let wal_parent = match &args.wal {
+        None => None,
+        Some(dir) => {
+            let existed = dir.exists();
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("--wal {}: cannot create it: {e}", dir.display()))?;
+            Some((dir.clone(), !existed))
+        }
+    };
+    let result = run_rounds(
+        &args,
+        &workload,
+        wal_parent.as_ref().map(|(dir, _)| dir.as_path()),
+    );
+    if let Some((dir, true)) = &wal_parent {
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+/// The rounds, the summaries and (with `--wal`) the backlog drain.
+fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> Result<(), String> {
     let samples = workload.samples() as u64;
+    let modes = Mode::round(wal_dir.is_some());
     println!(
-        "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s) using {}, {} shard(s), max_samples_per_send {}, {} run(s)",
+        "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s) using {}, {} shard(s), max_samples_per_send {}, {} run(s){}",
         workload.series,
         workload.rounds,
         workload.step_ms,
@@ -221,13 +405,25 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         },
         args.shards,
         args.max_samples_per_send,
-        args.runs
+        args.runs,
+        match wal_dir {
+            None => String::new(),
+            Some(dir) => format!(
+                " of {} interleaved, WAL runs in fresh subdirectories of {}",
+                modes
+                    .iter()
+                    .map(|m| m.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dir.display()
+            ),
+        }
     );
     println!("machine: {}", machine_description());
 
     let mut sink = match &args.url {
         Some(_) => None,
-        None => Some(ChildReceiver::start()?),
+        None => Some(ChildReceiver::start(&[])?),
     };
     let url = match (&args.url, &sink) {
         (Some(url), _) => url.clone(),
@@ -246,19 +442,16 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     // The baseline's label sets, built once and only read.
     let naive_labels: Vec<Labels> = (0..workload.series).map(|i| workload.labels(i)).collect();
     let rss_before = process_usage().peak_rss;
-    let mut promrw_runs = Vec::with_capacity(args.runs);
+    // Per round, one figure per mode (in `modes` order).
+    let mut rounds: Vec<Vec<RunFigures>> = Vec::with_capacity(args.runs);
     let mut naive_runs = Vec::with_capacity(args.runs);
+    let total_runs = args.runs * modes.len();
     for run in 0..args.runs {
-        // Each run's timestamps come after the previous run's, so a receiver that keeps
-        // per-series order never sees duplicates: run k of N starts (N - k) x 100 s ago, and the
-        // last run starts at now - 100 s.
-        let runs_left = (args.runs - run) as i64;
-        let first_ts = now_ms()? - runs_left * workload.rounds as i64 * workload.step_ms;
-
+        let naive_first_ts = now_ms()?;
         let naive = run_naive(
-            &workload,
+            workload,
             &naive_labels,
-            first_ts,
+            naive_first_ts,
             args.max_samples_per_send,
         );
         println!(
@@ -268,55 +461,142 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             naive.cpu.as_secs_f64(),
             naive.bytes as f64 / samples as f64
         );
-
-        let labels = split_labels(&workload, args.producers);
-        let figures = run_promrw(&args, &url, &workload, first_ts, labels)?;
-        if let Some(sink) = sink.as_mut() {
-            sink.check_alive()?;
+        let mut round = Vec::with_capacity(modes.len());
+        for (m, &mode) in modes.iter().enumerate() {
+            // Each run's timestamps come after the previous run's, so a receiver that keeps
+            // per-series order never sees duplicates: run k of N starts (N - k) x the
+            // workload's span ago, and the last run starts one span before now.
+            let runs_left = (total_runs - (run * modes.len() + m)) as i64;
+            let first_ts = now_ms()? - runs_left * workload.rounds as i64 * workload.step_ms;
+            let name = if wal_dir.is_some() {
+                mode.label()
+            } else {
+                "promrw"
+            };
+            let labels = split_labels(workload, args.producers);
+            let run_dir = wal_dir.map(|dir| {
+                dir.join(format!(
+                    "run-{}-{}-{}",
+                    std::process::id(),
+                    run * modes.len() + m + 1,
+                    mode.label()
+                ))
+            });
+            let figures = run_promrw(
+                args,
+                &url,
+                workload,
+                first_ts,
+                labels,
+                mode,
+                run_dir.as_deref(),
+            )?;
+            if let Some(sink) = sink.as_mut() {
+                sink.check_alive()?;
+            }
+            print_run(run + 1, name, &figures, samples, naive.cpu, round.first());
+            round.push(figures);
         }
-        let cpu_us = us_per_sample(figures.cpu, samples);
-        println!(
-            "run {}: promrw         {:.0} samples/s ({:.3} s wall: register + append {:.3} s, final flush {:.3} s), {:.3} µs CPU/sample = {:.3} CPU s per million samples ({:.2}x naive)",
-            run + 1,
-            samples as f64 / figures.wall.as_secs_f64(),
-            figures.wall.as_secs_f64(),
-            figures.appended.as_secs_f64(),
-            (figures.wall - figures.appended).as_secs_f64(),
-            cpu_us,
-            figures.cpu.as_secs_f64() / (samples as f64 / 1e6),
-            cpu_us / us_per_sample(naive.cpu, samples),
-        );
-        println!(
-            "       promrw         of which producer threads {:.3} µs/sample, shard threads {}",
-            us_per_sample(figures.producers_cpu, samples),
-            figures
-                .shards_cpu
-                .map_or("unknown".to_string(), |cpu| format!(
-                    "{:.3} µs/sample",
-                    us_per_sample(cpu, samples)
-                )),
-        );
-        println!(
-            "       promrw         {:.2} bytes/sample on the wire in {} requests ({} samples retried, {} per request on average), peak RSS {:.1} MiB",
-            figures.bytes_sent as f64 / samples as f64,
-            figures.batches,
-            figures.retried,
-            figures
-                .mean_request
-                .map_or("unknown".to_string(), |d| format!(
-                    "{:.1} ms",
-                    d.as_secs_f64() * 1e3
-                )),
-            mib(figures.peak_rss)
-        );
-        promrw_runs.push(figures);
+        rounds.push(round);
         naive_runs.push(naive);
     }
-    drop(sink);
 
     println!("{}", "-".repeat(100));
-    summarise(&promrw_runs, &naive_runs, samples, rss_before);
+    let memory_runs: Vec<RunFigures> = rounds.iter().map(|round| round[0]).collect();
+    summarise(&memory_runs, &naive_runs, samples, rss_before);
+    if wal_dir.is_some() {
+        summarise_wal(&rounds, &modes, samples);
+    }
+
+    if let (Some(dir), true) = (wal_dir, args.backlog_samples > 0) {
+        // The W1 sink is done; the backlog starts its own.
+        drop(sink.take());
+        println!("{}", "-".repeat(100));
+        let figures = run_backlog(args, dir, args.backlog_samples)?;
+        let memory_rate = median(
+            &memory_runs
+                .iter()
+                .map(|r| samples as f64 / r.wall.as_secs_f64())
+                .collect::<Vec<_>>(),
+        );
+        print_backlog(&figures, memory_rate);
+    }
     Ok(())
+}
+
+/// Prints one run's lines; `memory` is the memory-mode run of the same round (for a WAL run's
+/// ratio).
+fn print_run(
+    run: usize,
+    name: &str,
+    figures: &RunFigures,
+    samples: u64,
+    naive_cpu: Duration,
+    memory: Option<&RunFigures>,
+) {
+    let cpu_us = us_per_sample(figures.cpu, samples);
+    println!(
+        "run {run}: {name:<14} {:.0} samples/s ({:.3} s wall: register + append {:.3} s, final flush {:.3} s), {:.3} µs CPU/sample = {:.3} CPU s per million samples ({:.2}x naive{})",
+        samples as f64 / figures.wall.as_secs_f64(),
+        figures.wall.as_secs_f64(),
+        figures.appended.as_secs_f64(),
+        (figures.wall - figures.appended).as_secs_f64(),
+        cpu_us,
+        figures.cpu.as_secs_f64() / (samples as f64 / 1e6),
+        cpu_us / us_per_sample(naive_cpu, samples),
+        match memory {
+            Some(memory) if figures.mode != Mode::Memory => format!(
+                ", {:.2}x memory mode",
+                figures.cpu.as_secs_f64() / memory.cpu.as_secs_f64()
+            ),
+            _ => String::new(),
+        }
+    );
+    let per_sample = |cpu: Option<Duration>| {
+        cpu.map_or("unknown".to_string(), |cpu| {
+            format!("{:.3} µs/sample", us_per_sample(cpu, samples))
+        })
+    };
+    let wal_threads = match figures.mode {
+        Mode::Memory => String::new(),
+        Mode::Wal(_) => format!(
+            ", WAL writer thread {}, feeder thread {}",
+            per_sample(figures.writer_cpu),
+            per_sample(figures.feeder_cpu)
+        ),
+    };
+    println!(
+        "       {name:<14} of which producer threads {:.3} µs/sample, shard threads {}{wal_threads}",
+        us_per_sample(figures.producers_cpu, samples),
+        per_sample(figures.shards_cpu),
+    );
+    println!(
+        "       {name:<14} {:.2} bytes/sample on the wire in {} requests ({} samples retried, {} per request on average), peak RSS {:.1} MiB",
+        figures.bytes_sent as f64 / samples as f64,
+        figures.batches,
+        figures.retried,
+        figures
+            .mean_request
+            .map_or("unknown".to_string(), |d| format!(
+                "{:.1} ms",
+                d.as_secs_f64() * 1e3
+            )),
+        mib(figures.peak_rss)
+    );
+    if let Some(wal) = &figures.wal {
+        let per = |bytes: Option<u64>| {
+            bytes.map_or("unknown".to_string(), |b| {
+                format!("{:.2}", b as f64 / samples as f64)
+            })
+        };
+        println!(
+            "       {name:<14} WAL {} bytes/sample written to segments (writer thread's write(2) bytes), {:.2} bytes/sample in {} segment file(s) after close, {} bytes/sample of page cache dirtied (process write_bytes, open to close)",
+            per(wal.writer_wchar),
+            wal.segment_bytes as f64 / samples as f64,
+            wal.segments,
+            per(wal.dirtied),
+        );
+    }
 }
 
 /// Prints the best and median figures, the ratios against the baseline and the target check.
@@ -386,14 +666,283 @@ fn summarise(
     }
 }
 
-/// One promrw run: a fresh sender; the measured section is register + append + flush.
-fn run_promrw(
-    args: &BenchArgs,
-    url: &str,
-    workload: &Workload,
-    first_ts: i64,
-    labels: Vec<Vec<(usize, Labels)>>,
-) -> Result<RunFigures, String> {
+/// Prints each WAL mode's figures against the memory-mode run of the same round, and the
+/// WAL target check. `rounds[r][m]` is round `r`'s run of `modes[m]`; `modes[0]` is memory.
+fn summarise_wal(rounds: &[Vec<RunFigures>], modes: &[Mode], samples: u64) {
+    // The median over the rounds of `f(run of mode m, memory-mode run of the same round)`.
+    let column_vs = |m: usize, f: &dyn Fn(&RunFigures, &RunFigures) -> Option<f64>| {
+        let values: Option<Vec<f64>> = rounds.iter().map(|round| f(&round[m], &round[0])).collect();
+        values.map(|v| median(&v))
+    };
+    let column = |m: usize, f: &dyn Fn(&RunFigures) -> Option<f64>| column_vs(m, &|r, _| f(r));
+    let per_sample = |cpu: Option<Duration>| cpu.map(|cpu| us_per_sample(cpu, samples));
+    let show_us = |value: Option<f64>| value.map_or("unknown".into(), |v| format!("{v:.3} µs"));
+    let show_bytes = |value: Option<f64>| value.map_or("unknown".into(), |v| format!("{v:.2}"));
+    let memory_cpu = column(0, &|r| Some(us_per_sample(r.cpu, samples))).unwrap_or(f64::NAN);
+    println!(
+        "WAL mode, medians of {} interleaved round(s); ratios are to the memory-mode run of the same round (median of the per-round ratios; the ratio of the medians in brackets):",
+        rounds.len()
+    );
+    println!(
+        "  {:<13} CPU per sample {memory_cpu:.3} µs, throughput {:.0} samples/s",
+        "memory",
+        column(0, &|r| Some(samples as f64 / r.wall.as_secs_f64())).unwrap_or(f64::NAN)
+    );
+    let mut interval = None;
+    for (m, mode) in modes.iter().enumerate().skip(1) {
+        let cpu = column(m, &|r| Some(us_per_sample(r.cpu, samples))).unwrap_or(f64::NAN);
+        let ratio = column_vs(m, &|r, memory| {
+            Some(r.cpu.as_secs_f64() / memory.cpu.as_secs_f64())
+        })
+        .unwrap_or(f64::NAN);
+        let written = column(m, &|r| {
+            r.wal
+                .and_then(|w| w.writer_wchar)
+                .map(|b| b as f64 / samples as f64)
+        });
+        let on_disk = column(m, &|r| {
+            r.wal.map(|w| w.segment_bytes as f64 / samples as f64)
+        });
+        let dirtied = column(m, &|r| {
+            r.wal
+                .and_then(|w| w.dirtied)
+                .map(|b| b as f64 / samples as f64)
+        });
+        println!(
+            "  {:<13} CPU per sample {cpu:.3} µs = {ratio:.2}x memory ({:.2}x), throughput {:.0} samples/s; of which producers {}, shards {}, WAL writer {}, feeder {}",
+            mode.label(),
+            cpu / memory_cpu,
+            column(m, &|r| Some(samples as f64 / r.wall.as_secs_f64())).unwrap_or(f64::NAN),
+            show_us(column(m, &|r| Some(us_per_sample(
+                r.producers_cpu,
+                samples
+            )))),
+            show_us(column(m, &|r| per_sample(r.shards_cpu))),
+            show_us(column(m, &|r| per_sample(r.writer_cpu))),
+            show_us(column(m, &|r| per_sample(r.feeder_cpu))),
+        );
+        println!(
+            "  {:<13} bytes per sample: {} written to segments (writer thread's write(2) bytes), {} in the segment files after close, {} of page cache dirtied (process write_bytes)",
+            "",
+            show_bytes(written),
+            show_bytes(on_disk),
+            show_bytes(dirtied),
+        );
+        if matches!(mode, Mode::Wal(FsyncPolicy::Interval(_))) {
+            interval = Some((ratio, written.or(on_disk)));
+        }
+    }
+    println!(
+        "target (WAL, fsync interval): <= {TARGET_WAL_CPU_RATIO}x memory mode's CPU per sample and <= {TARGET_WAL_BYTES_PER_SAMPLE} bytes written per sample"
+    );
+    let Some((ratio, written)) = interval else {
+        return;
+    };
+    let cpu_met = ratio <= TARGET_WAL_CPU_RATIO;
+    let bytes_met = written.is_some_and(|b| b <= TARGET_WAL_BYTES_PER_SAMPLE);
+    let bytes = written.map_or("unknown".into(), |b| format!("{b:.2}"));
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!(
+        "target {}: CPU {ratio:.2}x {} {TARGET_WAL_CPU_RATIO}x ({}), {bytes} bytes/sample {} {TARGET_WAL_BYTES_PER_SAMPLE} ({})",
+        if cpu_met && bytes_met {
+            "MET"
+        } else {
+            "NOT MET"
+        },
+        if cpu_met { "<=" } else { ">" },
+        verdict(cpu_met),
+        if bytes_met { "<=" } else { ">" },
+        verdict(bytes_met),
+    );
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir` (`statvfs`).
+fn free_space(dir: &Path) -> Result<u64, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: the path contains a NUL byte", dir.display()))?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a valid, zeroed statvfs that
+    // statvfs only writes into; it is read only when the call succeeded. std has no API for
+    // free space.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return Err(format!(
+                "cannot read the free space of {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        stat.assume_init()
+    };
+    Ok((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+/// The backlog drain: logs `wanted` samples (W1's series, as many rounds as it takes) in WAL
+/// mode while the receiver answers 503, closes with a short timeout (the samples stay on
+/// disk), then times a new sender on the same directory delivering them all to a fresh
+/// receiver.
+fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigures, String> {
+    let series = wanted.min(Workload::W1.series as u64) as usize;
+    let workload = Workload {
+        series,
+        rounds: wanted.div_ceil(series as u64) as usize,
+        step_ms: Workload::W1.step_ms,
+    };
+    let samples = workload.samples() as u64;
+    let needed = samples * BACKLOG_BYTES_PER_SAMPLE_ESTIMATE + series as u64 * 512 + (64 << 20);
+    let free = free_space(dir)?;
+    if free < needed {
+        return Err(format!(
+            "not enough free space in {} for the backlog: {:.0} MiB free, about {:.0} MiB needed for {samples} samples ({BACKLOG_BYTES_PER_SAMPLE_ESTIMATE} bytes per sample, generously); free some space, give another --wal directory or fewer --backlog-samples (0 skips the backlog)",
+            dir.display(),
+            mib(free),
+            mib(needed)
+        ));
+    }
+    let max_bytes = BACKLOG_MAX_BYTES.max(2 * needed);
+    let run_dir = dir.join(format!("backlog-{}", std::process::id()));
+    std::fs::create_dir(&run_dir).map_err(|e| {
+        format!(
+            "cannot create the backlog's WAL directory {}: {e}",
+            run_dir.display()
+        )
+    })?;
+    let _remove = RemoveOnDrop(run_dir.clone());
+    let wal = WalConfig {
+        max_bytes,
+        full: FullPolicy::Fail,
+        ..WalConfig::new(&run_dir)
+    };
+    println!(
+        "backlog: {samples} samples ({} series x {} rounds) in WAL mode (fsync interval 1s, max_bytes {:.0} MiB, full: fail) in {}; {:.0} MiB free there, about {:.0} MiB needed",
+        workload.series,
+        workload.rounds,
+        mib(max_bytes),
+        run_dir.display(),
+        mib(free),
+        mib(needed)
+    );
+
+    // Logged while every request is refused, then left on disk.
+    let (append_wall, close_wall, refused_attempts) = {
+        let refusing = ChildReceiver::start(&["--reject-with", "503"])?;
+        println!(
+            "backlog: receiver answering 503: promrw sink child process (pid {}) at {}",
+            refusing.child.id(),
+            refusing.url
+        );
+        let sender = Sender::new(sender_config(args, &refusing.url, Some(wal.clone()))?)
+            .map_err(|e| format!("cannot start the backlog's sender: {e}"))?;
+        let first_ts = now_ms()? - workload.rounds as i64 * workload.step_ms;
+        let labels = split_labels(&workload, args.producers.min(workload.series));
+        let started = Instant::now();
+        produce_all(&sender, args, &workload, first_ts, labels)?;
+        let append_wall = started.elapsed();
+        let closing = Instant::now();
+        let closed = sender.close(BACKLOG_CLOSE_TIMEOUT);
+        let close_wall = closing.elapsed();
+        match closed {
+            Err(e) if e.kind() == promrw::ErrorKind::Timeout => {}
+            Ok(()) => {
+                return Err(
+                    "the backlog's close drained everything: the receiver did not refuse".into(),
+                );
+            }
+            Err(e) => return Err(format!("close of the backlog's sender: {e}")),
+        }
+        let stats = sender.stats();
+        check_delivery(&stats, samples, 0)?;
+        let refused = stats.endpoints.first().map_or(0, |e| e.samples_retried);
+        (append_wall, close_wall, refused)
+    };
+    let (disk_bytes, segments) = segment_files(&run_dir)?;
+    let evicted = evict_segments(&run_dir);
+    println!(
+        "backlog: logged {samples} samples in {:.3} s ({:.0} samples/s, register + append, every request answered 503: {refused_attempts} samples in refused attempts); close({BACKLOG_CLOSE_TIMEOUT:?}) took {:.3} s and left them on disk: {:.1} MiB in {segments} segment file(s), {:.2} bytes/sample; {}",
+        append_wall.as_secs_f64(),
+        samples as f64 / append_wall.as_secs_f64(),
+        close_wall.as_secs_f64(),
+        mib(disk_bytes),
+        disk_bytes as f64 / samples as f64,
+        match evicted {
+            Ok(()) => "evicted from the page cache (posix_fadvise DONTNEED), so the new sender reads them from the disk".to_string(),
+            Err(e) => format!("NOT evicted from the page cache ({e}): the new sender may read them from memory"),
+        }
+    );
+
+    // A fresh receiver and a new sender on the same directory: it sends the backlog first.
+    let mut sink = ChildReceiver::start(&[])?;
+    println!(
+        "backlog: draining to a fresh promrw sink child process (pid {}) at {}",
+        sink.child.id(),
+        sink.url
+    );
+    let config = sender_config(args, &sink.url, Some(wal))?;
+    let before = process_usage();
+    let started = Instant::now();
+    let sender =
+        Sender::new(config).map_err(|e| format!("cannot start the draining sender: {e}"))?;
+    let open_wall = started.elapsed();
+    sender
+        .flush(DRAIN_TIMEOUT)
+        .map_err(|e| format!("flush of the backlog: {e}"))?;
+    let drain_wall = started.elapsed();
+    let after = process_usage();
+    // The feeder thread started with this sender: all its CPU is the drain's.
+    let feeder_cpu = Threads::Feeder
+        .usage()
+        .filter(|usage| usage.threads > 0)
+        .map(|usage| usage.cpu);
+    let stats = sender.stats();
+    sender
+        .close(Duration::from_secs(10))
+        .map_err(|e| format!("close of the draining sender: {e}"))?;
+    sink.check_alive()?;
+    check_delivery(&stats, 0, samples)?;
+    let endpoint = stats
+        .endpoints
+        .first()
+        .ok_or("the sender has no endpoint")?;
+    Ok(BacklogFigures {
+        series: workload.series,
+        rounds: workload.rounds,
+        disk_bytes,
+        open_wall,
+        drain_wall,
+        drain_cpu: after.cpu.saturating_sub(before.cpu),
+        feeder_cpu,
+        batches: endpoint.batches_acked,
+        bytes_sent: endpoint.bytes_total,
+    })
+}
+
+/// Prints the backlog drain's figures; `memory_rate` is memory mode's median W1 throughput
+/// of this invocation (bound by the receiver), for comparison.
+fn print_backlog(figures: &BacklogFigures, memory_rate: f64) {
+    let samples = (figures.series * figures.rounds) as u64;
+    let rate = samples as f64 / figures.drain_wall.as_secs_f64();
+    println!(
+        "backlog drain:   {rate:.0} samples/s: {samples} samples ({:.1} MiB of segments) delivered in {:.3} s from Sender::new (which took {:.3} s) to the end of flush, {:.2}x memory mode's W1 throughput above; {:.3} µs CPU/sample (feeder thread {}), {} requests, {:.2} bytes/sample on the wire",
+        mib(figures.disk_bytes),
+        figures.drain_wall.as_secs_f64(),
+        figures.open_wall.as_secs_f64(),
+        rate / memory_rate,
+        us_per_sample(figures.drain_cpu, samples),
+        figures
+            .feeder_cpu
+            .map_or("unknown".to_string(), |cpu| format!(
+                "{:.3} µs/sample",
+                us_per_sample(cpu, samples)
+            )),
+        figures.batches,
+        figures.bytes_sent as f64 / samples as f64,
+    );
+}
+
+/// The bench endpoint's configuration: `--shards` shards, `--max-samples-per-send`, default
+/// queue otherwise; in WAL mode with `wal`.
+fn sender_config(args: &BenchArgs, url: &str, wal: Option<WalConfig>) -> Result<Config, String> {
     let queue = QueueConfig {
         min_shards: args.shards,
         max_shards: args.shards.max(QueueConfig::default().max_shards),
@@ -403,26 +952,63 @@ fn run_promrw(
             .max(args.max_samples_per_send),
         ..QueueConfig::default()
     };
-    let config = Config::builder()
+    let mut builder = Config::builder()
         .endpoint(EndpointConfig::new(url).name("bench").queue(queue))
         // Error paths drop the sender unclosed; do not wait a minute for them.
-        .flush_deadline(Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("configuration: {e}"))?;
-    let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
-    let expected = workload.samples() as u64;
+        .flush_deadline(Duration::from_secs(5));
+    if let Some(wal) = wal {
+        builder = builder.wal(wal);
+    }
+    builder.build().map_err(|e| format!("configuration: {e}"))
+}
 
-    let shards_before = threads_cpu(SHARD_THREAD_PREFIX);
-    let before = process_usage();
-    let started = Instant::now();
-    let mut producers_cpu = Duration::ZERO;
+/// The CPU and I/O of the sender's threads of one kind, by name.
+#[derive(Debug, Clone, Copy)]
+enum Threads {
+    /// The bench endpoint's shard threads (`promrw-bench-<index>`).
+    Shards,
+    /// Its feeder thread (WAL mode).
+    Feeder,
+    /// The WAL writer thread.
+    Writer,
+}
+
+impl Threads {
+    /// Their usage now (`None` where `/proc/self/task` is not readable).
+    fn usage(self) -> Option<ThreadsUsage> {
+        threads_usage(|name| match self {
+            Threads::Shards => name.strip_prefix(SHARD_THREAD_PREFIX).is_some_and(|index| {
+                !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())
+            }),
+            Threads::Feeder => name.starts_with(FEEDER_THREAD),
+            Threads::Writer => name.starts_with(WRITER_THREAD),
+        })
+    }
+
+    /// Their usage since `before` (`None` when either reading is, or none of them runs).
+    fn since(self, before: Option<ThreadsUsage>) -> Option<ThreadsUsage> {
+        self.usage()
+            .zip(before)
+            .map(|(after, before)| after.since(before))
+            .filter(|usage| usage.threads > 0)
+    }
+}
+
+/// Registers every series and appends every round with one thread per element of `labels`;
+/// returns the producer threads' CPU time.
+fn produce_all(
+    sender: &Sender,
+    args: &BenchArgs,
+    workload: &Workload,
+    first_ts: i64,
+    labels: Vec<Vec<(usize, Labels)>>,
+) -> Result<Duration, String> {
     std::thread::scope(|scope| {
         // Named threads, so that profiles tell producers from the baseline's main thread.
         let producers = labels
             .into_iter()
             .enumerate()
             .map(|(index, mine)| {
-                let sender = &sender;
                 std::thread::Builder::new()
                     .name(format!("bench-producer-{index}"))
                     .spawn_scoped(scope, move || {
@@ -440,22 +1026,106 @@ fn run_promrw(
             Ok::<_, String>(sum + cpu?)
         })
     })
-    .map(|cpu| producers_cpu = cpu)?;
+}
+
+/// One promrw run: a fresh sender; the measured section is register + append + flush. In
+/// WAL mode the log lives in `run_dir` (created here, removed afterwards).
+fn run_promrw(
+    args: &BenchArgs,
+    url: &str,
+    workload: &Workload,
+    first_ts: i64,
+    labels: Vec<Vec<(usize, Labels)>>,
+    mode: Mode,
+    run_dir: Option<&Path>,
+) -> Result<RunFigures, String> {
+    // Declared before the sender, so dropped after it: error paths remove the directory too.
+    let mut _remove = None;
+    let wal = match (mode, run_dir) {
+        (Mode::Memory, _) => None,
+        (Mode::Wal(_), None) => unreachable!("WAL runs are given a directory"),
+        (Mode::Wal(fsync), Some(dir)) => {
+            std::fs::create_dir(dir).map_err(|e| {
+                format!(
+                    "cannot create the run's WAL directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+            _remove = Some(RemoveOnDrop(dir.to_path_buf()));
+            Some(WalConfig {
+                fsync,
+                ..WalConfig::new(dir)
+            })
+        }
+    };
+    let config = sender_config(args, url, wal)?;
+    let io_before_open = process_io();
+    let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
+    let expected = workload.samples() as u64;
+
+    let shards_before = Threads::Shards.usage();
+    let feeder_before = Threads::Feeder.usage();
+    let writer_before = Threads::Writer.usage();
+    let before = process_usage();
+    let started = Instant::now();
+    let producers_cpu = produce_all(&sender, args, workload, first_ts, labels)?;
     let appended = started.elapsed();
     sender
         .flush(FLUSH_TIMEOUT)
         .map_err(|e| format!("flush: {e}"))?;
     let wall = started.elapsed();
     let after = process_usage();
-    let shards_cpu = threads_cpu(SHARD_THREAD_PREFIX)
-        .zip(shards_before)
-        .map(|(after, before)| after.saturating_sub(before));
+    let shards = Threads::Shards.since(shards_before);
+    let feeder = Threads::Feeder.since(feeder_before);
+    let writer = Threads::Writer.since(writer_before);
 
     let stats = sender.stats();
     let mean_request = mean_request_duration(&sender.metrics_text());
     sender
         .close(Duration::from_secs(10))
         .map_err(|e| format!("close: {e}"))?;
+    let io_after_close = process_io();
+    drop(sender);
+    let endpoint = stats
+        .endpoints
+        .first()
+        .ok_or("the sender has no endpoint")?;
+    check_delivery(&stats, expected, expected)?;
+    let wal = match run_dir {
+        Some(dir) if mode != Mode::Memory => {
+            let (segment_bytes, segments) = segment_files(dir)?;
+            Some(WalFigures {
+                writer_wchar: writer.and_then(|w| w.wchar),
+                segment_bytes,
+                segments,
+                dirtied: io_before_open
+                    .zip(io_after_close)
+                    .map(|((_, before), (_, after))| after.saturating_sub(before)),
+            })
+        }
+        _ => None,
+    };
+    Ok(RunFigures {
+        mode,
+        wall,
+        appended,
+        cpu: after.cpu.saturating_sub(before.cpu),
+        producers_cpu,
+        shards_cpu: shards.map(|s| s.cpu),
+        writer_cpu: writer.map(|w| w.cpu),
+        feeder_cpu: feeder.map(|f| f.cpu),
+        wal,
+        bytes_sent: endpoint.bytes_total,
+        batches: endpoint.batches_acked,
+        retried: endpoint.samples_retried,
+        mean_request,
+        peak_rss: after.peak_rss,
+    })
+}
+
+/// Fails unless `appended` samples were accepted and `acked` acknowledged, with nothing
+/// failed, dropped or refused.
+fn check_delivery(stats: &SenderStats, appended: u64, acked: u64) -> Result<(), String> {
     let endpoint = stats
         .endpoints
         .first()
@@ -463,33 +1133,75 @@ fn run_promrw(
     let rejected = stats.rejected_out_of_order
         + stats.rejected_queue_full
         + stats.rejected_unknown_series
-        + stats.rejected_closed;
-    if stats.samples_appended != expected
-        || endpoint.samples_acked != expected
+        + stats.rejected_closed
+        + stats.rejected_shard_dead
+        + stats.rejected_io;
+    if stats.samples_appended != appended
+        || endpoint.samples_acked != acked
         || endpoint.samples_failed != 0
         || endpoint.samples_dropped() != 0
         || rejected != 0
     {
         return Err(format!(
-            "delivery check failed: appended {} acked {} (expected {expected} each), failed {}, dropped {}, rejected {rejected}",
+            "delivery check failed: appended {} (expected {appended}), acked {} (expected {acked}), failed {}, dropped {}, rejected {rejected}",
             stats.samples_appended,
             endpoint.samples_acked,
             endpoint.samples_failed,
             endpoint.samples_dropped()
         ));
     }
-    Ok(RunFigures {
-        wall,
-        appended,
-        cpu: after.cpu.saturating_sub(before.cpu),
-        producers_cpu,
-        shards_cpu,
-        bytes_sent: endpoint.bytes_total,
-        batches: endpoint.batches_acked,
-        retried: endpoint.samples_retried,
-        mean_request,
-        peak_rss: after.peak_rss,
-    })
+    Ok(())
+}
+
+/// Asks the kernel to drop the segment files of `dir/wal/` from the page cache (they were
+/// fsync'd, so their pages are clean), so that reading them back reads the disk.
+fn evict_segments(dir: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let wal = dir.join("wal");
+    let entries =
+        std::fs::read_dir(&wal).map_err(|e| format!("cannot list {}: {e}", wal.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", wal.display()))?
+            .path();
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: `file` is an open descriptor for the whole call; posix_fadvise only reads
+        // its arguments and gives the kernel advice.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if rc != 0 {
+            return Err(format!(
+                "posix_fadvise {}: {}",
+                path.display(),
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The total size and the number of the segment files in `dir/wal/`.
+fn segment_files(dir: &Path) -> Result<(u64, usize), String> {
+    let wal = dir.join("wal");
+    let entries =
+        std::fs::read_dir(&wal).map_err(|e| format!("cannot list {}: {e}", wal.display()))?;
+    let mut bytes = 0;
+    let mut count = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", wal.display()))?;
+        let name = entry.file_name();
+        let is_segment = name.len() == 16
+            && name
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+        if is_segment {
+            bytes += entry
+                .metadata()
+                .map_err(|e| format!("cannot stat {}: {e}", entry.path().display()))?
+                .len();
+            count += 1;
+        }
+    }
+    Ok((bytes, count))
 }
 
 /// One producer: registers its series, then appends round after round (as a scrape loop does),

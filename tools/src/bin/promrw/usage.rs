@@ -60,9 +60,37 @@ fn proc_peak_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Total CPU time (user + system) of this process's threads whose name starts with `prefix`,
-/// from `/proc/self/task/*/stat` (Linux; `None` elsewhere). Clock-tick resolution (10 ms).
-pub fn threads_cpu(prefix: &str) -> Option<Duration> {
+/// What [`threads_usage`] sums over the matching threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadsUsage {
+    /// User plus system CPU time (`/proc/self/task/*/stat`, clock-tick resolution: 10 ms).
+    pub cpu: Duration,
+    /// Bytes passed to `write(2)` and friends (`wchar` of `/proc/self/task/*/io`; `None`
+    /// where the kernel has no per-task I/O accounting).
+    pub wchar: Option<u64>,
+    /// Bytes of page cache the threads dirtied, i.e. sent towards the disk (`write_bytes`).
+    pub write_bytes: Option<u64>,
+    /// Threads that matched.
+    pub threads: usize,
+}
+
+impl ThreadsUsage {
+    /// What was used between `before` and `self` (same threads, read later).
+    pub fn since(self, before: ThreadsUsage) -> ThreadsUsage {
+        let minus = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| a.saturating_sub(b));
+        ThreadsUsage {
+            cpu: self.cpu.saturating_sub(before.cpu),
+            wchar: minus(self.wchar, before.wchar),
+            write_bytes: minus(self.write_bytes, before.write_bytes),
+            threads: self.threads,
+        }
+    }
+}
+
+/// CPU time and written bytes of this process's threads whose name (as the kernel keeps it:
+/// at most 15 bytes) `matches`, from `/proc/self/task/*/{stat,io}` (Linux; `None`
+/// elsewhere). Threads that already exited are not counted.
+pub fn threads_usage(matches: impl Fn(&str) -> bool) -> Option<ThreadsUsage> {
     let ticks_per_second = {
         // SAFETY: sysconf only reads a system constant.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -72,6 +100,11 @@ pub fn threads_cpu(prefix: &str) -> Option<Duration> {
         ticks as u64
     };
     let mut total_ticks = 0u64;
+    let mut usage = ThreadsUsage {
+        wchar: Some(0),
+        write_bytes: Some(0),
+        ..ThreadsUsage::default()
+    };
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
@@ -80,7 +113,7 @@ pub fn threads_cpu(prefix: &str) -> Option<Duration> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if !stat[open + 1..close].starts_with(prefix) {
+        if !matches(&stat[open + 1..close]) {
             continue;
         }
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
@@ -88,8 +121,30 @@ pub fn threads_cpu(prefix: &str) -> Option<Duration> {
         let utime: u64 = fields.get(11)?.parse().ok()?;
         let stime: u64 = fields.get(12)?.parse().ok()?;
         total_ticks += utime + stime;
+        let io = std::fs::read_to_string(task.path().join("io")).ok();
+        let field = |name| io.as_deref().and_then(|io| io_field(io, name));
+        usage.wchar = usage.wchar.zip(field("wchar")).map(|(a, b)| a + b);
+        usage.write_bytes = usage
+            .write_bytes
+            .zip(field("write_bytes"))
+            .map(|(a, b)| a + b);
+        usage.threads += 1;
     }
-    Some(Duration::from_nanos(
-        total_ticks * 1_000_000_000 / ticks_per_second,
-    ))
+    usage.cpu = Duration::from_nanos(total_ticks * 1_000_000_000 / ticks_per_second);
+    Some(usage)
+}
+
+/// Bytes this whole process passed to `write(2)` (`wchar`) and dirtied towards the disk
+/// (`write_bytes`), exited threads included, from `/proc/self/io` (`None` where the kernel
+/// has no I/O accounting).
+pub fn process_io() -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    Some((io_field(&io, "wchar")?, io_field(&io, "write_bytes")?))
+}
+
+/// The value of `name:` in a `/proc/*/io` text.
+fn io_field(io: &str, name: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
 }
