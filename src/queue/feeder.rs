@@ -86,13 +86,6 @@ struct FeedSeriesTable {
     next_id: u64,
 }
 
-/// How one go at pushing a sample ended.
-enum Push {
-    Pushed,
-    Stopped,
-    PersistDue,
-}
-
 /// The feeder thread's state.
 pub struct Feeder {
     ctx: Arc<EndpointContext>,
@@ -116,6 +109,8 @@ pub struct Feeder {
     next_seq: u64,
     /// The seq of a record only partly pushed (a stop came while it waited for room).
     partial: Option<u64>,
+    /// Per shard, the samples of the record being pushed (kept to reuse their memory).
+    runs: Vec<Vec<(u32, i64, f64)>>,
     /// Where the next record starts.
     fed: Position,
     persisted: Position,
@@ -164,6 +159,7 @@ impl EndpointQueue {
             pushed: vec![0; shards.len()],
             next_seq: 0,
             partial: None,
+            runs: Vec::new(),
             fed: start,
             persisted: start,
             last_persist: Instant::now(),
@@ -328,7 +324,10 @@ impl Feeder {
         let age_limit = self.ctx.config.queue.sample_age_limit;
         let cutoff = (!age_limit.is_zero())
             .then(|| shard::now_ms().saturating_sub(shard::millis(age_limit)));
-        let mut touched = vec![false; self.shards.len()];
+        // The record's samples by shard, in record order: each shard's run is pushed under
+        // one lock of its queue (a series lives in one shard, so its order holds).
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.resize_with(self.shards.len(), Vec::new);
         let mut too_old = 0u64;
         for sample in &record.samples {
             if cutoff.is_some_and(|cutoff| sample.timestamp < cutoff) {
@@ -338,26 +337,31 @@ impl Feeder {
             let Some(slot) = self.resolve(sample.id) else {
                 continue;
             };
-            let value = f64::from_bits(sample.value_bits);
-            if !self.push_sample(slot, sample.timestamp, value) {
-                if too_old > 0 {
-                    self.ctx.metrics.add_dropped(DropReason::TooOld, too_old);
-                }
-                self.fed = record.at;
-                return false;
-            }
             let shard = self.series.slots[slot as usize]
                 .as_ref()
                 .map_or(0, |s| s.shard);
-            touched[shard] = true;
+            runs[shard].push((slot, sample.timestamp, f64::from_bits(sample.value_bits)));
         }
         if too_old > 0 {
             self.ctx.metrics.add_dropped(DropReason::TooOld, too_old);
         }
-        for (shard, touched) in touched.into_iter().enumerate() {
-            if touched {
-                self.per_shard[shard].push_back((seq, self.pushed[shard]));
+        let mut stopped = false;
+        for (shard, run) in runs.iter_mut().enumerate() {
+            if run.is_empty() {
+                continue;
             }
+            if !stopped {
+                stopped = !self.push_run(shard, run);
+                if !stopped {
+                    self.per_shard[shard].push_back((seq, self.pushed[shard]));
+                }
+            }
+            run.clear();
+        }
+        self.runs = runs;
+        if stopped {
+            self.fed = record.at;
+            return false;
         }
         self.partial = None;
         self.fed = record.next;
@@ -369,66 +373,63 @@ impl Feeder {
         true
     }
 
-    /// Pushes one sample of feeder series `slot`, waiting for room (persisting the cursor
-    /// meanwhile, as the shards drain during a long outage); false on stop.
-    fn push_sample(&mut self, slot: u32, timestamp: i64, value: f64) -> bool {
+    /// Pushes `run` (samples of feeder series, all of shard `shard`) into that shard's queue
+    /// in order, under one lock while there is room; waits for room when it is full (persisting
+    /// the cursor meanwhile, as the shard drains during a long outage). False on stop.
+    fn push_run(&mut self, shard: usize, run: &[(u32, i64, f64)]) -> bool {
+        let queue = Arc::clone(&self.shards[shard]);
+        let mut next = 0;
         loop {
-            match self.try_push_sample(slot, timestamp, value) {
-                Push::Pushed => return true,
-                Push::Stopped => return false,
-                Push::PersistDue => {
-                    let cursor = self.publish();
-                    self.persist(cursor);
+            if queue.stop.load(Ordering::Relaxed) != RUN || queue.dead.load(Ordering::Relaxed) {
+                return false;
+            }
+            let mut full = false;
+            let mut len = 0;
+            {
+                let mut guard = queue.queue.lock();
+                while let Some(&(slot, timestamp, value)) = run.get(next) {
+                    let Some(entry) = self.series.slots[slot as usize].as_mut() else {
+                        next += 1;
+                        continue;
+                    };
+                    let announce = (!entry.announced).then(|| entry.series.clone());
+                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value) {
+                        Ok(queued) => {
+                            entry.announced = true;
+                            len = queued;
+                            next += 1;
+                            self.pushed[shard] += 1;
+                        }
+                        Err(PushError::Closed) => return false,
+                        Err(PushError::Full) => {
+                            full = true;
+                            break;
+                        }
+                    }
                 }
             }
-        }
-    }
-
-    /// One go at pushing a sample: pushed, stopped, or still no room when the cursor is due
-    /// to be persisted.
-    fn try_push_sample(&mut self, slot: u32, timestamp: i64, value: f64) -> Push {
-        let Some(entry) = self.series.slots[slot as usize].as_mut() else {
-            return Push::Pushed;
-        };
-        let shard = &self.shards[entry.shard];
-        loop {
-            if shard.stop.load(Ordering::Relaxed) != RUN || shard.dead.load(Ordering::Relaxed) {
-                return Push::Stopped;
+            if !full {
+                if len >= self.batch_threshold
+                    && !queue.wake_pending.load(Ordering::Relaxed)
+                    && !queue.wake_pending.swap(true, Ordering::SeqCst)
+                {
+                    queue.wake();
+                }
+                return true;
             }
-            let announce = (!entry.announced).then(|| entry.series.clone());
-            let pushed =
-                shard
-                    .queue
-                    .lock()
-                    .try_push_parts(entry.series_ref, announce, timestamp, value);
-            match pushed {
-                Ok(len) => {
-                    entry.announced = true;
-                    self.pushed[entry.shard] += 1;
-                    if len >= self.batch_threshold
-                        && !shard.wake_pending.load(Ordering::Relaxed)
-                        && !shard.wake_pending.swap(true, Ordering::SeqCst)
-                    {
-                        shard.wake();
-                    }
-                    return Push::Pushed;
-                }
-                Err(PushError::Closed) => return Push::Stopped,
-                Err(PushError::Full) => {
-                    if !shard.wake_pending.swap(true, Ordering::SeqCst) {
-                        shard.wake();
-                    }
-                    let control = &self.control;
-                    let _ = shard
-                        .queue
-                        .wait_for_room(Instant::now() + POLL, || lock(&control.state).stop);
-                    if lock(&control.state).stop {
-                        return Push::Stopped;
-                    }
-                    if self.last_persist.elapsed() >= PERSIST_EVERY {
-                        return Push::PersistDue;
-                    }
-                }
+            if !queue.wake_pending.swap(true, Ordering::SeqCst) {
+                queue.wake();
+            }
+            let control = &self.control;
+            let _ = queue
+                .queue
+                .wait_for_room(Instant::now() + POLL, || lock(&control.state).stop);
+            if lock(&control.state).stop {
+                return false;
+            }
+            if self.last_persist.elapsed() >= PERSIST_EVERY {
+                let cursor = self.publish();
+                self.persist(cursor);
             }
         }
     }

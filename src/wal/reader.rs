@@ -3,7 +3,7 @@
 //! what a new session replays. A segment is read in windows, so memory stays bounded however
 //! large the backlog; damage is skipped and counted as the open-time scan does.
 
-use std::collections::HashMap;
+use fxhash::FxHashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub struct LogReader {
     /// The segment the series map belongs to.
     series_segment: Option<u64>,
     /// The segment's series by id, as Remote Write 1.0 label bytes.
-    series: HashMap<u32, Arc<[u8]>>,
+    series: FxHashMap<u32, Arc<[u8]>>,
     /// Ids defined since the last record returned.
     defined: Vec<u32>,
     counts: ReadCounts,
@@ -100,7 +100,7 @@ impl LogReader {
             buffer: Vec::new(),
             buffer_start: start.offset,
             series_segment: None,
-            series: HashMap::new(),
+            series: FxHashMap::default(),
             defined: Vec::new(),
             counts: ReadCounts::default(),
             tail: None,

@@ -3,6 +3,8 @@
 //! budget, each series' last timestamp for the registry).
 
 use std::collections::HashMap;
+
+use fxhash::FxHashMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 
@@ -79,27 +81,37 @@ pub fn recover(wal_dir: &Path) -> Result<Recovered, String> {
         recovered.highest_segment = recovered.highest_segment.max(number);
         let path = segment_path(wal_dir, number);
         let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        let mut series: HashMap<u32, Vec<u8>> = HashMap::new();
+        // The segment's series: id -> index in `defined`, each with its last timestamp in
+        // the segment (merged into the log's map once per series and segment).
+        let mut series: FxHashMap<u32, usize> = FxHashMap::default();
+        let mut defined: Vec<(Vec<u8>, Option<i64>)> = Vec::new();
         let mut sample_records = Vec::new();
         let mut orphans = 0u64;
-        let last = &mut recovered.last_timestamps;
         let scan = scan_segment(&bytes, |offset, record| match record {
             Record::Series { id, labels } => {
-                series.insert(*id, label_key(labels.iter().copied()));
+                series.insert(*id, defined.len());
+                defined.push((label_key(labels.iter().copied()), None));
             }
             Record::Samples(samples) => {
                 sample_records.push((offset, samples.declared()));
                 for sample in samples.clone().flatten() {
                     match series.get(&sample.id) {
-                        Some(key) => {
-                            let entry = last.entry(key.clone()).or_insert(sample.timestamp);
-                            *entry = (*entry).max(sample.timestamp);
+                        Some(&index) => {
+                            let last = &mut defined[index].1;
+                            *last =
+                                Some(last.map_or(sample.timestamp, |l| l.max(sample.timestamp)));
                         }
                         None => orphans += 1,
                     }
                 }
             }
         });
+        for (key, last) in defined {
+            if let Some(last) = last {
+                let entry = recovered.last_timestamps.entry(key).or_insert(last);
+                *entry = (*entry).max(last);
+            }
+        }
         let damage = &mut recovered.damage;
         if let Some(why) = scan.bad_header {
             damage.bad_segments += 1;

@@ -3,7 +3,9 @@
 //! segments, keeps the disk budget and the age limit, and recovers from write and fsync errors
 //! without losing an accepted entry (docs/ARCHITECTURE.md, "Durable queue (WAL mode): design").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use fxhash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -596,7 +598,7 @@ struct WriterThread {
     shared: Arc<Shared>,
     segment: SegmentWriter,
     /// Every series logged this session, with the segment its record was last written to.
-    series: HashMap<u32, (Arc<[u8]>, Option<u64>)>,
+    series: FxHashMap<u32, (Arc<[u8]>, Option<u64>)>,
     encoder: SamplesEncoder,
     payload: Vec<u8>,
     out: Vec<u8>,
@@ -614,7 +616,7 @@ impl WriterThread {
         WriterThread {
             shared,
             segment,
-            series: HashMap::new(),
+            series: FxHashMap::default(),
             encoder: SamplesEncoder::default(),
             payload: Vec::new(),
             out: Vec::new(),
