@@ -16,6 +16,9 @@ use super::tail::Tail;
 
 /// Bytes read from a segment at a time (at least one whole frame of the largest size).
 const WINDOW: usize = 4 << 20;
+/// Ids below this are also tracked in a flat table (registry slots are small and dense; a
+/// larger one, never written by promrw, only costs a map lookup).
+const KNOWN_LIMIT: usize = 1 << 24;
 /// The largest frame: before parsing at an offset, this much (or what is left) is buffered.
 const MAX_FRAME: usize = FRAME_HEADER_LEN + MAX_PAYLOAD_LEN;
 
@@ -74,6 +77,9 @@ pub struct LogReader {
     series: FxHashMap<u32, Arc<[u8]>>,
     /// Ids defined since the last record returned.
     defined: Vec<u32>,
+    /// `known[id]`: `series` has `id` (a cheaper test per sample than the map; ids are
+    /// registry slots, small and dense).
+    known: Vec<bool>,
     counts: ReadCounts,
     /// The newest bytes of the segment being written, kept in memory by the writer.
     tail: Option<Arc<Tail>>,
@@ -102,6 +108,7 @@ impl LogReader {
             series_segment: None,
             series: FxHashMap::default(),
             defined: Vec::new(),
+            known: Vec::new(),
             counts: ReadCounts::default(),
             tail: None,
             from_memory: 0,
@@ -124,6 +131,28 @@ impl LogReader {
     /// returned last.
     pub fn series_labels(&self, id: u32) -> Option<&Arc<[u8]>> {
         self.series.get(&id)
+    }
+
+    /// Takes in a Series record.
+    fn define(&mut self, id: u32, labels: Arc<[u8]>) {
+        self.series.insert(id, labels);
+        let index = id as usize;
+        if index >= KNOWN_LIMIT {
+            return;
+        }
+        if self.known.len() <= index {
+            self.known.resize(index + 1, false);
+        }
+        self.known[index] = true;
+    }
+
+    /// True when series `id` is defined in the segment.
+    #[inline]
+    fn is_known(&self, id: u32) -> bool {
+        match self.known.get(id as usize) {
+            Some(&known) => known,
+            None => id as usize >= KNOWN_LIMIT && self.series.contains_key(&id),
+        }
     }
 
     /// Where the next record would be read.
@@ -190,6 +219,7 @@ impl LogReader {
         self.buffer.clear();
         self.buffer_start = self.position.offset;
         self.series.clear();
+        self.known.clear();
         self.defined.clear();
         self.series_segment = Some(number);
     }
@@ -207,6 +237,7 @@ impl LogReader {
     /// there are done), so the records from `position` on resolve.
     fn load_series_before(&mut self, position: Position) -> io::Result<()> {
         self.series.clear();
+        self.known.clear();
         self.series_segment = Some(position.segment);
         let mut prefix = Vec::new();
         match File::open(segment_path(&self.wal_dir, position.segment)) {
@@ -221,7 +252,7 @@ impl LogReader {
             match good_record_at(&prefix, offset) {
                 Some((record, frame_len)) => {
                     if let Record::Series { id, labels } = record {
-                        self.series.insert(id, encoded(&labels));
+                        self.define(id, encoded(&labels));
                     }
                     offset += frame_len;
                 }
@@ -294,13 +325,13 @@ impl LogReader {
             self.position.offset += frame_len as u64;
             match record {
                 Record::Series { id, labels } => {
-                    self.series.insert(id, encoded(&labels));
+                    self.define(id, encoded(&labels));
                     self.defined.push(id);
                 }
                 Record::Samples(samples) => {
                     let mut read = Vec::with_capacity(samples.declared() as usize);
                     for sample in samples.flatten() {
-                        if self.series.contains_key(&sample.id) {
+                        if self.is_known(sample.id) {
                             read.push(ReadSample {
                                 id: sample.id,
                                 timestamp: sample.timestamp,
