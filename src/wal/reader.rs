@@ -21,6 +21,8 @@ const WINDOW: usize = 4 << 20;
 const KNOWN_LIMIT: usize = 1 << 24;
 /// The largest frame: before parsing at an offset, this much (or what is left) is buffered.
 const MAX_FRAME: usize = FRAME_HEADER_LEN + MAX_PAYLOAD_LEN;
+/// Records of the current segment remembered for a cut after an fsync error, at most.
+const PASSED_KEPT: usize = 4096;
 
 /// One sample read back. Its series' labels are [`LogReader::series_labels`] of its `id`
 /// until the reader moves to another segment.
@@ -61,6 +63,10 @@ pub struct ReadCounts {
     /// Times the reader found its segment deleted (by the budget or the age limit) before it
     /// was read and moved on to the oldest one on disk; the writer counts the samples lost.
     pub segments_skipped: u64,
+    /// Samples not returned because they are the writer's rewrite of samples this reader had
+    /// returned already (after an fsync error the writer cuts the segment back to its last
+    /// fsync'd length and writes what followed again, in the same order, into the next one).
+    pub rewrites_skipped: u64,
 }
 
 /// Reads Samples records in order from a position.
@@ -80,6 +86,13 @@ pub struct LogReader {
     /// `known[id]`: `series` has `id` (a cheaper test per sample than the map; ids are
     /// registry slots, small and dense).
     known: Vec<bool>,
+    /// (offset, samples) of each Samples record passed in the current segment: when the
+    /// writer cuts it back after an fsync error, those at or after the cut are rewritten at
+    /// the start of the next segment.
+    passed: Vec<(u64, u64)>,
+    /// Samples at the start of the segments ahead that are rewrites of samples already
+    /// returned: skipped.
+    rewritten_ahead: u64,
     counts: ReadCounts,
     /// The newest bytes of the segment being written, kept in memory by the writer.
     tail: Option<Arc<Tail>>,
@@ -109,6 +122,8 @@ impl LogReader {
             series: FxHashMap::default(),
             defined: Vec::new(),
             known: Vec::new(),
+            passed: Vec::new(),
+            rewritten_ahead: 0,
             counts: ReadCounts::default(),
             tail: None,
             from_memory: 0,
@@ -176,6 +191,8 @@ impl LogReader {
                 if self.position.segment != 0 {
                     self.counts.segments_skipped += 1;
                 }
+                // A rewrite ahead, if any, is gone too.
+                self.rewritten_ahead = 0;
                 self.enter_segment(limit.oldest_segment);
                 continue;
             }
@@ -198,6 +215,25 @@ impl LogReader {
             if self.position.offset >= end {
                 // Done with a closed segment: on to the next one on disk.
                 let next = self.next_segment_after(self.position.segment, limit)?;
+                if next != self.position.segment + 1 {
+                    // A rewrite, always in the next segment, is gone.
+                    self.rewritten_ahead = 0;
+                } else if self.position.offset > end
+                    && self
+                        .tail
+                        .as_ref()
+                        .is_some_and(|tail| tail.rewritten(self.position.segment, end))
+                {
+                    // The writer cut this segment back below what was read of it (an fsync
+                    // error) and rewrote the cut part first thing in `next`: the samples
+                    // returned from the cut part come again there, in the same order.
+                    self.rewritten_ahead += self
+                        .passed
+                        .iter()
+                        .filter(|(at, _)| *at >= end)
+                        .map(|(_, samples)| samples)
+                        .sum::<u64>();
+                }
                 self.enter_segment(next);
                 continue;
             }
@@ -208,6 +244,19 @@ impl LogReader {
                 return Ok(Some(record));
             }
         }
+    }
+
+    /// Notes a Samples record at `offset` with `samples` passed. The oldest half of a long
+    /// list is merged into one entry at its first offset, so memory stays bounded: a cut is
+    /// near the end (what was written since the last fsync), and a merged entry straddling it
+    /// would only make the next segment's rewrite be sent again, never skip new samples.
+    fn note_passed(&mut self, offset: u64, samples: u64) {
+        if self.passed.len() == PASSED_KEPT {
+            let first = self.passed[0].0;
+            let merged: u64 = self.passed.drain(..PASSED_KEPT / 2).map(|(_, n)| n).sum();
+            self.passed.insert(0, (first, merged));
+        }
+        self.passed.push((offset, samples));
     }
 
     /// Moves to the start of segment `number`.
@@ -221,6 +270,7 @@ impl LogReader {
         self.series.clear();
         self.known.clear();
         self.defined.clear();
+        self.passed.clear();
         self.series_segment = Some(number);
     }
 
@@ -330,8 +380,13 @@ impl LogReader {
                 }
                 Record::Samples(samples) => {
                     let mut read = Vec::with_capacity(samples.declared() as usize);
+                    let mut passed = 0;
                     for sample in samples.flatten() {
-                        if self.is_known(sample.id) {
+                        passed += 1;
+                        if self.rewritten_ahead > 0 {
+                            self.rewritten_ahead -= 1;
+                            self.counts.rewrites_skipped += 1;
+                        } else if self.is_known(sample.id) {
                             read.push(ReadSample {
                                 id: sample.id,
                                 timestamp: sample.timestamp,
@@ -341,6 +396,7 @@ impl LogReader {
                             self.counts.orphan_samples += 1;
                         }
                     }
+                    self.note_passed(at.offset, passed);
                     return Ok(Some(ReadRecord {
                         at,
                         next: self.position,

@@ -1,6 +1,7 @@
 //! The newest bytes of the segment being written, kept in memory after the writer wrote them,
 //! so that feeders keeping up read records from memory instead of from the files. Bounded:
-//! the oldest bytes go first; a reader behind what is kept reads the file.
+//! the oldest bytes go first; a reader behind what is kept reads the file. It also tells
+//! readers which segments the writer cut back and rewrote after an fsync error.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,14 @@ pub(crate) const DEFAULT_TAIL_BYTES: usize = 8 << 20;
 pub struct Tail {
     inner: Mutex<Chunks>,
     capacity: usize,
+    /// The latest segments cut back after an fsync error whose cut part was rewritten at the
+    /// start of the next segment: (segment, length it was cut to), at most [`REWRITES_KEPT`].
+    rewrites: Mutex<VecDeque<(u64, u64)>>,
 }
+
+/// Cuts remembered for readers: a reader that read into a cut part is at the head of the log
+/// and crosses the cut soon after it (one fsync error takes at least 100 ms to retry).
+const REWRITES_KEPT: usize = 16;
 
 /// Consecutive writes of one segment: `(offset, bytes)` in offset order, each starting where
 /// the one before ended.
@@ -30,6 +38,7 @@ impl Tail {
         Tail {
             inner: Mutex::new(Chunks::default()),
             capacity,
+            rewrites: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -61,6 +70,29 @@ impl Tail {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.chunks.clear();
         inner.bytes = 0;
+    }
+
+    /// Segment `segment` is being cut back to `len` bytes after an fsync error: forgets the
+    /// bytes held, and, when `rewritten`, remembers that everything after `len` is written
+    /// again, in the same order, first thing in segment `segment + 1`.
+    pub fn cut(&self, segment: u64, len: u64, rewritten: bool) {
+        self.clear();
+        if rewritten {
+            let mut rewrites = self.rewrites.lock().unwrap_or_else(|p| p.into_inner());
+            if rewrites.len() == REWRITES_KEPT {
+                rewrites.pop_front();
+            }
+            rewrites.push_back((segment, len));
+        }
+    }
+
+    /// Whether segment `segment` was cut back to `len` bytes and what followed rewritten at
+    /// the start of the next segment.
+    pub fn rewritten(&self, segment: u64, len: u64) -> bool {
+        self.rewrites
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(segment, len))
     }
 
     /// Appends to `out` up to `len` bytes of segment `segment` from `offset`, as far as the
@@ -134,5 +166,22 @@ mod tests {
         assert_eq!(tail.copy_into(4, 16, 8, &mut out), 2);
         tail.clear();
         assert_eq!(tail.copy_into(4, 16, 8, &mut out), 0);
+    }
+
+    #[test]
+    fn remembers_the_latest_rewritten_cuts() {
+        let tail = Tail::new(10);
+        tail.publish(3, 100, b"abcd");
+        tail.cut(3, 100, true);
+        let mut out = Vec::new();
+        assert_eq!(tail.copy_into(3, 100, 4, &mut out), 0, "the cut bytes went");
+        tail.cut(4, 16, false);
+        assert!(tail.rewritten(3, 100));
+        assert!(!tail.rewritten(3, 16) && !tail.rewritten(4, 16));
+        for segment in 5..5 + REWRITES_KEPT as u64 {
+            tail.cut(segment, 16, true);
+        }
+        assert!(!tail.rewritten(3, 100), "the oldest is forgotten");
+        assert!(tail.rewritten(5, 16));
     }
 }

@@ -493,6 +493,112 @@ fn a_reader_skips_deleted_segments_and_counts_damage() {
     assert!(after_damage > 0 && after_damage < got);
 }
 
+/// Samples of rounds `rounds` over series `0..series` (as [`append_rounds`] writes them), with
+/// the label keys a reader gives.
+fn expected_rounds(series: u32, rounds: std::ops::Range<u32>) -> Vec<ReadBack> {
+    rounds
+        .flat_map(|round| {
+            (0..series).map(move |id| {
+                (
+                    labels(id).to_vec(),
+                    1_700_000_000_000 + i64::from(round) * 1000,
+                    f64::from(round * series + id).to_bits(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reads every record `reader` has up to `limit`.
+fn drain(reader: &mut LogReader, limit: super::reader::ReadLimit) -> Vec<ReadBack> {
+    let mut samples = Vec::new();
+    while let Some(record) = reader.next_record(limit).unwrap() {
+        for sample in record.samples {
+            let key = reader.series_labels(sample.id).unwrap().to_vec();
+            samples.push((key, sample.timestamp, sample.value_bits));
+        }
+    }
+    samples
+}
+
+#[test]
+fn a_reader_that_read_past_an_fsync_cut_skips_the_rewrite_and_only_then() {
+    // What the writer does after an fsync error, done by hand: segment 1 is cut back to its
+    // last fsync'd length and what followed is written again, first thing, in segment 2.
+    let dir = TempDir::new("reader-rewrite");
+    let first = start(options(
+        &dir.0,
+        FsyncPolicy::Always,
+        1 << 30,
+        FullPolicy::DropOldest,
+    ));
+    append_rounds(&first, 5, 0..10).unwrap();
+    assert!(first.sync(Duration::from_secs(10)));
+    let synced = std::fs::metadata(segment_path(&dir.0, 1)).unwrap().len();
+    append_rounds(&first, 5, 10..20).unwrap();
+    assert!(first.sync(Duration::from_secs(10)));
+    let origin = Position {
+        segment: 1,
+        offset: 0,
+    };
+    // Readers keeping up read all of segment 1, the part about to be cut included.
+    let tails: Vec<Arc<super::tail::Tail>> = (0..3)
+        .map(|_| Arc::new(super::tail::Tail::new(1 << 20)))
+        .collect();
+    let mut readers: Vec<LogReader> = tails
+        .iter()
+        .map(|tail| LogReader::new(&dir.0, origin).with_tail(tail.clone()))
+        .collect();
+    for reader in &mut readers {
+        assert_eq!(drain(reader, first.read_limit()), expected_rounds(5, 0..20));
+    }
+    first.stop();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment_path(&dir.0, 1))
+        .unwrap()
+        .set_len(synced)
+        .unwrap();
+    // The rewrite of rounds 10..20, then new rounds.
+    let second = start(options(
+        &dir.0,
+        FsyncPolicy::Always,
+        1 << 30,
+        FullPolicy::DropOldest,
+    ));
+    {
+        let mut append = second.append();
+        for id in 0..5 {
+            append
+                .push(Entry::Series {
+                    id,
+                    labels: labels(id),
+                })
+                .unwrap();
+        }
+    }
+    append_rounds(&second, 5, 10..25).unwrap();
+    assert!(second.sync(Duration::from_secs(10)));
+    // Told of the rewrite, the first reader skips it; the second is told the cut part was
+    // not rewritten (`fsync: never`) and the third nothing: they read all of segment 2.
+    tails[0].cut(1, synced, true);
+    tails[1].cut(1, synced, false);
+    let limit = second.read_limit();
+    assert_eq!(drain(&mut readers[0], limit), expected_rounds(5, 20..25));
+    assert_eq!(readers[0].counts().rewrites_skipped, 50);
+    for reader in &mut readers[1..] {
+        assert_eq!(drain(reader, limit), expected_rounds(5, 10..25));
+        assert_eq!(reader.counts().rewrites_skipped, 0);
+    }
+    // A reader that had not read past the cut reads the log as it is, rewrite included.
+    let mut behind = LogReader::new(&dir.0, origin).with_tail(tails[0].clone());
+    let mut expected = expected_rounds(5, 0..10);
+    expected.extend(expected_rounds(5, 10..25));
+    assert_eq!(drain(&mut behind, limit), expected);
+    assert_eq!(behind.counts(), &Default::default());
+    second.stop();
+}
+
 /// Writes a log of 3 sessions and returns its dir and (segment, length) of each file.
 fn sample_log(tag: &str) -> (TempDir, Vec<(u64, Vec<u8>)>) {
     let dir = TempDir::new(tag);

@@ -13,12 +13,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cursor::Position;
-use super::format::{SEGMENT_HEADER_LEN, SamplesEncoder, WalSample, encode_series, write_frame};
+use super::format::{
+    Record, SEGMENT_HEADER_LEN, SamplesEncoder, WalSample, encode_series, write_frame,
+};
 use super::recovery::SegmentInfo;
-use super::segment::{SegmentWriter, segment_path, sync_dir};
+use super::segment::{SegmentWriter, scan_segment, segment_path, sync_dir};
 use super::tail::{DEFAULT_TAIL_BYTES, Tail};
 use crate::log::{LogLevel, Logger};
-use crate::wire::rw1::label_pairs;
+use crate::wire::rw1::{encode_label_pairs, label_pairs};
 
 /// When the log's data reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -745,7 +747,7 @@ impl WriterThread {
     }
 
     /// Remembers entries just written until they are fsync'd (to rewrite them after an fsync
-    /// error); with `fsync: never` nothing is kept.
+    /// error); with `fsync: never` nothing is kept (they are read back from the file then).
     fn keep_unsynced(&mut self, entries: &[Entry]) {
         if self.keeps_unsynced() && self.written_since_sync {
             self.unsynced.extend_from_slice(entries);
@@ -930,8 +932,16 @@ impl WriterThread {
     /// then into a new segment.
     fn rewrite_after_sync_error(&mut self, stop: bool) -> bool {
         let synced_len = self.segment.synced_len();
-        // Readers must not take the bytes being cut from memory.
-        self.shared.tail.clear();
+        let (entries, whole) = if self.keeps_unsynced() {
+            (std::mem::take(&mut self.unsynced), true)
+        } else {
+            self.read_back(synced_len)
+        };
+        // Readers must not take the bytes being cut from memory; those that read them already
+        // skip their rewrite, when it is whole.
+        self.shared
+            .tail
+            .cut(self.segment.number(), synced_len, whole);
         if !self.open_next_segment(stop, true) {
             return false;
         }
@@ -947,9 +957,67 @@ impl WriterThread {
             }
             self.shared.update_disk_counters(&segments);
         }
-        let entries = std::mem::take(&mut self.unsynced);
         self.written_since_sync = false;
         self.write_entries(entries, stop)
+    }
+
+    /// With `fsync: never` the entries written since the last fsync are not kept in memory:
+    /// reads them back from the segment's records after `synced_len` (a record that no longer
+    /// checks is lost, logged). Returns them and whether every sample written there was.
+    fn read_back(&self, synced_len: u64) -> (Vec<Entry>, bool) {
+        let written = lock(&self.shared.segments)
+            .back()
+            .map_or(0, |current| current.info.samples_from(synced_len));
+        let path = self.segment.path();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.shared.logger.log(LogLevel::Error, || {
+                    format!(
+                        "{}: cannot read back what was written since the last fsync: {e}; {written} sample(s) lost",
+                        path.display()
+                    )
+                });
+                return (Vec::new(), written == 0);
+            }
+        };
+        // The labels of each id as of each record, and as last given to the rewrite.
+        let mut labels: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
+        let mut given: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
+        let mut entries = Vec::new();
+        let mut recovered = 0u64;
+        scan_segment(&bytes, |offset, record| match record {
+            Record::Series { id, labels: pairs } => {
+                labels.insert(*id, encode_label_pairs(pairs.iter().copied()).into());
+            }
+            Record::Samples(samples) if offset >= synced_len => {
+                for sample in samples.clone().flatten() {
+                    let Some(series) = labels.get(&sample.id) else {
+                        continue;
+                    };
+                    if given.get(&sample.id) != Some(series) {
+                        given.insert(sample.id, Arc::clone(series));
+                        entries.push(Entry::Series {
+                            id: sample.id,
+                            labels: Arc::clone(series),
+                        });
+                    }
+                    entries.push(Entry::Sample(sample));
+                    recovered += 1;
+                }
+            }
+            Record::Samples(_) => {}
+        });
+        if recovered < written {
+            self.shared.logger.log(LogLevel::Error, || {
+                format!(
+                    "{}: {} of the {written} sample(s) written since the last fsync could not be read back; lost",
+                    path.display(),
+                    written - recovered
+                )
+            });
+        }
+        (entries, recovered == written)
     }
 
     /// Closes the full segment (fsync'd) and opens the next, keeping the budget first.
