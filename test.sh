@@ -2,7 +2,8 @@
 # Runs every test suite of promrw, installing what the suites need when it is missing:
 #   rust    cargo test --no-fail-fast (every test target runs even after one fails; needs
 #           the real receivers Prometheus and VictoriaMetrics:
-#           bash .ci/receivers.sh installs them from Debian)
+#           bash .ci/receivers.sh installs them from Debian), then
+#           cargo test --features test-hooks --test wal_enospc (injected WAL write errors)
 #   c       bash .ci/c-abi.sh (gcc, g++, binutils, pkg-config, valgrind)
 #   python  bash .ci/python.sh (python3 with venv)
 #   go      bash .ci/go.sh (Debian's golang-go)
@@ -18,7 +19,7 @@ Runs the test suites of promrw and prints a summary (one line per suite, then
 "N passed, M failed"). Exits non-zero when a suite failed.
 
   --rust        cargo test --no-fail-fast (with the tests against real Prometheus and
-                VictoriaMetrics)
+                VictoriaMetrics), then cargo test --features test-hooks --test wal_enospc
   --c           bash .ci/c-abi.sh: header, exported symbols, C examples, ASan/UBSan, valgrind
   --python      bash .ci/python.sh: pip install into a fresh venv, pytest, README example
   --go          bash .ci/go.sh: go vet, go test (also -race), README example
@@ -219,8 +220,19 @@ run_suite() {
   fi
 }
 
+# The rust suite: every test target, then the one that needs the test-hooks feature (the
+# WAL under injected write errors); it runs even when the first part failed.
+rust_suite() {
+  local status=0
+  echo "== test.sh: rust: cargo test --no-fail-fast"
+  cargo test --no-fail-fast || status=$?
+  echo "== test.sh: rust: cargo test --features test-hooks --test wal_enospc"
+  cargo test --features test-hooks --test wal_enospc || status=$?
+  return $status
+}
+
 trap 'echo "test.sh: interrupted" >&2; exit 130' INT TERM
-run_suite rust cargo test --no-fail-fast
+run_suite rust rust_suite
 run_suite c bash .ci/c-abi.sh
 run_suite python bash .ci/python.sh
 run_suite go bash .ci/go.sh

@@ -111,7 +111,7 @@ impl SegmentWriter {
     /// cut back to its length before the call, so it never ends in a partial record, and the
     /// error is returned.
     pub fn append(&mut self, framed: &[u8]) -> io::Result<()> {
-        match self.file.write_all(framed) {
+        match self.write_all(framed) {
             Ok(()) => {
                 self.len += framed.len() as u64;
                 Ok(())
@@ -128,9 +128,24 @@ impl SegmentWriter {
     /// it back to [`SegmentWriter::synced_len`] with [`SegmentWriter::seal_after_sync_error`]
     /// and rewrites what followed into a new segment.
     pub fn sync(&mut self) -> io::Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if let Some(error) = super::test_hooks::take(super::test_hooks::Op::Sync, &self.path) {
+            return Err(error);
+        }
         self.file.sync_data()?;
         self.synced_len = self.len;
         Ok(())
+    }
+
+    /// Writes `framed` at the file's position. With the `test-hooks` feature an injected
+    /// failure (`test_hooks::fail_writes`) writes half of it first, then fails with `ENOSPC`.
+    fn write_all(&mut self, framed: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if let Some(error) = super::test_hooks::take(super::test_hooks::Op::Write, &self.path) {
+            let _ = self.file.write_all(&framed[..framed.len() / 2]);
+            return Err(error);
+        }
+        self.file.write_all(framed)
     }
 
     /// Cuts the segment back to what was last synced and closes it (best effort: the open-time
