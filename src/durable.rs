@@ -59,6 +59,24 @@ pub fn endpoint_id(config: &EndpointConfig) -> String {
     }
 }
 
+/// The endpoint id a cursor file is named after (the hex of its bytes), or the file name when
+/// it is not such a name (a long id's name is a prefix and a checksum).
+fn endpoint_of_cursor_file(name: &str) -> String {
+    let bytes: Option<Vec<u8>> = name
+        .len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..name.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(name.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .map_or_else(|| name.to_string(), |id| format!("{id:?}"))
+}
+
 /// `InvalidConfig` naming the WAL directory.
 fn open_error(dir: &std::path::Path, what: impl std::fmt::Display) -> Error {
     Error::new(
@@ -93,9 +111,10 @@ impl Durable {
         match cursors.retain(&keep) {
             Ok(removed) => {
                 for name in removed {
+                    let endpoint = endpoint_of_cursor_file(&name);
                     logger.log(LogLevel::Info, || {
                         format!(
-                            "WAL: cursor file {name} belongs to an endpoint no longer configured; removed (what it had not sent is no longer sent to it)"
+                            "WAL: endpoint {endpoint} is no longer configured; its cursor (file {name}) is removed, and what it had not sent is no longer sent to it"
                         )
                     });
                 }

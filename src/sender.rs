@@ -611,7 +611,19 @@ impl Sender {
     /// losses since the previous report, what is pending and its last error.
     fn report(&self, operation: &'static str, timed_out: bool) -> FlushReport {
         let mut state = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        let stats: Vec<_> = self.endpoints.iter().map(EndpointQueue::stats).collect();
+        let stats: Vec<_> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let mut stats = endpoint.stats();
+                // WAL mode: the budget's and the age limit's drops are losses too.
+                if let Some(durable) = &self.durable {
+                    durable.fill_endpoint_stats(index, &mut stats);
+                }
+                stats
+            })
+            .collect();
         state.baseline.resize(stats.len(), LossCounts::default());
         let endpoints = stats
             .into_iter()

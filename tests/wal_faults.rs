@@ -419,7 +419,12 @@ fn the_disk_budget_holds_through_an_outage_and_drops_only_the_oldest() {
     check_drop_counts(&sender, dropped, 0);
 
     receiver.clear_faults();
-    flush_delivers(&sender, Duration::from_secs(30));
+    // The budget's drops are losses: the first flush after them reports them.
+    let error = sender
+        .flush(Duration::from_secs(30))
+        .expect_err("samples were dropped by the budget");
+    assert_eq!(error.kind(), ErrorKind::SamplesLost, "{error}");
+    assert!(error.message().contains("dropped from the WAL"), "{error}");
     check_drop_counts(&sender, dropped, 0);
     let max_seen = watch.max();
     drop(watch);
@@ -472,6 +477,14 @@ fn max_age_drops_old_segments_during_an_outage() {
         wait_until(Duration::from_secs(10), || wal_bytes(dir.path()) <= 64),
         "old segments are deleted: {} bytes left",
         wal_bytes(dir.path())
+    );
+    // The writer logs each deletion just after the file is gone: wait for the last line.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            dropped_in_logs(&logs, "older than max_age")
+                == sender.stats().endpoints[0].samples_dropped_wal_too_old
+        }),
+        "the log lines catch up with the counter"
     );
     let dropped = dropped_in_logs(&logs, "older than max_age");
     assert!(dropped > 0, "counted as too old");
@@ -623,8 +636,9 @@ fn endpoints_added_and_removed_between_runs() {
     {
         let logs = logs.lock().unwrap();
         assert!(
-            logs.iter()
-                .any(|l| l.contains("cursor file 62") && l.contains("no longer configured")),
+            logs.iter().any(|l| l.contains("endpoint \"b\"")
+                && l.contains("(file 62)")
+                && l.contains("no longer configured")),
             "the removal is logged: {logs:?}"
         );
     }
