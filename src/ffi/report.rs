@@ -43,8 +43,8 @@ pub struct promrw_report {
     /// WAL mode: samples dropped unsent with the oldest segments (`promrw.wal.max_bytes`
     /// reached with `full: drop_oldest`, or older than `promrw.wal.max_age`); 0 in memory
     /// mode. Added in the second version of the struct: a caller built against the first
-    /// does not get it, but such drops are in the status (`PROMRW_SAMPLES_LOST`) and the
-    /// report text all the same.
+    /// does not get it, but such drops count as losses all the same, in the status
+    /// (`PROMRW_SAMPLES_LOST` unless the call timed out) and in the report text.
     pub samples_dropped_wal: u64,
 }
 
