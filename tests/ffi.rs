@@ -1735,8 +1735,32 @@ fn wait_stats(s: *const promrw_sender, done: impl Fn(&promrw_stats) -> bool) -> 
     }
 }
 
-/// Checks each WAL field of `st` against the exposition `text` of the same moment.
-fn assert_wal_figures_match_the_exposition(st: &promrw_stats, text: &str, url: &str) {
+/// The stats and the exposition of a moment when the WAL figures did not change: the same
+/// before and after the text was read (the feeder may still be moving the cursor past a
+/// series record, say; retries against a receiver that is down change other counters).
+/// Tries for 10 s.
+fn quiet_snapshot(s: *const promrw_sender) -> (promrw_stats, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let before = stats(s);
+        let text = metrics_text(s);
+        let after = stats(s);
+        if wal_figures(&before) == wal_figures(&after) {
+            return (before, text);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never quiet: {before:?} then {after:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Checks each WAL field of the sender's stats against its exposition, at a quiet moment;
+/// returns those stats.
+fn assert_wal_figures_match_the_exposition(s: *const promrw_sender, url: &str) -> promrw_stats {
+    let (st, text) = quiet_snapshot(s);
+    let text = text.as_str();
     let labels = format!("remote_name=\"ffi\",url=\"{url}\"");
     let dropped = |reason: &str| {
         format!("prometheus_remote_storage_samples_dropped_total{{reason=\"{reason}\",{labels}}}")
@@ -1782,6 +1806,7 @@ fn assert_wal_figures_match_the_exposition(st: &promrw_stats, text: &str, url: &
     ] {
         assert_eq!(metric(text, &key), value as f64, "{key}: {st:?}");
     }
+    st
 }
 
 #[test]
@@ -1805,7 +1830,9 @@ fn c_wal_stats_mean_what_the_exposition_says_across_a_restart() {
         assert_eq!(promrw_sender_sync(s, 10_000), PROMRW_OK);
     }
     // The feeder recomputes the lag within moments of the write.
-    let st = wait_stats(s, |st| st.wal_lag_samples == 1000);
+    wait_stats(s, |st| st.wal_lag_samples == 1000);
+    let st = assert_wal_figures_match_the_exposition(s, &down.url());
+    assert_eq!(st.wal_lag_samples, 1000, "{st:?}");
     assert_eq!(st.struct_size, size_of::<promrw_stats>());
     assert!(st.wal_bytes_on_disk > 0 && st.wal_segments >= 1, "{st:?}");
     assert!(
@@ -1831,7 +1858,6 @@ fn c_wal_stats_mean_what_the_exposition_says_across_a_restart() {
         ),
         (0, 0, 0)
     );
-    assert_wal_figures_match_the_exposition(&st, &metrics_text(s), &down.url());
     // Close leaves what it could not deliver on disk (not failed): Timeout.
     close_and_free(s, PROMRW_TIMEOUT);
     drop(down);
@@ -1841,11 +1867,12 @@ fn c_wal_stats_mean_what_the_exposition_says_across_a_restart() {
     let s = sender(&wal_yaml(&up.url(), &dir, ""));
     // SAFETY: `s` is live.
     assert_eq!(unsafe { promrw_sender_flush(s, 20_000) }, PROMRW_OK);
-    let st = wait_stats(s, |st| st.wal_lag_samples == 0 && st.wal_lag_bytes == 0);
+    wait_stats(s, |st| st.wal_lag_samples == 0 && st.wal_lag_bytes == 0);
+    let st = assert_wal_figures_match_the_exposition(s, &up.url());
+    assert_eq!((st.wal_lag_samples, st.wal_lag_bytes), (0, 0), "{st:?}");
     assert_eq!(st.wal_samples_replayed, 1000, "{st:?}");
     assert_eq!((st.samples_acked, st.samples_failed), (1000, 0), "{st:?}");
     assert!(st.wal_bytes_on_disk > 0 && st.wal_segments >= 1, "{st:?}");
-    assert_wal_figures_match_the_exposition(&st, &metrics_text(s), &up.url());
     let expected: Vec<(i64, u64)> = (0..500).map(|i| (t + i, (i as f64).to_bits())).collect();
     for name in ["c_wal_stats_a", "c_wal_stats_b"] {
         assert_eq!(
@@ -1885,11 +1912,10 @@ fn sender_past_its_wal_budget(dir: &common::TempDir) -> (*mut promrw_sender, Rec
 fn wal_budget_drops_show_in_c_stats_as_in_the_exposition() {
     let dir = common::TempDir::new("ffi-wal-full");
     let (s, down) = sender_past_its_wal_budget(&dir);
-    let st = stats(s);
+    let st = assert_wal_figures_match_the_exposition(s, &down.url());
     assert!(st.samples_dropped_wal_full > 0, "{st:?}");
     assert!(st.wal_bytes_on_disk <= 1 << 20, "{st:?}");
     assert_eq!(st.samples_dropped_wal_too_old, 0);
-    assert_wal_figures_match_the_exposition(&st, &metrics_text(s), &down.url());
     close_and_free(s, PROMRW_TIMEOUT);
 }
 

@@ -74,10 +74,18 @@ def exposition_value(text: str, key: str) -> float:
 
 
 def assert_stats_match_exposition(sender: promrw.Sender) -> Dict[str, int]:
-    """Checks every WAL figure of stats() against metrics_text() (a quiet sender: nothing
-    changes between the two reads); returns the stats."""
-    stats = sender.stats()
-    text = sender.metrics_text()
+    """Checks every WAL figure of stats() against metrics_text() at a moment they did not
+    change (the same before and after the text was read: the feeder may still be moving the
+    cursor past a series record, say; retries change other counters); returns the stats."""
+    deadline = time.monotonic() + 10
+    while True:
+        stats = sender.stats()
+        text = sender.metrics_text()
+        after = sender.stats()
+        if all(stats[key] == after[key] for key in WAL_METRICS):
+            break
+        assert time.monotonic() < deadline, ("never quiet", stats, after)
+        time.sleep(0.01)
     for key, metric in WAL_METRICS.items():
         assert exposition_value(text, metric) == stats[key], (key, stats)
     return stats
@@ -103,8 +111,9 @@ def test_wal_stats_mean_what_the_exposition_says(dead_url: str, tmp_path: Path) 
     for i in range(500):
         sender.append(ref, float(i), T0 + i)
     sender.sync(10)
-    stats = wait_stats(sender, lambda s: s["wal_lag_samples"] == 500)
-    assert_stats_match_exposition(sender)
+    wait_stats(sender, lambda s: s["wal_lag_samples"] == 500)
+    stats = assert_stats_match_exposition(sender)
+    assert stats["wal_lag_samples"] == 500, stats
     assert stats["wal_bytes_on_disk"] > 0 and stats["wal_segments"] >= 1, stats
     assert stats["wal_records_written"] >= 2, stats  # a series and a samples record at least
     assert stats["wal_fsyncs"] >= 1, stats  # sync fsyncs
@@ -122,11 +131,11 @@ def test_wal_stats_mean_what_the_exposition_says(dead_url: str, tmp_path: Path) 
     try:
         with promrw.Sender(wal_config(sink.url, tmp_path)) as again:
             again.flush(20)
-            stats = wait_stats(again, lambda s: s["wal_lag_samples"] == 0)
+            wait_stats(again, lambda s: s["wal_lag_samples"] == 0)
+            stats = assert_stats_match_exposition(again)
             assert stats["wal_samples_replayed"] == 500, stats
             assert stats["samples_acked"] == 500, stats
-            assert stats["wal_lag_bytes"] == 0, stats
-            assert_stats_match_exposition(again)
+            assert stats["wal_lag_samples"] == stats["wal_lag_bytes"] == 0, stats
         assert sink.wait_for(500) == 500
         sink.assert_clean()
     finally:
