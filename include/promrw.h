@@ -146,7 +146,8 @@ typedef struct {
 typedef struct {
     /**
      * Set by the caller to `sizeof(promrw_report)` before the call, so the struct can grow
-     * in later versions; the library writes only the fields that fit.
+     * in later versions; the library writes only the fields that fit and sets it to the
+     * number of bytes it wrote.
      */
     size_t struct_size;
     /**
@@ -180,6 +181,14 @@ typedef struct {
      * there was none.
      */
     int64_t last_error_unix_ms;
+    /**
+     * WAL mode: samples dropped unsent with the oldest segments (`promrw.wal.max_bytes`
+     * reached with `full: drop_oldest`, or older than `promrw.wal.max_age`); 0 in memory
+     * mode. Added in the second version of the struct: a caller built against the first
+     * does not get it, but such drops count as losses all the same, in the status
+     * (`PROMRW_SAMPLES_LOST` unless the call timed out) and in the report text.
+     */
+    uint64_t samples_dropped_wal;
 } promrw_report;
 
 /**
@@ -211,7 +220,8 @@ typedef struct {
  * `promrw_sender_metrics_text` named in its description means (Prometheus's own
  * remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
  * endpoints unless said otherwise. Counters count samples unless named otherwise and only
- * grow; `samples_pending`, `shards`, `shards_dead` and `series` are gauges.
+ * grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
+ * gauges. The struct is in its third version (see `struct_size`).
  */
 typedef struct {
     /**
@@ -336,6 +346,66 @@ typedef struct {
      * series stays until its queued samples are sent. Added in the second version.
      */
     uint64_t series_cached;
+    /**
+     * Samples refused with `PROMRW_IO` because writing the WAL failed (WAL mode)
+     * (`reason="io"`). Added in the third version of the struct, as every field after it.
+     * The fields after it are WAL-mode figures (`promrw.wal` set), 0 in memory mode.
+     */
+    uint64_t rejected_io;
+    /**
+     * Bytes of the log's segments on disk (gauge, `promrw_wal_bytes`).
+     */
+    uint64_t wal_bytes_on_disk;
+    /**
+     * Segments on disk (gauge, `promrw_wal_segments`).
+     */
+    uint64_t wal_segments;
+    /**
+     * Records written, series and samples records (`promrw_wal_records_written_total`).
+     */
+    uint64_t wal_records_written;
+    /**
+     * Bytes written to segments (`promrw_wal_bytes_written_total`).
+     */
+    uint64_t wal_bytes_written;
+    /**
+     * Successful fsyncs of segments (`promrw_wal_fsyncs_total`).
+     */
+    uint64_t wal_fsyncs;
+    /**
+     * Write and fsync errors met, each retried (`promrw_wal_write_errors_total`).
+     */
+    uint64_t wal_write_errors;
+    /**
+     * Damaged stretches skipped, when the log was opened and by the feeders since, and torn
+     * tails cut at open (`promrw_wal_corrupt_records_skipped_total`).
+     */
+    uint64_t wal_corrupt_records_skipped;
+    /**
+     * Samples deleted unsent with the oldest segments at `promrw.wal.max_bytes` (`full:
+     * drop_oldest`) (`prometheus_remote_storage_samples_dropped_total{reason="wal_full"}`).
+     */
+    uint64_t samples_dropped_wal_full;
+    /**
+     * Samples deleted unsent with segments older than `promrw.wal.max_age`
+     * (`prometheus_remote_storage_samples_dropped_total{reason="wal_too_old"}`).
+     */
+    uint64_t samples_dropped_wal_too_old;
+    /**
+     * Log bytes from an endpoint's cursor to the end of the log, not yet done for that
+     * endpoint (gauge, `promrw_wal_cursor_lag_bytes`).
+     */
+    uint64_t wal_lag_bytes;
+    /**
+     * Samples from an endpoint's cursor to the end of the log (gauge,
+     * `promrw_wal_cursor_lag_samples`).
+     */
+    uint64_t wal_lag_samples;
+    /**
+     * Samples the log held at or after an endpoint's cursor when the sender opened it, sent
+     * first (`promrw_wal_samples_replayed_total`).
+     */
+    uint64_t wal_samples_replayed;
 } promrw_stats;
 
 /**
@@ -750,7 +820,9 @@ void promrw_sender_free(promrw_sender *s);
  * first) for endpoint `endpoint` (0-based, in configuration order) or `PROMRW_ALL_ENDPOINTS`.
  *
  * Ownership: `out` is caller-owned memory; the caller sets `out->struct_size` to
- * `sizeof(promrw_report)` first. Written on success only, at most `out->struct_size` bytes.
+ * `sizeof(promrw_report)` first. Written on success only: at most `out->struct_size` bytes
+ * (the fields that fit), and `out->struct_size` is set to the number of bytes written (less
+ * than the caller's when the caller's header is newer than the library).
  *
  * Lifetime: nothing is kept.
  *

@@ -12,6 +12,8 @@ use promrw::ffi::*;
 use promrw_tools::receiver::server::validating_handler;
 use promrw_tools::receiver::{Handler, Receiver, Reply, RequestInfo, SampleStore};
 
+mod common;
+
 /// Every status code of this version with its published value.
 const STATUSES: [(promrw_status, u32); 15] = [
     (PROMRW_OK, 0),
@@ -962,6 +964,57 @@ fn last_report_checks_its_arguments() {
             PROMRW_INVALID_ARGUMENT
         );
         assert_eq!(small.samples_failed, 0);
+        // The first version's size (a caller built before samples_dropped_wal): its fields
+        // are written, the later one left alone, and struct_size says how much was written.
+        let first_version =
+            std::mem::offset_of!(promrw_report, last_error_unix_ms) + size_of::<i64>();
+        assert_eq!(first_version + 8, size_of::<promrw_report>());
+        let mut old = promrw_report {
+            struct_size: first_version,
+            samples_failed: 5,
+            samples_dropped_wal: 66,
+            ..promrw_report::default()
+        };
+        assert_eq!(promrw_sender_last_report(s, 0, &mut old), PROMRW_OK);
+        assert_eq!(old.struct_size, first_version);
+        assert_eq!((old.samples_failed, old.samples_dropped_wal), (0, 66));
+        let mut short = promrw_report {
+            struct_size: first_version - 8,
+            samples_failed: 5,
+            ..promrw_report::default()
+        };
+        assert_eq!(
+            promrw_sender_last_report(s, 0, &mut short),
+            PROMRW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            (short.struct_size, short.samples_failed),
+            (first_version - 8, 5)
+        );
+        // Larger (a caller with a newer header): what this version has is written, the rest
+        // left alone.
+        #[repr(C)]
+        struct Newer {
+            report: promrw_report,
+            later_field: u64,
+        }
+        let mut newer = Newer {
+            report: promrw_report {
+                struct_size: size_of::<Newer>(),
+                samples_dropped_wal: 66,
+                ..promrw_report::default()
+            },
+            later_field: 0xdead_beef,
+        };
+        assert_eq!(
+            promrw_sender_last_report(s, PROMRW_ALL_ENDPOINTS, &mut newer.report),
+            PROMRW_OK
+        );
+        assert_eq!(newer.report.struct_size, size_of::<promrw_report>());
+        assert_eq!(
+            (newer.report.samples_dropped_wal, newer.later_field),
+            (0, 0xdead_beef)
+        );
         let mut report = last_report(s, 0);
         assert_eq!(
             promrw_sender_last_report(s, 1, &mut report),
@@ -1448,14 +1501,25 @@ fn c_stats_mean_what_the_exposition_says() {
     // 500, then 204 for the retry, then 400 for the next batch.
     let answered = Arc::new(AtomicUsize::new(0));
     let counter = answered.clone();
+    // The compressed size of the requests whose sending ended (the 204 and the 400): the
+    // two batches need not compress to the same size.
+    let ended_bytes = Arc::new(AtomicUsize::new(0));
+    let ended = ended_bytes.clone();
     let recv = receiver_with(Arc::new(move |info: &RequestInfo| {
-        if let Err(e) = &info.decoded {
-            return Reply::status(e.status, e.message.clone());
-        }
+        let decoded = match &info.decoded {
+            Ok(decoded) => decoded,
+            Err(e) => return Reply::status(e.status, e.message.clone()),
+        };
         match counter.fetch_add(1, Ordering::SeqCst) {
             0 => Reply::status(500, "down"),
-            1 => Reply::accept(),
-            _ => Reply::status(400, "bad"),
+            n => {
+                ended.fetch_add(decoded.compressed_bytes, Ordering::SeqCst);
+                if n == 1 {
+                    Reply::accept()
+                } else {
+                    Reply::status(400, "bad")
+                }
+            }
         }
     }));
     let s = sender(&yaml(&recv.url(), "      max_samples_per_send: 5\n"));
@@ -1530,10 +1594,18 @@ fn c_stats_mean_what_the_exposition_says() {
         st.series_cached as f64
     );
     assert_eq!(st.series_cached, 1, "the one series, cached by its shard");
+    assert_eq!(
+        metric(&text, "promrw_appends_rejected_total{reason=\"io\"}"),
+        st.rejected_io as f64
+    );
+    // Memory mode: no log, so its figures (third version) are all 0, and the exposition has
+    // no promrw_wal_* family.
+    assert_eq!(wal_figures(&st), [0; 13], "{st:?}");
+    assert!(!text.contains("promrw_wal_"), "{text}");
     // Both batches' bytes, once each (not per attempt).
     assert_eq!(
         st.bytes_total,
-        recv.store().totals().compressed_bytes * 2,
+        ended_bytes.load(Ordering::SeqCst) as u64,
         "{st:?}"
     );
     close_and_free(s, PROMRW_OK);
@@ -1572,6 +1644,32 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
     assert_eq!(old.struct_size, first_version);
     assert_eq!(old.endpoints, 1);
     assert_eq!((old.samples_too_large, old.series_cached), (55, 66));
+    // The second version's size (before rejected_io and the WAL figures): its fields are
+    // written, the third version's left alone.
+    let second_version = std::mem::offset_of!(promrw_stats, series_cached) + size_of::<u64>();
+    assert_eq!(second_version, first_version + 2 * 8);
+    let mut v2 = promrw_stats {
+        struct_size: second_version,
+        series_cached: 66,
+        rejected_io: 77,
+        wal_segments: 88,
+        wal_samples_replayed: 99,
+        ..Default::default()
+    };
+    // SAFETY: `s` is live; `v2` is a valid out pointer, larger than what is written.
+    assert_eq!(unsafe { promrw_sender_stats(s, &mut v2) }, PROMRW_OK);
+    assert_eq!(v2.struct_size, second_version);
+    assert_eq!((v2.endpoints, v2.series_cached), (1, 0));
+    assert_eq!(
+        (v2.rejected_io, v2.wal_segments, v2.wal_samples_replayed),
+        (77, 88, 99)
+    );
+    // The third version is the whole struct, ending with wal_samples_replayed.
+    assert_eq!(
+        size_of::<promrw_stats>(),
+        std::mem::offset_of!(promrw_stats, wal_samples_replayed) + size_of::<u64>()
+    );
+    assert_eq!(size_of::<promrw_stats>(), second_version + 13 * 8);
     // Larger (a caller with a newer header): the fields this version has are written, the
     // rest is left alone, and struct_size says how much was written.
     #[repr(C)]
@@ -1594,6 +1692,252 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
     assert_eq!(newer.stats.struct_size, size_of::<promrw_stats>());
     assert_eq!((newer.stats.endpoints, newer.later_field), (1, 0xdead_beef));
     close_and_free(s, PROMRW_OK);
+}
+
+/// The third version's fields of `st`, in struct order.
+fn wal_figures(st: &promrw_stats) -> [u64; 13] {
+    [
+        st.rejected_io,
+        st.wal_bytes_on_disk,
+        st.wal_segments,
+        st.wal_records_written,
+        st.wal_bytes_written,
+        st.wal_fsyncs,
+        st.wal_write_errors,
+        st.wal_corrupt_records_skipped,
+        st.samples_dropped_wal_full,
+        st.samples_dropped_wal_too_old,
+        st.wal_lag_bytes,
+        st.wal_lag_samples,
+        st.wal_samples_replayed,
+    ]
+}
+
+/// YAML for a WAL-mode sender at `url` with the log in `dir`; `wal` adds `promrw.wal` lines.
+fn wal_yaml(url: &str, dir: &common::TempDir, wal: &str) -> String {
+    format!(
+        "{}      max_samples_per_send: 500\npromrw:\n  wal:\n    dir: {}\n{wal}",
+        yaml(url, ""),
+        dir.path().display()
+    )
+}
+
+/// Waits up to 10 s until `done` holds for the sender's stats; returns the last snapshot.
+fn wait_stats(s: *const promrw_sender, done: impl Fn(&promrw_stats) -> bool) -> promrw_stats {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let st = stats(s);
+        if done(&st) {
+            return st;
+        }
+        assert!(std::time::Instant::now() < deadline, "{st:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The stats and the exposition of a moment when the WAL figures did not change: the same
+/// before and after the text was read (the feeder may still be moving the cursor past a
+/// series record, say; retries against a receiver that is down change other counters).
+/// Tries for 10 s.
+fn quiet_snapshot(s: *const promrw_sender) -> (promrw_stats, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let before = stats(s);
+        let text = metrics_text(s);
+        let after = stats(s);
+        if wal_figures(&before) == wal_figures(&after) {
+            return (before, text);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never quiet: {before:?} then {after:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Checks each WAL field of the sender's stats against its exposition, at a quiet moment;
+/// returns those stats.
+fn assert_wal_figures_match_the_exposition(s: *const promrw_sender, url: &str) -> promrw_stats {
+    let (st, text) = quiet_snapshot(s);
+    let text = text.as_str();
+    let labels = format!("remote_name=\"ffi\",url=\"{url}\"");
+    let dropped = |reason: &str| {
+        format!("prometheus_remote_storage_samples_dropped_total{{reason=\"{reason}\",{labels}}}")
+    };
+    for (key, value) in [
+        (
+            "promrw_appends_rejected_total{reason=\"io\"}".to_string(),
+            st.rejected_io,
+        ),
+        ("promrw_wal_bytes".to_string(), st.wal_bytes_on_disk),
+        ("promrw_wal_segments".to_string(), st.wal_segments),
+        (
+            "promrw_wal_records_written_total".to_string(),
+            st.wal_records_written,
+        ),
+        (
+            "promrw_wal_bytes_written_total".to_string(),
+            st.wal_bytes_written,
+        ),
+        ("promrw_wal_fsyncs_total".to_string(), st.wal_fsyncs),
+        (
+            "promrw_wal_write_errors_total".to_string(),
+            st.wal_write_errors,
+        ),
+        (
+            "promrw_wal_corrupt_records_skipped_total".to_string(),
+            st.wal_corrupt_records_skipped,
+        ),
+        (dropped("wal_full"), st.samples_dropped_wal_full),
+        (dropped("wal_too_old"), st.samples_dropped_wal_too_old),
+        (
+            format!("promrw_wal_cursor_lag_bytes{{{labels}}}"),
+            st.wal_lag_bytes,
+        ),
+        (
+            format!("promrw_wal_cursor_lag_samples{{{labels}}}"),
+            st.wal_lag_samples,
+        ),
+        (
+            format!("promrw_wal_samples_replayed_total{{{labels}}}"),
+            st.wal_samples_replayed,
+        ),
+    ] {
+        assert_eq!(metric(text, &key), value as f64, "{key}: {st:?}");
+    }
+    st
+}
+
+#[test]
+fn c_wal_stats_mean_what_the_exposition_says_across_a_restart() {
+    let dir = common::TempDir::new("ffi-wal-stats");
+    // Down: every request answered 503, so the samples wait on disk.
+    let down = receiver_with(Arc::new(|_: &RequestInfo| Reply::status(503, "down")));
+    let s = sender(&wal_yaml(&down.url(), &dir, ""));
+    let refs = [
+        series(s, &[("__name__", "c_wal_stats_a")]),
+        series(s, &[("__name__", "c_wal_stats_b")]),
+    ];
+    let t = now_ms();
+    // SAFETY: `s` is live until close_and_free.
+    unsafe {
+        for i in 0..500 {
+            for r in refs {
+                assert_eq!(promrw_sender_append(s, r, t + i, i as f64), PROMRW_OK);
+            }
+        }
+        assert_eq!(promrw_sender_sync(s, 10_000), PROMRW_OK);
+    }
+    // The feeder recomputes the lag within moments of the write.
+    wait_stats(s, |st| st.wal_lag_samples == 1000);
+    let st = assert_wal_figures_match_the_exposition(s, &down.url());
+    assert_eq!(st.wal_lag_samples, 1000, "{st:?}");
+    assert_eq!(st.struct_size, size_of::<promrw_stats>());
+    assert!(st.wal_bytes_on_disk > 0 && st.wal_segments >= 1, "{st:?}");
+    assert!(
+        st.wal_records_written >= 2,
+        "a series and a samples record at least: {st:?}"
+    );
+    assert!(st.wal_bytes_written >= st.wal_lag_bytes, "{st:?}");
+    assert!(st.wal_fsyncs >= 1, "sync fsyncs: {st:?}");
+    assert!(st.wal_lag_bytes > 1000 * 9, "{st:?}");
+    assert_eq!(
+        (
+            st.rejected_io,
+            st.wal_write_errors,
+            st.wal_corrupt_records_skipped
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        (
+            st.samples_dropped_wal_full,
+            st.samples_dropped_wal_too_old,
+            st.wal_samples_replayed
+        ),
+        (0, 0, 0)
+    );
+    // Close leaves what it could not deliver on disk (not failed): Timeout.
+    close_and_free(s, PROMRW_TIMEOUT);
+    drop(down);
+
+    // A new sender on the same dir replays the 1000 samples first.
+    let up = receiver();
+    let s = sender(&wal_yaml(&up.url(), &dir, ""));
+    // SAFETY: `s` is live.
+    assert_eq!(unsafe { promrw_sender_flush(s, 20_000) }, PROMRW_OK);
+    wait_stats(s, |st| st.wal_lag_samples == 0 && st.wal_lag_bytes == 0);
+    let st = assert_wal_figures_match_the_exposition(s, &up.url());
+    assert_eq!((st.wal_lag_samples, st.wal_lag_bytes), (0, 0), "{st:?}");
+    assert_eq!(st.wal_samples_replayed, 1000, "{st:?}");
+    assert_eq!((st.samples_acked, st.samples_failed), (1000, 0), "{st:?}");
+    assert!(st.wal_bytes_on_disk > 0 && st.wal_segments >= 1, "{st:?}");
+    let expected: Vec<(i64, u64)> = (0..500).map(|i| (t + i, (i as f64).to_bits())).collect();
+    for name in ["c_wal_stats_a", "c_wal_stats_b"] {
+        assert_eq!(
+            up.store().samples(&[("__name__", name)]).unwrap(),
+            expected,
+            "{name}"
+        );
+    }
+    close_and_free(s, PROMRW_OK);
+}
+
+/// A WAL-mode sender with the smallest budget (eight segments of 128 KiB, the oldest dropped
+/// when reached) against a receiver that is down, after appending far more than the budget
+/// holds: some samples are dropped unsent. Returns the sender and the receiver.
+fn sender_past_its_wal_budget(dir: &common::TempDir) -> (*mut promrw_sender, Receiver) {
+    let down = receiver_with(Arc::new(|_: &RequestInfo| Reply::status(503, "down")));
+    let s = sender(&wal_yaml(
+        &down.url(),
+        dir,
+        "    max_bytes: 1MiB\n    full: drop_oldest\n",
+    ));
+    let r = series(s, &[("__name__", "c_wal_full")]);
+    let t = now_ms();
+    // SAFETY: `s` is live.
+    unsafe {
+        // Each sample takes several bytes on disk: 400k are several times the budget.
+        for i in 0..400_000 {
+            assert_eq!(promrw_sender_append(s, r, t + i, i as f64), PROMRW_OK);
+        }
+        assert_eq!(promrw_sender_sync(s, 10_000), PROMRW_OK);
+    }
+    wait_stats(s, |st| st.samples_dropped_wal_full > 0);
+    (s, down)
+}
+
+#[test]
+fn wal_budget_drops_show_in_c_stats_as_in_the_exposition() {
+    let dir = common::TempDir::new("ffi-wal-full");
+    let (s, down) = sender_past_its_wal_budget(&dir);
+    let st = assert_wal_figures_match_the_exposition(s, &down.url());
+    assert!(st.samples_dropped_wal_full > 0, "{st:?}");
+    assert!(st.wal_bytes_on_disk <= 1 << 20, "{st:?}");
+    assert_eq!(st.samples_dropped_wal_too_old, 0);
+    close_and_free(s, PROMRW_TIMEOUT);
+}
+
+#[test]
+fn wal_budget_drops_show_in_the_c_report_and_its_text() {
+    let dir = common::TempDir::new("ffi-wal-full-report");
+    let (s, _down) = sender_past_its_wal_budget(&dir);
+    // SAFETY: `s` is live.
+    assert_eq!(unsafe { promrw_sender_flush(s, 200) }, PROMRW_TIMEOUT);
+    let dropped = stats(s).samples_dropped_wal_full;
+    for endpoint in [0, PROMRW_ALL_ENDPOINTS] {
+        let report = last_report(s, endpoint);
+        assert_eq!(report.struct_size, size_of::<promrw_report>());
+        assert_eq!(report.samples_dropped_wal, dropped, "{report:?}");
+        assert_eq!((report.samples_failed, report.timed_out), (0, 1));
+    }
+    let text = last_report_text(s, PROMRW_ALL_ENDPOINTS);
+    assert!(
+        text.contains(&format!("{dropped} dropped from the WAL")),
+        "{text}"
+    );
+    close_and_free(s, PROMRW_TIMEOUT);
 }
 
 /// Holds every request the receiver gets until dropped (then answers 503): a receiver that

@@ -33,6 +33,10 @@ type Report struct {
 	// LastErrorUnixMs is when that most recent failed attempt ended, milliseconds since the
 	// Unix epoch; 0 when there was none.
 	LastErrorUnixMs int64
+	// SamplesDroppedWAL counts samples dropped unsent with the oldest segments of the WAL
+	// (promrw.wal.max_bytes reached with full: drop_oldest, or older than
+	// promrw.wal.max_age); 0 in memory mode.
+	SamplesDroppedWAL uint64
 	// Message is the whole message the flush or close carried (what was lost and what is
 	// pending per endpoint, with each one's last error; empty when it returned nil), from
 	// promrw_sender_last_report_text with PROMRW_ALL_ENDPOINTS.
@@ -65,6 +69,10 @@ type EndpointReport struct {
 	// LastErrorUnixMs is when that most recent failed attempt ended, milliseconds since the
 	// Unix epoch; 0 when there was none.
 	LastErrorUnixMs int64
+	// SamplesDroppedWAL counts samples dropped unsent with the oldest segments of the WAL
+	// (promrw.wal.max_bytes reached with full: drop_oldest, or older than
+	// promrw.wal.max_age); 0 in memory mode.
+	SamplesDroppedWAL uint64
 	// LastError is the endpoint's most recent failed attempt, e.g. "server returned HTTP
 	// status 404: 404 page not found" or "request failed: ..." (empty when there was none),
 	// from promrw_sender_last_report_text.
@@ -109,6 +117,7 @@ func lastReport(p *C.promrw_sender) Report {
 	r.LastHTTPStatus = e.LastHTTPStatus
 	r.TimedOut = e.TimedOut
 	r.LastErrorUnixMs = e.LastErrorUnixMs
+	r.SamplesDroppedWAL = e.SamplesDroppedWAL
 	r.Message = e.LastError
 
 	cs := newCStats()
@@ -144,6 +153,7 @@ func endpointReport(p *C.promrw_sender, endpoint C.size_t) (e EndpointReport, ok
 		LastHTTPStatus:          uint32(cr.last_http_status),
 		TimedOut:                cr.timed_out != 0,
 		LastErrorUnixMs:         int64(cr.last_error_unix_ms),
+		SamplesDroppedWAL:       uint64(cr.samples_dropped_wal),
 	}
 	e.LastError, _ = readText(256, func(buf *C.char, cap C.size_t, n *C.size_t) C.promrw_status {
 		return C.promrw_sender_last_report_text(p, endpoint, buf, cap, n)

@@ -27,9 +27,20 @@ type testSink struct {
 	ooo       uint64 // out-of-order samples, summed
 	dups      uint64 // duplicate samples, summed
 	other     []string
-	foreign   []string // requests that were not Remote Write POSTs (another program probing)
+	foreign   []string     // requests that were not Remote Write POSTs (another program probing)
+	samples   []sinkSample // with startSinkPrintingSamples: every sample stored, in order
 	changed   *sync.Cond
 }
+
+// sinkSample is a sample as `promrw sink --print-samples` prints it.
+type sinkSample struct {
+	labels      string // {name="value",...}
+	timestampMs int64
+	bits        uint64 // the value's IEEE-754 bits
+}
+
+// A sample line of `promrw sink --print-samples`: labels, timestamp, the value's bits in hex.
+var sampleLine = regexp.MustCompile(`^sample (\{.*\}) (-?\d+) ([0-9a-f]{16})$`)
 
 // The per-interval summary line of `promrw sink` (tools/src/bin/promrw/sink.rs).
 var summaryLine = regexp.MustCompile(`^\[\s*[0-9.]+s\] requests=(\d+) rejected=(\d+) samples=\d+ bytes=\d+ out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)$`)
@@ -56,7 +67,21 @@ func sinkBinary(t testing.TB) string {
 // ends.
 func startSink(t testing.TB) *testSink {
 	t.Helper()
-	cmd := exec.Command(sinkBinary(t), "sink", "--listen", "127.0.0.1:0", "--interval", "0.1", "--workers", "2")
+	return startSinkWith(t)
+}
+
+// startSinkPrintingSamples starts a sink with --print-samples: every sample it stores is
+// kept in samples, in the order received.
+func startSinkPrintingSamples(t testing.TB) *testSink {
+	t.Helper()
+	return startSinkWith(t, "--print-samples")
+}
+
+// startSinkWith starts a sink with extra arguments.
+func startSinkWith(t testing.TB, args ...string) *testSink {
+	t.Helper()
+	args = append([]string{"sink", "--listen", "127.0.0.1:0", "--interval", "0.1", "--workers", "2"}, args...)
+	cmd := exec.Command(sinkBinary(t), args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +126,13 @@ func startSink(t testing.TB) *testSink {
 func (s *testSink) record(line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m := sampleLine.FindStringSubmatch(line); m != nil {
+		ts, _ := strconv.ParseInt(m[2], 10, 64)
+		bits, _ := strconv.ParseUint(m[3], 16, 64)
+		s.samples = append(s.samples, sinkSample{labels: m[1], timestampMs: ts, bits: bits})
+		s.changed.Broadcast()
+		return
+	}
 	m := summaryLine.FindStringSubmatch(line)
 	if m == nil {
 		// Other programs on this machine may probe the port (e.g. GET /-/ready): the sink
@@ -150,6 +182,18 @@ func (s *testSink) checkCleanLocked(t testing.TB) {
 		t.Errorf("the sink reported problems: rejected requests=%d out_of_order=%d duplicates=%d, other output: %q",
 			s.rejected, s.ooo, s.dups, s.other)
 	}
+}
+
+// storedSamples returns the samples the sink printed so far (--print-samples), by series
+// labels, in the order received.
+func (s *testSink) storedSamples() map[string][]sinkSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bySeries := map[string][]sinkSample{}
+	for _, sample := range s.samples {
+		bySeries[sample.labels] = append(bySeries[sample.labels], sample)
+	}
+	return bySeries
 }
 
 // totals returns the sink's accepted samples and series so far.

@@ -86,6 +86,47 @@ type Stats struct {
 	// SeriesCached is the number of series held in the shards' caches (gauge,
 	// promrw_shard_cached_series): a released series stays until its queued samples are sent.
 	SeriesCached uint64
+	// RejectedIO counts samples refused with CodeIO because writing the WAL failed (WAL
+	// mode) (promrw_appends_rejected_total{reason="io"}).
+	RejectedIO uint64
+
+	// The WAL-mode figures (promrw.wal set) follow, 0 in memory mode.
+
+	// WALBytesOnDisk is the number of bytes of the log's segments on disk (gauge,
+	// promrw_wal_bytes).
+	WALBytesOnDisk uint64
+	// WALSegments is the number of segments on disk (gauge, promrw_wal_segments).
+	WALSegments uint64
+	// WALRecordsWritten counts records written, series and samples records
+	// (promrw_wal_records_written_total).
+	WALRecordsWritten uint64
+	// WALBytesWritten counts bytes written to segments (promrw_wal_bytes_written_total).
+	WALBytesWritten uint64
+	// WALFsyncs counts successful fsyncs of segments (promrw_wal_fsyncs_total).
+	WALFsyncs uint64
+	// WALWriteErrors counts write and fsync errors met, each retried
+	// (promrw_wal_write_errors_total).
+	WALWriteErrors uint64
+	// WALCorruptRecordsSkipped counts damaged stretches skipped, when the log was opened and
+	// by the feeders since, and torn tails cut at open
+	// (promrw_wal_corrupt_records_skipped_total).
+	WALCorruptRecordsSkipped uint64
+	// SamplesDroppedWALFull counts samples deleted unsent with the oldest segments at
+	// promrw.wal.max_bytes (full: drop_oldest)
+	// (prometheus_remote_storage_samples_dropped_total{reason="wal_full"}).
+	SamplesDroppedWALFull uint64
+	// SamplesDroppedWALTooOld counts samples deleted unsent with segments older than
+	// promrw.wal.max_age (prometheus_remote_storage_samples_dropped_total{reason="wal_too_old"}).
+	SamplesDroppedWALTooOld uint64
+	// WALLagBytes is the number of log bytes from an endpoint's cursor to the end of the log,
+	// not yet done for that endpoint (gauge, promrw_wal_cursor_lag_bytes).
+	WALLagBytes uint64
+	// WALLagSamples is the number of samples from an endpoint's cursor to the end of the log
+	// (gauge, promrw_wal_cursor_lag_samples).
+	WALLagSamples uint64
+	// WALSamplesReplayed counts samples the log held at or after an endpoint's cursor when
+	// the sender opened it, sent first (promrw_wal_samples_replayed_total).
+	WALSamplesReplayed uint64
 }
 
 // newCStats is a promrw_stats with struct_size set, ready for promrw_sender_stats.
@@ -121,5 +162,19 @@ func statsFromC(c *C.promrw_stats) Stats {
 		HighestSentMs:           int64(c.highest_sent_ms),
 		SamplesTooLarge:         uint64(c.samples_too_large),
 		SeriesCached:            uint64(c.series_cached),
+		RejectedIO:              uint64(c.rejected_io),
+
+		WALBytesOnDisk:           uint64(c.wal_bytes_on_disk),
+		WALSegments:              uint64(c.wal_segments),
+		WALRecordsWritten:        uint64(c.wal_records_written),
+		WALBytesWritten:          uint64(c.wal_bytes_written),
+		WALFsyncs:                uint64(c.wal_fsyncs),
+		WALWriteErrors:           uint64(c.wal_write_errors),
+		WALCorruptRecordsSkipped: uint64(c.wal_corrupt_records_skipped),
+		SamplesDroppedWALFull:    uint64(c.samples_dropped_wal_full),
+		SamplesDroppedWALTooOld:  uint64(c.samples_dropped_wal_too_old),
+		WALLagBytes:              uint64(c.wal_lag_bytes),
+		WALLagSamples:            uint64(c.wal_lag_samples),
+		WALSamplesReplayed:       uint64(c.wal_samples_replayed),
 	}
 }

@@ -20,7 +20,8 @@ pub const PROMRW_ALL_ENDPOINTS: usize = usize::MAX;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct promrw_report {
     /// Set by the caller to `sizeof(promrw_report)` before the call, so the struct can grow
-    /// in later versions; the library writes only the fields that fit.
+    /// in later versions; the library writes only the fields that fit and sets it to the
+    /// number of bytes it wrote.
     pub struct_size: usize,
     /// Samples a receiver rejected (non-retryable status) or abandoned at a close deadline.
     pub samples_failed: u64,
@@ -39,7 +40,19 @@ pub struct promrw_report {
     /// When that most recent failed attempt ended, milliseconds since the Unix epoch; 0 when
     /// there was none.
     pub last_error_unix_ms: i64,
+    /// WAL mode: samples dropped unsent with the oldest segments (`promrw.wal.max_bytes`
+    /// reached with `full: drop_oldest`, or older than `promrw.wal.max_age`); 0 in memory
+    /// mode. Added in the second version of the struct: a caller built against the first
+    /// does not get it, but such drops count as losses all the same, in the status
+    /// (`PROMRW_SAMPLES_LOST` unless the call timed out) and in the report text.
+    pub samples_dropped_wal: u64,
 }
+
+/// The size of the first version of `promrw_report` (every field up to
+/// `last_error_unix_ms`): the smallest `struct_size` accepted. The second version adds
+/// `samples_dropped_wal`.
+const REPORT_V1_SIZE: usize =
+    std::mem::offset_of!(promrw_report, last_error_unix_ms) + size_of::<i64>();
 
 impl promrw_report {
     /// The C view of one endpoint's part of `report`.
@@ -53,6 +66,7 @@ impl promrw_report {
             last_http_status: endpoint.last_error.as_ref().map_or(0, |e| e.status_code()),
             timed_out: u32::from(report.timed_out),
             last_error_unix_ms: endpoint.last_error.as_ref().map_or(0, |e| e.unix_ms),
+            samples_dropped_wal: endpoint.lost.dropped_wal,
         }
     }
 
@@ -69,6 +83,7 @@ impl promrw_report {
             last_http_status: last.map_or(0, |e| e.status_code()),
             timed_out: u32::from(report.timed_out),
             last_error_unix_ms: last.map_or(0, |e| e.unix_ms),
+            samples_dropped_wal: lost.dropped_wal,
         }
     }
 }
@@ -98,7 +113,9 @@ fn endpoint_of(
 /// first) for endpoint `endpoint` (0-based, in configuration order) or `PROMRW_ALL_ENDPOINTS`.
 ///
 /// Ownership: `out` is caller-owned memory; the caller sets `out->struct_size` to
-/// `sizeof(promrw_report)` first. Written on success only, at most `out->struct_size` bytes.
+/// `sizeof(promrw_report)` first. Written on success only: at most `out->struct_size` bytes
+/// (the fields that fit), and `out->struct_size` is set to the number of bytes written (less
+/// than the caller's when the caller's header is newer than the library).
 ///
 /// Lifetime: nothing is kept.
 ///
@@ -125,7 +142,7 @@ pub unsafe extern "C" fn promrw_sender_last_report(
             // SAFETY: `out` is non-NULL and aligned, and readable for its first field per the
             // contract.
             let room = unsafe { std::ptr::addr_of!((*out).struct_size).read() };
-            if room < size_of::<promrw_report>() {
+            if room < REPORT_V1_SIZE {
                 return Err(invalid_argument(format!(
                     "out->struct_size is {room}; set it to sizeof(promrw_report) ({})",
                     size_of::<promrw_report>()
@@ -138,9 +155,21 @@ pub unsafe extern "C" fn promrw_sender_last_report(
                 None => promrw_report::of_all(&report),
                 Some(one) => promrw_report::of_endpoint(&report, &one),
             };
-            // SAFETY: `out` was checked non-NULL and aligned and holds at least
-            // `sizeof(promrw_report)` writable bytes (its struct_size says so).
-            unsafe { input::write_out(out, value) };
+            let written = room.min(size_of::<promrw_report>());
+            let value = promrw_report {
+                struct_size: written,
+                ..value
+            };
+            // SAFETY: `out` was checked non-NULL and aligned and holds `room >= written`
+            // writable bytes per the contract; `written <= size_of::<promrw_report>()`, so
+            // the source is readable; the two do not overlap (`value` is a local).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    std::ptr::addr_of!(value).cast::<u8>(),
+                    out.cast::<u8>(),
+                    written,
+                );
+            }
             Ok(())
         })();
         status_of_result(&result)

@@ -15,7 +15,8 @@ use super::status::{
 /// `promrw_sender_metrics_text` named in its description means (Prometheus's own
 /// remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
 /// endpoints unless said otherwise. Counters count samples unless named otherwise and only
-/// grow; `samples_pending`, `shards`, `shards_dead` and `series` are gauges.
+/// grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
+/// gauges. The struct is in its third version (see `struct_size`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct promrw_stats {
@@ -91,15 +92,52 @@ pub struct promrw_stats {
     /// Series held in the shards' caches (gauge, `promrw_shard_cached_series`): a released
     /// series stays until its queued samples are sent. Added in the second version.
     pub series_cached: u64,
+    /// Samples refused with `PROMRW_IO` because writing the WAL failed (WAL mode)
+    /// (`reason="io"`). Added in the third version of the struct, as every field after it.
+    /// The fields after it are WAL-mode figures (`promrw.wal` set), 0 in memory mode.
+    pub rejected_io: u64,
+    /// Bytes of the log's segments on disk (gauge, `promrw_wal_bytes`).
+    pub wal_bytes_on_disk: u64,
+    /// Segments on disk (gauge, `promrw_wal_segments`).
+    pub wal_segments: u64,
+    /// Records written, series and samples records (`promrw_wal_records_written_total`).
+    pub wal_records_written: u64,
+    /// Bytes written to segments (`promrw_wal_bytes_written_total`).
+    pub wal_bytes_written: u64,
+    /// Successful fsyncs of segments (`promrw_wal_fsyncs_total`).
+    pub wal_fsyncs: u64,
+    /// Write and fsync errors met, each retried (`promrw_wal_write_errors_total`).
+    pub wal_write_errors: u64,
+    /// Damaged stretches skipped, when the log was opened and by the feeders since, and torn
+    /// tails cut at open (`promrw_wal_corrupt_records_skipped_total`).
+    pub wal_corrupt_records_skipped: u64,
+    /// Samples deleted unsent with the oldest segments at `promrw.wal.max_bytes` (`full:
+    /// drop_oldest`) (`prometheus_remote_storage_samples_dropped_total{reason="wal_full"}`).
+    pub samples_dropped_wal_full: u64,
+    /// Samples deleted unsent with segments older than `promrw.wal.max_age`
+    /// (`prometheus_remote_storage_samples_dropped_total{reason="wal_too_old"}`).
+    pub samples_dropped_wal_too_old: u64,
+    /// Log bytes from an endpoint's cursor to the end of the log, not yet done for that
+    /// endpoint (gauge, `promrw_wal_cursor_lag_bytes`).
+    pub wal_lag_bytes: u64,
+    /// Samples from an endpoint's cursor to the end of the log (gauge,
+    /// `promrw_wal_cursor_lag_samples`).
+    pub wal_lag_samples: u64,
+    /// Samples the log held at or after an endpoint's cursor when the sender opened it, sent
+    /// first (`promrw_wal_samples_replayed_total`).
+    pub wal_samples_replayed: u64,
 }
 
 /// The size of the first version of `promrw_stats` (every field up to `highest_sent_ms`): the
-/// smallest `struct_size` accepted. Fields added later go after it.
+/// smallest `struct_size` accepted. Fields added later go after it: the second version ends
+/// at `series_cached`, the third (this one) at `wal_samples_replayed`.
 const STATS_V1_SIZE: usize = std::mem::offset_of!(promrw_stats, highest_sent_ms) + size_of::<i64>();
 
 impl From<&SenderStats> for promrw_stats {
     fn from(stats: &SenderStats) -> Self {
         let sum = |field: fn(&EndpointStats) -> u64| stats.endpoints.iter().map(field).sum::<u64>();
+        // Memory mode has no log: its figures are 0.
+        let wal = stats.wal.clone().unwrap_or_default();
         promrw_stats {
             struct_size: size_of::<promrw_stats>(),
             samples_appended: stats.samples_appended,
@@ -136,6 +174,19 @@ impl From<&SenderStats> for promrw_stats {
                 .unwrap_or(0),
             samples_too_large: sum(|e| e.samples_too_large),
             series_cached: sum(|e| e.series_cached),
+            rejected_io: stats.rejected_io,
+            wal_bytes_on_disk: wal.bytes_on_disk,
+            wal_segments: wal.segments,
+            wal_records_written: wal.records_written,
+            wal_bytes_written: wal.bytes_written,
+            wal_fsyncs: wal.fsyncs,
+            wal_write_errors: wal.write_errors,
+            wal_corrupt_records_skipped: wal.corrupt_records_skipped,
+            samples_dropped_wal_full: sum(|e| e.samples_dropped_wal_full),
+            samples_dropped_wal_too_old: sum(|e| e.samples_dropped_wal_too_old),
+            wal_lag_bytes: sum(|e| e.wal_lag_bytes),
+            wal_lag_samples: sum(|e| e.wal_lag_samples),
+            wal_samples_replayed: sum(|e| e.wal_samples_replayed),
         }
     }
 }

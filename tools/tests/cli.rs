@@ -357,3 +357,75 @@ fn bench_help_mentions_wal() {
         assert!(out.contains(flag), "no {flag} in:\n{out}");
     }
 }
+
+#[test]
+fn sink_print_samples_prints_each_stored_sample_with_its_exact_bits() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    /// The sink, killed (by its handle) and reaped on drop.
+    struct Sink(std::process::Child);
+    impl Drop for Sink {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut sink = Sink(
+        Command::new(env!("CARGO_BIN_EXE_promrw"))
+            .args([
+                "sink",
+                "--listen",
+                "127.0.0.1:0",
+                "--quiet",
+                "--print-samples",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start promrw sink"),
+    );
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = sink.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
+    let url = next()
+        .strip_prefix("listening on ")
+        .expect("the URL first")
+        .to_string();
+    let config = format!(
+        "remote_write:\n  - url: {url}\n    queue_config:\n      batch_send_deadline: 20ms\n"
+    );
+    let sender = Sender::new(Config::from_text(&config).unwrap()).unwrap();
+    let r = sender
+        .series_from_pairs(&[("__name__", "sink_print"), ("say", "a \"quote\"")])
+        .unwrap();
+    let t = 1_700_000_000_000i64;
+    let values = [1.5, -0.0, f64::from_bits(0x7ff8_0000_0000_0001)];
+    for (i, v) in values.iter().enumerate() {
+        sender.append(r, t + i as i64, *v).unwrap();
+    }
+    sender.flush(Duration::from_secs(10)).unwrap();
+    sender.close(Duration::from_secs(10)).unwrap();
+    let printed: Vec<String> = (0..values.len()).map(|_| next()).collect();
+    let expected: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "sample {{__name__=\"sink_print\",say=\"a \\\"quote\\\"\"}} {} {:016x}",
+                t + i as i64,
+                v.to_bits()
+            )
+        })
+        .collect();
+    assert_eq!(printed, expected);
+}

@@ -11,13 +11,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 #: The promrw repository these tests live in (tests/ -> python/ -> bindings/ -> root).
 REPO = HERE.parent.parent.parent
+
+#: A line of ``promrw sink --print-samples``: labels, timestamp, the value's bits in hex.
+_SAMPLE = re.compile(r"^sample (\{.*\}) (-?\d+) ([0-9a-f]{16})$")
 
 _SUMMARY = re.compile(
     r"^\[\s*[\d.]+s\] requests=(\d+) rejected=(\d+) samples=(\d+) bytes=(\d+) "
@@ -42,8 +45,9 @@ class Sink:
     invalid requests are printed as they arrive. A reader thread parses its output.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
-        """Starts the sink and waits for its URL."""
+    def __init__(self, interval: float = 0.05, print_samples: bool = False) -> None:
+        """Starts the sink and waits for its URL. With ``print_samples`` the sink prints every
+        sample it stores, kept in :attr:`samples`."""
         self.process = subprocess.Popen(
             [
                 str(promrw_binary()),
@@ -54,7 +58,8 @@ class Sink:
                 str(interval),
                 "--workers",
                 "4",
-            ],
+            ]
+            + (["--print-samples"] if print_samples else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -78,6 +83,9 @@ class Sink:
         self.summaries = 0
         #: Lines the sink printed that were not summaries (invalid requests).
         self.other_lines: List[str] = []
+        #: With ``print_samples``: every sample stored, in the order received, as
+        #: ``(labels text, timestamp ms, value bits)``, labels as ``{name="value",...}``.
+        self.samples: List[Tuple[str, int, int]] = []
         self._reader = threading.Thread(target=self._read, name="sink-reader", daemon=True)
         self._reader.start()
 
@@ -87,8 +95,12 @@ class Sink:
         for line in self.process.stdout:
             line = line.rstrip("\n")
             match = _SUMMARY.match(line)
+            sample = _SAMPLE.match(line)
             with self._cond:
-                if match:
+                if sample:
+                    labels, timestamp, bits = sample.groups()
+                    self.samples.append((labels, int(timestamp), int(bits, 16)))
+                elif match:
                     requests, rejected, _, _, ooo, dups, total, series = map(int, match.groups())
                     self.requests += requests
                     self.rejected += rejected

@@ -19,7 +19,8 @@ from conftest import Sink, config
 
 T0 = 1_700_000_000_000
 NUMERIC_KEYS = {"samples_failed", "samples_dropped_too_old", "samples_dropped_queue_full",
-                "samples_pending", "last_http_status", "timed_out", "last_error_unix_ms"}
+                "samples_pending", "last_http_status", "timed_out", "last_error_unix_ms",
+                "samples_dropped_wal"}
 
 
 class Receiver:
@@ -188,6 +189,12 @@ def test_close_after_a_loss_raises_and_stats_stay_readable(receivers: List[Recei
     ]:
         found = [float(v) for k, v in lines if k.startswith(metric + "{")]
         assert found == [stats[key]], (key, found)
+    assert dict(lines)['promrw_appends_rejected_total{reason="io"}'] == str(stats["rejected_io"])
+    # Memory mode: the WAL figures are 0, and the exposition has no promrw_wal_* family.
+    wal_keys = [k for k in stats if k.startswith("wal_") or k.startswith("samples_dropped_wal")]
+    assert len(wal_keys) == 12, wal_keys
+    assert all(stats[k] == 0 for k in wal_keys + ["rejected_io"]), stats
+    assert "promrw_wal_" not in text
     assert sender.last_report() == report
     sender.close()  # closed: no error, no new report
     assert sender.last_report() == report

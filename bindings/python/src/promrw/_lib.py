@@ -126,6 +126,19 @@ class promrw_stats(Structure):
         ("highest_sent_ms", c_int64),
         ("samples_too_large", c_uint64),
         ("series_cached", c_uint64),
+        ("rejected_io", c_uint64),
+        ("wal_bytes_on_disk", c_uint64),
+        ("wal_segments", c_uint64),
+        ("wal_records_written", c_uint64),
+        ("wal_bytes_written", c_uint64),
+        ("wal_fsyncs", c_uint64),
+        ("wal_write_errors", c_uint64),
+        ("wal_corrupt_records_skipped", c_uint64),
+        ("samples_dropped_wal_full", c_uint64),
+        ("samples_dropped_wal_too_old", c_uint64),
+        ("wal_lag_bytes", c_uint64),
+        ("wal_lag_samples", c_uint64),
+        ("wal_samples_replayed", c_uint64),
     ]
 
 
@@ -143,6 +156,7 @@ class promrw_report(Structure):
         ("last_http_status", c_uint32),
         ("timed_out", c_uint32),
         ("last_error_unix_ms", c_int64),
+        ("samples_dropped_wal", c_uint64),
     ]
 
 

@@ -881,7 +881,35 @@ class Sender:
           ``promrw.max_request_bytes``: never sent, also counted in ``samples_failed``
           (``promrw_samples_too_large_total``);
         - ``series_cached`` (gauge): series held in the shards' caches: a released series
-          stays until its queued samples are sent (``promrw_shard_cached_series``).
+          stays until its queued samples are sent (``promrw_shard_cached_series``);
+        - ``rejected_io``: samples refused with :class:`IoError` because writing the WAL
+          failed (WAL mode), per sample (``promrw_appends_rejected_total{reason="io"}``).
+
+        WAL-mode figures (``promrw.wal`` set), 0 in memory mode:
+
+        - ``wal_bytes_on_disk`` (gauge): bytes of the log's segments on disk
+          (``promrw_wal_bytes``);
+        - ``wal_segments`` (gauge): segments on disk (``promrw_wal_segments``);
+        - ``wal_records_written``: records written, series and samples records
+          (``promrw_wal_records_written_total``);
+        - ``wal_bytes_written``: bytes written to segments (``promrw_wal_bytes_written_total``);
+        - ``wal_fsyncs``: successful fsyncs of segments (``promrw_wal_fsyncs_total``);
+        - ``wal_write_errors``: write and fsync errors met, each retried
+          (``promrw_wal_write_errors_total``);
+        - ``wal_corrupt_records_skipped``: damaged stretches skipped, when the log was opened
+          and by the feeders since, and torn tails cut at open
+          (``promrw_wal_corrupt_records_skipped_total``);
+        - ``samples_dropped_wal_full``: samples deleted unsent with the oldest segments at
+          ``promrw.wal.max_bytes`` (``full: drop_oldest``)
+          (``..._samples_dropped_total{reason="wal_full"}``);
+        - ``samples_dropped_wal_too_old``: samples deleted unsent with segments older than
+          ``promrw.wal.max_age`` (``..._samples_dropped_total{reason="wal_too_old"}``);
+        - ``wal_lag_bytes`` (gauge): log bytes from an endpoint's cursor to the end of the log,
+          not yet done for that endpoint (``promrw_wal_cursor_lag_bytes``);
+        - ``wal_lag_samples`` (gauge): samples from an endpoint's cursor to the end of the log
+          (``promrw_wal_cursor_lag_samples``);
+        - ``wal_samples_replayed``: samples the log held at or after an endpoint's cursor when
+          the sender opened it, sent first (``promrw_wal_samples_replayed_total``).
 
         Works after :meth:`close` too, so the final counts can be read.
         """
@@ -930,6 +958,9 @@ class Sender:
         - ``timed_out``: ``True`` when the flush or close hit its deadline;
         - ``last_error_unix_ms``: when that most recent failed attempt ended, milliseconds
           since the Unix epoch; 0 when there was none;
+        - ``samples_dropped_wal``: WAL mode, samples dropped unsent with the oldest segments
+          (``promrw.wal.max_bytes`` reached with ``full: drop_oldest``, or older than
+          ``promrw.wal.max_age``); 0 in memory mode;
         - ``message``: the whole message the flush or close carried (what was lost and what is
           pending per endpoint, with each one's last error; empty when it succeeded);
         - ``endpoints``: one dict per endpoint, in configuration order, with the same numeric

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promrw_tools::receiver::server::{Handler, Observer, validating_handler};
-use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
+use promrw_tools::receiver::{DecodedRequest, Receiver, Reply, RequestInfo, SampleStore};
 
 /// Arguments of `promrw sink`.
 #[derive(clap::Args)]
@@ -24,6 +24,12 @@ pub struct SinkArgs {
     /// Print only the listening line and invalid requests.
     #[arg(long)]
     quiet: bool,
+    /// Also print every sample of each request it stores (answered 2xx), in the order
+    /// received: `sample <labels> <timestamp ms> <value's IEEE-754 bits, 16 hex digits>`, the
+    /// labels as `{name="value",...}` (values escaped as Rust strings), also with `--quiet`.
+    /// For tests that check exact values.
+    #[arg(long)]
+    print_samples: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 8)]
     workers: usize,
@@ -59,6 +65,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
     let interval = Arc::new(Interval::default());
     let per_request = args.per_request;
     let quiet = args.quiet;
+    let print_samples = args.print_samples;
     let print_lock = Arc::new(Mutex::new(()));
     let observer: Observer = {
         let interval = interval.clone();
@@ -92,6 +99,9 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
                     );
                 }
                 Ok(_) => {}
+            }
+            if let (true, Ok(decoded), Some(_)) = (print_samples, &info.decoded, report) {
+                print_stored_samples(decoded);
             }
         })
     };
@@ -137,4 +147,22 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
         );
         previous = totals;
     }
+}
+
+/// Prints every sample of a stored request (`--print-samples`), one line each.
+fn print_stored_samples(decoded: &DecodedRequest) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for series in &decoded.series {
+        let labels = series
+            .labels
+            .iter()
+            .map(|(name, value)| format!("{name}={value:?}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (timestamp, bits) in &series.samples {
+            let _ = writeln!(out, "sample {{{labels}}} {timestamp} {bits:016x}");
+        }
+    }
+    print!("{out}");
 }
