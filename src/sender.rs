@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::durable::Durable;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
-use crate::metrics::{RejectReason, SenderMetrics, SenderStats, SuspectTimestamp, render_text};
+use crate::metrics::{
+    EndpointStats, RejectReason, SenderMetrics, SenderStats, SuspectTimestamp, render_text,
+};
 use crate::model::{Label, Labels, stale_nan};
 use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
 use crate::report::{EndpointReport, FlushReport, LossCounts};
@@ -611,18 +613,8 @@ impl Sender {
     /// losses since the previous report, what is pending and its last error.
     fn report(&self, operation: &'static str, timed_out: bool) -> FlushReport {
         let mut state = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        let stats: Vec<_> = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(index, endpoint)| {
-                let mut stats = endpoint.stats();
-                // WAL mode: the budget's and the age limit's drops are losses too.
-                if let Some(durable) = &self.durable {
-                    durable.fill_endpoint_stats(index, &mut stats);
-                }
-                stats
-            })
+        let stats: Vec<_> = (0..self.endpoints.len())
+            .map(|index| self.endpoint_stats(index))
             .collect();
         state.baseline.resize(stats.len(), LossCounts::default());
         let endpoints = stats
@@ -723,20 +715,22 @@ impl Sender {
                 [SuspectTimestamp::Future as usize]
                 .load(Ordering::Relaxed),
             series: self.registry.len() as u64,
-            endpoints: self
-                .endpoints
-                .iter()
-                .enumerate()
-                .map(|(index, endpoint)| {
-                    let mut stats = endpoint.stats();
-                    if let Some(durable) = &self.durable {
-                        durable.fill_endpoint_stats(index, &mut stats);
-                    }
-                    stats
-                })
+            endpoints: (0..self.endpoints.len())
+                .map(|index| self.endpoint_stats(index))
                 .collect(),
             wal: self.durable.as_ref().map(Durable::stats),
         }
+    }
+
+    /// Endpoint `index`'s figures: its queue's, and in WAL mode the log's for it (the
+    /// budget's and the age limit's drops, the cursor's lag, what it replayed), which stats,
+    /// the exposition and the flush/close reports all read.
+    fn endpoint_stats(&self, index: usize) -> EndpointStats {
+        let mut stats = self.endpoints[index].stats();
+        if let Some(durable) = &self.durable {
+            durable.fill_endpoint_stats(index, &mut stats);
+        }
+        stats
     }
 
     /// The self-metrics in the Prometheus text exposition format.
@@ -747,9 +741,7 @@ impl Sender {
             .enumerate()
             .map(|(index, endpoint)| {
                 let mut exposition = endpoint.exposition();
-                if let Some(durable) = &self.durable {
-                    durable.fill_endpoint_stats(index, &mut exposition.stats);
-                }
+                exposition.stats = self.endpoint_stats(index);
                 exposition
             })
             .collect();
