@@ -59,6 +59,16 @@ impl Workload {
         }
     }
 
+    /// Registers `more` series, appended to from the next round on.
+    fn add_series(&mut self, sender: &Sender, more: usize) {
+        let first = self.refs.len();
+        for i in first..first + more {
+            let name = format!("{}_{i}", self.prefix);
+            self.refs
+                .push(sender.series_from_pairs(&[("__name__", name)]).unwrap());
+        }
+    }
+
     /// Appends `rounds` rounds; at the first refusal returns it (the refused sample is
     /// tried again by the next call).
     fn append(&mut self, sender: &Sender, rounds: usize) -> promrw::Result<()> {
@@ -427,5 +437,52 @@ fn an_fsync_error_with_fsync_never_loses_nothing() {
     sender.flush(Duration::from_secs(20)).unwrap();
     workload.check_all_delivered(&receiver);
     sender.close(Duration::from_secs(10)).unwrap();
+    test_hooks::forget(dir.path());
+}
+
+#[test]
+fn an_fsync_error_with_fsync_interval_rewrites_every_group_commit_since_the_last_fsync() {
+    // With `fsync: interval` the writer keeps the bytes of every group commit since the last
+    // fsync. The queue holds one record's worth, so the feeder reads most of what follows
+    // from the files: after the failed fsync, from the rewrite. Series whose Series record is
+    // in the fsync'd part and series first logged after it are both in the rewrite.
+    let receiver = FaultReceiver::start();
+    receiver.push_faults((0..100_000).map(|_| common::Fault::Status(503, "down")));
+    let dir = TempDir::new("wal-eio-interval");
+    let text = format!(
+        "{}promrw:\n  flush_deadline: 2s\n  wal:\n    dir: {}\n    fsync: interval\n    fsync_interval: 1h\n",
+        common::yaml(
+            &receiver.url(),
+            "      capacity: 200\n      max_samples_per_send: 100\n",
+            ""
+        ),
+        dir.path().display()
+    );
+    let sender = Sender::new(Config::from_text(&text).unwrap()).unwrap();
+    let mut workload = Workload::new(&sender, "wal_eio_interval", 10);
+    workload.append(&sender, 5).unwrap();
+    sender.sync(Duration::from_secs(10)).unwrap();
+    // Four group commits since that fsync; seven more series start in the third.
+    for commit in 0..4 {
+        if commit == 2 {
+            workload.add_series(&sender, 7);
+        }
+        workload.append(&sender, 40).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let segments_before = list_segments(&dir.path().join("wal")).unwrap().len();
+    test_hooks::fail_syncs(dir.path(), 1);
+    sender.sync(Duration::from_secs(10)).unwrap();
+    assert_eq!(test_hooks::injected(dir.path()).1, 1);
+    let segments_after = list_segments(&dir.path().join("wal")).unwrap().len();
+    assert!(
+        segments_after > segments_before,
+        "rewritten into a new segment ({segments_before} -> {segments_after})"
+    );
+    receiver.clear_faults();
+    sender.flush(Duration::from_secs(20)).unwrap();
+    workload.check_all_delivered(&receiver);
+    sender.close(Duration::from_secs(10)).unwrap();
+    assert_log_clean(dir.path());
     test_hooks::forget(dir.path());
 }

@@ -17,7 +17,7 @@ use super::format::{
     Record, SEGMENT_HEADER_LEN, SamplesEncoder, WalSample, encode_series, write_frame,
 };
 use super::recovery::SegmentInfo;
-use super::segment::{SegmentWriter, scan_segment, segment_path, sync_dir};
+use super::segment::{SegmentWriter, good_record_at, scan_segment, segment_path, sync_dir};
 use super::tail::{DEFAULT_TAIL_BYTES, Tail};
 use crate::log::{LogLevel, Logger};
 use crate::wire::rw1::{encode_label_pairs, label_pairs};
@@ -69,9 +69,9 @@ const WAKE_AT_ENTRIES: usize = 8192;
 /// Appenders wait once this many entries wait for the writer (about 8 MiB): the disk's pace
 /// bounds memory.
 const MAX_PENDING_ENTRIES: usize = 256 * 1024;
-/// Entries written but not yet fsync'd are kept to rewrite after an fsync error; past this
-/// many (about 16 MiB) the writer fsyncs early, whatever the interval.
-const MAX_UNSYNCED_ENTRIES: usize = 512 * 1024;
+/// The bytes written but not yet fsync'd are kept to rewrite after an fsync error; past this
+/// many the writer fsyncs early, whatever the interval.
+const MAX_UNSYNCED_BYTES: u64 = 16 << 20;
 /// An accepted entry waits at most this long before the writer takes it.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// The writer looks at the age limit and the fsync interval at least this often.
@@ -606,8 +606,8 @@ struct WriterThread {
     out: Vec<u8>,
     /// (offset, samples) of the Samples records in `out`, relative to `out`'s start.
     out_records: Vec<(u64, u64)>,
-    /// Entries written since the last successful fsync, to rewrite after an fsync error.
-    unsynced: Vec<Entry>,
+    /// What was written since the last successful fsync, to rewrite after an fsync error.
+    unsynced: UnsyncedWrites,
     last_sync: Instant,
     written_since_sync: bool,
     written: u64,
@@ -623,7 +623,7 @@ impl WriterThread {
             payload: Vec::new(),
             out: Vec::new(),
             out_records: Vec::new(),
-            unsynced: Vec::new(),
+            unsynced: UnsyncedWrites::default(),
             last_sync: Instant::now(),
             written_since_sync: false,
             written: 0,
@@ -649,7 +649,7 @@ impl WriterThread {
                 FsyncPolicy::Interval(every) => {
                     self.written_since_sync
                         && (self.last_sync.elapsed() >= every
-                            || self.unsynced.len() >= MAX_UNSYNCED_ENTRIES)
+                            || self.segment.len() - self.segment.synced_len() >= MAX_UNSYNCED_BYTES)
                 }
                 FsyncPolicy::Never => false,
             };
@@ -729,7 +729,6 @@ impl WriterThread {
                     self.count_unwritten(&entries[flushed..]);
                     return false;
                 }
-                self.keep_unsynced(&entries[flushed..=index]);
                 flushed = index + 1;
                 if !self.rotate(stop) {
                     self.count_unwritten(&entries[flushed..]);
@@ -742,16 +741,7 @@ impl WriterThread {
             self.count_unwritten(&entries[flushed..]);
             return false;
         }
-        self.keep_unsynced(&entries[flushed..]);
         true
-    }
-
-    /// Remembers entries just written until they are fsync'd (to rewrite them after an fsync
-    /// error); with `fsync: never` nothing is kept (they are read back from the file then).
-    fn keep_unsynced(&mut self, entries: &[Entry]) {
-        if self.keeps_unsynced() && self.written_since_sync {
-            self.unsynced.extend_from_slice(entries);
-        }
     }
 
     /// Counts the samples of `entries` as never written (a stop during a write error).
@@ -770,7 +760,13 @@ impl WriterThread {
     fn encode(&mut self, entry: &Entry) {
         match entry {
             Entry::Series { id, labels } => {
-                self.series.insert(*id, (Arc::clone(labels), None));
+                let before = self.series.insert(*id, (Arc::clone(labels), None));
+                if let Some((before, _)) = before
+                    && before != *labels
+                    && self.keeps_unsynced()
+                {
+                    self.unsynced.slot_reused(*id, before);
+                }
             }
             Entry::Sample(sample) => {
                 let segment = self.segment.number();
@@ -857,7 +853,11 @@ impl WriterThread {
             }
             self.shared.update_disk_counters(&segments);
         }
-        self.out.clear();
+        if self.keeps_unsynced() {
+            self.unsynced.keep(&mut self.out);
+        } else {
+            self.out.clear();
+        }
         self.out_records.clear();
         self.written_since_sync = true;
         true
@@ -912,7 +912,7 @@ impl WriterThread {
                     self.shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
                     self.last_sync = Instant::now();
                     self.written_since_sync = false;
-                    self.unsynced.clear();
+                    self.unsynced.synced();
                     self.clear_error();
                     return true;
                 }
@@ -933,10 +933,25 @@ impl WriterThread {
     fn rewrite_after_sync_error(&mut self, stop: bool) -> bool {
         let synced_len = self.segment.synced_len();
         let (entries, whole) = if self.keeps_unsynced() {
-            (std::mem::take(&mut self.unsynced), true)
+            let kept = std::mem::take(&mut self.unsynced);
+            let entries = kept.entries(&self.series);
+            self.unsynced.recycle(kept);
+            (entries, true)
         } else {
             self.read_back(synced_len)
         };
+        // The rewrite gives each series the labels it had when its samples were written;
+        // afterwards every series gets its latest labels back.
+        let latest: Vec<(u32, Arc<[u8]>)> = entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Entry::Series { id, .. } => self
+                    .series
+                    .get(id)
+                    .map(|(labels, _)| (*id, Arc::clone(labels))),
+                Entry::Sample(_) => None,
+            })
+            .collect();
         // Readers must not take the bytes being cut from memory; those that read them already
         // skip their rewrite, when it is whole.
         self.shared
@@ -958,7 +973,13 @@ impl WriterThread {
             self.shared.update_disk_counters(&segments);
         }
         self.written_since_sync = false;
-        self.write_entries(entries, stop)
+        let written = self.write_entries(entries, stop);
+        for (id, labels) in latest {
+            if self.series.get(&id).is_some_and(|(now, _)| *now != labels) {
+                self.series.insert(id, (labels, None));
+            }
+        }
+        written
     }
 
     /// With `fsync: never` the entries written since the last fsync are not kept in memory:
@@ -1131,4 +1152,89 @@ impl WriterThread {
 /// The `wal/` directory of a log directory.
 pub fn wal_dir_of(dir: &Path) -> PathBuf {
     dir.join("wal")
+}
+
+/// The bytes written to the current segment since its last fsync (with `fsync: always` or
+/// `interval`), kept as the writer's output buffers themselves (no copy), to rewrite them into
+/// a new segment after an fsync error. A rotation fsyncs first, so they are all in the current
+/// segment, in order, starting at its synced length.
+#[derive(Default)]
+struct UnsyncedWrites {
+    buffers: Vec<Vec<u8>>,
+    /// Emptied buffers, reused as output buffers.
+    spare: Vec<Vec<u8>>,
+    /// The labels a series had at the last fsync, for each slot reused since (its samples
+    /// written before the reuse may have their Series record in the synced part).
+    labels_at_sync: FxHashMap<u32, Arc<[u8]>>,
+}
+
+impl UnsyncedWrites {
+    /// Keeps the bytes of `out`, just written, and gives it an empty buffer in exchange.
+    fn keep(&mut self, out: &mut Vec<u8>) {
+        let empty = self.spare.pop().unwrap_or_default();
+        self.buffers.push(std::mem::replace(out, empty));
+    }
+
+    /// Notes that slot `id` now names another series; `before` were its labels.
+    fn slot_reused(&mut self, id: u32, before: Arc<[u8]>) {
+        self.labels_at_sync.entry(id).or_insert(before);
+    }
+
+    /// Everything kept is fsync'd: forgets it, keeping the buffers for reuse.
+    fn synced(&mut self) {
+        for mut buffer in self.buffers.drain(..) {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+        self.labels_at_sync.clear();
+    }
+
+    /// Takes back the buffers of `used` (whose entries were read) for reuse.
+    fn recycle(&mut self, mut used: UnsyncedWrites) {
+        used.synced();
+        self.spare.append(&mut used.spare);
+    }
+
+    /// The entries the kept bytes hold, in order: each sample preceded by a Series entry
+    /// whenever its series' labels differ from those of the sample before. `series` gives
+    /// the latest labels of the series whose Series record is in the synced part.
+    fn entries(&self, series: &FxHashMap<u32, (Arc<[u8]>, Option<u64>)>) -> Vec<Entry> {
+        let mut labels: FxHashMap<u32, Arc<[u8]>> = self.labels_at_sync.clone();
+        let mut given: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
+        let mut entries = Vec::new();
+        for buffer in &self.buffers {
+            let mut offset = 0;
+            while offset < buffer.len() {
+                // The writer's own output in memory: every frame is whole and good.
+                let Some((record, frame_len)) = good_record_at(buffer, offset) else {
+                    break;
+                };
+                offset += frame_len;
+                match record {
+                    Record::Series { id, labels: pairs } => {
+                        labels.insert(id, encode_label_pairs(pairs.iter().copied()).into());
+                    }
+                    Record::Samples(samples) => {
+                        for sample in samples.flatten() {
+                            let Some(current) = labels
+                                .get(&sample.id)
+                                .or_else(|| series.get(&sample.id).map(|(labels, _)| labels))
+                            else {
+                                continue;
+                            };
+                            if given.get(&sample.id) != Some(current) {
+                                given.insert(sample.id, Arc::clone(current));
+                                entries.push(Entry::Series {
+                                    id: sample.id,
+                                    labels: Arc::clone(current),
+                                });
+                            }
+                            entries.push(Entry::Sample(sample));
+                        }
+                    }
+                }
+            }
+        }
+        entries
+    }
 }
