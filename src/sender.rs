@@ -88,8 +88,15 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
+        crate::config::refuse_unsupported(&config)?;
         // The sender's level is its own: set_log_level leaves other senders of the config alone.
         let logger = config.logger.with_own_level();
+        if !config.ignored_prometheus_keys.is_empty() {
+            let keys = config.ignored_prometheus_keys.join(", ");
+            logger.log(LogLevel::Info, || {
+                format!("configuration: Prometheus keys accepted and ignored by promrw: {keys}")
+            });
+        }
         // The series of one shard of the first endpoint share an order stripe, so a batch
         // append to one shard holds one stripe.
         let stripes = config.endpoints[0].queue.min_shards;

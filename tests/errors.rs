@@ -132,8 +132,8 @@ fn bad_config_is_refused_naming_the_field() {
         "remote_write[0].remote_timout: unknown field `remote_timout`",
     );
     refused(
-        &format!("remote_write:\n  - url: {url}\nscrape_configs: []\n"),
-        "unknown field `scrape_configs`",
+        &format!("remote_write:\n  - url: {url}\nscrape_config: []\n"),
+        "unknown field `scrape_config`",
     );
     refused(
         &format!("remote_write:\n  - url: {url}\n    remote_timeout: 5 seconds\n"),
@@ -169,13 +169,13 @@ fn bad_config_is_refused_naming_the_field() {
     );
     refused(
         &format!("remote_write:\n  - url: {url}\n    headers:\n      authorization: x\n"),
-        "basic_auth or authorization parameter",
+        "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter",
     );
     refused(
         &format!(
             "remote_write:\n  - url: {url}\n    basic_auth: {{username: u, password: p}}\n    authorization: {{credentials: c}}\n"
         ),
-        "at most one of basic_auth and authorization",
+        "remote_write[0]: at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [basic_auth authorization]",
     );
     refused(
         "remote_write:\n  - name: x\n",

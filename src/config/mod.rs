@@ -6,7 +6,10 @@
 //! that silently drops throttled data loses samples, and receivers that throttle expect retries.
 
 mod duration;
+mod http;
+mod managed_auth;
 mod parse;
+mod protocol;
 mod size;
 mod validate;
 
@@ -17,7 +20,14 @@ use std::time::Duration;
 
 pub use crate::wal::writer::{FsyncPolicy, FullPolicy};
 pub use duration::{format_duration, parse_duration};
+pub use http::{HttpHeader, ProxyOptions, TlsVersion};
+pub use managed_auth::{
+    AzureAdConfig, AzureCertificate, AzureManagedIdentity, AzureOAuth, AzureSdk,
+    AzureWorkloadIdentity, GoogleIamConfig, OAuth2Config, SigV4Config,
+};
+pub use protocol::{MetadataConfig, ProtobufMessage};
 pub use size::parse_size;
+pub(crate) use validate::refuse_unsupported;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
@@ -36,6 +46,14 @@ impl Secret {
     /// The secret value. Never log it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
     }
 }
 
@@ -117,6 +135,8 @@ impl Default for QueueConfig {
 pub struct BasicAuth {
     /// The user name.
     pub username: String,
+    /// A file holding the user name (instead of `username`), read when the sender starts.
+    pub username_file: Option<PathBuf>,
     /// The password, inline.
     pub password: Option<Secret>,
     /// A file holding the password; re-read at each request so a rotated one is picked up.
@@ -140,10 +160,20 @@ pub struct TlsConfig {
     /// PEM file of CA certificates to trust in addition to the built-in web roots and the
     /// system's CA store.
     pub ca_file: Option<PathBuf>,
+    /// The same as `ca_file`, inline PEM (`ca`).
+    pub ca: Option<String>,
     /// PEM client certificate (chain) for mutual TLS.
     pub cert_file: Option<PathBuf>,
+    /// The same as `cert_file`, inline PEM (`cert`).
+    pub cert: Option<String>,
     /// PEM private key of the client certificate.
     pub key_file: Option<PathBuf>,
+    /// The same as `key_file`, inline PEM (`key`).
+    pub key: Option<Secret>,
+    /// The lowest TLS version to negotiate (`min_version`; rustls never goes below TLS 1.2).
+    pub min_version: Option<TlsVersion>,
+    /// The highest TLS version to negotiate (`max_version`).
+    pub max_version: Option<TlsVersion>,
     /// Name to verify the server certificate against (and send as SNI) instead of the URL host.
     pub server_name: Option<String>,
     /// Skip server certificate verification. Unsafe outside tests.
@@ -174,6 +204,30 @@ pub struct EndpointConfig {
     pub proxy_url: Option<String>,
     /// Follow 3xx redirects (default true).
     pub follow_redirects: bool,
+    /// `no_proxy`, `proxy_from_environment` and `proxy_connect_header`.
+    pub proxy: ProxyOptions,
+    /// `http_headers`: headers with several values, secrets or files.
+    pub http_headers: Vec<HttpHeader>,
+    /// `enable_http2` (default false for remote write; promrw speaks HTTP/1.1 only).
+    pub enable_http2: bool,
+    /// `round_robin_dns`: connect to one resolved address chosen at random.
+    pub round_robin_dns: bool,
+    /// `protobuf_message`.
+    pub protobuf_message: ProtobufMessage,
+    /// `send_exemplars` (default false).
+    pub send_exemplars: bool,
+    /// `send_native_histograms` (default false).
+    pub send_native_histograms: bool,
+    /// `metadata_config`, when given.
+    pub metadata_config: Option<MetadataConfig>,
+    /// `sigv4`.
+    pub sigv4: Option<SigV4Config>,
+    /// `oauth2`.
+    pub oauth2: Option<OAuth2Config>,
+    /// `azuread`.
+    pub azuread: Option<AzureAdConfig>,
+    /// `google_iam`.
+    pub google_iam: Option<GoogleIamConfig>,
 }
 
 impl fmt::Debug for EndpointConfig {
@@ -197,6 +251,18 @@ impl fmt::Debug for EndpointConfig {
                 &self.proxy_url.as_deref().map(crate::redact::redact_url),
             )
             .field("follow_redirects", &self.follow_redirects)
+            .field("proxy", &self.proxy)
+            .field("http_headers", &self.http_headers)
+            .field("enable_http2", &self.enable_http2)
+            .field("round_robin_dns", &self.round_robin_dns)
+            .field("protobuf_message", &self.protobuf_message)
+            .field("send_exemplars", &self.send_exemplars)
+            .field("send_native_histograms", &self.send_native_histograms)
+            .field("metadata_config", &self.metadata_config)
+            .field("sigv4", &self.sigv4)
+            .field("oauth2", &self.oauth2)
+            .field("azuread", &self.azuread)
+            .field("google_iam", &self.google_iam)
             .finish()
     }
 }
@@ -215,6 +281,18 @@ impl EndpointConfig {
             tls: TlsConfig::default(),
             proxy_url: None,
             follow_redirects: true,
+            proxy: ProxyOptions::default(),
+            http_headers: Vec::new(),
+            enable_http2: false,
+            round_robin_dns: false,
+            protobuf_message: ProtobufMessage::V1,
+            send_exemplars: false,
+            send_native_histograms: false,
+            metadata_config: None,
+            sigv4: None,
+            oauth2: None,
+            azuread: None,
+            google_iam: None,
         }
     }
 
@@ -324,6 +402,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// promrw extension (`promrw.wal`): the durable queue; `None` (the default) is memory mode.
     pub wal: Option<WalConfig>,
+    /// The top-level keys of a `prometheus.yml` that were given and are ignored (`global.*`
+    /// keys besides `external_labels`, `scrape_configs`, ...); `Sender::new` logs them once.
+    pub ignored_prometheus_keys: Vec<String>,
     /// Where log records go; silent by default.
     pub logger: Logger,
 }
@@ -338,6 +419,7 @@ impl Default for Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             wal: None,
             logger: Logger::default(),
+            ignored_prometheus_keys: Vec::new(),
         }
     }
 }
@@ -456,6 +538,7 @@ impl ConfigBuilder {
             max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             wal: self.wal,
             logger: self.logger,
+            ignored_prometheus_keys: Vec::new(),
         };
         validate::validate(&config)?;
         Ok(config)

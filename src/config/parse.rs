@@ -5,27 +5,139 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use super::duration::parse_duration;
 use super::{
-    Authorization, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE, DEFAULT_MAX_REQUEST_BYTES,
-    EndpointConfig, OverflowPolicy, QueueConfig, Secret, TlsConfig, validate,
+    Authorization, AzureAdConfig, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE,
+    DEFAULT_MAX_REQUEST_BYTES, EndpointConfig, GoogleIamConfig, HttpHeader, MetadataConfig,
+    OAuth2Config, OverflowPolicy, ProtobufMessage, ProxyOptions, QueueConfig, Secret, SigV4Config,
+    TlsConfig, TlsVersion, validate,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::model::Label;
 
-/// Top level of the text.
+/// Top level of the text: promrw's keys and, so that a whole `prometheus.yml` can be given,
+/// every other top-level key Prometheus defines (accepted and ignored, except
+/// `global.external_labels`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
     remote_write: Vec<RawEndpoint>,
-    #[serde(default)]
-    external_labels: BTreeMap<String, String>,
+    external_labels: Option<BTreeMap<String, String>>,
     #[serde(default)]
     promrw: RawPromrw,
+    global: Option<RawGlobal>,
+    runtime: Option<IgnoredAny>,
+    alerting: Option<IgnoredAny>,
+    rule_files: Option<IgnoredAny>,
+    scrape_config_files: Option<IgnoredAny>,
+    scrape_configs: Option<IgnoredAny>,
+    storage: Option<IgnoredAny>,
+    tracing: Option<IgnoredAny>,
+    remote_read: Option<IgnoredAny>,
+    otlp: Option<IgnoredAny>,
+}
+
+impl RawConfig {
+    /// The Prometheus top-level keys given that promrw does not use (and `global`'s).
+    fn ignored_keys(&self) -> Vec<String> {
+        let top = [
+            ("runtime", self.runtime.is_some()),
+            ("alerting", self.alerting.is_some()),
+            ("rule_files", self.rule_files.is_some()),
+            ("scrape_config_files", self.scrape_config_files.is_some()),
+            ("scrape_configs", self.scrape_configs.is_some()),
+            ("storage", self.storage.is_some()),
+            ("tracing", self.tracing.is_some()),
+            ("remote_read", self.remote_read.is_some()),
+            ("otlp", self.otlp.is_some()),
+        ];
+        let mut keys: Vec<String> = top
+            .iter()
+            .filter(|(_, given)| *given)
+            .map(|(key, _)| key.to_string())
+            .collect();
+        if let Some(global) = &self.global {
+            keys.extend(global.ignored_keys());
+        }
+        keys
+    }
+}
+
+/// `global` of a `prometheus.yml`: `external_labels` applies; the other keys Prometheus
+/// defines are accepted and ignored.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGlobal {
+    external_labels: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    ignored: BTreeMap<GlobalKey, IgnoredAny>,
+}
+
+impl RawGlobal {
+    fn ignored_keys(&self) -> Vec<String> {
+        self.ignored
+            .keys()
+            .map(|key| format!("global.{}", key.as_str()))
+            .collect()
+    }
+}
+
+/// The keys of Prometheus's `global` block besides `external_labels`.
+#[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum GlobalKey {
+    ScrapeInterval,
+    ScrapeTimeout,
+    ScrapeProtocols,
+    EvaluationInterval,
+    RuleQueryOffset,
+    QueryLogFile,
+    ScrapeFailureLogFile,
+    BodySizeLimit,
+    SampleLimit,
+    TargetLimit,
+    LabelLimit,
+    LabelNameLengthLimit,
+    LabelValueLengthLimit,
+    KeepDroppedTargets,
+    MetricNameValidationScheme,
+    MetricNameEscapingScheme,
+    ScrapeNativeHistograms,
+    AlwaysScrapeClassicHistograms,
+    ConvertClassicHistogramsToNhcb,
+    ExtraScrapeMetrics,
+}
+
+impl GlobalKey {
+    fn as_str(self) -> &'static str {
+        match self {
+            GlobalKey::ScrapeInterval => "scrape_interval",
+            GlobalKey::ScrapeTimeout => "scrape_timeout",
+            GlobalKey::ScrapeProtocols => "scrape_protocols",
+            GlobalKey::EvaluationInterval => "evaluation_interval",
+            GlobalKey::RuleQueryOffset => "rule_query_offset",
+            GlobalKey::QueryLogFile => "query_log_file",
+            GlobalKey::ScrapeFailureLogFile => "scrape_failure_log_file",
+            GlobalKey::BodySizeLimit => "body_size_limit",
+            GlobalKey::SampleLimit => "sample_limit",
+            GlobalKey::TargetLimit => "target_limit",
+            GlobalKey::LabelLimit => "label_limit",
+            GlobalKey::LabelNameLengthLimit => "label_name_length_limit",
+            GlobalKey::LabelValueLengthLimit => "label_value_length_limit",
+            GlobalKey::KeepDroppedTargets => "keep_dropped_targets",
+            GlobalKey::MetricNameValidationScheme => "metric_name_validation_scheme",
+            GlobalKey::MetricNameEscapingScheme => "metric_name_escaping_scheme",
+            GlobalKey::ScrapeNativeHistograms => "scrape_native_histograms",
+            GlobalKey::AlwaysScrapeClassicHistograms => "always_scrape_classic_histograms",
+            GlobalKey::ConvertClassicHistogramsToNhcb => "convert_classic_histograms_to_nhcb",
+            GlobalKey::ExtraScrapeMetrics => "extra_scrape_metrics",
+        }
+    }
 }
 
 /// promrw's own top-level settings.
@@ -92,10 +204,50 @@ struct RawEndpoint {
     queue_config: RawQueue,
     basic_auth: Option<RawBasicAuth>,
     authorization: Option<RawAuthorization>,
+    bearer_token: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+    oauth2: Option<OAuth2Config>,
+    sigv4: Option<SigV4Config>,
+    azuread: Option<AzureAdConfig>,
+    google_iam: Option<GoogleIamConfig>,
     #[serde(default)]
     tls_config: RawTls,
     proxy_url: Option<String>,
+    no_proxy: Option<String>,
+    proxy_from_environment: Option<bool>,
+    #[serde(default)]
+    proxy_connect_header: BTreeMap<String, Vec<String>>,
     follow_redirects: Option<bool>,
+    enable_http2: Option<bool>,
+    round_robin_dns: Option<bool>,
+    #[serde(default)]
+    http_headers: BTreeMap<String, RawHttpHeader>,
+    protobuf_message: Option<String>,
+    send_exemplars: Option<bool>,
+    send_native_histograms: Option<bool>,
+    metadata_config: Option<RawMetadata>,
+}
+
+/// One `http_headers` entry.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttpHeader {
+    #[serde(default)]
+    values: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
+    #[serde(default)]
+    files: Vec<PathBuf>,
+}
+
+/// `metadata_config`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    send: Option<bool>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    send_interval: Option<Duration>,
+    max_samples_per_send: Option<usize>,
 }
 
 /// `queue_config`.
@@ -135,6 +287,7 @@ enum RawOverflow {
 struct RawBasicAuth {
     #[serde(default)]
     username: String,
+    username_file: Option<PathBuf>,
     password: Option<String>,
     password_file: Option<PathBuf>,
 }
@@ -153,12 +306,17 @@ struct RawAuthorization {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
+    ca: Option<String>,
     ca_file: Option<PathBuf>,
+    cert: Option<String>,
     cert_file: Option<PathBuf>,
+    key: Option<String>,
     key_file: Option<PathBuf>,
     server_name: Option<String>,
     #[serde(default)]
     insecure_skip_verify: bool,
+    min_version: Option<String>,
+    max_version: Option<String>,
 }
 
 /// Deserialises an optional Prometheus duration string.
@@ -269,12 +427,24 @@ fn config_error(path: String, inner: &dyn std::fmt::Display) -> Error {
 
 /// Turns the raw text structs into the public config, filling Prometheus's defaults.
 fn convert(raw: RawConfig) -> Result<Config> {
-    let external = raw
-        .external_labels
+    let ignored_prometheus_keys = raw.ignored_keys();
+    let global_labels = raw.global.and_then(|g| g.external_labels);
+    let (external, field) = match (raw.external_labels, global_labels) {
+        (Some(_), Some(_)) => {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "external_labels: given both at the top level and in global; keep one",
+            ));
+        }
+        (Some(labels), None) => (labels, "external_labels"),
+        (None, Some(labels)) => (labels, "global.external_labels"),
+        (None, None) => (BTreeMap::new(), "external_labels"),
+    };
+    let external = external
         .into_iter()
         .map(|(name, value)| Label::new(name, value))
         .collect();
-    let external_labels = validate::external_labels(external, "external_labels")?;
+    let external_labels = validate::external_labels(external, field)?;
     let mut endpoints = Vec::with_capacity(raw.remote_write.len());
     for (index, entry) in raw.remote_write.into_iter().enumerate() {
         endpoints.push(convert_endpoint(index, entry)?);
@@ -295,6 +465,7 @@ fn convert(raw: RawConfig) -> Result<Config> {
             .unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
         wal: raw.promrw.wal.map(convert_wal).transpose()?,
         logger: Logger::default(),
+        ignored_prometheus_keys,
     })
 }
 
@@ -337,24 +508,131 @@ fn convert_endpoint(index: usize, raw: RawEndpoint) -> Result<EndpointConfig> {
     }
     endpoint.headers = raw.headers.into_iter().collect();
     endpoint.queue = queue;
+    let field = format!("remote_write[{index}]");
+    let invalid = |key: &str, message: &str| {
+        Error::new(
+            ErrorKind::InvalidConfig,
+            format!(
+                "{field}{}{key}: {message}",
+                if key.is_empty() { "" } else { "." }
+            ),
+        )
+    };
     endpoint.basic_auth = raw.basic_auth.map(|b| BasicAuth {
         username: b.username,
+        username_file: b.username_file,
         password: b.password.map(Secret::new),
         password_file: b.password_file,
     });
     endpoint.authorization = raw.authorization.map(|a| Authorization {
-        auth_type: a.auth_type.unwrap_or_else(|| "Bearer".to_string()),
+        auth_type: a
+            .auth_type
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "Bearer".to_string()),
         credentials: a.credentials.map(Secret::new),
         credentials_file: a.credentials_file,
     });
-    endpoint.tls = TlsConfig {
-        ca_file: raw.tls_config.ca_file,
-        cert_file: raw.tls_config.cert_file,
-        key_file: raw.tls_config.key_file,
-        server_name: raw.tls_config.server_name,
-        insecure_skip_verify: raw.tls_config.insecure_skip_verify,
+    endpoint.oauth2 = raw.oauth2;
+    // The legacy bearer_token keys, as Prometheus reads them: an `authorization` of type Bearer.
+    let bearer_token = raw.bearer_token.filter(|t| !t.is_empty());
+    let bearer_token_file = raw.bearer_token_file.filter(|f| !f.as_os_str().is_empty());
+    if bearer_token.is_some() || bearer_token_file.is_some() {
+        if bearer_token.is_some() && bearer_token_file.is_some() {
+            return Err(invalid(
+                "",
+                "at most one of bearer_token & bearer_token_file must be configured",
+            ));
+        }
+        if endpoint.basic_auth.is_some() || endpoint.oauth2.is_some() {
+            return Err(invalid(
+                "",
+                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+            ));
+        }
+        if endpoint.authorization.is_some() {
+            return Err(invalid(
+                "authorization",
+                "authorization is not compatible with bearer_token & bearer_token_file",
+            ));
+        }
+        endpoint.authorization = Some(Authorization {
+            auth_type: "Bearer".to_string(),
+            credentials: bearer_token.map(Secret::new),
+            credentials_file: bearer_token_file,
+        });
+    }
+    endpoint.sigv4 = raw.sigv4;
+    endpoint.azuread = raw.azuread;
+    endpoint.google_iam = raw.google_iam;
+    let tls_version = |key: &str, text: Option<String>| -> Result<Option<TlsVersion>> {
+        text.map(|t| {
+            TlsVersion::parse(&t).ok_or_else(|| {
+                invalid(
+                    &format!("tls_config.{key}"),
+                    &format!("unknown TLS version: {t}"),
+                )
+            })
+        })
+        .transpose()
     };
-    endpoint.proxy_url = raw.proxy_url;
+    let t = raw.tls_config;
+    endpoint.tls = TlsConfig {
+        min_version: tls_version("min_version", t.min_version)?,
+        max_version: tls_version("max_version", t.max_version)?,
+        ca_file: t.ca_file,
+        ca: t.ca,
+        cert_file: t.cert_file,
+        cert: t.cert,
+        key_file: t.key_file,
+        key: t.key.map(Secret::new),
+        server_name: t.server_name,
+        insecure_skip_verify: t.insecure_skip_verify,
+    };
+    endpoint.proxy_url = raw.proxy_url.filter(|p| !p.is_empty());
+    endpoint.proxy = ProxyOptions {
+        no_proxy: raw.no_proxy.filter(|n| !n.is_empty()),
+        from_environment: raw.proxy_from_environment.unwrap_or(false),
+        connect_headers: raw
+            .proxy_connect_header
+            .into_iter()
+            .map(|(name, values)| (name, values.into_iter().map(Secret::new).collect()))
+            .collect(),
+    };
     endpoint.follow_redirects = raw.follow_redirects.unwrap_or(true);
+    endpoint.enable_http2 = raw.enable_http2.unwrap_or(false);
+    endpoint.round_robin_dns = raw.round_robin_dns.unwrap_or(false);
+    endpoint.http_headers = raw
+        .http_headers
+        .into_iter()
+        .map(|(name, h)| HttpHeader {
+            name,
+            values: h.values,
+            secrets: h.secrets.into_iter().map(Secret::new).collect(),
+            files: h.files,
+        })
+        .collect();
+    if let Some(message) = raw.protobuf_message {
+        endpoint.protobuf_message = ProtobufMessage::parse(&message).ok_or_else(|| {
+            invalid(
+                "protobuf_message",
+                &format!(
+                    "invalid protobuf_message value: unknown remote write protobuf message {message}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request"
+                ),
+            )
+        })?;
+    }
+    endpoint.send_exemplars = raw.send_exemplars.unwrap_or(false);
+    endpoint.send_native_histograms = raw.send_native_histograms.unwrap_or(false);
+    endpoint.metadata_config = raw.metadata_config.map(|m| {
+        let defaults = MetadataConfig::default();
+        MetadataConfig {
+            send: m.send.unwrap_or(defaults.send),
+            send_interval: m.send_interval.unwrap_or(defaults.send_interval),
+            max_samples_per_send: m
+                .max_samples_per_send
+                .unwrap_or(defaults.max_samples_per_send),
+        }
+    });
     Ok(endpoint)
 }

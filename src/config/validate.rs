@@ -135,7 +135,7 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         if lower == "authorization" {
             return Err(invalid(
                 &header_field,
-                "authorization header must be changed via the basic_auth or authorization parameter",
+                "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter",
             ));
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
@@ -188,20 +188,51 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             "must be greater than 0",
         ));
     }
-    if e.basic_auth.is_some() && e.authorization.is_some() {
+    let auth_methods: Vec<&str> = [
+        ("basic_auth", e.basic_auth.is_some()),
+        ("authorization", e.authorization.is_some()),
+        ("oauth2", e.oauth2.is_some()),
+        ("sigv4", e.sigv4.is_some()),
+        ("azuread", e.azuread.is_some()),
+        ("google_iam", e.google_iam.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(name, _)| *name)
+    .collect();
+    if auth_methods.len() > 1 {
         return Err(invalid(
             field,
-            "at most one of basic_auth and authorization must be configured",
+            format!(
+                "at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [{}]",
+                auth_methods.join(" ")
+            ),
         ));
     }
-    if let Some(b) = &e.basic_auth
-        && b.password.is_some()
-        && b.password_file.is_some()
-    {
-        return Err(invalid(
-            &format!("{field}.basic_auth"),
-            "at most one of password and password_file must be configured",
-        ));
+    if let Some(b) = &e.basic_auth {
+        let bf = format!("{field}.basic_auth");
+        if !b.username.is_empty() && b.username_file.is_some() {
+            return Err(invalid(
+                &bf,
+                "at most one of basic_auth username & username_file must be configured",
+            ));
+        }
+        if b.password.is_some() && b.password_file.is_some() {
+            return Err(invalid(
+                &bf,
+                "at most one of basic_auth password & password_file must be configured",
+            ));
+        }
+    }
+    let managed = [
+        ("sigv4", e.sigv4.as_ref().map(|c| c.check())),
+        ("oauth2", e.oauth2.as_ref().map(|c| c.check())),
+        ("azuread", e.azuread.as_ref().map(|c| c.check())),
+    ];
+    for (key, checked) in managed {
+        if let Some(Err(message)) = checked {
+            return Err(invalid(&format!("{field}.{key}"), message));
+        }
     }
     if let Some(a) = &e.authorization {
         let af = format!("{field}.authorization");
@@ -232,13 +263,9 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             ));
         }
     }
-    let t = &e.tls;
-    if t.cert_file.is_some() != t.key_file.is_some() {
-        return Err(invalid(
-            &format!("{field}.tls_config"),
-            "cert_file and key_file must be configured together",
-        ));
-    }
+    validate_tls(&format!("{field}.tls_config"), &e.tls)?;
+    validate_proxy(field, e)?;
+    validate_http_headers(field, e)?;
     if let Some(proxy) = &e.proxy_url {
         let proxy_field = format!("{field}.proxy_url");
         if !(proxy.starts_with("http://") || proxy.starts_with("https://")) {
@@ -251,6 +278,221 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             ));
         }
         validate_url(&proxy_field, proxy)?;
+    }
+    Ok(())
+}
+
+/// Prometheus's rules for `tls_config`.
+fn validate_tls(field: &str, t: &super::TlsConfig) -> Result<()> {
+    if t.ca.is_some() && t.ca_file.is_some() {
+        return Err(invalid(
+            field,
+            "at most one of ca & ca_file must be configured",
+        ));
+    }
+    if t.cert.is_some() && t.cert_file.is_some() {
+        return Err(invalid(
+            field,
+            "at most one of cert & cert_file must be configured",
+        ));
+    }
+    if t.key.is_some() && t.key_file.is_some() {
+        return Err(invalid(
+            field,
+            "at most one of key and key_file must be configured",
+        ));
+    }
+    let cert = t.cert.is_some() || t.cert_file.is_some();
+    let key = t.key.is_some() || t.key_file.is_some();
+    if cert && !key {
+        return Err(invalid(
+            field,
+            "exactly one of key or key_file must be configured when a client certificate is configured",
+        ));
+    }
+    if key && !cert {
+        return Err(invalid(
+            field,
+            "exactly one of cert or cert_file must be configured when a client key is configured",
+        ));
+    }
+    if let (Some(min), Some(max)) = (t.min_version, t.max_version)
+        && max < min
+    {
+        return Err(invalid(
+            field,
+            "tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified",
+        ));
+    }
+    Ok(())
+}
+
+/// Prometheus's rules for the proxy keys.
+fn validate_proxy(field: &str, e: &EndpointConfig) -> Result<()> {
+    let p = &e.proxy;
+    if !p.connect_headers.is_empty() && !p.from_environment && e.proxy_url.is_none() {
+        return Err(invalid(
+            &format!("{field}.proxy_connect_header"),
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ));
+    }
+    if p.from_environment && e.proxy_url.is_some() {
+        return Err(invalid(
+            &format!("{field}.proxy_from_environment"),
+            "if proxy_from_environment is configured, proxy_url must not be configured",
+        ));
+    }
+    if p.from_environment && p.no_proxy.is_some() {
+        return Err(invalid(
+            &format!("{field}.proxy_from_environment"),
+            "if proxy_from_environment is configured, no_proxy must not be configured",
+        ));
+    }
+    if p.no_proxy.is_some() && e.proxy_url.is_none() {
+        return Err(invalid(
+            &format!("{field}.no_proxy"),
+            "if no_proxy is configured, proxy_url must also be configured",
+        ));
+    }
+    for (name, values) in &p.connect_headers {
+        let hf = format!("{field}.proxy_connect_header.{name}");
+        if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+            return Err(invalid(&hf, "is not a valid HTTP header name"));
+        }
+        if values
+            .iter()
+            .any(|v| http::HeaderValue::from_str(v.expose()).is_err())
+        {
+            return Err(invalid(
+                &hf,
+                "value is not a valid HTTP header value (it has control characters)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus's rules for `http_headers`: no reserved header, valid names and values.
+fn validate_http_headers(field: &str, e: &EndpointConfig) -> Result<()> {
+    for header in &e.http_headers {
+        let hf = format!("{field}.http_headers.{}", header.name);
+        let lower = header.name.to_ascii_lowercase();
+        if lower == "authorization" || RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(invalid(
+                &hf,
+                format!("setting header {:?} is not allowed", header.name),
+            ));
+        }
+        if header.name.is_empty() || !header.name.bytes().all(is_header_name_byte) {
+            return Err(invalid(&hf, "is not a valid HTTP header name"));
+        }
+        let inline = header
+            .values
+            .iter()
+            .map(String::as_str)
+            .chain(header.secrets.iter().map(|s| s.expose()));
+        for value in inline {
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(invalid(
+                    &hf,
+                    "value is not a valid HTTP header value (it has control characters)",
+                ));
+            }
+        }
+        if e.headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(&header.name))
+        {
+            return Err(invalid(
+                &hf,
+                "is also set in headers: give each header in one of headers and http_headers",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `Sender::new` refuses although the configuration is valid: keys promrw parses and
+/// validates but does not implement (yet). Each error names the key.
+pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
+    for (index, e) in config.endpoints.iter().enumerate() {
+        let field = format!("remote_write[{index}]");
+        let not_yet = |key: &str, what: &str| {
+            Err(invalid(
+                &format!("{field}.{key}"),
+                format!("{what} is not supported yet"),
+            ))
+        };
+        if e.sigv4.is_some() {
+            return not_yet("sigv4", "AWS SigV4 signing");
+        }
+        if e.oauth2.is_some() {
+            return not_yet("oauth2", "OAuth 2.0 authentication");
+        }
+        if e.azuread.is_some() {
+            return not_yet("azuread", "Azure AD authentication");
+        }
+        if e.google_iam.is_some() {
+            return Err(invalid(
+                &format!("{field}.google_iam"),
+                "is not supported: Google Cloud does not accept remote write (Prometheus reserves the key)",
+            ));
+        }
+        if e.protobuf_message == super::ProtobufMessage::V2 {
+            return not_yet(
+                "protobuf_message",
+                "io.prometheus.write.v2.Request (Remote Write 2.0)",
+            );
+        }
+        if e.send_exemplars {
+            return not_yet("send_exemplars", "sending exemplars");
+        }
+        if e.send_native_histograms {
+            return not_yet("send_native_histograms", "sending native histograms");
+        }
+        if e.metadata_config.as_ref().is_some_and(|m| m.send) {
+            return Err(invalid(
+                &format!("{field}.metadata_config.send"),
+                "sending metadata is not supported yet: set send: false or leave metadata_config out",
+            ));
+        }
+        if e.enable_http2 {
+            return Err(invalid(
+                &format!("{field}.enable_http2"),
+                "HTTP/2 is not supported: promrw speaks HTTP/1.1 (Prometheus's default for remote write); leave it false",
+            ));
+        }
+        // Parsed and validated; the transport does not use them yet.
+        let transport_pending = [
+            (
+                "basic_auth.username_file",
+                e.basic_auth
+                    .as_ref()
+                    .is_some_and(|b| b.username_file.is_some()),
+            ),
+            ("tls_config.ca", e.tls.ca.is_some()),
+            ("tls_config.cert", e.tls.cert.is_some()),
+            ("tls_config.key", e.tls.key.is_some()),
+            ("tls_config.min_version", e.tls.min_version.is_some()),
+            ("tls_config.max_version", e.tls.max_version.is_some()),
+            ("no_proxy", e.proxy.no_proxy.is_some()),
+            ("proxy_from_environment", e.proxy.from_environment),
+            ("proxy_connect_header", !e.proxy.connect_headers.is_empty()),
+            ("round_robin_dns", e.round_robin_dns),
+            ("http_headers", !e.http_headers.is_empty()),
+        ];
+        if let Some((key, _)) = transport_pending.iter().find(|(_, set)| *set) {
+            return not_yet(key, "this key");
+        }
+        if e.tls
+            .max_version
+            .is_some_and(|v| v < super::TlsVersion::Tls12)
+        {
+            return Err(invalid(
+                &format!("{field}.tls_config.max_version"),
+                "TLS 1.0 and 1.1 are not supported: promrw negotiates TLS 1.2 or 1.3",
+            ));
+        }
     }
     Ok(())
 }

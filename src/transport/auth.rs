@@ -85,6 +85,7 @@ mod tests {
     #[test]
     fn basic_and_rotated_bearer() {
         let basic = AuthSource::Basic(BasicAuth {
+            username_file: None,
             username: "user".into(),
             password: Some(Secret::new("pass")),
             password_file: None,
