@@ -88,7 +88,7 @@ impl Sender {
                 "remote_write: at least one endpoint is required",
             ));
         }
-        crate::config::refuse_unsupported(&config)?;
+        config.check_supported()?;
         // The sender's level is its own: set_log_level leaves other senders of the config alone.
         let logger = config.logger.with_own_level();
         if !config.ignored_prometheus_keys.is_empty() {

@@ -27,7 +27,6 @@ pub use managed_auth::{
 };
 pub use protocol::{MetadataConfig, ProtobufMessage};
 pub use size::parse_size;
-pub(crate) use validate::refuse_unsupported;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
@@ -459,6 +458,12 @@ impl Config {
         })?;
         Config::from_text(&text)
             .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
+    }
+    /// Checks what `Sender::new` refuses in a valid configuration: keys promrw parses and
+    /// validates but does not implement yet (`sigv4`, `oauth2`, `azuread`, Remote Write 2.0,
+    /// exemplars, native histograms, metadata, HTTP/2, ...). The error names the key.
+    pub fn check_supported(&self) -> Result<()> {
+        validate::refuse_unsupported(self)
     }
 
     /// Starts a builder.

@@ -74,69 +74,80 @@ impl RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawGlobal {
     external_labels: Option<BTreeMap<String, String>>,
-    #[serde(flatten)]
-    ignored: BTreeMap<GlobalKey, IgnoredAny>,
+    scrape_interval: Option<IgnoredAny>,
+    scrape_timeout: Option<IgnoredAny>,
+    scrape_protocols: Option<IgnoredAny>,
+    evaluation_interval: Option<IgnoredAny>,
+    rule_query_offset: Option<IgnoredAny>,
+    query_log_file: Option<IgnoredAny>,
+    scrape_failure_log_file: Option<IgnoredAny>,
+    body_size_limit: Option<IgnoredAny>,
+    sample_limit: Option<IgnoredAny>,
+    target_limit: Option<IgnoredAny>,
+    label_limit: Option<IgnoredAny>,
+    label_name_length_limit: Option<IgnoredAny>,
+    label_value_length_limit: Option<IgnoredAny>,
+    keep_dropped_targets: Option<IgnoredAny>,
+    metric_name_validation_scheme: Option<IgnoredAny>,
+    metric_name_escaping_scheme: Option<IgnoredAny>,
+    scrape_native_histograms: Option<IgnoredAny>,
+    always_scrape_classic_histograms: Option<IgnoredAny>,
+    convert_classic_histograms_to_nhcb: Option<IgnoredAny>,
+    extra_scrape_metrics: Option<IgnoredAny>,
 }
 
 impl RawGlobal {
     fn ignored_keys(&self) -> Vec<String> {
-        self.ignored
-            .keys()
-            .map(|key| format!("global.{}", key.as_str()))
-            .collect()
-    }
-}
-
-/// The keys of Prometheus's `global` block besides `external_labels`.
-#[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GlobalKey {
-    ScrapeInterval,
-    ScrapeTimeout,
-    ScrapeProtocols,
-    EvaluationInterval,
-    RuleQueryOffset,
-    QueryLogFile,
-    ScrapeFailureLogFile,
-    BodySizeLimit,
-    SampleLimit,
-    TargetLimit,
-    LabelLimit,
-    LabelNameLengthLimit,
-    LabelValueLengthLimit,
-    KeepDroppedTargets,
-    MetricNameValidationScheme,
-    MetricNameEscapingScheme,
-    ScrapeNativeHistograms,
-    AlwaysScrapeClassicHistograms,
-    ConvertClassicHistogramsToNhcb,
-    ExtraScrapeMetrics,
-}
-
-impl GlobalKey {
-    fn as_str(self) -> &'static str {
-        match self {
-            GlobalKey::ScrapeInterval => "scrape_interval",
-            GlobalKey::ScrapeTimeout => "scrape_timeout",
-            GlobalKey::ScrapeProtocols => "scrape_protocols",
-            GlobalKey::EvaluationInterval => "evaluation_interval",
-            GlobalKey::RuleQueryOffset => "rule_query_offset",
-            GlobalKey::QueryLogFile => "query_log_file",
-            GlobalKey::ScrapeFailureLogFile => "scrape_failure_log_file",
-            GlobalKey::BodySizeLimit => "body_size_limit",
-            GlobalKey::SampleLimit => "sample_limit",
-            GlobalKey::TargetLimit => "target_limit",
-            GlobalKey::LabelLimit => "label_limit",
-            GlobalKey::LabelNameLengthLimit => "label_name_length_limit",
-            GlobalKey::LabelValueLengthLimit => "label_value_length_limit",
-            GlobalKey::KeepDroppedTargets => "keep_dropped_targets",
-            GlobalKey::MetricNameValidationScheme => "metric_name_validation_scheme",
-            GlobalKey::MetricNameEscapingScheme => "metric_name_escaping_scheme",
-            GlobalKey::ScrapeNativeHistograms => "scrape_native_histograms",
-            GlobalKey::AlwaysScrapeClassicHistograms => "always_scrape_classic_histograms",
-            GlobalKey::ConvertClassicHistogramsToNhcb => "convert_classic_histograms_to_nhcb",
-            GlobalKey::ExtraScrapeMetrics => "extra_scrape_metrics",
-        }
+        [
+            ("scrape_interval", self.scrape_interval.is_some()),
+            ("scrape_timeout", self.scrape_timeout.is_some()),
+            ("scrape_protocols", self.scrape_protocols.is_some()),
+            ("evaluation_interval", self.evaluation_interval.is_some()),
+            ("rule_query_offset", self.rule_query_offset.is_some()),
+            ("query_log_file", self.query_log_file.is_some()),
+            (
+                "scrape_failure_log_file",
+                self.scrape_failure_log_file.is_some(),
+            ),
+            ("body_size_limit", self.body_size_limit.is_some()),
+            ("sample_limit", self.sample_limit.is_some()),
+            ("target_limit", self.target_limit.is_some()),
+            ("label_limit", self.label_limit.is_some()),
+            (
+                "label_name_length_limit",
+                self.label_name_length_limit.is_some(),
+            ),
+            (
+                "label_value_length_limit",
+                self.label_value_length_limit.is_some(),
+            ),
+            ("keep_dropped_targets", self.keep_dropped_targets.is_some()),
+            (
+                "metric_name_validation_scheme",
+                self.metric_name_validation_scheme.is_some(),
+            ),
+            (
+                "metric_name_escaping_scheme",
+                self.metric_name_escaping_scheme.is_some(),
+            ),
+            (
+                "scrape_native_histograms",
+                self.scrape_native_histograms.is_some(),
+            ),
+            (
+                "always_scrape_classic_histograms",
+                self.always_scrape_classic_histograms.is_some(),
+            ),
+            (
+                "convert_classic_histograms_to_nhcb",
+                self.convert_classic_histograms_to_nhcb.is_some(),
+            ),
+            ("extra_scrape_metrics", self.extra_scrape_metrics.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(key, _)| format!("global.{key}"))
+        .collect()
     }
 }
 

@@ -35,6 +35,16 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
             return ExitCode::from(INVALID);
         }
     };
+    if let Err(error) = config.check_supported() {
+        eprintln!("error: {error}");
+        return ExitCode::from(INVALID);
+    }
+    if !config.ignored_prometheus_keys.is_empty() {
+        eprintln!(
+            "info: Prometheus keys accepted and ignored by promrw: {}",
+            config.ignored_prometheus_keys.join(", ")
+        );
+    }
     // What `Sender::new` does beyond parsing: build a transport per endpoint (it reads the
     // TLS files and the system's CA store, and parses the proxy URL; it does not connect).
     // Problems reading the system's CA store are warnings on stderr: they do not fail a
