@@ -27,15 +27,27 @@ pub enum DropReason {
     WalFull,
     /// WAL mode: deleted unsent with segments older than `promrw.wal.max_age`.
     WalTooOld,
+    /// The endpoint's `write_relabel_configs` drop the series (`keep`, `drop`, `keepequal`,
+    /// `dropequal`): by design, not a loss.
+    Relabel,
+    /// The endpoint's `write_relabel_configs` turn the series into one Remote Write cannot
+    /// carry (no labels, or an invalid label name); logged once per endpoint.
+    RelabelInvalid,
+    /// `tenant` routing: the series has no tenant label and there is no `tenant.default`, or
+    /// its tenant cannot be sent in a header (logged once per endpoint).
+    NoTenant,
 }
 
 impl DropReason {
     /// All reasons, in exposition order.
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::TooOld,
         DropReason::QueueFull,
         DropReason::WalFull,
         DropReason::WalTooOld,
+        DropReason::Relabel,
+        DropReason::RelabelInvalid,
+        DropReason::NoTenant,
     ];
 
     /// The `reason` label value.
@@ -45,6 +57,9 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::WalFull => "wal_full",
             DropReason::WalTooOld => "wal_too_old",
+            DropReason::Relabel => "relabel",
+            DropReason::RelabelInvalid => "relabel_invalid",
+            DropReason::NoTenant => "no_tenant",
         }
     }
 }
@@ -112,6 +127,12 @@ pub struct EndpointMetrics {
     pub samples_dropped_too_old: AtomicU64,
     /// `prometheus_remote_storage_samples_dropped_total{reason="queue_full"}`.
     pub samples_dropped_queue_full: AtomicU64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="relabel"}`.
+    pub samples_dropped_relabel: AtomicU64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="relabel_invalid"}`.
+    pub samples_dropped_relabel_invalid: AtomicU64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="no_tenant"}`.
+    pub samples_dropped_no_tenant: AtomicU64,
     /// `prometheus_remote_storage_bytes_total`: compressed bytes of each batch once, when its
     /// sending ended acknowledged or rejected for good (not per retry).
     pub bytes_total: AtomicU64,
@@ -164,6 +185,13 @@ impl EndpointMetrics {
             DropReason::TooOld => self.samples_dropped_too_old.fetch_add(n, Ordering::Relaxed),
             DropReason::QueueFull => self
                 .samples_dropped_queue_full
+                .fetch_add(n, Ordering::Relaxed),
+            DropReason::Relabel => self.samples_dropped_relabel.fetch_add(n, Ordering::Relaxed),
+            DropReason::RelabelInvalid => self
+                .samples_dropped_relabel_invalid
+                .fetch_add(n, Ordering::Relaxed),
+            DropReason::NoTenant => self
+                .samples_dropped_no_tenant
                 .fetch_add(n, Ordering::Relaxed),
             // Counted by the WAL's writer, which deletes the segments.
             DropReason::WalFull | DropReason::WalTooOld => 0,
@@ -337,6 +365,15 @@ pub struct EndpointStats {
     /// reason): samples dropped because the queue was full under `drop_newest` (or under
     /// `fail` on one endpoint of several while another accepted the sample).
     pub samples_dropped_queue_full: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="relabel"}` (a promrw reason):
+    /// samples of series the endpoint's `write_relabel_configs` drop, by design (not a loss).
+    pub samples_dropped_relabel: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="relabel_invalid"}` (a promrw
+    /// reason): samples of series whose relabeled labels Remote Write cannot carry.
+    pub samples_dropped_relabel_invalid: u64,
+    /// `prometheus_remote_storage_samples_dropped_total{reason="no_tenant"}` (a promrw reason):
+    /// samples of series `tenant` routing cannot route (no tenant label, no default).
+    pub samples_dropped_no_tenant: u64,
     /// `prometheus_remote_storage_bytes_total`: compressed bytes of each batch once (not per
     /// retry), when its sending ended, acknowledged or rejected for good.
     pub bytes_total: u64,
@@ -370,6 +407,9 @@ impl EndpointStats {
             + self.samples_dropped_queue_full
             + self.samples_dropped_wal_full
             + self.samples_dropped_wal_too_old
+            + self.samples_dropped_relabel
+            + self.samples_dropped_relabel_invalid
+            + self.samples_dropped_no_tenant
     }
 }
 
@@ -446,6 +486,9 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         series_cached: 0,
         samples_dropped_too_old: load(&m.samples_dropped_too_old),
         samples_dropped_queue_full: load(&m.samples_dropped_queue_full),
+        samples_dropped_relabel: load(&m.samples_dropped_relabel),
+        samples_dropped_relabel_invalid: load(&m.samples_dropped_relabel_invalid),
+        samples_dropped_no_tenant: load(&m.samples_dropped_no_tenant),
         // Filled in from the WAL by the sender, in WAL mode.
         samples_dropped_wal_full: 0,
         samples_dropped_wal_too_old: 0,
@@ -607,6 +650,9 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
                 DropReason::QueueFull => e.stats.samples_dropped_queue_full,
                 DropReason::WalFull => e.stats.samples_dropped_wal_full,
                 DropReason::WalTooOld => e.stats.samples_dropped_wal_too_old,
+                DropReason::Relabel => e.stats.samples_dropped_relabel,
+                DropReason::RelabelInvalid => e.stats.samples_dropped_relabel_invalid,
+                DropReason::NoTenant => e.stats.samples_dropped_no_tenant,
             };
             let _ = writeln!(
                 out,

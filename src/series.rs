@@ -28,6 +28,7 @@ use fxhash::FxHashMap;
 
 use crate::config::SeriesLimits;
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::DropReason;
 use crate::model::Labels;
 use crate::wire::rw1;
 
@@ -44,6 +45,8 @@ pub struct Series {
     id: u64,
     shard_hash: u64,
     encoded_labels: Arc<[u8]>,
+    /// The tenant whose requests carry the series, on an endpoint with `tenant` routing.
+    tenant: Option<Arc<str>>,
 }
 
 impl Series {
@@ -55,7 +58,19 @@ impl Series {
             id,
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels,
+            tenant: None,
         }
+    }
+
+    /// The same series sent for `tenant` (an endpoint's `tenant` routing).
+    pub fn with_tenant(mut self, tenant: Arc<str>) -> Series {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The tenant whose requests carry the series, when its endpoint routes by tenant.
+    pub fn tenant(&self) -> Option<&Arc<str>> {
+        self.tenant.as_ref()
     }
 
     /// The label bytes, shared.
@@ -94,7 +109,8 @@ pub fn bucket_of(hash: u64, buckets: usize) -> usize {
 
 /// One registry slot. `uses`, `shard_hash` and `series` change only in register (while the
 /// slot is free, so no append can pass the generation check) and release (under the stripe);
-/// `last_timestamp`, `has_timestamp`, `busy` and `announced_to` change only under the stripe.
+/// `last_timestamp`, `has_timestamp`, `busy`, `announced_to` and the drop masks change only
+/// under the stripe.
 #[derive(Debug, Default)]
 struct Slot {
     /// Registers and releases so far (0: never used). A ref's generation is this plus the
@@ -108,6 +124,11 @@ struct Slot {
     /// so the series' samples still reach every queue in timestamp order.
     busy: AtomicBool,
     announced_to: AtomicU64,
+    /// The endpoints (by cache bit) that drop the series, two bits per endpoint giving the
+    /// reason: in `drop_low` only, `Relabel`; in `drop_high` only, `NoTenant`; in both,
+    /// `RelabelInvalid`.
+    drop_low: AtomicU64,
+    drop_high: AtomicU64,
     series: Mutex<Option<Arc<Series>>>,
 }
 
@@ -298,6 +319,7 @@ impl SeriesRegistry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels: encoded_labels.clone(),
+            tenant: None,
         });
         // The slot is free: an append can only reach its fields after seeing the generation
         // stored last (release ordering), so no stripe is needed here.
@@ -310,6 +332,8 @@ impl SeriesRegistry {
             .store(restored.is_some(), Ordering::Relaxed);
         slot.busy.store(false, Ordering::Relaxed);
         slot.announced_to.store(0, Ordering::Relaxed);
+        slot.drop_low.store(0, Ordering::Relaxed);
+        slot.drop_high.store(0, Ordering::Relaxed);
         *lock(&slot.series) = Some(series);
         let uses = self.next_uses(slot.uses.load(Ordering::Relaxed));
         slot.uses.store(uses, Ordering::Release);
@@ -652,6 +676,44 @@ impl LockedSlot<'_> {
         self.slot
             .announced_to
             .store(announced | endpoint_bit, Ordering::Relaxed);
+    }
+}
+
+impl LockedSlot<'_> {
+    /// Why the endpoint with cache bit `endpoint_bit` drops the series, when its
+    /// `write_relabel_configs` or `tenant` routing do ([`LockedSlot::mark_relabel_dropped`]);
+    /// an endpoint past the 64th has no bit, so it relabels every sample instead.
+    pub fn relabel_dropped(&self, endpoint_bit: u64) -> Option<DropReason> {
+        if endpoint_bit == 0 {
+            return None;
+        }
+        let low = self.slot.drop_low.load(Ordering::Relaxed) & endpoint_bit != 0;
+        let high = self.slot.drop_high.load(Ordering::Relaxed) & endpoint_bit != 0;
+        match (low, high) {
+            (false, false) => None,
+            (true, false) => Some(DropReason::Relabel),
+            (false, true) => Some(DropReason::NoTenant),
+            (true, true) => Some(DropReason::RelabelInvalid),
+        }
+    }
+
+    /// Records that the endpoint with cache bit `endpoint_bit` drops the series for `reason`
+    /// ([`DropReason::Relabel`], [`DropReason::RelabelInvalid`] or [`DropReason::NoTenant`]):
+    /// its later samples are dropped without relabeling again.
+    pub fn mark_relabel_dropped(&self, endpoint_bit: u64, reason: DropReason) {
+        let (low, high) = match reason {
+            DropReason::NoTenant => (false, true),
+            DropReason::RelabelInvalid => (true, true),
+            _ => (true, false),
+        };
+        for (set, mask) in [(low, &self.slot.drop_low), (high, &self.slot.drop_high)] {
+            if set {
+                mask.store(
+                    mask.load(Ordering::Relaxed) | endpoint_bit,
+                    Ordering::Relaxed,
+                );
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod managed_auth;
 mod parse;
 mod protocol;
 mod size;
+mod tenant;
 mod validate;
 
 use std::fmt;
@@ -27,10 +28,13 @@ pub use managed_auth::{
 };
 pub use protocol::{MetadataConfig, ProtobufMessage};
 pub use size::parse_size;
+pub use tenant::TenantRouting;
+pub(crate) use validate::is_tenant_value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink, Logger};
 use crate::model::{Label, Labels};
+use crate::relabel::{RawRelabelConfig, RelabelConfigError, RelabelRule, compile_rules};
 
 /// A secret string (password, token). Its `Debug` output never shows the value.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -211,6 +215,10 @@ pub struct EndpointConfig {
     pub enable_http2: bool,
     /// `round_robin_dns`: connect to one resolved address chosen at random.
     pub round_robin_dns: bool,
+    /// `write_relabel_configs`: applied once per series to what this endpoint sends.
+    pub write_relabel_configs: WriteRelabelConfigs,
+    /// `tenant` (promrw extension): one tenant per request, named in a header.
+    pub tenant: Option<TenantRouting>,
     /// `protobuf_message`.
     pub protobuf_message: ProtobufMessage,
     /// `send_exemplars` (default false).
@@ -254,6 +262,8 @@ impl fmt::Debug for EndpointConfig {
             .field("http_headers", &self.http_headers)
             .field("enable_http2", &self.enable_http2)
             .field("round_robin_dns", &self.round_robin_dns)
+            .field("write_relabel_configs", &self.write_relabel_configs.raw())
+            .field("tenant", &self.tenant)
             .field("protobuf_message", &self.protobuf_message)
             .field("send_exemplars", &self.send_exemplars)
             .field("send_native_histograms", &self.send_native_histograms)
@@ -284,6 +294,8 @@ impl EndpointConfig {
             http_headers: Vec::new(),
             enable_http2: false,
             round_robin_dns: false,
+            write_relabel_configs: WriteRelabelConfigs::default(),
+            tenant: None,
             protobuf_message: ProtobufMessage::V1,
             send_exemplars: false,
             send_native_histograms: false,
@@ -313,6 +325,18 @@ impl EndpointConfig {
         self
     }
 
+    /// Sets `write_relabel_configs` (compile them with [`WriteRelabelConfigs::new`]).
+    pub fn write_relabel_configs(mut self, rules: WriteRelabelConfigs) -> Self {
+        self.write_relabel_configs = rules;
+        self
+    }
+
+    /// Routes series by tenant (the `tenant` block).
+    pub fn tenant(mut self, routing: TenantRouting) -> Self {
+        self.tenant = Some(routing);
+        self
+    }
+
     /// Adds a request header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -325,6 +349,44 @@ impl EndpointConfig {
             Some(name) => name.clone(),
             None => format!("{:06x}", fxhash::hash64(&format!("{self:?}")) & 0xff_ffff),
         }
+    }
+}
+
+/// `write_relabel_configs`: the rules as written and compiled (Prometheus's defaults filled in,
+/// validated with its messages, regexes anchored).
+#[derive(Debug, Clone, Default)]
+pub struct WriteRelabelConfigs {
+    raw: Vec<RawRelabelConfig>,
+    rules: Vec<RelabelRule>,
+}
+
+impl WriteRelabelConfigs {
+    /// Compiles `raw`; the error names the first invalid rule by index, with Prometheus's
+    /// message.
+    pub fn new(raw: Vec<RawRelabelConfig>) -> std::result::Result<Self, RelabelConfigError> {
+        let rules = compile_rules(&raw)?;
+        Ok(WriteRelabelConfigs { raw, rules })
+    }
+
+    /// The rules as written.
+    pub fn raw(&self) -> &[RawRelabelConfig] {
+        &self.raw
+    }
+
+    /// The compiled rules, in order.
+    pub fn rules(&self) -> &[RelabelRule] {
+        &self.rules
+    }
+
+    /// True without rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+impl PartialEq for WriteRelabelConfigs {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
     }
 }
 

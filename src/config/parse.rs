@@ -13,11 +13,12 @@ use super::{
     Authorization, AzureAdConfig, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE,
     DEFAULT_MAX_REQUEST_BYTES, EndpointConfig, GoogleIamConfig, HttpHeader, MetadataConfig,
     OAuth2Config, OverflowPolicy, ProtobufMessage, ProxyOptions, QueueConfig, Secret, SigV4Config,
-    TlsConfig, TlsVersion, validate,
+    TlsConfig, TlsVersion, WriteRelabelConfigs, validate,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::model::Label;
+use crate::relabel::RawRelabelConfig;
 
 /// Top level of the text: promrw's keys and, so that a whole `prometheus.yml` can be given,
 /// every other top-level key Prometheus defines (accepted and ignored, except
@@ -237,8 +238,20 @@ struct RawEndpoint {
     send_exemplars: Option<bool>,
     send_native_histograms: Option<bool>,
     metadata_config: Option<RawMetadata>,
+    #[serde(default)]
+    write_relabel_configs: Vec<Option<RawRelabelConfig>>,
+    tenant: Option<RawTenant>,
 }
 
+/// `tenant` (promrw extension).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    label: Option<String>,
+    header: Option<String>,
+    default: Option<String>,
+    keep_label: Option<bool>,
+}
 /// One `http_headers` entry.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -632,6 +645,32 @@ fn convert_endpoint(index: usize, raw: RawEndpoint) -> Result<EndpointConfig> {
                 ),
             )
         })?;
+    }
+    let mut rules = Vec::with_capacity(raw.write_relabel_configs.len());
+    for rule in raw.write_relabel_configs {
+        rules.push(rule.ok_or_else(|| {
+            invalid(
+                "write_relabel_configs",
+                "empty or null relabeling rule in remote write config",
+            )
+        })?);
+    }
+    endpoint.write_relabel_configs = WriteRelabelConfigs::new(rules)
+        .map_err(|e| Error::new(ErrorKind::InvalidConfig, format!("{field}.{e}")))?;
+    if let Some(tenant) = raw.tenant {
+        let label = tenant.label.filter(|l| !l.is_empty()).ok_or_else(|| {
+            invalid(
+                "tenant.label",
+                "is required: the label whose value names each series' tenant",
+            )
+        })?;
+        let mut routing = super::TenantRouting::new(label);
+        if let Some(header) = tenant.header {
+            routing.header = header;
+        }
+        routing.default = tenant.default;
+        routing.keep_label = tenant.keep_label.unwrap_or(false);
+        endpoint.tenant = Some(routing);
     }
     endpoint.send_exemplars = raw.send_exemplars.unwrap_or(false);
     endpoint.send_native_histograms = raw.send_native_histograms.unwrap_or(false);

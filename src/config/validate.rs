@@ -263,6 +263,9 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
             ));
         }
     }
+    if let Some(tenant) = &e.tenant {
+        validate_tenant(&format!("{field}.tenant"), tenant, e)?;
+    }
     validate_tls(&format!("{field}.tls_config"), &e.tls)?;
     validate_proxy(field, e)?;
     validate_http_headers(field, e)?;
@@ -280,6 +283,64 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         validate_url(&proxy_field, proxy)?;
     }
     Ok(())
+}
+
+/// The `tenant` block: a valid label, a header promrw may set, a sendable default.
+fn validate_tenant(field: &str, t: &super::TenantRouting, e: &EndpointConfig) -> Result<()> {
+    if !crate::model::is_valid_label_name(&t.label) {
+        return Err(invalid(
+            &format!("{field}.label"),
+            format!("{:?} is not a valid label name", t.label),
+        ));
+    }
+    let lower = t.header.to_ascii_lowercase();
+    if t.header.is_empty() || !t.header.bytes().all(is_header_name_byte) {
+        return Err(invalid(
+            &format!("{field}.header"),
+            "is not a valid HTTP header name",
+        ));
+    }
+    if lower == "authorization" || RESERVED_HEADERS.contains(&lower.as_str()) {
+        return Err(invalid(
+            &format!("{field}.header"),
+            format!(
+                "{} is a reserved header and cannot name the tenant",
+                t.header
+            ),
+        ));
+    }
+    let elsewhere = e
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(e.http_headers.iter().map(|h| h.name.as_str()))
+        .any(|name| name.eq_ignore_ascii_case(&t.header));
+    if elsewhere {
+        return Err(invalid(
+            &format!("{field}.header"),
+            format!(
+                "{} is also set in headers or http_headers: with tenant routing each request names its own tenant",
+                t.header
+            ),
+        ));
+    }
+    if let Some(default) = &t.default
+        && (default.is_empty() || !is_tenant_value(default))
+    {
+        return Err(invalid(
+            &format!("{field}.default"),
+            "must be a non-empty header value of visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// True when `value` can name a tenant in a header: visible ASCII, no spaces at the ends.
+pub(crate) fn is_tenant_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
 }
 
 /// Prometheus's rules for `tls_config`.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fxhash::FxHashMap;
 
 use super::pending::PushError;
+use super::relabeling::{Relabeled, route_series};
 use super::shard::{self, RUN, ShardShared};
 use super::{EndpointContext, EndpointQueue};
 use crate::log::LogLevel;
@@ -71,6 +72,8 @@ struct FeedSeries {
     announced: bool,
     /// The last segment a sample of it was read from.
     last_segment: u64,
+    /// The endpoint's `write_relabel_configs` drop it, for this reason.
+    dropped: Option<DropReason>,
 }
 
 /// The feeder's series: by label bytes, and by id in the segment being read.
@@ -329,6 +332,12 @@ impl Feeder {
         let mut runs = std::mem::take(&mut self.runs);
         runs.resize_with(self.shards.len(), Vec::new);
         let mut too_old = 0u64;
+        // Samples of series relabeling or tenant routing drops, by reason.
+        let mut not_routed = [
+            (DropReason::Relabel, 0u64),
+            (DropReason::RelabelInvalid, 0),
+            (DropReason::NoTenant, 0),
+        ];
         for sample in &record.samples {
             if cutoff.is_some_and(|cutoff| sample.timestamp < cutoff) {
                 too_old += 1;
@@ -337,13 +346,26 @@ impl Feeder {
             let Some(slot) = self.resolve(sample.id) else {
                 continue;
             };
-            let shard = self.series.slots[slot as usize]
-                .as_ref()
-                .map_or(0, |s| s.shard);
-            runs[shard].push((slot, sample.timestamp, f64::from_bits(sample.value_bits)));
+            let Some(entry) = self.series.slots[slot as usize].as_ref() else {
+                continue;
+            };
+            match entry.dropped {
+                Some(reason) => {
+                    if let Some(count) = not_routed.iter_mut().find(|(r, _)| *r == reason) {
+                        count.1 += 1;
+                    }
+                }
+                None => runs[entry.shard].push((
+                    slot,
+                    sample.timestamp,
+                    f64::from_bits(sample.value_bits),
+                )),
+            }
         }
-        if too_old > 0 {
-            self.ctx.metrics.add_dropped(DropReason::TooOld, too_old);
+        for (reason, count) in std::iter::once((DropReason::TooOld, too_old)).chain(not_routed) {
+            if count > 0 {
+                self.ctx.metrics.add_dropped(reason, count);
+            }
         }
         let mut stopped = false;
         for (shard, run) in runs.iter_mut().enumerate() {
@@ -463,7 +485,25 @@ impl Feeder {
         let table = &mut self.series;
         let id = table.next_id;
         table.next_id += 1;
-        let series = Arc::new(Series::from_encoded(id, labels.clone()));
+        let mut series = Arc::new(Series::from_encoded(id, labels.clone()));
+        let mut dropped = None;
+        if self.ctx.routes_series() {
+            match route_series(
+                &series,
+                self.ctx.config.write_relabel_configs.rules(),
+                self.ctx.config.tenant.as_ref(),
+            ) {
+                Relabeled::Unchanged => {}
+                Relabeled::Changed(relabeled) => series = relabeled,
+                Relabeled::Dropped(reason, problem) => {
+                    dropped = Some(reason);
+                    if let Some(problem) = problem {
+                        self.ctx.log_series_not_sent(&problem);
+                    }
+                }
+            }
+        }
+        let table = &mut self.series;
         let slot = match table.free.pop() {
             Some(slot) => slot,
             None => {
@@ -481,6 +521,7 @@ impl Feeder {
             shard,
             announced: false,
             last_segment: table.ids_segment,
+            dropped,
         });
         table.by_labels.insert(labels, slot);
         slot

@@ -7,16 +7,18 @@
 mod batch;
 pub mod feeder;
 mod pending;
+pub mod relabeling;
 pub mod series_cache;
 mod shard;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use batch::BatchEncoder;
 use pending::{PushError, WaitEnd};
+use relabeling::Relabeled;
 use series_cache::QueuedSample;
 use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
@@ -29,7 +31,7 @@ use crate::metrics::{
     endpoint_stats,
 };
 use crate::redact::redact_url;
-use crate::series::{LockedSlot, bucket_of, lock};
+use crate::series::{LockedSlot, Series, bucket_of, lock};
 use crate::transport::Transport;
 
 /// Read-only settings and shared counters of an endpoint, shared with its shard threads.
@@ -51,6 +53,8 @@ pub struct EndpointContext {
     /// Samples come from the durable queue's log: what a hard stop abandons stays there for
     /// the next sender rather than being counted as failed.
     pub wal_mode: bool,
+    /// A series relabeled into an invalid one was logged (once per endpoint).
+    relabel_invalid_logged: AtomicBool,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -61,6 +65,24 @@ pub struct EndpointContext {
 }
 
 impl EndpointContext {
+    /// Logs, the first time only, a series that the endpoint's `write_relabel_configs` made
+    /// invalid or whose tenant cannot be sent (the later ones are only counted).
+    pub fn log_series_not_sent(&self, problem: &str) {
+        if !self.relabel_invalid_logged.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                format!(
+                    "{}: {problem}; dropped (further such series are counted in prometheus_remote_storage_samples_dropped_total, not logged)",
+                    self.describe()
+                )
+            });
+        }
+    }
+
+    /// True when series are relabeled or routed by tenant before they are sent.
+    pub fn routes_series(&self) -> bool {
+        !self.config.write_relabel_configs.is_empty() || self.config.tenant.is_some()
+    }
+
     /// `remote_name=... url=...` for log lines.
     pub fn describe(&self) -> String {
         format!("remote_name={} url={}", self.remote_name, self.shown_url)
@@ -167,6 +189,7 @@ impl EndpointQueue {
                 crate::config::MAX_MAX_REQUEST_BYTES,
             ),
             wal_mode,
+            relabel_invalid_logged: AtomicBool::new(false),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
@@ -251,7 +274,13 @@ impl EndpointQueue {
             self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
             return PushOutcome::Dropped;
         }
-        let announce = slot.announce_for(self.ctx.cache_bit);
+        let mut announce = slot.announce_for(self.ctx.cache_bit);
+        if self.ctx.routes_series() {
+            match self.relabel(slot, announce) {
+                Some(relabeled) => announce = relabeled,
+                None => return PushOutcome::Dropped,
+            }
+        }
         let announced = announce.is_some();
         let pushed = match held.as_deref_mut() {
             Some(held) => {
@@ -305,6 +334,40 @@ impl EndpointQueue {
             shard.wake();
         }
         PushOutcome::Queued
+    }
+
+    /// The endpoint's `write_relabel_configs` for a sample of the series in `slot`: the series
+    /// to announce (`announce`, relabeled), or `None` when the endpoint drops the series (the
+    /// sample counted). Relabels only when the series is to be announced, i.e. once per series.
+    fn relabel(
+        &self,
+        slot: &LockedSlot<'_>,
+        announce: Option<Arc<Series>>,
+    ) -> Option<Option<Arc<Series>>> {
+        let bit = self.ctx.cache_bit;
+        if let Some(reason) = slot.relabel_dropped(bit) {
+            self.ctx.metrics.add_dropped(reason, 1);
+            return None;
+        }
+        let Some(series) = announce else {
+            return Some(None);
+        };
+        match relabeling::route_series(
+            &series,
+            self.ctx.config.write_relabel_configs.rules(),
+            self.ctx.config.tenant.as_ref(),
+        ) {
+            Relabeled::Unchanged => Some(Some(series)),
+            Relabeled::Changed(relabeled) => Some(Some(relabeled)),
+            Relabeled::Dropped(reason, problem) => {
+                slot.mark_relabel_dropped(bit, reason);
+                self.ctx.metrics.add_dropped(reason, 1);
+                if let Some(problem) = problem {
+                    self.ctx.log_series_not_sent(&problem);
+                }
+                None
+            }
+        }
     }
 
     /// The refusal for a shard that is dead or stopping (kept out of the push's hot path).

@@ -266,14 +266,32 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
         shard
             .in_flight
             .store((batch.len() + backlog.len()) as u64, Ordering::SeqCst);
-        match encoder.split(&mut batch, &cache, ctx.max_request_bytes) {
-            None => {
-                send_batch(shard, ctx, transport, &mut encoder, &cache, &mut batch);
-            }
-            Some(split) => send_parts(shard, ctx, transport, &mut encoder, &cache, split),
+        let mut settlement = Settlement::default();
+        if ctx.config.tenant.is_some() {
+            send_by_tenant(
+                shard,
+                ctx,
+                transport,
+                &mut encoder,
+                &cache,
+                &mut batch,
+                &mut settlement,
+            );
+        } else {
+            send_fitted(
+                shard,
+                ctx,
+                transport,
+                &mut encoder,
+                &cache,
+                &mut batch,
+                None,
+                &mut settlement,
+            );
         }
         // After the batch: samples finish in queue order, which the WAL's cursor counts on.
-        finish(shard, ctx, unknown);
+        settlement.finished += unknown;
+        settle(shard, ctx, settlement);
         shard
             .in_flight
             .store(backlog.len() as u64, Ordering::SeqCst);
@@ -334,6 +352,7 @@ fn wait_for_batch(
 /// of its own (retried on its own), one request in flight; after a hard stop the parts not
 /// started are counted as failed.
 #[cold]
+#[allow(clippy::too_many_arguments)]
 fn send_parts(
     shard: &ShardShared,
     ctx: &EndpointContext,
@@ -341,6 +360,8 @@ fn send_parts(
     encoder: &mut BatchEncoder,
     cache: &SeriesCache,
     split: Split,
+    tenant: Option<&str>,
+    settlement: &mut Settlement,
 ) {
     let too_large = split.too_large.len() as u64;
     if too_large > 0 {
@@ -374,24 +395,129 @@ fn send_parts(
             ctx.max_request_bytes
         )
     });
+    settlement.finished += too_large;
     for mut part in split.parts {
         if shard.stop.load(Ordering::SeqCst) == HARD {
             let n = part.len() as u64;
             shard.in_flight.fetch_sub(n, Ordering::SeqCst);
-            abandon(shard, ctx, n);
+            settlement.abandoned += n;
             continue;
         }
         let n = part.len() as u64;
-        let aged = send_batch(shard, ctx, transport, encoder, cache, &mut part);
+        let aged = send_batch(
+            shard, ctx, transport, encoder, cache, &mut part, tenant, settlement,
+        );
         shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
     }
-    // After the parts: samples finish in queue order, which the WAL's cursor counts on. After
-    // a hard stop some parts may have been abandoned: so are these then, to keep that order.
-    // (They are counted as failed already: only the cursor must not pass them.)
-    if ctx.wal_mode && shard.stop.load(Ordering::SeqCst) == HARD {
-        shard.abandoned.fetch_add(too_large, Ordering::SeqCst);
+}
+
+/// How a batch's samples ended, settled once the whole batch is (samples finish in queue
+/// order, which the WAL's cursor counts on, while the parts of a split batch hold samples
+/// from all over it).
+#[derive(Debug, Default)]
+struct Settlement {
+    /// Acknowledged, rejected, failed or dropped.
+    finished: u64,
+    /// Not sent because of a hard stop.
+    abandoned: u64,
+}
+
+/// Finishes a batch. In memory mode its abandoned samples are counted as failed. In WAL mode,
+/// when any was abandoned, the whole batch is (it stays in the log for the next sender, which
+/// sends its delivered samples again, as exact duplicates after the cursor): its parts hold
+/// samples from all over the batch, so only the batch as a whole keeps `done - abandoned`
+/// the count of a finished prefix of the queue.
+fn settle(shard: &ShardShared, ctx: &EndpointContext, settlement: Settlement) {
+    let Settlement {
+        finished,
+        abandoned,
+    } = settlement;
+    if abandoned == 0 {
+        finish(shard, ctx, finished);
+    } else if ctx.wal_mode {
+        shard
+            .abandoned
+            .fetch_add(finished + abandoned, Ordering::SeqCst);
+        finish(shard, ctx, finished + abandoned);
+    } else {
+        finish(shard, ctx, finished);
+        abandon(shard, ctx, abandoned);
     }
-    finish(shard, ctx, too_large);
+}
+
+/// Sends a batch (or the part of one for a tenant) in one request, or in several when it does
+/// not fit `promrw.max_request_bytes`.
+#[allow(clippy::too_many_arguments)]
+fn send_fitted(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    transport: &Transport,
+    encoder: &mut BatchEncoder,
+    cache: &SeriesCache,
+    batch: &mut Vec<BatchSample>,
+    tenant: Option<&str>,
+    settlement: &mut Settlement,
+) {
+    match encoder.split(batch, cache, ctx.max_request_bytes) {
+        None => {
+            let n = batch.len() as u64;
+            let aged = send_batch(
+                shard, ctx, transport, encoder, cache, batch, tenant, settlement,
+            );
+            shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
+        }
+        Some(split) => send_parts(
+            shard, ctx, transport, encoder, cache, split, tenant, settlement,
+        ),
+    }
+}
+
+/// With `tenant` routing: sends a batch as one request per tenant, in the order the tenants
+/// first appear in it, each tenant's samples in queue order (so every series' samples stay in
+/// order). One request is in flight per shard, so a tenant whose requests are retried (a 429,
+/// a 5xx) holds up the other tenants of its shard's batch until it succeeds, is rejected or
+/// ages out; the other shards go on.
+fn send_by_tenant(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    transport: &Transport,
+    encoder: &mut BatchEncoder,
+    cache: &SeriesCache,
+    batch: &mut Vec<BatchSample>,
+    settlement: &mut Settlement,
+) {
+    let mut parts: Vec<(Arc<str>, Vec<BatchSample>)> = Vec::new();
+    for sample in batch.drain(..) {
+        // Every series of a routing endpoint has its tenant (series without one are dropped
+        // before they are queued).
+        let tenant = cache
+            .series(sample.slot)
+            .tenant()
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        match parts.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, part)) => part.push(sample),
+            None => parts.push((tenant, vec![sample])),
+        }
+    }
+    for (tenant, mut part) in parts {
+        if shard.stop.load(Ordering::SeqCst) == HARD {
+            let n = part.len() as u64;
+            shard.in_flight.fetch_sub(n, Ordering::SeqCst);
+            settlement.abandoned += n;
+            continue;
+        }
+        send_fitted(
+            shard,
+            ctx,
+            transport,
+            encoder,
+            cache,
+            &mut part,
+            Some(&tenant),
+            settlement,
+        );
+    }
 }
 
 /// `text` cut to at most `max` bytes (at a character boundary), with `...` when cut.
@@ -408,6 +534,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Sends one batch until it is acknowledged, rejected, aged out or abandoned on hard stop.
 /// Returns how many of its samples were dropped as too old (already taken off `in_flight`).
+#[allow(clippy::too_many_arguments)]
 fn send_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
@@ -415,6 +542,8 @@ fn send_batch(
     encoder: &mut BatchEncoder,
     cache: &SeriesCache,
     batch: &mut Vec<BatchSample>,
+    tenant: Option<&str>,
+    settlement: &mut Settlement,
 ) -> u64 {
     let q = &ctx.config.queue;
     let metrics = &ctx.metrics;
@@ -457,7 +586,7 @@ fn send_batch(
             encoder.encode(batch, cache)
         };
         let started = Instant::now();
-        let outcome = transport.send(body, attempt, ctx.attempt_timeout());
+        let outcome = transport.send_for(body, attempt, ctx.attempt_timeout(), tenant);
         let took = started.elapsed();
         metrics.observe_batch_duration(took);
         metrics.samples_total.fetch_add(n, Ordering::Relaxed);
@@ -538,11 +667,11 @@ fn send_batch(
 
     let n = batch.len() as u64;
     batch.clear();
+    settlement.finished += aged;
     if abandoned {
-        finish(shard, ctx, aged);
-        abandon(shard, ctx, n);
+        settlement.abandoned += n;
     } else {
-        finish(shard, ctx, n + aged);
+        settlement.finished += n;
     }
     aged
 }

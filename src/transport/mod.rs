@@ -64,6 +64,8 @@ pub struct Transport {
     origin: Option<String>,
     /// Set by the [`Interrupter`]: the agent's connects and name lookups give up.
     interrupted: Interrupted,
+    /// `tenant.header`, with tenant routing: each request names its tenant in it.
+    tenant_header: Option<String>,
 }
 
 /// Interrupts the HTTP attempts of one [`Transport`] from another thread: the handle close
@@ -182,6 +184,7 @@ impl Transport {
             follow_redirects: endpoint.follow_redirects,
             origin: origin(&endpoint.url),
             interrupted,
+            tenant_header: endpoint.tenant.as_ref().map(|t| t.header.clone()),
         })
     }
 
@@ -203,6 +206,18 @@ impl Transport {
     /// 303, or any 3xx with `follow_redirects: false`, fails the batch for good, since the URL
     /// needs fixing.
     pub fn send(&self, body: &[u8], attempt: u32, timeout: Option<Duration>) -> Outcome {
+        self.send_for(body, attempt, timeout, None)
+    }
+
+    /// As [`Transport::send`], for the series of `tenant` on an endpoint with tenant routing:
+    /// every hop carries `tenant.header: <tenant>` (it routes, it is no credential).
+    pub fn send_for(
+        &self,
+        body: &[u8],
+        attempt: u32,
+        timeout: Option<Duration>,
+        tenant: Option<&str>,
+    ) -> Outcome {
         let mut url = self.url.clone();
         let mut last_status = 0;
         let deadline = timeout.map(crate::deadline_after);
@@ -216,7 +231,7 @@ impl Transport {
                     .saturating_duration_since(std::time::Instant::now())
                     .max(Duration::from_millis(1))
             });
-            match self.send_to(&url, same_origin, body, attempt, left) {
+            match self.send_to(&url, same_origin, body, attempt, left, tenant) {
                 Hop::Done(outcome) => return outcome,
                 Hop::Redirect(status, location) => {
                     last_status = status;
@@ -274,6 +289,7 @@ impl Transport {
         body: &[u8],
         attempt: u32,
         timeout: Option<Duration>,
+        tenant: Option<&str>,
     ) -> Hop {
         let mut request = self.agent.post(url);
         if let Some(timeout) = timeout {
@@ -287,6 +303,9 @@ impl Transport {
             for (name, value) in &self.headers {
                 request = request.header(name.as_str(), value.as_str());
             }
+        }
+        if let (Some(header), Some(tenant)) = (&self.tenant_header, tenant) {
+            request = request.header(header.as_str(), tenant);
         }
         if attempt > 0 {
             request = request.header("Retry-Attempt", attempt.to_string());

@@ -1,0 +1,90 @@
+//! An endpoint's `write_relabel_configs` and `tenant` routing applied to a series, once per
+//! series and endpoint: when its first sample is queued for the endpoint. In memory mode that
+//! is on the append path, and the registry slot remembers a drop
+//! ([`LockedSlot::mark_relabel_dropped`]) while the relabeled series travels to the shard as
+//! the announcing sample's series, which the shard caches; in WAL mode the endpoint's feeder
+//! relabels each series it reads back once and keeps the result in its own table. The
+//! per-sample path never relabels.
+//!
+//! [`LockedSlot::mark_relabel_dropped`]: crate::series::LockedSlot::mark_relabel_dropped
+
+use std::sync::Arc;
+
+use crate::config::TenantRouting;
+use crate::metrics::DropReason;
+use crate::model::Label;
+use crate::relabel::{RelabelOutcome, RelabelRule, check_result, relabel};
+use crate::series::Series;
+use crate::wire::rw1::{describe_labels, encode_label_pairs, label_pairs};
+
+/// What an endpoint's rules make of a series.
+#[derive(Debug)]
+pub enum Relabeled {
+    /// Sent with its own labels.
+    Unchanged,
+    /// Sent with these labels and tenant (the same id as the registry's series).
+    Changed(Arc<Series>),
+    /// Not sent: a rule dropped it ([`DropReason::Relabel`]), the result is not a series
+    /// Remote Write can carry ([`DropReason::RelabelInvalid`]), or it has no tenant
+    /// ([`DropReason::NoTenant`]); with what is wrong, for the log, where that helps.
+    Dropped(DropReason, Option<String>),
+}
+
+/// Applies `rules` and then `tenant` routing to `series`, whose labels include the external
+/// labels, as in Prometheus, where write relabeling runs after external labels are added.
+pub fn route_series(
+    series: &Series,
+    rules: &[RelabelRule],
+    tenant: Option<&TenantRouting>,
+) -> Relabeled {
+    let labels: Vec<Label> = label_pairs(series.encoded_labels())
+        .map(|(name, value)| Label::new(name, value))
+        .collect();
+    let mut kept = if rules.is_empty() {
+        labels.clone()
+    } else {
+        match relabel(&labels, rules) {
+            RelabelOutcome::Dropped { .. } => {
+                return Relabeled::Dropped(DropReason::Relabel, None);
+            }
+            RelabelOutcome::Kept(kept) => kept,
+        }
+    };
+    let mut tenant_name = None;
+    if let Some(routing) = tenant {
+        let position = kept.iter().position(|l| l.name == routing.label);
+        let value = match position {
+            Some(index) if routing.keep_label => kept[index].value.clone(),
+            Some(index) => kept.remove(index).value,
+            None => match &routing.default {
+                Some(default) => default.clone(),
+                None => return Relabeled::Dropped(DropReason::NoTenant, None),
+            },
+        };
+        if !crate::config::is_tenant_value(&value) {
+            let message = format!(
+                "series {}: tenant {value:?} cannot be sent in the {} header (visible ASCII only)",
+                describe_labels(series.encoded_labels()),
+                routing.header
+            );
+            return Relabeled::Dropped(DropReason::NoTenant, Some(message));
+        }
+        tenant_name = Some(Arc::<str>::from(value));
+    }
+    if kept == labels && tenant_name.is_none() {
+        return Relabeled::Unchanged;
+    }
+    if let Err(problem) = check_result(&kept) {
+        let message = format!(
+            "series {} relabeled to {kept:?}: {problem}",
+            describe_labels(series.encoded_labels())
+        );
+        return Relabeled::Dropped(DropReason::RelabelInvalid, Some(message));
+    }
+    let encoded = encode_label_pairs(kept.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+    let mut routed = Series::from_encoded(series.id(), encoded.into());
+    if let Some(tenant) = tenant_name {
+        routed = routed.with_tenant(tenant);
+    }
+    Relabeled::Changed(Arc::new(routed))
+}
