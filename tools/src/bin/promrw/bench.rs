@@ -28,7 +28,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use promrw::config::{EndpointConfig, FsyncPolicy, FullPolicy, QueueConfig, WalConfig};
+use promrw::config::{
+    EndpointConfig, FsyncPolicy, FullPolicy, QueueConfig, WalConfig, WriteRelabelConfigs,
+};
+use promrw::relabel::RawRelabelConfig;
 use promrw::wire::proto;
 use promrw::{Config, Labels, Sample, Sender, SenderStats};
 use promrw_tools::workload::Workload;
@@ -110,7 +113,39 @@ pub struct BenchArgs {
     /// while the receiver answers 503, then drained by a new sender; 0 skips it.
     #[arg(long, default_value_t = 10_000_000)]
     backlog_samples: u64,
+    /// Also run memory mode with five `write_relabel_configs` rules (a keep, a drop, a
+    /// replace, a hashmod and a labeldrop that keep every series), interleaved with memory
+    /// mode without rules, and compare their CPU per sample.
+    #[arg(long)]
+    relabel: bool,
 }
+
+/// The rules of `--relabel`: one of each kind the target names, keeping every W1 series (so
+/// both runs send the same samples); the replace adds `env="prod"` and the labeldrop removes
+/// `container` and the hashmod's `__tmp_shard`, so the label bytes stay about the same. As
+/// YAML: keep `__name__` =~ `.+`; drop `code` =~ `599`; replace `env` = `prod`; hashmod
+/// `instance` % 8 into `__tmp_shard`; labeldrop `__tmp_shard|container`.
+fn bench_relabel_rules() -> Vec<RawRelabelConfig> {
+    vec![
+        RawRelabelConfig::new("keep")
+            .source_labels(["__name__"])
+            .regex(".+"),
+        RawRelabelConfig::new("drop")
+            .source_labels(["code"])
+            .regex("599"),
+        RawRelabelConfig::new("replace")
+            .target_label("env")
+            .replacement("prod"),
+        RawRelabelConfig::new("hashmod")
+            .source_labels(["instance"])
+            .modulus(8)
+            .target_label("__tmp_shard"),
+        RawRelabelConfig::new("labeldrop").regex("__tmp_shard|container"),
+    ]
+}
+
+/// The ceiling of `--relabel`'s ratio (issue 13): relabeling stays off the per-sample path.
+const TARGET_RELABEL_CPU_RATIO: f64 = 1.05;
 
 /// Where a run's queue lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,21 +154,25 @@ enum Mode {
     Memory,
     /// WAL mode with this fsync policy.
     Wal(FsyncPolicy),
+    /// Memory mode with the `--relabel` rules.
+    Relabel,
 }
 
 impl Mode {
     /// The modes of one round: memory mode only, or with `--wal` memory then each WAL policy.
-    fn round(wal: bool) -> Vec<Mode> {
+    fn round(wal: bool, relabel: bool) -> Vec<Mode> {
+        let mut modes = vec![Mode::Memory];
+        if relabel {
+            modes.push(Mode::Relabel);
+        }
         if wal {
-            vec![
-                Mode::Memory,
+            modes.extend([
                 Mode::Wal(FsyncPolicy::Interval(Duration::from_secs(1))),
                 Mode::Wal(FsyncPolicy::Always),
                 Mode::Wal(FsyncPolicy::Never),
-            ]
-        } else {
-            vec![Mode::Memory]
+            ]);
         }
+        modes
     }
 
     /// A short name for the output and the run's directory.
@@ -143,6 +182,7 @@ impl Mode {
             Mode::Wal(FsyncPolicy::Interval(_)) => "wal-interval",
             Mode::Wal(FsyncPolicy::Always) => "wal-always",
             Mode::Wal(FsyncPolicy::Never) => "wal-never",
+            Mode::Relabel => "relabel",
         }
     }
 }
@@ -392,7 +432,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 /// The rounds, the summaries and (with `--wal`) the backlog drain.
 fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> Result<(), String> {
     let samples = workload.samples() as u64;
-    let modes = Mode::round(wal_dir.is_some());
+    let modes = Mode::round(wal_dir.is_some(), args.relabel);
     println!(
         "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s) using {}, {} shard(s), max_samples_per_send {}, {} run(s){}",
         workload.series,
@@ -468,7 +508,7 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
             // workload's span ago, and the last run starts one span before now.
             let runs_left = (total_runs - (run * modes.len() + m)) as i64;
             let first_ts = now_ms()? - runs_left * workload.rounds as i64 * workload.step_ms;
-            let name = if wal_dir.is_some() {
+            let name = if modes.len() > 1 {
                 mode.label()
             } else {
                 "promrw"
@@ -504,8 +544,19 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
     println!("{}", "-".repeat(100));
     let memory_runs: Vec<RunFigures> = rounds.iter().map(|round| round[0]).collect();
     summarise(&memory_runs, &naive_runs, samples, rss_before);
+    if let Some(m) = modes.iter().position(|&mode| mode == Mode::Relabel) {
+        summarise_relabel(&rounds, m, samples);
+    }
     if wal_dir.is_some() {
-        summarise_wal(&rounds, &modes, samples);
+        let wal_modes: Vec<usize> = (0..modes.len())
+            .filter(|&m| m == 0 || matches!(modes[m], Mode::Wal(_)))
+            .collect();
+        let wal_rounds: Vec<Vec<RunFigures>> = rounds
+            .iter()
+            .map(|round| wal_modes.iter().map(|&m| round[m]).collect())
+            .collect();
+        let modes: Vec<Mode> = wal_modes.iter().map(|&m| modes[m]).collect();
+        summarise_wal(&wal_rounds, &modes, samples);
     }
 
     if let (Some(dir), true) = (wal_dir, args.backlog_samples > 0) {
@@ -558,7 +609,7 @@ fn print_run(
         })
     };
     let wal_threads = match figures.mode {
-        Mode::Memory => String::new(),
+        Mode::Memory | Mode::Relabel => String::new(),
         Mode::Wal(_) => format!(
             ", WAL writer thread {}, feeder thread {}",
             per_sample(figures.writer_cpu),
@@ -664,6 +715,43 @@ fn summarise(
             median_cpu / TARGET_US_PER_SAMPLE
         );
     }
+}
+
+/// Prints the `--relabel` runs' CPU per sample against the memory-mode run (no rules) of the
+/// same round, and the target check. `rounds[r][m]` is round `r`'s relabel run.
+fn summarise_relabel(rounds: &[Vec<RunFigures>], m: usize, samples: u64) {
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|round| round[m].cpu.as_secs_f64() / round[0].cpu.as_secs_f64())
+        .collect();
+    let cpu = |index: usize| {
+        median(
+            &rounds
+                .iter()
+                .map(|round| us_per_sample(round[index].cpu, samples))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (memory, relabel) = (cpu(0), cpu(m));
+    let ratio = median(&ratios);
+    println!(
+        "relabel, medians of {} interleaved round(s): without rules {memory:.3} µs, with the 5 rules {relabel:.3} µs CPU per sample = {ratio:.3}x (median of the per-round ratios; {:.3}x the ratio of the medians); per-round ratios {}",
+        rounds.len(),
+        relabel / memory,
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "target (relabel): {} {TARGET_RELABEL_CPU_RATIO}x: {ratio:.3}x",
+        if ratio <= TARGET_RELABEL_CPU_RATIO {
+            "MET, <="
+        } else {
+            "NOT MET, >"
+        }
+    );
 }
 
 /// Prints each WAL mode's figures against the memory-mode run of the same round, and the
@@ -832,8 +920,13 @@ fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigur
             refusing.child.id(),
             refusing.url
         );
-        let sender = Sender::new(sender_config(args, &refusing.url, Some(wal.clone()))?)
-            .map_err(|e| format!("cannot start the backlog's sender: {e}"))?;
+        let sender = Sender::new(sender_config(
+            args,
+            &refusing.url,
+            Some(wal.clone()),
+            false,
+        )?)
+        .map_err(|e| format!("cannot start the backlog's sender: {e}"))?;
         let first_ts = now_ms()? - workload.rounds as i64 * workload.step_ms;
         let labels = split_labels(&workload, args.producers.min(workload.series));
         let started = Instant::now();
@@ -878,7 +971,7 @@ fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigur
         sink.child.id(),
         sink.url
     );
-    let config = sender_config(args, &sink.url, Some(wal))?;
+    let config = sender_config(args, &sink.url, Some(wal), false)?;
     let before = process_usage();
     let started = Instant::now();
     let sender =
@@ -942,7 +1035,12 @@ fn print_backlog(figures: &BacklogFigures, memory_rate: f64) {
 
 /// The bench endpoint's configuration: `--shards` shards, `--max-samples-per-send`, default
 /// queue otherwise; in WAL mode with `wal`.
-fn sender_config(args: &BenchArgs, url: &str, wal: Option<WalConfig>) -> Result<Config, String> {
+fn sender_config(
+    args: &BenchArgs,
+    url: &str,
+    wal: Option<WalConfig>,
+    relabel: bool,
+) -> Result<Config, String> {
     let queue = QueueConfig {
         min_shards: args.shards,
         max_shards: args.shards.max(QueueConfig::default().max_shards),
@@ -952,8 +1050,14 @@ fn sender_config(args: &BenchArgs, url: &str, wal: Option<WalConfig>) -> Result<
             .max(args.max_samples_per_send),
         ..QueueConfig::default()
     };
+    let mut endpoint = EndpointConfig::new(url).name("bench").queue(queue);
+    if relabel {
+        let rules = WriteRelabelConfigs::new(bench_relabel_rules())
+            .map_err(|e| format!("the bench's relabel rules: {e}"))?;
+        endpoint = endpoint.write_relabel_configs(rules);
+    }
     let mut builder = Config::builder()
-        .endpoint(EndpointConfig::new(url).name("bench").queue(queue))
+        .endpoint(endpoint)
         // Error paths drop the sender unclosed; do not wait a minute for them.
         .flush_deadline(Duration::from_secs(5));
     if let Some(wal) = wal {
@@ -1042,7 +1146,7 @@ fn run_promrw(
     // Declared before the sender, so dropped after it: error paths remove the directory too.
     let mut _remove = None;
     let wal = match (mode, run_dir) {
-        (Mode::Memory, _) => None,
+        (Mode::Memory | Mode::Relabel, _) => None,
         (Mode::Wal(_), None) => unreachable!("WAL runs are given a directory"),
         (Mode::Wal(fsync), Some(dir)) => {
             std::fs::create_dir(dir).map_err(|e| {
@@ -1058,7 +1162,7 @@ fn run_promrw(
             })
         }
     };
-    let config = sender_config(args, url, wal)?;
+    let config = sender_config(args, url, wal, mode == Mode::Relabel)?;
     let io_before_open = process_io();
     let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
     let expected = workload.samples() as u64;
@@ -1092,7 +1196,7 @@ fn run_promrw(
         .ok_or("the sender has no endpoint")?;
     check_delivery(&stats, expected, expected)?;
     let wal = match run_dir {
-        Some(dir) if mode != Mode::Memory => {
+        Some(dir) if matches!(mode, Mode::Wal(_)) => {
             let (segment_bytes, segments) = segment_files(dir)?;
             Some(WalFigures {
                 writer_wchar: writer.and_then(|w| w.wchar),
