@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod queue;
 pub mod redact;
+pub mod relabel;
 pub mod report;
 pub mod sender;
 pub mod series;

@@ -1,0 +1,485 @@
+//! Relabeling with Prometheus's semantics (`write_relabel_configs`): parse and validate rules
+//! ([`compile_rules`]), then apply them to a series' labels ([`relabel`]).
+//!
+//! # Which Prometheus
+//!
+//! The rules are those of Prometheus 3.x's `model/relabel` (read at v3.14.0) with the legacy
+//! name validation scheme (`metric_name_validation_scheme: legacy`, the only one Remote Write
+//! 1.0 and this crate's labels allow): label names are `[a-zA-Z_][a-zA-Z0-9_]*`. Error messages
+//! are Prometheus's, identical in 2.42 and 3.x. Where Prometheus 2.42 (the Debian package
+//! `.ci/receivers.sh` installs; its `promtool check config` confirmed the validation rules the
+//! two share) differs, 3.x wins:
+//!
+//! - the regex is compiled as `^(?s:<regex>)$`, so `.` also matches a newline (2.42: `^(?:...)$`);
+//! - `lowercase`, `uppercase`, `keepequal` and `dropequal` need a plain label name as
+//!   `target_label` (2.42 also accepted `$` templates there);
+//! - `replace` with an expanded target that is not a valid label name does nothing, and an
+//!   empty expanded value deletes the *expanded* target (2.42 deleted the unexpanded name);
+//! - `labelmap` visits the labels in `labels.Builder.Range` order, the input labels by name
+//!   then those set by earlier rules in the order set (2.42: all by name), which decides
+//!   which copy wins when two map to one name.
+//!
+//! Source label names must be valid legacy names (`"a-b" is not a valid label name`), as in
+//! Prometheus 2.x.
+//!
+//! # Semantics
+//!
+//! Rules apply in order to one label set, which Prometheus keeps in a `labels.Builder`:
+//! a label set to the empty value is deleted, reads see earlier rules' writes. The values of
+//! `source_labels` are joined with `separator`, a missing label giving `""`. Then:
+//!
+//! - `replace`: if `regex` matches the joined value, `target_label` and `replacement` are
+//!   expanded with Go's `Regexp.Expand` rules (`$1`, `${1}`, `${name}`, `$$`; `$1x` is the group
+//!   named `1x`; unknown groups expand to nothing). An expanded name that is not a valid label
+//!   name makes the rule do nothing; an empty expanded value deletes the label.
+//! - `keep` / `drop`: the series is dropped unless / if `regex` matches the joined value.
+//! - `keepequal` / `dropequal`: dropped unless / if the joined value equals `target_label`'s.
+//! - `hashmod`: MD5 of the joined value, the last 8 of its 16 bytes read big-endian, modulo
+//!   `modulus`, written in decimal to `target_label`.
+//! - `labelmap`: every label whose name matches `regex` is copied (the original stays) to the
+//!   name `replacement` expands to against that name (Go's `ReplaceAllString`). The new name
+//!   is not checked: [`check_result`] reports it if it is invalid.
+//! - `labeldrop` / `labelkeep`: labels whose names match / do not match `regex` are removed.
+//! - `lowercase` / `uppercase`: `target_label` is set to the joined value in lower / upper case
+//!   (Go's simple case mapping: `ß` stays `ß`).
+//!
+//! Regexes are anchored at both ends and use Go's RE2 syntax and meaning (`\w`, `\d`, `\s`, `\b`
+//! are ASCII-only, `\p{...}` takes Go's names, a `{` that starts no repetition is a literal,
+//! ...), compiled with the `regex` crate after a rewrite (see `parse.rs`); errors read like
+//! Go's. Differences left: limits (Go allows nesting 1000 deep, the crate 250; program size
+//! limits differ), surrogate escapes such as `\x{D800}` (accepted by Go, never matching), and
+//! Unicode versions (Go 1.21+ has Unicode 15, the crate 16).
+//!
+//! Invalid input to [`relabel`] never panics; the module does no I/O and keeps no state.
+
+mod expand;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use md5::{Digest, Md5};
+
+use crate::model::{Label, is_valid_label_name, is_valid_metric_name};
+
+use parse::GoRegex;
+pub use parse::{RawRelabelConfig, compile_rules};
+
+/// What a rule does; Prometheus's `action` names in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelabelAction {
+    /// `replace`: write the expanded `replacement` to the expanded `target_label` on a match.
+    Replace,
+    /// `keep`: drop the series unless `regex` matches the joined source values.
+    Keep,
+    /// `drop`: drop the series if `regex` matches the joined source values.
+    Drop,
+    /// `keepequal`: drop the series unless the joined source values equal `target_label`'s value.
+    KeepEqual,
+    /// `dropequal`: drop the series if the joined source values equal `target_label`'s value.
+    DropEqual,
+    /// `hashmod`: write the MD5-based hash of the joined source values modulo `modulus`.
+    HashMod,
+    /// `labelmap`: copy labels whose names match `regex` to the names `replacement` gives.
+    LabelMap,
+    /// `labeldrop`: remove labels whose names match `regex`.
+    LabelDrop,
+    /// `labelkeep`: remove labels whose names do not match `regex`.
+    LabelKeep,
+    /// `lowercase`: write the joined source values in lower case.
+    Lowercase,
+    /// `uppercase`: write the joined source values in upper case.
+    Uppercase,
+}
+
+impl RelabelAction {
+    /// Every action, in the order of Prometheus's documentation.
+    const ALL: [RelabelAction; 11] = [
+        RelabelAction::Replace,
+        RelabelAction::Keep,
+        RelabelAction::Drop,
+        RelabelAction::KeepEqual,
+        RelabelAction::DropEqual,
+        RelabelAction::HashMod,
+        RelabelAction::LabelMap,
+        RelabelAction::LabelDrop,
+        RelabelAction::LabelKeep,
+        RelabelAction::Lowercase,
+        RelabelAction::Uppercase,
+    ];
+
+    /// The name as Prometheus spells it (`keepequal`, `hashmod`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelabelAction::Replace => "replace",
+            RelabelAction::Keep => "keep",
+            RelabelAction::Drop => "drop",
+            RelabelAction::KeepEqual => "keepequal",
+            RelabelAction::DropEqual => "dropequal",
+            RelabelAction::HashMod => "hashmod",
+            RelabelAction::LabelMap => "labelmap",
+            RelabelAction::LabelDrop => "labeldrop",
+            RelabelAction::LabelKeep => "labelkeep",
+            RelabelAction::Lowercase => "lowercase",
+            RelabelAction::Uppercase => "uppercase",
+        }
+    }
+
+    /// The action named `name`, ignoring case as Prometheus does (`Replace` is `replace`).
+    pub fn from_name(name: &str) -> Option<RelabelAction> {
+        let lower = expand::to_lower(name);
+        Self::ALL.into_iter().find(|a| a.as_str() == lower)
+    }
+}
+
+impl fmt::Display for RelabelAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An invalid rule: its index in the list given to [`compile_rules`] and Prometheus's message.
+/// Displays as `write_relabel_configs[2]: relabel configuration for replace action requires
+/// 'target_label' value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelabelConfigError {
+    index: usize,
+    message: String,
+}
+
+impl RelabelConfigError {
+    /// The index of the invalid rule.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// What is wrong with it, in Prometheus's words.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for RelabelConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "write_relabel_configs[{}]: {}", self.index, self.message)
+    }
+}
+
+impl std::error::Error for RelabelConfigError {}
+
+/// A compiled, validated rule; made by [`compile_rules`]. The accessors give the effective
+/// settings, Prometheus's defaults filled in.
+#[derive(Debug, Clone)]
+pub struct RelabelRule {
+    action: RelabelAction,
+    source_labels: Vec<String>,
+    separator: String,
+    /// The regex as written (without the anchors).
+    regex_source: String,
+    /// `^(?s:<regex>)$`, rewritten to the crate's syntax.
+    regex: GoRegex,
+    modulus: u64,
+    target_label: String,
+    replacement: String,
+}
+
+impl RelabelRule {
+    /// The action.
+    pub fn action(&self) -> RelabelAction {
+        self.action
+    }
+
+    /// The source label names (empty when none were given).
+    pub fn source_labels(&self) -> &[String] {
+        &self.source_labels
+    }
+
+    /// The separator of the joined source values.
+    pub fn separator(&self) -> &str {
+        &self.separator
+    }
+
+    /// The regex as written, without the implicit anchors.
+    pub fn regex(&self) -> &str {
+        &self.regex_source
+    }
+
+    /// The modulus (0 unless `hashmod`).
+    pub fn modulus(&self) -> u64 {
+        self.modulus
+    }
+
+    /// The target label (a template for `replace`; empty when not given).
+    pub fn target_label(&self) -> &str {
+        &self.target_label
+    }
+
+    /// The replacement template.
+    pub fn replacement(&self) -> &str {
+        &self.replacement
+    }
+}
+
+/// What the rules decided for one label set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelabelOutcome {
+    /// The series is kept with these labels, sorted by name, names unique, no empty value.
+    /// They may still be unusable (no labels at all, a name made invalid by `labelmap`):
+    /// see [`check_result`].
+    Kept(Vec<Label>),
+    /// A `keep`, `drop`, `keepequal` or `dropequal` rule dropped the series.
+    Dropped {
+        /// Index of that rule in the slice given to [`relabel`].
+        rule: usize,
+    },
+}
+
+/// Applies `rules` in order to `labels`, as Prometheus's `relabel.ProcessBuilder` does.
+///
+/// `labels` should be sorted by name (byte order) with unique names and no empty values, as a
+/// [`crate::Labels`] is; otherwise a sorted copy is used, keeping the first label of each name
+/// and leaving out empty values. The kept labels come back sorted by name.
+pub fn relabel(labels: &[Label], rules: &[RelabelRule]) -> RelabelOutcome {
+    let base = normalized(labels);
+    let mut builder = Builder::new(&base);
+    for (index, rule) in rules.iter().enumerate() {
+        if !apply(rule, &mut builder) {
+            return RelabelOutcome::Dropped { rule: index };
+        }
+    }
+    RelabelOutcome::Kept(builder.finish())
+}
+
+/// Says what makes a relabeled label set unusable for Remote Write 1.0, by the rules of
+/// [`crate::Labels::new`]: no labels left, a label name that is not `[a-zA-Z_][a-zA-Z0-9_]*`, a
+/// `__name__` value that is not a valid metric name, an empty value, or names not sorted and
+/// unique. A set without `__name__` passes, as in Prometheus (receivers may refuse it).
+pub fn check_result(labels: &[Label]) -> Result<(), String> {
+    if labels.is_empty() {
+        return Err("no labels left after relabeling".to_owned());
+    }
+    for label in labels {
+        if !is_valid_label_name(&label.name) {
+            return Err(format!(
+                "invalid label name {:?} after relabeling: must match [a-zA-Z_][a-zA-Z0-9_]*",
+                label.name
+            ));
+        }
+        if label.value.is_empty() {
+            return Err(format!("label {:?} has an empty value", label.name));
+        }
+        if label.name == "__name__" && !is_valid_metric_name(&label.value) {
+            return Err(format!(
+                "invalid metric name {:?} after relabeling: must match [a-zA-Z_:][a-zA-Z0-9_:]*",
+                label.value
+            ));
+        }
+    }
+    if let Some(pair) = labels.windows(2).find(|w| w[0].name >= w[1].name) {
+        return Err(if pair[0].name == pair[1].name {
+            format!("duplicate label name {:?}", pair[0].name)
+        } else {
+            format!(
+                "labels not sorted: {:?} before {:?}",
+                pair[0].name, pair[1].name
+            )
+        });
+    }
+    Ok(())
+}
+
+/// `labels` if sorted with unique names and no empty values, else a copy that is.
+fn normalized(labels: &[Label]) -> Cow<'_, [Label]> {
+    let sorted = labels.windows(2).all(|w| w[0].name < w[1].name);
+    if sorted && labels.iter().all(|l| !l.value.is_empty()) {
+        return Cow::Borrowed(labels);
+    }
+    let mut copy: Vec<Label> = labels
+        .iter()
+        .filter(|l| !l.value.is_empty())
+        .cloned()
+        .collect();
+    copy.sort_by(|a, b| a.name.cmp(&b.name));
+    copy.dedup_by(|later, first| later.name == first.name);
+    Cow::Owned(copy)
+}
+
+/// Prometheus's `labels.Builder`: the input labels, the labels set since (in the order first
+/// set) and the input labels deleted since.
+struct Builder<'a> {
+    base: &'a [Label],
+    add: Vec<Label>,
+    del: Vec<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(base: &'a [Label]) -> Self {
+        Builder {
+            base,
+            add: Vec::new(),
+            del: Vec::new(),
+        }
+    }
+
+    fn base_index(&self, name: &str) -> Option<usize> {
+        self.base
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+    }
+
+    /// The current value of `name`, `""` when absent.
+    fn get(&self, name: &str) -> &str {
+        if let Some(label) = self.add.iter().find(|l| l.name == name) {
+            return &label.value;
+        }
+        if self.del.contains(&name) {
+            return "";
+        }
+        self.base_index(name).map_or("", |i| &self.base[i].value)
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    fn set(&mut self, name: &str, value: String) {
+        if value.is_empty() {
+            return self.del(name);
+        }
+        match self.add.iter_mut().find(|l| l.name == name) {
+            Some(label) => label.value = value,
+            None => self.add.push(Label::new(name, value)),
+        }
+    }
+
+    fn del(&mut self, name: &str) {
+        self.add.retain(|l| l.name != name);
+        if let Some(i) = self.base_index(name) {
+            let base_name = self.base[i].name.as_str();
+            if !self.del.contains(&base_name) {
+                self.del.push(base_name);
+            }
+        }
+    }
+
+    fn shadowed(&self, name: &str) -> bool {
+        self.del.contains(&name) || self.add.iter().any(|l| l.name == name)
+    }
+
+    /// The current labels in Prometheus's `Builder.Range` order: the remaining input labels,
+    /// then the set ones in the order first set.
+    fn current(&self) -> impl Iterator<Item = &Label> {
+        self.base
+            .iter()
+            .filter(|l| !self.shadowed(&l.name))
+            .chain(self.add.iter())
+    }
+
+    /// The labels, sorted by name.
+    fn finish(self) -> Vec<Label> {
+        let mut out: Vec<Label> = self
+            .base
+            .iter()
+            .filter(|l| !self.shadowed(&l.name))
+            .cloned()
+            .collect();
+        out.extend(self.add);
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+/// Applies one rule; false when it drops the series.
+fn apply(rule: &RelabelRule, b: &mut Builder<'_>) -> bool {
+    use RelabelAction::*;
+    match rule.action {
+        LabelMap => label_map(rule, b),
+        LabelDrop => delete_names(b, |name| rule.regex.regex.is_match(name)),
+        LabelKeep => delete_names(b, |name| !rule.regex.regex.is_match(name)),
+        _ => {
+            let value = joined_source(rule, b);
+            return apply_to_value(rule, b, &value);
+        }
+    }
+    true
+}
+
+/// The actions that read the joined source values; false when the series is dropped.
+fn apply_to_value(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) -> bool {
+    use RelabelAction::*;
+    match rule.action {
+        Keep => return rule.regex.regex.is_match(value),
+        Drop => return !rule.regex.regex.is_match(value),
+        KeepEqual => return b.get(&rule.target_label) == value,
+        DropEqual => return b.get(&rule.target_label) != value,
+        Replace => replace(rule, b, value),
+        Lowercase => b.set(&rule.target_label, expand::to_lower(value)),
+        Uppercase => b.set(&rule.target_label, expand::to_upper(value)),
+        HashMod => b.set(
+            &rule.target_label,
+            hash_mod(value, rule.modulus).to_string(),
+        ),
+        LabelMap | LabelDrop | LabelKeep => unreachable!("handled by apply"),
+    }
+    true
+}
+
+/// The source labels' current values joined with the separator.
+fn joined_source(rule: &RelabelRule, b: &Builder<'_>) -> String {
+    let mut out = String::new();
+    for (i, name) in rule.source_labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(&rule.separator);
+        }
+        out.push_str(b.get(name));
+    }
+    out
+}
+
+/// `replace`.
+fn replace(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) {
+    let Some(caps) = rule.regex.regex.captures(value) else {
+        return;
+    };
+    let names = &rule.regex.names;
+    let target = expand::expand(&rule.target_label, &caps, names);
+    if !is_valid_label_name(&target) {
+        return;
+    }
+    let result = expand::expand(&rule.replacement, &caps, names);
+    b.set(&target, result);
+}
+
+/// `hashmod`: the last 8 bytes of the MD5 sum, big-endian, modulo `modulus` (non-zero).
+fn hash_mod(value: &str, modulus: u64) -> u64 {
+    let sum = Md5::digest(value.as_bytes());
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&sum[8..16]);
+    u64::from_be_bytes(low) % modulus
+}
+
+/// `labelmap`: reads every current label first, then sets, in `Builder.Range` order.
+fn label_map(rule: &RelabelRule, b: &mut Builder<'_>) {
+    let copies: Vec<(String, String)> = b
+        .current()
+        .filter(|l| rule.regex.regex.is_match(&l.name))
+        .map(|l| {
+            let name = expand::replace_all(&rule.regex, &l.name, &rule.replacement);
+            (name, l.value.clone())
+        })
+        .collect();
+    for (name, value) in copies {
+        b.set(&name, value);
+    }
+}
+
+/// `labeldrop` / `labelkeep`: deletes the current labels whose names `doomed` accepts.
+fn delete_names(b: &mut Builder<'_>, doomed: impl Fn(&str) -> bool) {
+    let names: Vec<String> = b
+        .current()
+        .filter(|l| doomed(&l.name))
+        .map(|l| l.name.clone())
+        .collect();
+    for name in names {
+        b.del(&name);
+    }
+}
