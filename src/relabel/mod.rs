@@ -6,14 +6,18 @@
 //! The rules are those of Prometheus 3.x's `model/relabel` (read at v3.14.0) with the legacy
 //! name validation scheme (`metric_name_validation_scheme: legacy`, the only one Remote Write
 //! 1.0 and this crate's labels allow): label names are `[a-zA-Z_][a-zA-Z0-9_]*`. Error messages
-//! are Prometheus's, identical in 2.42 and 3.x. Where Prometheus 2.42 (installed on CI hosts,
-//! used to check the validation messages with `promtool check config`) differs, 3.x wins:
+//! are Prometheus's, identical in 2.42 and 3.x. Where Prometheus 2.42 (the Debian package
+//! `.ci/receivers.sh` installs; its `promtool check config` confirmed the validation rules the
+//! two share) differs, 3.x wins:
 //!
 //! - the regex is compiled as `^(?s:<regex>)$`, so `.` also matches a newline (2.42: `^(?:...)$`);
 //! - `lowercase`, `uppercase`, `keepequal` and `dropequal` need a plain label name as
 //!   `target_label` (2.42 also accepted `$` templates there);
 //! - `replace` with an expanded target that is not a valid label name does nothing, and an
-//!   empty expanded value deletes the *expanded* target (2.42 deleted the unexpanded name).
+//!   empty expanded value deletes the *expanded* target (2.42 deleted the unexpanded name);
+//! - `labelmap` visits the labels in `labels.Builder.Range` order, the input labels by name
+//!   then those set by earlier rules in the order set (2.42: all by name), which decides
+//!   which copy wins when two map to one name.
 //!
 //! Source label names must be valid legacy names (`"a-b" is not a valid label name`), as in
 //! Prometheus 2.x.
@@ -40,11 +44,13 @@
 //!   (Go's simple case mapping: `ß` stays `ß`).
 //!
 //! Regexes are anchored at both ends and use Go's RE2 syntax and meaning (`\w`, `\d`, `\s`, `\b`
-//! are ASCII-only, as in Go), compiled with the `regex` crate; see `parse.rs` for the rewriting
-//! this takes. Known leniencies: a few patterns Go rejects compile here (nested counted
-//! repetitions whose product exceeds 1000, Unicode class names Go does not know, such as
-//! `\p{greek}`), and a few Go accepts do not (capture names starting with a digit, nesting
-//! deeper than 250 groups, `\x{D800}`-style surrogate escapes).
+//! are ASCII-only, `\p{...}` takes Go's names, a `{` that starts no repetition is a literal,
+//! ...), compiled with the `regex` crate after a rewrite (see `parse.rs`); errors read like
+//! Go's. Differences left: limits (Go allows nesting 1000 deep, the crate 250; program size
+//! limits differ), surrogate escapes such as `\x{D800}` (accepted by Go, never matching), and
+//! Unicode versions (Go 1.21+ has Unicode 15, the crate 16).
+//!
+//! Invalid input to [`relabel`] never panics; the module does no I/O and keeps no state.
 
 mod expand;
 mod parse;
@@ -408,7 +414,10 @@ fn apply_to_value(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) -> bool 
         Replace => replace(rule, b, value),
         Lowercase => b.set(&rule.target_label, expand::to_lower(value)),
         Uppercase => b.set(&rule.target_label, expand::to_upper(value)),
-        HashMod => b.set(&rule.target_label, hashmod(value, rule.modulus).to_string()),
+        HashMod => b.set(
+            &rule.target_label,
+            hashmod(value, rule.modulus).to_string(),
+        ),
         LabelMap | LabelDrop | LabelKeep => unreachable!("handled by apply"),
     }
     true

@@ -21,9 +21,10 @@ pub(super) const DEFAULT_REPLACEMENT: &str = "$1";
 /// `regex: "(.*)"`, `replacement: "$1"`, `action: replace`, `modulus: 0`, no `target_label`,
 /// no `source_labels`). A key given as YAML null takes Go's zero value, as in Prometheus: `""`
 /// for the strings (so `regex: ~` is the empty regex, matching only the empty string, and
-/// `action: ~` is the error "relabel action cannot be empty") and 0 for `modulus`;
+/// `action: ~` is the error "relabel action cannot be empty"; so is `action: ""`, for which
+/// Prometheus says `unknown relabel action ""`) and 0 for `modulus`;
 /// `source_labels: ~` is the same as leaving it out. Scalars are read as strings where a
-/// string is expected (`regex: 123` is the regex `123`). Unknown keys are errors.
+/// string is expected in YAML (`regex: 123` is the regex `123`). Unknown keys are errors.
 ///
 /// Build one in Rust with [`RawRelabelConfig::new`] and the chained setters, then compile it
 /// with [`compile_rules`].
@@ -123,60 +124,15 @@ impl RawRelabelConfig {
     }
 }
 
-/// A present key: its string (any scalar's text), or `""` for null.
+/// A present key: its string, or `""` for null. In YAML any plain scalar is read as its text
+/// (`regex: 1.50` is `"1.50"`), as Go's YAML decoder does for string fields.
 fn null_is_zero_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Some(
-        Option::<ScalarString>::deserialize(d)?.map_or_else(String::new, |s| s.0),
-    ))
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// A present key: its number, or 0 for null.
 fn null_is_zero_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(Some(Option::<u64>::deserialize(d)?.unwrap_or(0)))
-}
-
-/// A string that also accepts numbers and booleans, as Go's YAML decoder does for string fields.
-struct ScalarString(String);
-
-impl<'de> Deserialize<'de> for ScalarString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ScalarVisitor)
-    }
-}
-
-/// The visitor of [`ScalarString`].
-struct ScalarVisitor;
-
-impl serde::de::Visitor<'_> for ScalarVisitor {
-    type Value = ScalarString;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ScalarString, E> {
-        Ok(ScalarString(v.to_owned()))
-    }
-
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<ScalarString, E> {
-        Ok(ScalarString(v))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ScalarString, E> {
-        Ok(ScalarString(v.to_string()))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ScalarString, E> {
-        Ok(ScalarString(v.to_string()))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ScalarString, E> {
-        Ok(ScalarString(v.to_string()))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ScalarString, E> {
-        Ok(ScalarString(v.to_string()))
-    }
 }
 
 /// Compiles and validates `raw` in order. The first invalid rule is reported with its index
@@ -932,7 +888,7 @@ fn perl_class(c: char) -> Option<PerlClass> {
 /// The names Go's `\p{...}` knows: `Any`, the general categories and the scripts (Go's
 /// `unicode.Categories` and `unicode.Scripts`, Unicode 15 as in the Go releases Prometheus 3.x
 /// is built with).
-const UNICODE_CLASS_NAMES: [&str; 200] = [
+pub(super) const UNICODE_CLASS_NAMES: [&str; 200] = [
     "Any",
     "C",
     "Cc",
@@ -1158,8 +1114,16 @@ fn unicode_class(s: &str) -> Result<(String, usize), SyntaxError> {
     if !UNICODE_CLASS_NAMES.contains(&name) {
         return Err(("invalid character class range", s[..len].to_owned()));
     }
-    let letter = if negated { 'P' } else { 'p' };
-    Ok((format!("\\{letter}{{{name}}}"), len))
+    let neg = if negated { "^" } else { "" };
+    let class = match name {
+        // Go's C is Cc, Cf, Co and Cs, without the unassigned Cn the crate's C includes.
+        "C" => format!(r"[{neg}\p{{Cc}}\p{{Cf}}\p{{Co}}]"),
+        // Surrogates (Go's Cs) never occur in a Rust string; the crate has no Cs.
+        "Cs" if negated => r"[\x{0}-\x{10FFFF}]".to_owned(),
+        "Cs" => r"[^\x{0}-\x{10FFFF}]".to_owned(),
+        _ => format!(r"\{}{{{name}}}", if negated { 'P' } else { 'p' }),
+    };
+    Ok((class, len))
 }
 
 /// Go's `parseEscape` for a single character: `\` + punctuation, octal, `\x..`, `\x{...}`,
