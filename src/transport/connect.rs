@@ -101,12 +101,7 @@ impl InterruptibleTcpConnector {
         details: &ConnectionDetails,
     ) -> Result<TcpTransport, ureq::Error> {
         let config = details.config;
-        let addrs = if self.round_robin {
-            choose_one(addrs, random())
-        } else {
-            addrs
-        };
-        let stream = connect_any(addrs, details.timeout, &self.interrupted)?;
+        let stream = self.connect_stream(addrs, details.timeout)?;
         if config.no_delay() {
             stream.set_nodelay(true)?;
         }
@@ -115,6 +110,23 @@ impl InterruptibleTcpConnector {
         // Fails once the agent is shut down; `Agent::shutdown` shuts the socket down later.
         (details.register_shutdown)(transport.shutdown_handle())?;
         Ok(transport)
+    }
+}
+
+impl InterruptibleTcpConnector {
+    /// The connected socket: to the first of `addrs` that answers, or with round-robin DNS
+    /// to the one chosen at random (no other is tried when it fails).
+    fn connect_stream(
+        &self,
+        addrs: &[SocketAddr],
+        timeout: NextTimeout,
+    ) -> Result<TcpStream, ureq::Error> {
+        let addrs = if self.round_robin {
+            choose_one(addrs, random())
+        } else {
+            addrs
+        };
+        connect_any(addrs, timeout, &self.interrupted)
     }
 }
 
@@ -478,6 +490,45 @@ mod tests {
         rustix::net::listen(&listener, 0).unwrap();
         let filler = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         (listener, filler)
+    }
+
+    #[test]
+    fn round_robin_connects_to_one_address_only_without_falling_back() {
+        let live = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let addrs = [dead, live.local_addr().unwrap()];
+        let timeout = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::from_secs(5),
+            ..NextTimeout::default()
+        };
+        // Every address in turn: the dead one is skipped, each connect succeeds.
+        let in_turn = InterruptibleTcpConnector::new(Interrupted::default(), false);
+        for _ in 0..10 {
+            let stream = in_turn.connect_stream(&addrs, timeout).expect("falls back");
+            assert_eq!(stream.peer_addr().unwrap(), addrs[1]);
+        }
+        // One at random: a connect to the dead address fails, with no second try.
+        let round_robin = InterruptibleTcpConnector::new(Interrupted::default(), true);
+        let (mut refused, mut connected) = (0, 0);
+        for _ in 0..60 {
+            match round_robin.connect_stream(&addrs, timeout) {
+                Ok(stream) => {
+                    assert_eq!(stream.peer_addr().unwrap(), addrs[1]);
+                    connected += 1;
+                }
+                Err(ureq::Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    refused += 1
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!(
+            refused > 0 && connected > 0,
+            "{refused} refused, {connected} connected"
+        );
     }
 
     #[test]
