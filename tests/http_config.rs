@@ -5,8 +5,13 @@
 //! `round_robin_dns`.
 //!
 //! The proxy is [`RecordingProxy`], a small CONNECT and forwarding HTTP proxy written here
-//! (std only) that records every request and its headers. Host names under `.promrw.test`
-//! are never looked up here: only a proxy is given them, and it maps them to 127.0.0.1.
+//! (std only) that records every request and its headers.
+//!
+//! Loopback addresses and `localhost` bypass the proxy under Go's `httpproxy` rules (with
+//! `no_proxy` or `proxy_from_environment`), so the hosts that must go through it are written
+//! `127.0.1` and `127.1`: no IP address to Go or promrw (which then match them as names), and
+//! 127.0.0.1 to the system resolver, which reads these short forms itself (`inet_aton`) with
+//! no DNS query. Whatever the code under test does with them, nothing leaves the machine.
 
 mod common;
 mod tls_support;
@@ -571,8 +576,8 @@ impl ProxySeen {
 }
 
 /// An HTTP proxy on 127.0.0.1 that tunnels CONNECT requests and forwards absolute-form
-/// requests (one per connection), to loopback only: a target host under `.promrw.test` is
-/// taken to be 127.0.0.1, any other host but 127.0.0.1 and localhost is answered 502. It
+/// requests (one per connection), to loopback only: 127.0.0.1, `localhost`, `127.0.1` and
+/// `127.1` are taken to 127.0.0.1 (nothing is looked up), any other host is answered 502. It
 /// records every request; with `refuse`, it answers every request with that status instead.
 /// Stopped on drop (connections in use end when their peers close them).
 struct RecordingProxy {
@@ -650,7 +655,7 @@ impl Drop for RecordingProxy {
 fn loopback_target(host_port: &str) -> Option<SocketAddr> {
     let (host, port) = host_port.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    let loopback = host == "127.0.0.1" || host == "localhost" || host.ends_with(".promrw.test");
+    let loopback = ["127.0.0.1", "localhost", "127.0.1", "127.1"].contains(&host);
     loopback.then(|| SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
@@ -773,10 +778,10 @@ fn the_recording_proxy_forwards_absolute_form_requests() {
     let receiver = FaultReceiver::start();
     let proxy = RecordingProxy::start();
     let mut stream = TcpStream::connect(proxy.addr).unwrap();
-    let target = receiver.url().replace("127.0.0.1", "receiver.promrw.test");
+    let target = receiver.url().replace("127.0.0.1", "127.0.1");
     write!(
         stream,
-        "GET {target} HTTP/1.1\r\nHost: receiver.promrw.test\r\nProxy-Authorization: Basic eDp5\r\n\r\n"
+        "GET {target} HTTP/1.1\r\nHost: 127.0.1\r\nProxy-Authorization: Basic eDp5\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -886,42 +891,36 @@ fn a_proxy_refusing_connect_fails_the_attempt_naming_its_status() {
 // no_proxy
 
 #[test]
-fn no_proxy_lets_unlisted_hosts_through_the_proxy_and_sends_loopback_direct() {
+fn no_proxy_sends_listed_and_loopback_hosts_direct_and_others_through_the_proxy() {
     let receiver = FaultReceiver::start();
     let proxy = RecordingProxy::start();
-    let port = receiver.url().rsplit(':').next().unwrap().to_string();
-    let port = port.split('/').next().unwrap();
-    let named = format!("http://receiver.promrw.test:{port}/api/v1/write");
+    let port = receiver_port(&receiver);
     let lines = [
         format!("proxy_url: {}", proxy.url()),
-        "no_proxy: other.promrw.test, .elsewhere.test, 10.0.0.0/8".to_string(),
+        "no_proxy: 127.1, .elsewhere.test, 10.0.0.0/8".to_string(),
     ];
 
-    // A host the list does not name goes through the proxy (which alone knows the name).
-    let run = Run::start(&endpoint_yaml(&named, &lines));
+    // A host the list does not name goes through the proxy.
+    let run = Run::start(&endpoint_yaml(&url_for("127.0.1", port), &lines));
     run.deliver("no_proxy");
     run.close();
     let seen = proxy.seen();
     assert!(!seen.is_empty());
     assert!(
-        seen.iter()
-            .all(|c| c.target == format!("receiver.promrw.test:{port}")),
+        seen.iter().all(|c| c.target == format!("127.0.1:{port}")),
         "{seen:?}"
     );
     let through_proxy = seen.len();
 
-    // With no_proxy set, loopback addresses and localhost go direct (Go's httpproxy rule):
-    // the proxy sees nothing more.
-    for url in [
-        receiver.url(),
-        receiver.url().replace("127.0.0.1", "localhost"),
-    ] {
-        let run = Run::start(&endpoint_yaml(&url, &lines));
+    // A listed host goes direct, and so, with no_proxy set, do loopback addresses and
+    // localhost (Go's httpproxy rule): the proxy sees nothing more.
+    for host in ["127.1", "127.0.0.1", "localhost"] {
+        let run = Run::start(&endpoint_yaml(&url_for(host, port), &lines));
         run.deliver("no_proxy");
         run.close();
-        assert_eq!(proxy.seen().len(), through_proxy, "{url} went direct");
+        assert_eq!(proxy.seen().len(), through_proxy, "{host} went direct");
     }
-    assert_eq!(receiver.store().totals().accepted, 3 * SAMPLES);
+    assert_eq!(receiver.store().totals().accepted, 4 * SAMPLES);
 
     // Without no_proxy, proxy_url takes even loopback through the proxy.
     let run = Run::start(&endpoint_yaml(
@@ -931,6 +930,18 @@ fn no_proxy_lets_unlisted_hosts_through_the_proxy_and_sends_loopback_direct() {
     run.deliver("no_proxy");
     run.close();
     assert!(proxy.seen().len() > through_proxy);
+}
+
+/// The port `receiver` listens on.
+fn receiver_port(receiver: &FaultReceiver) -> u16 {
+    let url = receiver.url();
+    let authority = url.trim_start_matches("http://").split('/').next().unwrap();
+    authority.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The write URL of a receiver on `port` of `host`.
+fn url_for(host: &str, port: u16) -> String {
+    format!("http://{host}:{port}/api/v1/write")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1006,9 +1017,8 @@ fn child_sends_with_the_proxy_environment() {
 fn proxy_from_environment_follows_the_child_process_environment() {
     let receiver = FaultReceiver::start();
     let proxy = RecordingProxy::start();
-    let port = receiver.url().rsplit(':').next().unwrap().to_string();
-    let port = port.split('/').next().unwrap().to_string();
-    let named = format!("http://receiver.promrw.test:{port}/api/v1/write");
+    let port = receiver_port(&receiver);
+    let named = url_for("127.0.1", port);
     let lines = [
         "proxy_from_environment: true".to_string(),
         "proxy_connect_header:".to_string(),
@@ -1021,7 +1031,7 @@ fn proxy_from_environment_follows_the_child_process_environment() {
         &endpoint_yaml(&named, &lines),
         &[
             ("http_proxy", proxy.host_port()),
-            ("NO_PROXY", "other.promrw.test".to_string()),
+            ("NO_PROXY", "127.1".to_string()),
         ],
         "delivered",
     );
@@ -1031,10 +1041,26 @@ fn proxy_from_environment_follows_the_child_process_environment() {
         "the child's requests went through the proxy"
     );
     for connect in &seen {
-        assert_eq!(connect.target, format!("receiver.promrw.test:{port}"));
+        assert_eq!(connect.target, format!("127.0.1:{port}"));
         assert_eq!(connect.values("x-from-env"), ["child"]);
     }
     assert_eq!(receiver.store().totals().accepted, SAMPLES);
+
+    // NO_PROXY names the host: direct.
+    run_child(
+        &endpoint_yaml(&url_for("127.1", port), &lines),
+        &[
+            ("HTTP_PROXY", proxy.url()),
+            ("no_proxy", "example.test,127.1".to_string()),
+        ],
+        "delivered",
+    );
+    assert_eq!(
+        proxy.seen().len(),
+        seen.len(),
+        "the listed host went direct"
+    );
+    assert_eq!(receiver.store().totals().accepted, 2 * SAMPLES);
 
     // HTTP_PROXY, but the host is a loopback address: direct.
     run_child(
@@ -1043,16 +1069,56 @@ fn proxy_from_environment_follows_the_child_process_environment() {
         "delivered",
     );
     assert_eq!(proxy.seen().len(), seen.len(), "loopback went direct");
-    assert_eq!(receiver.store().totals().accepted, 2 * SAMPLES);
+    assert_eq!(receiver.store().totals().accepted, 3 * SAMPLES);
 
-    // HTTPS_PROXY only applies to https URLs: the http URL goes direct (to a loopback
-    // address, so that nothing is looked up or sent elsewhere).
+    // HTTPS_PROXY only applies to https URLs: the http URL goes direct.
     run_child(
-        &endpoint_yaml(&receiver.url(), &lines),
+        &endpoint_yaml(&named, &lines),
         &[("HTTPS_PROXY", proxy.url())],
         "delivered",
     );
-    assert_eq!(proxy.seen().len(), seen.len());
+    assert_eq!(proxy.seen().len(), seen.len(), "http went direct");
+    assert_eq!(receiver.store().totals().accepted, 4 * SAMPLES);
+
+    // HTTPS_PROXY takes https URLs through the proxy (TLS inside the tunnel).
+    let pki = Pki::generate("from-environment");
+    let https = HttpsReceiver::start(pki.server_config(false));
+    let https_port = https
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut https_lines = lines.to_vec();
+    https_lines.extend([
+        "tls_config:".to_string(),
+        format!("  ca_file: {}", quoted(&pki.ca_file)),
+        format!("  server_name: {SERVER_NAME}"),
+    ]);
+    run_child(
+        &endpoint_yaml(
+            &format!("https://127.0.1:{https_port}/api/v1/write"),
+            &https_lines,
+        ),
+        &[("HTTPS_PROXY", proxy.url())],
+        "delivered",
+    );
+    assert_eq!(https.accepted(), SAMPLES);
+    let tunnels = proxy.seen();
+    assert!(
+        tunnels.len() > seen.len(),
+        "the https requests went through the proxy"
+    );
+    assert!(
+        tunnels[seen.len()..]
+            .iter()
+            .all(|c| c.target == format!("127.0.1:{https_port}")),
+        "{tunnels:?}"
+    );
+    let seen = tunnels;
 
     // A SOCKS proxy cannot be used: the sender refuses to start rather than bypass it.
     run_child(
