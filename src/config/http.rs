@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use super::Secret;
 
 /// One `http_headers` entry: a header sent with every request, with values given inline, as
-/// secrets (hidden in `Debug`) or read from files (each file one value, read when the
-/// sender starts).
+/// secrets (hidden in `Debug`) or read from files (each file one value, read at each
+/// request, as Prometheus does).
 #[derive(Clone, PartialEq, Default)]
 pub struct HttpHeader {
     /// The header name.
@@ -17,7 +17,7 @@ pub struct HttpHeader {
     pub values: Vec<String>,
     /// Values given inline that are secrets.
     pub secrets: Vec<Secret>,
-    /// Files whose contents (trailing newline removed) are further values.
+    /// Files whose contents (surrounding whitespace removed) are further values.
     pub files: Vec<PathBuf>,
 }
 

@@ -133,12 +133,13 @@ impl Default for QueueConfig {
     }
 }
 
-/// `basic_auth`: a username and a password given inline or read from a file at each request.
+/// `basic_auth`: a username and a password given inline or read from files at each request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BasicAuth {
     /// The user name.
     pub username: String,
-    /// A file holding the user name (instead of `username`), read when the sender starts.
+    /// A file holding the user name (instead of `username`); re-read at each request, as
+    /// Prometheus does.
     pub username_file: Option<PathBuf>,
     /// The password, inline.
     pub password: Option<Secret>,

@@ -523,28 +523,6 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
                 "HTTP/2 is not supported: promrw speaks HTTP/1.1 (Prometheus's default for remote write); leave it false",
             ));
         }
-        // Parsed and validated; the transport does not use them yet.
-        let transport_pending = [
-            (
-                "basic_auth.username_file",
-                e.basic_auth
-                    .as_ref()
-                    .is_some_and(|b| b.username_file.is_some()),
-            ),
-            ("tls_config.ca", e.tls.ca.is_some()),
-            ("tls_config.cert", e.tls.cert.is_some()),
-            ("tls_config.key", e.tls.key.is_some()),
-            ("tls_config.min_version", e.tls.min_version.is_some()),
-            ("tls_config.max_version", e.tls.max_version.is_some()),
-            ("no_proxy", e.proxy.no_proxy.is_some()),
-            ("proxy_from_environment", e.proxy.from_environment),
-            ("proxy_connect_header", !e.proxy.connect_headers.is_empty()),
-            ("round_robin_dns", e.round_robin_dns),
-            ("http_headers", !e.http_headers.is_empty()),
-        ];
-        if let Some((key, _)) = transport_pending.iter().find(|(_, set)| *set) {
-            return not_yet(key, "this key");
-        }
         if e.tls
             .max_version
             .is_some_and(|v| v < super::TlsVersion::Tls12)

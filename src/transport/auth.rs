@@ -1,5 +1,8 @@
 //! Credentials: builds the `Authorization` header value from `basic_auth` or `authorization`,
-//! re-reading credential files at each request so rotated secrets are picked up.
+//! re-reading credential files (`basic_auth.username_file` and `password_file`,
+//! `authorization.credentials_file`) at each request so rotated secrets are picked up, as
+//! Prometheus does. A file's contents are trimmed of surrounding whitespace (Go's
+//! `strings.TrimSpace`, as Prometheus trims them).
 
 use std::path::Path;
 
@@ -33,13 +36,17 @@ impl AuthSource {
         match self {
             AuthSource::None => Ok(None),
             AuthSource::Basic(b) => {
+                let username = match &b.username_file {
+                    Some(file) => read_secret_file(file, "basic_auth.username_file")?,
+                    None => b.username.clone(),
+                };
                 let password = match (&b.password, &b.password_file) {
                     (_, Some(file)) => read_secret_file(file, "basic_auth.password_file")?,
                     (Some(p), None) => p.expose().to_string(),
                     (None, None) => String::new(),
                 };
                 let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", b.username, password));
+                    .encode(format!("{username}:{password}"));
                 Ok(Some(Secret::new(format!("Basic {token}"))))
             }
             AuthSource::Scheme(a) => {
@@ -119,5 +126,39 @@ mod tests {
                 .unwrap_err()
                 .contains("credentials_file")
         );
+    }
+
+    #[test]
+    fn username_file_is_read_at_each_request_and_trimmed() {
+        let dir = std::env::temp_dir().join(format!("promrw-auth-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user = dir.join("user");
+        let password = dir.join("password");
+        std::fs::write(&user, "alice\n").unwrap();
+        std::fs::write(&password, "secret\n").unwrap();
+        let basic = AuthSource::Basic(BasicAuth {
+            username: String::new(),
+            username_file: Some(user.clone()),
+            password: None,
+            password_file: Some(password),
+        });
+        let decoded = |source: &AuthSource| {
+            let value = source.header_value().unwrap().unwrap();
+            let token = value.expose().strip_prefix("Basic ").unwrap().to_string();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(token)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(decoded(&basic), "alice:secret");
+        // Rotated: the next request sends the new name.
+        std::fs::write(&user, "  bob \r\n").unwrap();
+        assert_eq!(decoded(&basic), "bob:secret");
+        std::fs::remove_file(&user).unwrap();
+        let error = basic.header_value().unwrap_err();
+        assert!(error.contains("basic_auth.username_file"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

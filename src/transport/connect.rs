@@ -73,15 +73,60 @@ impl Interrupted {
 /// Opens TCP connections that stop within [`SLICE`] once [`Interrupted`] (in place of ureq's
 /// `TcpConnector`, whose connect cannot be interrupted). Like it, it passes on a transport
 /// made earlier in the chain untouched.
-#[derive(Debug)]
+///
+/// With `round_robin_dns`, it connects to one of the resolved addresses chosen at random
+/// (Prometheus's `round_robin_dns`), and only to it, instead of trying each in turn.
+#[derive(Debug, Clone)]
 pub struct InterruptibleTcpConnector {
     interrupted: Interrupted,
+    round_robin: bool,
 }
 
 impl InterruptibleTcpConnector {
-    /// A connector that gives up when `interrupted` is set.
-    pub fn new(interrupted: Interrupted) -> Self {
-        InterruptibleTcpConnector { interrupted }
+    /// A connector that gives up when `interrupted` is set; with `round_robin`, it connects to
+    /// one resolved address chosen at random.
+    pub fn new(interrupted: Interrupted, round_robin: bool) -> Self {
+        InterruptibleTcpConnector {
+            interrupted,
+            round_robin,
+        }
+    }
+
+    /// Connects to `addrs` (all in turn, or one at random with round-robin DNS) for the
+    /// connection `details` describes, within its timeout, and registers the socket with the
+    /// agent so that `Agent::shutdown` reaches it.
+    pub fn open(
+        &self,
+        addrs: &[SocketAddr],
+        details: &ConnectionDetails,
+    ) -> Result<TcpTransport, ureq::Error> {
+        let config = details.config;
+        let stream = self.connect_stream(addrs, details.timeout)?;
+        if config.no_delay() {
+            stream.set_nodelay(true)?;
+        }
+        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        let transport = TcpTransport::new(stream, buffers);
+        // Fails once the agent is shut down; `Agent::shutdown` shuts the socket down later.
+        (details.register_shutdown)(transport.shutdown_handle())?;
+        Ok(transport)
+    }
+}
+
+impl InterruptibleTcpConnector {
+    /// The connected socket: to the first of `addrs` that answers, or with round-robin DNS
+    /// to the one chosen at random (no other is tried when it fails).
+    fn connect_stream(
+        &self,
+        addrs: &[SocketAddr],
+        timeout: NextTimeout,
+    ) -> Result<TcpStream, ureq::Error> {
+        let addrs = if self.round_robin {
+            choose_one(addrs, random())
+        } else {
+            addrs
+        };
+        connect_any(addrs, timeout, &self.interrupted)
     }
 }
 
@@ -96,17 +141,32 @@ impl<In: Transport> Connector<In> for InterruptibleTcpConnector {
         if chained.is_some() {
             return Ok(chained.map(Either::A));
         }
-        let config = details.config;
-        let stream = connect_any(&details.addrs, details.timeout, &self.interrupted)?;
-        if config.no_delay() {
-            stream.set_nodelay(true)?;
-        }
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
-        let transport = TcpTransport::new(stream, buffers);
-        // Fails once the agent is shut down; `Agent::shutdown` shuts the socket down later.
-        (details.register_shutdown)(transport.shutdown_handle())?;
-        Ok(Some(Either::B(transport)))
+        self.open(&details.addrs, details)
+            .map(|transport| Some(Either::B(transport)))
     }
+}
+
+/// The addresses round-robin DNS connects to: the one of `addrs` that `random` picks (all
+/// of them, i.e. none, when there is none).
+fn choose_one(addrs: &[SocketAddr], random: u64) -> &[SocketAddr] {
+    if addrs.is_empty() {
+        return addrs;
+    }
+    let index = (random % addrs.len() as u64) as usize;
+    &addrs[index..=index]
+}
+
+/// A random number for round-robin DNS: std's randomly keyed SipHash (a fresh key per call)
+/// of the time. Spreads connections; not for cryptography.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
 }
 
 /// Connects to the first of `addrs` that answers within `timeout`, sharing the timeout out
@@ -402,6 +462,27 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    #[test]
+    fn round_robin_picks_one_address_and_each_in_turn_of_the_random_numbers() {
+        let addrs: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.2:1", "[::1]:1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        for random in 0..6_u64 {
+            let chosen = choose_one(&addrs, random);
+            assert_eq!(chosen, &addrs[random as usize % 3..=random as usize % 3]);
+        }
+        assert_eq!(choose_one(&addrs, u64::MAX).len(), 1);
+        assert!(choose_one(&[], 7).is_empty());
+        // The random numbers do pick every address.
+        let mut seen = [false; 3];
+        for _ in 0..300 {
+            let chosen = choose_one(&addrs, random())[0];
+            seen[addrs.iter().position(|a| *a == chosen).unwrap()] = true;
+        }
+        assert_eq!(seen, [true; 3], "300 draws reach every address");
+    }
+
     /// A listener whose accept queue (one connection) is full, so a connect to it hangs; with
     /// the connection filling it.
     fn unanswering() -> (TcpListener, TcpStream) {
@@ -409,6 +490,45 @@ mod tests {
         rustix::net::listen(&listener, 0).unwrap();
         let filler = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         (listener, filler)
+    }
+
+    #[test]
+    fn round_robin_connects_to_one_address_only_without_falling_back() {
+        let live = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let addrs = [dead, live.local_addr().unwrap()];
+        let timeout = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::from_secs(5),
+            ..NextTimeout::default()
+        };
+        // Every address in turn: the dead one is skipped, each connect succeeds.
+        let in_turn = InterruptibleTcpConnector::new(Interrupted::default(), false);
+        for _ in 0..10 {
+            let stream = in_turn.connect_stream(&addrs, timeout).expect("falls back");
+            assert_eq!(stream.peer_addr().unwrap(), addrs[1]);
+        }
+        // One at random: a connect to the dead address fails, with no second try.
+        let round_robin = InterruptibleTcpConnector::new(Interrupted::default(), true);
+        let (mut refused, mut connected) = (0, 0);
+        for _ in 0..60 {
+            match round_robin.connect_stream(&addrs, timeout) {
+                Ok(stream) => {
+                    assert_eq!(stream.peer_addr().unwrap(), addrs[1]);
+                    connected += 1;
+                }
+                Err(ureq::Error::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    refused += 1
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!(
+            refused > 0 && connected > 0,
+            "{refused} refused, {connected} connected"
+        );
     }
 
     #[test]

@@ -3,21 +3,24 @@
 
 pub mod auth;
 mod connect;
+mod proxy;
 mod resolve;
 pub mod retry;
 mod tls;
 
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use ureq::Agent;
 
-use crate::config::EndpointConfig;
-use crate::error::{Error, ErrorKind, Result};
+use crate::config::{EndpointConfig, HttpHeader};
+use crate::error::Result;
 use crate::log::Logger;
 use crate::redact::redact_url;
 use auth::AuthSource;
-use connect::Interrupted;
+use connect::{Interrupted, InterruptibleTcpConnector};
+use proxy::{ConnectHeaders, ProxyPolicy};
 pub use retry::{Backoff, Outcome};
 
 /// The `User-Agent` promrw sends.
@@ -56,8 +59,15 @@ pub struct Transport {
     url: String,
     shown_url: String,
     headers: Vec<(String, String)>,
+    /// `http_headers`: every value of each, sent as header lines of the same name.
+    http_headers: Vec<HttpHeader>,
     auth: AuthSource,
+    /// Which proxy each request goes through.
+    proxy: ProxyPolicy,
+    /// URLs that may hold credentials (the endpoint's, the proxies'), redacted in error texts.
     secrets: Vec<String>,
+    /// Secret values (inline credentials, secret header values), replaced in error texts.
+    hidden: Vec<String>,
     retry_on_http_429: bool,
     follow_redirects: bool,
     /// The configured URL's origin, computed once: redirects send credentials only there.
@@ -140,9 +150,6 @@ impl Transport {
     /// [`Transport::new`], logging to `logger` how the system's CA store was loaded (once per
     /// process: problems reading it at warn, a summary at debug).
     pub fn with_logger(endpoint: &EndpointConfig, logger: &Logger) -> Result<Transport> {
-        let invalid = |field: &str, msg: String| {
-            Error::new(ErrorKind::InvalidConfig, format!("{field}: {msg}"))
-        };
         let mut builder = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
@@ -152,25 +159,36 @@ impl Transport {
             .max_idle_connections(2)
             .max_idle_connections_per_host(1);
         let tls = tls::build(&endpoint.tls, logger)?;
-        // Like Prometheus (proxy_from_environment: false), only an explicit proxy_url is used;
-        // proxy environment variables are ignored.
-        let proxy = match &endpoint.proxy_url {
-            Some(url) => Some(
-                ureq::Proxy::new(url)
-                    .map_err(|e| invalid("proxy_url", format!("{}: {e}", redact_url(url))))?,
-            ),
-            None => None,
-        };
-        builder = builder.proxy(proxy);
+        let proxy = ProxyPolicy::from_endpoint(endpoint)?;
+        // Each request chooses its proxy (see `send_to`); none at the agent level, which would
+        // otherwise be ureq's own reading of the environment.
+        builder = builder.proxy(None);
         let interrupted = Interrupted::default();
-        let agent = tls::agent(builder.build(), tls, interrupted.clone());
+        let tcp = InterruptibleTcpConnector::new(interrupted.clone(), endpoint.round_robin_dns);
+        let connect_headers = ConnectHeaders::new(endpoint.proxy.connect_headers.clone());
+        let agent = tls::agent(
+            builder.build(),
+            tls,
+            tcp,
+            connect_headers.clone(),
+            interrupted.clone(),
+        );
         let auth = AuthSource::new(
             endpoint.basic_auth.as_ref(),
             endpoint.authorization.as_ref(),
         );
-        let mut secrets = auth.inline_secrets();
-        if let Some(proxy) = &endpoint.proxy_url {
-            secrets.push(proxy.clone());
+        let mut hidden = auth.inline_secrets();
+        hidden.extend(connect_headers.secrets());
+        hidden.extend(
+            endpoint
+                .http_headers
+                .iter()
+                .flat_map(|h| h.secrets.iter().map(|s| s.expose().to_string()))
+                .filter(|s| !s.is_empty()),
+        );
+        let mut secrets = proxy.urls();
+        if let Some(url) = &endpoint.proxy_url {
+            secrets.push(url.clone());
         }
         secrets.push(endpoint.url.clone());
         Ok(Transport {
@@ -178,8 +196,11 @@ impl Transport {
             url: endpoint.url.clone(),
             shown_url: redact_url(&endpoint.url),
             headers: endpoint.headers.clone(),
+            http_headers: endpoint.http_headers.clone(),
             auth,
+            proxy,
             secrets,
+            hidden,
             retry_on_http_429: endpoint.queue.retry_on_http_429,
             follow_redirects: endpoint.follow_redirects,
             origin: origin(&endpoint.url),
@@ -291,9 +312,20 @@ impl Transport {
         timeout: Option<Duration>,
         tenant: Option<&str>,
     ) -> Hop {
+        let proxy = match self.proxy.proxy_for(url) {
+            Ok(proxy) => proxy,
+            Err(reason) => return recoverable(reason),
+        };
         let mut request = self.agent.post(url);
-        if let Some(timeout) = timeout {
-            request = request.config().timeout_global(Some(timeout)).build();
+        if timeout.is_some() || !self.proxy.is_direct() {
+            let mut config = request.config();
+            if let Some(timeout) = timeout {
+                config = config.timeout_global(Some(timeout));
+            }
+            if !self.proxy.is_direct() {
+                config = config.proxy(proxy);
+            }
+            request = config.build();
         }
         let mut request = request
             .header("Content-Encoding", "snappy")
@@ -302,6 +334,21 @@ impl Transport {
         if same_origin {
             for (name, value) in &self.headers {
                 request = request.header(name.as_str(), value.as_str());
+            }
+            for header in &self.http_headers {
+                let name = header.name.as_str();
+                for value in &header.values {
+                    request = request.header(name, value.as_str());
+                }
+                for secret in &header.secrets {
+                    request = request.header(name, secret.expose());
+                }
+                for file in &header.files {
+                    match read_header_file(file, name) {
+                        Ok(value) => request = request.header(name, value),
+                        Err(reason) => return recoverable(reason),
+                    }
+                }
             }
         }
         if let (Some(header), Some(tenant)) = (&self.tenant_header, tenant) {
@@ -315,13 +362,7 @@ impl Transport {
                 request = request.header("Authorization", value.expose())
             }
             Ok(_) => {}
-            Err(message) => {
-                return Hop::Done(Outcome::Recoverable {
-                    reason: message,
-                    status: None,
-                    retry_after: None,
-                });
-            }
+            Err(message) => return recoverable(message),
         }
         let mut response = match request.send(body) {
             Ok(response) => response,
@@ -387,9 +428,36 @@ impl Transport {
                 out = out.replace(secret.as_str(), &redact_url(secret));
             }
         }
-        for secret in self.auth.inline_secrets() {
-            out = out.replace(&secret, "xxxxx");
+        for secret in &self.hidden {
+            out = out.replace(secret.as_str(), "xxxxx");
         }
         out
     }
+}
+
+/// A POST that is not made, to be retried: a credentials or header file unreadable, or no
+/// proxy to be had.
+fn recoverable(reason: String) -> Hop {
+    Hop::Done(Outcome::Recoverable {
+        reason,
+        status: None,
+        retry_after: None,
+    })
+}
+
+/// One value of `http_headers.<name>.files`: the file's contents, trimmed of surrounding
+/// whitespace, read at each request as Prometheus reads it (so a rotated value is picked up).
+/// The error names the header and the file, never the contents.
+fn read_header_file(path: &Path, name: &str) -> std::result::Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("http_headers.{name}: cannot read {}: {e}", path.display()))?;
+    let value = text.trim();
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "http_headers.{name}: {} does not hold a valid HTTP header value (it has control \
+             characters)",
+            path.display()
+        ));
+    }
+    Ok(value.to_string())
 }

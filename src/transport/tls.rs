@@ -1,9 +1,12 @@
-//! TLS settings: trust roots, a client certificate from `cert_file`/`key_file`,
-//! `insecure_skip_verify`, and `server_name`.
+//! TLS settings: trust roots, a client certificate (`cert_file`/`key_file`, or inline `cert`/
+//! `key`), `insecure_skip_verify`, `server_name`, and the protocol versions
+//! (`min_version`/`max_version`).
 //!
-//! Every https connection goes through one connector chain: [`RefuseSocksProxy`], CONNECT
-//! proxy, TCP (interruptible: `connect.rs`), then [`RustlsConnector`], which runs rustls with
-//! the settings [`build`] made.
+//! Every connection goes through one connector chain: the CONNECT proxy connector
+//! (`proxy.rs`: SOCKS refusal, and the tunnel, with its own TCP connection to the proxy and,
+//! for an https proxy, a TLS one made by [`handshake`]), TCP (interruptible: `connect.rs`),
+//! then [`RustlsConnector`], which runs rustls with the settings [`build`] made on https
+//! connections.
 //! The server certificate is checked against `server_name` when it is set (and that name is
 //! sent as SNI, as Prometheus's `tls_config.server_name` does), else against the URL host.
 //! ureq's own rustls connector is not used: it can only trust either the built-in roots or a
@@ -11,10 +14,17 @@
 //!
 //! Trust roots, unless `insecure_skip_verify`: the built-in web roots (webpki-roots), the
 //! system's CA store (rustls-native-certs: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else
-//! the platform store, e.g. /etc/ssl/certs on Debian), and the certificates of `ca_file`.
+//! the platform store, e.g. /etc/ssl/certs on Debian), and the certificates of `ca_file` or
+//! of the inline `ca` (the same: added to the others, not replacing them).
 //! The first two are loaded once per process ([`base_roots`]); a system store that is
 //! missing or partly unreadable is not an error: what could be read is used, and the
 //! problems are logged once.
+//!
+//! Protocol versions: rustls speaks TLS 1.2 and 1.3 only. `min_version` `TLS10` or `TLS11`
+//! therefore means TLS 1.2 at least, in effect (Prometheus would also accept 1.0 or 1.1
+//! there); `TLS12` or unset, 1.2 and 1.3; `TLS13`, 1.3 only. `max_version` `TLS12` means 1.2
+//! only; `TLS13` or unset, up to 1.3 (below `TLS12` is refused when the sender starts). See
+//! [`protocol_versions`].
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -23,22 +33,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::connect::{Interrupted, InterruptibleTcpConnector};
+use super::proxy::{ConnectHeaders, ProxyConnector};
 use super::resolve::InterruptibleResolver;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-    StreamOwned,
+    AlertDescription, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    SignatureScheme, StreamOwned, SupportedProtocolVersion,
 };
+use ureq::Agent;
+use ureq::http::Uri;
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
-    Transport, TransportAdapter,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
 };
-use ureq::{Agent, ProxyProtocol};
 
-use crate::config::TlsConfig;
+use crate::config::{TlsConfig, TlsVersion};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 
@@ -48,87 +60,119 @@ use crate::log::{LogLevel, Logger};
 pub struct TlsSettings {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
+    /// The protocol versions offered, for handshake errors (e.g. "only TLS 1.3").
+    versions: &'static str,
 }
 
 impl fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsSettings")
             .field("server_name", &self.server_name)
+            .field("versions", &self.versions)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds the TLS settings of an endpoint, reading the PEM files now so errors surface at
-/// start (e.g. a key that does not match its certificate fails the configuration instead of
-/// every connection). Problems with the system's CA store go to `logger`, once per process.
+/// Builds the TLS settings of an endpoint, reading the PEM files (or parsing the inline PEM)
+/// now so errors surface at start (e.g. a key that does not match its certificate fails the
+/// configuration instead of every connection). Problems with the system's CA store go to
+/// `logger`, once per process.
 pub fn build(tls: &TlsConfig, logger: &Logger) -> Result<TlsSettings> {
     let server_name = match &tls.server_name {
         Some(name) => Some(server_name(name).map_err(|e| invalid("tls_config.server_name", e))?),
         None => None,
     };
+    let versions = protocol_versions(tls.min_version, tls.max_version)?;
     Ok(TlsSettings {
-        config: client_config(tls, logger)?,
+        config: client_config(tls, &versions, logger)?,
         server_name,
+        versions: describe_versions(
+            &versions,
+            tls.min_version.is_some() || tls.max_version.is_some(),
+        ),
     })
 }
 
-/// Makes the agent for an endpoint: ureq's `config` (timeouts, proxy) with promrw's connector
-/// chain, whose TLS is done by a [`RustlsConnector`] with `tls`, and whose TCP connects and
-/// name lookups give up once `interrupted` is set.
-pub fn agent(config: ureq::config::Config, tls: TlsSettings, interrupted: Interrupted) -> Agent {
-    let connector = RustlsConnector::new(&config, tls);
-    let chain = RefuseSocksProxy
-        .chain(ConnectProxyConnector::default())
-        .chain(InterruptibleTcpConnector::new(interrupted.clone()))
-        .chain(connector);
-    Agent::with_parts(config, chain, InterruptibleResolver::new(interrupted))
+/// The protocol versions rustls may negotiate for `min_version` and `max_version`, lowest
+/// first. rustls has TLS 1.2 and 1.3 only, so a `min` of `TLS10` or `TLS11` is the same as
+/// `TLS12`; a `max` below `TLS12` leaves no version and is an error (the sender refuses it
+/// before it gets here).
+pub fn protocol_versions(
+    min: Option<TlsVersion>,
+    max: Option<TlsVersion>,
+) -> Result<Vec<&'static SupportedProtocolVersion>> {
+    let low = min.unwrap_or(TlsVersion::Tls12);
+    let high = max.unwrap_or(TlsVersion::Tls13);
+    let versions: Vec<_> = [
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(version, _)| low <= *version && *version <= high)
+    .map(|(_, supported)| supported)
+    .collect();
+    if versions.is_empty() {
+        return Err(invalid(
+            "tls_config.max_version",
+            format!(
+                "{} leaves no TLS version to negotiate: promrw speaks TLS 1.2 and 1.3",
+                high.as_str()
+            ),
+        ));
+    }
+    Ok(versions)
 }
 
-/// The first link of the chain: ureq's SOCKS support is not compiled in and the TCP
-/// connector ignores proxies, so a configured SOCKS proxy fails the connection instead of
-/// being bypassed. (ureq itself ignores one taken from the environment, and so does this.)
-#[derive(Debug)]
-pub struct RefuseSocksProxy;
-
-impl<In: Transport> Connector<In> for RefuseSocksProxy {
-    type Out = In;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> std::result::Result<Option<In>, ureq::Error> {
-        if let Some(proxy) = details.config.proxy() {
-            let socks = !matches!(proxy.protocol(), ProxyProtocol::Http | ProxyProtocol::Https);
-            if socks && !proxy.is_from_env() && !proxy.is_no_proxy(details.uri) {
-                return Err(other(
-                    "proxy_url: SOCKS proxies are not supported".to_string(),
-                ));
-            }
-        }
-        Ok(chained)
+/// How handshake errors describe the offered `versions`; `configured` when min_version or
+/// max_version is set.
+fn describe_versions(
+    versions: &[&'static SupportedProtocolVersion],
+    configured: bool,
+) -> &'static str {
+    let has = |v: &SupportedProtocolVersion| versions.iter().any(|s| s.version == v.version);
+    match (
+        has(&rustls::version::TLS12),
+        has(&rustls::version::TLS13),
+        configured,
+    ) {
+        (true, true, _) => "TLS 1.2 and 1.3",
+        (true, false, true) => "only TLS 1.2 (tls_config.max_version: TLS12)",
+        (false, true, true) => "only TLS 1.3 (tls_config.min_version: TLS13)",
+        (true, false, false) => "only TLS 1.2",
+        _ => "only TLS 1.3",
     }
+}
+
+/// Makes the agent for an endpoint: ureq's `config` (timeouts; no proxy, which each request
+/// chooses) with promrw's connector chain: the CONNECT proxy connector (sending
+/// `connect_headers`), `tcp`, and a [`RustlsConnector`] with `tls`; its name lookups give up
+/// once `interrupted` is set.
+pub fn agent(
+    config: ureq::config::Config,
+    tls: TlsSettings,
+    tcp: InterruptibleTcpConnector,
+    connect_headers: ConnectHeaders,
+    interrupted: Interrupted,
+) -> Agent {
+    let proxy = ProxyConnector::new(tcp.clone(), tls.clone(), connect_headers);
+    let chain = proxy.chain(tcp).chain(RustlsConnector::new(tls));
+    Agent::with_parts(config, chain, InterruptibleResolver::new(interrupted))
 }
 
 /// A connector that wraps https connections in rustls, verifying the server certificate
 /// against the configured `server_name` (also sent as SNI) or, without one, the URL host.
 ///
-/// A TLS connection to an https CONNECT proxy itself is always checked against the proxy's
-/// host; only the tunnelled connection to the endpoint uses the configured name.
+/// A TLS connection to an https CONNECT proxy itself is not made here but by the proxy
+/// connector, which checks it against the proxy's host; only the tunnelled connection to the
+/// endpoint uses the configured name.
 pub struct RustlsConnector {
     tls: TlsSettings,
-    /// Whether the agent goes through a proxy, so a connection made without one is the
-    /// connection to the proxy.
-    proxied: bool,
 }
 
 impl RustlsConnector {
-    /// A connector for an agent with `config` (its proxy) and the TLS settings `tls`.
-    pub fn new(config: &ureq::config::Config, tls: TlsSettings) -> Self {
-        RustlsConnector {
-            tls,
-            proxied: config.proxy().is_some(),
-        }
+    /// A connector with the TLS settings `tls`.
+    pub fn new(tls: TlsSettings) -> Self {
+        RustlsConnector { tls }
     }
 }
 
@@ -136,7 +180,6 @@ impl fmt::Debug for RustlsConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RustlsConnector")
             .field("tls", &self.tls)
-            .field("proxied", &self.proxied)
             .finish()
     }
 }
@@ -155,31 +198,71 @@ impl<In: Transport> Connector<In> for RustlsConnector {
         if !details.needs_tls() || transport.is_tls() {
             return Ok(Some(Either::A(transport)));
         }
-        // The proxy connection is made with a copy of the config that has no proxy.
-        let to_proxy = self.proxied && details.config.proxy().is_none();
         let name = match &self.tls.server_name {
-            Some(name) if !to_proxy => name.clone(),
-            _ => {
-                let host = details.uri.host().unwrap_or_default();
-                server_name(host.trim_start_matches('[').trim_end_matches(']')).map_err(other)?
-            }
+            Some(name) => name.clone(),
+            None => host_name(details.uri)?,
         };
-        let mut conn = ClientConnection::new(self.tls.config.clone(), name)?;
-        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock)?;
-        let buffers = LazyBuffers::new(
-            details.config.input_buffer_size(),
-            details.config.output_buffer_size(),
-        );
-        Ok(Some(Either::B(RustlsTransport {
-            buffers,
-            stream: StreamOwned::new(conn, sock),
-        })))
+        handshake(&self.tls, transport.boxed(), name, details).map(|t| Some(Either::B(t)))
     }
 }
 
-/// An established rustls connection made by [`RustlsConnector`].
+/// The name of `uri`'s host (a DNS name or an IP address) for verifying its certificate.
+pub(super) fn host_name(uri: &Uri) -> std::result::Result<ServerName<'static>, ureq::Error> {
+    let host = uri.host().unwrap_or_default();
+    server_name(host.trim_start_matches('[').trim_end_matches(']')).map_err(other)
+}
+
+/// Runs a TLS handshake with `tls` over `transport`, verifying the server as `name` (and
+/// sending it as SNI). A failed handshake's error says so, and for a protocol version
+/// mismatch which versions this side offered.
+pub(super) fn handshake(
+    tls: &TlsSettings,
+    transport: Box<dyn Transport>,
+    name: ServerName<'static>,
+    details: &ConnectionDetails,
+) -> std::result::Result<RustlsTransport, ureq::Error> {
+    let mut conn = ClientConnection::new(tls.config.clone(), name)?;
+    let mut sock = TransportAdapter::new(transport, details.current_time.clone());
+    sock.set_timeout(details.timeout);
+    conn.complete_io(&mut sock)
+        .map_err(|e| handshake_error(e, tls.versions))?;
+    let buffers = LazyBuffers::new(
+        details.config.input_buffer_size(),
+        details.config.output_buffer_size(),
+    );
+    Ok(RustlsTransport {
+        buffers,
+        stream: StreamOwned::new(conn, sock),
+    })
+}
+
+/// The error of a failed handshake: a timeout or an I/O error as it was, a TLS error as
+/// "TLS handshake failed: ...", with the versions offered when the peer refused them.
+fn handshake_error(error: std::io::Error, versions: &str) -> ureq::Error {
+    let Some(tls_error) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        // Timeouts and I/O errors say what they are (and a timeout stays one).
+        return ureq::Error::from(error);
+    };
+    let version_problem = matches!(
+        tls_error,
+        rustls::Error::AlertReceived(AlertDescription::ProtocolVersion)
+            | rustls::Error::PeerIncompatible(_)
+    );
+    let hint = if version_problem {
+        format!("; no TLS version in common with the server: promrw offered {versions}")
+    } else {
+        String::new()
+    };
+    ureq::Error::Io(std::io::Error::new(
+        error.kind(),
+        format!("TLS handshake failed: {tls_error}{hint}"),
+    ))
+}
+
+/// An established rustls connection made by [`RustlsConnector`] (or to an https proxy).
 pub struct RustlsTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
@@ -224,19 +307,74 @@ impl Transport for RustlsTransport {
     }
 }
 
+/// Where a PEM item comes from: its `*_file` or the inline key of the same name.
+#[derive(Clone, Copy)]
+enum Pem<'a> {
+    /// Read from this file.
+    File(&'a Path),
+    /// Given inline in the configuration.
+    Inline(&'a str),
+}
+
+impl<'a> Pem<'a> {
+    /// The source of one item, from the file key (`file`) or the inline one (`inline`): the
+    /// file when both are set (the configuration refuses that), `None` when neither is.
+    fn of(file: Option<&'a Path>, inline: Option<&'a str>) -> Option<Pem<'a>> {
+        match (file, inline) {
+            (Some(path), _) => Some(Pem::File(path)),
+            (None, Some(text)) => Some(Pem::Inline(text)),
+            (None, None) => None,
+        }
+    }
+
+    /// The configuration key, given the file key's name (`ca_file` -> `tls_config.ca_file`,
+    /// or `tls_config.ca` when inline).
+    fn field(&self, file_key: &str) -> String {
+        match self {
+            Pem::File(_) => format!("tls_config.{file_key}"),
+            Pem::Inline(_) => format!("tls_config.{}", file_key.trim_end_matches("_file")),
+        }
+    }
+
+    /// The bytes: the file's contents or the inline text.
+    fn bytes(&self, field: &str) -> Result<Vec<u8>> {
+        match self {
+            Pem::File(path) => read(path, field),
+            Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
+        }
+    }
+
+    /// `prefix` for an error about the item: the path and ": " for a file; nothing inline
+    /// (the field names it, and its text, possibly a key, is never quoted).
+    fn shown(&self) -> String {
+        match self {
+            Pem::File(path) => format!("{}: ", path.display()),
+            Pem::Inline(_) => String::new(),
+        }
+    }
+}
+
 /// The rustls client settings for `tls`: the process's default crypto provider (else ring),
-/// the trust roots (see the module documentation) or none with `insecure_skip_verify`, and the
-/// client certificate. Errors name the field at fault.
-fn client_config(tls: &TlsConfig, logger: &Logger) -> Result<Arc<ClientConfig>> {
+/// the protocol `versions`, the trust roots (see the module documentation) or none with
+/// `insecure_skip_verify`, and the client certificate. Errors name the field at fault.
+fn client_config(
+    tls: &TlsConfig,
+    versions: &[&'static SupportedProtocolVersion],
+    logger: &Logger,
+) -> Result<Arc<ClientConfig>> {
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .with_protocol_versions(versions)
         .map_err(|e| invalid("tls_config", format!("TLS setup failed: {e}")))?;
     // Read even when verification is off, so a wrong path is reported all the same.
-    let ca = match &tls.ca_file {
-        Some(path) => Some((path, read_certs(path, "tls_config.ca_file")?)),
+    let ca = match Pem::of(tls.ca_file.as_deref(), tls.ca.as_deref()) {
+        Some(pem) => {
+            let field = pem.field("ca_file");
+            let certs = read_certs(pem, &field)?;
+            Some((pem, field, certs))
+        }
         None => None,
     };
     let builder = if tls.insecure_skip_verify {
@@ -247,34 +385,38 @@ fn client_config(tls: &TlsConfig, logger: &Logger) -> Result<Arc<ClientConfig>> 
         let base = base_roots();
         base.report(logger);
         let mut roots = base.store.clone();
-        if let Some((path, certs)) = ca {
+        if let Some((pem, field, certs)) = ca {
             let (added, _ignored) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(invalid(
-                    "tls_config.ca_file",
-                    format!("{}: no usable CA certificate", path.display()),
+                    &field,
+                    format!("{}no usable CA certificate", pem.shown()),
                 ));
             }
         }
         builder.with_root_certificates(roots)
     };
-    let config = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert_file), Some(key_file)) => {
-            let chain = read_certs(cert_file, "tls_config.cert_file")?;
-            let key_pem = read(key_file, "tls_config.key_file")?;
+    let cert = Pem::of(tls.cert_file.as_deref(), tls.cert.as_deref());
+    let key = Pem::of(
+        tls.key_file.as_deref(),
+        tls.key.as_ref().map(|k| k.expose()),
+    );
+    let config = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let cert_field = cert.field("cert_file");
+            let key_field = key.field("key_file");
+            let chain = read_certs(cert, &cert_field)?;
+            let key_pem = key.bytes(&key_field)?;
             // The PEM label tells PKCS#1, PKCS#8 and SEC1 keys apart.
-            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
                 invalid(
-                    "tls_config.key_file",
-                    format!("{}: {}", key_file.display(), pem_error(e, "private key")),
+                    &key_field,
+                    format!("{}{}", key.shown(), pem_error(e, "private key")),
                 )
             })?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                invalid(
-                    "tls_config.key_file",
-                    format!("unusable with tls_config.cert_file: {e}"),
-                )
-            })?
+            builder
+                .with_client_auth_cert(chain, private_key)
+                .map_err(|e| invalid(&key_field, format!("unusable with {cert_field}: {e}")))?
         }
         // The configuration refuses one without the other.
         _ => builder.with_no_client_auth(),
@@ -449,21 +591,21 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// Reads every certificate of the PEM file named by `field`; fails when there is none.
-fn read_certs(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = read(path, field)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+/// Reads every certificate of the PEM item named by `field`; fails when there is none.
+fn read_certs(pem: Pem<'_>, field: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let bytes = pem.bytes(field)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| {
             invalid(
                 field,
-                format!("{}: {}", path.display(), pem_error(e, "certificate")),
+                format!("{}{}", pem.shown(), pem_error(e, "certificate")),
             )
         })?;
     if certs.is_empty() {
         return Err(invalid(
             field,
-            format!("{}: no PEM certificate found", path.display()),
+            format!("{}no PEM certificate found", pem.shown()),
         ));
     }
     Ok(certs)
@@ -531,6 +673,207 @@ mod tests {
             .push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn min_and_max_version_choose_the_rustls_protocol_versions() {
+        use TlsVersion::*;
+        let names = |min, max| {
+            protocol_versions(min, max)
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>()
+        };
+        let both = vec![
+            rustls::ProtocolVersion::TLSv1_2,
+            rustls::ProtocolVersion::TLSv1_3,
+        ];
+        assert_eq!(names(None, None), both);
+        // TLS 1.0 and 1.1 as the minimum: 1.2 at least, rustls has nothing older.
+        assert_eq!(names(Some(Tls10), None), both);
+        assert_eq!(names(Some(Tls11), Some(Tls13)), both);
+        assert_eq!(names(Some(Tls12), None), both);
+        assert_eq!(
+            names(Some(Tls13), None),
+            vec![rustls::ProtocolVersion::TLSv1_3]
+        );
+        assert_eq!(
+            names(None, Some(Tls12)),
+            vec![rustls::ProtocolVersion::TLSv1_2]
+        );
+        assert_eq!(
+            names(Some(Tls10), Some(Tls12)),
+            vec![rustls::ProtocolVersion::TLSv1_2]
+        );
+        assert_eq!(
+            names(Some(Tls13), Some(Tls13)),
+            vec![rustls::ProtocolVersion::TLSv1_3]
+        );
+        let error = protocol_versions(None, Some(Tls11)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            error.message().contains("tls_config.max_version"),
+            "{error}"
+        );
+
+        // The settings reach rustls: the version negotiated with a server that has both.
+        let both_server = [&rustls::version::TLS12, &rustls::version::TLS13];
+        let only_12 = [&rustls::version::TLS12];
+        let only_13 = [&rustls::version::TLS13];
+        let client = |min, max| {
+            let tls = TlsConfig {
+                min_version: min,
+                max_version: max,
+                insecure_skip_verify: true,
+                ..TlsConfig::default()
+            };
+            build(&tls, &Logger::default()).unwrap()
+        };
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(negotiate(&client(None, None), &both_server), Ok(TLSv1_3));
+        assert_eq!(
+            negotiate(&client(None, Some(Tls12)), &both_server),
+            Ok(TLSv1_2)
+        );
+        assert_eq!(negotiate(&client(Some(Tls10), None), &only_12), Ok(TLSv1_2));
+        assert_eq!(
+            negotiate(&client(Some(Tls13), None), &both_server),
+            Ok(TLSv1_3)
+        );
+        assert_eq!(
+            negotiate(&client(Some(Tls13), None), &only_12),
+            Err(rustls::Error::AlertReceived(
+                AlertDescription::ProtocolVersion
+            ))
+        );
+        assert!(negotiate(&client(None, Some(Tls12)), &only_13).is_err());
+    }
+
+    /// Runs a handshake in memory between `client` and a server (certificate for
+    /// `server.test`) offering `versions`: the version agreed, or the client's error.
+    fn negotiate(
+        client: &TlsSettings,
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> std::result::Result<rustls::ProtocolVersion, rustls::Error> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["server.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        let name = ServerName::try_from("server.test").unwrap();
+        let mut conn = ClientConnection::new(client.config.clone(), name).unwrap();
+        for _ in 0..20 {
+            let mut bytes = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut bytes).unwrap();
+            }
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            // A refusal is sent to the client as an alert.
+            let _ = server.process_new_packets();
+            let mut bytes = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut bytes).unwrap();
+            }
+            conn.read_tls(&mut bytes.as_slice()).unwrap();
+            conn.process_new_packets()?;
+            if !conn.is_handshaking() {
+                return Ok(conn.protocol_version().unwrap());
+            }
+        }
+        panic!("no handshake in 20 rounds");
+    }
+
+    #[test]
+    fn a_version_mismatch_says_what_was_offered() {
+        let error = handshake_error(
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
+            ),
+            "only TLS 1.3 (tls_config.min_version: TLS13)",
+        );
+        let text = error.to_string();
+        assert!(text.contains("TLS handshake failed"), "{text}");
+        assert!(
+            text.contains("no TLS version in common with the server: promrw offered only TLS 1.3 (tls_config.min_version: TLS13)"),
+            "{text}"
+        );
+        // Other handshake failures have no such hint; timeouts stay timeouts.
+        let error = handshake_error(
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(AlertDescription::BadCertificate),
+            ),
+            "TLS 1.2 and 1.3",
+        );
+        assert!(!error.to_string().contains("in common"), "{error}");
+        let error = handshake_error(std::io::ErrorKind::TimedOut.into(), "TLS 1.2 and 1.3");
+        assert!(
+            matches!(error, ureq::Error::Io(_) | ureq::Error::Timeout(_)),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn inline_pem_is_checked_like_the_files_and_never_quoted() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let other_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let good = TlsConfig {
+            ca: Some(ca_pem("promrw unit inline CA")),
+            cert: Some(cert.pem()),
+            key: Some(crate::config::Secret::new(key.serialize_pem())),
+            ..TlsConfig::default()
+        };
+        build(&good, &Logger::default()).expect("inline CA, certificate and key");
+        let cases = [
+            (
+                TlsConfig {
+                    ca: Some("not a certificate".to_string()),
+                    ..TlsConfig::default()
+                },
+                "tls_config.ca: no PEM certificate found",
+            ),
+            (
+                TlsConfig {
+                    cert: Some(cert.pem()),
+                    key: Some(crate::config::Secret::new(other_key.clone())),
+                    ..TlsConfig::default()
+                },
+                "tls_config.key: unusable with tls_config.cert",
+            ),
+            (
+                TlsConfig {
+                    cert: Some(cert.pem()),
+                    key: Some(crate::config::Secret::new("secret garbage")),
+                    ..TlsConfig::default()
+                },
+                "tls_config.key: no PEM private key found",
+            ),
+        ];
+        for (tls, wanted) in cases {
+            let error = build(&tls, &Logger::default()).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+            assert!(error.message().starts_with(wanted), "{error}");
+            assert!(!error.message().contains("garbage"), "{error}");
+            assert!(!error.message().contains("PRIVATE KEY"), "{error}");
+        }
     }
 
     #[test]
