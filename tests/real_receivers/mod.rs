@@ -219,16 +219,26 @@ impl RealReceiver {
 
     /// Like [`RealReceiver::start`], with extra command-line flags (kept across restarts).
     pub fn start_with(kind: Kind, extra_args: &[&str]) -> RealReceiver {
+        // Minimal configuration: no scrape jobs, so only remote-written data is stored.
+        let config = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n";
+        RealReceiver::start_inner(kind, extra_args, config)
+    }
+
+    /// Starts Prometheus like [`RealReceiver::start_with`], with `config` as its
+    /// `prometheus.yml` instead of the minimal receiver configuration: a Prometheus that
+    /// scrapes and remote-writes (a sender), as `tests/relabel_vs_prometheus.rs` runs it.
+    pub fn start_prometheus_with_config(config: &str, extra_args: &[&str]) -> RealReceiver {
+        RealReceiver::start_inner(Kind::Prometheus, extra_args, config)
+    }
+
+    /// Starts `kind`; `prometheus_config` is written as Prometheus's `prometheus.yml`.
+    fn start_inner(kind: Kind, extra_args: &[&str], prometheus_config: &str) -> RealReceiver {
         let bin = binary(kind);
         let dir = TempDir::new(kind.command());
         std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
         if kind == Kind::Prometheus {
-            // Minimal configuration: no scrape jobs, so only remote-written data is stored.
-            std::fs::write(
-                dir.path().join("prometheus.yml"),
-                "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n",
-            )
-            .expect("write prometheus.yml");
+            std::fs::write(dir.path().join("prometheus.yml"), prometheus_config)
+                .expect("write prometheus.yml");
         }
         let mut receiver = RealReceiver {
             kind,
