@@ -951,6 +951,9 @@ fn url_for(host: &str, port: u16) -> String {
 const CHILD_CONFIG_VAR: &str = "PROMRW_TEST_HTTP_CONFIG_CHILD_CONFIG";
 /// `delivered`, or `refused:<text the error must contain>`.
 const CHILD_EXPECT_VAR: &str = "PROMRW_TEST_HTTP_CONFIG_CHILD_EXPECT";
+/// The name of the child's series: one per child, since each child's timestamps start
+/// afresh and a receiver stores a series' samples in order only.
+const CHILD_SERIES_VAR: &str = "PROMRW_TEST_HTTP_CONFIG_CHILD_SERIES";
 /// Every variable Go's (and so Prometheus's) proxy selection reads, cleared in each child.
 const PROXY_VARS: [&str; 7] = [
     "HTTP_PROXY",
@@ -965,6 +968,8 @@ const PROXY_VARS: [&str; 7] = [
 /// Runs [`child_sends_with_the_proxy_environment`] in a child process with `config`, the
 /// environment `env` (the proxy variables otherwise cleared) and `expect`; asserts it passed.
 fn run_child(config: &str, env: &[(&str, String)], expect: &str) {
+    static CHILDREN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let child = CHILDREN.fetch_add(1, Ordering::SeqCst);
     let mut command = Command::new(std::env::current_exe().expect("test binary"));
     command
         .args([
@@ -975,7 +980,8 @@ fn run_child(config: &str, env: &[(&str, String)], expect: &str) {
             "--test-threads=1",
         ])
         .env(CHILD_CONFIG_VAR, config)
-        .env(CHILD_EXPECT_VAR, expect);
+        .env(CHILD_EXPECT_VAR, expect)
+        .env(CHILD_SERIES_VAR, format!("from_environment_{child}"));
     for var in PROXY_VARS {
         command.env_remove(var);
     }
@@ -1008,8 +1014,9 @@ fn child_sends_with_the_proxy_environment() {
         return;
     }
     assert_eq!(expect, "delivered");
+    let series = std::env::var(CHILD_SERIES_VAR).expect("series name");
     let run = Run::start(&text);
-    run.deliver("from_environment");
+    run.deliver(&series);
     run.close();
 }
 

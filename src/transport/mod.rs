@@ -301,8 +301,9 @@ impl Transport {
         }
     }
 
-    /// One POST of `body` to `url`: the outcome, or the redirect it answered with. Configured
-    /// headers and credentials go only to the configured origin.
+    /// One POST of `body` to `url` (through the proxy [`ProxyPolicy`] picks for it): the
+    /// outcome, or the redirect it answered with. Configured headers (`headers` and
+    /// `http_headers`) and credentials go only to the configured origin.
     fn send_to(
         &self,
         url: &str,

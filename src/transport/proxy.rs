@@ -119,7 +119,8 @@ impl ProxyPolicy {
         })))
     }
 
-    /// Whether requests choose their proxy (else none is ever used).
+    /// Whether no request ever goes through a proxy (else each request is given its proxy,
+    /// or none, by [`ProxyPolicy::proxy_for`]).
     pub fn is_direct(&self) -> bool {
         matches!(self, ProxyPolicy::Direct)
     }
