@@ -414,10 +414,7 @@ fn apply_to_value(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) -> bool 
         Replace => replace(rule, b, value),
         Lowercase => b.set(&rule.target_label, expand::to_lower(value)),
         Uppercase => b.set(&rule.target_label, expand::to_upper(value)),
-        HashMod => b.set(
-            &rule.target_label,
-            hashmod(value, rule.modulus).to_string(),
-        ),
+        HashMod => b.set(&rule.target_label, hashmod(value, rule.modulus).to_string()),
         LabelMap | LabelDrop | LabelKeep => unreachable!("handled by apply"),
     }
     true
