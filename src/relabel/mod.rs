@@ -341,11 +341,11 @@ impl<'a> Builder<'a> {
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
-    fn set(&mut self, name: &str, value: String) {
+    fn set<N: AsRef<str> + Into<String>>(&mut self, name: N, value: String) {
         if value.is_empty() {
-            return self.del(name);
+            return self.del(name.as_ref());
         }
-        match self.add.iter_mut().find(|l| l.name == name) {
+        match self.add.iter_mut().find(|l| l.name == name.as_ref()) {
             Some(label) => label.value = value,
             None => self.add.push(Label::new(name, value)),
         }
@@ -382,8 +382,10 @@ impl<'a> Builder<'a> {
             .filter(|l| !self.shadowed(&l.name))
             .cloned()
             .collect();
-        out.extend(self.add);
-        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        if !self.add.is_empty() {
+            out.extend(self.add);
+            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
         out
     }
 }
@@ -392,36 +394,48 @@ impl<'a> Builder<'a> {
 fn apply(rule: &RelabelRule, b: &mut Builder<'_>) -> bool {
     use RelabelAction::*;
     match rule.action {
+        Keep | Drop | KeepEqual | DropEqual => return decide(rule, b),
         LabelMap => label_map(rule, b),
         LabelDrop => delete_names(b, |name| rule.regex.regex.is_match(name)),
         LabelKeep => delete_names(b, |name| !rule.regex.regex.is_match(name)),
-        _ => {
-            let value = joined_source(rule, b);
-            return apply_to_value(rule, b, &value);
+        Replace | Lowercase | Uppercase | HashMod => {
+            let value = joined_source(rule, b).into_owned();
+            rewrite(rule, b, &value);
         }
     }
     true
 }
 
-/// The actions that read the joined source values; false when the series is dropped.
-fn apply_to_value(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) -> bool {
+/// `keep`, `drop`, `keepequal`, `dropequal`: whether the series stays.
+fn decide(rule: &RelabelRule, b: &Builder<'_>) -> bool {
+    use RelabelAction::*;
+    let value = joined_source(rule, b);
+    match rule.action {
+        Keep => rule.regex.regex.is_match(&value),
+        Drop => !rule.regex.regex.is_match(&value),
+        KeepEqual => b.get(&rule.target_label) == value,
+        DropEqual => b.get(&rule.target_label) != value,
+        _ => true,
+    }
+}
+
+/// `replace`, `lowercase`, `uppercase`, `hashmod`: write from the joined source values.
+fn rewrite(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) {
     use RelabelAction::*;
     match rule.action {
-        Keep => return rule.regex.regex.is_match(value),
-        Drop => return !rule.regex.regex.is_match(value),
-        KeepEqual => return b.get(&rule.target_label) == value,
-        DropEqual => return b.get(&rule.target_label) != value,
         Replace => replace(rule, b, value),
         Lowercase => b.set(&rule.target_label, expand::to_lower(value)),
         Uppercase => b.set(&rule.target_label, expand::to_upper(value)),
         HashMod => b.set(&rule.target_label, hashmod(value, rule.modulus).to_string()),
-        LabelMap | LabelDrop | LabelKeep => unreachable!("handled by apply"),
+        _ => {}
     }
-    true
 }
 
-/// The source labels' current values joined with the separator.
-fn joined_source(rule: &RelabelRule, b: &Builder<'_>) -> String {
+/// The source labels' current values joined with the separator (borrowed for one label).
+fn joined_source<'b>(rule: &RelabelRule, b: &'b Builder<'_>) -> Cow<'b, str> {
+    if let [name] = rule.source_labels.as_slice() {
+        return Cow::Borrowed(b.get(name));
+    }
     let mut out = String::new();
     for (i, name) in rule.source_labels.iter().enumerate() {
         if i > 0 {
@@ -429,7 +443,7 @@ fn joined_source(rule: &RelabelRule, b: &Builder<'_>) -> String {
         }
         out.push_str(b.get(name));
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `replace`.
@@ -443,7 +457,7 @@ fn replace(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) {
         return;
     }
     let result = expand::expand(&rule.replacement, &caps, names);
-    b.set(&target, result);
+    b.set(target, result);
 }
 
 /// `hashmod`: the last 8 bytes of the MD5 sum, big-endian, modulo `modulus` (non-zero).
@@ -465,7 +479,7 @@ fn label_map(rule: &RelabelRule, b: &mut Builder<'_>) {
         })
         .collect();
     for (name, value) in copies {
-        b.set(&name, value);
+        b.set(name, value);
     }
 }
 

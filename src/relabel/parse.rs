@@ -275,10 +275,9 @@ fn is_valid_target_template(target: &str) -> bool {
     }
 }
 
-/// Prometheus's `relabelTargetLegacy`, `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$`: a
-/// non-empty sequence of `[a-zA-Z_]`, `$word` and `${word}`, each item but `$`-items possibly
-/// followed by `\w*`; digits may appear anywhere except first. Equivalently: it does not start
-/// with a digit, and it is made of word characters and well-formed `$` references.
+/// Prometheus's `relabelTargetLegacy`, `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$` (`\w`
+/// ASCII), which amounts to: not starting with a digit, and made of word characters and
+/// well-formed `$word` / `${word}` references (a property test checks the two agree).
 fn is_label_name_template(s: &str) -> bool {
     let bytes = s.as_bytes();
     if bytes.is_empty() || bytes[0].is_ascii_digit() {
