@@ -333,7 +333,7 @@ pub(super) struct GoRegex {
 }
 
 /// Compiles a relabel regex as Prometheus does: `^(?s:<regex>)$`, Go's syntax and meaning.
-/// The error reads like Go's (`error parsing regexp: <what>: `<expression>``).
+/// The error reads like Go's: `error parsing regexp: WHAT: EXPRESSION`, the expression in backquotes.
 pub(super) fn compile_go_regex(regex: &str) -> Result<GoRegex, String> {
     let whole = format!("^(?s:{regex})$");
     let (translated, names) = Translator::new(&whole)
