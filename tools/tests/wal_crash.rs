@@ -134,10 +134,11 @@ fn soak(dir: &TempDir, url: &str, drain: bool) -> Soak {
         .arg(url)
         .arg("--series")
         .arg(SERIES.to_string())
-        // Segments of 512 KiB: a rotation every thousand rounds or so; the budget (4 MiB)
-        // is far above what a run leaves unsent, so nothing is dropped.
+        // Segments of 1 MiB: a rotation every two thousand rounds or so; the budget (8 MiB)
+        // is far above what the runs leave unsent even on a slow, loaded host, so nothing is
+        // dropped (a drop_oldest would lose synced rounds by design).
         .arg("--max-bytes")
-        .arg((4u64 << 20).to_string())
+        .arg((8u64 << 20).to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
