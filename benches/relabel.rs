@@ -1,6 +1,6 @@
 //! The one-off cost of an endpoint's `write_relabel_configs` per series: `route_series` of each
-//! W1 series with the five rules of `promrw bench --relabel` (keep, drop, replace, hashmod,
-//! labeldrop), which is what the first sample of a series pays on an endpoint with rules.
+//! W1 series with the five rules of `promrw bench --relabel` (`workload::w1_relabel_rules`:
+//! keep, drop, replace, hashmod, labeldrop), which is what the first sample of a series pays on an endpoint with rules.
 //!
 //! Run with `cargo bench --bench relabel -- --warm-up-time 1 --measurement-time 4`.
 
@@ -9,30 +9,10 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promrw::queue::relabeling::route_series;
-use promrw::relabel::{RawRelabelConfig, compile_rules};
+use promrw::relabel::compile_rules;
 use promrw::series::Series;
 use promrw::wire::rw1;
-use promrw_tools::workload::Workload;
-
-fn rules() -> Vec<promrw::relabel::RelabelRule> {
-    compile_rules(&[
-        RawRelabelConfig::new("keep")
-            .source_labels(["__name__"])
-            .regex(".+"),
-        RawRelabelConfig::new("drop")
-            .source_labels(["code"])
-            .regex("599"),
-        RawRelabelConfig::new("replace")
-            .target_label("env")
-            .replacement("prod"),
-        RawRelabelConfig::new("hashmod")
-            .source_labels(["instance"])
-            .modulus(8)
-            .target_label("__tmp_shard"),
-        RawRelabelConfig::new("labeldrop").regex("__tmp_shard|container"),
-    ])
-    .expect("valid rules")
-}
+use promrw_tools::workload::{self, Workload};
 
 fn relabel_per_series(c: &mut Criterion) {
     let workload = Workload::W1;
@@ -42,7 +22,7 @@ fn relabel_per_series(c: &mut Criterion) {
             Series::from_encoded(i as u64, Arc::from(encoded))
         })
         .collect();
-    let rules = rules();
+    let rules = compile_rules(&workload::w1_relabel_rules()).expect("valid rules");
     let mut group = c.benchmark_group("relabel");
     group.throughput(Throughput::Elements(series.len() as u64));
     group.bench_function("route_series_w1_5_rules", |b| {

@@ -40,14 +40,17 @@ pub fn route_series(
     let labels: Vec<Label> = label_pairs(series.encoded_labels())
         .map(|(name, value)| Label::new(name, value))
         .collect();
-    let mut kept = if rules.is_empty() {
-        labels.clone()
+    let (mut kept, relabeled) = if rules.is_empty() {
+        (labels, false)
     } else {
         match relabel(&labels, rules) {
             RelabelOutcome::Dropped { .. } => {
                 return Relabeled::Dropped(DropReason::Relabel, None);
             }
-            RelabelOutcome::Kept(kept) => kept,
+            RelabelOutcome::Kept(kept) => {
+                let changed = kept != labels;
+                (kept, changed)
+            }
         }
     };
     let mut tenant_name = None;
@@ -71,7 +74,7 @@ pub fn route_series(
         }
         tenant_name = Some(Arc::<str>::from(value));
     }
-    if kept == labels && tenant_name.is_none() {
+    if !relabeled && tenant_name.is_none() {
         return Relabeled::Unchanged;
     }
     if let Err(problem) = check_result(&kept) {

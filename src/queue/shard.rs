@@ -397,10 +397,7 @@ fn send_parts(
     });
     settlement.finished += too_large;
     for mut part in split.parts {
-        if shard.stop.load(Ordering::SeqCst) == HARD {
-            let n = part.len() as u64;
-            shard.in_flight.fetch_sub(n, Ordering::SeqCst);
-            settlement.abandoned += n;
+        if abandoned_by_hard_stop(shard, &part, settlement) {
             continue;
         }
         let n = part.len() as u64;
@@ -420,6 +417,22 @@ struct Settlement {
     finished: u64,
     /// Not sent because of a hard stop.
     abandoned: u64,
+}
+
+/// After a hard stop, a part of a batch not started yet is abandoned (taken off `in_flight`,
+/// settled as abandoned); true when it was.
+fn abandoned_by_hard_stop(
+    shard: &ShardShared,
+    part: &[BatchSample],
+    settlement: &mut Settlement,
+) -> bool {
+    if shard.stop.load(Ordering::SeqCst) != HARD {
+        return false;
+    }
+    let n = part.len() as u64;
+    shard.in_flight.fetch_sub(n, Ordering::SeqCst);
+    settlement.abandoned += n;
+    true
 }
 
 /// Finishes a batch. In memory mode its abandoned samples are counted as failed. In WAL mode,
@@ -501,10 +514,7 @@ fn send_by_tenant(
         }
     }
     for (tenant, mut part) in parts {
-        if shard.stop.load(Ordering::SeqCst) == HARD {
-            let n = part.len() as u64;
-            shard.in_flight.fetch_sub(n, Ordering::SeqCst);
-            settlement.abandoned += n;
+        if abandoned_by_hard_stop(shard, &part, settlement) {
             continue;
         }
         send_fitted(

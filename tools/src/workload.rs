@@ -5,6 +5,7 @@
 //! 1 s apart: 1,000,000 samples.
 
 use promrw::model::{Label, Labels};
+use promrw::relabel::RawRelabelConfig;
 
 /// Shape of a synthetic workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,30 @@ impl Workload {
     pub fn value(&self, i: usize, round: usize) -> f64 {
         (i as f64) * 0.5 + (round as f64) * 3.0
     }
+}
+
+/// The rules of `promrw bench --relabel` and `benches/relabel.rs`: one of each kind the target names, keeping every W1 series (so
+/// both runs send the same samples); the replace adds `env="prod"` and the labeldrop removes
+/// `container` and the hashmod's `__tmp_shard`, so the label bytes stay about the same. As
+/// YAML: keep `__name__` =~ `.+`; drop `code` =~ `599`; replace `env` = `prod`; hashmod
+/// `instance` % 8 into `__tmp_shard`; labeldrop `__tmp_shard|container`.
+pub fn w1_relabel_rules() -> Vec<RawRelabelConfig> {
+    vec![
+        RawRelabelConfig::new("keep")
+            .source_labels(["__name__"])
+            .regex(".+"),
+        RawRelabelConfig::new("drop")
+            .source_labels(["code"])
+            .regex("599"),
+        RawRelabelConfig::new("replace")
+            .target_label("env")
+            .replacement("prod"),
+        RawRelabelConfig::new("hashmod")
+            .source_labels(["instance"])
+            .modulus(8)
+            .target_label("__tmp_shard"),
+        RawRelabelConfig::new("labeldrop").regex("__tmp_shard|container"),
+    ]
 }
 
 #[cfg(test)]

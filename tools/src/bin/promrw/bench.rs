@@ -31,10 +31,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use promrw::config::{
     EndpointConfig, FsyncPolicy, FullPolicy, QueueConfig, WalConfig, WriteRelabelConfigs,
 };
-use promrw::relabel::RawRelabelConfig;
 use promrw::wire::proto;
 use promrw::{Config, Labels, Sample, Sender, SenderStats};
-use promrw_tools::workload::Workload;
+use promrw_tools::workload::{self, Workload};
 use prost::Message;
 
 use crate::usage::{ThreadsUsage, process_io, process_usage, thread_usage, threads_usage};
@@ -118,30 +117,6 @@ pub struct BenchArgs {
     /// mode without rules, and compare their CPU per sample.
     #[arg(long)]
     relabel: bool,
-}
-
-/// The rules of `--relabel`: one of each kind the target names, keeping every W1 series (so
-/// both runs send the same samples); the replace adds `env="prod"` and the labeldrop removes
-/// `container` and the hashmod's `__tmp_shard`, so the label bytes stay about the same. As
-/// YAML: keep `__name__` =~ `.+`; drop `code` =~ `599`; replace `env` = `prod`; hashmod
-/// `instance` % 8 into `__tmp_shard`; labeldrop `__tmp_shard|container`.
-fn bench_relabel_rules() -> Vec<RawRelabelConfig> {
-    vec![
-        RawRelabelConfig::new("keep")
-            .source_labels(["__name__"])
-            .regex(".+"),
-        RawRelabelConfig::new("drop")
-            .source_labels(["code"])
-            .regex("599"),
-        RawRelabelConfig::new("replace")
-            .target_label("env")
-            .replacement("prod"),
-        RawRelabelConfig::new("hashmod")
-            .source_labels(["instance"])
-            .modulus(8)
-            .target_label("__tmp_shard"),
-        RawRelabelConfig::new("labeldrop").regex("__tmp_shard|container"),
-    ]
 }
 
 /// The ceiling of `--relabel`'s ratio (issue 13): relabeling stays off the per-sample path.
@@ -1052,7 +1027,7 @@ fn sender_config(
     };
     let mut endpoint = EndpointConfig::new(url).name("bench").queue(queue);
     if relabel {
-        let rules = WriteRelabelConfigs::new(bench_relabel_rules())
+        let rules = WriteRelabelConfigs::new(workload::w1_relabel_rules())
             .map_err(|e| format!("the bench's relabel rules: {e}"))?;
         endpoint = endpoint.write_relabel_configs(rules);
     }
