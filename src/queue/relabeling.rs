@@ -8,14 +8,14 @@
 //!
 //! [`LockedSlot::mark_relabel_dropped`]: crate::series::LockedSlot::mark_relabel_dropped
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::config::TenantRouting;
 use crate::metrics::DropReason;
-use crate::model::Label;
-use crate::relabel::{RelabelOutcome, RelabelRule, check_result, relabel};
+use crate::relabel::{LabelPair, PairsOutcome, RelabelRule, check_pairs, relabel_pairs};
 use crate::series::Series;
-use crate::wire::rw1::{describe_labels, encode_label_pairs, label_pairs};
+use crate::wire::rw1::{collect_label_pairs, describe_labels, encode_label_pairs};
 
 /// What an endpoint's rules make of a series.
 #[derive(Debug)]
@@ -32,35 +32,35 @@ pub enum Relabeled {
 
 /// Applies `rules` and then `tenant` routing to `series`, whose labels include the external
 /// labels, as in Prometheus, where write relabeling runs after external labels are added.
+/// Labels stay borrowed from the series and the rules until the result is encoded.
 pub fn route_series(
     series: &Series,
     rules: &[RelabelRule],
     tenant: Option<&TenantRouting>,
 ) -> Relabeled {
-    let labels: Vec<Label> = label_pairs(series.encoded_labels())
-        .map(|(name, value)| Label::new(name, value))
-        .collect();
-    let (mut kept, relabeled) = if rules.is_empty() {
-        (labels, false)
+    let base = collect_label_pairs(series.encoded_labels());
+    let (mut kept, relabeled): (Vec<LabelPair<'_>>, bool) = if rules.is_empty() {
+        let borrowed = base
+            .iter()
+            .map(|&(name, value)| (Cow::Borrowed(name), Cow::Borrowed(value)))
+            .collect();
+        (borrowed, false)
     } else {
-        match relabel(&labels, rules) {
-            RelabelOutcome::Dropped { .. } => {
+        match relabel_pairs(&base, rules) {
+            PairsOutcome::Dropped { .. } => {
                 return Relabeled::Dropped(DropReason::Relabel, None);
             }
-            RelabelOutcome::Kept(kept) => {
-                let changed = kept != labels;
-                (kept, changed)
-            }
+            PairsOutcome::Kept { labels, changed } => (labels, changed),
         }
     };
     let mut tenant_name = None;
     if let Some(routing) = tenant {
-        let position = kept.iter().position(|l| l.name == routing.label);
-        let value = match position {
-            Some(index) if routing.keep_label => kept[index].value.clone(),
-            Some(index) => kept.remove(index).value,
+        let position = kept.iter().position(|l| l.0 == routing.label.as_str());
+        let value: Cow<'_, str> = match position {
+            Some(index) if routing.keep_label => kept[index].1.clone(),
+            Some(index) => kept.remove(index).1,
             None => match &routing.default {
-                Some(default) => default.clone(),
+                Some(default) => Cow::Borrowed(default.as_str()),
                 None => return Relabeled::Dropped(DropReason::NoTenant, None),
             },
         };
@@ -72,19 +72,20 @@ pub fn route_series(
             );
             return Relabeled::Dropped(DropReason::NoTenant, Some(message));
         }
-        tenant_name = Some(Arc::<str>::from(value));
+        tenant_name = Some(Arc::<str>::from(value.as_ref()));
     }
     if !relabeled && tenant_name.is_none() {
         return Relabeled::Unchanged;
     }
-    if let Err(problem) = check_result(&kept) {
+    let encoded = encode_label_pairs(kept.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+    if let Err(problem) = check_pairs(&kept) {
         let message = format!(
-            "series {} relabeled to {kept:?}: {problem}",
-            describe_labels(series.encoded_labels())
+            "series {} relabeled to {}: {problem}",
+            describe_labels(series.encoded_labels()),
+            describe_labels(&encoded)
         );
         return Relabeled::Dropped(DropReason::RelabelInvalid, Some(message));
     }
-    let encoded = encode_label_pairs(kept.iter().map(|l| (l.name.as_str(), l.value.as_str())));
     let mut routed = Series::from_encoded(series.id(), encoded.into());
     if let Some(tenant) = tenant_name {
         routed = routed.with_tenant(tenant);

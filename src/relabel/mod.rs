@@ -54,6 +54,7 @@
 
 mod expand;
 mod parse;
+mod shortcut;
 #[cfg(test)]
 mod tests;
 
@@ -236,6 +237,28 @@ pub enum RelabelOutcome {
     },
 }
 
+/// A label of [`relabel_pairs`]' result: borrowed from the input or a rule where it can be,
+/// computed otherwise.
+pub type LabelPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// What the rules decided for one label set given as borrowed pairs ([`relabel_pairs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairsOutcome<'a> {
+    /// The series is kept with these labels (as in [`RelabelOutcome::Kept`]); `changed` is
+    /// false when they are the input labels.
+    Kept {
+        /// The labels, sorted by name.
+        labels: Vec<LabelPair<'a>>,
+        /// Whether they differ from the input.
+        changed: bool,
+    },
+    /// A `keep`, `drop`, `keepequal` or `dropequal` rule dropped the series.
+    Dropped {
+        /// Index of that rule in the slice given to [`relabel_pairs`].
+        rule: usize,
+    },
+}
+
 /// Applies `rules` in order to `labels`, as Prometheus's `relabel.ProcessBuilder` does.
 ///
 /// `labels` should be sorted by name (byte order) with unique names and no empty values, as a
@@ -243,13 +266,39 @@ pub enum RelabelOutcome {
 /// and leaving out empty values. The kept labels come back sorted by name.
 pub fn relabel(labels: &[Label], rules: &[RelabelRule]) -> RelabelOutcome {
     let base = normalized(labels);
-    let mut builder = Builder::new(&base);
+    let pairs: Vec<(&str, &str)> = base
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    match relabel_pairs(&pairs, rules) {
+        PairsOutcome::Kept { labels, .. } => RelabelOutcome::Kept(
+            labels
+                .into_iter()
+                .map(|(name, value)| Label::new(name, value))
+                .collect(),
+        ),
+        PairsOutcome::Dropped { rule } => RelabelOutcome::Dropped { rule },
+    }
+}
+
+/// [`relabel`] over borrowed labels, which must be sorted by name with unique names and no
+/// empty values (as the labels of a registered series are): labels that the rules leave alone
+/// stay borrowed, so a series costs a few allocations however many labels it has.
+pub fn relabel_pairs<'a>(
+    labels: &'a [(&'a str, &'a str)],
+    rules: &'a [RelabelRule],
+) -> PairsOutcome<'a> {
+    let mut builder = Builder::new(labels);
     for (index, rule) in rules.iter().enumerate() {
         if !apply(rule, &mut builder) {
-            return RelabelOutcome::Dropped { rule: index };
+            return PairsOutcome::Dropped { rule: index };
         }
     }
-    RelabelOutcome::Kept(builder.finish())
+    let changed = builder.changed();
+    PairsOutcome::Kept {
+        labels: builder.finish(),
+        changed,
+    }
 }
 
 /// Says what makes a relabeled label set unusable for Remote Write 1.0, by the rules of
@@ -257,34 +306,43 @@ pub fn relabel(labels: &[Label], rules: &[RelabelRule]) -> RelabelOutcome {
 /// `__name__` value that is not a valid metric name, an empty value, or names not sorted and
 /// unique. A set without `__name__` passes, as in Prometheus (receivers may refuse it).
 pub fn check_result(labels: &[Label]) -> Result<(), String> {
+    let pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    check_pairs(&pairs)
+}
+
+/// [`check_result`] over (name, value) pairs.
+pub fn check_pairs<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Result<(), String> {
     if labels.is_empty() {
         return Err("no labels left after relabeling".to_owned());
     }
-    for label in labels {
-        if !is_valid_label_name(&label.name) {
+    for (name, value) in labels {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if !is_valid_label_name(name) {
             return Err(format!(
-                "invalid label name {:?} after relabeling: must match [a-zA-Z_][a-zA-Z0-9_]*",
-                label.name
+                "invalid label name {name:?} after relabeling: must match [a-zA-Z_][a-zA-Z0-9_]*"
             ));
         }
-        if label.value.is_empty() {
-            return Err(format!("label {:?} has an empty value", label.name));
+        if value.is_empty() {
+            return Err(format!("label {name:?} has an empty value"));
         }
-        if label.name == "__name__" && !is_valid_metric_name(&label.value) {
+        if name == "__name__" && !is_valid_metric_name(value) {
             return Err(format!(
-                "invalid metric name {:?} after relabeling: must match [a-zA-Z_:][a-zA-Z0-9_:]*",
-                label.value
+                "invalid metric name {value:?} after relabeling: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
             ));
         }
     }
-    if let Some(pair) = labels.windows(2).find(|w| w[0].name >= w[1].name) {
-        return Err(if pair[0].name == pair[1].name {
-            format!("duplicate label name {:?}", pair[0].name)
+    if let Some(pair) = labels
+        .windows(2)
+        .find(|w| w[0].0.as_ref() >= w[1].0.as_ref())
+    {
+        let (first, second) = (pair[0].0.as_ref(), pair[1].0.as_ref());
+        return Err(if first == second {
+            format!("duplicate label name {first:?}")
         } else {
-            format!(
-                "labels not sorted: {:?} before {:?}",
-                pair[0].name, pair[1].name
-            )
+            format!("labels not sorted: {first:?} before {second:?}")
         });
     }
     Ok(())
@@ -307,100 +365,161 @@ fn normalized(labels: &[Label]) -> Cow<'_, [Label]> {
 }
 
 /// Prometheus's `labels.Builder`: the input labels, the labels set since (in the order first
-/// set) and the input labels deleted since.
+/// set), and which input labels are gone (deleted, or overwritten by a set one).
 struct Builder<'a> {
-    base: &'a [Label],
-    add: Vec<Label>,
-    del: Vec<&'a str>,
+    base: &'a [(&'a str, &'a str)],
+    add: Vec<LabelPair<'a>>,
+    gone: GoneLabels,
 }
 
+/// Which input labels are gone, by index: a bit each, in one word for up to 64 labels (no
+/// allocation), in a vector beyond.
+struct GoneLabels {
+    word: u64,
+    many: Vec<bool>,
+}
+
+impl GoneLabels {
+    fn new(len: usize) -> Self {
+        let many = if len > 64 {
+            vec![false; len]
+        } else {
+            Vec::new()
+        };
+        GoneLabels { word: 0, many }
+    }
+
+    fn contains(&self, index: usize) -> bool {
+        match self.many.get(index) {
+            Some(&gone) => gone,
+            None => index < 64 && self.word & (1 << index) != 0,
+        }
+    }
+
+    fn insert(&mut self, index: usize) {
+        match self.many.get_mut(index) {
+            Some(gone) => *gone = true,
+            None => self.word |= 1 << index,
+        }
+    }
+
+    fn len(&self) -> usize {
+        if self.many.is_empty() {
+            self.word.count_ones() as usize
+        } else {
+            self.many.iter().filter(|&&g| g).count()
+        }
+    }
+}
+
+/// Up to this many input labels, a name is looked up by a linear scan (most comparisons stop
+/// at the length), beyond it by binary search.
+const LINEAR_LOOKUP_MAX: usize = 16;
+
 impl<'a> Builder<'a> {
-    fn new(base: &'a [Label]) -> Self {
+    fn new(base: &'a [(&'a str, &'a str)]) -> Self {
         Builder {
             base,
-            add: Vec::new(),
-            del: Vec::new(),
+            add: Vec::with_capacity(4),
+            gone: GoneLabels::new(base.len()),
         }
     }
 
     fn base_index(&self, name: &str) -> Option<usize> {
-        self.base
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
+        if self.base.len() <= LINEAR_LOOKUP_MAX {
+            return self.base.iter().position(|l| l.0 == name);
+        }
+        self.base.binary_search_by(|l| l.0.cmp(name)).ok()
     }
 
     /// The current value of `name`, `""` when absent.
     fn get(&self, name: &str) -> &str {
-        if let Some(label) = self.add.iter().find(|l| l.name == name) {
-            return &label.value;
+        if let Some((_, value)) = self.add.iter().find(|l| l.0 == name) {
+            return value;
         }
-        if self.del.contains(&name) {
-            return "";
+        match self.base_index(name) {
+            Some(i) if !self.gone.contains(i) => self.base[i].1,
+            _ => "",
         }
-        self.base_index(name).map_or("", |i| &self.base[i].value)
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
-    fn set<N: AsRef<str> + Into<String>>(&mut self, name: N, value: String) {
+    fn set(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
         if value.is_empty() {
-            return self.del(name.as_ref());
+            return self.del(&name);
         }
-        match self.add.iter_mut().find(|l| l.name == name.as_ref()) {
-            Some(label) => label.value = value,
-            None => self.add.push(Label::new(name, value)),
+        if let Some(label) = self.add.iter_mut().find(|l| l.0 == name) {
+            label.1 = value;
+            return;
         }
+        if let Some(i) = self.base_index(&name) {
+            self.gone.insert(i);
+        }
+        self.add.push((name, value));
     }
 
     fn del(&mut self, name: &str) {
-        self.add.retain(|l| l.name != name);
+        self.add.retain(|l| l.0 != name);
         if let Some(i) = self.base_index(name) {
-            let base_name = self.base[i].name.as_str();
-            if !self.del.contains(&base_name) {
-                self.del.push(base_name);
-            }
+            self.gone.insert(i);
         }
-    }
-
-    fn shadowed(&self, name: &str) -> bool {
-        self.del.contains(&name) || self.add.iter().any(|l| l.name == name)
     }
 
     /// The current labels in Prometheus's `Builder.Range` order: the remaining input labels,
     /// then the set ones in the order first set.
-    fn current(&self) -> impl Iterator<Item = &Label> {
-        self.base
-            .iter()
-            .filter(|l| !self.shadowed(&l.name))
-            .chain(self.add.iter())
+    fn current(&self) -> impl Iterator<Item = (Cow<'a, str>, &str)> + '_ {
+        let base = self.base;
+        (0..base.len())
+            .filter(|&i| !self.gone.contains(i))
+            .map(move |i| (Cow::Borrowed(base[i].0), base[i].1))
+            .chain(self.add.iter().map(|(n, v)| (n.clone(), v.as_ref())))
     }
 
-    /// The labels, sorted by name.
-    fn finish(self) -> Vec<Label> {
-        let mut out: Vec<Label> = self
-            .base
-            .iter()
-            .filter(|l| !self.shadowed(&l.name))
-            .cloned()
-            .collect();
-        if !self.add.is_empty() {
-            out.extend(self.add);
-            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    /// Whether the labels differ from the input: an input label deleted, or a label set that
+    /// the input lacks or has with another value. Every set label the input has marks that
+    /// input label gone, so the labels are the input's when each gone one was set again to
+    /// its own value.
+    fn changed(&self) -> bool {
+        self.gone.len() != self.add.len()
+            || self.add.iter().any(|(name, value)| {
+                self.base_index(name)
+                    .is_none_or(|i| self.base[i].1 != value.as_ref())
+            })
+    }
+
+    /// The labels, sorted by name: the remaining input labels (sorted) merged with the set
+    /// ones (sorted here).
+    fn finish(self) -> Vec<LabelPair<'a>> {
+        let mut out: Vec<LabelPair<'a>> = Vec::with_capacity(self.base.len() + self.add.len());
+        let mut add = self.add;
+        add.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut added = add.into_iter().peekable();
+        for (i, &(name, value)) in self.base.iter().enumerate() {
+            if self.gone.contains(i) {
+                continue;
+            }
+            while let Some(next) = added.next_if(|l| l.0.as_ref() < name) {
+                out.push(next);
+            }
+            out.push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
+        out.extend(added);
         out
     }
 }
 
 /// Applies one rule; false when it drops the series.
-fn apply(rule: &RelabelRule, b: &mut Builder<'_>) -> bool {
+fn apply<'a>(rule: &'a RelabelRule, b: &mut Builder<'a>) -> bool {
     use RelabelAction::*;
     match rule.action {
         Keep | Drop | KeepEqual | DropEqual => return decide(rule, b),
         LabelMap => label_map(rule, b),
-        LabelDrop => delete_names(b, |name| rule.regex.regex.is_match(name)),
-        LabelKeep => delete_names(b, |name| !rule.regex.regex.is_match(name)),
+        LabelDrop => delete_names(b, |name| rule.regex.is_match(name)),
+        LabelKeep => delete_names(b, |name| !rule.regex.is_match(name)),
         Replace | Lowercase | Uppercase | HashMod => {
-            let value = joined_source(rule, b).into_owned();
-            rewrite(rule, b, &value);
+            if let Some((name, value)) = rewrite(rule, &joined_source(rule, b)) {
+                b.set(name, value);
+            }
         }
     }
     true
@@ -411,23 +530,25 @@ fn decide(rule: &RelabelRule, b: &Builder<'_>) -> bool {
     use RelabelAction::*;
     let value = joined_source(rule, b);
     match rule.action {
-        Keep => rule.regex.regex.is_match(&value),
-        Drop => !rule.regex.regex.is_match(&value),
+        Keep => rule.regex.is_match(&value),
+        Drop => !rule.regex.is_match(&value),
         KeepEqual => b.get(&rule.target_label) == value,
         DropEqual => b.get(&rule.target_label) != value,
         _ => true,
     }
 }
 
-/// `replace`, `lowercase`, `uppercase`, `hashmod`: write from the joined source values.
-fn rewrite(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) {
+/// `replace`, `lowercase`, `uppercase`, `hashmod`: the label to set from the joined source
+/// values, if any.
+fn rewrite<'a>(rule: &'a RelabelRule, value: &str) -> Option<LabelPair<'a>> {
     use RelabelAction::*;
+    let target = Cow::Borrowed(rule.target_label.as_str());
     match rule.action {
-        Replace => replace(rule, b, value),
-        Lowercase => b.set(&rule.target_label, expand::to_lower(value)),
-        Uppercase => b.set(&rule.target_label, expand::to_upper(value)),
-        HashMod => b.set(&rule.target_label, hashmod(value, rule.modulus).to_string()),
-        _ => {}
+        Replace => replace(rule, value),
+        Lowercase => Some((target, Cow::Owned(expand::to_lower(value)))),
+        Uppercase => Some((target, Cow::Owned(expand::to_upper(value)))),
+        HashMod => Some((target, Cow::Owned(hashmod(value, rule.modulus).to_string()))),
+        _ => None,
     }
 }
 
@@ -446,18 +567,25 @@ fn joined_source<'b>(rule: &RelabelRule, b: &'b Builder<'_>) -> Cow<'b, str> {
     Cow::Owned(out)
 }
 
-/// `replace`.
-fn replace(rule: &RelabelRule, b: &mut Builder<'_>, value: &str) {
-    let Some(caps) = rule.regex.regex.captures(value) else {
-        return;
-    };
+/// `replace`: the label to set, if the regex matches and the target is a valid name.
+/// Templates without a `$` need no capture groups, only a match.
+fn replace<'a>(rule: &'a RelabelRule, value: &str) -> Option<LabelPair<'a>> {
+    let literal = |template: &str| !template.contains('$');
+    if literal(&rule.target_label) && literal(&rule.replacement) {
+        let valid = rule.regex.is_match(value) && is_valid_label_name(&rule.target_label);
+        return valid.then_some((
+            Cow::Borrowed(rule.target_label.as_str()),
+            Cow::Borrowed(rule.replacement.as_str()),
+        ));
+    }
+    let caps = rule.regex.regex.captures(value)?;
     let names = &rule.regex.names;
     let target = expand::expand(&rule.target_label, &caps, names);
     if !is_valid_label_name(&target) {
-        return;
+        return None;
     }
     let result = expand::expand(&rule.replacement, &caps, names);
-    b.set(target, result);
+    Some((Cow::Owned(target), Cow::Owned(result)))
 }
 
 /// `hashmod`: the last 8 bytes of the MD5 sum, big-endian, modulo `modulus` (non-zero).
@@ -469,13 +597,13 @@ pub fn hashmod(value: &str, modulus: u64) -> u64 {
 }
 
 /// `labelmap`: reads every current label first, then sets, in `Builder.Range` order.
-fn label_map(rule: &RelabelRule, b: &mut Builder<'_>) {
-    let copies: Vec<(String, String)> = b
+fn label_map<'a>(rule: &RelabelRule, b: &mut Builder<'a>) {
+    let copies: Vec<LabelPair<'a>> = b
         .current()
-        .filter(|l| rule.regex.regex.is_match(&l.name))
-        .map(|l| {
-            let name = expand::replace_all(&rule.regex, &l.name, &rule.replacement);
-            (name, l.value.clone())
+        .filter(|(name, _)| rule.regex.is_match(name))
+        .map(|(name, value)| {
+            let name = expand::replace_all(&rule.regex, &name, &rule.replacement);
+            (Cow::Owned(name), Cow::Owned(value.to_owned()))
         })
         .collect();
     for (name, value) in copies {
@@ -484,11 +612,11 @@ fn label_map(rule: &RelabelRule, b: &mut Builder<'_>) {
 }
 
 /// `labeldrop` / `labelkeep`: deletes the current labels whose names `doomed` accepts.
-fn delete_names(b: &mut Builder<'_>, doomed: impl Fn(&str) -> bool) {
-    let names: Vec<String> = b
+fn delete_names<'a>(b: &mut Builder<'a>, doomed: impl Fn(&str) -> bool) {
+    let names: Vec<Cow<'a, str>> = b
         .current()
-        .filter(|l| doomed(&l.name))
-        .map(|l| l.name.clone())
+        .filter(|(name, _)| doomed(name))
+        .map(|(name, _)| name)
         .collect();
     for name in names {
         b.del(&name);

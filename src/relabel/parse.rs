@@ -5,6 +5,7 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::expand::go_quote;
+use super::shortcut::Shortcut;
 use super::{RelabelAction, RelabelConfigError, RelabelRule};
 use crate::model::is_valid_label_name;
 
@@ -330,12 +331,23 @@ pub(super) struct GoRegex {
     pub(super) regex: Regex,
     /// Name of each capture group by number (`[0]`, the whole match, has none).
     pub(super) names: Vec<Option<String>>,
+    /// How [`GoRegex::is_match`] can answer without the regex.
+    shortcut: Shortcut,
+}
+
+impl GoRegex {
+    /// Whether the whole of `value` matches.
+    pub(super) fn is_match(&self, value: &str) -> bool {
+        self.shortcut
+            .is_match(value)
+            .unwrap_or_else(|| self.regex.is_match(value))
+    }
 }
 
 /// Compiles a relabel regex as Prometheus does: `^(?s:<regex>)$`, Go's syntax and meaning.
 /// The error reads like Go's: `error parsing regexp: WHAT: EXPRESSION`, the expression in backquotes.
-pub(super) fn compile_go_regex(regex: &str) -> Result<GoRegex, String> {
-    let whole = format!("^(?s:{regex})$");
+pub(super) fn compile_go_regex(regex_source: &str) -> Result<GoRegex, String> {
+    let whole = format!("^(?s:{regex_source})$");
     let (translated, names) = Translator::new(&whole)
         .run()
         .map_err(|(code, expr)| format!("error parsing regexp: {code}: `{expr}`"))?;
@@ -345,7 +357,11 @@ pub(super) fn compile_go_regex(regex: &str) -> Result<GoRegex, String> {
         let what = last.strip_prefix("error: ").unwrap_or(last);
         format!("error parsing regexp: {what}: `{whole}`")
     })?;
-    Ok(GoRegex { regex, names })
+    Ok(GoRegex {
+        regex,
+        names,
+        shortcut: Shortcut::of(regex_source),
+    })
 }
 
 /// A syntax error: Go's error code text and the offending part of the expression.

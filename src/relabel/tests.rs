@@ -1214,4 +1214,77 @@ proptest! {
         let raw = RawRelabelConfig::new("labelmap").replacement(s.clone());
         prop_assert_eq!(compile_rules(&[raw]).is_ok(), relabel_target_legacy().is_match(&s));
     }
+
+    /// The shortcuts for `.*`, `.+` and literal alternations answer as the regex does.
+    #[test]
+    fn regex_shortcuts_agree_with_the_regex(
+        pattern in r"(\(\.[*+]\)|\.[*+]|[ab|é\n.*+()\[\]\\-]{0,6})",
+        value in r"[ab|é\n.*+\-]{0,4}",
+    ) {
+        if let Ok(re) = compile_go_regex(&pattern) {
+            prop_assert_eq!(re.is_match(&value), re.regex.is_match(&value), "{:?} on {:?}", pattern, value);
+        }
+    }
+}
+
+/// The shortcut each common pattern gets, and matches at the edges.
+#[test]
+fn regex_shortcuts_of_common_patterns() {
+    use super::shortcut::Shortcut;
+    assert_eq!(Shortcut::of("(.*)"), Shortcut::Any);
+    assert_eq!(Shortcut::of(".+"), Shortcut::NonEmpty);
+    assert_eq!(
+        Shortcut::of("__tmp_shard|container"),
+        Shortcut::Literals(vec!["__tmp_shard".into(), "container".into()])
+    );
+    assert_eq!(Shortcut::of("5.."), Shortcut::Regex);
+    assert_eq!(Shortcut::of("(?i)up"), Shortcut::Regex);
+    let either = compile_go_regex("a|").unwrap();
+    assert!(either.is_match("") && either.is_match("a") && !either.is_match("aa"));
+    let any = compile_go_regex(".*").unwrap();
+    assert!(any.is_match("line\nbreak"), "(?s): . matches a newline");
+    let non_empty = compile_go_regex(".+").unwrap();
+    assert!(!non_empty.is_match("") && non_empty.is_match("\n"));
+}
+
+/// More input labels than the builder keeps in one word: deletions and sets past index 64
+/// count as for the first ones, and `changed` says whether anything differs.
+#[test]
+fn label_sets_longer_than_64_labels() {
+    let names: Vec<String> = (0..70).map(|i| format!("l{i:02}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let unchanged = rules("- {action: replace, target_label: l66, replacement: v}");
+    match relabel_pairs(&pairs, &unchanged) {
+        PairsOutcome::Kept { labels, changed } => {
+            assert!(!changed, "l66 set to the value it has");
+            assert_eq!(labels.len(), 70);
+        }
+        other => panic!("{other:?}"),
+    }
+    let rules = rules(
+        "- {action: labeldrop, regex: 'l6[5-9]|l01'}\n\
+         - {action: replace, target_label: l03, replacement: x}\n\
+         - {action: replace, target_label: l64, replacement: y}",
+    );
+    let PairsOutcome::Kept { labels, changed } = relabel_pairs(&pairs, &rules) else {
+        panic!("kept");
+    };
+    assert!(changed);
+    let got: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(n, v)| (n.as_ref(), v.as_ref()))
+        .collect();
+    let mut want: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(n, _)| !matches!(*n, "l01" | "l65" | "l66" | "l67" | "l68" | "l69"))
+        .collect();
+    for (name, value) in want.iter_mut() {
+        match *name {
+            "l03" => *value = "x",
+            "l64" => *value = "y",
+            _ => {}
+        }
+    }
+    assert_eq!(got, want);
 }

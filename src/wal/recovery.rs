@@ -13,7 +13,7 @@ use super::segment::{list_segments, scan_segment, segment_path, sync_dir};
 
 /// The key of a label set in [`Recovered::last_timestamps`]: the labels' Remote Write 1.0
 /// encoding, the bytes the registry identifies a series by.
-pub fn label_key<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<u8> {
+pub fn label_key<'l>(labels: impl Iterator<Item = (&'l str, &'l str)> + Clone) -> Vec<u8> {
     crate::wire::rw1::encode_label_pairs(labels)
 }
 

@@ -34,8 +34,11 @@ pub fn encode_labels(labels: &Labels) -> Vec<u8> {
 }
 
 /// [`encode_labels`] from (name, value) pairs, in the order given.
-pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<u8> {
-    let mut out = Vec::new();
+pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)> + Clone) -> Vec<u8> {
+    // Each label costs its bytes plus 6 bytes of keys and lengths when its name and value are
+    // under 128 bytes, a few more otherwise: 9 each makes one allocation for the usual set.
+    let capacity: usize = labels.clone().map(|(n, v)| n.len() + v.len() + 9).sum();
+    let mut out = Vec::with_capacity(capacity);
     for (name, value) in labels {
         let name = name.as_bytes();
         let value = value.as_bytes();
@@ -73,6 +76,65 @@ pub fn label_pairs(encoded: &[u8]) -> LabelPairs<'_> {
         rest: encoded,
         left: count,
     }
+}
+
+/// The pairs of [`label_pairs`] collected into a vector, decoding the bytes once (the
+/// iterator decodes them twice, to know its length).
+pub fn collect_label_pairs(encoded: &[u8]) -> Vec<(&str, &str)> {
+    let mut out = Vec::with_capacity(16);
+    if let Ok(text) = std::str::from_utf8(encoded) {
+        if short_label_pairs(text, &mut out) {
+            return out;
+        }
+        out.clear();
+    }
+    out.extend(LabelPairs {
+        rest: encoded,
+        left: usize::MAX,
+    });
+    out
+}
+
+/// The pairs of `text`, label bytes that are valid UTF-8 as a whole, when every length in them
+/// takes one byte (labels under 128 bytes); false otherwise. One UTF-8 check of the whole
+/// encoding then stands for one per name and value: `str::get` slices out each name and
+/// value, checking only that it starts and ends on a character boundary (it does: keys and
+/// one-byte lengths are ASCII).
+fn short_label_pairs<'a>(text: &'a str, out: &mut Vec<(&'a str, &'a str)>) -> bool {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let &[key, inner, name_key, name_len, ..] = &bytes[pos..] else {
+            return false;
+        };
+        let name_start = pos + 4;
+        let name_end = name_start + usize::from(name_len);
+        let (Some(&value_key), Some(&value_len)) = (bytes.get(name_end), bytes.get(name_end + 1))
+        else {
+            return false;
+        };
+        let value_start = name_end + 2;
+        let value_end = value_start + usize::from(value_len);
+        let well_formed = key == KEY_TIMESERIES_LABEL
+            && name_key == KEY_LABEL_NAME
+            && value_key == KEY_LABEL_VALUE
+            && inner < 0x80
+            && name_len < 0x80
+            && value_len < 0x80
+            && value_end == pos + 2 + usize::from(inner);
+        if !well_formed {
+            return false;
+        }
+        let (Some(name), Some(value)) = (
+            text.get(name_start..name_end),
+            text.get(value_start..value_end),
+        ) else {
+            return false;
+        };
+        out.push((name, value));
+        pos = value_end;
+    }
+    true
 }
 
 /// Iterator of [`label_pairs`].
@@ -114,7 +176,11 @@ impl<'a> Iterator for LabelPairs<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        // `usize::MAX` is the uncounted iterator of `label_pairs` and `collect_label_pairs`.
+        match self.left {
+            usize::MAX => (0, None),
+            left => (left, Some(left)),
+        }
     }
 }
 
@@ -270,5 +336,24 @@ mod tests {
         assert_eq!(label_pairs(&bytes).len(), 3);
         assert_eq!(encode_label_pairs(pairs.into_iter()), bytes);
         assert_eq!(label_pairs(&bytes[..bytes.len() - 1]).count(), 2);
+    }
+
+    #[test]
+    fn collect_label_pairs_reads_what_label_pairs_reads() {
+        let long = "v".repeat(200);
+        let sets: [&[(&str, &str)]; 3] = [
+            &[("__name__", "up"), ("job", "a\u{e9}b"), ("x", "1")],
+            &[("__name__", "up"), ("long", &long), ("z", "\u{1F600}")],
+            &[("a", "1")],
+        ];
+        for set in sets {
+            let bytes = encode_labels(&Labels::from_pairs(set).unwrap());
+            let want: Vec<(&str, &str)> = label_pairs(&bytes).collect();
+            assert_eq!(collect_label_pairs(&bytes), want);
+            assert_eq!(want.as_slice(), set);
+            // A cut encoding ends early, as label_pairs does.
+            let cut = &bytes[..bytes.len() - 1];
+            assert_eq!(collect_label_pairs(cut), label_pairs(cut).collect::<Vec<_>>());
+        }
     }
 }
