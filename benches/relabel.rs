@@ -1,5 +1,5 @@
 //! The one-off cost of an endpoint's `write_relabel_configs` per series: `route_series` of each
-//! W1 series with the five rules of `promrw bench --relabel` (`workload::w1_relabel_rules`:
+//! of W1's 10,000 series with the five rules of `promrw bench --relabel` (`workload::w1_relabel_rules`:
 //! keep, drop, replace, hashmod, labeldrop), which is what the first sample of a series pays on an endpoint with rules.
 //!
 //! Run with `cargo bench --bench relabel -- --warm-up-time 1 --measurement-time 4`.
@@ -16,7 +16,7 @@ use promrw_tools::workload::{self, Workload};
 
 fn relabel_per_series(c: &mut Criterion) {
     let workload = Workload::W1;
-    let series: Vec<Series> = (0..1000)
+    let series: Vec<Series> = (0..10_000)
         .map(|i| {
             let encoded = rw1::encode_labels(&workload.labels(i));
             Series::from_encoded(i as u64, Arc::from(encoded))

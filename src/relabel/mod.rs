@@ -251,6 +251,9 @@ pub enum PairsOutcome<'a> {
         labels: Vec<LabelPair<'a>>,
         /// Whether they differ from the input.
         changed: bool,
+        /// What makes them unusable, as [`check_result`] says it, when something does. Only
+        /// what the rules changed is checked: the input labels are taken to be valid.
+        invalid: Option<String>,
     },
     /// A `keep`, `drop`, `keepequal` or `dropequal` rule dropped the series.
     Dropped {
@@ -295,9 +298,16 @@ pub fn relabel_pairs<'a>(
         }
     }
     let changed = builder.changed();
+    let invalid = builder.check_set().err();
+    let labels = builder.finish();
+    let invalid = match invalid {
+        None if labels.is_empty() => Some(NO_LABELS_LEFT.to_owned()),
+        other => other,
+    };
     PairsOutcome::Kept {
-        labels: builder.finish(),
+        labels,
         changed,
+        invalid,
     }
 }
 
@@ -316,23 +326,10 @@ pub fn check_result(labels: &[Label]) -> Result<(), String> {
 /// [`check_result`] over (name, value) pairs.
 pub fn check_pairs<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Result<(), String> {
     if labels.is_empty() {
-        return Err("no labels left after relabeling".to_owned());
+        return Err(NO_LABELS_LEFT.to_owned());
     }
     for (name, value) in labels {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        if !is_valid_label_name(name) {
-            return Err(format!(
-                "invalid label name {name:?} after relabeling: must match [a-zA-Z_][a-zA-Z0-9_]*"
-            ));
-        }
-        if value.is_empty() {
-            return Err(format!("label {name:?} has an empty value"));
-        }
-        if name == "__name__" && !is_valid_metric_name(value) {
-            return Err(format!(
-                "invalid metric name {value:?} after relabeling: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
-            ));
-        }
+        check_label(name.as_ref(), value.as_ref())?;
     }
     if let Some(pair) = labels
         .windows(2)
@@ -344,6 +341,28 @@ pub fn check_pairs<N: AsRef<str>, V: AsRef<str>>(labels: &[(N, V)]) -> Result<()
         } else {
             format!("labels not sorted: {first:?} before {second:?}")
         });
+    }
+    Ok(())
+}
+
+/// The verdict on a relabeled set without labels.
+const NO_LABELS_LEFT: &str = "no labels left after relabeling";
+
+/// What makes one label unusable: its name, an empty value, or a `__name__` value that is not a
+/// metric name.
+fn check_label(name: &str, value: &str) -> Result<(), String> {
+    if !is_valid_label_name(name) {
+        return Err(format!(
+            "invalid label name {name:?} after relabeling: must match [a-zA-Z_][a-zA-Z0-9_]*"
+        ));
+    }
+    if value.is_empty() {
+        return Err(format!("label {name:?} has an empty value"));
+    }
+    if name == "__name__" && !is_valid_metric_name(value) {
+        return Err(format!(
+            "invalid metric name {value:?} after relabeling: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+        ));
     }
     Ok(())
 }
@@ -485,6 +504,15 @@ impl<'a> Builder<'a> {
                 self.base_index(name)
                     .is_none_or(|i| self.base[i].1 != value.as_ref())
             })
+    }
+
+    /// [`check_label`] of each label the rules set. With the input labels valid, that and a
+    /// non-empty result make the result valid: the builder keeps names unique and sorted, and
+    /// deletes a label set to the empty value.
+    fn check_set(&self) -> Result<(), String> {
+        self.add
+            .iter()
+            .try_for_each(|(name, value)| check_label(name, value))
     }
 
     /// The labels, sorted by name: the remaining input labels (sorted) merged with the set

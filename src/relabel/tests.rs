@@ -1157,6 +1157,14 @@ const POOL: &str = r#"
 - {target_label: "$1", regex: "(.*)", source_labels: [c]}
 "#;
 
+/// Rules that make invalid results: an empty label name (from labelmap), a metric name that
+/// is not one.
+const INVALID_MAKERS: &str = r#"
+- {regex: "(b?)a.*", replacement: "$1", action: labelmap}
+- {source_labels: [b], target_label: __name__, replacement: "9$1"}
+- {regex: ".*", action: labeldrop}
+"#;
+
 fn label_strategy() -> impl Strategy<Value = Vec<Label>> {
     let name = prop::sample::select(vec!["a", "b", "c", "ax", "l_a", "__name__", "h"]);
     let value = "[abAB]{0,3}";
@@ -1188,6 +1196,23 @@ proptest! {
                 prop_assert!(out.iter().all(|l| !l.value.is_empty()), "{:?}", out);
             }
             RelabelOutcome::Dropped { rule } => prop_assert!(rule < chosen.len()),
+        }
+    }
+
+    /// `relabel_pairs` calls a result invalid exactly when `check_pairs` does, checking only
+    /// what the rules set (the input labels being valid).
+    #[test]
+    fn relabel_pairs_flags_exactly_the_invalid_results(
+        input in label_strategy(),
+        picks in prop::collection::vec(0usize..18, 0..8),
+    ) {
+        let mut pool = rules(POOL);
+        pool.extend(rules(INVALID_MAKERS));
+        let chosen: Vec<RelabelRule> = picks.iter().map(|&i| pool[i].clone()).collect();
+        let base = normalized(&input);
+        let pairs: Vec<(&str, &str)> = base.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        if let PairsOutcome::Kept { labels, invalid, .. } = relabel_pairs(&pairs, &chosen) {
+            prop_assert_eq!(invalid.is_some(), check_pairs(&labels).is_err(), "{:?} -> {:?}: {:?}", pairs, labels, invalid);
         }
     }
 
@@ -1255,7 +1280,7 @@ fn label_sets_longer_than_64_labels() {
     let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
     let unchanged = rules("- {action: replace, target_label: l66, replacement: v}");
     match relabel_pairs(&pairs, &unchanged) {
-        PairsOutcome::Kept { labels, changed } => {
+        PairsOutcome::Kept { labels, changed, .. } => {
             assert!(!changed, "l66 set to the value it has");
             assert_eq!(labels.len(), 70);
         }
@@ -1266,7 +1291,7 @@ fn label_sets_longer_than_64_labels() {
          - {action: replace, target_label: l03, replacement: x}\n\
          - {action: replace, target_label: l64, replacement: y}",
     );
-    let PairsOutcome::Kept { labels, changed } = relabel_pairs(&pairs, &rules) else {
+    let PairsOutcome::Kept { labels, changed, .. } = relabel_pairs(&pairs, &rules) else {
         panic!("kept");
     };
     assert!(changed);

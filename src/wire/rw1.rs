@@ -49,12 +49,12 @@ pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)> +
             + encoded_len_varint(value.len() as u64)
             + value.len();
         out.push(KEY_TIMESERIES_LABEL);
-        encode_varint(inner as u64, &mut out);
+        push_len(inner, &mut out);
         out.push(KEY_LABEL_NAME);
-        encode_varint(name.len() as u64, &mut out);
+        push_len(name.len(), &mut out);
         out.extend_from_slice(name);
         out.push(KEY_LABEL_VALUE);
-        encode_varint(value.len() as u64, &mut out);
+        push_len(value.len(), &mut out);
         out.extend_from_slice(value);
     }
     out
@@ -75,6 +75,14 @@ pub fn label_pairs(encoded: &[u8]) -> LabelPairs<'_> {
     LabelPairs {
         rest: encoded,
         left: count,
+    }
+}
+
+/// A length as a varint, with the one-byte case (lengths under 128, most labels') inline.
+fn push_len(len: usize, out: &mut Vec<u8>) {
+    match u8::try_from(len) {
+        Ok(byte) if byte < 0x80 => out.push(byte),
+        _ => encode_varint(len as u64, out),
     }
 }
 
@@ -353,7 +361,10 @@ mod tests {
             assert_eq!(want.as_slice(), set);
             // A cut encoding ends early, as label_pairs does.
             let cut = &bytes[..bytes.len() - 1];
-            assert_eq!(collect_label_pairs(cut), label_pairs(cut).collect::<Vec<_>>());
+            assert_eq!(
+                collect_label_pairs(cut),
+                label_pairs(cut).collect::<Vec<_>>()
+            );
         }
     }
 }

@@ -436,21 +436,11 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
     );
     println!("machine: {}", machine_description());
 
-    let mut sink = match &args.url {
-        Some(_) => None,
-        None => Some(ChildReceiver::start(&[])?),
-    };
-    let url = match (&args.url, &sink) {
-        (Some(url), _) => url.clone(),
-        (None, Some(sink)) => sink.url.clone(),
-        (None, None) => unreachable!("a receiver child is started when no URL is given"),
-    };
-    match &sink {
-        Some(sink) => println!(
-            "receiver: promrw sink child process (pid {}) at {url}",
-            sink.child.id()
+    match &args.url {
+        None => println!(
+            "receiver: a fresh promrw sink child process per run, on 127.0.0.1 (as in real use: not warmed by earlier runs)"
         ),
-        None => println!("receiver: {url} (given with --url)"),
+        Some(url) => println!("receiver: {url} (given with --url)"),
     }
     println!("{}", "-".repeat(100));
 
@@ -461,6 +451,7 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
     let mut rounds: Vec<Vec<RunFigures>> = Vec::with_capacity(args.runs);
     let mut naive_runs = Vec::with_capacity(args.runs);
     let total_runs = args.runs * modes.len();
+    let mut started = 0;
     for run in 0..args.runs {
         let naive_first_ts = now_ms()?;
         let naive = run_naive(
@@ -476,27 +467,41 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
             naive.cpu.as_secs_f64(),
             naive.bytes as f64 / samples as f64
         );
-        let mut round = Vec::with_capacity(modes.len());
-        for (m, &mode) in modes.iter().enumerate() {
+        // Odd rounds run the modes in reverse, so no mode always runs first (or last) in a
+        // round: whatever one run leaves behind (heap, page cache, CPU frequency) weighs on
+        // each mode alike.
+        let order: Vec<usize> = if run % 2 == 0 {
+            (0..modes.len()).collect()
+        } else {
+            (0..modes.len()).rev().collect()
+        };
+        let mut by_mode: Vec<Option<RunFigures>> = vec![None; modes.len()];
+        for m in order {
+            let mode = modes[m];
             // Each run's timestamps come after the previous run's, so a receiver that keeps
             // per-series order never sees duplicates: run k of N starts (N - k) x the
             // workload's span ago, and the last run starts one span before now.
-            let runs_left = (total_runs - (run * modes.len() + m)) as i64;
+            let runs_left = (total_runs - started) as i64;
+            started += 1;
             let first_ts = now_ms()? - runs_left * workload.rounds as i64 * workload.step_ms;
-            let name = if modes.len() > 1 {
-                mode.label()
-            } else {
-                "promrw"
-            };
             let labels = split_labels(workload, args.producers);
             let run_dir = wal_dir.map(|dir| {
                 dir.join(format!(
                     "run-{}-{}-{}",
                     std::process::id(),
-                    run * modes.len() + m + 1,
+                    started,
                     mode.label()
                 ))
             });
+            let mut sink = match &args.url {
+                Some(_) => None,
+                None => Some(ChildReceiver::start(&[])?),
+            };
+            let url = match (&args.url, &sink) {
+                (Some(url), _) => url.clone(),
+                (None, Some(sink)) => sink.url.clone(),
+                (None, None) => unreachable!("a receiver child is started when no URL is given"),
+            };
             let figures = run_promrw(
                 args,
                 &url,
@@ -509,8 +514,20 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
             if let Some(sink) = sink.as_mut() {
                 sink.check_alive()?;
             }
-            print_run(run + 1, name, &figures, samples, naive.cpu, round.first());
-            round.push(figures);
+            by_mode[m] = Some(figures);
+        }
+        let round: Vec<RunFigures> = by_mode
+            .into_iter()
+            .map(|figures| figures.expect("every mode ran this round"))
+            .collect();
+        for (m, figures) in round.iter().enumerate() {
+            let name = if modes.len() > 1 {
+                modes[m].label()
+            } else {
+                "promrw"
+            };
+            let memory = if m == 0 { None } else { round.first() };
+            print_run(run + 1, name, figures, samples, naive.cpu, memory);
         }
         rounds.push(round);
         naive_runs.push(naive);
@@ -535,8 +552,6 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
     }
 
     if let (Some(dir), true) = (wal_dir, args.backlog_samples > 0) {
-        // The W1 sink is done; the backlog starts its own.
-        drop(sink.take());
         println!("{}", "-".repeat(100));
         let figures = run_backlog(args, dir, args.backlog_samples)?;
         let memory_rate = median(
