@@ -1280,7 +1280,9 @@ fn label_sets_longer_than_64_labels() {
     let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
     let unchanged = rules("- {action: replace, target_label: l66, replacement: v}");
     match relabel_pairs(&pairs, &unchanged) {
-        PairsOutcome::Kept { labels, changed, .. } => {
+        PairsOutcome::Kept {
+            labels, changed, ..
+        } => {
             assert!(!changed, "l66 set to the value it has");
             assert_eq!(labels.len(), 70);
         }
@@ -1291,7 +1293,10 @@ fn label_sets_longer_than_64_labels() {
          - {action: replace, target_label: l03, replacement: x}\n\
          - {action: replace, target_label: l64, replacement: y}",
     );
-    let PairsOutcome::Kept { labels, changed, .. } = relabel_pairs(&pairs, &rules) else {
+    let PairsOutcome::Kept {
+        labels, changed, ..
+    } = relabel_pairs(&pairs, &rules)
+    else {
         panic!("kept");
     };
     assert!(changed);

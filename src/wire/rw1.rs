@@ -39,6 +39,15 @@ pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)> +
     // under 128 bytes, a few more otherwise: 9 each makes one allocation for the usual set.
     let capacity: usize = labels.clone().map(|(n, v)| n.len() + v.len() + 9).sum();
     let mut out = Vec::with_capacity(capacity);
+    encode_label_pairs_into(labels, &mut out);
+    out
+}
+
+/// [`encode_label_pairs`] appending to `out`.
+pub fn encode_label_pairs_into<'l>(
+    labels: impl Iterator<Item = (&'l str, &'l str)>,
+    out: &mut Vec<u8>,
+) {
     for (name, value) in labels {
         let name = name.as_bytes();
         let value = value.as_bytes();
@@ -49,15 +58,14 @@ pub fn encode_label_pairs<'l>(labels: impl Iterator<Item = (&'l str, &'l str)> +
             + encoded_len_varint(value.len() as u64)
             + value.len();
         out.push(KEY_TIMESERIES_LABEL);
-        push_len(inner, &mut out);
+        push_len(inner, out);
         out.push(KEY_LABEL_NAME);
-        push_len(name.len(), &mut out);
+        push_len(name.len(), out);
         out.extend_from_slice(name);
         out.push(KEY_LABEL_VALUE);
-        push_len(value.len(), &mut out);
+        push_len(value.len(), out);
         out.extend_from_slice(value);
     }
-    out
 }
 
 /// The (name, value) pairs of label bytes written by [`encode_labels`], without allocating.
