@@ -344,14 +344,16 @@ impl EndpointQueue {
         slot: &LockedSlot<'_>,
         announce: Option<Arc<Series>>,
     ) -> Option<Option<Arc<Series>>> {
+        // A series announced to the endpoint was kept by its rules (a dropped one is never
+        // announced), so the samples after the first cost no more than without rules.
+        let Some(series) = announce else {
+            return Some(None);
+        };
         let bit = self.ctx.cache_bit;
         if let Some(reason) = slot.relabel_dropped(bit) {
             self.ctx.metrics.add_dropped(reason, 1);
             return None;
         }
-        let Some(series) = announce else {
-            return Some(None);
-        };
         match relabeling::route_series(
             &series,
             self.ctx.config.write_relabel_configs.rules(),
