@@ -221,7 +221,7 @@ typedef struct {
  * remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
  * endpoints unless said otherwise. Counters count samples unless named otherwise and only
  * grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
- * gauges. The struct is in its third version (see `struct_size`).
+ * gauges. The struct is in its fourth version (see `struct_size`).
  */
 typedef struct {
     /**
@@ -348,8 +348,9 @@ typedef struct {
     uint64_t series_cached;
     /**
      * Samples refused with `PROMRW_IO` because writing the WAL failed (WAL mode)
-     * (`reason="io"`). Added in the third version of the struct, as every field after it.
-     * The fields after it are WAL-mode figures (`promrw.wal` set), 0 in memory mode.
+     * (`reason="io"`). Added in the third version of the struct, as every field after it up
+     * to `wal_samples_replayed`. Those fields are WAL-mode figures (`promrw.wal` set), 0 in
+     * memory mode.
      */
     uint64_t rejected_io;
     /**
@@ -406,6 +407,22 @@ typedef struct {
      * first (`promrw_wal_samples_replayed_total`).
      */
     uint64_t wal_samples_replayed;
+    /**
+     * Samples of series an endpoint's `write_relabel_configs` drop, as configured: not a
+     * loss (`prometheus_remote_storage_samples_dropped_total{reason="relabel"}`). Added in
+     * the fourth version of the struct, as the two fields after it.
+     */
+    uint64_t samples_dropped_relabel;
+    /**
+     * Samples of series whose relabeled labels Remote Write cannot carry: no labels left, an
+     * invalid label or metric name (`reason="relabel_invalid"`).
+     */
+    uint64_t samples_dropped_relabel_invalid;
+    /**
+     * Samples of series an endpoint's `tenant` routing cannot route: no tenant label and no
+     * `default`, or a tenant that cannot be sent in a header (`reason="no_tenant"`).
+     */
+    uint64_t samples_dropped_no_tenant;
 } promrw_stats;
 
 /**

@@ -1664,12 +1664,34 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
         (v2.rejected_io, v2.wal_segments, v2.wal_samples_replayed),
         (77, 88, 99)
     );
-    // The third version is the whole struct, ending with wal_samples_replayed.
+    // The third version ends with wal_samples_replayed: its fields are written, the fourth
+    // version's left alone.
+    let third_version = std::mem::offset_of!(promrw_stats, wal_samples_replayed) + size_of::<u64>();
+    assert_eq!(third_version, second_version + 13 * 8);
+    let mut v3 = promrw_stats {
+        struct_size: third_version,
+        wal_samples_replayed: 11,
+        samples_dropped_relabel: 22,
+        samples_dropped_no_tenant: 33,
+        ..Default::default()
+    };
+    // SAFETY: `s` is live; `v3` is a valid out pointer, larger than what is written.
+    assert_eq!(unsafe { promrw_sender_stats(s, &mut v3) }, PROMRW_OK);
+    assert_eq!(v3.struct_size, third_version);
+    assert_eq!(
+        (
+            v3.wal_samples_replayed,
+            v3.samples_dropped_relabel,
+            v3.samples_dropped_no_tenant
+        ),
+        (0, 22, 33)
+    );
+    // The fourth version is the whole struct, ending with samples_dropped_no_tenant.
     assert_eq!(
         size_of::<promrw_stats>(),
-        std::mem::offset_of!(promrw_stats, wal_samples_replayed) + size_of::<u64>()
+        std::mem::offset_of!(promrw_stats, samples_dropped_no_tenant) + size_of::<u64>()
     );
-    assert_eq!(size_of::<promrw_stats>(), second_version + 13 * 8);
+    assert_eq!(size_of::<promrw_stats>(), third_version + 3 * 8);
     // Larger (a caller with a newer header): the fields this version has are written, the
     // rest is left alone, and struct_size says how much was written.
     #[repr(C)]
@@ -1807,6 +1829,58 @@ fn assert_wal_figures_match_the_exposition(s: *const promrw_sender, url: &str) -
         assert_eq!(metric(text, &key), value as f64, "{key}: {st:?}");
     }
     st
+}
+
+#[test]
+fn c_relabel_and_tenant_drops_mean_what_the_exposition_says() {
+    let recv = receiver();
+    let text = format!(
+        "{}    write_relabel_configs:\n      - {{source_labels: [__name__], regex: c_dropme, action: drop}}\n      - {{source_labels: [__name__], regex: c_invalid_me, target_label: __name__, replacement: 1bad}}\n    tenant:\n      label: tenant\n",
+        yaml(&recv.url(), "")
+    );
+    let s = sender(&text);
+    let refs = [
+        (series(s, &[("__name__", "c_dropme"), ("tenant", "a")]), 3),
+        (
+            series(s, &[("__name__", "c_invalid_me"), ("tenant", "a")]),
+            5,
+        ),
+        (series(s, &[("__name__", "c_no_tenant")]), 7),
+        (series(s, &[("__name__", "c_kept"), ("tenant", "a")]), 2),
+    ];
+    let t = now_ms();
+    // SAFETY: `s` is live until close_and_free.
+    unsafe {
+        for (r, samples) in refs {
+            for i in 0..samples {
+                assert_eq!(promrw_sender_append(s, r, t + i, i as f64), PROMRW_OK);
+            }
+        }
+        assert_eq!(promrw_sender_flush(s, 5_000), PROMRW_OK);
+    }
+    let (st, text) = quiet_snapshot(s);
+    assert_eq!(
+        (
+            st.samples_dropped_relabel,
+            st.samples_dropped_relabel_invalid,
+            st.samples_dropped_no_tenant,
+            st.samples_acked
+        ),
+        (3, 5, 7, 2),
+        "{st:?}"
+    );
+    let labels = format!("remote_name=\"ffi\",url=\"{}\"", recv.url());
+    for (reason, value) in [
+        ("relabel", st.samples_dropped_relabel),
+        ("relabel_invalid", st.samples_dropped_relabel_invalid),
+        ("no_tenant", st.samples_dropped_no_tenant),
+    ] {
+        let key = format!(
+            "prometheus_remote_storage_samples_dropped_total{{reason=\"{reason}\",{labels}}}"
+        );
+        assert_eq!(metric(&text, &key), value as f64, "{key}");
+    }
+    close_and_free(s, PROMRW_OK);
 }
 
 #[test]

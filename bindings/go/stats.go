@@ -127,6 +127,20 @@ type Stats struct {
 	// WALSamplesReplayed counts samples the log held at or after an endpoint's cursor when
 	// the sender opened it, sent first (promrw_wal_samples_replayed_total).
 	WALSamplesReplayed uint64
+
+	// Drops that the configuration asks for, not losses.
+
+	// SamplesDroppedRelabel counts samples of series an endpoint's write_relabel_configs
+	// drop, as configured (prometheus_remote_storage_samples_dropped_total{reason="relabel"}).
+	SamplesDroppedRelabel uint64
+	// SamplesDroppedRelabelInvalid counts samples of series whose relabeled labels Remote
+	// Write cannot carry: no labels left, an invalid label or metric name
+	// (reason="relabel_invalid").
+	SamplesDroppedRelabelInvalid uint64
+	// SamplesDroppedNoTenant counts samples of series an endpoint's tenant routing cannot
+	// route: no tenant label and no default, or a tenant that cannot be sent in a header
+	// (reason="no_tenant").
+	SamplesDroppedNoTenant uint64
 }
 
 // newCStats is a promrw_stats with struct_size set, ready for promrw_sender_stats.
@@ -176,5 +190,9 @@ func statsFromC(c *C.promrw_stats) Stats {
 		WALLagBytes:              uint64(c.wal_lag_bytes),
 		WALLagSamples:            uint64(c.wal_lag_samples),
 		WALSamplesReplayed:       uint64(c.wal_samples_replayed),
+
+		SamplesDroppedRelabel:        uint64(c.samples_dropped_relabel),
+		SamplesDroppedRelabelInvalid: uint64(c.samples_dropped_relabel_invalid),
+		SamplesDroppedNoTenant:       uint64(c.samples_dropped_no_tenant),
 	}
 }

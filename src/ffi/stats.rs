@@ -16,7 +16,7 @@ use super::status::{
 /// remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
 /// endpoints unless said otherwise. Counters count samples unless named otherwise and only
 /// grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
-/// gauges. The struct is in its third version (see `struct_size`).
+/// gauges. The struct is in its fourth version (see `struct_size`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct promrw_stats {
@@ -93,8 +93,9 @@ pub struct promrw_stats {
     /// series stays until its queued samples are sent. Added in the second version.
     pub series_cached: u64,
     /// Samples refused with `PROMRW_IO` because writing the WAL failed (WAL mode)
-    /// (`reason="io"`). Added in the third version of the struct, as every field after it.
-    /// The fields after it are WAL-mode figures (`promrw.wal` set), 0 in memory mode.
+    /// (`reason="io"`). Added in the third version of the struct, as every field after it up
+    /// to `wal_samples_replayed`. Those fields are WAL-mode figures (`promrw.wal` set), 0 in
+    /// memory mode.
     pub rejected_io: u64,
     /// Bytes of the log's segments on disk (gauge, `promrw_wal_bytes`).
     pub wal_bytes_on_disk: u64,
@@ -126,11 +127,22 @@ pub struct promrw_stats {
     /// Samples the log held at or after an endpoint's cursor when the sender opened it, sent
     /// first (`promrw_wal_samples_replayed_total`).
     pub wal_samples_replayed: u64,
+    /// Samples of series an endpoint's `write_relabel_configs` drop, as configured: not a
+    /// loss (`prometheus_remote_storage_samples_dropped_total{reason="relabel"}`). Added in
+    /// the fourth version of the struct, as the two fields after it.
+    pub samples_dropped_relabel: u64,
+    /// Samples of series whose relabeled labels Remote Write cannot carry: no labels left, an
+    /// invalid label or metric name (`reason="relabel_invalid"`).
+    pub samples_dropped_relabel_invalid: u64,
+    /// Samples of series an endpoint's `tenant` routing cannot route: no tenant label and no
+    /// `default`, or a tenant that cannot be sent in a header (`reason="no_tenant"`).
+    pub samples_dropped_no_tenant: u64,
 }
 
 /// The size of the first version of `promrw_stats` (every field up to `highest_sent_ms`): the
 /// smallest `struct_size` accepted. Fields added later go after it: the second version ends
-/// at `series_cached`, the third (this one) at `wal_samples_replayed`.
+/// at `series_cached`, the third at `wal_samples_replayed`, the fourth (this one) at
+/// `samples_dropped_no_tenant`.
 const STATS_V1_SIZE: usize = std::mem::offset_of!(promrw_stats, highest_sent_ms) + size_of::<i64>();
 
 impl From<&SenderStats> for promrw_stats {
@@ -187,6 +199,9 @@ impl From<&SenderStats> for promrw_stats {
             wal_lag_bytes: sum(|e| e.wal_lag_bytes),
             wal_lag_samples: sum(|e| e.wal_lag_samples),
             wal_samples_replayed: sum(|e| e.wal_samples_replayed),
+            samples_dropped_relabel: sum(|e| e.samples_dropped_relabel),
+            samples_dropped_relabel_invalid: sum(|e| e.samples_dropped_relabel_invalid),
+            samples_dropped_no_tenant: sum(|e| e.samples_dropped_no_tenant),
         }
     }
 }

@@ -336,3 +336,38 @@ def test_config_and_path_are_exclusive(tmp_path: Path) -> None:
         promrw.Sender(cfg, path=tmp_path / "x.yml")
     with pytest.raises(TypeError, match="path must be"):
         promrw.Sender(path=42)  # type: ignore[arg-type]
+
+
+def test_relabel_and_tenant_drops_are_counted_by_reason(sink: Sink) -> None:
+    """Samples that write_relabel_configs and tenant routing drop are counted by reason in
+    stats(), as the exposition counts them, and are no loss: flush succeeds."""
+    cfg = config(sink.url, batch_send_deadline="50ms")
+    endpoint = cfg["remote_write"][0]
+    endpoint["name"] = "py"
+    endpoint["write_relabel_configs"] = [
+        {"source_labels": ["__name__"], "regex": "py_dropme", "action": "drop"},
+        {"source_labels": ["__name__"], "regex": "py_invalid_me", "target_label": "__name__",
+         "replacement": "1bad"},
+    ]
+    endpoint["tenant"] = {"label": "tenant"}
+    counts = {("py_dropme", "a"): 3, ("py_invalid_me", "a"): 5, ("py_no_tenant", ""): 7,
+              ("py_kept", "a"): 2}
+    with promrw.Sender(cfg) as sender:
+        for (name, tenant), n in counts.items():
+            labels = {"__name__": name}
+            if tenant:
+                labels["tenant"] = tenant
+            ref = sender.series(labels)
+            for k in range(n):
+                sender.append(ref, float(k), T0 + k)
+        sender.flush(5)
+        stats = sender.stats()
+        text = sender.metrics_text()
+    assert (stats["samples_dropped_relabel"], stats["samples_dropped_relabel_invalid"],
+            stats["samples_dropped_no_tenant"], stats["samples_acked"]) == (3, 5, 7, 2), stats
+    for key, reason in [("samples_dropped_relabel", "relabel"),
+                        ("samples_dropped_relabel_invalid", "relabel_invalid"),
+                        ("samples_dropped_no_tenant", "no_tenant")]:
+        prefix = f'prometheus_remote_storage_samples_dropped_total{{reason="{reason}",'
+        found = [line.split()[-1] for line in text.splitlines() if line.startswith(prefix)]
+        assert found == [str(stats[key])], (key, found)

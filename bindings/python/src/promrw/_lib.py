@@ -139,6 +139,9 @@ class promrw_stats(Structure):
         ("wal_lag_bytes", c_uint64),
         ("wal_lag_samples", c_uint64),
         ("wal_samples_replayed", c_uint64),
+        ("samples_dropped_relabel", c_uint64),
+        ("samples_dropped_relabel_invalid", c_uint64),
+        ("samples_dropped_no_tenant", c_uint64),
     ]
 
 

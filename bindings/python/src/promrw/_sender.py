@@ -911,6 +911,18 @@ class Sender:
         - ``wal_samples_replayed``: samples the log held at or after an endpoint's cursor when
           the sender opened it, sent first (``promrw_wal_samples_replayed_total``).
 
+        Drops that the configuration asks for, not losses:
+
+        - ``samples_dropped_relabel``: samples of series an endpoint's
+          ``write_relabel_configs`` drop, as configured
+          (``..._samples_dropped_total{reason="relabel"}``);
+        - ``samples_dropped_relabel_invalid``: samples of series whose relabeled labels Remote
+          Write cannot carry: no labels left, an invalid label or metric name
+          (``reason="relabel_invalid"``);
+        - ``samples_dropped_no_tenant``: samples of series an endpoint's ``tenant`` routing
+          cannot route: no tenant label and no ``default``, or a tenant that cannot be sent in
+          a header (``reason="no_tenant"``).
+
         Works after :meth:`close` too, so the final counts can be read.
         """
         self._sync_log_level()
