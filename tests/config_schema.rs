@@ -313,8 +313,12 @@ fn keys_a_later_issue_implements_are_parsed_then_refused_by_the_sender_naming_th
             "remote_write[0].sigv4: AWS SigV4 signing is not supported yet",
         ),
         (
-            "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', scopes: [x], endpoint_params: {a: b}}\n",
-            "remote_write[0].oauth2: OAuth 2.0 authentication is not supported yet",
+            "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer'}\n",
+            "remote_write[0].oauth2.grant_type: the JWT bearer grant is not supported yet",
+        ),
+        (
+            "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', proxy_from_environment: true}\n",
+            "remote_write[0].oauth2.proxy_from_environment: a proxy for the OAuth 2.0 token request is not supported yet",
         ),
         (
             "    azuread: {cloud: AzureChina, managed_identity: {client_id: 00000000-0000-0000-0000-000000000000}}\n",

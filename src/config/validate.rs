@@ -487,8 +487,50 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
         if e.sigv4.is_some() {
             return not_yet("sigv4", "AWS SigV4 signing");
         }
-        if e.oauth2.is_some() {
-            return not_yet("oauth2", "OAuth 2.0 authentication");
+        if let Some(oauth2) = &e.oauth2 {
+            let jwt = oauth2
+                .grant_type
+                .as_deref()
+                .is_some_and(|g| g != "client_credentials");
+            if jwt {
+                return not_yet("oauth2.grant_type", "the JWT bearer grant");
+            }
+            let jwt_keys = [
+                (
+                    "client_certificate_key",
+                    oauth2.client_certificate_key.is_some(),
+                ),
+                (
+                    "client_certificate_key_file",
+                    oauth2.client_certificate_key_file.is_some(),
+                ),
+                (
+                    "client_certificate_key_id",
+                    oauth2.client_certificate_key_id.is_some(),
+                ),
+                ("signature_algorithm", oauth2.signature_algorithm.is_some()),
+                ("iss", oauth2.iss.is_some()),
+                ("audience", oauth2.audience.is_some()),
+                ("claims", !oauth2.claims.is_empty()),
+            ];
+            if let Some((key, _)) = jwt_keys.iter().find(|(_, set)| *set) {
+                return not_yet(&format!("oauth2.{key}"), "the JWT bearer grant");
+            }
+            let proxy_keys = [
+                ("proxy_url", oauth2.proxy_url.is_some()),
+                ("no_proxy", oauth2.no_proxy.is_some()),
+                ("proxy_from_environment", oauth2.proxy_from_environment),
+                (
+                    "proxy_connect_header",
+                    !oauth2.proxy_connect_header.is_empty(),
+                ),
+            ];
+            if let Some((key, _)) = proxy_keys.iter().find(|(_, set)| *set) {
+                return not_yet(
+                    &format!("oauth2.{key}"),
+                    "a proxy for the OAuth 2.0 token request",
+                );
+            }
         }
         if e.azuread.is_some() {
             return not_yet("azuread", "Azure AD authentication");

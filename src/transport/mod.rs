@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod connect;
+pub mod oauth2;
 mod proxy;
 mod resolve;
 pub mod retry;
@@ -173,10 +174,18 @@ impl Transport {
             connect_headers.clone(),
             interrupted.clone(),
         );
-        let auth = AuthSource::new(
-            endpoint.basic_auth.as_ref(),
-            endpoint.authorization.as_ref(),
-        );
+        let auth = match &endpoint.oauth2 {
+            Some(oauth2) => AuthSource::OAuth2(oauth2::TokenSource::new(
+                oauth2,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            None => AuthSource::new(
+                endpoint.basic_auth.as_ref(),
+                endpoint.authorization.as_ref(),
+            ),
+        };
         let mut hidden = auth.inline_secrets();
         hidden.extend(connect_headers.secrets());
         hidden.extend(
@@ -232,7 +241,27 @@ impl Transport {
 
     /// As [`Transport::send`], for the series of `tenant` on an endpoint with tenant routing:
     /// every hop carries `tenant.header: <tenant>` (it routes, it is no credential).
+    ///
+    /// With `oauth2`, a 401 makes the cached token due and the request is sent once more at
+    /// once with a new token: a revoked or rotated token costs no batch.
     pub fn send_for(
+        &self,
+        body: &[u8],
+        attempt: u32,
+        timeout: Option<Duration>,
+        tenant: Option<&str>,
+    ) -> Outcome {
+        let outcome = self.send_following_redirects(body, attempt, timeout, tenant);
+        match outcome {
+            Outcome::Permanent { status: 401, .. } if self.auth.renew_after_unauthorized() => {
+                self.send_following_redirects(body, attempt, timeout, tenant)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// One attempt of [`Transport::send_for`]: the POST and the redirects it follows.
+    fn send_following_redirects(
         &self,
         body: &[u8],
         attempt: u32,

@@ -1,0 +1,362 @@
+//! OAuth 2.0 access tokens for an endpoint's `oauth2` block: the client-credentials grant
+//! (RFC 6749 section 4.4), as Prometheus gets them through Go's `x/oauth2/clientcredentials`.
+//!
+//! - The token request is a POST of `grant_type=client_credentials`, `scope` (the `scopes`
+//!   joined by spaces, when there are any) and `endpoint_params` to `token_url`.
+//! - The client authenticates as `x/oauth2` does by default: first with HTTP basic
+//!   authentication (id and secret URL-encoded); when the server refuses that, with
+//!   `client_id` and `client_secret` in the form. The way that worked is kept.
+//! - `client_secret_file` is read again at each token request, so a rotated secret is used.
+//! - The token is cached. It is due 10 seconds before its `expires_in` (`x/oauth2`'s expiry
+//!   delta); a token without `expires_in` is kept until the endpoint answers 401, which
+//!   [`TokenSource::invalidate`] turns into a new token for the retry.
+//! - Fetches are blocking, on the shard thread that needs the token, one at a time per
+//!   endpoint: a shard that finds the token due fetches it while the others wait for it.
+//!
+//! Errors name the token URL (without its password) and the HTTP status, with the first
+//! bytes of the answer, never the secret or a token.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde::Deserialize;
+use ureq::Agent;
+
+use crate::config::{OAuth2Config, Secret, TlsConfig, TlsVersion};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::Logger;
+use crate::redact::redact_url;
+
+use super::connect::{Interrupted, InterruptibleTcpConnector};
+use super::proxy::ConnectHeaders;
+use super::tls;
+
+/// How long before its expiry a token is replaced (`x/oauth2`'s `defaultExpiryDelta`).
+pub const EXPIRY_DELTA: Duration = Duration::from_secs(10);
+
+/// Most bytes of a refused token request's answer kept for the error message.
+const MAX_ERROR_BODY: u64 = 512;
+
+/// The access tokens of one endpoint, shared by its shards.
+pub struct TokenSource {
+    config: OAuth2Config,
+    agent: Agent,
+    shown_url: String,
+    state: Mutex<TokenState>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("token_url", &self.shown_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the source remembers between requests.
+#[derive(Default)]
+struct TokenState {
+    token: Option<CachedToken>,
+    /// The server refused HTTP basic client authentication: the id and secret go in the form.
+    credentials_in_form: bool,
+}
+
+/// A token and when it is due.
+struct CachedToken {
+    header: Secret,
+    due: Option<Instant>,
+}
+
+/// The token endpoint's answer (RFC 6749 section 5.1).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+impl TokenSource {
+    /// The source for `config`, requests bounded by `timeout` (the endpoint's
+    /// `remote_timeout`) and given up once `interrupted` is set (close).
+    pub(super) fn new(
+        config: &OAuth2Config,
+        timeout: Duration,
+        interrupted: Interrupted,
+        logger: &Logger,
+    ) -> Result<Arc<TokenSource>> {
+        let tls_config = token_tls(config)?;
+        let settings = tls::build(&tls_config, logger)?;
+        let builder = Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(super::USER_AGENT)
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .proxy(None);
+        let tcp = InterruptibleTcpConnector::new(interrupted.clone(), false);
+        let agent = tls::agent(
+            builder.build(),
+            settings,
+            tcp,
+            ConnectHeaders::new(Vec::new()),
+            interrupted,
+        );
+        Ok(Arc::new(TokenSource {
+            config: config.clone(),
+            agent,
+            shown_url: redact_url(&config.token_url),
+            state: Mutex::new(TokenState::default()),
+        }))
+    }
+
+    /// The `Authorization` header value: the cached token, or a new one when there is none
+    /// or it is due. The error says why no token could be had (to be retried).
+    pub fn header_value(&self) -> std::result::Result<Secret, String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = &state.token
+            && token.due.is_none_or(|due| Instant::now() < due)
+        {
+            return Ok(token.header.clone());
+        }
+        let token = self.fetch(&mut state)?;
+        let header = token.header.clone();
+        state.token = Some(token);
+        Ok(header)
+    }
+
+    /// Forgets the cached token (the endpoint answered 401): the next request gets a new one.
+    pub fn invalidate(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).token = None;
+    }
+
+    /// The inline client secret, so it can be scrubbed from error texts.
+    pub fn inline_secret(&self) -> Option<String> {
+        self.config
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Requests a token, with HTTP basic client authentication unless the server refused it
+    /// before; a refusal of basic authentication is retried once with the credentials in the
+    /// form, as `x/oauth2` does.
+    fn fetch(&self, state: &mut TokenState) -> std::result::Result<CachedToken, String> {
+        let secret = self.client_secret()?;
+        if !state.credentials_in_form {
+            match self.request(&secret, false) {
+                Ok(token) => return Ok(token),
+                Err(Refused::Network(reason)) => return Err(reason),
+                Err(Refused::Status(_)) => state.credentials_in_form = true,
+            }
+        }
+        match self.request(&secret, true) {
+            Ok(token) => Ok(token),
+            Err(Refused::Network(reason)) | Err(Refused::Status(reason)) => Err(reason),
+        }
+    }
+
+    /// The client secret: `client_secret_file` read now (trimmed, as Prometheus reads it),
+    /// else `client_secret`, else empty.
+    fn client_secret(&self) -> std::result::Result<String, String> {
+        match (&self.config.client_secret_file, &self.config.client_secret) {
+            (Some(file), _) => std::fs::read_to_string(file)
+                .map(|text| text.trim().to_string())
+                .map_err(|e| {
+                    format!(
+                        "cannot read oauth2.client_secret_file {}: {e}",
+                        file.display()
+                    )
+                }),
+            (None, Some(secret)) => Ok(secret.expose().to_string()),
+            (None, None) => Ok(String::new()),
+        }
+    }
+
+    /// One token request, the client credentials in the form or in a basic-auth header.
+    fn request(&self, secret: &str, in_form: bool) -> std::result::Result<CachedToken, Refused> {
+        let mut form: Vec<(String, String)> =
+            vec![("grant_type".into(), "client_credentials".into())];
+        if !self.config.scopes.is_empty() {
+            form.push(("scope".into(), self.config.scopes.join(" ")));
+        }
+        for (key, value) in &self.config.endpoint_params {
+            form.push((key.clone(), value.clone()));
+        }
+        let mut request = self.agent.post(&self.config.token_url);
+        if in_form {
+            form.push(("client_id".into(), self.config.client_id.clone()));
+            if !secret.is_empty() {
+                form.push(("client_secret".into(), secret.to_string()));
+            }
+        } else {
+            let pair = format!(
+                "{}:{}",
+                form_urlencoded::byte_serialize(self.config.client_id.as_bytes())
+                    .collect::<String>(),
+                form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
+            );
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            request = request.header("Authorization", format!("Basic {encoded}"));
+        }
+        let started = Instant::now();
+        let pairs = form.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let mut response = request.send_form(pairs).map_err(|e| {
+            Refused::Network(self.scrub(
+                &format!("oauth2: token request to {} failed: {e}", self.shown_url),
+                secret,
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        let limit = if (200..300).contains(&status) {
+            1 << 20
+        } else {
+            MAX_ERROR_BODY
+        };
+        use std::io::Read as _;
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(limit)
+            .read_to_end(&mut body);
+        if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&body);
+            return Err(Refused::Status(self.scrub(
+                &format!(
+                    "oauth2: token endpoint {} answered HTTP {status}: {}",
+                    self.shown_url,
+                    text.trim()
+                ),
+                secret,
+            )));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+            Refused::Network(format!(
+                "oauth2: token endpoint {} answered HTTP {status} without a usable token: {e}",
+                self.shown_url
+            ))
+        })?;
+        if answer.access_token.is_empty() {
+            return Err(Refused::Network(format!(
+                "oauth2: token endpoint {} answered without an access_token",
+                self.shown_url
+            )));
+        }
+        let due = expires_in(answer.expires_in.as_ref())
+            .map(|lifetime| started + lifetime.saturating_sub(EXPIRY_DELTA));
+        Ok(CachedToken {
+            header: Secret::new(format!(
+                "{} {}",
+                token_type(&answer.token_type),
+                answer.access_token
+            )),
+            due,
+        })
+    }
+
+    /// `text` with the client secret replaced.
+    fn scrub(&self, text: &str, secret: &str) -> String {
+        if secret.is_empty() {
+            return text.to_string();
+        }
+        text.replace(secret, "xxxxx")
+    }
+}
+
+/// Why a token request gave no token.
+enum Refused {
+    /// No answer, or one that is not a token: retried later as it is.
+    Network(String),
+    /// The token endpoint answered a non-2xx status.
+    Status(String),
+}
+
+/// `expires_in` in seconds, a number or a numeric string as `x/oauth2` accepts; `None` (never
+/// due by time) when absent, zero or not a number.
+fn expires_in(value: Option<&serde_json::Value>) -> Option<Duration> {
+    let seconds = match value? {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+/// The scheme of the `Authorization` header, as `x/oauth2`'s `Token.Type` gives it: `Bearer`
+/// for an empty or any-case `bearer`, `MAC` and `Basic` likewise, any other type as sent.
+fn token_type(sent: &str) -> String {
+    if sent.is_empty() || sent.eq_ignore_ascii_case("bearer") {
+        "Bearer".to_string()
+    } else if sent.eq_ignore_ascii_case("mac") {
+        "MAC".to_string()
+    } else if sent.eq_ignore_ascii_case("basic") {
+        "Basic".to_string()
+    } else {
+        sent.to_string()
+    }
+}
+
+/// The token request's TLS settings: `oauth2.tls_config` as an endpoint's, or the defaults.
+fn token_tls(config: &OAuth2Config) -> Result<TlsConfig> {
+    let Some(token) = &config.tls_config else {
+        return Ok(TlsConfig::default());
+    };
+    let version = |field: &str, text: &Option<String>| -> Result<Option<TlsVersion>> {
+        match text {
+            None => Ok(None),
+            Some(text) => TlsVersion::parse(text).map(Some).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("oauth2.tls_config.{field}: unknown TLS version {text:?}"),
+                )
+            }),
+        }
+    };
+    Ok(TlsConfig {
+        ca_file: token.ca_file.clone(),
+        ca: token.ca.clone(),
+        cert_file: token.cert_file.clone(),
+        cert: token.cert.clone(),
+        key_file: token.key_file.clone(),
+        key: token.key.clone(),
+        min_version: version("min_version", &token.min_version)?,
+        max_version: version("max_version", &token.max_version)?,
+        server_name: token.server_name.clone(),
+        insecure_skip_verify: token.insecure_skip_verify,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_forms() {
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(
+            expires_in(Some(&json("3600"))),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            expires_in(Some(&json("\"60\""))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(expires_in(Some(&json("0"))), None);
+        assert_eq!(expires_in(Some(&json("-5"))), None);
+        assert_eq!(expires_in(Some(&json("\"soon\""))), None);
+        assert_eq!(expires_in(None), None);
+    }
+
+    #[test]
+    fn token_types_as_x_oauth2_spells_them() {
+        assert_eq!(token_type(""), "Bearer");
+        assert_eq!(token_type("bearer"), "Bearer");
+        assert_eq!(token_type("BEARER"), "Bearer");
+        assert_eq!(token_type("mac"), "MAC");
+        assert_eq!(token_type("basic"), "Basic");
+        assert_eq!(token_type("DPoP"), "DPoP");
+    }
+}

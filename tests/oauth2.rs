@@ -1,0 +1,376 @@
+//! `oauth2` (client credentials) against a fake token server and the validating receiver,
+//! both on 127.0.0.1: the token request's form and client authentication, the token cached and
+//! renewed before `expires_in`, a 401 from the endpoint renewing the token with the batch sent
+//! again (not dropped), a token server that is down and then up, the fallback to credentials
+//! in the form, and the parts of `oauth2` that are refused by name.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine;
+use promrw::{Config, ErrorKind, Labels, LogLevel, Sender};
+use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
+
+/// How the fake token server answers.
+#[derive(Clone, Copy)]
+struct TokenServerBehaviour {
+    /// `expires_in` of every token.
+    expires_in: u64,
+    /// The first this many requests are answered 503.
+    down_for: usize,
+    /// Answer 401 to HTTP basic client authentication (credentials must be in the form).
+    refuse_basic: bool,
+}
+
+/// One token request as the server saw it.
+#[derive(Debug, Clone)]
+struct TokenRequest {
+    form: Vec<(String, String)>,
+    basic: Option<String>,
+}
+
+/// A fake OAuth 2.0 token endpoint: checks the client credentials (`id` / `s3cr3t`) and
+/// issues `tok-1`, `tok-2`, ...
+struct TokenServer {
+    server: Arc<tiny_http::Server>,
+    url: String,
+    issued: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<TokenRequest>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TokenServer {
+    fn start(behaviour: TokenServerBehaviour) -> TokenServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("token server"));
+        let url = format!("http://{}/oauth2/token", server.server_addr());
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (server, issued, requests) = (server.clone(), issued.clone(), requests.clone());
+            std::thread::spawn(move || {
+                for mut request in server.incoming_requests() {
+                    let mut body = String::new();
+                    let _ = request.as_reader().read_to_string(&mut body);
+                    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    let basic = request
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv("Authorization"))
+                        .and_then(|h| h.value.as_str().strip_prefix("Basic ").map(str::to_owned))
+                        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned());
+                    let seen = {
+                        let mut all = requests.lock().unwrap();
+                        all.push(TokenRequest {
+                            form: form.clone(),
+                            basic: basic.clone(),
+                        });
+                        all.len()
+                    };
+                    let field = |name: &str| {
+                        form.iter()
+                            .find(|(k, _)| k == name)
+                            .map(|(_, v)| v.as_str())
+                    };
+                    let (status, answer) = if seen <= behaviour.down_for {
+                        (503, "{\"error\":\"temporarily_unavailable\"}".to_string())
+                    } else if behaviour.refuse_basic && basic.is_some() {
+                        (401, "{\"error\":\"invalid_client\"}".to_string())
+                    } else {
+                        let authenticated = match &basic {
+                            Some(pair) => pair == "id:s3cr3t",
+                            None => {
+                                field("client_id") == Some("id")
+                                    && field("client_secret") == Some("s3cr3t")
+                            }
+                        };
+                        if field("grant_type") != Some("client_credentials") || !authenticated {
+                            (400, "{\"error\":\"invalid_request\"}".to_string())
+                        } else {
+                            let mut issued = issued.lock().unwrap();
+                            let token = format!("tok-{}", issued.len() + 1);
+                            issued.push(token.clone());
+                            (
+                                200,
+                                format!(
+                                    "{{\"access_token\":\"{token}\",\"token_type\":\"bearer\",\"expires_in\":{}}}",
+                                    behaviour.expires_in
+                                ),
+                            )
+                        }
+                    };
+                    let response = tiny_http::Response::from_string(answer)
+                        .with_status_code(status)
+                        .with_header(
+                            tiny_http::Header::from_bytes("Content-Type", "application/json")
+                                .unwrap(),
+                        );
+                    let _ = request.respond(response);
+                }
+            })
+        };
+        TokenServer {
+            server,
+            url,
+            issued,
+            requests,
+            thread: Some(thread),
+        }
+    }
+
+    fn issued(&self) -> Vec<String> {
+        self.issued.lock().unwrap().clone()
+    }
+
+    fn requests(&self) -> Vec<TokenRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The validating receiver, accepting a request only with a bearer token the token server
+/// issued and `revoked` does not hold; it records the token of every request.
+fn receiver(
+    tokens: &TokenServer,
+    revoked: Arc<Mutex<HashSet<String>>>,
+) -> (Receiver, Arc<Mutex<Vec<String>>>) {
+    let issued = tokens.issued.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_by_handler = seen.clone();
+    let handler = Arc::new(move |info: &RequestInfo| {
+        let token = info
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .to_string();
+        seen_by_handler.lock().unwrap().push(token.clone());
+        let valid =
+            issued.lock().unwrap().contains(&token) && !revoked.lock().unwrap().contains(&token);
+        if !valid {
+            return Reply::status(401, "invalid token");
+        }
+        match &info.decoded {
+            Ok(_) => Reply::accept(),
+            Err(e) => Reply::status(e.status, e.message.clone()),
+        }
+    });
+    let receiver = Receiver::start(
+        "127.0.0.1:0",
+        2,
+        Arc::new(SampleStore::new(true)),
+        handler,
+        None,
+    )
+    .expect("receiver");
+    (receiver, seen)
+}
+
+/// YAML for one endpoint at `url` with `oauth2` against `token_url`.
+fn oauth2_yaml(url: &str, token_url: &str) -> String {
+    common::yaml(
+        url,
+        "",
+        &format!(
+            "    oauth2:\n      client_id: id\n      client_secret: s3cr3t\n      token_url: {token_url}\n      scopes: [write, metrics]\n      endpoint_params:\n        audience: promrw-tests\n"
+        ),
+    )
+}
+
+/// Appends `n` samples of one series, from `start` ms.
+fn append(sender: &Sender, name: &str, start: i64, n: i64) {
+    let series = sender
+        .series(Labels::from_pairs(&[("__name__", name)]).unwrap())
+        .unwrap();
+    for i in 0..n {
+        sender.append(series, start + i, i as f64).unwrap();
+    }
+}
+
+#[test]
+fn tokens_are_requested_with_the_client_credentials_cached_and_renewed_before_expiry() {
+    // expires_in 11 s: due 1 s after it is issued (10 s before its expiry).
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 11,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, seen) = receiver(&tokens, Arc::default());
+    let sender = common::sender(&oauth2_yaml(&recv.url(), &tokens.url));
+    let t0 = common::now_ms();
+    for round in 0..6 {
+        append(&sender, "oauth2_cached", t0 + round * 100, 100);
+        sender.flush(Duration::from_secs(5)).expect("flushed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let stats = sender.stats();
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(stats.endpoints[0].samples_acked, 600);
+    assert_eq!(recv.store().totals().accepted, 600);
+    let requests = tokens.requests();
+    let first = &requests[0];
+    assert_eq!(
+        first.basic.as_deref(),
+        Some("id:s3cr3t"),
+        "HTTP basic client authentication"
+    );
+    let form: HashSet<(&str, &str)> = first
+        .form
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        form,
+        HashSet::from([
+            ("grant_type", "client_credentials"),
+            ("scope", "write metrics"),
+            ("audience", "promrw-tests"),
+        ]),
+        "the secret is not in the form when basic authentication works"
+    );
+    // About 3 s of sending with tokens due after 1 s: renewed, but not per request.
+    let issued = tokens.issued();
+    let requests_sent = seen.lock().unwrap().len();
+    assert!(issued.len() >= 2, "renewed before expiry: {issued:?}");
+    assert!(
+        issued.len() < requests_sent,
+        "cached: {} tokens for {requests_sent} requests",
+        issued.len()
+    );
+}
+
+#[test]
+fn a_401_from_the_endpoint_renews_the_token_and_the_batch_is_sent_again() {
+    // A token that does not expire by time: only the 401 makes it due.
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 0,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let revoked = Arc::new(Mutex::new(HashSet::new()));
+    let (recv, seen) = receiver(&tokens, revoked.clone());
+    let sender = common::sender(&oauth2_yaml(&recv.url(), &tokens.url));
+    let t0 = common::now_ms();
+    append(&sender, "oauth2_revoked", t0, 50);
+    sender.flush(Duration::from_secs(5)).expect("first batch");
+    revoked.lock().unwrap().insert("tok-1".to_string());
+    append(&sender, "oauth2_revoked", t0 + 50, 50);
+    sender
+        .flush(Duration::from_secs(5))
+        .expect("the revoked token costs no batch");
+    let stats = sender.stats();
+    sender.close(Duration::from_secs(5)).expect("closed");
+    let e = &stats.endpoints[0];
+    assert_eq!((e.samples_acked, e.samples_failed), (100, 0), "{e:?}");
+    assert_eq!(recv.store().totals().accepted, 100);
+    assert_eq!(recv.store().totals().duplicates, 0);
+    assert_eq!(tokens.issued(), vec!["tok-1", "tok-2"]);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.last().map(String::as_str), Some("tok-2"), "{seen:?}");
+    assert!(
+        seen.iter().filter(|t| *t == "tok-1").count() >= 2,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_token_server_that_is_down_delays_the_samples_and_loses_none() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 3,
+        refuse_basic: false,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::from_text(&oauth2_yaml(&recv.url(), &tokens.url)).unwrap();
+    config.set_logger(Arc::new(common::CollectLogs(logs.clone())), LogLevel::Warn);
+    let sender = Sender::new(config).expect("sender");
+    append(&sender, "oauth2_down", common::now_ms(), 40);
+    sender
+        .flush(Duration::from_secs(10))
+        .expect("delivered once the token server is up");
+    let stats = sender.stats();
+    sender.close(Duration::from_secs(5)).expect("closed");
+    let e = &stats.endpoints[0];
+    assert_eq!((e.samples_acked, e.samples_failed), (40, 0), "{e:?}");
+    assert!(e.samples_retried >= 40, "retried with backoff: {e:?}");
+    assert_eq!(tokens.requests().len(), 4, "three refused, then one token");
+    assert_eq!(recv.store().totals().accepted, 40);
+    let logs = logs.lock().unwrap();
+    assert!(
+        logs.iter().any(|l| l.contains("answered HTTP 503")),
+        "the token endpoint's failure is logged: {logs:?}"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains("s3cr3t")),
+        "no secret in the logs: {logs:?}"
+    );
+}
+
+#[test]
+fn the_credentials_go_in_the_form_when_basic_authentication_is_refused() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 0,
+        down_for: 0,
+        refuse_basic: true,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let sender = common::sender(&oauth2_yaml(&recv.url(), &tokens.url));
+    let t0 = common::now_ms();
+    append(&sender, "oauth2_form", t0, 10);
+    sender.flush(Duration::from_secs(5)).expect("flushed");
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(recv.store().totals().accepted, 10);
+    let requests = tokens.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "basic refused once, then the form: {requests:?}"
+    );
+    assert!(requests[0].basic.is_some() && requests[1].basic.is_none());
+    assert!(
+        requests[1]
+            .form
+            .contains(&("client_secret".to_string(), "s3cr3t".to_string()))
+    );
+}
+
+#[test]
+fn the_jwt_bearer_grant_and_a_token_proxy_are_refused_by_name() {
+    let recv_url = "http://127.0.0.1:9/api/v1/write";
+    for (extra, key) in [
+        (
+            "      grant_type: urn:ietf:params:oauth:grant-type:jwt-bearer\n",
+            "oauth2.grant_type",
+        ),
+        (
+            "      proxy_url: http://127.0.0.1:3128\n",
+            "oauth2.proxy_url",
+        ),
+    ] {
+        let text = oauth2_yaml(recv_url, "http://127.0.0.1:9/token")
+            .replace("      scopes:", &format!("{extra}      scopes:"));
+        let err = match Config::from_text(&text).map(Sender::new) {
+            Ok(Ok(_)) => panic!("{key} should be refused"),
+            Ok(Err(e)) | Err(e) => e,
+        };
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+        assert!(
+            err.to_string().contains(key) && err.to_string().contains("not supported yet"),
+            "{err}"
+        );
+    }
+}
