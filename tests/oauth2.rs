@@ -202,24 +202,24 @@ fn append(sender: &Sender, name: &str, start: i64, n: i64) {
 
 #[test]
 fn tokens_are_requested_with_the_client_credentials_cached_and_renewed_before_expiry() {
-    // expires_in 11 s: due 1 s after it is issued (10 s before its expiry).
+    // expires_in 12 s: due 2 s after it is issued (10 s before its expiry).
     let tokens = TokenServer::start(TokenServerBehaviour {
-        expires_in: 11,
+        expires_in: 12,
         down_for: 0,
         refuse_basic: false,
     });
     let (recv, seen) = receiver(&tokens, Arc::default());
     let sender = common::sender(&oauth2_yaml(&recv.url(), &tokens.url));
     let t0 = common::now_ms();
-    for round in 0..6 {
+    for round in 0..10 {
         append(&sender, "oauth2_cached", t0 + round * 100, 100);
         sender.flush(Duration::from_secs(5)).expect("flushed");
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(300));
     }
     let stats = sender.stats();
     sender.close(Duration::from_secs(5)).expect("closed");
-    assert_eq!(stats.endpoints[0].samples_acked, 600);
-    assert_eq!(recv.store().totals().accepted, 600);
+    assert_eq!(stats.endpoints[0].samples_acked, 1000);
+    assert_eq!(recv.store().totals().accepted, 1000);
     let requests = tokens.requests();
     let first = &requests[0];
     assert_eq!(
@@ -241,7 +241,7 @@ fn tokens_are_requested_with_the_client_credentials_cached_and_renewed_before_ex
         ]),
         "the secret is not in the form when basic authentication works"
     );
-    // About 3 s of sending with tokens due after 1 s: renewed, but not per request.
+    // At least 3 s of sending with tokens due after 2 s: renewed, but not per request.
     let issued = tokens.issued();
     let requests_sent = seen.lock().unwrap().len();
     assert!(issued.len() >= 2, "renewed before expiry: {issued:?}");
@@ -307,7 +307,13 @@ fn a_token_server_that_is_down_delays_the_samples_and_loses_none() {
     let e = &stats.endpoints[0];
     assert_eq!((e.samples_acked, e.samples_failed), (40, 0), "{e:?}");
     assert!(e.samples_retried >= 40, "retried with backoff: {e:?}");
-    assert_eq!(tokens.requests().len(), 4, "three refused, then one token");
+    // While no token was had, each fetch tries basic authentication, then the form (as
+    // x/oauth2 probes): the first fetch makes requests 1 and 2, the second 3 (basic, still
+    // down) and 4 (the form, a token).
+    let requests = tokens.requests();
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    let basic: Vec<bool> = requests.iter().map(|r| r.basic.is_some()).collect();
+    assert_eq!(basic, [true, false, true, false]);
     assert_eq!(recv.store().totals().accepted, 40);
     let logs = logs.lock().unwrap();
     assert!(

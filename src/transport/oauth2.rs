@@ -4,8 +4,8 @@
 //! - The token request is a POST of `grant_type=client_credentials`, `scope` (the `scopes`
 //!   joined by spaces, when there are any) and `endpoint_params` to `token_url`.
 //! - The client authenticates as `x/oauth2` does by default: first with HTTP basic
-//!   authentication (id and secret URL-encoded); when the server refuses that, with
-//!   `client_id` and `client_secret` in the form. The way that worked is kept.
+//!   authentication (id and secret URL-encoded); when that fails, with `client_id` and
+//!   `client_secret` in the form. The way that first gets a token is kept.
 //! - `client_secret_file` is read again at each token request, so a rotated secret is used.
 //! - The token is cached. It is due 10 seconds before its `expires_in` (`x/oauth2`'s expiry
 //!   delta); a token without `expires_in` is kept until the endpoint answers 401, which
@@ -58,8 +58,19 @@ impl std::fmt::Debug for TokenSource {
 #[derive(Default)]
 struct TokenState {
     token: Option<CachedToken>,
-    /// The server refused HTTP basic client authentication: the id and secret go in the form.
-    credentials_in_form: bool,
+    /// How the client authenticates, once a token request has succeeded.
+    client_auth: ClientAuth,
+}
+
+/// Where the client id and secret go, as `x/oauth2` probes it: unknown until a token request
+/// succeeds; while unknown, each fetch tries basic authentication and, if that fails in any
+/// way, the form.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    #[default]
+    Unknown,
+    Basic,
+    Form,
 }
 
 /// A token and when it is due.
@@ -140,22 +151,23 @@ impl TokenSource {
             .filter(|s| !s.is_empty())
     }
 
-    /// Requests a token, with HTTP basic client authentication unless the server refused it
-    /// before; a refusal of basic authentication is retried once with the credentials in the
-    /// form, as `x/oauth2` does.
+    /// Requests a token the way that worked before; while none has, as `x/oauth2` probes:
+    /// with HTTP basic client authentication, then, if that fails in any way, with the
+    /// credentials in the form. The way that succeeds is kept.
     fn fetch(&self, state: &mut TokenState) -> std::result::Result<CachedToken, String> {
         let secret = self.client_secret()?;
-        if !state.credentials_in_form {
-            match self.request(&secret, false) {
-                Ok(token) => return Ok(token),
-                Err(Refused::Network(reason)) => return Err(reason),
-                Err(Refused::Status(_)) => state.credentials_in_form = true,
-            }
+        match state.client_auth {
+            ClientAuth::Basic => return self.request(&secret, false),
+            ClientAuth::Form => return self.request(&secret, true),
+            ClientAuth::Unknown => {}
         }
-        match self.request(&secret, true) {
-            Ok(token) => Ok(token),
-            Err(Refused::Network(reason)) | Err(Refused::Status(reason)) => Err(reason),
+        if let Ok(token) = self.request(&secret, false) {
+            state.client_auth = ClientAuth::Basic;
+            return Ok(token);
         }
+        let token = self.request(&secret, true)?;
+        state.client_auth = ClientAuth::Form;
+        Ok(token)
     }
 
     /// The client secret: `client_secret_file` read now (trimmed, as Prometheus reads it),
@@ -176,7 +188,7 @@ impl TokenSource {
     }
 
     /// One token request, the client credentials in the form or in a basic-auth header.
-    fn request(&self, secret: &str, in_form: bool) -> std::result::Result<CachedToken, Refused> {
+    fn request(&self, secret: &str, in_form: bool) -> std::result::Result<CachedToken, String> {
         let mut form: Vec<(String, String)> =
             vec![("grant_type".into(), "client_credentials".into())];
         if !self.config.scopes.is_empty() {
@@ -204,10 +216,10 @@ impl TokenSource {
         let started = Instant::now();
         let pairs = form.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let mut response = request.send_form(pairs).map_err(|e| {
-            Refused::Network(self.scrub(
+            self.scrub(
                 &format!("oauth2: token request to {} failed: {e}", self.shown_url),
                 secret,
-            ))
+            )
         })?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
@@ -224,26 +236,26 @@ impl TokenSource {
             .read_to_end(&mut body);
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&body);
-            return Err(Refused::Status(self.scrub(
+            return Err(self.scrub(
                 &format!(
                     "oauth2: token endpoint {} answered HTTP {status}: {}",
                     self.shown_url,
                     text.trim()
                 ),
                 secret,
-            )));
+            ));
         }
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-            Refused::Network(format!(
+            format!(
                 "oauth2: token endpoint {} answered HTTP {status} without a usable token: {e}",
                 self.shown_url
-            ))
+            )
         })?;
         if answer.access_token.is_empty() {
-            return Err(Refused::Network(format!(
+            return Err(format!(
                 "oauth2: token endpoint {} answered without an access_token",
                 self.shown_url
-            )));
+            ));
         }
         let due = expires_in(answer.expires_in.as_ref())
             .map(|lifetime| started + lifetime.saturating_sub(EXPIRY_DELTA));
@@ -264,14 +276,6 @@ impl TokenSource {
         }
         text.replace(secret, "xxxxx")
     }
-}
-
-/// Why a token request gave no token.
-enum Refused {
-    /// No answer, or one that is not a token: retried later as it is.
-    Network(String),
-    /// The token endpoint answered a non-2xx status.
-    Status(String),
 }
 
 /// `expires_in` in seconds, a number or a numeric string as `x/oauth2` accepts; `None` (never
