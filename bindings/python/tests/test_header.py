@@ -266,7 +266,7 @@ def test_struct_sizes() -> None:
     """Sizes the C compiler gives these structs on LP64."""
     assert ctypes.sizeof(_lib.promrw_sample) == 24
     assert ctypes.sizeof(_lib.promrw_label) == 32
-    assert ctypes.sizeof(_lib.promrw_stats) == 8 + 37 * 8
+    assert ctypes.sizeof(_lib.promrw_stats) == 8 + 40 * 8
     assert ctypes.sizeof(_lib.promrw_report) == 8 + 4 * 8 + 2 * 4 + 8 + 8
 
 
