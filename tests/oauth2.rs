@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use promrw::{Config, ErrorKind, Labels, LogLevel, Sender};
+use promrw_tools::receiver::server::validating_handler;
 use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
 
 /// How the fake token server answers.
@@ -151,6 +152,7 @@ fn receiver(
     let issued = tokens.issued.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_by_handler = seen.clone();
+    let validate = validating_handler();
     let handler = Arc::new(move |info: &RequestInfo| {
         let token = info
             .header("authorization")
@@ -163,10 +165,7 @@ fn receiver(
         if !valid {
             return Reply::status(401, "invalid token");
         }
-        match &info.decoded {
-            Ok(_) => Reply::accept(),
-            Err(e) => Reply::status(e.status, e.message.clone()),
-        }
+        validate(info)
     });
     let receiver = Receiver::start(
         "127.0.0.1:0",

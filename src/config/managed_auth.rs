@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Secret, TlsVersion};
+use super::{Secret, TlsConfig, TlsVersion};
 
 /// `sigv4`: AWS Signature Version 4 signing (Amazon Managed Service for Prometheus).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -115,6 +115,32 @@ pub struct TokenTlsConfig {
     pub min_version: Option<String>,
     /// `TLS10` ..= `TLS13`.
     pub max_version: Option<String>,
+}
+
+impl TokenTlsConfig {
+    /// These settings as an endpoint's [`TlsConfig`], for the token request's agent. The error
+    /// names a `min_version` or `max_version` that is not a TLS version (the configuration
+    /// check refuses it first).
+    pub fn to_tls_config(&self) -> Result<TlsConfig, String> {
+        let version = |field: &str, text: &Option<String>| match text {
+            None => Ok(None),
+            Some(text) => TlsVersion::parse(text)
+                .map(Some)
+                .ok_or_else(|| format!("oauth2.tls_config.{field}: unknown TLS version {text:?}")),
+        };
+        Ok(TlsConfig {
+            ca_file: self.ca_file.clone(),
+            ca: self.ca.clone(),
+            cert_file: self.cert_file.clone(),
+            cert: self.cert.clone(),
+            key_file: self.key_file.clone(),
+            key: self.key.clone(),
+            min_version: version("min_version", &self.min_version)?,
+            max_version: version("max_version", &self.max_version)?,
+            server_name: self.server_name.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+        })
+    }
 }
 
 /// The JWT bearer grant type's name.

@@ -488,14 +488,14 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
             return not_yet("sigv4", "AWS SigV4 signing");
         }
         if let Some(oauth2) = &e.oauth2 {
-            let jwt = oauth2
-                .grant_type
-                .as_deref()
-                .is_some_and(|g| g != "client_credentials");
-            if jwt {
-                return not_yet("oauth2.grant_type", "the JWT bearer grant");
-            }
             let jwt_keys = [
+                (
+                    "grant_type",
+                    oauth2
+                        .grant_type
+                        .as_deref()
+                        .is_some_and(|g| g != "client_credentials"),
+                ),
                 (
                     "client_certificate_key",
                     oauth2.client_certificate_key.is_some(),

@@ -23,7 +23,7 @@ use base64::Engine;
 use serde::Deserialize;
 use ureq::Agent;
 
-use crate::config::{OAuth2Config, Secret, TlsConfig, TlsVersion};
+use crate::config::{OAuth2Config, Secret, TlsConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::redact::redact_url;
@@ -98,7 +98,12 @@ impl TokenSource {
         interrupted: Interrupted,
         logger: &Logger,
     ) -> Result<Arc<TokenSource>> {
-        let tls_config = token_tls(config)?;
+        let tls_config = match &config.tls_config {
+            Some(token_tls) => token_tls
+                .to_tls_config()
+                .map_err(|message| Error::new(ErrorKind::InvalidConfig, message))?,
+            None => TlsConfig::default(),
+        };
         let settings = tls::build(&tls_config, logger)?;
         let builder = Agent::config_builder()
             .http_status_as_error(false)
@@ -301,36 +306,6 @@ fn token_type(sent: &str) -> String {
     } else {
         sent.to_string()
     }
-}
-
-/// The token request's TLS settings: `oauth2.tls_config` as an endpoint's, or the defaults.
-fn token_tls(config: &OAuth2Config) -> Result<TlsConfig> {
-    let Some(token) = &config.tls_config else {
-        return Ok(TlsConfig::default());
-    };
-    let version = |field: &str, text: &Option<String>| -> Result<Option<TlsVersion>> {
-        match text {
-            None => Ok(None),
-            Some(text) => TlsVersion::parse(text).map(Some).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!("oauth2.tls_config.{field}: unknown TLS version {text:?}"),
-                )
-            }),
-        }
-    };
-    Ok(TlsConfig {
-        ca_file: token.ca_file.clone(),
-        ca: token.ca.clone(),
-        cert_file: token.cert_file.clone(),
-        cert: token.cert.clone(),
-        key_file: token.key_file.clone(),
-        key: token.key.clone(),
-        min_version: version("min_version", &token.min_version)?,
-        max_version: version("max_version", &token.max_version)?,
-        server_name: token.server_name.clone(),
-        insecure_skip_verify: token.insecure_skip_verify,
-    })
 }
 
 #[cfg(test)]
