@@ -375,6 +375,23 @@ impl AzureAdConfig {
     }
 }
 
+/// promrw extension (`promrw.identity_endpoints`): where the identity services are, for tests
+/// and private clouds. Each unset URL is the public service's: AWS STS at
+/// `https://sts.{region}.amazonaws.com/`, the Azure AD authority host of `azuread.cloud`, and
+/// the Azure instance metadata service at
+/// `http://169.254.169.254/metadata/identity/oauth2/token`. They are never read from the
+/// environment.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityEndpoints {
+    /// The AWS STS endpoint (`AssumeRole`, `AssumeRoleWithWebIdentity`).
+    pub aws_sts_url: Option<String>,
+    /// The Azure AD authority host (`{host}/{tenant_id}/oauth2/v2.0/token`).
+    pub azure_authority_host: Option<String>,
+    /// The Azure instance metadata service's token URL (managed identity).
+    pub azure_imds_url: Option<String>,
+}
+
 /// `google_iam`: Google Cloud credentials (reserved by Prometheus: Google Cloud does not take
 /// remote write).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

@@ -24,7 +24,7 @@ pub use duration::{format_duration, parse_duration};
 pub use http::{HttpHeader, ProxyOptions, TlsVersion};
 pub use managed_auth::{
     AzureAdConfig, AzureCertificate, AzureManagedIdentity, AzureOAuth, AzureSdk,
-    AzureWorkloadIdentity, GoogleIamConfig, OAuth2Config, SigV4Config,
+    AzureWorkloadIdentity, GoogleIamConfig, IdentityEndpoints, OAuth2Config, SigV4Config,
 };
 pub use protocol::{MetadataConfig, ProtobufMessage};
 pub use size::parse_size;
@@ -236,6 +236,9 @@ pub struct EndpointConfig {
     pub azuread: Option<AzureAdConfig>,
     /// `google_iam`.
     pub google_iam: Option<GoogleIamConfig>,
+    /// promrw extension (`promrw.identity_endpoints`, shared by every endpoint): where the
+    /// AWS and Azure identity services are.
+    pub identity_endpoints: IdentityEndpoints,
 }
 
 impl fmt::Debug for EndpointConfig {
@@ -305,6 +308,7 @@ impl EndpointConfig {
             oauth2: None,
             azuread: None,
             google_iam: None,
+            identity_endpoints: IdentityEndpoints::default(),
         }
     }
 

@@ -11,9 +11,9 @@ use serde::{Deserialize, Deserializer};
 use super::duration::parse_duration;
 use super::{
     Authorization, AzureAdConfig, BasicAuth, Config, DEFAULT_FLUSH_DEADLINE,
-    DEFAULT_MAX_REQUEST_BYTES, EndpointConfig, GoogleIamConfig, HttpHeader, MetadataConfig,
-    OAuth2Config, OverflowPolicy, ProtobufMessage, ProxyOptions, QueueConfig, Secret, SigV4Config,
-    TlsConfig, TlsVersion, WriteRelabelConfigs, validate,
+    DEFAULT_MAX_REQUEST_BYTES, EndpointConfig, GoogleIamConfig, HttpHeader, IdentityEndpoints,
+    MetadataConfig, OAuth2Config, OverflowPolicy, ProtobufMessage, ProxyOptions, QueueConfig,
+    Secret, SigV4Config, TlsConfig, TlsVersion, WriteRelabelConfigs, validate,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
@@ -168,6 +168,8 @@ struct RawPromrw {
     label_value_length_limit: usize,
     max_request_bytes: Option<usize>,
     wal: Option<RawWal>,
+    #[serde(default)]
+    identity_endpoints: IdentityEndpoints,
 }
 
 /// `promrw.wal`.
@@ -471,7 +473,9 @@ fn convert(raw: RawConfig) -> Result<Config> {
     let external_labels = validate::external_labels(external, field)?;
     let mut endpoints = Vec::with_capacity(raw.remote_write.len());
     for (index, entry) in raw.remote_write.into_iter().enumerate() {
-        endpoints.push(convert_endpoint(index, entry)?);
+        let mut endpoint = convert_endpoint(index, entry)?;
+        endpoint.identity_endpoints = raw.promrw.identity_endpoints.clone();
+        endpoints.push(endpoint);
     }
     Ok(Config {
         endpoints,

@@ -117,6 +117,16 @@ pub(super) fn validate(config: &Config) -> Result<()> {
 
 /// Validates one endpoint.
 fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
+    let identity = &e.identity_endpoints;
+    for (key, url) in [
+        ("aws_sts_url", &identity.aws_sts_url),
+        ("azure_authority_host", &identity.azure_authority_host),
+        ("azure_imds_url", &identity.azure_imds_url),
+    ] {
+        if let Some(url) = url {
+            validate_url(&format!("promrw.identity_endpoints.{key}"), url)?;
+        }
+    }
     validate_url(&format!("{field}.url"), &e.url)?;
     if e.remote_timeout.is_zero() {
         return Err(invalid(
