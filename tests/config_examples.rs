@@ -46,18 +46,12 @@ fn blocks_users_have_are_accepted_as_they_are() {
 }
 
 #[test]
-fn amazon_managed_prometheus_is_parsed_and_refused_until_sigv4_is_implemented() {
+fn amazon_managed_prometheus_is_accepted() {
     let (config, supported) = check("examples/amazon_managed_prometheus.yml");
     let sigv4 = config.endpoints[0].sigv4.as_ref().expect("sigv4 parsed");
     assert_eq!(sigv4.region.as_deref(), Some("us-east-1"));
     assert_eq!(config.endpoints[0].queue.max_shards, 200);
-    let error = supported.expect_err("sigv4 is refused");
-    assert!(
-        error
-            .message()
-            .contains("remote_write[0].sigv4: AWS SigV4 signing is not supported yet"),
-        "{error}"
-    );
+    assert!(supported.is_ok(), "{supported:?}");
 }
 
 #[test]

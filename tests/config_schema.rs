@@ -309,10 +309,6 @@ fn prometheus_validation_rules_hold_with_its_messages() {
 fn keys_a_later_issue_implements_are_parsed_then_refused_by_the_sender_naming_them() {
     let cases: &[(&str, &str)] = &[
         (
-            "    sigv4: {region: eu-west-1, access_key: AKIA, secret_key: s}\n",
-            "remote_write[0].sigv4: AWS SigV4 signing is not supported yet",
-        ),
-        (
             "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer'}\n",
             "remote_write[0].oauth2.grant_type: the JWT bearer grant is not supported yet",
         ),

@@ -27,6 +27,9 @@ pub struct SigV4Config {
     pub external_id: Option<String>,
     /// Use the FIPS endpoint of STS.
     pub use_fips_sts_endpoint: bool,
+    /// The service name of the signature (default `aps`, Amazon Managed Service for
+    /// Prometheus).
+    pub service_name: Option<String>,
 }
 
 impl SigV4Config {

@@ -494,9 +494,6 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
                 format!("{what} is not supported yet"),
             ))
         };
-        if e.sigv4.is_some() {
-            return not_yet("sigv4", "AWS SigV4 signing");
-        }
         if let Some(oauth2) = &e.oauth2 {
             let jwt_keys = [
                 (

@@ -7,10 +7,13 @@ pub mod oauth2;
 mod proxy;
 mod resolve;
 pub mod retry;
+pub mod sigv4;
 mod tls;
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ureq::Agent;
@@ -63,6 +66,8 @@ pub struct Transport {
     /// `http_headers`: every value of each, sent as header lines of the same name.
     http_headers: Vec<HttpHeader>,
     auth: AuthSource,
+    /// `sigv4`: signs each hop's request (the configured origin's only).
+    signer: Option<Arc<sigv4::Signer>>,
     /// Which proxy each request goes through.
     proxy: ProxyPolicy,
     /// URLs that may hold credentials (the endpoint's, the proxies'), redacted in error texts.
@@ -186,7 +191,19 @@ impl Transport {
                 endpoint.authorization.as_ref(),
             ),
         };
+        let signer = match &endpoint.sigv4 {
+            Some(config) => Some(sigv4::Signer::new(
+                config,
+                &endpoint.identity_endpoints,
+                &sigv4::ProcessEnvironment,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            None => None,
+        };
         let mut hidden = auth.inline_secrets();
+        hidden.extend(signer.as_ref().and_then(|s| s.inline_secret()));
         hidden.extend(connect_headers.secrets());
         hidden.extend(
             endpoint
@@ -200,13 +217,19 @@ impl Transport {
             secrets.push(url.clone());
         }
         secrets.push(endpoint.url.clone());
+        // As Prometheus's signer, requests go to the cleaned path.
+        let url = match signer {
+            Some(_) => sigv4::clean_url(&endpoint.url),
+            None => endpoint.url.clone(),
+        };
         Ok(Transport {
             agent,
-            url: endpoint.url.clone(),
+            url,
             shown_url: redact_url(&endpoint.url),
             headers: endpoint.headers.clone(),
             http_headers: endpoint.http_headers.clone(),
             auth,
+            signer,
             proxy,
             secrets,
             hidden,
@@ -243,7 +266,8 @@ impl Transport {
     /// every hop carries `tenant.header: <tenant>` (it routes, it is no credential).
     ///
     /// With `oauth2`, a 401 makes the cached token due and the request is sent once more at
-    /// once with a new token: a revoked or rotated token costs no batch.
+    /// once with a new token: a revoked or rotated token costs no batch. With `sigv4` and
+    /// temporary credentials, a 401 or 403 likewise renews the credentials.
     pub fn send_for(
         &self,
         body: &[u8],
@@ -254,6 +278,11 @@ impl Transport {
         let outcome = self.send_following_redirects(body, attempt, timeout, tenant);
         match outcome {
             Outcome::Permanent { status: 401, .. } if self.auth.renew_after_unauthorized() => {
+                self.send_following_redirects(body, attempt, timeout, tenant)
+            }
+            Outcome::Permanent {
+                status: 401 | 403, ..
+            } if self.signer.as_ref().is_some_and(|signer| signer.renew()) => {
                 self.send_following_redirects(body, attempt, timeout, tenant)
             }
             outcome => outcome,
@@ -357,42 +386,63 @@ impl Transport {
             }
             request = config.build();
         }
-        let mut request = request
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        let mut headers: Vec<(&str, Cow<'_, str>)> = vec![
+            ("Content-Encoding", Cow::Borrowed("snappy")),
+            ("Content-Type", Cow::Borrowed("application/x-protobuf")),
+            ("X-Prometheus-Remote-Write-Version", Cow::Borrowed("0.1.0")),
+        ];
         if same_origin {
             for (name, value) in &self.headers {
-                request = request.header(name.as_str(), value.as_str());
+                headers.push((name.as_str(), Cow::Borrowed(value.as_str())));
             }
             for header in &self.http_headers {
                 let name = header.name.as_str();
                 for value in &header.values {
-                    request = request.header(name, value.as_str());
+                    headers.push((name, Cow::Borrowed(value.as_str())));
                 }
                 for secret in &header.secrets {
-                    request = request.header(name, secret.expose());
+                    headers.push((name, Cow::Borrowed(secret.expose())));
                 }
                 for file in &header.files {
                     match read_header_file(file, name) {
-                        Ok(value) => request = request.header(name, value),
+                        Ok(value) => headers.push((name, Cow::Owned(value))),
                         Err(reason) => return recoverable(reason),
                     }
                 }
             }
         }
         if let (Some(header), Some(tenant)) = (&self.tenant_header, tenant) {
-            request = request.header(header.as_str(), tenant);
+            headers.push((header.as_str(), Cow::Borrowed(tenant)));
         }
         if attempt > 0 {
-            request = request.header("Retry-Attempt", attempt.to_string());
+            headers.push(("Retry-Attempt", Cow::Owned(attempt.to_string())));
         }
-        match self.auth.header_value() {
-            Ok(Some(value)) if same_origin => {
-                request = request.header("Authorization", value.expose())
-            }
-            Ok(_) => {}
+        let authorization = match self.auth.header_value() {
+            Ok(value) if same_origin => value,
+            Ok(_) => None,
             Err(message) => return recoverable(message),
+        };
+        if let Some(value) = &authorization {
+            headers.push(("Authorization", Cow::Borrowed(value.expose())));
+        }
+        let signature = match &self.signer {
+            Some(signer) if same_origin => {
+                let signable: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_ref()))
+                    .collect();
+                match signer.sign(url, &signable, body) {
+                    Ok(signature) => signature,
+                    Err(reason) => return recoverable(self.scrub(&reason)),
+                }
+            }
+            _ => Vec::new(),
+        };
+        for (name, value) in &headers {
+            request = request.header(*name, value.as_ref());
+        }
+        for (name, value) in &signature {
+            request = request.header(name.as_str(), value.as_str());
         }
         let mut response = match request.send(body) {
             Ok(response) => response,
