@@ -8,4 +8,5 @@
 #![warn(missing_docs)]
 
 pub mod receiver;
+pub mod sigv4_verify;
 pub mod workload;
