@@ -15,12 +15,14 @@ use super::store::{SampleStore, StoreReport};
 pub struct RequestInfo {
     /// Method and path.
     pub method: String,
-    /// Request path.
+    /// The request target: the path and any query, as sent.
     pub path: String,
     /// Headers, names in lower case.
     pub headers: Vec<(String, String)>,
     /// When the request was read.
     pub received_at: Instant,
+    /// The body exactly as received (still compressed), for signature checks.
+    pub body: Vec<u8>,
     /// The decoded request, or why it is invalid.
     pub decoded: Result<DecodedRequest, RequestError>,
 }
@@ -224,6 +226,7 @@ fn serve(
             path: request.url().to_string(),
             headers,
             received_at: Instant::now(),
+            body,
             decoded,
         };
         let reply = handler(&info);
