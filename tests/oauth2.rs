@@ -8,140 +8,12 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use base64::Engine;
+use common::token_server::{TokenServer, TokenServerBehaviour};
 use promrw::{Config, ErrorKind, Labels, LogLevel, Sender};
 use promrw_tools::receiver::server::validating_handler;
 use promrw_tools::receiver::{Receiver, Reply, RequestInfo, SampleStore};
-
-/// How the fake token server answers.
-#[derive(Clone, Copy)]
-struct TokenServerBehaviour {
-    /// `expires_in` of every token.
-    expires_in: u64,
-    /// The first this many requests are answered 503.
-    down_for: usize,
-    /// Answer 401 to HTTP basic client authentication (credentials must be in the form).
-    refuse_basic: bool,
-}
-
-/// One token request as the server saw it.
-#[derive(Debug, Clone)]
-struct TokenRequest {
-    form: Vec<(String, String)>,
-    basic: Option<String>,
-}
-
-/// A fake OAuth 2.0 token endpoint: checks the client credentials (`id` / `s3cr3t`) and
-/// issues `tok-1`, `tok-2`, ...
-struct TokenServer {
-    server: Arc<tiny_http::Server>,
-    url: String,
-    issued: Arc<Mutex<Vec<String>>>,
-    requests: Arc<Mutex<Vec<TokenRequest>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TokenServer {
-    fn start(behaviour: TokenServerBehaviour) -> TokenServer {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("token server"));
-        let url = format!("http://{}/oauth2/token", server.server_addr());
-        let issued = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (server, issued, requests) = (server.clone(), issued.clone(), requests.clone());
-            std::thread::spawn(move || {
-                for mut request in server.incoming_requests() {
-                    let mut body = String::new();
-                    let _ = request.as_reader().read_to_string(&mut body);
-                    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect();
-                    let basic = request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv("Authorization"))
-                        .and_then(|h| h.value.as_str().strip_prefix("Basic ").map(str::to_owned))
-                        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                        .map(|b| String::from_utf8_lossy(&b).into_owned());
-                    let seen = {
-                        let mut all = requests.lock().unwrap();
-                        all.push(TokenRequest {
-                            form: form.clone(),
-                            basic: basic.clone(),
-                        });
-                        all.len()
-                    };
-                    let field = |name: &str| {
-                        form.iter()
-                            .find(|(k, _)| k == name)
-                            .map(|(_, v)| v.as_str())
-                    };
-                    let (status, answer) = if seen <= behaviour.down_for {
-                        (503, "{\"error\":\"temporarily_unavailable\"}".to_string())
-                    } else if behaviour.refuse_basic && basic.is_some() {
-                        (401, "{\"error\":\"invalid_client\"}".to_string())
-                    } else {
-                        let authenticated = match &basic {
-                            Some(pair) => pair == "id:s3cr3t",
-                            None => {
-                                field("client_id") == Some("id")
-                                    && field("client_secret") == Some("s3cr3t")
-                            }
-                        };
-                        if field("grant_type") != Some("client_credentials") || !authenticated {
-                            (400, "{\"error\":\"invalid_request\"}".to_string())
-                        } else {
-                            let mut issued = issued.lock().unwrap();
-                            let token = format!("tok-{}", issued.len() + 1);
-                            issued.push(token.clone());
-                            (
-                                200,
-                                format!(
-                                    "{{\"access_token\":\"{token}\",\"token_type\":\"bearer\",\"expires_in\":{}}}",
-                                    behaviour.expires_in
-                                ),
-                            )
-                        }
-                    };
-                    let response = tiny_http::Response::from_string(answer)
-                        .with_status_code(status)
-                        .with_header(
-                            tiny_http::Header::from_bytes("Content-Type", "application/json")
-                                .unwrap(),
-                        );
-                    let _ = request.respond(response);
-                }
-            })
-        };
-        TokenServer {
-            server,
-            url,
-            issued,
-            requests,
-            thread: Some(thread),
-        }
-    }
-
-    fn issued(&self) -> Vec<String> {
-        self.issued.lock().unwrap().clone()
-    }
-
-    fn requests(&self) -> Vec<TokenRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// The validating receiver, accepting a request only with a bearer token the token server
 /// issued and `revoked` does not hold; it records the token of every request.
@@ -149,7 +21,7 @@ fn receiver(
     tokens: &TokenServer,
     revoked: Arc<Mutex<HashSet<String>>>,
 ) -> (Receiver, Arc<Mutex<Vec<String>>>) {
-    let issued = tokens.issued.clone();
+    let valid_token = tokens.checker();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_by_handler = seen.clone();
     let validate = validating_handler();
@@ -160,8 +32,7 @@ fn receiver(
             .unwrap_or("")
             .to_string();
         seen_by_handler.lock().unwrap().push(token.clone());
-        let valid =
-            issued.lock().unwrap().contains(&token) && !revoked.lock().unwrap().contains(&token);
+        let valid = valid_token(&token).is_ok() && !revoked.lock().unwrap().contains(&token);
         if !valid {
             return Reply::status(401, "invalid token");
         }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod token_server;
+
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
