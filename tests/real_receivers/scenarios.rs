@@ -27,6 +27,12 @@ impl LogSink for CollectLogs {
 /// 50ms, backoff 10ms..500ms) unless `queue` sets them; `queue` adds queue_config lines
 /// indented by 6 spaces.
 pub fn sender_yaml(endpoints: &[(&str, &str)], queue: &str) -> String {
+    sender_yaml_with(endpoints, queue, "")
+}
+
+/// [`sender_yaml`] with `endpoint` added to every endpoint: lines indented by 4 spaces, such
+/// as an `authorization`, `oauth2` or `sigv4` block.
+pub fn sender_yaml_with(endpoints: &[(&str, &str)], queue: &str, endpoint: &str) -> String {
     let mut queue_config = String::new();
     for (key, value) in [
         ("min_backoff", "10ms"),
@@ -41,7 +47,7 @@ pub fn sender_yaml(endpoints: &[(&str, &str)], queue: &str) -> String {
     let mut text = String::from("remote_write:\n");
     for (name, url) in endpoints {
         text.push_str(&format!(
-            "  - url: {url}\n    name: {name}\n    remote_timeout: 5s\n    queue_config:\n{queue_config}"
+            "  - url: {url}\n    name: {name}\n    remote_timeout: 5s\n{endpoint}    queue_config:\n{queue_config}"
         ));
     }
     text
