@@ -296,6 +296,14 @@ fn prometheus_validation_rules_hold_with_its_messages() {
             "must provide an Azure OAuth client_secret in the Azure AD config",
         ),
         (
+            "    azuread: {managed_identity: {}, scope: 'https://x.test/.default?a=b'}\n",
+            "remote_write[0].azuread: the provided scope contains invalid characters",
+        ),
+        (
+            "    azuread: {certificate: {client_id: not-a-uuid, tenant_id: t, certificate_path: /c.pem}}\n",
+            "the provided Azure Certificate client_id is invalid",
+        ),
+        (
             "    queue_config: {min_shards: 0}\n",
             "remote_write[0].queue_config.min_shards: must be greater than 0",
         ),
@@ -317,8 +325,8 @@ fn keys_a_later_issue_implements_are_parsed_then_refused_by_the_sender_naming_th
             "remote_write[0].oauth2.proxy_from_environment: a proxy for the OAuth 2.0 token request is not supported yet",
         ),
         (
-            "    azuread: {cloud: AzureChina, managed_identity: {client_id: 00000000-0000-0000-0000-000000000000}}\n",
-            "remote_write[0].azuread: Azure AD authentication is not supported yet",
+            "    azuread: {cloud: AzureChina, certificate: {client_id: 00000000-0000-0000-0000-000000000000, tenant_id: t, certificate_path: /c.pem}}\n",
+            "remote_write[0].azuread.certificate: Azure AD client certificate authentication is not supported yet",
         ),
         (
             "    google_iam: {credentials_file: /k.json}\n",

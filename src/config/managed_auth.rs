@@ -1,6 +1,7 @@
 //! The managed-service authentication blocks of a `remote_write` entry: `sigv4`, `oauth2`,
 //! `azuread` and `google_iam`, with Prometheus's keys and validation rules. They are parsed
-//! and validated; sending with them is refused by `Sender::new` until it is implemented.
+//! and validated here; `Sender::new` refuses the parts that are not implemented yet
+//! (`config::validate::refuse_unsupported`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -373,6 +374,15 @@ impl AzureAdConfig {
                         .into(),
                 );
             }
+            if !is_uuid(&certificate.client_id) {
+                return Err("the provided Azure Certificate client_id is invalid".into());
+            }
+        }
+        if let Some(scope) = self.scope.as_deref()
+            && !scope.is_empty()
+            && !is_scope(scope)
+        {
+            return Err("the provided scope contains invalid characters".into());
         }
         Ok(())
     }
@@ -423,6 +433,13 @@ fn is_uuid(text: &str) -> bool {
             && groups
                 .iter()
                 .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit())))
+}
+
+/// A scope as Prometheus takes it (`^[\w\s:/.\-]+$` in Go's RE2: ASCII letters, digits,
+/// `_`, whitespace, `:`, `/`, `.` and `-`).
+fn is_scope(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_\t\n\x0c\r :/.-".contains(&b))
 }
 
 /// A tenant ID as Azure takes it: letters, digits, `-` and `.`.

@@ -527,8 +527,9 @@ impl Config {
             .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
     }
     /// Checks what `Sender::new` refuses in a valid configuration: keys promrw parses and
-    /// validates but does not implement yet (`sigv4`, `oauth2`, `azuread`, Remote Write 2.0,
-    /// exemplars, native histograms, metadata, HTTP/2, ...). The error names the key.
+    /// validates but does not implement yet (`sigv4`, parts of `oauth2`,
+    /// `azuread.certificate`, Remote Write 2.0, exemplars, native histograms, metadata,
+    /// HTTP/2, ...). The error names the key.
     pub fn check_supported(&self) -> Result<()> {
         validate::refuse_unsupported(self)
     }

@@ -539,8 +539,11 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
                 );
             }
         }
-        if e.azuread.is_some() {
-            return not_yet("azuread", "Azure AD authentication");
+        if e.azuread.as_ref().is_some_and(|a| a.certificate.is_some()) {
+            return not_yet(
+                "azuread.certificate",
+                "Azure AD client certificate authentication",
+            );
         }
         if e.google_iam.is_some() {
             return Err(invalid(

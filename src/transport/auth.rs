@@ -11,6 +11,7 @@ use base64::Engine;
 
 use crate::config::{Authorization, BasicAuth, Secret};
 
+use super::azuread::AzureTokenSource;
 use super::oauth2::TokenSource;
 
 /// Source of the `Authorization` header of an endpoint.
@@ -24,6 +25,8 @@ pub enum AuthSource {
     Scheme(Authorization),
     /// OAuth 2.0 access tokens (`oauth2`), fetched and cached by the source.
     OAuth2(Arc<TokenSource>),
+    /// Azure AD access tokens (`azuread`), fetched and cached by the source.
+    AzureAd(Arc<AzureTokenSource>),
 }
 
 impl AuthSource {
@@ -36,12 +39,16 @@ impl AuthSource {
         }
     }
 
-    /// After a 401 from the endpoint: forgets an OAuth 2.0 token, so that the request can be
-    /// sent again at once with a new one (true); false for the other sources, whose
-    /// credentials a retry would not change.
+    /// After a 401 from the endpoint: forgets an OAuth 2.0 or Azure AD token, so that the
+    /// request can be sent again at once with a new one (true); false for the other sources,
+    /// whose credentials a retry would not change.
     pub fn renew_after_unauthorized(&self) -> bool {
         match self {
             AuthSource::OAuth2(source) => {
+                source.invalidate();
+                true
+            }
+            AuthSource::AzureAd(source) => {
                 source.invalidate();
                 true
             }
@@ -50,11 +57,12 @@ impl AuthSource {
     }
 
     /// The header value for the next request, or an error naming the unreadable file (or
-    /// why no OAuth 2.0 token could be had).
+    /// why no OAuth 2.0 or Azure AD token could be had).
     pub fn header_value(&self) -> Result<Option<Secret>, String> {
         match self {
             AuthSource::None => Ok(None),
             AuthSource::OAuth2(source) => source.header_value().map(Some),
+            AuthSource::AzureAd(source) => source.header_value().map(Some),
             AuthSource::Basic(b) => {
                 let username = match &b.username_file {
                     Some(file) => read_secret_file(file, "basic_auth.username_file")?,
@@ -90,6 +98,7 @@ impl AuthSource {
             AuthSource::Basic(b) => b.password.as_ref(),
             AuthSource::Scheme(a) => a.credentials.as_ref(),
             AuthSource::OAuth2(source) => return source.inline_secret().into_iter().collect(),
+            AuthSource::AzureAd(source) => return source.inline_secret().into_iter().collect(),
         };
         secret
             .map(|s| s.expose().to_string())

@@ -2,6 +2,7 @@
 //! headers, authentication, TLS, proxy, per-attempt timeout and response classification.
 
 pub mod auth;
+pub mod azuread;
 mod connect;
 pub mod oauth2;
 mod proxy;
@@ -9,6 +10,7 @@ mod resolve;
 pub mod retry;
 pub mod sigv4;
 mod tls;
+mod token_client;
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -179,14 +181,21 @@ impl Transport {
             connect_headers.clone(),
             interrupted.clone(),
         );
-        let auth = match &endpoint.oauth2 {
-            Some(oauth2) => AuthSource::OAuth2(oauth2::TokenSource::new(
+        let auth = match (&endpoint.oauth2, &endpoint.azuread) {
+            (Some(oauth2), _) => AuthSource::OAuth2(oauth2::TokenSource::new(
                 oauth2,
                 endpoint.remote_timeout,
                 interrupted.clone(),
                 logger,
             )?),
-            None => AuthSource::new(
+            (None, Some(azuread)) => AuthSource::AzureAd(azuread::AzureTokenSource::new(
+                azuread,
+                &endpoint.identity_endpoints,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            (None, None) => AuthSource::new(
                 endpoint.basic_auth.as_ref(),
                 endpoint.authorization.as_ref(),
             ),
@@ -265,9 +274,9 @@ impl Transport {
     /// As [`Transport::send`], for the series of `tenant` on an endpoint with tenant routing:
     /// every hop carries `tenant.header: <tenant>` (it routes, it is no credential).
     ///
-    /// With `oauth2`, a 401 makes the cached token due and the request is sent once more at
-    /// once with a new token: a revoked or rotated token costs no batch. With `sigv4` and
-    /// temporary credentials, a 401 or 403 likewise renews the credentials.
+    /// With `oauth2` or `azuread`, a 401 makes the cached token due and the request is sent
+    /// once more at once with a new token: a revoked or rotated token costs no batch. With
+    /// `sigv4` and temporary credentials, a 401 or 403 likewise renews the credentials.
     pub fn send_for(
         &self,
         body: &[u8],

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod token_server;
 
 use std::collections::VecDeque;
