@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -623,33 +622,14 @@ const CLEARED_VARS: [&str; 22] = [
 /// it passed.
 fn run_child(config: &str, env: &[(&str, &str)], expect: &str) {
     static CHILDREN: AtomicUsize = AtomicUsize::new(0);
-    let child = CHILDREN.fetch_add(1, Ordering::SeqCst);
-    let mut command = Command::new(std::env::current_exe().expect("test binary"));
-    command
-        .args([
-            "child_sends_with_its_environment",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_CONFIG_VAR, config)
-        .env(CHILD_EXPECT_VAR, expect)
-        .env(CHILD_SERIES_VAR, format!("azuread_child_{child}"));
-    for var in CLEARED_VARS {
-        command.env_remove(var);
-    }
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().expect("run the child test");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child ({expect}, {env:?}) failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    let series = format!("azuread_child_{}", CHILDREN.fetch_add(1, Ordering::SeqCst));
+    let mut all = vec![
+        (CHILD_CONFIG_VAR, config),
+        (CHILD_EXPECT_VAR, expect),
+        (CHILD_SERIES_VAR, series.as_str()),
+    ];
+    all.extend_from_slice(env);
+    common::child::run("child_sends_with_its_environment", &CLEARED_VARS, &all);
 }
 
 /// The child: starts a sender for its configuration and checks the outcome it was told to.

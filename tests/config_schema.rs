@@ -276,6 +276,26 @@ fn prometheus_validation_rules_hold_with_its_messages() {
             "at most one of oauth2 client_secret & client_secret_file must be configured",
         ),
         (
+            "    oauth2: {client_id: a, token_url: 'http://t/', no_proxy: example.com}\n",
+            "remote_write[0].oauth2: if no_proxy is configured, proxy_url must also be configured",
+        ),
+        (
+            "    oauth2: {client_id: a, token_url: 'http://t/', proxy_connect_header: {X-A: [b]}}\n",
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ),
+        (
+            "    oauth2: {client_id: a, token_url: 'http://t/', proxy_from_environment: true, no_proxy: example.com}\n",
+            "if proxy_from_environment is configured, no_proxy must not be configured",
+        ),
+        (
+            "    oauth2: {client_id: a, token_url: 'http://t/', proxy_url: 'socks5://p:1080'}\n",
+            "remote_write[0].oauth2.proxy_url: unsupported proxy URL",
+        ),
+        (
+            "    oauth2: {client_id: a, token_url: 'http://t/', proxy_url: 'http://p:3128', proxy_connect_header: {'X A': [b]}}\n",
+            "remote_write[0].oauth2.proxy_connect_header.X A: is not a valid HTTP header name",
+        ),
+        (
             "    azuread: {cloud: AzureMars, managed_identity: {}}\n",
             "must provide a cloud in the Azure AD config",
         ),
@@ -321,8 +341,8 @@ fn keys_a_later_issue_implements_are_parsed_then_refused_by_the_sender_naming_th
             "remote_write[0].oauth2.grant_type: the JWT bearer grant is not supported yet",
         ),
         (
-            "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', proxy_from_environment: true}\n",
-            "remote_write[0].oauth2.proxy_from_environment: a proxy for the OAuth 2.0 token request is not supported yet",
+            "    oauth2: {client_id: a, client_secret: s, token_url: 'http://127.0.0.1:9/t', client_certificate_key_file: /k.pem}\n",
+            "remote_write[0].oauth2.client_certificate_key_file: the JWT bearer grant is not supported yet",
         ),
         (
             "    azuread: {cloud: AzureChina, certificate: {client_id: 00000000-0000-0000-0000-000000000000, tenant_id: t, certificate_path: /c.pem}}\n",

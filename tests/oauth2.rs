@@ -2,7 +2,8 @@
 //! both on 127.0.0.1: the token request's form and client authentication, the token cached and
 //! renewed before `expires_in`, a 401 from the endpoint renewing the token with the batch sent
 //! again (not dropped), a token server that is down and then up, the fallback to credentials
-//! in the form, and the parts of `oauth2` that are refused by name.
+//! in the form, the token request's proxy keys (through a recording CONNECT proxy), and the
+//! parts of `oauth2` that are refused by name.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::token_server::{TokenServer, TokenServerBehaviour};
 use promrw::{Config, ErrorKind, Labels, LogLevel, Sender};
 use promrw_tools::receiver::server::validating_handler;
@@ -225,7 +227,7 @@ fn the_credentials_go_in_the_form_when_basic_authentication_is_refused() {
 }
 
 #[test]
-fn the_jwt_bearer_grant_and_a_token_proxy_are_refused_by_name() {
+fn the_jwt_bearer_grant_is_refused_by_name() {
     let recv_url = "http://127.0.0.1:9/api/v1/write";
     for (extra, key) in [
         (
@@ -233,8 +235,8 @@ fn the_jwt_bearer_grant_and_a_token_proxy_are_refused_by_name() {
             "oauth2.grant_type",
         ),
         (
-            "      proxy_url: http://127.0.0.1:3128\n",
-            "oauth2.proxy_url",
+            "      client_certificate_key_file: /etc/promrw/key.pem\n",
+            "oauth2.client_certificate_key_file",
         ),
     ] {
         let text = oauth2_yaml(recv_url, "http://127.0.0.1:9/token")
@@ -249,4 +251,204 @@ fn the_jwt_bearer_grant_and_a_token_proxy_are_refused_by_name() {
             "{err}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The token request's proxy
+
+/// The connect header's value, a secret.
+const CONNECT_SECRET: &str = "pt-c0nnect-s3cr3t";
+
+/// The token server's port.
+fn port_of(tokens: &TokenServer) -> u16 {
+    let authority = tokens.url.trim_start_matches("http://").split('/').next();
+    authority
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// YAML for one endpoint at `url` with `oauth2` against the token server on `127.0.1` (a
+/// loopback name the proxy rules do not bypass) and the proxy lines `proxy_lines` (indented
+/// by 6) in the `oauth2` block.
+fn proxied_yaml(url: &str, tokens: &TokenServer, proxy_lines: &str) -> String {
+    let token_url = format!("http://127.0.1:{}/oauth2/token", port_of(tokens));
+    oauth2_yaml(url, &token_url).replace("      scopes:", &format!("{proxy_lines}      scopes:"))
+}
+
+#[test]
+fn the_token_request_goes_through_its_proxy_with_the_connect_header_and_credentials() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let proxy = common::proxy::RecordingProxy::start();
+    let proxy_url = proxy.url().replace("http://", "http://tok-proxy:pr0xy-pw@");
+    let lines = format!(
+        "      proxy_url: {proxy_url}\n      proxy_connect_header:\n        X-Proxy-Token: [{CONNECT_SECRET}]\n"
+    );
+    let sender = common::sender(&proxied_yaml(&recv.url(), &tokens, &lines));
+    append(&sender, "oauth2_proxied", common::now_ms(), 10);
+    sender.flush(Duration::from_secs(5)).expect("delivered");
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(recv.store().totals().accepted, 10);
+    assert_eq!(tokens.issued(), ["tok-1"]);
+    let tunnels = proxy.seen();
+    assert!(
+        !tunnels.is_empty(),
+        "the token request went through the proxy"
+    );
+    let credentials = base64::engine::general_purpose::STANDARD.encode("tok-proxy:pr0xy-pw");
+    for tunnel in &tunnels {
+        // Only the token request: the endpoint has no proxy of its own.
+        assert_eq!(tunnel.target, format!("127.0.1:{}", port_of(&tokens)));
+        assert_eq!(tunnel.values("x-proxy-token"), [CONNECT_SECRET]);
+        assert_eq!(
+            tunnel.values("proxy-authorization"),
+            [format!("Basic {credentials}").as_str()]
+        );
+    }
+}
+
+#[test]
+fn no_proxy_sends_a_listed_token_host_direct() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let proxy = common::proxy::RecordingProxy::start();
+    let listed = format!(
+        "      proxy_url: {}\n      no_proxy: 127.0.1, .elsewhere.test\n",
+        proxy.url()
+    );
+    let sender = common::sender(&proxied_yaml(&recv.url(), &tokens, &listed));
+    append(&sender, "oauth2_no_proxy", common::now_ms(), 10);
+    sender.flush(Duration::from_secs(5)).expect("delivered");
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(tokens.issued(), ["tok-1"]);
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+    // Not listed: through the proxy.
+    let unlisted = format!(
+        "      proxy_url: {}\n      no_proxy: .elsewhere.test\n",
+        proxy.url()
+    );
+    let sender = common::sender(&proxied_yaml(&recv.url(), &tokens, &unlisted));
+    append(&sender, "oauth2_no_proxy_unlisted", common::now_ms(), 10);
+    sender.flush(Duration::from_secs(5)).expect("delivered");
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(tokens.issued(), ["tok-1", "tok-2"]);
+    assert!(!proxy.seen().is_empty());
+    assert_eq!(recv.store().totals().accepted, 20);
+}
+
+#[test]
+fn an_unreachable_token_proxy_fails_the_attempt_without_secrets_in_the_logs() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let lines = format!(
+        "      proxy_url: http://tok-proxy:pr0xy-pw@127.0.0.1:{}\n      proxy_connect_header:\n        X-Proxy-Token: [{CONNECT_SECRET}]\n",
+        common::free_port()
+    );
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::from_text(&proxied_yaml(&recv.url(), &tokens, &lines)).unwrap();
+    config.set_logger(Arc::new(common::CollectLogs(logs.clone())), LogLevel::Debug);
+    let sender = Sender::new(config).expect("sender");
+    append(&sender, "oauth2_proxy_down", common::now_ms(), 10);
+    assert!(
+        sender.flush(Duration::from_millis(800)).is_err(),
+        "no token, no delivery"
+    );
+    let stats = sender.stats();
+    let _ = sender.close(Duration::from_millis(200));
+    assert!(tokens.requests().is_empty());
+    assert_eq!(recv.store().totals().accepted, 0);
+    let logs = logs.lock().unwrap();
+    assert!(
+        logs.iter().any(|l| l.contains("oauth2: token request to")),
+        "the failure is logged: {logs:?}"
+    );
+    let errors = format!("{:?}", stats.endpoints[0]);
+    for text in logs.iter().chain([&errors]) {
+        for secret in ["pr0xy-pw", CONNECT_SECRET, "s3cr3t"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
+
+/// The child's configuration (YAML), for [`child_delivers_with_its_environment`].
+const CHILD_CONFIG_VAR: &str = "PROMRW_TEST_OAUTH2_CHILD_CONFIG";
+
+/// The child: delivers 10 samples with its configuration, in its own environment.
+#[test]
+#[ignore = "run by proxy_from_environment_takes_the_token_proxy_from_the_environment"]
+fn child_delivers_with_its_environment() {
+    let Ok(text) = std::env::var(CHILD_CONFIG_VAR) else {
+        return;
+    };
+    let sender = common::sender(&text);
+    append(&sender, "oauth2_child", common::now_ms(), 10);
+    sender.flush(Duration::from_secs(10)).expect("delivered");
+    sender.close(Duration::from_secs(5)).expect("closed");
+}
+
+#[test]
+fn proxy_from_environment_takes_the_token_proxy_from_the_environment() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, _) = receiver(&tokens, Arc::default());
+    let proxy = common::proxy::RecordingProxy::start();
+    let text = proxied_yaml(&recv.url(), &tokens, "      proxy_from_environment: true\n");
+    let cleared = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUEST_METHOD",
+    ];
+    let proxy_url = proxy.url();
+    common::child::run(
+        "child_delivers_with_its_environment",
+        &cleared,
+        &[
+            (CHILD_CONFIG_VAR, text.as_str()),
+            ("HTTP_PROXY", &proxy_url),
+        ],
+    );
+    let tunnels = proxy.seen();
+    assert!(!tunnels.is_empty(), "through HTTP_PROXY");
+    assert!(
+        tunnels
+            .iter()
+            .all(|t| t.target == format!("127.0.1:{}", port_of(&tokens))),
+        "{tunnels:?}"
+    );
+    // NO_PROXY lists the token host: direct.
+    common::child::run(
+        "child_delivers_with_its_environment",
+        &cleared,
+        &[
+            (CHILD_CONFIG_VAR, text.as_str()),
+            ("HTTP_PROXY", &proxy_url),
+            ("NO_PROXY", "127.0.1"),
+        ],
+    );
+    assert_eq!(proxy.seen().len(), tunnels.len());
+    assert_eq!(tokens.issued(), ["tok-1", "tok-2"]);
+    assert_eq!(recv.store().totals().accepted, 20);
 }

@@ -186,10 +186,24 @@ impl OAuth2Config {
                 ));
             }
         }
-        if self.proxy_from_environment && self.proxy_url.is_some() {
+        // prometheus/common's ProxyConfig.Validate; an empty proxy_url or no_proxy is unset.
+        let proxy_url = !blank(&self.proxy_url);
+        let no_proxy = !blank(&self.no_proxy);
+        if !self.proxy_connect_header.is_empty() && !self.proxy_from_environment && !proxy_url {
+            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
+        }
+        if self.proxy_from_environment && proxy_url {
             return Err(
                 "if proxy_from_environment is configured, proxy_url must not be configured".into(),
             );
+        }
+        if self.proxy_from_environment && no_proxy {
+            return Err(
+                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+            );
+        }
+        if no_proxy && !proxy_url {
+            return Err("if no_proxy is configured, proxy_url must also be configured".into());
         }
         if let Some(tls) = &self.tls_config {
             for version in [&tls.min_version, &tls.max_version].into_iter().flatten() {

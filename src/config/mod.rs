@@ -527,7 +527,7 @@ impl Config {
             .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
     }
     /// Checks what `Sender::new` refuses in a valid configuration: keys promrw parses and
-    /// validates but does not implement yet (`sigv4`, parts of `oauth2`,
+    /// validates but does not implement yet (the `oauth2` JWT-bearer grant,
     /// `azuread.certificate`, Remote Write 2.0, exemplars, native histograms, metadata,
     /// HTTP/2, ...). The error names the key.
     pub fn check_supported(&self) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, EndpointConfig};
+use super::{Config, EndpointConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Label, Labels};
 
@@ -280,19 +280,33 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
     validate_proxy(field, e)?;
     validate_http_headers(field, e)?;
     if let Some(proxy) = &e.proxy_url {
-        let proxy_field = format!("{field}.proxy_url");
-        if !(proxy.starts_with("http://") || proxy.starts_with("https://")) {
-            return Err(invalid(
-                &proxy_field,
-                format!(
-                    "unsupported proxy URL {:?}: only http:// and https:// proxies are supported",
-                    crate::redact::redact_url(proxy)
-                ),
-            ));
+        validate_proxy_url(&format!("{field}.proxy_url"), proxy)?;
+    }
+    if let Some(oauth2) = &e.oauth2 {
+        let of = format!("{field}.oauth2");
+        if let Some(proxy) = oauth2.proxy_url.as_deref().filter(|p| !p.is_empty()) {
+            validate_proxy_url(&format!("{of}.proxy_url"), proxy)?;
         }
-        validate_url(&proxy_field, proxy)?;
+        validate_connect_headers(
+            &format!("{of}.proxy_connect_header"),
+            oauth2.proxy_connect_header.iter(),
+        )?;
     }
     Ok(())
+}
+
+/// A proxy URL: an http or https URL (SOCKS and other schemes are refused).
+fn validate_proxy_url(field: &str, proxy: &str) -> Result<()> {
+    if !(proxy.starts_with("http://") || proxy.starts_with("https://")) {
+        return Err(invalid(
+            field,
+            format!(
+                "unsupported proxy URL {:?}: only http:// and https:// proxies are supported",
+                crate::redact::redact_url(proxy)
+            ),
+        ));
+    }
+    validate_url(field, proxy)
 }
 
 /// The `tenant` block: a valid label, a header promrw may set, a sendable default.
@@ -425,8 +439,21 @@ fn validate_proxy(field: &str, e: &EndpointConfig) -> Result<()> {
             "if no_proxy is configured, proxy_url must also be configured",
         ));
     }
-    for (name, values) in &p.connect_headers {
-        let hf = format!("{field}.proxy_connect_header.{name}");
+    validate_connect_headers(
+        &format!("{field}.proxy_connect_header"),
+        p.connect_headers
+            .iter()
+            .map(|(name, values)| (name, values)),
+    )
+}
+
+/// `proxy_connect_header` (named `field`): valid header names and values.
+fn validate_connect_headers<'a>(
+    field: &str,
+    headers: impl Iterator<Item = (&'a String, &'a Vec<Secret>)>,
+) -> Result<()> {
+    for (name, values) in headers {
+        let hf = format!("{field}.{name}");
         if name.is_empty() || !name.bytes().all(is_header_name_byte) {
             return Err(invalid(&hf, "is not a valid HTTP header name"));
         }
@@ -522,21 +549,6 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
             ];
             if let Some((key, _)) = jwt_keys.iter().find(|(_, set)| *set) {
                 return not_yet(&format!("oauth2.{key}"), "the JWT bearer grant");
-            }
-            let proxy_keys = [
-                ("proxy_url", oauth2.proxy_url.is_some()),
-                ("no_proxy", oauth2.no_proxy.is_some()),
-                ("proxy_from_environment", oauth2.proxy_from_environment),
-                (
-                    "proxy_connect_header",
-                    !oauth2.proxy_connect_header.is_empty(),
-                ),
-            ];
-            if let Some((key, _)) = proxy_keys.iter().find(|(_, set)| *set) {
-                return not_yet(
-                    &format!("oauth2.{key}"),
-                    "a proxy for the OAuth 2.0 token request",
-                );
             }
         }
         if e.azuread.as_ref().is_some_and(|a| a.certificate.is_some()) {

@@ -97,7 +97,7 @@ impl AuthSource {
             AuthSource::None => None,
             AuthSource::Basic(b) => b.password.as_ref(),
             AuthSource::Scheme(a) => a.credentials.as_ref(),
-            AuthSource::OAuth2(source) => return source.inline_secret().into_iter().collect(),
+            AuthSource::OAuth2(source) => return source.inline_secrets(),
             AuthSource::AzureAd(source) => return source.inline_secret().into_iter().collect(),
         };
         secret

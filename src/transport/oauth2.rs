@@ -10,6 +10,10 @@
 //! - The token is cached. It is due 10 seconds before its `expires_in` (`x/oauth2`'s expiry
 //!   delta); a token without `expires_in` is kept until the endpoint answers 401, which
 //!   [`TokenSource::invalidate`] turns into a new token for the retry.
+//! - The token request has its own TLS settings (`oauth2.tls_config`) and proxy keys
+//!   (`proxy_url`, `no_proxy`, `proxy_from_environment`, `proxy_connect_header`), used as the
+//!   endpoint's are (`transport::proxy`): prometheus/common gives the token request a
+//!   transport of its own with them, and without them no proxy (not the endpoint's).
 //! - Fetches are blocking, on the shard thread that needs the token, one at a time per
 //!   endpoint: a shard that finds the token due fetches it while the others wait for it.
 //!
@@ -21,27 +25,23 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::Deserialize;
-use ureq::Agent;
 
 use crate::config::{OAuth2Config, Secret, TlsConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::redact::redact_url;
 
-use super::connect::{Interrupted, InterruptibleTcpConnector};
-use super::proxy::ConnectHeaders;
-use super::tls;
+use super::connect::Interrupted;
+use super::proxy::{ConnectHeaders, ProxyPolicy};
+use super::token_client::TokenClient;
 
 /// How long before its expiry a token is replaced (`x/oauth2`'s `defaultExpiryDelta`).
 pub const EXPIRY_DELTA: Duration = Duration::from_secs(10);
 
-/// Most bytes of a refused token request's answer kept for the error message.
-const MAX_ERROR_BODY: u64 = 512;
-
 /// The access tokens of one endpoint, shared by its shards.
 pub struct TokenSource {
     config: OAuth2Config,
-    agent: Agent,
+    client: TokenClient,
     shown_url: String,
     state: Mutex<TokenState>,
 }
@@ -104,24 +104,30 @@ impl TokenSource {
                 .map_err(|message| Error::new(ErrorKind::InvalidConfig, message))?,
             None => TlsConfig::default(),
         };
-        let settings = tls::build(&tls_config, logger)?;
-        let builder = Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(super::USER_AGENT)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .proxy(None);
-        let tcp = InterruptibleTcpConnector::new(interrupted.clone(), false);
-        let agent = tls::agent(
-            builder.build(),
-            settings,
-            tcp,
-            ConnectHeaders::new(Vec::new()),
-            interrupted,
+        let proxy = ProxyPolicy::from_keys(
+            "oauth2.",
+            config.proxy_url.as_deref(),
+            config.no_proxy.as_deref(),
+            config.proxy_from_environment,
+        )?;
+        let connect_headers = ConnectHeaders::new(
+            config
+                .proxy_connect_header
+                .iter()
+                .map(|(name, values)| (name.clone(), values.clone()))
+                .collect(),
         );
+        let client = TokenClient::new(
+            &tls_config,
+            proxy,
+            connect_headers,
+            timeout,
+            interrupted,
+            logger,
+        )?;
         Ok(Arc::new(TokenSource {
             config: config.clone(),
-            agent,
+            client,
             shown_url: redact_url(&config.token_url),
             state: Mutex::new(TokenState::default()),
         }))
@@ -147,13 +153,17 @@ impl TokenSource {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).token = None;
     }
 
-    /// The inline client secret, so it can be scrubbed from error texts.
-    pub fn inline_secret(&self) -> Option<String> {
+    /// The inline secrets (the client secret, the token request's `proxy_connect_header`
+    /// values), so they can be scrubbed from error texts.
+    pub fn inline_secrets(&self) -> Vec<String> {
+        let connect = self.config.proxy_connect_header.values().flatten();
         self.config
             .client_secret
-            .as_ref()
+            .iter()
+            .chain(connect)
             .map(|s| s.expose().to_string())
             .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// Requests a token the way that worked before; while none has, as `x/oauth2` probes:
@@ -202,7 +212,7 @@ impl TokenSource {
         for (key, value) in &self.config.endpoint_params {
             form.push((key.clone(), value.clone()));
         }
-        let mut request = self.agent.post(&self.config.token_url);
+        let mut basic = String::new();
         if in_form {
             form.push(("client_id".into(), self.config.client_id.clone()));
             if !secret.is_empty() {
@@ -216,41 +226,35 @@ impl TokenSource {
                 form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
             );
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            request = request.header("Authorization", format!("Basic {encoded}"));
+            basic = format!("Basic {encoded}");
         }
-        let started = Instant::now();
-        let pairs = form.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let mut response = request.send_form(pairs).map_err(|e| {
-            self.scrub(
-                &format!("oauth2: token request to {} failed: {e}", self.shown_url),
-                secret,
-            )
-        })?;
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        let limit = if (200..300).contains(&status) {
-            1 << 20
+        let headers: &[(&str, &str)] = if in_form {
+            &[]
         } else {
-            MAX_ERROR_BODY
+            &[("Authorization", basic.as_str())]
         };
-        use std::io::Read as _;
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(limit)
-            .read_to_end(&mut body);
-        if !(200..300).contains(&status) {
-            let text = String::from_utf8_lossy(&body);
+        let started = Instant::now();
+        let answer = self
+            .client
+            .post_form(&self.config.token_url, headers, &form)
+            .map_err(|e| {
+                self.scrub(
+                    &format!("oauth2: token request to {} failed: {e}", self.shown_url),
+                    secret,
+                )
+            })?;
+        let status = answer.status;
+        if !answer.is_success() {
             return Err(self.scrub(
                 &format!(
                     "oauth2: token endpoint {} answered HTTP {status}: {}",
                     self.shown_url,
-                    text.trim()
+                    answer.text()
                 ),
                 secret,
             ));
         }
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+        let answer: TokenAnswer = serde_json::from_slice(&answer.body).map_err(|e| {
             format!(
                 "oauth2: token endpoint {} answered HTTP {status} without a usable token: {e}",
                 self.shown_url

@@ -73,15 +73,38 @@ impl ProxyPolicy {
     /// The policy of `endpoint`, reading the proxy environment variables now when it has
     /// `proxy_from_environment`. Fails on a proxy URL promrw cannot use (SOCKS, or not a URL).
     pub fn from_endpoint(endpoint: &EndpointConfig) -> Result<ProxyPolicy> {
-        if endpoint.proxy.from_environment {
+        ProxyPolicy::from_keys(
+            "",
+            endpoint.proxy_url.as_deref(),
+            endpoint.proxy.no_proxy.as_deref(),
+            endpoint.proxy.from_environment,
+        )
+    }
+
+    /// The policy of the proxy keys `proxy_url`, `no_proxy` and `proxy_from_environment`
+    /// (an endpoint's, or another block's such as `oauth2`'s, whose errors name the keys
+    /// after `prefix`), reading the proxy environment variables now with
+    /// `from_environment`. An empty `proxy_url` or `no_proxy` counts as unset. Fails on a
+    /// proxy URL promrw cannot use (SOCKS, or not a URL).
+    pub fn from_keys(
+        prefix: &str,
+        proxy_url: Option<&str>,
+        no_proxy: Option<&str>,
+        from_environment: bool,
+    ) -> Result<ProxyPolicy> {
+        if from_environment {
             return ProxyPolicy::from_environment(|name| std::env::var(name).ok());
         }
-        let Some(url) = &endpoint.proxy_url else {
+        let Some(url) = proxy_url.filter(|u| !u.is_empty()) else {
             return Ok(ProxyPolicy::Direct);
         };
-        let proxy = Proxy::new(url)
-            .map_err(|e| invalid("proxy_url", format!("{}: {e}", redact_url(url))))?;
-        Ok(match &endpoint.proxy.no_proxy {
+        let proxy = Proxy::new(url).map_err(|e| {
+            invalid(
+                &format!("{prefix}proxy_url"),
+                format!("{}: {e}", redact_url(url)),
+            )
+        })?;
+        Ok(match no_proxy.filter(|n| !n.is_empty()) {
             None => ProxyPolicy::Always(proxy),
             Some(list) => ProxyPolicy::PerUrl(Arc::new(ProxyRules {
                 http: Some(proxy.clone()),
