@@ -388,6 +388,9 @@ fn an_unreachable_token_proxy_fails_the_attempt_without_secrets_in_the_logs() {
 
 /// The child's configuration (YAML), for [`child_delivers_with_its_environment`].
 const CHILD_CONFIG_VAR: &str = "PROMRW_TEST_OAUTH2_CHILD_CONFIG";
+/// The name of the child's series: one per child, since each child's timestamps start afresh
+/// and the receiver stores a series' samples in order only.
+const CHILD_SERIES_VAR: &str = "PROMRW_TEST_OAUTH2_CHILD_SERIES";
 
 /// The child: delivers 10 samples with its configuration, in its own environment.
 #[test]
@@ -396,8 +399,9 @@ fn child_delivers_with_its_environment() {
     let Ok(text) = std::env::var(CHILD_CONFIG_VAR) else {
         return;
     };
+    let series = std::env::var(CHILD_SERIES_VAR).expect("series name");
     let sender = common::sender(&text);
-    append(&sender, "oauth2_child", common::now_ms(), 10);
+    append(&sender, &series, common::now_ms(), 10);
     sender.flush(Duration::from_secs(10)).expect("delivered");
     sender.close(Duration::from_secs(5)).expect("closed");
 }
@@ -427,6 +431,7 @@ fn proxy_from_environment_takes_the_token_proxy_from_the_environment() {
         &cleared,
         &[
             (CHILD_CONFIG_VAR, text.as_str()),
+            (CHILD_SERIES_VAR, "oauth2_child_proxied"),
             ("HTTP_PROXY", &proxy_url),
         ],
     );
@@ -444,6 +449,7 @@ fn proxy_from_environment_takes_the_token_proxy_from_the_environment() {
         &cleared,
         &[
             (CHILD_CONFIG_VAR, text.as_str()),
+            (CHILD_SERIES_VAR, "oauth2_child_direct"),
             ("HTTP_PROXY", &proxy_url),
             ("NO_PROXY", "127.0.1"),
         ],
