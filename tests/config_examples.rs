@@ -68,3 +68,40 @@ fn a_whole_prometheus_yml_is_accepted() {
             .contains(&"scrape_configs".to_string())
     );
 }
+
+/// The YAML blocks of a section of docs/CONFIGURATION.md.
+fn yaml_blocks_of_section(heading: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string("docs/CONFIGURATION.md").unwrap();
+    let start = doc.find(heading).unwrap_or_else(|| panic!("{heading}"));
+    let rest = &doc[start + heading.len()..];
+    let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| block[..block.find("```").expect("closed block")].to_string())
+        .collect()
+}
+
+#[test]
+fn the_managed_service_blocks_of_the_docs_are_accepted() {
+    let blocks = yaml_blocks_of_section(
+        "## Sending to Amazon Managed Service for Prometheus, Grafana Cloud and Azure Monitor",
+    );
+    assert!(blocks.len() >= 6, "{blocks:?}");
+    for block in &blocks {
+        let config = Config::from_text(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let supported = config.check_supported();
+        assert!(supported.is_ok(), "{supported:?}\n{block}");
+    }
+    let text = blocks.join("\n");
+    for key in [
+        "sigv4:",
+        "role_arn:",
+        "basic_auth:",
+        "oauth2:",
+        "azuread:",
+        "managed_identity:",
+    ] {
+        assert!(text.contains(key), "{key} shown");
+    }
+}
