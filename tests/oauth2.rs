@@ -199,6 +199,35 @@ fn a_token_server_that_is_down_delays_the_samples_and_loses_none() {
 }
 
 #[test]
+fn the_shards_of_an_endpoint_share_one_token() {
+    let tokens = TokenServer::start(TokenServerBehaviour {
+        expires_in: 3600,
+        down_for: 0,
+        refuse_basic: false,
+    });
+    let (recv, seen) = receiver(&tokens, Arc::default());
+    let yaml = oauth2_yaml(&recv.url(), &tokens.url).replace(
+        "    queue_config:\n",
+        "    queue_config:\n      min_shards: 4\n      max_shards: 4\n",
+    );
+    let sender = common::sender(&yaml);
+    let t0 = common::now_ms();
+    for series in 0..40 {
+        append(&sender, &format!("oauth2_shared_{series}"), t0, 5);
+    }
+    sender.flush(Duration::from_secs(10)).expect("flushed");
+    sender.close(Duration::from_secs(5)).expect("closed");
+    assert_eq!(recv.store().totals().accepted, 200);
+    let requests = seen.lock().unwrap().len();
+    assert!(requests >= 4, "several shards sent: {requests} requests");
+    assert_eq!(
+        tokens.issued(),
+        vec!["tok-1"],
+        "one token for the endpoint, not one per shard"
+    );
+}
+
+#[test]
 fn the_credentials_go_in_the_form_when_basic_authentication_is_refused() {
     let tokens = TokenServer::start(TokenServerBehaviour {
         expires_in: 0,

@@ -174,8 +174,9 @@ impl EndpointQueue {
         let shown_url = redact_url(&config.url);
         let shard_count = config.queue.min_shards;
         let capacity = config.queue.capacity;
+        let credentials = crate::transport::EndpointAuth::new(&config, &logger)?;
         let transports = (0..shard_count)
-            .map(|_| Transport::with_logger(&config, &logger))
+            .map(|_| Transport::with_auth(&config, &logger, &credentials))
             .collect::<Result<Vec<_>>>()?;
         let ctx = Arc::new(EndpointContext {
             config,

@@ -59,6 +59,60 @@ enum Hop {
     Redirect(u16, String),
 }
 
+/// The credentials of one endpoint, built once and shared by its shards' transports: one
+/// token cache (`oauth2`, `azuread`) and one SigV4 signer per endpoint, as Prometheus has one
+/// client per endpoint, so that N shards do not fetch N tokens.
+#[derive(Debug, Clone)]
+pub struct EndpointAuth {
+    auth: AuthSource,
+    signer: Option<Arc<sigv4::Signer>>,
+    /// Given up by the token and STS requests once set (by any shard's [`Interrupter`]).
+    interrupted: Interrupted,
+}
+
+impl EndpointAuth {
+    /// The endpoint's credential providers; fails when a credential source cannot be set up
+    /// (no SigV4 region or credentials, an unusable token TLS setting, ...).
+    pub fn new(endpoint: &EndpointConfig, logger: &Logger) -> Result<EndpointAuth> {
+        let interrupted = Interrupted::default();
+        let auth = match (&endpoint.oauth2, &endpoint.azuread) {
+            (Some(oauth2), _) => AuthSource::OAuth2(oauth2::TokenSource::new(
+                oauth2,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            (None, Some(azuread)) => AuthSource::AzureAd(azuread::AzureTokenSource::new(
+                azuread,
+                &endpoint.identity_endpoints,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            (None, None) => AuthSource::new(
+                endpoint.basic_auth.as_ref(),
+                endpoint.authorization.as_ref(),
+            ),
+        };
+        let signer = match &endpoint.sigv4 {
+            Some(config) => Some(sigv4::Signer::new(
+                config,
+                &endpoint.identity_endpoints,
+                &sigv4::ProcessEnvironment,
+                endpoint.remote_timeout,
+                interrupted.clone(),
+                logger,
+            )?),
+            None => None,
+        };
+        Ok(EndpointAuth {
+            auth,
+            signer,
+            interrupted,
+        })
+    }
+}
+
 /// A connection to one endpoint, owned by one shard.
 pub struct Transport {
     agent: Agent,
@@ -82,6 +136,8 @@ pub struct Transport {
     origin: Option<String>,
     /// Set by the [`Interrupter`]: the agent's connects and name lookups give up.
     interrupted: Interrupted,
+    /// The endpoint's credential requests' flag, set by the [`Interrupter`] too.
+    auth_interrupted: Interrupted,
     /// `tenant.header`, with tenant routing: each request names its tenant in it.
     tenant_header: Option<String>,
 }
@@ -92,6 +148,7 @@ pub struct Transport {
 pub struct Interrupter {
     agent: Agent,
     interrupted: Interrupted,
+    auth_interrupted: Interrupted,
 }
 
 impl Interrupter {
@@ -100,11 +157,13 @@ impl Interrupter {
     /// a TCP connect in progress fails within 50 ms (it is polled in slices that look for
     /// the interruption); a name lookup in progress is abandoned within 50 ms (it runs on a
     /// helper thread of its own, which ends by itself when the system resolver answers); and
-    /// every later attempt fails without connecting.
+    /// every later attempt fails without connecting. The endpoint's token and STS requests,
+    /// shared by all its shards, are given up the same way (connects and later requests).
     pub fn interrupt(&self) {
         // The flag first: a connect that completes now is then refused by the agent's
         // shutdown registry or shut down with the other connections.
         self.interrupted.set();
+        self.auth_interrupted.set();
         self.agent.clone().shutdown();
     }
 }
@@ -158,6 +217,16 @@ impl Transport {
     /// [`Transport::new`], logging to `logger` how the system's CA store was loaded (once per
     /// process: problems reading it at warn, a summary at debug).
     pub fn with_logger(endpoint: &EndpointConfig, logger: &Logger) -> Result<Transport> {
+        Transport::with_auth(endpoint, logger, &EndpointAuth::new(endpoint, logger)?)
+    }
+
+    /// [`Transport::with_logger`] with the endpoint's credentials built already, shared
+    /// with its other shards.
+    pub fn with_auth(
+        endpoint: &EndpointConfig,
+        logger: &Logger,
+        credentials: &EndpointAuth,
+    ) -> Result<Transport> {
         let mut builder = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
@@ -181,36 +250,11 @@ impl Transport {
             connect_headers.clone(),
             interrupted.clone(),
         );
-        let auth = match (&endpoint.oauth2, &endpoint.azuread) {
-            (Some(oauth2), _) => AuthSource::OAuth2(oauth2::TokenSource::new(
-                oauth2,
-                endpoint.remote_timeout,
-                interrupted.clone(),
-                logger,
-            )?),
-            (None, Some(azuread)) => AuthSource::AzureAd(azuread::AzureTokenSource::new(
-                azuread,
-                &endpoint.identity_endpoints,
-                endpoint.remote_timeout,
-                interrupted.clone(),
-                logger,
-            )?),
-            (None, None) => AuthSource::new(
-                endpoint.basic_auth.as_ref(),
-                endpoint.authorization.as_ref(),
-            ),
-        };
-        let signer = match &endpoint.sigv4 {
-            Some(config) => Some(sigv4::Signer::new(
-                config,
-                &endpoint.identity_endpoints,
-                &sigv4::ProcessEnvironment,
-                endpoint.remote_timeout,
-                interrupted.clone(),
-                logger,
-            )?),
-            None => None,
-        };
+        let EndpointAuth {
+            auth,
+            signer,
+            interrupted: auth_interrupted,
+        } = credentials.clone();
         let mut hidden = auth.inline_secrets();
         hidden.extend(signer.as_ref().and_then(|s| s.inline_secret()));
         hidden.extend(connect_headers.secrets());
@@ -246,6 +290,7 @@ impl Transport {
             follow_redirects: endpoint.follow_redirects,
             origin: origin(&endpoint.url),
             interrupted,
+            auth_interrupted,
             tenant_header: endpoint.tenant.as_ref().map(|t| t.header.clone()),
         })
     }
@@ -255,6 +300,7 @@ impl Transport {
         Interrupter {
             agent: self.agent.clone(),
             interrupted: self.interrupted.clone(),
+            auth_interrupted: self.auth_interrupted.clone(),
         }
     }
 
