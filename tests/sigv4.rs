@@ -655,8 +655,15 @@ fn an_sts_that_is_down_delays_the_samples_and_loses_none() {
 const CHILD_CONFIG: &str = "PROMRW_SIGV4_CHILD_CONFIG";
 const CHILD_EXPECT: &str = "PROMRW_SIGV4_CHILD_EXPECT";
 
-/// Every AWS variable the children may see; each child starts with none of the parent's.
+/// Every AWS (and proxy) variable the children may see; each child starts with none of the
+/// parent's.
 const AWS_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -843,6 +850,57 @@ fn web_identity_assumes_the_role_with_the_token_file() {
             .iter()
             .all(|s| s.access_key.as_deref() == Some("ASIA1"))
     );
+}
+
+#[test]
+fn sts_is_reached_through_the_environment_s_proxy() {
+    let dir = common::TempDir::new("sigv4-proxy");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "proxied.token").unwrap();
+    let keys: KeyRing = Arc::new(Mutex::new(HashMap::new()));
+    let sts = FakeSts::start(
+        StsBehaviour {
+            lifetime: Duration::from_secs(3600),
+            down_for: 0,
+        },
+        keys.clone(),
+        Some("proxied.token".into()),
+    );
+    let recv = SigningReceiver::start(keys, Vec::new());
+    let proxy = common::proxy::RecordingProxy::start();
+    // 127.0.1 is 127.0.0.1 without being a loopback literal, which always goes direct.
+    let sts_url = sts.url.replace("127.0.0.1", "127.0.1");
+    let port = sts_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    run_child(
+        &child_yaml(
+            &recv.receiver.url(),
+            Some(&sts_url),
+            &format!("      region: {REGION}\n"),
+        ),
+        &[
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa".into()),
+            ("HTTP_PROXY", proxy.url()),
+        ],
+        "send",
+    );
+    assert_eq!(sts.calls().len(), 1);
+    let tunnels = proxy.seen();
+    assert_eq!(
+        tunnels.len(),
+        1,
+        "only the STS call is proxied: {tunnels:?}"
+    );
+    assert_eq!(tunnels[0].target, format!("127.0.1:{port}"));
+    assert_eq!(recv.receiver.store().totals().accepted, 20);
 }
 
 #[test]

@@ -110,6 +110,24 @@ impl TokenClient {
         )
     }
 
+    /// POSTs `body` as it is (already encoded, e.g. a signed form) to `url` with `headers`.
+    pub(super) fn post_body(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::result::Result<Answer, String> {
+        let proxy = self.proxy.proxy_for(url)?;
+        let mut request = self.agent.post(url);
+        if !self.proxy.is_direct() {
+            request = request.config().proxy(proxy).build();
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read_answer(request.send(body).map_err(|e| self.scrub(&e.to_string()))?)
+    }
+
     /// GETs `url` with the query parameters `query` (percent-encoded) and `headers`.
     pub(super) fn get(
         &self,

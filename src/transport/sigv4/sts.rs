@@ -2,34 +2,33 @@
 //! the base credentials) and `AssumeRoleWithWebIdentity` (EKS IRSA's token file, unsigned).
 //! Blocking POSTs of the query API's form to the regional endpoint
 //! (`https://sts.{region}.amazonaws.com/`, `sts-fips` with `use_fips_sts_endpoint`) or to
-//! `promrw.identity_endpoints.aws_sts_url`; the XML answers are read with `quick-xml`.
+//! `promrw.identity_endpoints.aws_sts_url`; the XML answers are read with `quick-xml`. The
+//! calls go through the proxy of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`),
+//! as the AWS SDK's default HTTP client sends them, never through the endpoint's proxy.
 
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
-use ureq::Agent;
 
 use crate::config::{Secret, TlsConfig};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::redact::redact_url;
-use crate::transport::connect::{Interrupted, InterruptibleTcpConnector};
-use crate::transport::proxy::ConnectHeaders;
-use crate::transport::tls;
+use crate::transport::connect::Interrupted;
+use crate::transport::proxy::{ConnectHeaders, ProxyPolicy};
+use crate::transport::token_client::TokenClient;
 
 use super::credentials::AwsCredentials;
 use super::sign::{SigningScope, sign_request};
 
 /// The STS query API's version.
 const API_VERSION: &str = "2011-06-15";
-/// Most bytes of an STS answer read.
-const MAX_ANSWER: u64 = 1 << 20;
 /// Most bytes of a refused call's answer quoted in the error.
 const MAX_ERROR_TEXT: usize = 512;
 
 /// A blocking STS client for one endpoint's credentials.
 pub struct Sts {
-    agent: Agent,
+    client: TokenClient,
     url: String,
     shown_url: String,
     region: String,
@@ -99,23 +98,25 @@ impl Sts {
             None if fips => format!("https://sts-fips.{region}.amazonaws.com/"),
             None => format!("https://sts.{region}.amazonaws.com/"),
         };
-        let settings = tls::build(&TlsConfig::default(), logger)?;
-        let builder = Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(crate::transport::USER_AGENT)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .proxy(None);
-        let tcp = InterruptibleTcpConnector::new(interrupted.clone(), false);
-        let agent = tls::agent(
-            builder.build(),
-            settings,
-            tcp,
-            ConnectHeaders::new(Vec::new()),
+        let proxy = ProxyPolicy::from_environment(|name| std::env::var(name).ok()).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "sigv4: STS requests take their proxy from the environment, as the AWS SDK's do: {}",
+                    e.message()
+                ),
+            )
+        })?;
+        let client = TokenClient::new(
+            &TlsConfig::default(),
+            proxy,
+            ConnectHeaders::default(),
+            timeout,
             interrupted,
-        );
+            logger,
+        )?;
         Ok(Sts {
-            agent,
+            client,
             shown_url: redact_url(&url),
             url,
             region: region.to_string(),
@@ -172,48 +173,41 @@ impl Sts {
             .extend_pairs(form.iter().copied())
             .finish();
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", content_type);
+        let mut headers: Vec<(String, String)> = vec![("Content-Type".into(), content_type.into())];
         if let Some(credentials) = signer {
             let scope = SigningScope {
                 region: &self.region,
                 service: "sts",
             };
-            let headers = [("content-type", content_type)];
             let signed = sign_request(
                 credentials,
                 scope,
                 "POST",
                 &self.url,
-                &headers,
+                &[("content-type", content_type)],
                 body.as_bytes(),
                 SystemTime::now(),
             )?;
-            for (name, value) in &signed {
-                request = request.header(name.as_str(), value.as_str());
-            }
+            headers.extend(signed);
         }
         let failed = |what: String| format!("sigv4: STS {action} at {}: {what}", self.shown_url);
-        let mut response = request
-            .send(body.as_bytes())
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let answer = self
+            .client
+            .post_body(&self.url, &header_refs, body.as_bytes())
             .map_err(|e| failed(format!("request failed: {e}")))?;
-        let status = response.status().as_u16();
-        let mut text = String::new();
-        use std::io::Read as _;
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(MAX_ANSWER)
-            .read_to_string(&mut text);
-        if !(200..300).contains(&status) {
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        if !answer.is_success() {
             let detail = match quick_xml::de::from_str::<ErrorAnswer>(&text) {
                 Ok(answer) => format!("{}: {}", answer.error.code, answer.error.message),
                 Err(_) => text.chars().take(MAX_ERROR_TEXT).collect(),
             };
             return Err(failed(format!(
-                "answered HTTP {status}: {}",
+                "answered HTTP {}: {}",
+                answer.status,
                 crate::transport::escape_control(detail.trim())
             )));
         }
