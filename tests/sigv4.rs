@@ -654,6 +654,8 @@ fn an_sts_that_is_down_delays_the_samples_and_loses_none() {
 /// Environment variables of the child: the configuration, and what it must find.
 const CHILD_CONFIG: &str = "PROMRW_SIGV4_CHILD_CONFIG";
 const CHILD_EXPECT: &str = "PROMRW_SIGV4_CHILD_EXPECT";
+/// How many rounds of 20 samples the child sends, a second apart (default 1).
+const CHILD_ROUNDS: &str = "PROMRW_SIGV4_CHILD_ROUNDS";
 
 /// Every AWS (and proxy) variable the children may see; each child starts with none of the
 /// parent's.
@@ -714,8 +716,8 @@ fn run_child(config: &str, env: &[(&str, String)], expect: &str) {
 }
 
 /// The child's side of [`run_child`]: starts a sender with the configuration in its
-/// environment and either sends 20 samples (expect `send`) or checks that `Sender::new`
-/// fails with the expected text.
+/// environment and either sends rounds of 20 samples (expect `send`) or checks that
+/// `Sender::new` fails with the expected text.
 #[test]
 #[ignore = "run by the tests below in a child process with its own environment"]
 fn child_sends_with_the_aws_environment() {
@@ -724,11 +726,21 @@ fn child_sends_with_the_aws_environment() {
     let config = Config::from_text(&yaml).expect("valid config");
     match (expect.as_str(), Sender::new(config)) {
         ("send", Ok(sender)) => {
-            append(&sender, "sigv4_child", common::now_ms(), 20);
-            sender.flush(Duration::from_secs(10)).expect("flushed");
+            let rounds: i64 = std::env::var(CHILD_ROUNDS)
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1);
+            let t0 = common::now_ms();
+            for round in 0..rounds {
+                if round > 0 {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                append(&sender, "sigv4_child", t0 + round * 20, 20);
+                sender.flush(Duration::from_secs(10)).expect("flushed");
+            }
             let acked = sender.stats().endpoints[0].samples_acked;
             sender.close(Duration::from_secs(5)).expect("closed");
-            assert_eq!(acked, 20);
+            assert_eq!(acked, 20 * rounds as u64);
         }
         ("send", Err(e)) => panic!("Sender::new: {e}"),
         (text, Err(e)) => assert!(e.message().contains(text), "{e}"),
@@ -806,14 +818,15 @@ fn a_named_profile_of_the_shared_files_is_used_before_the_environment() {
 }
 
 #[test]
-fn web_identity_assumes_the_role_with_the_token_file() {
+fn web_identity_assumes_the_role_with_the_token_file_and_renews_before_expiry() {
     let dir = common::TempDir::new("sigv4-web");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "eyJ.web-identity.token\n").unwrap();
     let keys: KeyRing = Arc::new(Mutex::new(HashMap::new()));
+    // Credentials living 32 s are due 2 s after they are issued.
     let sts = FakeSts::start(
         StsBehaviour {
-            lifetime: Duration::from_secs(3600),
+            lifetime: Duration::from_secs(32),
             down_for: 0,
         },
         keys.clone(),
@@ -833,22 +846,30 @@ fn web_identity_assumes_the_role_with_the_token_file() {
             ),
             ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa".into()),
             ("AWS_ROLE_SESSION_NAME", "pod-7".into()),
+            (CHILD_ROUNDS, "5".into()),
         ],
         "send",
     );
     let calls = sts.calls();
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].form["Action"], "AssumeRoleWithWebIdentity");
-    assert_eq!(
-        calls[0].form["RoleArn"],
-        "arn:aws:iam::123456789012:role/irsa"
-    );
-    assert_eq!(calls[0].form["RoleSessionName"], "pod-7");
-    assert_eq!(recv.receiver.store().totals().accepted, 20);
     assert!(
-        recv.seen()
-            .iter()
-            .all(|s| s.access_key.as_deref() == Some("ASIA1"))
+        calls.len() >= 2,
+        "4 s of sending with credentials due after 2 s: renewed ({calls:?})"
+    );
+    assert!(calls.len() < 5, "cached between requests: {calls:?}");
+    for call in &calls {
+        assert_eq!(call.form["Action"], "AssumeRoleWithWebIdentity");
+        assert_eq!(call.form["RoleArn"], "arn:aws:iam::123456789012:role/irsa");
+        assert_eq!(call.form["RoleSessionName"], "pod-7");
+        assert_eq!(call.signed_by, None, "web identity calls are not signed");
+    }
+    assert_eq!(recv.receiver.store().totals().accepted, 100);
+    let seen = recv.seen();
+    assert!(
+        seen.iter().all(|s| s
+            .access_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ASIA"))),
+        "{seen:?}"
     );
 }
 
