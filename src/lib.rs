@@ -41,7 +41,10 @@ pub use config::{Config, EndpointConfig, OverflowPolicy, QueueConfig, SeriesLimi
 pub use error::{Error, ErrorKind, Result};
 pub use log::{LogLevel, LogSink};
 pub use metrics::{AttemptError, EndpointStats, SenderStats};
-pub use model::{Label, Labels, STALE_NAN_BITS, is_stale_nan, stale_nan};
+pub use model::{
+    BucketSpan, Exemplar, Histogram, HistogramCounts, Label, Labels, Metadata, MetricType,
+    ResetHint, STALE_NAN_BITS, is_stale_nan, stale_nan,
+};
 pub use report::{EndpointReport, FlushReport, LossCounts};
 pub use sender::{Sample, Sender};
 pub use series::SeriesRef;

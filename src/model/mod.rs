@@ -1,4 +1,14 @@
-//! Labels and samples: validation and normalisation per the Remote Write 1.0 label rules.
+//! Labels and samples: validation and normalisation per the Remote Write 1.0 label rules;
+//! native histograms, exemplars and metadata (`histogram`, `exemplar`).
+
+mod exemplar;
+mod histogram;
+
+pub use exemplar::{EXEMPLAR_MAX_LABEL_RUNES, Exemplar, Metadata, MetricType};
+pub use histogram::{
+    BucketSpan, CUSTOM_BUCKETS_SCHEMA, EXPONENTIAL_SCHEMA_MAX, EXPONENTIAL_SCHEMA_MIN, Histogram,
+    HistogramCounts, ResetHint,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -109,7 +119,7 @@ impl Labels {
 }
 
 /// Checks one label's name (and its value's presence) against the RW 1.0 rules.
-fn validate_label(label: &Label) -> Result<()> {
+pub(crate) fn validate_label(label: &Label) -> Result<()> {
     if label.name.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidLabels,
