@@ -1,9 +1,11 @@
 //! Wire formats: the Remote Write 1.0 protobuf schema, a fast batch encoder that copies
 //! pre-encoded label bytes, and snappy block compression.
 //!
-//! Remote Write 2.0 will live beside [`rw1`] as a second encoder behind the same batch shape.
+//! Remote Write 2.0's messages are in [`proto_v2`]; its encoder will live beside [`rw1`]
+//! behind the same batch shape.
 
 pub mod proto;
+pub mod proto_v2;
 pub mod rw1;
 
 /// Compresses `input` with snappy's *block* format into `out`, reusing `encoder`, and returns

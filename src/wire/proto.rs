@@ -1,4 +1,5 @@
-//! The Remote Write 1.0 protobuf messages (`prometheus.WriteRequest` and the types it uses).
+//! The Remote Write 1.0 protobuf messages (`prometheus.WriteRequest` and the types it uses);
+//! Remote Write 2.0's are in [`super::proto_v2`].
 //!
 //! Field numbers follow `prompb/remote.proto` and `prompb/types.proto`. Exemplars, histograms and
 //! metadata are Prometheus extensions; they are declared so that decoding a request that carries
@@ -27,6 +28,9 @@ pub struct TimeSeries {
     /// Exemplars (extension).
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
+    /// Native histograms (extension).
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
 }
 
 /// `prometheus.Label`.
@@ -82,6 +86,87 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+/// `prometheus.BucketSpan` (the same message in `io.prometheus.write.v2`).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct BucketSpan {
+    /// Gap to the previous span (the first: the index of its first bucket).
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// Number of consecutive buckets.
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+/// `count` of a histogram: integer or float.
+#[derive(Clone, Copy, PartialEq, prost::Oneof)]
+pub enum HistogramCount {
+    /// Integer histogram.
+    #[prost(uint64, tag = "1")]
+    CountInt(u64),
+    /// Float histogram.
+    #[prost(double, tag = "2")]
+    CountFloat(f64),
+}
+
+/// `zero_count` of a histogram: integer or float.
+#[derive(Clone, Copy, PartialEq, prost::Oneof)]
+pub enum HistogramZeroCount {
+    /// Integer histogram.
+    #[prost(uint64, tag = "6")]
+    ZeroCountInt(u64),
+    /// Float histogram.
+    #[prost(double, tag = "7")]
+    ZeroCountFloat(f64),
+}
+
+/// `prometheus.Histogram` (fields 1 ..= 16; `io.prometheus.write.v2.Histogram` adds
+/// `start_timestamp` = 17, declared in [`super::proto_v2`]).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    /// The count, integer or float.
+    #[prost(oneof = "HistogramCount", tags = "1, 2")]
+    pub count: Option<HistogramCount>,
+    /// Sum of observations.
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    /// The schema.
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    /// Width of the zero bucket.
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    /// The zero bucket's count, integer or float.
+    #[prost(oneof = "HistogramZeroCount", tags = "6, 7")]
+    pub zero_count: Option<HistogramZeroCount>,
+    /// Negative spans.
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// Negative buckets of an integer histogram, as deltas.
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    /// Negative buckets of a float histogram.
+    #[prost(double, repeated, tag = "10")]
+    pub negative_counts: Vec<f64>,
+    /// Positive spans.
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// Positive buckets of an integer histogram, as deltas.
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// Positive buckets of a float histogram.
+    #[prost(double, repeated, tag = "13")]
+    pub positive_counts: Vec<f64>,
+    /// Reset hint (0 unknown, 1 yes, 2 no, 3 gauge).
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
+    /// Milliseconds since the Unix epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+    /// Custom bucket bounds (schema -53).
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
+}
+
 impl TimeSeries {
     /// A series holding its own copies of `labels` and one sample: the shape Prometheus sends,
     /// used as the reference ("naive") encoding in tests and benchmarks.
@@ -97,6 +182,7 @@ impl TimeSeries {
                 .collect(),
             samples: vec![Sample { value, timestamp }],
             exemplars: Vec::new(),
+            histograms: Vec::new(),
         }
     }
 }

@@ -181,6 +181,7 @@ mod tests {
                     timestamp: 1,
                 }],
                 exemplars: vec![],
+                histograms: vec![],
             }],
             metadata: vec![],
         };
