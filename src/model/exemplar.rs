@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 
-use super::{Label, validate_label};
+use super::{Label, normalise_labels};
 
 /// Most UTF-8 runes of an exemplar's label names and values together (the Remote Write and
 /// OpenMetrics limit; Prometheus's `ExemplarMaxLabelSetLength`).
@@ -25,17 +25,8 @@ impl Exemplar {
     /// empty set is allowed), value and timestamp. `InvalidLabels` when a name is invalid or
     /// repeated, or the names and values hold more than 128 runes together.
     pub fn new(labels: Vec<Label>, value: f64, timestamp_ms: Option<i64>) -> Result<Exemplar> {
-        let mut labels: Vec<Label> = labels.into_iter().filter(|l| !l.value.is_empty()).collect();
-        for label in &labels {
-            validate_label(label)?;
-        }
-        labels.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(Error::new(
-                ErrorKind::InvalidLabels,
-                format!("exemplar: duplicate label name {:?}", pair[0].name),
-            ));
-        }
+        let labels = normalise_labels(labels)
+            .map_err(|e| Error::new(e.kind(), format!("exemplar: {}", e.message())))?;
         let runes: usize = labels
             .iter()
             .map(|l| l.name.chars().count() + l.value.chars().count())

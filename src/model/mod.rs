@@ -53,17 +53,7 @@ impl Labels {
     /// absent), names are checked against the RW 1.0 syntax (`__name__` against the metric-name
     /// syntax), duplicates and empty names are rejected, and the set is sorted in byte order.
     pub fn new(labels: Vec<Label>) -> Result<Labels> {
-        let mut labels: Vec<Label> = labels.into_iter().filter(|l| !l.value.is_empty()).collect();
-        for label in &labels {
-            validate_label(label)?;
-        }
-        labels.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(Error::new(
-                ErrorKind::InvalidLabels,
-                format!("duplicate label name {:?}", pair[0].name),
-            ));
-        }
+        let labels = normalise_labels(labels)?;
         if labels.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidLabels,
@@ -119,7 +109,24 @@ impl Labels {
 }
 
 /// Checks one label's name (and its value's presence) against the RW 1.0 rules.
-pub(crate) fn validate_label(label: &Label) -> Result<()> {
+/// `labels` without the empty values, each name checked, sorted in byte order, and no name
+/// twice (the error names it). An empty result is the caller's to judge.
+pub(crate) fn normalise_labels(labels: Vec<Label>) -> Result<Vec<Label>> {
+    let mut labels: Vec<Label> = labels.into_iter().filter(|l| !l.value.is_empty()).collect();
+    for label in &labels {
+        validate_label(label)?;
+    }
+    labels.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    if let Some(pair) = labels.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(Error::new(
+            ErrorKind::InvalidLabels,
+            format!("duplicate label name {:?}", pair[0].name),
+        ));
+    }
+    Ok(labels)
+}
+
+fn validate_label(label: &Label) -> Result<()> {
     if label.name.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidLabels,

@@ -40,13 +40,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::config::{AzureAdConfig, IdentityEndpoints, Secret, TlsConfig};
-use crate::error::{Error, ErrorKind, Result};
+use crate::config::{AzureAdConfig, IdentityEndpoints, Secret};
+use crate::error::Result;
 use crate::log::{LogLevel, Logger};
 use crate::redact::redact_url;
 
 use super::connect::Interrupted;
-use super::proxy::{ConnectHeaders, ProxyPolicy};
 use super::token_client::{Answer, TokenClient};
 use credential::{Credential, Environment};
 
@@ -114,21 +113,8 @@ impl AzureTokenSource {
                 )
             });
         }
-        let proxy =
-            ProxyPolicy::from_environment(|name| std::env::var(name).ok()).map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!(
-                        "azuread: its token requests take their proxy from the environment, as \
-                         the Azure SDK's do: {}",
-                        e.message()
-                    ),
-                )
-            })?;
-        let client = TokenClient::new(
-            &TlsConfig::default(),
-            proxy,
-            ConnectHeaders::default(),
+        let client = TokenClient::with_environment_proxy(
+            "azuread: its token requests",
             timeout,
             interrupted,
             logger,

@@ -11,7 +11,7 @@ use ureq::Agent;
 use ureq::http::Response;
 
 use crate::config::TlsConfig;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::log::Logger;
 use crate::redact::redact_url;
 
@@ -87,6 +87,36 @@ impl TokenClient {
         })
     }
 
+    /// A client with default TLS settings whose requests take their proxy from the
+    /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, read now), as the cloud SDKs'
+    /// default clients do. `what` names the requests in the error of an unusable proxy
+    /// variable (`InvalidConfig`).
+    pub(super) fn with_environment_proxy(
+        what: &str,
+        timeout: Duration,
+        interrupted: Interrupted,
+        logger: &Logger,
+    ) -> Result<TokenClient> {
+        let proxy =
+            ProxyPolicy::from_environment(|name| std::env::var(name).ok()).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "{what} take their proxy from the environment, as the SDK's do: {}",
+                        e.message()
+                    ),
+                )
+            })?;
+        TokenClient::new(
+            &TlsConfig::default(),
+            proxy,
+            ConnectHeaders::default(),
+            timeout,
+            interrupted,
+            logger,
+        )
+    }
+
     /// POSTs `form` (URL-encoded) to `url` with `headers`.
     pub(super) fn post_form(
         &self,
@@ -94,20 +124,9 @@ impl TokenClient {
         headers: &[(&str, &str)],
         form: &[(String, String)],
     ) -> std::result::Result<Answer, String> {
-        let proxy = self.proxy.proxy_for(url)?;
-        let mut request = self.agent.post(url);
-        if !self.proxy.is_direct() {
-            request = request.config().proxy(proxy).build();
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
         let pairs = form.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        read_answer(
-            request
-                .send_form(pairs)
-                .map_err(|e| self.scrub(&e.to_string()))?,
-        )
+        let response = self.post(url, headers)?.send_form(pairs);
+        read_answer(response.map_err(|e| self.scrub(&e.to_string()))?)
     }
 
     /// POSTs `body` as it is (already encoded, e.g. a signed form) to `url` with `headers`.
@@ -117,6 +136,16 @@ impl TokenClient {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::result::Result<Answer, String> {
+        let response = self.post(url, headers)?.send(body);
+        read_answer(response.map_err(|e| self.scrub(&e.to_string()))?)
+    }
+
+    /// A POST to `url` through the proxy chosen for it, with `headers`.
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> std::result::Result<ureq::RequestBuilder<ureq::typestate::WithBody>, String> {
         let proxy = self.proxy.proxy_for(url)?;
         let mut request = self.agent.post(url);
         if !self.proxy.is_direct() {
@@ -125,7 +154,7 @@ impl TokenClient {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        read_answer(request.send(body).map_err(|e| self.scrub(&e.to_string()))?)
+        Ok(request)
     }
 
     /// GETs `url` with the query parameters `query` (percent-encoded) and `headers`.

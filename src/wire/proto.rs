@@ -119,8 +119,9 @@ pub enum HistogramZeroCount {
     ZeroCountFloat(f64),
 }
 
-/// `prometheus.Histogram` (fields 1 ..= 16; `io.prometheus.write.v2.Histogram` adds
-/// `start_timestamp` = 17, declared in [`super::proto_v2`]).
+/// `prometheus.Histogram` (fields 1 ..= 16) and `io.prometheus.write.v2.Histogram`, which
+/// is the same message with `start_timestamp` (17): one struct serves both (a 1.0 body
+/// never sets field 17, and 0 is not written).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Histogram {
     /// The count, integer or float.
@@ -165,6 +166,9 @@ pub struct Histogram {
     /// Custom bucket bounds (schema -53).
     #[prost(double, repeated, tag = "16")]
     pub custom_values: Vec<f64>,
+    /// Remote Write 2.0 only: the start (formerly "created") timestamp, ms; 0 is unset.
+    #[prost(int64, tag = "17")]
+    pub start_timestamp: i64,
 }
 
 impl TimeSeries {

@@ -5,7 +5,7 @@
 //! samples and histograms), and `Metadata` has no field 2. For decoding (the receivers) and
 //! for checking promrw's encoder in tests.
 
-pub use super::proto::{BucketSpan, HistogramCount, HistogramZeroCount};
+pub use super::proto::{BucketSpan, Histogram, HistogramCount, HistogramZeroCount};
 
 /// `io.prometheus.write.v2.Request`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -78,56 +78,6 @@ pub struct Metadata {
     /// Symbol ref of the unit (0: none).
     #[prost(uint32, tag = "4")]
     pub unit_ref: u32,
-}
-
-/// `io.prometheus.write.v2.Histogram`: `prometheus.Histogram`'s fields and `start_timestamp`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Histogram {
-    /// The count, integer or float.
-    #[prost(oneof = "HistogramCount", tags = "1, 2")]
-    pub count: Option<HistogramCount>,
-    /// Sum of observations.
-    #[prost(double, tag = "3")]
-    pub sum: f64,
-    /// The schema.
-    #[prost(sint32, tag = "4")]
-    pub schema: i32,
-    /// Width of the zero bucket.
-    #[prost(double, tag = "5")]
-    pub zero_threshold: f64,
-    /// The zero bucket's count, integer or float.
-    #[prost(oneof = "HistogramZeroCount", tags = "6, 7")]
-    pub zero_count: Option<HistogramZeroCount>,
-    /// Negative spans.
-    #[prost(message, repeated, tag = "8")]
-    pub negative_spans: Vec<BucketSpan>,
-    /// Negative buckets of an integer histogram, as deltas.
-    #[prost(sint64, repeated, tag = "9")]
-    pub negative_deltas: Vec<i64>,
-    /// Negative buckets of a float histogram.
-    #[prost(double, repeated, tag = "10")]
-    pub negative_counts: Vec<f64>,
-    /// Positive spans.
-    #[prost(message, repeated, tag = "11")]
-    pub positive_spans: Vec<BucketSpan>,
-    /// Positive buckets of an integer histogram, as deltas.
-    #[prost(sint64, repeated, tag = "12")]
-    pub positive_deltas: Vec<i64>,
-    /// Positive buckets of a float histogram.
-    #[prost(double, repeated, tag = "13")]
-    pub positive_counts: Vec<f64>,
-    /// Reset hint (0 unspecified, 1 yes, 2 no, 3 gauge).
-    #[prost(int32, tag = "14")]
-    pub reset_hint: i32,
-    /// Milliseconds since the Unix epoch.
-    #[prost(int64, tag = "15")]
-    pub timestamp: i64,
-    /// Custom bucket bounds (schema -53).
-    #[prost(double, repeated, tag = "16")]
-    pub custom_values: Vec<f64>,
-    /// Start (formerly "created") timestamp, ms; 0 is unset.
-    #[prost(int64, tag = "17")]
-    pub start_timestamp: i64,
 }
 
 #[cfg(test)]

@@ -10,12 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use crate::config::{Secret, TlsConfig};
-use crate::error::{Error, ErrorKind, Result};
+use crate::config::Secret;
+use crate::error::Result;
 use crate::log::Logger;
 use crate::redact::redact_url;
 use crate::transport::connect::Interrupted;
-use crate::transport::proxy::{ConnectHeaders, ProxyPolicy};
 use crate::transport::token_client::TokenClient;
 
 use super::credentials::AwsCredentials;
@@ -98,19 +97,8 @@ impl Sts {
             None if fips => format!("https://sts-fips.{region}.amazonaws.com/"),
             None => format!("https://sts.{region}.amazonaws.com/"),
         };
-        let proxy = ProxyPolicy::from_environment(|name| std::env::var(name).ok()).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfig,
-                format!(
-                    "sigv4: STS requests take their proxy from the environment, as the AWS SDK's do: {}",
-                    e.message()
-                ),
-            )
-        })?;
-        let client = TokenClient::new(
-            &TlsConfig::default(),
-            proxy,
-            ConnectHeaders::default(),
+        let client = TokenClient::with_environment_proxy(
+            "sigv4: STS requests",
             timeout,
             interrupted,
             logger,
