@@ -72,7 +72,7 @@ fn resolve_pairs(
     refs: &[u32],
     what: &str,
 ) -> Result<Vec<(String, String)>, String> {
-    if refs.len() % 2 != 0 {
+    if !refs.len().is_multiple_of(2) {
         return Err(format!(
             "{what} labels_refs has odd length {}: it must hold (name, value) pairs",
             refs.len()
