@@ -3,7 +3,7 @@
 //! and stored exactly; the 1.0-only modes), and the validation matrix through the decode layer.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use prost::Message;
@@ -48,11 +48,16 @@ impl Response {
 
 /// POSTs `body` (compressed here) with `content_type` and `version`.
 fn post(receiver: &Receiver, content_type: &str, version: &str, raw: &[u8]) -> Response {
+    post_to(receiver.addr(), content_type, version, raw)
+}
+
+/// [`post`] to `addr`.
+fn post_to(addr: SocketAddr, content_type: &str, version: &str, raw: &[u8]) -> Response {
     let body = snap::raw::Encoder::new().compress_vec(raw).unwrap();
-    let mut stream = TcpStream::connect(receiver.addr()).unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
     let head = format!(
         "POST /api/v1/write HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: {version}\r\nUser-Agent: rw2-test/1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        receiver.addr(),
+        addr,
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -551,4 +556,93 @@ fn the_validation_matrix() {
     request.timeseries[1].histograms[1].sum = f64::from_bits(promrw::STALE_NAN_BITS);
     request.timeseries[1].histograms[1].count = Some(proto_v2::HistogramCount::CountInt(99));
     decode(&request).unwrap();
+}
+
+#[test]
+fn promrw_sink_protocol_flag() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_promrw"))
+        .args(["sink", "--protocol", "3.0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown protocol mode"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    /// The sink, killed (by its handle) and reaped on drop.
+    struct Sink(std::process::Child);
+    impl Drop for Sink {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    for (mode, v2_status) in [("1.0-415", 415), ("1.0-ignore", 204), ("both", 204)] {
+        let mut sink = Sink(
+            Command::new(env!("CARGO_BIN_EXE_promrw"))
+                .args([
+                    "sink",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--per-request",
+                    "--protocol",
+                    mode,
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start promrw sink"),
+        );
+        let (lines_tx, lines) = std::sync::mpsc::channel();
+        let stdout = sink.0.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
+        let listening = next();
+        let addr: SocketAddr = listening
+            .strip_prefix("listening on http://")
+            .and_then(|rest| rest.strip_suffix("/api/v1/write"))
+            .unwrap_or_else(|| panic!("{listening}"))
+            .parse()
+            .unwrap();
+        if mode != "both" {
+            assert_eq!(next(), format!("protocol {mode}"));
+        }
+        let response = post_to(addr, V2_TYPE, "2.0.0", &valid_request().encode_to_vec());
+        assert_eq!(response.status, v2_status, "{mode}: {}", response.body);
+        assert_eq!(
+            response
+                .header("x-prometheus-remote-write-samples-written")
+                .is_some(),
+            mode == "both",
+            "{mode}: {:?}",
+            response.headers
+        );
+        let line = next();
+        let expected = match mode {
+            "1.0-415" => "-> 415",
+            "1.0-ignore" => "protocol=2.0-ignored series=0",
+            _ => "protocol=2.0 series=2 samples=2 histograms=2 exemplars=1",
+        };
+        assert!(line.contains(expected), "{mode}: {line}");
+        let response = post_to(addr, "application/x-protobuf", "0.1.0", &v1_request());
+        assert_eq!(response.status, 204, "{mode}: {}", response.body);
+        let line = next();
+        assert!(
+            line.contains("protocol=1.0 series=1 samples=1"),
+            "{mode}: {line}"
+        );
+    }
 }
