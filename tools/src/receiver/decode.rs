@@ -1,18 +1,102 @@
-//! Validation and decoding of one Remote Write 1.0 request: headers, snappy block format,
-//! protobuf, label rules and in-request timestamp order.
+//! Validation and decoding of one Remote Write request, 1.0 or 2.0 (chosen by the
+//! Content-Type's `proto` parameter): headers, snappy block format, protobuf, label rules and
+//! in-request timestamp order. The 2.0 checks are in [`super::decode_v2`].
 
 use prost::Message;
 
 use promrw::model::{is_valid_label_name, is_valid_metric_name};
-use promrw::wire::{proto, snappy_decompress};
+use promrw::wire::{proto, proto_v2, snappy_decompress};
+
+/// The protocol a request was decoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireProtocol {
+    /// Remote Write 1.0 (`prometheus.WriteRequest`).
+    #[default]
+    V1,
+    /// Remote Write 2.0 (`io.prometheus.write.v2.Request`).
+    V2,
+    /// A 2.0 request decoded as a 1.0 `WriteRequest` by a receiver in
+    /// [`ProtocolMode::V1Ignore`] (it decodes as empty: 2.0 reserves fields 1 ..= 3).
+    V2IgnoredAsV1,
+}
+
+/// Which protocols a receiver speaks: both, or 1.0 only in one of two ways, so that a
+/// sender's fallback to 1.0 can be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolMode {
+    /// 1.0 and 2.0 (the default).
+    #[default]
+    Both,
+    /// 1.0 only, answering 415 to every 2.0 request (as the spec asks of a 1.0 receiver).
+    V1Refuse415,
+    /// 1.0 only, broken: a 2.0 body is decoded as a 1.0 `WriteRequest` (empty), nothing is
+    /// stored and the answer is a 2xx without the Written headers.
+    V1Ignore,
+}
+
+impl ProtocolMode {
+    /// The name used by `promrw sink --protocol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolMode::Both => "both",
+            ProtocolMode::V1Refuse415 => "1.0-415",
+            ProtocolMode::V1Ignore => "1.0-ignore",
+        }
+    }
+}
+
+impl std::str::FromStr for ProtocolMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "both" => Ok(ProtocolMode::Both),
+            "1.0-415" => Ok(ProtocolMode::V1Refuse415),
+            "1.0-ignore" => Ok(ProtocolMode::V1Ignore),
+            other => Err(format!(
+                "unknown protocol mode {other:?}: use both, 1.0-415 or 1.0-ignore"
+            )),
+        }
+    }
+}
+
+/// One exemplar of a 2.0 series, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedExemplar {
+    /// Labels, resolved from the symbol table, in the order sent.
+    pub labels: Vec<(String, String)>,
+    /// The value's bits.
+    pub value_bits: u64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// The metadata of a 2.0 series, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivedMetadata {
+    /// `MetricType` (0 unspecified ..= 7 stateset).
+    pub metric_type: i32,
+    /// The help text (`""` for none).
+    pub help: String,
+    /// The unit (`""` for none).
+    pub unit: String,
+}
 
 /// One series of a decoded request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReceivedSeries {
-    /// Labels as sent (already checked to be sorted and valid).
+    /// Labels as sent (already checked to be sorted and valid), resolved from the symbol
+    /// table for 2.0.
     pub labels: Vec<(String, String)>,
     /// `(timestamp_ms, value bits)` in the order sent.
     pub samples: Vec<(i64, u64)>,
+    /// 2.0 only: `(timestamp_ms, histogram as sent)` in the order sent (already checked
+    /// with `promrw::Histogram::validate`).
+    pub histograms: Vec<(i64, proto_v2::Histogram)>,
+    /// 2.0 only: exemplars in the order sent.
+    pub exemplars: Vec<ReceivedExemplar>,
+    /// 2.0 only: the series' metadata, when sent.
+    pub metadata: Option<ReceivedMetadata>,
 }
 
 /// A decoded, valid request.
@@ -22,6 +106,14 @@ pub struct DecodedRequest {
     pub series: Vec<ReceivedSeries>,
     /// Total samples.
     pub samples: usize,
+    /// Total histograms (2.0).
+    pub histograms: usize,
+    /// Total exemplars (2.0).
+    pub exemplars: usize,
+    /// Series with metadata (2.0).
+    pub metadata: usize,
+    /// The protocol it was decoded as.
+    pub protocol: WireProtocol,
     /// Compressed body size.
     pub compressed_bytes: usize,
     /// Decompressed body size.
@@ -39,7 +131,7 @@ pub struct RequestError {
 
 impl RequestError {
     /// A 400 with `message`.
-    fn bad(message: impl Into<String>) -> Self {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
         RequestError {
             status: 400,
             message: message.into(),
@@ -47,10 +139,63 @@ impl RequestError {
     }
 }
 
-/// Checks the headers (looked up case-insensitively through `header`) and decodes `body`.
+/// The message type a Content-Type names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    /// `application/x-protobuf` without `proto`, or `proto=prometheus.WriteRequest`.
+    V1,
+    /// `application/x-protobuf;proto=io.prometheus.write.v2.Request`.
+    V2,
+}
+
+/// Parses a Content-Type as the spec allows: media type `application/x-protobuf` (case
+/// insensitive), optional whitespace around `;` and `=`, a `proto` parameter (name case
+/// insensitive, value optionally quoted); other parameters are ignored. `None` for anything
+/// else (answered 415).
+pub fn content_kind(content_type: &str) -> Option<ContentKind> {
+    let mut parts = content_type.split(';');
+    let media = parts.next()?.trim();
+    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+        return None;
+    }
+    let mut kind = ContentKind::V1;
+    for param in parts {
+        let param = param.trim();
+        if param.is_empty() {
+            continue;
+        }
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("proto") {
+            continue;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        kind = match value {
+            "prometheus.WriteRequest" => ContentKind::V1,
+            "io.prometheus.write.v2.Request" => ContentKind::V2,
+            _ => return None,
+        };
+    }
+    Some(kind)
+}
+
+/// Checks the headers (looked up case-insensitively through `header`) and decodes `body`,
+/// speaking 1.0 and 2.0 ([`ProtocolMode::Both`]).
 pub fn decode_request(
     header: impl Fn(&str) -> Option<String>,
     body: &[u8],
+) -> Result<DecodedRequest, RequestError> {
+    decode_request_with(header, body, ProtocolMode::Both)
+}
+
+/// [`decode_request`] for a receiver speaking the protocols of `mode`.
+pub fn decode_request_with(
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+    mode: ProtocolMode,
 ) -> Result<DecodedRequest, RequestError> {
     let unsupported = |message: String| RequestError {
         status: 415,
@@ -64,20 +209,33 @@ pub fn decode_request(
             )));
         }
     }
-    match header("content-type").as_deref() {
-        Some("application/x-protobuf")
-        | Some("application/x-protobuf;proto=prometheus.WriteRequest") => {}
-        other => {
+    let content_type = header("content-type");
+    let kind = match content_type.as_deref().and_then(content_kind) {
+        Some(kind) => kind,
+        None => {
             return Err(unsupported(format!(
-                "Content-Type must be application/x-protobuf, got {other:?}"
+                "Content-Type must be application/x-protobuf (proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request), got {content_type:?}"
             )));
         }
+    };
+    if kind == ContentKind::V2 && mode == ProtocolMode::V1Refuse415 {
+        return Err(unsupported(format!(
+            "Content-Type {:?} is not supported: this receiver speaks Remote Write 1.0 only (application/x-protobuf;proto=prometheus.WriteRequest)",
+            content_type.unwrap_or_default()
+        )));
     }
-    match header("x-prometheus-remote-write-version").as_deref() {
-        Some(v) if v.starts_with("0.1.") => {}
-        other => {
+    let version = header("x-prometheus-remote-write-version");
+    match (kind, version.as_deref()) {
+        (ContentKind::V1, Some(v)) if v.starts_with("0.1.") => {}
+        (ContentKind::V1, other) => {
             return Err(RequestError::bad(format!(
                 "X-Prometheus-Remote-Write-Version must be 0.1.0, got {other:?}"
+            )));
+        }
+        (ContentKind::V2, Some(v)) if v.starts_with("2.") => {}
+        (ContentKind::V2, other) => {
+            return Err(RequestError::bad(format!(
+                "X-Prometheus-Remote-Write-Version must be 2.x (2.0.0) with proto=io.prometheus.write.v2.Request, got {other:?}"
             )));
         }
     }
@@ -86,13 +244,20 @@ pub fn decode_request(
     }
     let raw = snappy_decompress(body)
         .map_err(|e| RequestError::bad(format!("body is not snappy block format: {e}")))?;
+    if kind == ContentKind::V2 && mode == ProtocolMode::Both {
+        return super::decode_v2::decode_v2(&raw, body.len());
+    }
     let request = proto::WriteRequest::decode(raw.as_slice())
         .map_err(|e| RequestError::bad(format!("body is not a prometheus.WriteRequest: {e}")))?;
     let mut decoded = DecodedRequest {
         series: Vec::with_capacity(request.timeseries.len()),
-        samples: 0,
         compressed_bytes: body.len(),
         raw_bytes: raw.len(),
+        protocol: match kind {
+            ContentKind::V1 => WireProtocol::V1,
+            ContentKind::V2 => WireProtocol::V2IgnoredAsV1,
+        },
+        ..DecodedRequest::default()
     };
     for (index, series) in request.timeseries.into_iter().enumerate() {
         check_labels(&series.labels)
@@ -116,6 +281,7 @@ pub fn decode_request(
                 .map(|l| (l.name, l.value))
                 .collect(),
             samples,
+            ..ReceivedSeries::default()
         });
     }
     Ok(decoded)

@@ -7,8 +7,25 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::decode::{DecodedRequest, RequestError, decode_request};
+use super::decode::{
+    ContentKind, DecodedRequest, ProtocolMode, RequestError, WireProtocol, content_kind,
+    decode_request_with,
+};
 use super::store::{SampleStore, StoreReport};
+
+/// The response headers of an accepted 2.0 request.
+pub const WRITTEN_HEADERS: [&str; 3] = [
+    "X-Prometheus-Remote-Write-Samples-Written",
+    "X-Prometheus-Remote-Write-Histograms-Written",
+    "X-Prometheus-Remote-Write-Exemplars-Written",
+];
+
+/// Options of a [`Receiver`] beyond its address, store and handler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiverOptions {
+    /// The protocols spoken (default: 1.0 and 2.0).
+    pub protocol: ProtocolMode,
+}
 
 /// What the handler sees of a request.
 #[derive(Debug)]
@@ -102,22 +119,46 @@ pub fn validating_handler() -> Handler {
     })
 }
 
-/// A running receiver; stopped (and its threads joined) by [`Receiver::stop`] or on drop.
+/// A running receiver. A 2.0 request that is stored gets the three [`WRITTEN_HEADERS`] with
+/// [`StoreReport::written`]'s counts, unless the handler's reply sets any of them itself
+/// (for injecting partial writes); 1.0 requests, ignored 2.0 requests and replies that store
+/// nothing get none. Stopped (and its threads joined) by [`Receiver::stop`] or on drop.
 pub struct Receiver {
     server: Arc<tiny_http::Server>,
     addr: SocketAddr,
     store: Arc<SampleStore>,
     workers: Vec<JoinHandle<()>>,
+    options: ReceiverOptions,
 }
 
 impl Receiver {
-    /// Listens on `addr` (use port 0 for a free one) with `workers` threads.
+    /// Listens on `addr` (use port 0 for a free one) with `workers` threads, speaking 1.0
+    /// and 2.0.
     pub fn start(
         addr: &str,
         workers: usize,
         store: Arc<SampleStore>,
         handler: Handler,
         observer: Option<Observer>,
+    ) -> std::io::Result<Receiver> {
+        Receiver::start_with(
+            addr,
+            workers,
+            store,
+            handler,
+            observer,
+            ReceiverOptions::default(),
+        )
+    }
+
+    /// [`Receiver::start`] with `options` (e.g. a 1.0-only [`ProtocolMode`]).
+    pub fn start_with(
+        addr: &str,
+        workers: usize,
+        store: Arc<SampleStore>,
+        handler: Handler,
+        observer: Option<Observer>,
+        options: ReceiverOptions,
     ) -> std::io::Result<Receiver> {
         let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
         let addr = server
@@ -133,7 +174,7 @@ impl Receiver {
                 let observer = observer.clone();
                 std::thread::Builder::new()
                     .name(format!("promrw-recv-{i}"))
-                    .spawn(move || serve(&server, &store, &handler, observer.as_ref()))
+                    .spawn(move || serve(&server, &store, &handler, observer.as_ref(), options))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Receiver {
@@ -141,7 +182,13 @@ impl Receiver {
             addr,
             store,
             workers,
+            options,
         })
+    }
+
+    /// The options it was started with.
+    pub fn options(&self) -> ReceiverOptions {
+        self.options
     }
 
     /// The bound address.
@@ -187,6 +234,7 @@ fn serve(
     store: &SampleStore,
     handler: &Handler,
     observer: Option<&Observer>,
+    options: ReceiverOptions,
 ) {
     while let Ok(mut request) = server.recv() {
         let headers: Vec<(String, String)> = request
@@ -211,7 +259,7 @@ fn serve(
                 status: 405,
                 message: format!("method {method} not allowed; use POST"),
             }),
-            Ok(_) => decode_request(
+            Ok(_) => decode_request_with(
                 |name| {
                     headers
                         .iter()
@@ -219,8 +267,19 @@ fn serve(
                         .map(|(_, v)| v.clone())
                 },
                 &body,
+                options.protocol,
             ),
         };
+        if options.protocol == ProtocolMode::V1Refuse415
+            && matches!(&decoded, Err(e) if e.status == 415)
+            && headers
+                .iter()
+                .find(|(n, _)| n == "content-type")
+                .and_then(|(_, v)| content_kind(v))
+                == Some(ContentKind::V2)
+        {
+            store.note_v2_refused();
+        }
         let info = RequestInfo {
             method,
             path: request.url().to_string(),
@@ -229,7 +288,7 @@ fn serve(
             body,
             decoded,
         };
-        let reply = handler(&info);
+        let mut reply = handler(&info);
         if !reply.delay.is_zero() {
             std::thread::sleep(reply.delay);
         }
@@ -240,6 +299,19 @@ fn serve(
             (Ok(decoded), true) => Some(store.store(decoded)),
             _ => None,
         };
+        if let (Ok(decoded), Some(report)) = (&info.decoded, &report)
+            && decoded.protocol == WireProtocol::V2
+            && !reply.headers.iter().any(|(name, _)| {
+                WRITTEN_HEADERS
+                    .iter()
+                    .any(|written| written.eq_ignore_ascii_case(name))
+            })
+        {
+            let (samples, histograms, exemplars) = report.written();
+            for (name, count) in WRITTEN_HEADERS.iter().zip([samples, histograms, exemplars]) {
+                reply.headers.push((name.to_string(), count.to_string()));
+            }
+        }
         if let Some(observer) = observer {
             observer(&info, &reply, report);
         }

@@ -1,13 +1,18 @@
-//! `promrw sink`: a receiver that decodes and validates every request (headers, snappy,
-//! protobuf, label rules, per-series order across requests) and prints a line per request or a
-//! summary per interval. It runs until interrupted.
+//! `promrw sink`: a receiver that decodes and validates every request, Remote Write 1.0 or
+//! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, per-series order
+//! across requests), answers accepted 2.0 requests with the Written headers, and prints a line
+//! per request or a summary per interval. `--protocol 1.0-415` or `1.0-ignore` makes it a
+//! 1.0-only receiver. It runs until interrupted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promrw_tools::receiver::server::{Handler, Observer, validating_handler};
-use promrw_tools::receiver::{DecodedRequest, Receiver, Reply, RequestInfo, SampleStore};
+use promrw_tools::receiver::{
+    DecodedRequest, ProtocolMode, Receiver, ReceiverOptions, Reply, RequestInfo, SampleStore,
+    WireProtocol,
+};
 
 /// Arguments of `promrw sink`.
 #[derive(clap::Args)]
@@ -37,6 +42,17 @@ pub struct SinkArgs {
     /// pipeline handles a receiver that rejects its data (400, 401, 404) or is failing (503).
     #[arg(long, value_name = "STATUS")]
     reject_with: Option<u16>,
+    /// The protocols spoken: `both` (1.0 and 2.0), `1.0-415` (1.0 only, answering 415 to
+    /// every 2.0 request) or `1.0-ignore` (a broken 1.0 receiver: decodes a 2.0 body as an
+    /// empty 1.0 request, stores nothing, answers 204 without the Written headers). For
+    /// watching a sender fall back to 1.0.
+    #[arg(long, value_name = "MODE", default_value = "both", value_parser = parse_protocol)]
+    protocol: ProtocolMode,
+}
+
+/// Parses `--protocol`.
+fn parse_protocol(value: &str) -> Result<ProtocolMode, String> {
+    value.parse()
 }
 
 /// Counters for the interval summary.
@@ -84,12 +100,15 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
                 Ok(decoded) if per_request && !quiet => {
                     let report = report.unwrap_or_default();
                     println!(
-                        "{} {} -> {} series={} samples={} bytes={} raw_bytes={} out_of_order={} duplicates={} user_agent={:?} retry_attempt={}",
+                        "{} {} -> {} protocol={} series={} samples={} histograms={} exemplars={} bytes={} raw_bytes={} out_of_order={} duplicates={} user_agent={:?} retry_attempt={}",
                         info.method,
                         info.path,
                         reply.status,
+                        protocol_name(decoded.protocol),
                         decoded.series.len(),
                         decoded.samples,
+                        decoded.histograms,
+                        decoded.exemplars,
                         decoded.compressed_bytes,
                         decoded.raw_bytes,
                         report.out_of_order,
@@ -115,15 +134,21 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             Err(e) => Reply::status(e.status, e.message.clone()),
         }),
     };
-    let receiver = Receiver::start(
+    let receiver = Receiver::start_with(
         &args.listen,
         args.workers,
         store.clone(),
         handler,
         Some(observer),
+        ReceiverOptions {
+            protocol: args.protocol,
+        },
     )
     .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     println!("listening on {}", receiver.url());
+    if args.protocol != ProtocolMode::Both {
+        println!("protocol {}", args.protocol.name());
+    }
     let started = Instant::now();
     let mut previous = store.totals();
     loop {
@@ -136,7 +161,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
         let rejected = interval.rejected.swap(0, Ordering::Relaxed);
         let _guard = print_lock.lock();
         println!(
-            "[{:7.1}s] requests={requests} rejected={rejected} samples={} bytes={} out_of_order={} duplicates={} | total samples={} series={}",
+            "[{:7.1}s] requests={requests} rejected={rejected} samples={} bytes={} out_of_order={} duplicates={} | total samples={} series={} v2_requests={} histograms={} exemplars={} metadata={} v2_refused={} v2_ignored={}",
             started.elapsed().as_secs_f64(),
             totals.accepted - previous.accepted,
             totals.compressed_bytes - previous.compressed_bytes,
@@ -144,8 +169,23 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             totals.duplicates - previous.duplicates,
             totals.accepted,
             store.series_count(),
+            totals.v2_requests,
+            totals.histograms,
+            totals.exemplars,
+            totals.metadata,
+            totals.v2_refused,
+            totals.v2_ignored,
         );
         previous = totals;
+    }
+}
+
+/// The per-request line's name of a protocol.
+fn protocol_name(protocol: WireProtocol) -> &'static str {
+    match protocol {
+        WireProtocol::V1 => "1.0",
+        WireProtocol::V2 => "2.0",
+        WireProtocol::V2IgnoredAsV1 => "2.0-ignored",
     }
 }
 
