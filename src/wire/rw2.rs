@@ -902,8 +902,12 @@ mod tests {
         assert_eq!(table.iter().collect::<Vec<_>>(), ["", "b"]);
     }
 
-    /// A generated series: sorted unique labels, samples and histogram flags.
-    fn series_strategy() -> impl Strategy<Value = (Vec<(String, String)>, Vec<(u64, i64, i64)>)> {
+    /// A generated series: sorted unique labels, and samples as (value bits, timestamp,
+    /// start timestamp).
+    type GeneratedSeries = (Vec<(String, String)>, Vec<(u64, i64, i64)>);
+
+    /// Strategy of [`GeneratedSeries`].
+    fn series_strategy() -> impl Strategy<Value = GeneratedSeries> {
         (
             proptest::collection::btree_map("[a-z_]{1,6}", "\\PC{1,8}", 1..5),
             proptest::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 1..6),
