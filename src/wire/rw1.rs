@@ -544,37 +544,27 @@ pub(crate) fn histogram_fields_len(histogram: &Histogram, timestamp: i64) -> usi
 /// from an integer one), other scalars when not zero (doubles: when their bits are not 0),
 /// deltas as packed zigzag varints, counts and custom values as packed raw doubles.
 pub(crate) fn write_histogram_fields(histogram: &Histogram, timestamp: i64, out: &mut Vec<u8>) {
-    let (count_key_value, zero_key_value) = match &histogram.counts {
+    // Fields 1/2 (`count`), 3 to 5, then 6/7 (`zero_count`): the oneofs sit in field order.
+    let put_oneof = |out: &mut Vec<u8>, zero: bool| match &histogram.counts {
         HistogramCounts::Integer {
             count, zero_count, ..
-        } => (Ok(*count), Ok(*zero_count)),
+        } => {
+            out.push(if zero { 6 << 3 } else { 1 << 3 });
+            encode_varint(if zero { *zero_count } else { *count }, out);
+        }
         HistogramCounts::Float {
             count, zero_count, ..
-        } => (Err(*count), Err(*zero_count)),
+        } => {
+            out.push(if zero { (7 << 3) | 1 } else { (2 << 3) | 1 });
+            let value = if zero { *zero_count } else { *count };
+            out.extend_from_slice(&value.to_bits().to_le_bytes());
+        }
     };
-    match count_key_value {
-        Ok(count) => {
-            out.push(1 << 3);
-            encode_varint(count, out);
-        }
-        Err(count) => {
-            out.push((2 << 3) | 1);
-            out.extend_from_slice(&count.to_bits().to_le_bytes());
-        }
-    }
+    put_oneof(out, false);
     put_double((3 << 3) | 1, histogram.sum, out);
     put_int(4 << 3, zigzag32(histogram.schema), out);
     put_double((5 << 3) | 1, histogram.zero_threshold, out);
-    match zero_key_value {
-        Ok(zero) => {
-            out.push(6 << 3);
-            encode_varint(zero, out);
-        }
-        Err(zero) => {
-            out.push((7 << 3) | 1);
-            out.extend_from_slice(&zero.to_bits().to_le_bytes());
-        }
-    }
+    put_oneof(out, true);
     put_spans((8 << 3) | 2, &histogram.negative_spans, out);
     match &histogram.counts {
         HistogramCounts::Integer {
