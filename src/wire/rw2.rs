@@ -904,15 +904,23 @@ mod tests {
 
     /// A generated series: sorted unique labels, and samples as (value bits, timestamp,
     /// start timestamp).
-    type GeneratedSeries = (Vec<(String, String)>, Vec<(u64, i64, i64)>);
+    /// Optionally a histogram's (timestamp, start timestamp, sum bits).
+    type GeneratedSeries = (
+        Vec<(String, String)>,
+        Vec<(u64, i64, i64)>,
+        Option<(i64, i64, u64)>,
+    );
 
     /// Strategy of [`GeneratedSeries`].
     fn series_strategy() -> impl Strategy<Value = GeneratedSeries> {
         (
             proptest::collection::btree_map("[a-z_]{1,6}", "\\PC{1,8}", 1..5),
             proptest::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 1..6),
+            proptest::option::of((any::<i64>(), any::<i64>(), any::<u64>())),
         )
-            .prop_map(|(labels, samples)| (labels.into_iter().collect(), samples))
+            .prop_map(|(labels, samples, histogram)| {
+                (labels.into_iter().collect(), samples, histogram)
+            })
     }
 
     proptest! {
@@ -924,7 +932,19 @@ mod tests {
         ) {
             let mut encoder = Rw2Encoder::new();
             encoder.begin();
-            for (labels, samples) in &all {
+            let exemplar = Exemplar::new(vec![Label::new("trace_id", "x")], 1.0, None).unwrap();
+            for (labels, samples, histogram) in &all {
+                let histogram = histogram.map(|(ts, start, sum)| {
+                    (ts, start, Histogram { sum: f64::from_bits(sum), ..integer_histogram() })
+                });
+                let histograms: Vec<Rw2Histogram<'_>> = histogram
+                    .iter()
+                    .map(|(ts, start, h)| Rw2Histogram {
+                        histogram: h,
+                        timestamp: *ts,
+                        start_timestamp: *start,
+                    })
+                    .collect();
                 let samples: Vec<Rw2Sample> = samples
                     .iter()
                     .map(|(bits, ts, start)| Rw2Sample {
@@ -936,17 +956,30 @@ mod tests {
                 let written = encoder.add_series(
                     labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
                     &samples,
-                    &[],
-                    &[],
+                    &histograms,
+                    &[Rw2Exemplar { exemplar: &exemplar, timestamp: 7 }],
                     None,
                 );
-                prop_assert_eq!(written, 1);
+                prop_assert_eq!(written, 1 + histograms.len());
             }
             let request = Request::decode(encoder.finish()).unwrap();
             check_symbols(&request);
-            prop_assert_eq!(request.timeseries.len(), all.len());
-            for (series, (labels, samples)) in request.timeseries.iter().zip(&all) {
+            let with_histograms = all.iter().filter(|s| s.2.is_some()).count();
+            prop_assert_eq!(request.timeseries.len(), all.len() + with_histograms);
+            let mut decoded = request.timeseries.iter();
+            for (labels, samples, histogram) in &all {
+                let series = decoded.next().unwrap();
                 prop_assert_eq!(&resolve(&request, &series.labels_refs), labels);
+                prop_assert_eq!(series.exemplars.len(), 1);
+                if let Some((ts, start, sum)) = histogram {
+                    let h = &decoded.next().unwrap();
+                    prop_assert_eq!(&resolve(&request, &h.labels_refs), labels);
+                    prop_assert!(h.samples.is_empty() && h.exemplars.is_empty());
+                    let got = &h.histograms[0];
+                    prop_assert_eq!((got.timestamp, got.start_timestamp), (*ts, *start));
+                    prop_assert_eq!(got.sum.to_bits(), *sum);
+                    prop_assert_eq!(&got.positive_deltas, &vec![3, -2, i64::MIN / 4, 7]);
+                }
                 let got: Vec<(u64, i64, i64)> = series
                     .samples
                     .iter()
