@@ -1,12 +1,13 @@
 //! Wire formats: the Remote Write 1.0 protobuf schema, a fast batch encoder that copies
 //! pre-encoded label bytes, and snappy block compression.
 //!
-//! Remote Write 2.0's messages are in [`proto_v2`]; its encoder will live beside [`rw1`]
-//! behind the same batch shape.
+//! Remote Write 2.0's messages are in [`proto_v2`] and its request encoder, with the
+//! per-request symbol table, in [`rw2`].
 
 pub mod proto;
 pub mod proto_v2;
 pub mod rw1;
+pub mod rw2;
 
 /// Compresses `input` with snappy's *block* format into `out`, reusing `encoder`, and returns
 /// the compressed length. `out` is grown when too short but never shrunk or re-zeroed here, so

@@ -1,0 +1,992 @@
+//! Remote Write 2.0 request encoder (`io.prometheus.write.v2.Request`), independent of the
+//! queue: [`Rw2Encoder::begin`], one [`Rw2Encoder::add_series`] per series, then
+//! [`Rw2Encoder::finish`] for the uncompressed body.
+//!
+//! Layout: `symbols` (field 4) come first and `timeseries` (field 5) after, as Prometheus
+//! writes them, but the symbols are only known once every series is interned. So each
+//! series is encoded, with its refs, into a buffer of `timeseries` entries as it is added;
+//! `finish` writes the symbol table into the output and copies the entries after it. Every
+//! buffer (symbols, entries, scratch for one series and one histogram, output) is kept
+//! between requests and only cleared, so a steady stream of requests allocates nothing once
+//! the buffers have grown to the largest request.
+//!
+//! Values are written as raw bits (stale markers and NaN payloads survive). Field 6 of
+//! `TimeSeries` (the retired `created_timestamp`) is never written.
+
+use fxhash::FxHashMap;
+use prost::encoding::{encode_varint, encoded_len_varint};
+
+use super::rw1::{histogram_fields_len, write_histogram_fields};
+use crate::model::{Exemplar, Histogram, Metadata};
+
+/// Wire key of `Request.symbols` (field 4, length-delimited).
+const KEY_REQUEST_SYMBOL: u8 = (4 << 3) | 2;
+/// Wire key of `Request.timeseries` (field 5, length-delimited).
+const KEY_REQUEST_TIMESERIES: u8 = (5 << 3) | 2;
+/// Wire key of `TimeSeries.labels_refs` (field 1, packed).
+const KEY_TIMESERIES_LABELS_REFS: u8 = (1 << 3) | 2;
+/// Wire key of `TimeSeries.samples` (field 2).
+const KEY_TIMESERIES_SAMPLE: u8 = (2 << 3) | 2;
+/// Wire key of `TimeSeries.histograms` (field 3).
+const KEY_TIMESERIES_HISTOGRAM: u8 = (3 << 3) | 2;
+/// Wire key of `TimeSeries.exemplars` (field 4).
+const KEY_TIMESERIES_EXEMPLAR: u8 = (4 << 3) | 2;
+/// Wire key of `TimeSeries.metadata` (field 5).
+const KEY_TIMESERIES_METADATA: u8 = (5 << 3) | 2;
+/// Wire key of `Histogram.start_timestamp` (field 17, varint): two bytes.
+const KEY_HISTOGRAM_START_TIMESTAMP: [u8; 2] = [(17u8 << 3) | 0x80, 1];
+/// No next entry in a [`SymbolTable`] hash chain.
+const NO_NEXT: u32 = u32::MAX;
+
+/// The symbol table of one request: each string once, `""` at index 0.
+///
+/// The strings are kept concatenated in one `String` with their end offsets, and the map goes
+/// from a string's 64-bit hash to the newest symbol with that hash, a chain (`next`) linking
+/// the others, which are compared byte for byte. [`SymbolTable::clear`] keeps every
+/// allocation, so interning costs no allocation once the table has held a request as large.
+#[derive(Debug)]
+pub struct SymbolTable {
+    /// Every symbol's bytes, in index order.
+    text: String,
+    /// End offset in `text` of each symbol.
+    ends: Vec<usize>,
+    /// Earlier symbol with the same hash as each symbol, or [`NO_NEXT`].
+    next: Vec<u32>,
+    /// Hash of a string to its newest symbol.
+    heads: FxHashMap<u64, u32>,
+}
+
+impl Default for SymbolTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SymbolTable {
+    /// A table holding only `""` (index 0).
+    pub fn new() -> SymbolTable {
+        let mut table = SymbolTable {
+            text: String::new(),
+            ends: Vec::new(),
+            next: Vec::new(),
+            heads: FxHashMap::default(),
+        };
+        table.clear();
+        table
+    }
+
+    /// Back to only `""`, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+        self.next.clear();
+        self.heads.clear();
+        self.ends.push(0);
+        self.next.push(NO_NEXT);
+        self.heads.insert(fxhash::hash64(""), 0);
+    }
+
+    /// Symbol `index`.
+    fn get(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.text[start..self.ends[index]]
+    }
+
+    /// The index of `symbol`, added if new.
+    pub fn intern(&mut self, symbol: &str) -> u32 {
+        if symbol.is_empty() {
+            return 0;
+        }
+        let hash = fxhash::hash64(symbol);
+        let head = self.heads.get(&hash).copied().unwrap_or(NO_NEXT);
+        let mut at = head;
+        while at != NO_NEXT {
+            if self.get(at as usize) == symbol {
+                return at;
+            }
+            at = self.next[at as usize];
+        }
+        let index = u32::try_from(self.ends.len()).expect("fewer than 2^32 symbols per request");
+        self.text.push_str(symbol);
+        self.ends.push(self.text.len());
+        self.next.push(head);
+        self.heads.insert(hash, index);
+        index
+    }
+
+    /// Number of symbols, `""` included.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Never true: `""` is always there.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The symbols in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Appends the table as `Request.symbols` (field 4), index order.
+    fn write(&self, out: &mut Vec<u8>) {
+        for symbol in self.iter() {
+            out.push(KEY_REQUEST_SYMBOL);
+            encode_varint(symbol.len() as u64, out);
+            out.extend_from_slice(symbol.as_bytes());
+        }
+    }
+}
+
+/// One float sample of a 2.0 series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rw2Sample {
+    /// The value, written as its raw bits.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Start timestamp in ms; 0 is unset (and not written).
+    pub start_timestamp: i64,
+}
+
+/// One histogram of a 2.0 series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rw2Histogram<'a> {
+    /// The histogram.
+    pub histogram: &'a Histogram,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Start timestamp in ms; 0 is unset (and not written).
+    pub start_timestamp: i64,
+}
+
+/// One exemplar of a 2.0 series, its timestamp resolved (2.0 requires one: the exemplar's
+/// own, or its sample's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rw2Exemplar<'a> {
+    /// The exemplar (its labels are interned).
+    pub exemplar: &'a Exemplar,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// Encoder of Remote Write 2.0 requests with reusable buffers (one per shard).
+#[derive(Debug, Default)]
+pub struct Rw2Encoder {
+    /// The request's symbols.
+    symbols: SymbolTable,
+    /// The `timeseries` entries (key, length, body) so far.
+    entries: Vec<u8>,
+    /// One `TimeSeries` body being built.
+    series: Vec<u8>,
+    /// One nested message body being built (a histogram, an exemplar).
+    message: Vec<u8>,
+    /// The series' `labels_refs`.
+    label_refs: Vec<u32>,
+    /// One exemplar's `labels_refs`.
+    exemplar_refs: Vec<u32>,
+    /// The metadata message body of the series being added.
+    metadata: Vec<u8>,
+    /// The finished request.
+    out: Vec<u8>,
+}
+
+impl Rw2Encoder {
+    /// An encoder with empty buffers.
+    pub fn new() -> Rw2Encoder {
+        Rw2Encoder::default()
+    }
+
+    /// Starts a request: clears the symbol table and the buffers, keeping their capacity.
+    pub fn begin(&mut self) {
+        self.symbols.clear();
+        self.entries.clear();
+        self.out.clear();
+    }
+
+    /// The symbol table of the request being built.
+    pub fn symbols(&self) -> &SymbolTable {
+        &self.symbols
+    }
+
+    /// Adds one series: `labels` in the order given (callers pass them sorted by name),
+    /// its float `samples`, `histograms`, `exemplars` and `metadata` (none: type
+    /// UNSPECIFIED, `help_ref` and `unit_ref` 0). The spec forbids samples and histograms
+    /// in one `TimeSeries`, so a series with both becomes two, the samples first; its
+    /// exemplars go with the first, its metadata with both. A series with neither samples
+    /// nor histograms writes nothing (a `TimeSeries` must carry one). Returns the number of
+    /// `TimeSeries` written (0, 1 or 2).
+    pub fn add_series<'l>(
+        &mut self,
+        labels: impl Iterator<Item = (&'l str, &'l str)>,
+        samples: &[Rw2Sample],
+        histograms: &[Rw2Histogram<'_>],
+        exemplars: &[Rw2Exemplar<'_>],
+        metadata: Option<&Metadata>,
+    ) -> usize {
+        if samples.is_empty() && histograms.is_empty() {
+            return 0;
+        }
+        self.label_refs.clear();
+        for (name, value) in labels {
+            let name = self.symbols.intern(name);
+            let value = self.symbols.intern(value);
+            self.label_refs.push(name);
+            self.label_refs.push(value);
+        }
+        self.metadata.clear();
+        if let Some(metadata) = metadata {
+            let help = self.symbols.intern(&metadata.help);
+            let unit = self.symbols.intern(&metadata.unit);
+            put_int(1 << 3, metadata.kind.as_i32() as u64, &mut self.metadata);
+            put_int(3 << 3, u64::from(help), &mut self.metadata);
+            put_int(4 << 3, u64::from(unit), &mut self.metadata);
+        }
+        let mut exemplars = exemplars;
+        let mut written = 0;
+        if !samples.is_empty() {
+            self.start_series();
+            for sample in samples {
+                let len = 9
+                    + 1
+                    + encoded_len_varint(sample.timestamp as u64)
+                    + int_len(sample.start_timestamp as u64);
+                self.series.push(KEY_TIMESERIES_SAMPLE);
+                encode_varint(len as u64, &mut self.series);
+                self.series.push((1 << 3) | 1);
+                self.series
+                    .extend_from_slice(&sample.value.to_bits().to_le_bytes());
+                self.series.push(2 << 3);
+                encode_varint(sample.timestamp as u64, &mut self.series);
+                put_int(3 << 3, sample.start_timestamp as u64, &mut self.series);
+            }
+            self.end_series(exemplars);
+            exemplars = &[];
+            written += 1;
+        }
+        if !histograms.is_empty() {
+            self.start_series();
+            for histogram in histograms {
+                self.message.clear();
+                write_histogram_fields(histogram.histogram, histogram.timestamp, &mut self.message);
+                if histogram.start_timestamp != 0 {
+                    self.message
+                        .extend_from_slice(&KEY_HISTOGRAM_START_TIMESTAMP);
+                    encode_varint(histogram.start_timestamp as u64, &mut self.message);
+                }
+                debug_assert_eq!(
+                    self.message.len(),
+                    histogram_fields_len(histogram.histogram, histogram.timestamp)
+                        + if histogram.start_timestamp == 0 {
+                            0
+                        } else {
+                            2 + encoded_len_varint(histogram.start_timestamp as u64)
+                        }
+                );
+                self.series.push(KEY_TIMESERIES_HISTOGRAM);
+                encode_varint(self.message.len() as u64, &mut self.series);
+                self.series.extend_from_slice(&self.message);
+            }
+            self.end_series(exemplars);
+            written += 1;
+        }
+        written
+    }
+
+    /// Starts a `TimeSeries` body with the series' `labels_refs`.
+    fn start_series(&mut self) {
+        self.series.clear();
+        put_packed_refs(&self.label_refs, &mut self.series);
+    }
+
+    /// Ends a `TimeSeries` body with `exemplars` and the metadata, and appends it as an entry.
+    fn end_series(&mut self, exemplars: &[Rw2Exemplar<'_>]) {
+        for exemplar in exemplars {
+            self.exemplar_refs.clear();
+            for label in exemplar.exemplar.labels() {
+                let name = self.symbols.intern(&label.name);
+                let value = self.symbols.intern(&label.value);
+                self.exemplar_refs.push(name);
+                self.exemplar_refs.push(value);
+            }
+            self.message.clear();
+            put_packed_refs(&self.exemplar_refs, &mut self.message);
+            put_double((2 << 3) | 1, exemplar.exemplar.value, &mut self.message);
+            put_int(3 << 3, exemplar.timestamp as u64, &mut self.message);
+            self.series.push(KEY_TIMESERIES_EXEMPLAR);
+            encode_varint(self.message.len() as u64, &mut self.series);
+            self.series.extend_from_slice(&self.message);
+        }
+        self.series.push(KEY_TIMESERIES_METADATA);
+        encode_varint(self.metadata.len() as u64, &mut self.series);
+        self.series.extend_from_slice(&self.metadata);
+        self.entries.push(KEY_REQUEST_TIMESERIES);
+        encode_varint(self.series.len() as u64, &mut self.entries);
+        self.entries.extend_from_slice(&self.series);
+    }
+
+    /// The request: symbols, then the series added since [`Rw2Encoder::begin`].
+    pub fn finish(&mut self) -> &[u8] {
+        self.out.clear();
+        self.symbols.write(&mut self.out);
+        self.out.extend_from_slice(&self.entries);
+        &self.out
+    }
+}
+
+/// Bytes of an optional varint field (one-byte key): absent when 0.
+fn int_len(value: u64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        1 + encoded_len_varint(value)
+    }
+}
+
+/// Writes an optional varint field ([`int_len`]'s rule).
+fn put_int(key: u8, value: u64, out: &mut Vec<u8>) {
+    if value != 0 {
+        out.push(key);
+        encode_varint(value, out);
+    }
+}
+
+/// Writes an optional double field (one-byte key), raw bits: absent when the bits are 0, so
+/// `-0.0` and NaN payloads are written.
+fn put_double(key: u8, value: f64, out: &mut Vec<u8>) {
+    if value.to_bits() != 0 {
+        out.push(key);
+        out.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+}
+
+/// Writes `refs` as a packed `uint32` field 1 (`labels_refs` of a series or an exemplar);
+/// nothing when empty.
+fn put_packed_refs(refs: &[u32], out: &mut Vec<u8>) {
+    if refs.is_empty() {
+        return;
+    }
+    let payload: usize = refs.iter().map(|r| encoded_len_varint(u64::from(*r))).sum();
+    out.push(KEY_TIMESERIES_LABELS_REFS);
+    encode_varint(payload as u64, out);
+    for r in refs {
+        encode_varint(u64::from(*r), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        BucketSpan, CUSTOM_BUCKETS_SCHEMA, HistogramCounts, Label, Labels, MetricType, ResetHint,
+        STALE_NAN_BITS, stale_nan,
+    };
+    use crate::wire::proto_v2::{self, HistogramCount, HistogramZeroCount, Request};
+    use crate::wire::rw1;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    /// The prost message of `h` as the spec defines it.
+    fn proto_histogram(h: &Rw2Histogram<'_>) -> proto_v2::Histogram {
+        let spans = |spans: &[BucketSpan]| {
+            spans
+                .iter()
+                .map(|s| proto_v2::BucketSpan {
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect::<Vec<_>>()
+        };
+        let m = h.histogram;
+        let mut out = proto_v2::Histogram {
+            sum: m.sum,
+            schema: m.schema,
+            zero_threshold: m.zero_threshold,
+            negative_spans: spans(&m.negative_spans),
+            positive_spans: spans(&m.positive_spans),
+            reset_hint: i32::from(m.reset_hint.as_u8()),
+            timestamp: h.timestamp,
+            custom_values: m.custom_values.clone(),
+            start_timestamp: h.start_timestamp,
+            ..proto_v2::Histogram::default()
+        };
+        match &m.counts {
+            HistogramCounts::Integer {
+                count,
+                zero_count,
+                positive_deltas,
+                negative_deltas,
+            } => {
+                out.count = Some(HistogramCount::CountInt(*count));
+                out.zero_count = Some(HistogramZeroCount::ZeroCountInt(*zero_count));
+                out.positive_deltas = positive_deltas.clone();
+                out.negative_deltas = negative_deltas.clone();
+            }
+            HistogramCounts::Float {
+                count,
+                zero_count,
+                positive_counts,
+                negative_counts,
+            } => {
+                out.count = Some(HistogramCount::CountFloat(*count));
+                out.zero_count = Some(HistogramZeroCount::ZeroCountFloat(*zero_count));
+                out.positive_counts = positive_counts.clone();
+                out.negative_counts = negative_counts.clone();
+            }
+        }
+        out
+    }
+
+    /// The strings of `refs`, in pairs, checking every ref is in range.
+    fn resolve(request: &Request, refs: &[u32]) -> Vec<(String, String)> {
+        assert_eq!(refs.len() % 2, 0, "refs come in pairs");
+        refs.chunks(2)
+            .map(|pair| {
+                let get = |r: u32| {
+                    request
+                        .symbols
+                        .get(r as usize)
+                        .unwrap_or_else(|| panic!("ref {r} out of range"))
+                        .clone()
+                };
+                (get(pair[0]), get(pair[1]))
+            })
+            .collect()
+    }
+
+    fn symbol(request: &Request, r: u32) -> &str {
+        &request.symbols[r as usize]
+    }
+
+    fn check_symbols(request: &Request) {
+        assert_eq!(request.symbols.first().map(String::as_str), Some(""));
+        let unique: std::collections::HashSet<&String> = request.symbols.iter().collect();
+        assert_eq!(unique.len(), request.symbols.len(), "symbols are unique");
+        for series in &request.timeseries {
+            resolve(request, &series.labels_refs);
+            for e in &series.exemplars {
+                resolve(request, &e.labels_refs);
+            }
+            let m = series.metadata.expect("metadata always written");
+            assert!((m.help_ref as usize) < request.symbols.len());
+            assert!((m.unit_ref as usize) < request.symbols.len());
+        }
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn integer_histogram() -> Histogram {
+        Histogram {
+            schema: -4,
+            zero_threshold: 1e-128,
+            sum: 12.5,
+            counts: HistogramCounts::Integer {
+                count: 0,
+                zero_count: 0,
+                positive_deltas: vec![3, -2, i64::MIN / 4, 7],
+                negative_deltas: vec![1],
+            },
+            positive_spans: vec![
+                BucketSpan {
+                    offset: -5,
+                    length: 1,
+                },
+                BucketSpan {
+                    offset: 2,
+                    length: 3,
+                },
+            ],
+            negative_spans: vec![BucketSpan {
+                offset: -1,
+                length: 1,
+            }],
+            reset_hint: ResetHint::Yes,
+            custom_values: vec![],
+        }
+    }
+
+    fn float_histogram() -> Histogram {
+        Histogram {
+            schema: 3,
+            zero_threshold: 0.001,
+            sum: -0.0,
+            counts: HistogramCounts::Float {
+                count: 0.0,
+                zero_count: 0.0,
+                positive_counts: vec![1.5, f64::from_bits(0x7ff8_0000_0bad_f00d)],
+                negative_counts: vec![0.25],
+            },
+            positive_spans: vec![BucketSpan {
+                offset: 0,
+                length: 2,
+            }],
+            negative_spans: vec![BucketSpan {
+                offset: 4,
+                length: 1,
+            }],
+            reset_hint: ResetHint::Gauge,
+            custom_values: vec![],
+        }
+    }
+
+    fn custom_histogram() -> Histogram {
+        Histogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            zero_threshold: 0.0,
+            sum: 3.0,
+            counts: HistogramCounts::Float {
+                count: 4.0,
+                zero_count: 0.0,
+                positive_counts: vec![1.0, 0.0, 3.0],
+                negative_counts: vec![],
+            },
+            positive_spans: vec![BucketSpan {
+                offset: 0,
+                length: 3,
+            }],
+            negative_spans: vec![],
+            reset_hint: ResetHint::No,
+            custom_values: vec![0.1, 0.5, 10.0],
+        }
+    }
+
+    /// Raw bits of every double of a decoded histogram.
+    fn histogram_bits(h: &proto_v2::Histogram) -> Vec<u64> {
+        let mut out = vec![h.sum.to_bits(), h.zero_threshold.to_bits()];
+        for v in h
+            .positive_counts
+            .iter()
+            .chain(&h.negative_counts)
+            .chain(&h.custom_values)
+        {
+            out.push(v.to_bits());
+        }
+        if let Some(HistogramCount::CountFloat(c)) = h.count {
+            out.push(c.to_bits());
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_round_trips_through_prost() {
+        let labels =
+            Labels::from_pairs(&[("__name__", "rpc_seconds"), ("job", "a\u{e9}")]).unwrap();
+        let encoded = rw1::encode_labels(&labels);
+        let samples = [
+            Rw2Sample {
+                value: 1.5,
+                timestamp: 1_700_000_000_000,
+                start_timestamp: 1_600_000_000_000,
+            },
+            Rw2Sample {
+                value: stale_nan(),
+                timestamp: -5,
+                start_timestamp: -1,
+            },
+            Rw2Sample {
+                value: -0.0,
+                timestamp: 0,
+                start_timestamp: 0,
+            },
+        ];
+        let (integer, float, custom, stale) = (
+            integer_histogram(),
+            float_histogram(),
+            custom_histogram(),
+            Histogram::stale(),
+        );
+        let histograms = [
+            Rw2Histogram {
+                histogram: &integer,
+                timestamp: 10,
+                start_timestamp: 3,
+            },
+            Rw2Histogram {
+                histogram: &float,
+                timestamp: -10,
+                start_timestamp: 0,
+            },
+            Rw2Histogram {
+                histogram: &custom,
+                timestamp: 11,
+                start_timestamp: -2,
+            },
+            Rw2Histogram {
+                histogram: &stale,
+                timestamp: 12,
+                start_timestamp: 0,
+            },
+        ];
+        let traced = Exemplar::new(
+            vec![Label::new("trace_id", "abc"), Label::new("job", "a\u{e9}")],
+            0.5,
+            Some(9),
+        )
+        .unwrap();
+        let bare = Exemplar::new(vec![], 2.0, None).unwrap();
+        let exemplars = [
+            Rw2Exemplar {
+                exemplar: &traced,
+                timestamp: 9,
+            },
+            Rw2Exemplar {
+                exemplar: &bare,
+                timestamp: -3,
+            },
+        ];
+        let metadata = Metadata {
+            kind: MetricType::Histogram,
+            help: "RPC latency.".into(),
+            unit: "seconds".into(),
+        };
+        let mut encoder = Rw2Encoder::new();
+        encoder.begin();
+        let written = encoder.add_series(
+            rw1::label_pairs(&encoded),
+            &samples,
+            &histograms,
+            &exemplars,
+            Some(&metadata),
+        );
+        assert_eq!(written, 2);
+        let only = [Rw2Sample {
+            value: 4.0,
+            timestamp: 1,
+            start_timestamp: 0,
+        }];
+        assert_eq!(
+            encoder.add_series([("__name__", "up")].into_iter(), &only, &[], &[], None),
+            1
+        );
+        assert_eq!(
+            encoder.add_series(
+                [("__name__", "none")].into_iter(),
+                &[],
+                &[],
+                &exemplars,
+                None
+            ),
+            0
+        );
+        let body = encoder.finish().to_vec();
+        let request = Request::decode(body.as_slice()).unwrap();
+        check_symbols(&request);
+        assert!(!request.symbols.iter().any(|s| s == "none"));
+        assert_eq!(request.timeseries.len(), 3);
+
+        let (floats, hists, up) = (
+            &request.timeseries[0],
+            &request.timeseries[1],
+            &request.timeseries[2],
+        );
+        let want_labels = owned(&[("__name__", "rpc_seconds"), ("job", "a\u{e9}")]);
+        assert_eq!(resolve(&request, &floats.labels_refs), want_labels);
+        assert_eq!(resolve(&request, &hists.labels_refs), want_labels);
+        assert!(floats.histograms.is_empty() && hists.samples.is_empty());
+
+        let want_samples: Vec<proto_v2::Sample> = samples
+            .iter()
+            .map(|s| proto_v2::Sample {
+                value: s.value,
+                timestamp: s.timestamp,
+                start_timestamp: s.start_timestamp,
+            })
+            .collect();
+        let got_bits: Vec<u64> = floats.samples.iter().map(|s| s.value.to_bits()).collect();
+        let want_bits: Vec<u64> = samples.iter().map(|s| s.value.to_bits()).collect();
+        assert_eq!(got_bits, want_bits);
+        assert_eq!(got_bits[1], STALE_NAN_BITS);
+        let keys = |v: &[proto_v2::Sample]| -> Vec<(i64, i64)> {
+            v.iter().map(|s| (s.timestamp, s.start_timestamp)).collect()
+        };
+        assert_eq!(keys(&floats.samples), keys(&want_samples));
+
+        assert_eq!(floats.exemplars.len(), 2);
+        assert!(
+            hists.exemplars.is_empty(),
+            "exemplars go with the first series"
+        );
+        assert_eq!(
+            resolve(&request, &floats.exemplars[0].labels_refs),
+            owned(&[("job", "a\u{e9}"), ("trace_id", "abc")])
+        );
+        assert!(floats.exemplars[1].labels_refs.is_empty());
+        assert_eq!(
+            (floats.exemplars[0].value, floats.exemplars[0].timestamp),
+            (0.5, 9)
+        );
+        assert_eq!(
+            (floats.exemplars[1].value, floats.exemplars[1].timestamp),
+            (2.0, -3)
+        );
+
+        for series in [floats, hists] {
+            let m = series.metadata.unwrap();
+            assert_eq!(m.r#type, MetricType::Histogram.as_i32());
+            assert_eq!(symbol(&request, m.help_ref), "RPC latency.");
+            assert_eq!(symbol(&request, m.unit_ref), "seconds");
+        }
+        assert_eq!(up.metadata, Some(proto_v2::Metadata::default()));
+
+        assert_eq!(hists.histograms.len(), histograms.len());
+        for (got, want) in hists.histograms.iter().zip(&histograms) {
+            let want = proto_histogram(want);
+            assert_eq!(histogram_bits(got), histogram_bits(&want));
+            if !want.sum.is_nan() && !want.positive_counts.iter().any(|v| v.is_nan()) {
+                assert_eq!(got, &want);
+            }
+            assert_eq!(got.count.is_some(), want.count.is_some());
+            assert_eq!(
+                (
+                    got.count,
+                    got.zero_count,
+                    got.start_timestamp,
+                    got.timestamp
+                ),
+                (
+                    want.count,
+                    want.zero_count,
+                    want.start_timestamp,
+                    want.timestamp
+                ),
+            );
+            assert_eq!(
+                (&got.positive_spans, &got.negative_spans),
+                (&want.positive_spans, &want.negative_spans)
+            );
+        }
+        assert_eq!(
+            hists.histograms[1].count,
+            Some(HistogramCount::CountFloat(0.0)),
+            "a zero float count stays a float"
+        );
+        assert_eq!(hists.histograms[0].positive_spans[0].offset, -5);
+        assert_eq!(hists.histograms[3].sum.to_bits(), STALE_NAN_BITS);
+        assert_eq!(hists.histograms[2].custom_values, vec![0.1, 0.5, 10.0]);
+    }
+
+    #[test]
+    fn metadata_of_each_type_with_and_without_help_and_unit() {
+        let kinds = [
+            MetricType::Unknown,
+            MetricType::Counter,
+            MetricType::Gauge,
+            MetricType::Histogram,
+            MetricType::GaugeHistogram,
+            MetricType::Summary,
+            MetricType::Info,
+            MetricType::StateSet,
+        ];
+        let mut encoder = Rw2Encoder::new();
+        encoder.begin();
+        let sample = [Rw2Sample {
+            value: 1.0,
+            timestamp: 1,
+            start_timestamp: 0,
+        }];
+        let all: Vec<Metadata> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| Metadata {
+                kind: *kind,
+                help: if i % 2 == 0 {
+                    format!("help {i}")
+                } else {
+                    String::new()
+                },
+                unit: if i % 3 == 0 {
+                    String::new()
+                } else {
+                    "bytes".into()
+                },
+            })
+            .collect();
+        for (i, metadata) in all.iter().enumerate() {
+            let name = format!("m{i}");
+            encoder.add_series(
+                [("__name__", name.as_str())].into_iter(),
+                &sample,
+                &[],
+                &[],
+                Some(metadata),
+            );
+        }
+        let request = Request::decode(encoder.finish()).unwrap();
+        check_symbols(&request);
+        assert_eq!(request.timeseries.len(), kinds.len());
+        for (series, want) in request.timeseries.iter().zip(&all) {
+            let m = series.metadata.unwrap();
+            assert_eq!(MetricType::from_i32(m.r#type), Some(want.kind));
+            assert_eq!(symbol(&request, m.help_ref), want.help);
+            assert_eq!(symbol(&request, m.unit_ref), want.unit);
+            assert_eq!(m.help_ref == 0, want.help.is_empty());
+        }
+        assert_eq!(
+            request.symbols.iter().filter(|s| *s == "bytes").count(),
+            1,
+            "each string once"
+        );
+    }
+
+    #[test]
+    fn the_encoder_reused_gives_identical_bytes() {
+        let histogram = integer_histogram();
+        let exemplar = Exemplar::new(vec![Label::new("trace_id", "t")], 1.0, None).unwrap();
+        let mut encoder = Rw2Encoder::new();
+        let mut bodies = Vec::new();
+        for round in 0..3 {
+            encoder.begin();
+            if round == 1 {
+                // A different request between the two identical ones.
+                encoder.add_series(
+                    [("__name__", "other"), ("zz", "y")].into_iter(),
+                    &[Rw2Sample {
+                        value: 2.0,
+                        timestamp: 2,
+                        start_timestamp: 0,
+                    }],
+                    &[],
+                    &[],
+                    None,
+                );
+            }
+            encoder.add_series(
+                [("__name__", "h"), ("job", "j")].into_iter(),
+                &[],
+                &[Rw2Histogram {
+                    histogram: &histogram,
+                    timestamp: 5,
+                    start_timestamp: 1,
+                }],
+                &[Rw2Exemplar {
+                    exemplar: &exemplar,
+                    timestamp: 5,
+                }],
+                None,
+            );
+            bodies.push(encoder.finish().to_vec());
+            assert_eq!(
+                encoder.finish(),
+                bodies[round].as_slice(),
+                "finish is repeatable"
+            );
+        }
+        assert_eq!(bodies[0], bodies[2]);
+        assert_ne!(bodies[0], bodies[1]);
+        let first = Request::decode(bodies[0].as_slice()).unwrap();
+        assert_eq!(
+            first.symbols,
+            ["", "__name__", "h", "job", "j", "trace_id", "t"]
+        );
+        assert_eq!(first.timeseries[0].labels_refs, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn symbol_table_interns_once_and_clears_to_the_empty_string() {
+        let mut table = SymbolTable::new();
+        assert_eq!(table.intern(""), 0);
+        let a = table.intern("a");
+        let b = table.intern("b");
+        assert_eq!((a, b), (1, 2));
+        assert_eq!(table.intern("a"), a);
+        assert_eq!(table.iter().collect::<Vec<_>>(), ["", "a", "b"]);
+        table.clear();
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.intern("b"), 1);
+        assert_eq!(table.iter().collect::<Vec<_>>(), ["", "b"]);
+    }
+
+    /// A generated series: sorted unique labels, and samples as (value bits, timestamp,
+    /// start timestamp).
+    /// Optionally a histogram's (timestamp, start timestamp, sum bits).
+    type GeneratedSeries = (
+        Vec<(String, String)>,
+        Vec<(u64, i64, i64)>,
+        Option<(i64, i64, u64)>,
+    );
+
+    /// Strategy of [`GeneratedSeries`].
+    fn series_strategy() -> impl Strategy<Value = GeneratedSeries> {
+        (
+            proptest::collection::btree_map("[a-z_]{1,6}", "\\PC{1,8}", 1..5),
+            proptest::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 1..6),
+            proptest::option::of((any::<i64>(), any::<i64>(), any::<u64>())),
+        )
+            .prop_map(|(labels, samples, histogram)| {
+                (labels.into_iter().collect(), samples, histogram)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+        #[test]
+        fn random_series_decode_back_equal(
+            all in proptest::collection::vec(series_strategy(), 1..8)
+        ) {
+            let mut encoder = Rw2Encoder::new();
+            encoder.begin();
+            let exemplar = Exemplar::new(vec![Label::new("trace_id", "x")], 1.0, None).unwrap();
+            for (labels, samples, histogram) in &all {
+                let histogram = histogram.map(|(ts, start, sum)| {
+                    (ts, start, Histogram { sum: f64::from_bits(sum), ..integer_histogram() })
+                });
+                let histograms: Vec<Rw2Histogram<'_>> = histogram
+                    .iter()
+                    .map(|(ts, start, h)| Rw2Histogram {
+                        histogram: h,
+                        timestamp: *ts,
+                        start_timestamp: *start,
+                    })
+                    .collect();
+                let samples: Vec<Rw2Sample> = samples
+                    .iter()
+                    .map(|(bits, ts, start)| Rw2Sample {
+                        value: f64::from_bits(*bits),
+                        timestamp: *ts,
+                        start_timestamp: *start,
+                    })
+                    .collect();
+                let written = encoder.add_series(
+                    labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    &samples,
+                    &histograms,
+                    &[Rw2Exemplar { exemplar: &exemplar, timestamp: 7 }],
+                    None,
+                );
+                prop_assert_eq!(written, 1 + histograms.len());
+            }
+            let request = Request::decode(encoder.finish()).unwrap();
+            check_symbols(&request);
+            let with_histograms = all.iter().filter(|s| s.2.is_some()).count();
+            prop_assert_eq!(request.timeseries.len(), all.len() + with_histograms);
+            let mut decoded = request.timeseries.iter();
+            for (labels, samples, histogram) in &all {
+                let series = decoded.next().unwrap();
+                prop_assert_eq!(&resolve(&request, &series.labels_refs), labels);
+                prop_assert_eq!(series.exemplars.len(), 1);
+                if let Some((ts, start, sum)) = histogram {
+                    let h = &decoded.next().unwrap();
+                    prop_assert_eq!(&resolve(&request, &h.labels_refs), labels);
+                    prop_assert!(h.samples.is_empty() && h.exemplars.is_empty());
+                    let got = &h.histograms[0];
+                    prop_assert_eq!((got.timestamp, got.start_timestamp), (*ts, *start));
+                    prop_assert_eq!(got.sum.to_bits(), *sum);
+                    prop_assert_eq!(&got.positive_deltas, &vec![3, -2, i64::MIN / 4, 7]);
+                }
+                let got: Vec<(u64, i64, i64)> = series
+                    .samples
+                    .iter()
+                    .map(|s| (s.value.to_bits(), s.timestamp, s.start_timestamp))
+                    .collect();
+                prop_assert_eq!(&got, samples);
+            }
+        }
+    }
+}
