@@ -43,7 +43,7 @@ type sinkSample struct {
 var sampleLine = regexp.MustCompile(`^sample (\{.*\}) (-?\d+) ([0-9a-f]{16})$`)
 
 // The per-interval summary line of `promrw sink` (tools/src/bin/promrw/sink.rs).
-var summaryLine = regexp.MustCompile(`^\[\s*[0-9.]+s\] requests=(\d+) rejected=(\d+) samples=\d+ bytes=\d+ out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)$`)
+var summaryLine = regexp.MustCompile(`^\[\s*[0-9.]+s\] requests=(\d+) rejected=(\d+) samples=\d+ bytes=\d+ out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)(?: \w+=\d+)*$`)
 
 // A request line the sink prints for a rejected request: "METHOD PATH -> STATUS: message".
 var foreignRequest = regexp.MustCompile(`^[A-Z]+ /\S* -> \d+: `)

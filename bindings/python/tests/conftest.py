@@ -24,7 +24,7 @@ _SAMPLE = re.compile(r"^sample (\{.*\}) (-?\d+) ([0-9a-f]{16})$")
 
 _SUMMARY = re.compile(
     r"^\[\s*[\d.]+s\] requests=(\d+) rejected=(\d+) samples=(\d+) bytes=(\d+) "
-    r"out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)$"
+    r"out_of_order=(\d+) duplicates=(\d+) \| total samples=(\d+) series=(\d+)(?: \w+=\d+)*$"
 )
 
 
