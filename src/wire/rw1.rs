@@ -265,14 +265,7 @@ pub fn append_series(
     out.push(KEY_WRITE_REQUEST_TIMESERIES);
     encode_varint(series_len, out);
     out.extend_from_slice(labels);
-    for (ts, value) in samples {
-        out.push(KEY_TIMESERIES_SAMPLE);
-        encode_varint(sample_len(ts) as u64, out);
-        out.push(KEY_SAMPLE_VALUE);
-        out.extend_from_slice(&value.to_bits().to_le_bytes());
-        out.push(KEY_SAMPLE_TIMESTAMP);
-        encode_varint(ts as u64, out);
-    }
+    write_samples(out, samples);
 }
 
 /// Wire key of `Exemplar` inside `TimeSeries` (field 3, length-delimited).
@@ -356,14 +349,7 @@ pub fn append_series_full(
     out.push(KEY_WRITE_REQUEST_TIMESERIES);
     encode_varint(series_len, out);
     out.extend_from_slice(labels);
-    for (ts, value) in samples {
-        out.push(KEY_TIMESERIES_SAMPLE);
-        encode_varint(sample_len(ts) as u64, out);
-        out.push(KEY_SAMPLE_VALUE);
-        out.extend_from_slice(&value.to_bits().to_le_bytes());
-        out.push(KEY_SAMPLE_TIMESTAMP);
-        encode_varint(ts as u64, out);
-    }
+    write_samples(out, samples);
     for (exemplar, ts) in exemplars {
         out.push(KEY_TIMESERIES_EXEMPLAR);
         encode_varint(exemplar_len(exemplar, *ts) as u64, out);
@@ -586,6 +572,19 @@ pub(crate) fn write_histogram_fields(histogram: &Histogram, timestamp: i64, out:
     put_int(14 << 3, u64::from(histogram.reset_hint.as_u8()), out);
     put_int(15 << 3, timestamp as u64, out);
     put_doubles(&KEY_HISTOGRAM_CUSTOM_VALUES, &histogram.custom_values, out);
+}
+
+/// Writes `samples` as `TimeSeries.samples` entries (the value's bits kept exactly).
+#[inline]
+fn write_samples(out: &mut Vec<u8>, samples: impl Iterator<Item = (i64, f64)>) {
+    for (ts, value) in samples {
+        out.push(KEY_TIMESERIES_SAMPLE);
+        encode_varint(sample_len(ts) as u64, out);
+        out.push(KEY_SAMPLE_VALUE);
+        out.extend_from_slice(&value.to_bits().to_le_bytes());
+        out.push(KEY_SAMPLE_TIMESTAMP);
+        encode_varint(ts as u64, out);
+    }
 }
 
 #[cfg(test)]
