@@ -16,10 +16,10 @@ use promrw_tools::workload::{self, Workload};
 
 fn relabel_per_series(c: &mut Criterion) {
     let workload = Workload::W1;
-    let series: Vec<Series> = (0..10_000)
+    let series: Vec<Arc<Series>> = (0..10_000)
         .map(|i| {
             let encoded = rw1::encode_labels(&workload.labels(i));
-            Series::from_encoded(i as u64, Arc::from(encoded))
+            Arc::new(Series::from_encoded(i as u64, Arc::from(encoded)))
         })
         .collect();
     let rules = compile_rules(&workload::w1_relabel_rules()).expect("valid rules");

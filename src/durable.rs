@@ -13,6 +13,7 @@ use crate::config::{EndpointConfig, WalConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{EndpointStats, WalStats};
+use crate::model::SampleExtra;
 use crate::queue::EndpointQueue;
 use crate::queue::feeder::FeederHandle;
 use crate::redact::redact_url;
@@ -236,7 +237,14 @@ impl Durable {
         slot: &LockedSlot<'_>,
         timestamp: i64,
         value: f64,
+        extra: Option<&SampleExtra>,
     ) -> Result<()> {
+        if extra.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "histograms, exemplars and start timestamps cannot be logged to the WAL yet",
+            ));
+        }
         let id = slot.series_ref().slot();
         if !slot.was_announced(LOGGED_BIT) {
             let series = slot.series()?;
@@ -255,6 +263,20 @@ impl Durable {
                 value_bits: value.to_bits(),
             }))
             .map_err(|refusal| self.refusal_error(refusal))
+    }
+
+    /// Logs the metadata of the series in `slot` (its order stripe held), after its labels
+    /// when this session has not logged them yet.
+    pub fn log_metadata(
+        &self,
+        slot: &LockedSlot<'_>,
+        metadata: &crate::model::Metadata,
+    ) -> Result<()> {
+        let _ = (slot, metadata);
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "metadata cannot be logged to the WAL yet",
+        ))
     }
 
     /// The append error of a refusal.

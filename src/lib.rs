@@ -43,7 +43,7 @@ pub use log::{LogLevel, LogSink};
 pub use metrics::{AttemptError, EndpointStats, SenderStats};
 pub use model::{
     BucketSpan, Exemplar, Histogram, HistogramCounts, Label, Labels, Metadata, MetricType,
-    ResetHint, STALE_NAN_BITS, is_stale_nan, stale_nan,
+    ResetHint, STALE_NAN_BITS, SampleOptions, is_stale_nan, stale_nan,
 };
 pub use report::{EndpointReport, FlushReport, LossCounts};
 pub use sender::{Sample, Sender};

@@ -12,8 +12,8 @@ use crate::log::{LogLevel, Logger};
 use crate::metrics::{
     EndpointStats, RejectReason, SenderMetrics, SenderStats, SuspectTimestamp, render_text,
 };
-use crate::model::{Label, Labels, stale_nan};
-use crate::queue::{EndpointQueue, HeldQueue, PushOutcome};
+use crate::model::{Histogram, Label, Labels, Metadata, SampleExtra, SampleOptions, stale_nan};
+use crate::queue::{EndpointQueue, HeldQueue, ItemKinds, PushOutcome};
 use crate::report::{EndpointReport, FlushReport, LossCounts};
 use crate::series::{FoundSlot, LockedSlot, SeriesRef, SeriesRegistry, StripeGuard};
 use crate::wal::writer::AppendGuard;
@@ -200,7 +200,13 @@ impl Sender {
         if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
             return Err(self.refuse_closed_or_forked(1));
         }
-        self.append_checked(&mut AppendLocks::default(), series, timestamp_ms, value)?;
+        self.append_checked(
+            &mut AppendLocks::default(),
+            series,
+            timestamp_ms,
+            value,
+            None,
+        )?;
         self.metrics.appended.add(1);
         Ok(())
     }
@@ -218,6 +224,7 @@ impl Sender {
         series: SeriesRef,
         timestamp_ms: i64,
         value: f64,
+        extra: Option<&SampleExtra>,
     ) -> Result<()> {
         let unknown = |e| {
             self.metrics.reject(RejectReason::UnknownSeries, 1);
@@ -235,13 +242,13 @@ impl Sender {
         let stripe = stripe.get_or_insert_with(|| self.registry.lock_stripe(found.stripe()));
         let slot = found.lock(stripe).map_err(unknown)?;
         if slot.is_busy() {
-            return self.append_blocked(locks, found, timestamp_ms, value, Blocked::busy);
+            return self.append_blocked(locks, found, timestamp_ms, value, extra, Blocked::busy);
         }
         self.check_timestamp(&slot, timestamp_ms)?;
         if let Some(durable) = &self.durable {
             // WAL mode: the sample goes to the log; the feeders queue it for the endpoints.
             let guard = wal.get_or_insert_with(|| durable.append());
-            if let Err(error) = durable.log(guard, &slot, timestamp_ms, value) {
+            if let Err(error) = durable.log(guard, &slot, timestamp_ms, value, extra) {
                 return Err(self.refused_by_log(error));
             }
             slot.set_last_timestamp(timestamp_ms);
@@ -249,12 +256,14 @@ impl Sender {
         }
         if let [endpoint] = &self.endpoints[..] {
             // One endpoint: its shard queue stays locked across consecutive samples.
-            match endpoint.push_holding(&slot, timestamp_ms, value, queue) {
+            match endpoint.push_holding(&slot, timestamp_ms, value, extra, queue) {
                 PushOutcome::Queued | PushOutcome::Dropped => {}
-                PushOutcome::Refused(error) => return self.refused(false, vec![(0, error)]),
+                PushOutcome::Refused(error) => {
+                    return self.refused(false, vec![(0, error)], extra);
+                }
                 PushOutcome::NoRoom(shard) => {
                     let blocked = move || Blocked::no_room(0, shard, false, Vec::new());
-                    return self.append_blocked(locks, found, timestamp_ms, value, blocked);
+                    return self.append_blocked(locks, found, timestamp_ms, value, extra, blocked);
                 }
             }
         } else {
@@ -262,17 +271,24 @@ impl Sender {
             let mut accepted = false;
             let mut refusals: Vec<(usize, Error)> = Vec::new();
             for (index, endpoint) in self.endpoints.iter().enumerate() {
-                match endpoint.push(&slot, timestamp_ms, value) {
+                match endpoint.push(&slot, timestamp_ms, value, extra) {
                     PushOutcome::Queued | PushOutcome::Dropped => accepted = true,
                     PushOutcome::Refused(error) => refusals.push((index, error)),
                     PushOutcome::NoRoom(shard) => {
                         let blocked = move || Blocked::no_room(index, shard, accepted, refusals);
-                        return self.append_blocked(locks, found, timestamp_ms, value, blocked);
+                        return self.append_blocked(
+                            locks,
+                            found,
+                            timestamp_ms,
+                            value,
+                            extra,
+                            blocked,
+                        );
                     }
                 }
             }
             if !refusals.is_empty() {
-                self.refused(accepted, refusals)?;
+                self.refused(accepted, refusals, extra)?;
             }
         }
         slot.set_last_timestamp(timestamp_ms);
@@ -298,6 +314,7 @@ impl Sender {
         found: FoundSlot<'a>,
         timestamp_ms: i64,
         value: f64,
+        extra: Option<&SampleExtra>,
         blocked: impl FnOnce() -> Blocked,
     ) -> Result<()> {
         let mut blocked = blocked();
@@ -311,7 +328,7 @@ impl Sender {
                 // Released while this append let go of the stripe: it waited for another
                 // append of the series (release waits for the busy one, not for this one), or
                 // a release stopped waiting for this one after the longest block_timeout.
-                Err(error) => return self.released_while_blocked(blocked, error),
+                Err(error) => return self.released_while_blocked(blocked, error, extra),
             };
             if let Some(shard) = blocked.no_room.take() {
                 let endpoint = &self.endpoints[blocked.next];
@@ -353,7 +370,7 @@ impl Sender {
             }
             while blocked.next < self.endpoints.len() {
                 let index = blocked.next;
-                match self.endpoints[index].push(&slot, timestamp_ms, value) {
+                match self.endpoints[index].push(&slot, timestamp_ms, value, extra) {
                     PushOutcome::Queued | PushOutcome::Dropped => blocked.accepted = true,
                     PushOutcome::Refused(error) => blocked.refusals.push((index, error)),
                     PushOutcome::NoRoom(shard) => {
@@ -372,7 +389,11 @@ impl Sender {
                 stripe.wake_waiters();
             }
             if !blocked.refusals.is_empty() {
-                self.refused(blocked.accepted, std::mem::take(&mut blocked.refusals))?;
+                self.refused(
+                    blocked.accepted,
+                    std::mem::take(&mut blocked.refusals),
+                    extra,
+                )?;
             }
             slot.set_last_timestamp(timestamp_ms);
             return Ok(());
@@ -383,7 +404,12 @@ impl Sender {
     /// when no endpoint had taken the sample; otherwise the endpoints that had not are counted
     /// as having lost it.
     #[cold]
-    fn released_while_blocked(&self, mut blocked: Blocked, error: Error) -> Result<()> {
+    fn released_while_blocked(
+        &self,
+        mut blocked: Blocked,
+        error: Error,
+        extra: Option<&SampleExtra>,
+    ) -> Result<()> {
         if !blocked.accepted {
             self.metrics.reject(RejectReason::UnknownSeries, 1);
             return Err(error);
@@ -391,7 +417,7 @@ impl Sender {
         for index in blocked.next..self.endpoints.len() {
             blocked.refusals.push((index, error.clone()));
         }
-        self.refused(true, blocked.refusals)
+        self.refused(true, blocked.refusals, extra)
     }
 
     /// The refusal of an append that waited for another append of its series (blocked for
@@ -487,7 +513,12 @@ impl Sender {
     /// counted and returned; otherwise each refusal is counted as a sample lost for that
     /// endpoint, and logged.
     #[cold]
-    fn refused(&self, accepted: bool, mut refusals: Vec<(usize, Error)>) -> Result<()> {
+    fn refused(
+        &self,
+        accepted: bool,
+        mut refusals: Vec<(usize, Error)>,
+        extra: Option<&SampleExtra>,
+    ) -> Result<()> {
         if !accepted {
             let (_, error) = refusals.swap_remove(0);
             let reason = match error.kind() {
@@ -500,11 +531,122 @@ impl Sender {
             return Err(error);
         }
         for (index, error) in &refusals {
-            self.endpoints[*index].count_lost(error);
+            self.endpoints[*index].count_lost(error, ItemKinds::of(extra));
             self.logger.log(LogLevel::Warn, || {
                 format!("sample lost for one endpoint: {error}")
             });
         }
+        Ok(())
+    }
+
+    /// Appends one sample with a start timestamp and/or an exemplar (`options`); with
+    /// default options it is [`Sender::append`]. The start timestamp (0: unset) must not be
+    /// after `timestamp_ms`; an exemplar without its own timestamp takes `timestamp_ms`.
+    /// `InvalidArgument` names what is wrong; ordering and the other errors are as for
+    /// `append`.
+    pub fn append_with(
+        &self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        value: f64,
+        options: &SampleOptions,
+    ) -> Result<()> {
+        let extra = extra_of(timestamp_ms, options, None)?;
+        self.append_extra(series, timestamp_ms, value, extra)
+    }
+
+    /// Appends one sample with a start timestamp (0: unset), not after `timestamp_ms`.
+    pub fn append_with_start(
+        &self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        start_timestamp_ms: i64,
+        value: f64,
+    ) -> Result<()> {
+        self.append_with(
+            series,
+            timestamp_ms,
+            value,
+            &SampleOptions::with_start(start_timestamp_ms),
+        )
+    }
+
+    /// Appends one native histogram to `series`, with `options` as for
+    /// [`Sender::append_with`]. The histogram is validated first (`InvalidArgument` with
+    /// Prometheus's rule that fails: spans against buckets, schema, negative counts, the
+    /// count against the buckets). A histogram is ordered with the series' samples: its
+    /// timestamp must be after the series' last accepted one, sample or histogram.
+    pub fn append_histogram(
+        &self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        histogram: &Histogram,
+        options: &SampleOptions,
+    ) -> Result<()> {
+        if let Err(problem) = histogram.validate() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("histogram: {problem}"),
+            ));
+        }
+        let extra = extra_of(timestamp_ms, options, Some(histogram.clone()))?;
+        self.append_extra(series, timestamp_ms, 0.0, extra)
+    }
+
+    /// Appends a stale marker for a histogram series ([`Histogram::stale`]).
+    pub fn append_stale_histogram(&self, series: SeriesRef, timestamp_ms: i64) -> Result<()> {
+        self.append_histogram(
+            series,
+            timestamp_ms,
+            &Histogram::stale(),
+            &SampleOptions::default(),
+        )
+    }
+
+    /// Sets the metadata (type, help, unit) of `series`, replacing what was set before.
+    /// Remote Write 2.0 sends it with every request carrying the series; 1.0 sends it in
+    /// metadata requests every `metadata_config.send_interval`, by metric family (the
+    /// series' name without the `_total`, `_bucket`, `_sum`, `_count`, `_created`, `_info`
+    /// suffix its type implies). `UnknownSeries` for an unknown or released ref.
+    pub fn set_metadata(&self, series: SeriesRef, metadata: Metadata) -> Result<()> {
+        self.check_process()?;
+        if self.is_closed() {
+            return Err(Error::new(ErrorKind::Closed, "sender is closed"));
+        }
+        let found = self.registry.find(series)?;
+        let stripe = self.registry.lock_stripe(found.stripe());
+        let slot = found.lock(&stripe)?;
+        let registered = slot.series()?;
+        let metadata = Arc::new(metadata);
+        if let Some(durable) = &self.durable {
+            durable.log_metadata(&slot, &metadata)?;
+        }
+        registered.set_metadata(Some(metadata.clone()));
+        for endpoint in &self.endpoints {
+            endpoint.note_metadata(&registered, &metadata);
+        }
+        Ok(())
+    }
+
+    /// An append with an extra part (none: a plain sample).
+    fn append_extra(
+        &self,
+        series: SeriesRef,
+        timestamp_ms: i64,
+        value: f64,
+        extra: Option<SampleExtra>,
+    ) -> Result<()> {
+        if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
+            return Err(self.refuse_closed_or_forked(1));
+        }
+        self.append_checked(
+            &mut AppendLocks::default(),
+            series,
+            timestamp_ms,
+            value,
+            extra.as_ref(),
+        )?;
+        self.metrics.appended.add(1);
         Ok(())
     }
 
@@ -535,9 +677,13 @@ impl Sender {
         let mut result = Ok(());
         let mut locks = AppendLocks::default();
         for sample in samples {
-            if let Err(error) =
-                self.append_checked(&mut locks, sample.series, sample.timestamp_ms, sample.value)
-            {
+            if let Err(error) = self.append_checked(
+                &mut locks,
+                sample.series,
+                sample.timestamp_ms,
+                sample.value,
+                None,
+            ) {
                 let message = format!("sample {accepted}: {}", error.message());
                 result = Err(Error::new(error.kind(), message));
                 break;
@@ -766,6 +912,34 @@ impl Drop for Sender {
 }
 
 /// The `Forked` error.
+/// The extra part of an append: `None` when `options` carry nothing and there is no
+/// histogram. `InvalidArgument` for a start timestamp after the sample's.
+fn extra_of(
+    timestamp_ms: i64,
+    options: &SampleOptions,
+    histogram: Option<Histogram>,
+) -> Result<Option<SampleExtra>> {
+    if options.start_timestamp_ms > timestamp_ms {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "start timestamp {} is after the sample's timestamp {timestamp_ms}",
+                options.start_timestamp_ms
+            ),
+        ));
+    }
+    let exemplar = options.exemplar.clone().map(|mut exemplar| {
+        exemplar.timestamp_ms.get_or_insert(timestamp_ms);
+        exemplar
+    });
+    let extra = SampleExtra {
+        start_ms: options.start_timestamp_ms,
+        histogram,
+        exemplar,
+    };
+    Ok((!extra.is_plain()).then_some(extra))
+}
+
 fn forked() -> Error {
     Error::new(
         ErrorKind::Forked,

@@ -29,7 +29,7 @@ use fxhash::FxHashMap;
 use crate::config::SeriesLimits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::DropReason;
-use crate::model::Labels;
+use crate::model::{Labels, Metadata};
 use crate::wire::rw1;
 
 /// A handle to a registered series. `0` is never a valid ref.
@@ -47,6 +47,12 @@ pub struct Series {
     encoded_labels: Arc<[u8]>,
     /// The tenant whose requests carry the series, on an endpoint with `tenant` routing.
     tenant: Option<Arc<str>>,
+    /// The series' metadata (type, help, unit), set by [`crate::Sender::set_metadata`] (or
+    /// read back from the log); read by the shards when they encode, never on the append path.
+    metadata: Mutex<Option<Arc<Metadata>>>,
+    /// For a series relabeled for an endpoint: the registry's series, whose metadata it shares
+    /// (metadata set after the relabeling is seen too).
+    metadata_source: Option<Arc<Series>>,
 }
 
 impl Series {
@@ -59,6 +65,30 @@ impl Series {
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels,
             tenant: None,
+            metadata: Mutex::new(None),
+            metadata_source: None,
+        }
+    }
+
+    /// The same series sharing the metadata of `source` (the series it was relabeled from).
+    pub fn sharing_metadata_of(mut self, source: &Arc<Series>) -> Series {
+        self.metadata_source = Some(source.clone());
+        self
+    }
+
+    /// The series' metadata, when set.
+    pub fn metadata(&self) -> Option<Arc<Metadata>> {
+        match &self.metadata_source {
+            Some(source) => source.metadata(),
+            None => lock(&self.metadata).clone(),
+        }
+    }
+
+    /// Sets (or, with `None`, clears) the series' metadata.
+    pub fn set_metadata(&self, metadata: Option<Arc<Metadata>>) {
+        match &self.metadata_source {
+            Some(source) => source.set_metadata(metadata),
+            None => *lock(&self.metadata) = metadata,
         }
     }
 
@@ -320,6 +350,8 @@ impl SeriesRegistry {
             shard_hash: fxhash::hash64(&encoded_labels[..]),
             encoded_labels: encoded_labels.clone(),
             tenant: None,
+            metadata: Mutex::new(None),
+            metadata_source: None,
         });
         // The slot is free: an append can only reach its fields after seeing the generation
         // stored last (release ordering), so no stripe is needed here.

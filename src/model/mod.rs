@@ -2,9 +2,11 @@
 //! native histograms, exemplars and metadata (`histogram`, `exemplar`).
 
 mod exemplar;
+mod extra;
 mod histogram;
 
 pub use exemplar::{EXEMPLAR_MAX_LABEL_RUNES, Exemplar, Metadata, MetricType};
+pub use extra::{SampleExtra, SampleOptions};
 pub use histogram::{
     BucketSpan, CUSTOM_BUCKETS_SCHEMA, EXPONENTIAL_SCHEMA_MAX, EXPONENTIAL_SCHEMA_MIN, Histogram,
     HistogramCounts, ResetHint,

@@ -415,7 +415,7 @@ impl Feeder {
                         continue;
                     };
                     let announce = (!entry.announced).then(|| entry.series.clone());
-                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value) {
+                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value, None) {
                         Ok(queued) => {
                             entry.announced = true;
                             len = queued;

@@ -6,6 +6,8 @@
 
 mod batch;
 pub mod feeder;
+mod kinds;
+pub mod metadata_book;
 mod pending;
 pub mod relabeling;
 pub mod series_cache;
@@ -17,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use batch::BatchEncoder;
+pub use kinds::{Admitted, ItemKinds};
 use pending::{PushError, WaitEnd};
 use relabeling::Relabeled;
 use series_cache::QueuedSample;
@@ -30,6 +33,7 @@ use crate::metrics::{
     DropReason, EndpointExposition, EndpointMetrics, EndpointSettings, EndpointStats,
     endpoint_stats,
 };
+use crate::model::{Metadata, SampleExtra};
 use crate::redact::redact_url;
 use crate::series::{LockedSlot, Series, bucket_of, lock};
 use crate::transport::Transport;
@@ -55,6 +59,10 @@ pub struct EndpointContext {
     pub wal_mode: bool,
     /// A series relabeled into an invalid one was logged (once per endpoint).
     relabel_invalid_logged: AtomicBool,
+    /// A histogram or exemplar the endpoint is not configured for was logged (once).
+    disabled_kind_logged: AtomicBool,
+    /// Metadata by family, for Remote Write 1.0 metadata requests.
+    pub metadata_book: metadata_book::MetadataBook,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -191,6 +199,8 @@ impl EndpointQueue {
             ),
             wal_mode,
             relabel_invalid_logged: AtomicBool::new(false),
+            disabled_kind_logged: AtomicBool::new(false),
+            metadata_book: metadata_book::MetadataBook::default(),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
@@ -236,8 +246,14 @@ impl EndpointQueue {
     /// Offers a sample of the series in `slot` (whose order stripe the caller holds), applying
     /// `sample_age_limit` and the overflow policy. Never waits: under `block` a full queue
     /// gives [`PushOutcome::NoRoom`].
-    pub fn push(&self, slot: &LockedSlot<'_>, timestamp: i64, value: f64) -> PushOutcome {
-        self.push_with(slot, timestamp, value, None)
+    pub fn push(
+        &self,
+        slot: &LockedSlot<'_>,
+        timestamp: i64,
+        value: f64,
+        extra: Option<&SampleExtra>,
+    ) -> PushOutcome {
+        self.push_with(slot, timestamp, value, extra, None)
     }
 
     /// As [`EndpointQueue::push`], keeping the target shard's queue locked in `held` for the
@@ -249,9 +265,10 @@ impl EndpointQueue {
         slot: &LockedSlot<'_>,
         timestamp: i64,
         value: f64,
+        extra: Option<&SampleExtra>,
         held: &mut Option<HeldQueue<'a>>,
     ) -> PushOutcome {
-        self.push_with(slot, timestamp, value, Some(held))
+        self.push_with(slot, timestamp, value, extra, Some(held))
     }
 
     /// The push, with or without a held queue lock.
@@ -260,6 +277,7 @@ impl EndpointQueue {
         slot: &LockedSlot<'_>,
         timestamp: i64,
         value: f64,
+        extra: Option<&SampleExtra>,
         mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> PushOutcome {
         let series_ref = slot.series_ref();
@@ -268,16 +286,25 @@ impl EndpointQueue {
         if shard.dead.load(Ordering::Relaxed) || shard.stop.load(Ordering::Relaxed) != RUN {
             return self.refuse_stopped(shard, index);
         }
+        let extra = match extra {
+            None => None,
+            Some(extra) => match self.ctx.admit_extra(extra) {
+                Admitted::Plain => None,
+                Admitted::Extra(extra) => Some(extra),
+                Admitted::Dropped => return PushOutcome::Dropped,
+            },
+        };
+        let kinds = ItemKinds::of(extra.as_deref());
         let age_limit = self.ctx.config.queue.sample_age_limit;
         if !age_limit.is_zero()
             && timestamp < shard::now_ms().saturating_sub(shard::millis(age_limit))
         {
-            self.ctx.metrics.add_dropped(DropReason::TooOld, 1);
+            self.ctx.count_dropped(kinds, DropReason::TooOld, 1);
             return PushOutcome::Dropped;
         }
         let mut announce = slot.announce_for(self.ctx.cache_bit);
         if self.ctx.routes_series() {
-            match self.relabel(slot, announce) {
+            match self.relabel(slot, announce, kinds) {
                 Some(relabeled) => announce = relabeled,
                 None => return PushOutcome::Dropped,
             }
@@ -298,7 +325,7 @@ impl EndpointQueue {
                 };
                 let result = current
                     .guard
-                    .try_push_parts(series_ref, announce, timestamp, value);
+                    .try_push_parts(series_ref, announce, timestamp, value, extra);
                 if result.is_err() {
                     // Full: let go of the lock before waiting or refusing.
                     *held = None;
@@ -310,11 +337,12 @@ impl EndpointQueue {
                 announce,
                 timestamp,
                 value,
+                extra,
             }),
         };
         let len = match pushed {
             Ok(len) => len,
-            Err(PushError::Full) => return self.overflow(shard, index),
+            Err(PushError::Full) => return self.overflow(shard, index, kinds),
             // The shard thread ended after the check above: decided under the queue lock, so
             // the sample is refused rather than queued where nothing takes it.
             Err(PushError::Closed) => return self.refuse_stopped(shard, index),
@@ -344,6 +372,7 @@ impl EndpointQueue {
         &self,
         slot: &LockedSlot<'_>,
         announce: Option<Arc<Series>>,
+        kinds: ItemKinds,
     ) -> Option<Option<Arc<Series>>> {
         // A series announced to the endpoint was kept by its rules (a dropped one is never
         // announced), so the samples after the first cost no more than without rules.
@@ -352,7 +381,7 @@ impl EndpointQueue {
         };
         let bit = self.ctx.cache_bit;
         if let Some(reason) = slot.relabel_dropped(bit) {
-            self.ctx.metrics.add_dropped(reason, 1);
+            self.ctx.count_dropped(kinds, reason, 1);
             return None;
         }
         match relabeling::route_series(
@@ -364,7 +393,7 @@ impl EndpointQueue {
             Relabeled::Changed(relabeled) => Some(Some(relabeled)),
             Relabeled::Dropped(reason, problem) => {
                 slot.mark_relabel_dropped(bit, reason);
-                self.ctx.metrics.add_dropped(reason, 1);
+                self.ctx.count_dropped(kinds, reason, 1);
                 if let Some(problem) = problem {
                     self.ctx.log_series_not_sent(&problem);
                 }
@@ -395,10 +424,10 @@ impl EndpointQueue {
 
     /// Applies the overflow policy to a sample that found its shard queue full.
     #[cold]
-    fn overflow(&self, shard: &ShardShared, index: usize) -> PushOutcome {
+    fn overflow(&self, shard: &ShardShared, index: usize, kinds: ItemKinds) -> PushOutcome {
         match self.ctx.config.queue.overflow {
             OverflowPolicy::DropNewest => {
-                self.ctx.metrics.add_dropped(DropReason::QueueFull, 1);
+                self.ctx.count_dropped(kinds, DropReason::QueueFull, 1);
                 PushOutcome::Dropped
             }
             OverflowPolicy::Fail => {
@@ -472,16 +501,17 @@ impl EndpointQueue {
         shard.wake();
     }
 
+    /// Records that `series` (the registry's, before relabeling) has `metadata`, for the
+    /// endpoint's Remote Write 1.0 metadata requests.
+    pub fn note_metadata(&self, series: &Series, metadata: &Arc<Metadata>) {
+        self.ctx.metadata_book.note(series, metadata);
+    }
+
     /// Counts a sample this endpoint refused while another endpoint accepted it.
-    pub fn count_lost(&self, error: &Error) {
+    pub fn count_lost(&self, error: &Error, kinds: ItemKinds) {
         match error.kind() {
-            ErrorKind::QueueFull => self.ctx.metrics.add_dropped(DropReason::QueueFull, 1),
-            _ => {
-                self.ctx
-                    .metrics
-                    .samples_failed
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            ErrorKind::QueueFull => self.ctx.count_dropped(kinds, DropReason::QueueFull, 1),
+            _ => self.ctx.count_failed(kinds, 1),
         }
     }
 

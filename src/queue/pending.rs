@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::series_cache::QueuedSample;
+use crate::model::SampleExtra;
 use crate::series::{Series, SeriesRef, lock};
 
 /// What the lock protects.
@@ -47,6 +48,7 @@ impl PendingState {
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
+        extra: Option<Box<SampleExtra>>,
     ) -> Result<usize, PushError> {
         if self.items.len() >= capacity || self.closed {
             if self.closed {
@@ -63,6 +65,7 @@ impl PendingState {
             announce,
             timestamp,
             value,
+            extra,
         });
         Ok(self.items.len())
     }
@@ -74,8 +77,9 @@ impl PendingState {
             announce,
             timestamp,
             value,
+            extra,
         } = sample;
-        self.push(capacity, series_ref, announce, timestamp, value)
+        self.push(capacity, series_ref, announce, timestamp, value, extra)
     }
 }
 
@@ -237,9 +241,10 @@ impl PendingGuard<'_> {
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
+        extra: Option<Box<SampleExtra>>,
     ) -> Result<usize, PushError> {
         self.state
-            .push(self.capacity, series_ref, announce, timestamp, value)
+            .push(self.capacity, series_ref, announce, timestamp, value, extra)
     }
 }
 
@@ -254,6 +259,7 @@ mod tests {
             announce: None,
             timestamp: ts,
             value: ts as f64,
+            extra: None,
         }
     }
 
@@ -271,7 +277,8 @@ mod tests {
         {
             let mut held = q.lock();
             assert!(
-                held.try_push_parts(SeriesRef(1), None, 9, 9.0).is_err(),
+                held.try_push_parts(SeriesRef(1), None, 9, 9.0, None)
+                    .is_err(),
                 "still full"
             );
         }
@@ -280,7 +287,9 @@ mod tests {
         let order: Vec<i64> = out.iter().map(|s| s.timestamp).collect();
         assert_eq!(order, [5, 7]);
         assert_eq!(
-            q.lock().try_push_parts(SeriesRef(1), None, 9, 9.0).ok(),
+            q.lock()
+                .try_push_parts(SeriesRef(1), None, 9, 9.0, None)
+                .ok(),
             Some(2)
         );
         assert_eq!((q.pushed(), q.highest_ms()), (4, 9));
@@ -290,7 +299,7 @@ mod tests {
         // Closed: every later push is refused, none is queued or counted as pushed.
         assert!(matches!(q.try_push(sample(10)), Err(PushError::Closed)));
         assert!(matches!(
-            q.lock().try_push_parts(SeriesRef(1), None, 11, 1.0),
+            q.lock().try_push_parts(SeriesRef(1), None, 11, 1.0, None),
             Err(PushError::Closed)
         ));
         assert_eq!(

@@ -47,7 +47,7 @@ pub enum Relabeled {
 /// labels, as in Prometheus, where write relabeling runs after external labels are added.
 /// Labels stay borrowed from the series and the rules until the result is encoded.
 pub fn route_series(
-    series: &Series,
+    series: &Arc<Series>,
     rules: &[RelabelRule],
     tenant: Option<&TenantRouting>,
 ) -> Relabeled {
@@ -121,7 +121,7 @@ pub fn route_series(
         Ok(encoded) => encoded,
         Err(message) => return Relabeled::Dropped(DropReason::RelabelInvalid, Some(message)),
     };
-    let mut routed = Series::from_encoded(series.id(), encoded);
+    let mut routed = Series::from_encoded(series.id(), encoded).sharing_metadata_of(series);
     if let Some(tenant) = tenant_name {
         routed = routed.with_tenant(tenant);
     }

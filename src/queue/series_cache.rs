@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::model::SampleExtra;
 #[cfg(doc)]
 use crate::series::LockedSlot;
 use crate::series::{Series, SeriesRef};
@@ -41,6 +42,9 @@ pub struct QueuedSample {
     pub timestamp: i64,
     /// The value, bits preserved.
     pub value: f64,
+    /// A start timestamp, exemplar or histogram; `None` for a plain float sample (no
+    /// allocation on that path).
+    pub extra: Option<Box<SampleExtra>>,
 }
 
 impl QueuedSample {
@@ -56,6 +60,7 @@ impl QueuedSample {
             announce: Some(series.clone()),
             timestamp,
             value,
+            extra: None,
         }
     }
 
@@ -66,15 +71,21 @@ impl QueuedSample {
             announce: None,
             timestamp,
             value,
+            extra: None,
         }
     }
 }
+
+/// [`BatchSample::extra`] of a plain float sample.
+pub const NO_EXTRA: u32 = u32::MAX;
 
 /// A sample in the batch being built: its series is `cache.series(slot)`.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSample {
     /// The cache slot of the series (unique per series within one batch).
     pub slot: u32,
+    /// The index of the sample's [`SampleExtra`] in the batch's extras, or [`NO_EXTRA`].
+    pub extra: u32,
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,
     /// The value, bits preserved.
@@ -282,6 +293,7 @@ impl SeriesCache {
         }
         Resolved::Ready(BatchSample {
             slot,
+            extra: NO_EXTRA,
             timestamp: sample.timestamp,
             value: sample.value,
         })

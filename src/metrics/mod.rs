@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+mod kinds;
+
+pub use kinds::{
+    EXTRA_DROP_REASONS, ExtraDropReason, KindMetrics, KindStats, MetadataMetrics, MetadataStats,
+};
+
 /// Upper bounds (seconds) of `sent_batch_duration_seconds`, as Prometheus.
 pub const BATCH_DURATION_BUCKETS: [f64; 15] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0, 300.0,
@@ -157,6 +163,12 @@ pub struct EndpointMetrics {
     pub batch_duration_sum_ns: AtomicU64,
     /// The most recent failed attempt (rejected or retried), if any.
     pub last_error: Mutex<Option<AttemptError>>,
+    /// Native histograms' counters.
+    pub histograms: KindMetrics,
+    /// Exemplars' counters.
+    pub exemplars: KindMetrics,
+    /// Metadata requests' counters (Remote Write 1.0).
+    pub metadata: MetadataMetrics,
 }
 
 /// A failed send attempt, as remembered for reports and stats.
@@ -398,6 +410,16 @@ pub struct EndpointStats {
     pub highest_sent_ms: i64,
     /// The most recent failed attempt (rejected or retried), if any.
     pub last_error: Option<AttemptError>,
+    /// `prometheus_remote_storage_histograms_*`: native histograms sent, failed, retried and
+    /// dropped.
+    pub histograms: KindStats,
+    /// `prometheus_remote_storage_exemplars_*`: exemplars sent, failed, retried and dropped.
+    pub exemplars: KindStats,
+    /// `prometheus_remote_storage_metadata_*`: Remote Write 1.0 metadata entries.
+    pub metadata: MetadataStats,
+    /// `promrw_remote_write_protocol`: `"1.0"` or `"2.0"`, the protocol the endpoint's
+    /// requests use now (a 2.0 endpoint whose receiver speaks only 1.0 falls back to 1.0).
+    pub remote_write_protocol: &'static str,
 }
 
 impl EndpointStats {
@@ -505,6 +527,11 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         highest_enqueued_ms: 0,
         highest_sent_ms: m.highest_sent_ms.load(Ordering::Relaxed),
         last_error: m.last_error(),
+        histograms: m.histograms.snapshot(),
+        exemplars: m.exemplars.snapshot(),
+        metadata: m.metadata.snapshot(),
+        // Set by the caller, which knows the endpoint's protocol.
+        remote_write_protocol: "1.0",
     }
 }
 
@@ -750,6 +777,7 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
             );
         }
     }
+    kinds::render_kinds(&mut out, endpoints);
     if let Some(wal) = &stats.wal {
         render_wal(&mut out, wal, endpoints);
     }
