@@ -313,8 +313,11 @@ impl SampleStore {
 
     /// The last 1.0 metadata of every metric family seen, sorted by family name.
     pub fn all_family_metadata(&self) -> Vec<ReceivedFamilyMetadata> {
-        let mut all: Vec<ReceivedFamilyMetadata> =
-            lock(&self.inner).family_metadata.values().cloned().collect();
+        let mut all: Vec<ReceivedFamilyMetadata> = lock(&self.inner)
+            .family_metadata
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.family.cmp(&b.family));
         all
     }
