@@ -270,9 +270,10 @@ fn an_invalid_1_0_histogram_is_a_400_naming_it() {
     let cases: Vec<(Mutation, &str)> = vec![
         (
             Box::new(|r| {
-                r.timeseries[1].histograms[0].count = Some(proto::HistogramCount::CountFloat(5.0))
+                r.timeseries[1].histograms[0].zero_count =
+                    Some(proto::HistogramZeroCount::ZeroCountInt(1))
             }),
-            "timeseries[1]: histograms[0]",
+            "timeseries[1]: histograms[0]: float histogram (count_float) with an integer zero count",
         ),
         (
             Box::new(|r| r.timeseries[0].histograms[1].positive_deltas = vec![2]),
