@@ -413,6 +413,106 @@ mod tests {
             .unwrap()
     }
 
+    /// Compresses a 1.0 request.
+    fn encode(req: &proto::WriteRequest) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_1_0_series_may_carry_samples_histograms_and_exemplars() {
+        let histogram = proto::Histogram {
+            count: Some(proto::HistogramCount::CountInt(2)),
+            zero_count: Some(proto::HistogramZeroCount::ZeroCountInt(2)),
+            timestamp: 5,
+            ..proto::Histogram::default()
+        };
+        let req = proto::WriteRequest {
+            timeseries: vec![proto::TimeSeries {
+                labels: vec![proto::Label {
+                    name: "__name__".into(),
+                    value: "a".into(),
+                }],
+                samples: vec![proto::Sample {
+                    value: 1.0,
+                    timestamp: 9,
+                }],
+                exemplars: vec![proto::Exemplar {
+                    labels: vec![],
+                    value: 2.0,
+                    timestamp: 3,
+                }],
+                histograms: vec![histogram.clone()],
+            }],
+            metadata: vec![proto::MetricMetadata {
+                r#type: 2,
+                metric_family_name: "a".into(),
+                help: "h".into(),
+                unit: "u".into(),
+            }],
+        };
+        let ok = decode_request(headers, &encode(&req)).unwrap();
+        assert_eq!((ok.samples, ok.histograms, ok.exemplars), (1, 1, 1));
+        assert_eq!(ok.series[0].histograms, vec![(5, histogram)]);
+        assert_eq!(ok.series[0].exemplars[0].value_bits, 2.0f64.to_bits());
+        assert_eq!(
+            ok.family_metadata,
+            vec![ReceivedFamilyMetadata {
+                family: "a".into(),
+                metric_type: 2,
+                help: "h".into(),
+                unit: "u".into(),
+            }]
+        );
+        let mut bad = req.clone();
+        bad.timeseries[0].histograms[0].count = Some(proto::HistogramCount::CountInt(3));
+        let err = decode_request(headers, &encode(&bad)).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.starts_with("timeseries[0]: histograms[0]: "),
+            "{err:?}"
+        );
+        let metadata_only = proto::WriteRequest {
+            timeseries: vec![],
+            ..req
+        };
+        let ok = decode_request(headers, &encode(&metadata_only)).unwrap();
+        assert!(ok.series.is_empty());
+        assert_eq!(ok.family_metadata.len(), 1);
+    }
+
+    #[test]
+    fn a_2_0_body_decoded_as_1_0_stays_empty() {
+        let v2 = proto_v2::Request {
+            symbols: vec![String::new(), "__name__".into(), "a".into()],
+            timeseries: vec![proto_v2::TimeSeries {
+                labels_refs: vec![1, 2],
+                samples: vec![proto_v2::Sample {
+                    value: 1.0,
+                    timestamp: 1,
+                    start_timestamp: 0,
+                }],
+                histograms: vec![],
+                exemplars: vec![],
+                metadata: None,
+            }],
+        };
+        let v2_headers = |name: &str| match name {
+            "content-type" => {
+                Some("application/x-protobuf;proto=io.prometheus.write.v2.Request".into())
+            }
+            "x-prometheus-remote-write-version" => Some("2.0.0".into()),
+            other => headers(other),
+        };
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&v2.encode_to_vec())
+            .unwrap();
+        let ignored = decode_request_with(v2_headers, &body, ProtocolMode::V1Ignore).unwrap();
+        assert_eq!(ignored.protocol, WireProtocol::V2IgnoredAsV1);
+        assert!(ignored.series.is_empty() && ignored.family_metadata.is_empty());
+    }
+
     #[test]
     fn accepts_valid_and_rejects_unsorted() {
         let ok = decode_request(headers, &body(&[("__name__", "a"), ("b", "c")])).unwrap();
