@@ -1,6 +1,6 @@
 //! `promrw sink`: a receiver that decodes and validates every request, Remote Write 1.0 or
-//! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, per-series order
-//! across requests), answers accepted 2.0 requests with the Written headers, and prints a line
+//! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, exemplars and
+//! metadata, 1.0's extensions included, per-series order across requests), answers accepted 2.0 requests with the Written headers, and prints a line
 //! per request or a summary per interval. `--protocol 1.0-415` or `1.0-ignore` makes it a
 //! 1.0-only receiver. It runs until interrupted.
 
@@ -42,7 +42,8 @@ pub struct SinkArgs {
     /// (neither when unset), zero_count_int or zero_count_float_bits (likewise),
     /// positive_spans and negative_spans (`[[offset,length],...]`), positive_deltas,
     /// negative_deltas, positive_counts_bits, negative_counts_bits, reset_hint,
-    /// custom_values_bits, start_timestamp (every array present, maybe empty);
+    /// custom_values_bits, start_timestamp (every array present, maybe empty; integers as JSON
+    /// numbers; key order not significant);
     ///
     /// `exemplar <series labels> <exemplar labels> <timestamp ms> <bits>`;
     ///
