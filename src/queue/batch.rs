@@ -525,6 +525,100 @@ mod tests {
             .collect()
     }
 
+    /// A histogram with `buckets` positive buckets.
+    fn histogram(buckets: u32) -> Histogram {
+        Histogram {
+            schema: 3,
+            zero_threshold: 0.0,
+            sum: 1.5,
+            counts: crate::model::HistogramCounts::Integer {
+                count: u64::from(buckets),
+                zero_count: 0,
+                positive_deltas: (0..buckets).map(|i| i64::from(i == 0)).collect(),
+                negative_deltas: vec![],
+            },
+            positive_spans: vec![crate::model::BucketSpan {
+                offset: 0,
+                length: buckets,
+            }],
+            negative_spans: vec![],
+            reset_hint: crate::model::ResetHint::Unknown,
+            custom_values: vec![],
+        }
+    }
+
+    #[test]
+    fn a_2_0_batch_with_histograms_exemplars_and_metadata_is_split_to_fit_the_cap() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let mut enc = BatchEncoder::default();
+        let mut batch = batch_of(&reg, &mut cache, "m", 20, 300, 20);
+        let help = "h".repeat(500);
+        for i in 0..20 {
+            let r = reg
+                .register(
+                    Labels::from_pairs(&[
+                        ("__name__", "m"),
+                        ("i", &i.to_string()),
+                        ("pad", &"p".repeat(300)),
+                    ])
+                    .unwrap(),
+                )
+                .unwrap();
+            reg.series(r)
+                .unwrap()
+                .set_metadata(Some(std::sync::Arc::new(crate::model::Metadata {
+                    kind: crate::model::MetricType::Histogram,
+                    help: help.clone(),
+                    unit: "seconds".into(),
+                })));
+        }
+        // Every other item a histogram with an exemplar and a start timestamp.
+        let mut extras: Vec<Box<SampleExtra>> = Vec::new();
+        for (n, sample) in batch.iter_mut().enumerate() {
+            if n % 2 == 0 {
+                sample.extra = extras.len() as u32;
+                extras.push(Box::new(SampleExtra {
+                    start_ms: 1,
+                    histogram: Some(histogram(20)),
+                    exemplar: Some(
+                        Exemplar::new(
+                            vec![crate::model::Label::new("trace_id", "abc")],
+                            1.0,
+                            Some(sample.timestamp),
+                        )
+                        .unwrap(),
+                    ),
+                }));
+            }
+        }
+        let view = BatchView {
+            cache: &cache,
+            extras: &extras,
+            max_metadata_text: help.len() + "seconds".len(),
+        };
+        let cap = 8192;
+        for protocol in [ProtobufMessage::V1, ProtobufMessage::V2] {
+            let mut whole = batch.clone();
+            let split = enc
+                .split(&mut whole, &view, protocol, cap)
+                .expect("over the cap");
+            assert!(split.too_large.is_empty());
+            let mut items = 0;
+            for part in &split.parts {
+                enc.encode(part, &view, protocol);
+                assert!(
+                    enc.raw_len() <= cap,
+                    "{protocol:?}: {} > {cap}",
+                    enc.raw_len()
+                );
+                let counts = enc.counts();
+                items += counts.samples + counts.histograms;
+            }
+            assert_eq!(items, 400, "{protocol:?}: every item once");
+        }
+    }
+
     #[test]
     fn a_batch_over_the_cap_is_split_into_parts_that_fit_in_order() {
         let reg = SeriesRegistry::new(Labels::default());
