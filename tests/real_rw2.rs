@@ -419,3 +419,43 @@ fn victoriametrics_1_79_gets_the_samples_as_1_0_after_the_fallback_read_back_exa
     }
     sender.close(Duration::from_secs(10)).unwrap();
 }
+
+/// Prometheus 2.42 accepts 1.0 metadata requests (2xx), which is all it does with them: its
+/// `/api/v1/metadata` shows the metadata of scraped targets only, so remote-written
+/// metadata cannot be read back from it (docs/COMPATIBILITY.md). The sink reads it back
+/// (tests/rw2.rs).
+#[test]
+fn prometheus_2_42_accepts_1_0_metadata_requests() {
+    if skip("real_rw2::prometheus_metadata") {
+        return;
+    }
+    let receiver = RealReceiver::start(Kind::Prometheus);
+    let text = format!(
+        "remote_write:\n  - url: {}\n    metadata_config:\n      send_interval: 200ms\n",
+        receiver.write_url()
+    );
+    let sender = Sender::new(Config::from_text(&text).unwrap()).unwrap();
+    let series = sender
+        .series(Labels::from_pairs(&[("__name__", "rw2_probe_total")]).unwrap())
+        .unwrap();
+    sender
+        .set_metadata(
+            series,
+            promrw::Metadata {
+                kind: promrw::MetricType::Counter,
+                help: "Probe.".into(),
+                unit: String::new(),
+            },
+        )
+        .unwrap();
+    sender.append(series, now_ms(), 1.0).unwrap();
+    sender.flush(Duration::from_secs(10)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sender.stats().endpoints[0].metadata.total == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metadata = sender.stats().endpoints[0].metadata;
+    assert!(metadata.total >= 1, "{metadata:?}");
+    assert_eq!((metadata.failed, metadata.retried), (0, 0), "{metadata:?}");
+    sender.close(Duration::from_secs(10)).unwrap();
+}
