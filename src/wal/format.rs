@@ -1005,4 +1005,265 @@ mod tests {
         other[0] = b'X';
         assert_eq!(check_segment_header(&other), Err(HeaderError::BadMagic));
     }
+
+    fn integer_histogram() -> Histogram {
+        Histogram {
+            schema: -4,
+            zero_threshold: 1e-128,
+            sum: -12.5,
+            counts: HistogramCounts::Integer {
+                count: u64::MAX,
+                zero_count: 3,
+                positive_deltas: vec![5, -3, i64::MIN, i64::MAX, 0],
+                negative_deltas: vec![-1],
+            },
+            positive_spans: vec![
+                BucketSpan {
+                    offset: i32::MIN,
+                    length: 2,
+                },
+                BucketSpan {
+                    offset: 7,
+                    length: u32::MAX,
+                },
+            ],
+            negative_spans: vec![BucketSpan {
+                offset: -3,
+                length: 1,
+            }],
+            reset_hint: ResetHint::Gauge,
+            custom_values: Vec::new(),
+        }
+    }
+
+    fn float_histogram() -> Histogram {
+        Histogram {
+            schema: crate::model::CUSTOM_BUCKETS_SCHEMA,
+            zero_threshold: 0.0,
+            sum: f64::from_bits(f64::NAN.to_bits() | 0x55),
+            counts: HistogramCounts::Float {
+                count: 7.25,
+                zero_count: -0.0,
+                positive_counts: vec![1.5, f64::INFINITY, f64::from_bits(STALE_NAN_BITS)],
+                negative_counts: Vec::new(),
+            },
+            positive_spans: vec![BucketSpan {
+                offset: 0,
+                length: 3,
+            }],
+            negative_spans: Vec::new(),
+            reset_hint: ResetHint::Yes,
+            custom_values: vec![0.1, 0.5, 1e300],
+        }
+    }
+
+    /// Bit-exact comparison of extra parts (NaNs compare unequal with `==`).
+    fn bits(extra: &SampleExtra) -> String {
+        fn f(value: f64) -> String {
+            format!("{:#x}", value.to_bits())
+        }
+        let histogram = extra.histogram.as_ref().map(|h| {
+            let counts = match &h.counts {
+                HistogramCounts::Integer {
+                    count,
+                    zero_count,
+                    positive_deltas,
+                    negative_deltas,
+                } => format!("int {count} {zero_count} {positive_deltas:?} {negative_deltas:?}"),
+                HistogramCounts::Float {
+                    count,
+                    zero_count,
+                    positive_counts,
+                    negative_counts,
+                } => format!(
+                    "float {} {} {:?} {:?}",
+                    f(*count),
+                    f(*zero_count),
+                    positive_counts.iter().map(|v| f(*v)).collect::<Vec<_>>(),
+                    negative_counts.iter().map(|v| f(*v)).collect::<Vec<_>>()
+                ),
+            };
+            format!(
+                "{} {} {} {counts} {:?} {:?} {:?} {:?}",
+                h.schema,
+                f(h.zero_threshold),
+                f(h.sum),
+                h.positive_spans,
+                h.negative_spans,
+                h.reset_hint,
+                h.custom_values.iter().map(|v| f(*v)).collect::<Vec<_>>()
+            )
+        });
+        let exemplar = extra
+            .exemplar
+            .as_ref()
+            .map(|e| format!("{:?} {} {:?}", e.labels(), f(e.value), e.timestamp_ms));
+        format!("{} {histogram:?} {exemplar:?}", extra.start_ms)
+    }
+
+    fn extended_entries() -> Vec<(WalSample, SampleExtra)> {
+        let exemplar = |labels: Vec<Label>, ts| Exemplar::new(labels, 0.25, ts).unwrap();
+        let sample = |id, timestamp, value_bits| WalSample {
+            id,
+            timestamp,
+            value_bits,
+        };
+        vec![
+            // A float with a start timestamp only.
+            (
+                sample(3, 1_700_000_000_000, STALE_NAN_BITS),
+                SampleExtra {
+                    start_ms: 1_600_000_000_000,
+                    ..SampleExtra::default()
+                },
+            ),
+            // A float with an exemplar without labels or timestamp, and a negative start.
+            (
+                sample(70_000, -5, (f64::NAN.to_bits()) | 0x77),
+                SampleExtra {
+                    start_ms: i64::MIN,
+                    histogram: None,
+                    exemplar: Some(exemplar(Vec::new(), None)),
+                },
+            ),
+            // An integer histogram with an exemplar with labels and its own timestamp.
+            (
+                sample(0, i64::MAX, 0),
+                SampleExtra {
+                    start_ms: 0,
+                    histogram: Some(integer_histogram()),
+                    exemplar: Some(exemplar(
+                        vec![Label::new("trace_id", "abc"), Label::new("span", "dé")],
+                        Some(i64::MIN),
+                    )),
+                },
+            ),
+            // A float histogram with custom buckets and a start timestamp.
+            (
+                sample(9, i64::MIN, 0),
+                SampleExtra {
+                    start_ms: 42,
+                    histogram: Some(float_histogram()),
+                    exemplar: None,
+                },
+            ),
+            // A stale histogram.
+            (
+                sample(9, 0, 0),
+                SampleExtra {
+                    histogram: Some(Histogram::stale()),
+                    ..SampleExtra::default()
+                },
+            ),
+        ]
+    }
+
+    fn extended_payload(entries: &[(WalSample, SampleExtra)]) -> Vec<u8> {
+        let mut encoder = ExtendedEncoder::default();
+        for (sample, extra) in entries {
+            encoder.push(*sample, extra);
+            assert!(encoder.body_len() < extended_entry_bound(extra) * encoder.len() as usize);
+        }
+        assert_eq!(encoder.len(), entries.len() as u64);
+        let mut payload = Vec::new();
+        encoder.finish_into(&mut payload);
+        assert!(encoder.is_empty());
+        payload
+    }
+
+    #[test]
+    fn extended_entries_round_trip_every_field_bit_for_bit() {
+        let written = extended_entries();
+        let payload = extended_payload(&written);
+        assert_eq!(payload[0], RECORD_EXTENDED);
+        let Decoded::Extended(entries) = decode_record_checked(&payload).unwrap() else {
+            panic!("not an extended record");
+        };
+        assert_eq!(entries.declared(), written.len() as u64);
+        let read: Vec<(WalSample, SampleExtra)> = entries.map(Result::unwrap).collect();
+        assert_eq!(read.len(), written.len());
+        for ((sample, extra), (want_sample, want_extra)) in read.iter().zip(&written) {
+            assert_eq!(sample, want_sample);
+            assert_eq!(bits(extra), bits(want_extra));
+        }
+        assert!(read[4].1.histogram.as_ref().unwrap().is_stale());
+    }
+
+    #[test]
+    fn metadata_records_round_trip() {
+        for (kind, help, unit) in [
+            (MetricType::Counter, "Requests served, in total.", "requests"),
+            (MetricType::StateSet, "", ""),
+            (MetricType::Unknown, "ünïcode help", "seconds"),
+        ] {
+            let metadata = Metadata {
+                kind,
+                help: help.to_string(),
+                unit: unit.to_string(),
+            };
+            let mut payload = Vec::new();
+            encode_metadata(&mut payload, 123_456, &metadata);
+            let bytes = framed(&payload);
+            let Frame::Record { payload, .. } = read_frame(&bytes) else {
+                panic!("frame does not read back");
+            };
+            assert_eq!(
+                decode_record_checked(payload).unwrap(),
+                Decoded::Metadata {
+                    id: 123_456,
+                    metadata
+                }
+            );
+        }
+        // An unknown metric type, a truncated body or a trailing byte do not decode.
+        assert!(decode_record(&[RECORD_METADATA, 1, 8, 0, 0]).is_err());
+        assert!(decode_record(&[RECORD_METADATA, 1, 1, 5, b'a']).is_err());
+        assert!(decode_record(&[RECORD_METADATA, 1, 1, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn damaged_extended_records_are_caught_by_the_crc_and_the_decoder() {
+        let payload = extended_payload(&extended_entries());
+        let bytes = framed(&payload);
+        for cut in 0..bytes.len() {
+            assert_eq!(read_frame(&bytes[..cut]), Frame::Truncated, "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x10;
+            assert!(
+                !matches!(read_frame(&damaged), Frame::Record { .. }),
+                "flip in byte {i} read as a record"
+            );
+        }
+        // A body cut short (with a frame whose CRC matches, as a buggy build would write),
+        // or with a byte too many, or with unknown flags, does not decode.
+        for cut in 1..payload.len() {
+            assert!(
+                decode_record_checked(&payload[..cut]).is_err(),
+                "body cut at {cut} decodes"
+            );
+        }
+        let mut trailing = payload.clone();
+        trailing.push(0);
+        assert!(decode_record_checked(&trailing).is_err());
+        // [type, count 1, id 1, ts 0, flags with an unknown bit, value bits]
+        let mut unknown_flag = vec![RECORD_EXTENDED, 1, 1, 0, 0x20];
+        unknown_flag.extend_from_slice(&[0; 8]);
+        assert!(decode_record_checked(&unknown_flag).is_err());
+        let mut plain = vec![RECORD_EXTENDED, 1, 1, 0, 0];
+        plain.extend_from_slice(&1.5f64.to_bits().to_le_bytes());
+        assert!(decode_record_checked(&plain).is_ok());
+        // A count the bytes cannot hold is refused before anything is allocated.
+        assert!(decode_record(&[RECORD_EXTENDED, 0xff, 0xff, 0x7f, 0]).is_err());
+    }
+
+    #[test]
+    fn record_types_known_to_this_build() {
+        for kind in [RECORD_SERIES, RECORD_SAMPLES, RECORD_EXTENDED, RECORD_METADATA] {
+            assert!(is_known_record_type(kind));
+        }
+        assert!(!is_known_record_type(0));
+        assert!(!is_known_record_type(5));
+    }
 }
