@@ -507,7 +507,8 @@ impl Feeder {
                     };
                     let announce = (!entry.announced).then(|| entry.series.clone());
                     let extra = item.extra();
-                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value, extra) {
+                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value, extra)
+                    {
                         Ok(queued) => {
                             entry.announced = true;
                             len = queued;

@@ -361,7 +361,6 @@ impl Iterator for SamplesIter<'_> {
     }
 }
 
-
 /// Flag of an extended entry: a histogram (no float value is written).
 const EXT_HISTOGRAM: u8 = 0x01;
 /// Flag of an extended entry: a start timestamp follows.
@@ -706,9 +705,8 @@ impl ExtendedIter<'_> {
             } else {
                 None
             };
-            extra.exemplar = Some(
-                Exemplar::new(labels, value, own).map_err(|_| BodyError("exemplar labels"))?,
-            );
+            extra.exemplar =
+                Some(Exemplar::new(labels, value, own).map_err(|_| BodyError("exemplar labels"))?);
         }
         Ok((
             WalSample {
@@ -888,7 +886,8 @@ mod tests {
             panic!("frame does not read back");
         };
         assert_eq!(frame_len, bytes.len());
-        let Decoded::Record(Record::Series { id, labels: read }) = decode_record_checked(payload).unwrap()
+        let Decoded::Record(Record::Series { id, labels: read }) =
+            decode_record_checked(payload).unwrap()
         else {
             panic!("not a series record");
         };
@@ -1192,7 +1191,11 @@ mod tests {
     #[test]
     fn metadata_records_round_trip() {
         for (kind, help, unit) in [
-            (MetricType::Counter, "Requests served, in total.", "requests"),
+            (
+                MetricType::Counter,
+                "Requests served, in total.",
+                "requests",
+            ),
             (MetricType::StateSet, "", ""),
             (MetricType::Unknown, "ünïcode help", "seconds"),
         ] {
@@ -1260,7 +1263,12 @@ mod tests {
 
     #[test]
     fn record_types_known_to_this_build() {
-        for kind in [RECORD_SERIES, RECORD_SAMPLES, RECORD_EXTENDED, RECORD_METADATA] {
+        for kind in [
+            RECORD_SERIES,
+            RECORD_SAMPLES,
+            RECORD_EXTENDED,
+            RECORD_METADATA,
+        ] {
             assert!(is_known_record_type(kind));
         }
         assert!(!is_known_record_type(0));

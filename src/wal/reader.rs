@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::cursor::Position;
 use super::format::{Decoded, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, Record, SEGMENT_HEADER_LEN};
 use super::segment::{good_record_at, list_segments, segment_path, unknown_record_at};
-use crate::model::{Metadata, SampleExtra};
 use super::tail::Tail;
+use crate::model::{Metadata, SampleExtra};
 
 /// Bytes read from a segment at a time (at least one whole frame of the largest size).
 const WINDOW: usize = 4 << 20;

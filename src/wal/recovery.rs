@@ -110,13 +110,23 @@ pub fn recover(wal_dir: &Path) -> Result<Recovered, String> {
             Decoded::Record(Record::Samples(samples)) => {
                 sample_records.push((offset, samples.declared()));
                 for sample in samples.clone().flatten() {
-                    note(&series, &mut defined, (sample.id, sample.timestamp), &mut orphans);
+                    note(
+                        &series,
+                        &mut defined,
+                        (sample.id, sample.timestamp),
+                        &mut orphans,
+                    );
                 }
             }
             Decoded::Extended(entries) => {
                 sample_records.push((offset, entries.declared()));
                 for (sample, _) in entries.clone().flatten() {
-                    note(&series, &mut defined, (sample.id, sample.timestamp), &mut orphans);
+                    note(
+                        &series,
+                        &mut defined,
+                        (sample.id, sample.timestamp),
+                        &mut orphans,
+                    );
                 }
             }
             Decoded::Metadata { .. } => {}

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::format::{
     Decoded, FRAME_HEADER_LEN, Frame, HeaderError, Record, SEGMENT_HEADER_LEN,
-    check_segment_header, decode_record_checked, is_known_record_type, read_frame,
-    segment_header,
+    check_segment_header, decode_record_checked, is_known_record_type, read_frame, segment_header,
 };
 
 /// The file name of segment `number`: 16 lowercase hex digits.

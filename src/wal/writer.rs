@@ -19,9 +19,9 @@ use super::format::{
 };
 use super::recovery::SegmentInfo;
 use super::segment::{SegmentWriter, good_record_at, scan_segment_all, segment_path, sync_dir};
-use crate::model::{Metadata, SampleExtra};
 use super::tail::{DEFAULT_TAIL_BYTES, Tail};
 use crate::log::{LogLevel, Logger};
+use crate::model::{Metadata, SampleExtra};
 use crate::wire::rw1::{encode_label_pairs, label_pairs};
 
 /// When the log's data reaches the disk.
@@ -1272,9 +1272,7 @@ impl UnsyncedWrites {
     /// Notes that slot `id` now names another series; `before` were its labels, `metadata`
     /// its metadata.
     fn slot_reused(&mut self, id: u32, before: Arc<[u8]>, metadata: Option<Arc<Metadata>>) {
-        self.labels_at_sync
-            .entry(id)
-            .or_insert((before, metadata));
+        self.labels_at_sync.entry(id).or_insert((before, metadata));
     }
 
     /// Everything kept is fsync'd: forgets it, keeping the buffers for reuse.
