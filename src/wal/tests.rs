@@ -731,7 +731,11 @@ mod extended {
         let ts = 1_700_000_000_000 + i64::from(round) * 1000;
         match id % 3 {
             0 => Some(SampleExtra {
-                start_ms: if round % 2 == 0 { ts - 60_000 } else { 0 },
+                start_ms: if round.is_multiple_of(2) {
+                    ts - 60_000
+                } else {
+                    0
+                },
                 histogram: Some(Histogram {
                     schema: 3,
                     zero_threshold: 0.001,
@@ -750,7 +754,7 @@ mod extended {
                     reset_hint: crate::model::ResetHint::No,
                     custom_values: Vec::new(),
                 }),
-                exemplar: (round % 5 == 0).then(|| {
+                exemplar: round.is_multiple_of(5).then(|| {
                     Exemplar::new(vec![Label::new("trace_id", format!("t{round}"))], 1.0, None)
                         .unwrap()
                 }),
@@ -796,7 +800,7 @@ mod extended {
                         labels: labels(id),
                     })
                     .unwrap();
-                if id % 2 == 0 {
+                if id.is_multiple_of(2) {
                     append
                         .push(Entry::Metadata {
                             id,
@@ -920,7 +924,7 @@ mod extended {
                     defined.contains(&id),
                     "segment {number}: series {id} undefined"
                 );
-                if id % 2 == 0 && checked.insert(id) {
+                if id.is_multiple_of(2) && checked.insert(id) {
                     assert!(md.contains(&id), "segment {number}: no metadata for {id}");
                 }
             };
