@@ -1400,13 +1400,130 @@ impl<'s> Rebuild<'s> {
                 let Some((labels, _)) = self.current(*id) else {
                     return;
                 };
-                self.state
-                    .insert(*id, (labels, Some(Arc::clone(&metadata))));
+                // The series' entries as of before this record, then the new metadata.
                 if emit && self.give(*id) {
-                    self.entries.push(Entry::Metadata { id: *id, metadata });
+                    self.entries.push(Entry::Metadata {
+                        id: *id,
+                        metadata: Arc::clone(&metadata),
+                    });
                 }
+                self.state.insert(*id, (labels, Some(metadata)));
             }
             Decoded::Record(Record::Samples(_)) | Decoded::Extended(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Exemplar, MetricType};
+
+    fn labels(name: &str) -> Arc<[u8]> {
+        crate::wire::rw1::encode_label_pairs([("__name__", name)].into_iter()).into()
+    }
+
+    fn frame(out: &mut Vec<u8>, payload: &[u8]) {
+        write_frame(out, payload);
+    }
+
+    /// What the rewrite after an fsync error gets from the kept buffers: every item with the
+    /// labels and metadata its series had when it was written, extended items whole.
+    #[test]
+    fn the_rewrite_rebuilds_extended_items_and_metadata_with_the_labels_of_their_time() {
+        let metadata = Arc::new(Metadata {
+            kind: MetricType::Counter,
+            help: "h".to_string(),
+            unit: "u".to_string(),
+        });
+        let extra = SampleExtra {
+            start_ms: 5,
+            histogram: None,
+            exemplar: Some(Exemplar::new(Vec::new(), 1.0, None).unwrap()),
+        };
+        let sample = |timestamp| WalSample {
+            id: 1,
+            timestamp,
+            value_bits: 7,
+        };
+        let mut buffer = Vec::new();
+        let mut payload = Vec::new();
+        encode_series(&mut payload, 1, label_pairs(&labels("a")));
+        frame(&mut buffer, &payload);
+        payload.clear();
+        encode_metadata(&mut payload, 1, &metadata);
+        frame(&mut buffer, &payload);
+        let mut extended = ExtendedEncoder::default();
+        extended.push(sample(10), &extra);
+        payload.clear();
+        extended.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let mut samples = SamplesEncoder::default();
+        samples.push(sample(11));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        // The slot reused by another series, without metadata.
+        payload.clear();
+        encode_series(&mut payload, 1, label_pairs(&labels("b")));
+        frame(&mut buffer, &payload);
+        samples.push(sample(12));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let kept = UnsyncedWrites {
+            buffers: vec![buffer],
+            ..UnsyncedWrites::default()
+        };
+        let entries = kept.entries(&FxHashMap::default());
+        let want = vec![
+            Entry::Series {
+                id: 1,
+                labels: labels("a"),
+            },
+            Entry::Metadata {
+                id: 1,
+                metadata: metadata.clone(),
+            },
+            Entry::Extended(Box::new((sample(10), extra))),
+            Entry::Sample(sample(11)),
+            Entry::Series {
+                id: 1,
+                labels: labels("b"),
+            },
+            Entry::Sample(sample(12)),
+        ];
+        assert_eq!(format!("{entries:?}"), format!("{want:?}"));
+
+        // A series whose Series record is in the synced part: its labels and metadata come
+        // from the writer's table.
+        let mut buffer = Vec::new();
+        samples.push(sample(13));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let kept = UnsyncedWrites {
+            buffers: vec![buffer],
+            ..UnsyncedWrites::default()
+        };
+        let mut table = FxHashMap::default();
+        table.insert(
+            1,
+            LoggedSeries {
+                labels: labels("c"),
+                written_in: Some(1),
+                metadata: Some(metadata.clone()),
+            },
+        );
+        let entries = kept.entries(&table);
+        let want = vec![
+            Entry::Series {
+                id: 1,
+                labels: labels("c"),
+            },
+            Entry::Metadata { id: 1, metadata },
+            Entry::Sample(sample(13)),
+        ];
+        assert_eq!(format!("{entries:?}"), format!("{want:?}"));
     }
 }
