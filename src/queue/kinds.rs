@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::EndpointContext;
+use super::batch::EncodedCounts;
 use crate::config::ProtobufMessage;
 use crate::log::LogLevel;
 use crate::metrics::{DropReason, ExtraDropReason};
@@ -61,7 +62,7 @@ impl EndpointContext {
                     .exemplars
                     .add_dropped(ExtraDropReason::NativeHistogramsDisabled, 1);
             }
-            self.log_disabled_kind("native histograms are dropped: the endpoint has neither send_native_histograms: true nor protobuf_message: io.prometheus.write.v2.Request");
+            self.log_disabled_kind(&self.disabled_histograms_logged, "native histograms are dropped: the endpoint has neither send_native_histograms: true nor protobuf_message: io.prometheus.write.v2.Request");
             return Admitted::Dropped;
         }
         if extra.exemplar.is_some() && !self.config.send_exemplars {
@@ -69,6 +70,7 @@ impl EndpointContext {
                 .exemplars
                 .add_dropped(ExtraDropReason::ExemplarsDisabled, 1);
             self.log_disabled_kind(
+                &self.disabled_exemplars_logged,
                 "exemplars are dropped (their samples are sent): the endpoint does not have send_exemplars: true",
             );
             let mut kept = extra.clone();
@@ -117,9 +119,41 @@ impl EndpointContext {
         }
     }
 
-    /// Logs, the first time only, that the endpoint drops a kind it is not configured for.
-    fn log_disabled_kind(&self, what: &str) {
-        if !self.disabled_kind_logged.swap(true, Ordering::Relaxed) {
+    /// Logs, the first time only, a 2xx whose Written headers say less was written than sent
+    /// (the rest is counted as failed).
+    pub fn log_partial_write(&self, sent: &EncodedCounts, lost: &EncodedCounts) {
+        if !self.partial_write_logged.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                format!(
+                    "{}: the receiver answered 2xx but wrote only part of a request: {} of {} samples, {} of {} histograms, {} of {} exemplars not written (counted as failed; further partial writes are counted, not logged)",
+                    self.describe(),
+                    lost.samples,
+                    sent.samples,
+                    lost.histograms,
+                    sent.histograms,
+                    lost.exemplars,
+                    sent.exemplars
+                )
+            });
+        }
+    }
+
+    /// Logs, the first time only, histograms with custom buckets left out of 1.0 requests.
+    pub fn log_nhcb_skipped(&self, n: u64) {
+        if !self.nhcb_logged.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                format!(
+                    "{}: {n} histograms with custom buckets (schema -53) dropped: Remote Write 1.0 cannot carry them (counted in prometheus_remote_storage_histograms_dropped_total{{reason=\"nhcb_in_rw1_not_supported\"}}; logged once)",
+                    self.describe()
+                )
+            });
+        }
+    }
+
+    /// Logs, the first time only (per kind, as `logged` records), that the endpoint drops a
+    /// kind it is not configured for.
+    fn log_disabled_kind(&self, logged: &std::sync::atomic::AtomicBool, what: &str) {
+        if !logged.swap(true, Ordering::Relaxed) {
             self.logger.log(LogLevel::Warn, || {
                 format!(
                     "{}: {what} (counted in prometheus_remote_storage_{{histograms,exemplars}}_dropped_total; logged once)",
