@@ -2,8 +2,9 @@
 //! process appends them to a WAL-mode sender whose receiver is down, syncs, and is killed with
 //! SIGKILL; the log then holds every synced item bit for bit (read back with the log's own
 //! reader, as a restarted sender's feeder reads it), and a new sender on the same directory
-//! replays all of them and finishes each one. An end-to-end read-back through the receiver
-//! waits for the wire encoders (see the last test's comment).
+//! replays all of them and finishes each one: to a 1.0 endpoint without histograms and
+//! exemplars (floats delivered, the rest dropped and counted by kind), and to a 2.0 endpoint,
+//! read back exactly from the validating receiver.
 
 mod common;
 
@@ -28,14 +29,18 @@ const T0_VAR: &str = "PROMRW_WAL_EXTENDED_T0";
 /// Items per series.
 const ROUNDS: i64 = 200;
 
-/// A WAL-mode sender for `url`, its log in `dir`. (`send_native_histograms` and
-/// `send_exemplars` are refused until the encoders land: this endpoint drops the histograms
-/// and exemplars it reads from the log, counted, and sends the floats with their start
-/// timestamps.)
+/// A WAL-mode sender for `url`, its log in `dir`. Its endpoint is Remote Write 1.0 without
+/// `send_native_histograms` and `send_exemplars`: it drops the histograms and exemplars it
+/// reads from the log, counted, and sends the floats.
 fn wal_sender(url: &str, dir: &Path) -> Sender {
+    wal_sender_with(url, dir, "")
+}
+
+/// [`wal_sender`] with `extra` endpoint lines (4 spaces).
+fn wal_sender_with(url: &str, dir: &Path, extra: &str) -> Sender {
     let text = format!(
         "{}promrw:\n  wal:\n    dir: {}\n",
-        yaml(url, "      max_samples_per_send: 100\n", ""),
+        yaml(url, "      max_samples_per_send: 100\n", extra),
         dir.display()
     );
     Sender::new(Config::from_text(&text).expect("valid config")).expect("sender starts")
@@ -317,7 +322,7 @@ fn extended_items_and_metadata_survive_sigkill_and_are_replayed_by_the_next_send
     }
 
     // A new sender on the same directory replays every item and finishes each one exactly
-    // once: the floats are delivered, the histograms and exemplars this endpoint is not
+    // once: the floats are delivered, the histograms and exemplars this 1.0 endpoint is not
     // configured for are dropped and counted by kind, and nothing is left behind.
     let receiver = FaultReceiver::start();
     let sender = wal_sender(&receiver.url(), dir.path());
@@ -364,8 +369,99 @@ fn extended_items_and_metadata_survive_sigkill_and_are_replayed_by_the_next_send
     let sender = wal_sender(&receiver.url(), dir.path());
     assert_eq!(sender.stats().endpoints[0].wal_samples_replayed, 0);
     sender.close(Duration::from_secs(10)).unwrap();
-    // End to end through the receiver (histograms, exemplars, start timestamps and metadata
-    // as received) needs the wire encoders, which are not on this branch yet: once they
-    // are, assert here with `receiver.store().histograms(..)`, `exemplars(..)` and
-    // `metadata(..)`.
+}
+
+/// End to end: what a SIGKILLed sender synced is replayed by the next one to a Remote Write
+/// 2.0 endpoint and read back from the validating receiver exactly: floats with their start
+/// timestamps, integer and float (custom-bucket) histograms, exemplars and metadata.
+#[test]
+fn extended_items_and_metadata_logged_before_sigkill_reach_a_2_0_receiver_exactly() {
+    use promrw_tools::receiver::decode_v2::histogram_from_proto;
+    use promrw_tools::receiver::server::validating_handler;
+    use promrw_tools::receiver::{ProtocolMode, Receiver, ReceiverOptions, SampleStore};
+
+    let dir = TempDir::new("wal-extended-e2e");
+    let t0 = now_ms() - 10_000;
+    let synced = run_and_kill_child(dir.path(), t0);
+    let receiver = Receiver::start_with(
+        "127.0.0.1:0",
+        2,
+        std::sync::Arc::new(SampleStore::new(true)),
+        validating_handler(),
+        None,
+        ReceiverOptions {
+            protocol: ProtocolMode::Both,
+        },
+    )
+    .expect("start receiver");
+    let sender = wal_sender_with(
+        &receiver.url(),
+        dir.path(),
+        "    protobuf_message: io.prometheus.write.v2.Request\n    send_exemplars: true\n",
+    );
+    assert_eq!(
+        sender.stats().endpoints[0].wal_samples_replayed,
+        synced as u64
+    );
+    sender.flush(Duration::from_secs(30)).unwrap();
+    let store = receiver.store();
+    let rounds = ROUNDS as u64;
+    for (name, float) in [("ext_int_hist", false), ("ext_float_hist", true)] {
+        let got: Vec<(i64, Histogram)> = store
+            .histograms(&[("__name__", name)])
+            .expect("histograms stored")
+            .iter()
+            .map(|(t, h)| (*t, histogram_from_proto(h).expect("valid histogram")))
+            .collect();
+        let want: Vec<(i64, Histogram)> = (0..ROUNDS)
+            .map(|round| (t0 + round, histogram(round, float)))
+            .collect();
+        assert_eq!(got, want, "{name}");
+        let metadata_got = store
+            .metadata(&[("__name__", name)])
+            .expect("metadata sent with the series");
+        assert_eq!(
+            (
+                metadata_got.metric_type,
+                metadata_got.help.clone(),
+                metadata_got.unit.clone()
+            ),
+            (3, format!("help of {name}"), "seconds".to_string())
+        );
+    }
+    for (name, sign) in [("ext_counter_total", 1.0), ("ext_plain", -1.0)] {
+        let stored = store.samples(&[("__name__", name)]).unwrap();
+        let want: Vec<(i64, u64)> = (0..ROUNDS)
+            .map(|round| (t0 + round, (sign * round as f64).to_bits()))
+            .collect();
+        assert_eq!(stored, want, "{name}");
+    }
+    for name in ["ext_int_hist", "ext_counter_total"] {
+        let mut got: Vec<(String, u64, i64)> = store
+            .exemplars(&[("__name__", name)])
+            .expect("exemplars stored")
+            .into_iter()
+            .map(|e| (e.labels[0].1.clone(), e.value_bits, e.timestamp))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, u64, i64)> = (0..ROUNDS)
+            .map(|round| {
+                (
+                    format!("{round:08x}"),
+                    (round as f64).to_bits(),
+                    t0 + round - 1,
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{name}");
+    }
+    let totals = store.totals();
+    assert_eq!(totals.duplicates + totals.histogram_duplicates, 0);
+    let stats = sender.stats();
+    let endpoint = &stats.endpoints[0];
+    assert_eq!(endpoint.samples_acked, 2 * rounds);
+    assert_eq!(endpoint.histograms.acked, 2 * rounds);
+    assert_eq!(endpoint.exemplars.acked, 2 * rounds);
+    sender.close(Duration::from_secs(10)).unwrap();
 }
