@@ -628,8 +628,11 @@ impl Sender {
             durable.log_metadata(&slot, &metadata)?;
         }
         registered.set_metadata(Some(metadata.clone()));
-        for endpoint in &self.endpoints {
-            endpoint.note_metadata(&registered, &metadata);
+        if self.durable.is_none() {
+            // In WAL mode the feeders note it when they read the record back, in log order.
+            for endpoint in &self.endpoints {
+                endpoint.note_metadata(&registered, &metadata);
+            }
         }
         Ok(())
     }
