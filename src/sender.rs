@@ -203,18 +203,7 @@ impl Sender {
 
     /// Appends one sample. The timestamp must be later than the series' last accepted one.
     pub fn append(&self, series: SeriesRef, timestamp_ms: i64, value: f64) -> Result<()> {
-        if self.closed.load(Ordering::Relaxed) || crate::fork::current() != self.fork_epoch {
-            return Err(self.refuse_closed_or_forked(1));
-        }
-        self.append_checked(
-            &mut AppendLocks::default(),
-            series,
-            timestamp_ms,
-            value,
-            None,
-        )?;
-        self.metrics.appended.add(1);
-        Ok(())
+        self.append_extra(series, timestamp_ms, value, None)
     }
 
     /// Checks a sample against its series and offers it to every endpoint, holding the
@@ -638,6 +627,7 @@ impl Sender {
     }
 
     /// An append with an extra part (none: a plain sample).
+    #[inline(always)]
     fn append_extra(
         &self,
         series: SeriesRef,
