@@ -99,7 +99,7 @@ pub struct promrw_exemplar {
 /// `*_deltas` arrays (each bucket the delta from the previous one, the first absolute), and
 /// requires the `*_counts` arrays to be empty; `PROMRW_HISTOGRAM_FLOAT` reads `count_float`,
 /// `zero_count_float` and the `*_counts` arrays (absolute counts), and requires the `*_deltas`
-/// arrays to be empty. The fields of the other kind are ignored.
+/// arrays to be empty. The count fields of the other kind are ignored.
 ///
 /// Versioning: the caller sets `struct_size` to `sizeof(promrw_histogram)`. This is the first
 /// version; a later one appends fields and still accepts this version's size.
