@@ -120,6 +120,7 @@ def params(text: str) -> List[str]:
 
 BASE = {
     "void": None,
+    "int32_t": ctypes.c_int32,
     "uint32_t": ctypes.c_uint32,
     "uint64_t": ctypes.c_uint64,
     "int64_t": ctypes.c_int64,
