@@ -109,11 +109,17 @@ impl Sender {
             .unwrap_or_default();
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let max_request_bytes = config.max_request_bytes;
-        let wal_mode = config.wal.is_some();
+        let wal_dir = config.wal.as_ref().map(|wal| wal.dir.clone());
         let endpoint_configs = config.endpoints.clone();
         for (index, endpoint) in config.endpoints.into_iter().enumerate() {
-            match EndpointQueue::start(endpoint, logger.clone(), index, max_request_bytes, wal_mode)
-            {
+            let started = EndpointQueue::start(
+                endpoint,
+                logger.clone(),
+                index,
+                max_request_bytes,
+                wal_dir.as_deref(),
+            );
+            match started {
                 Ok(queue) => endpoints.push(queue),
                 Err(e) => {
                     for started in &endpoints {

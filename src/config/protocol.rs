@@ -30,6 +30,31 @@ impl ProtobufMessage {
             ProtobufMessage::V2 => "io.prometheus.write.v2.Request",
         }
     }
+
+    /// The requests' `Content-Type`, as Prometheus sends it (1.0's is the one 1.x receivers
+    /// know).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ProtobufMessage::V1 => "application/x-protobuf",
+            ProtobufMessage::V2 => "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        }
+    }
+
+    /// The requests' `X-Prometheus-Remote-Write-Version`.
+    pub fn version_header(self) -> &'static str {
+        match self {
+            ProtobufMessage::V1 => "0.1.0",
+            ProtobufMessage::V2 => "2.0.0",
+        }
+    }
+
+    /// The protocol's version as the `promrw_remote_write_protocol` metric labels it.
+    pub fn version(self) -> &'static str {
+        match self {
+            ProtobufMessage::V1 => "1.0",
+            ProtobufMessage::V2 => "2.0",
+        }
+    }
 }
 
 /// `metadata_config`: sending metric metadata (type, help, unit) with Remote Write 1.0.

@@ -563,24 +563,6 @@ pub(crate) fn refuse_unsupported(config: &Config) -> Result<()> {
                 "is not supported: Google Cloud does not accept remote write (Prometheus reserves the key)",
             ));
         }
-        if e.protobuf_message == super::ProtobufMessage::V2 {
-            return not_yet(
-                "protobuf_message",
-                "io.prometheus.write.v2.Request (Remote Write 2.0)",
-            );
-        }
-        if e.send_exemplars {
-            return not_yet("send_exemplars", "sending exemplars");
-        }
-        if e.send_native_histograms {
-            return not_yet("send_native_histograms", "sending native histograms");
-        }
-        if e.metadata_config.as_ref().is_some_and(|m| m.send) {
-            return Err(invalid(
-                &format!("{field}.metadata_config.send"),
-                "sending metadata is not supported yet: set send: false or leave metadata_config out",
-            ));
-        }
         if e.enable_http2 {
             return Err(invalid(
                 &format!("{field}.enable_http2"),

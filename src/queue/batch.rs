@@ -1,12 +1,90 @@
-//! Turning a batch of queued samples into a compressed RW 1.0 request body: samples of one
-//! series share one `TimeSeries`, in the order they were queued.
+//! Turning a batch of queued items into a compressed Remote Write request body, 1.0 or 2.0:
+//! the items of one series share one `TimeSeries` (two in 2.0 when it has samples and
+//! histograms), in the order they were queued.
 //!
 //! A batch whose body would exceed `promrw.max_request_bytes` is split first
 //! ([`BatchEncoder::split`]) into parts sent one after the other; the buffers are reused from
 //! request to request and shrunk when a spike left them far larger than recent requests need.
 
-use super::series_cache::{BatchSample, SeriesCache};
+use super::series_cache::{BatchSample, NO_EXTRA, SeriesCache};
+use crate::config::ProtobufMessage;
+use crate::model::{Exemplar, Histogram, SampleExtra};
+use crate::wire::rw2::{Rw2Encoder, Rw2Exemplar, Rw2Histogram, Rw2Sample};
 use crate::wire::{rw1, snappy_compress};
+
+/// A batch's series and the extra parts of its items.
+#[derive(Clone, Copy)]
+pub struct BatchView<'a> {
+    /// The shard's series cache, which resolved the batch.
+    pub cache: &'a SeriesCache,
+    /// The extra parts of the batch's items, indexed by [`BatchSample::extra`].
+    pub extras: &'a [Box<SampleExtra>],
+    /// The longest help and unit text of any metadata the endpoint was given (for bounding
+    /// 2.0 bodies).
+    pub max_metadata_text: usize,
+}
+
+impl<'a> BatchView<'a> {
+    /// A view of a batch without extras (tests, plain batches).
+    pub fn plain(cache: &'a SeriesCache) -> BatchView<'a> {
+        BatchView {
+            cache,
+            extras: &[],
+            max_metadata_text: 0,
+        }
+    }
+
+    /// The extra part of `sample`, if any.
+    pub fn extra(&self, sample: &BatchSample) -> Option<&'a SampleExtra> {
+        if sample.extra == NO_EXTRA {
+            None
+        } else {
+            Some(&self.extras[sample.extra as usize])
+        }
+    }
+}
+
+/// What one encoded body carries, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodedCounts {
+    /// Float samples.
+    pub samples: u64,
+    /// Native histograms.
+    pub histograms: u64,
+    /// Exemplars.
+    pub exemplars: u64,
+    /// Histograms with custom buckets left out of a 1.0 body (1.0 cannot carry them).
+    pub nhcb_skipped: u64,
+}
+
+/// Upper bound of the bytes a 2.0 body adds per series beyond 1.0's label bytes: refs up to
+/// 4 bytes longer per label than 1.0's keys (a label is at least 8 bytes, so half the label
+/// bytes more), the packed field's and the metadata's keys and lengths.
+fn v2_series_bound(labels_len: u64, metadata_text: u64) -> u64 {
+    labels_len
+        .saturating_add(labels_len / 2)
+        .saturating_add(32)
+        .saturating_add(metadata_text)
+}
+
+/// Upper bound of the bytes one item adds to a body, either protocol.
+fn item_bound(sample: &BatchSample, extra: Option<&SampleExtra>) -> u64 {
+    let Some(extra) = extra else {
+        return rw1::MAX_SAMPLE_ENTRY_LEN;
+    };
+    let mut len = match &extra.histogram {
+        Some(histogram) => {
+            (rw1::histogram_fields_len(histogram, sample.timestamp) as u64).saturating_add(24)
+        }
+        None => rw1::MAX_SAMPLE_ENTRY_LEN,
+    };
+    len = len.saturating_add(12);
+    if let Some(exemplar) = &extra.exemplar {
+        let ts = exemplar.timestamp_ms.unwrap_or(sample.timestamp);
+        len = len.saturating_add(rw1::exemplar_entry_len(exemplar, ts).saturating_mul(2));
+    }
+    len
+}
 
 /// Requests per window of the buffers' high-water mark: the mark is the largest body of the
 /// current and the previous window (the last 16 to 32 requests).
@@ -18,6 +96,12 @@ const SHRINK_FLOOR: usize = 1 << 20;
 pub struct BatchEncoder {
     order: Vec<(u32, u32)>,
     raw: Vec<u8>,
+    /// The 2.0 request encoder (its own buffers).
+    rw2: Rw2Encoder,
+    /// Length of the last uncompressed body, either protocol.
+    raw_len: usize,
+    /// What the last body carries.
+    counts: EncodedCounts,
     compressed: Vec<u8>,
     compressed_len: usize,
     snappy: snap::raw::Encoder,
@@ -34,6 +118,9 @@ impl Default for BatchEncoder {
         BatchEncoder {
             order: Vec::new(),
             raw: Vec::new(),
+            rw2: Rw2Encoder::new(),
+            raw_len: 0,
+            counts: EncodedCounts::default(),
             compressed: Vec::new(),
             compressed_len: 0,
             snappy: snap::raw::Encoder::new(),
@@ -85,27 +172,47 @@ impl BatchEncoder {
     pub(crate) fn split(
         &mut self,
         batch: &mut Vec<BatchSample>,
-        cache: &SeriesCache,
+        view: &BatchView<'_>,
+        protocol: ProtobufMessage,
         max_bytes: usize,
     ) -> Option<Split> {
         let cap = max_bytes as u64;
-        // Every sample as a series of its own, with the longest labels cached: an upper bound
-        // of the body, so the usual batch is not measured series by series.
-        let bound = (cache.max_labels_len() as u64)
-            .saturating_add(rw1::MAX_SERIES_OVERHEAD + rw1::MAX_SAMPLE_ENTRY_LEN)
-            .saturating_mul(batch.len() as u64);
-        if bound <= cap {
-            return None;
+        let cache = view.cache;
+        let v2 = protocol == ProtobufMessage::V2;
+        let plain = view.extras.is_empty();
+        let metadata_text = view.max_metadata_text as u64;
+        // The label bytes of a series as the body's size bound counts them.
+        let series_len = |labels: u64| {
+            if v2 {
+                v2_series_bound(labels, metadata_text)
+            } else {
+                labels
+            }
+        };
+        // The bytes of one item as the bound counts them: exact for a plain 1.0 sample.
+        let item_len = |sample: &BatchSample| match view.extra(sample) {
+            None if !v2 => rw1::sample_entry_len(sample.timestamp),
+            extra => item_bound(sample, extra),
+        };
+        if plain {
+            // Every sample as a series of its own, with the longest labels cached: an upper
+            // bound of the body, so the usual batch is not measured series by series.
+            let bound = series_len(cache.max_labels_len() as u64)
+                .saturating_add(rw1::MAX_SERIES_OVERHEAD + rw1::MAX_SAMPLE_ENTRY_LEN)
+                .saturating_mul(batch.len() as u64);
+            if bound <= cap {
+                return None;
+            }
         }
         self.group(batch);
         let mut total = 0u64;
         let mut start = 0;
         while start < self.order.len() {
             let end = self.run_end(start);
-            let labels = cache.series(self.order[start].0).encoded_labels().len() as u64;
+            let labels = series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
             let samples = self.order[start..end]
                 .iter()
-                .map(|&(_, i)| rw1::sample_entry_len(batch[i as usize].timestamp))
+                .map(|&(_, i)| item_len(&batch[i as usize]))
                 .fold(0, u64::saturating_add);
             total = total.saturating_add(rw1::series_entry_len(labels, samples));
             start = end;
@@ -119,12 +226,12 @@ impl BatchEncoder {
         let mut start = 0;
         while start < self.order.len() {
             let end = self.run_end(start);
-            let labels = cache.series(self.order[start].0).encoded_labels().len() as u64;
+            let labels = series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
             // Bytes of this series' samples in the current part, and of its entry.
             let mut in_part = 0u64;
             for &(_, i) in &self.order[start..end] {
                 let sample = batch[i as usize];
-                let entry = rw1::sample_entry_len(sample.timestamp);
+                let entry = item_len(&sample);
                 loop {
                     let before = if in_part == 0 {
                         0
@@ -166,30 +273,138 @@ impl BatchEncoder {
             .map_or(self.order.len(), |n| start + n)
     }
 
-    /// Encodes and compresses `batch`, whose series are in `cache`; the body stays valid
-    /// until the next call.
-    pub fn encode(&mut self, batch: &[BatchSample], cache: &SeriesCache) -> &[u8] {
+    /// Encodes and compresses `batch` as `protocol`; the body stays valid until the next
+    /// call, and [`BatchEncoder::counts`] says what it carries.
+    pub fn encode(
+        &mut self,
+        batch: &[BatchSample],
+        view: &BatchView<'_>,
+        protocol: ProtobufMessage,
+    ) -> &[u8] {
         self.group(batch);
+        self.counts = EncodedCounts::default();
+        match protocol {
+            ProtobufMessage::V1 => self.encode_v1(batch, view),
+            ProtobufMessage::V2 => self.encode_v2(batch, view),
+        }
+        let raw: &[u8] = match protocol {
+            ProtobufMessage::V1 => &self.raw,
+            ProtobufMessage::V2 => self.rw2.finish(),
+        };
+        self.raw_len = raw.len();
+        self.compressed_len = snappy_compress(&mut self.snappy, raw, &mut self.compressed);
+        self.shrink_after_spike();
+        &self.compressed[..self.compressed_len]
+    }
+
+    /// The 1.0 body of the grouped batch into `raw`.
+    fn encode_v1(&mut self, batch: &[BatchSample], view: &BatchView<'_>) {
         self.raw.clear();
         let mut start = 0;
         while start < self.order.len() {
             let id = self.order[start].0;
             let end = self.run_end(start);
             let run = &self.order[start..end];
-            let series = cache.series(id);
-            rw1::append_series(
-                &mut self.raw,
-                series.encoded_labels(),
-                run.iter().map(|(_, i)| {
+            let series = view.cache.series(id);
+            let plain = view.extras.is_empty()
+                || run.iter().all(|(_, i)| batch[*i as usize].extra == NO_EXTRA);
+            if plain {
+                rw1::append_series(
+                    &mut self.raw,
+                    series.encoded_labels(),
+                    run.iter().map(|(_, i)| {
+                        let sample = &batch[*i as usize];
+                        (sample.timestamp, sample.value)
+                    }),
+                );
+                self.counts.samples += run.len() as u64;
+            } else {
+                let mut samples: Vec<(i64, f64)> = Vec::with_capacity(run.len());
+                let mut exemplars: Vec<(&Exemplar, i64)> = Vec::new();
+                let mut histograms: Vec<(&Histogram, i64)> = Vec::new();
+                for (_, i) in run {
                     let sample = &batch[*i as usize];
-                    (sample.timestamp, sample.value)
-                }),
-            );
+                    let extra = view.extra(sample);
+                    match extra.and_then(|e| e.histogram.as_ref()) {
+                        Some(histogram) => histograms.push((histogram, sample.timestamp)),
+                        None => samples.push((sample.timestamp, sample.value)),
+                    }
+                    if let Some(exemplar) = extra.and_then(|e| e.exemplar.as_ref()) {
+                        let ts = exemplar.timestamp_ms.unwrap_or(sample.timestamp);
+                        exemplars.push((exemplar, ts));
+                    }
+                }
+                let skipped = rw1::append_series_full(
+                    &mut self.raw,
+                    series.encoded_labels(),
+                    samples.iter().copied(),
+                    &exemplars,
+                    &histograms,
+                ) as u64;
+                self.counts.samples += samples.len() as u64;
+                self.counts.histograms += histograms.len() as u64 - skipped;
+                self.counts.exemplars += exemplars.len() as u64;
+                self.counts.nhcb_skipped += skipped;
+            }
             start = end;
         }
-        self.compressed_len = snappy_compress(&mut self.snappy, &self.raw, &mut self.compressed);
-        self.shrink_after_spike();
-        &self.compressed[..self.compressed_len]
+    }
+
+    /// The 2.0 request of the grouped batch into the 2.0 encoder.
+    fn encode_v2(&mut self, batch: &[BatchSample], view: &BatchView<'_>) {
+        self.rw2.begin();
+        let mut samples: Vec<Rw2Sample> = Vec::new();
+        let mut histograms: Vec<Rw2Histogram<'_>> = Vec::new();
+        let mut exemplars: Vec<Rw2Exemplar<'_>> = Vec::new();
+        let mut start = 0;
+        while start < self.order.len() {
+            let id = self.order[start].0;
+            let end = self.run_end(start);
+            let series = view.cache.series(id);
+            samples.clear();
+            histograms.clear();
+            exemplars.clear();
+            for (_, i) in &self.order[start..end] {
+                let sample = &batch[*i as usize];
+                let extra = view.extra(sample);
+                let start_timestamp = extra.map_or(0, |e| e.start_ms);
+                match extra.and_then(|e| e.histogram.as_ref()) {
+                    Some(histogram) => histograms.push(Rw2Histogram {
+                        histogram,
+                        timestamp: sample.timestamp,
+                        start_timestamp,
+                    }),
+                    None => samples.push(Rw2Sample {
+                        value: sample.value,
+                        timestamp: sample.timestamp,
+                        start_timestamp,
+                    }),
+                }
+                if let Some(exemplar) = extra.and_then(|e| e.exemplar.as_ref()) {
+                    exemplars.push(Rw2Exemplar {
+                        exemplar,
+                        timestamp: exemplar.timestamp_ms.unwrap_or(sample.timestamp),
+                    });
+                }
+            }
+            let metadata = series.metadata();
+            self.rw2.add_series(
+                rw1::label_pairs(series.encoded_labels()),
+                &samples,
+                &histograms,
+                &exemplars,
+                metadata.as_deref(),
+            );
+            self.counts.samples += samples.len() as u64;
+            self.counts.histograms += histograms.len() as u64;
+            self.counts.exemplars += exemplars.len() as u64;
+            start = end;
+        }
+    }
+
+    /// What the last body encoded carries.
+    pub fn counts(&self) -> EncodedCounts {
+        self.counts
     }
 
     /// Records the body just encoded in the high-water mark and gives back buffer capacity a
@@ -197,7 +412,7 @@ impl BatchEncoder {
     /// requests needed keeps twice that. A steady load never shrinks (the mark stays at its
     /// size), and a shrunk buffer grows again as a `Vec` does.
     fn shrink_after_spike(&mut self) {
-        self.window_peak = self.window_peak.max(self.raw.len());
+        self.window_peak = self.window_peak.max(self.raw_len);
         self.window_requests += 1;
         let mark = self.window_peak.max(self.previous_peak);
         if self.window_requests >= SHRINK_WINDOW {
@@ -228,7 +443,7 @@ impl BatchEncoder {
 
     /// Size of the last uncompressed body.
     pub fn raw_len(&self) -> usize {
-        self.raw.len()
+        self.raw_len
     }
 }
 
@@ -299,21 +514,21 @@ mod tests {
         let mut enc = BatchEncoder::default();
         // 20 series of ~1 KiB of labels, 50 samples each: about 40 KiB.
         let mut batch = batch_of(&reg, &mut cache, "s", 20, 1000, 50);
-        let whole = enc.encode(&batch, &cache).len();
+        let whole = enc.encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1).len();
         assert!(whole > 0 && enc.raw_len() > 30_000);
         assert!(
-            enc.split(&mut batch, &cache, 1 << 20).is_none(),
+            enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, 1 << 20).is_none(),
             "fits 1 MiB whole"
         );
         assert_eq!(batch.len(), 1000, "left as it was");
         let cap = 4096;
-        let split = enc.split(&mut batch, &cache, cap).expect("split");
+        let split = enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, cap).expect("split");
         assert!(batch.is_empty() && split.too_large.is_empty());
         assert!(split.parts.len() >= 10, "{} parts", split.parts.len());
         let mut seen: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
         let mut total = 0;
         for part in &split.parts {
-            let body = enc.encode(part, &cache).to_vec();
+            let body = enc.encode(part, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
             assert!(enc.raw_len() <= cap, "{} > {cap}", enc.raw_len());
             for (key, ts) in decode(&body) {
                 total += ts.len();
@@ -335,12 +550,12 @@ mod tests {
         let mut batch = batch_of(&reg, &mut cache, "small", 3, 10, 4);
         let huge = batch_of(&reg, &mut cache, "huge", 1, 5000, 2);
         batch.extend(huge);
-        let split = enc.split(&mut batch, &cache, 4096).expect("split");
+        let split = enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, 4096).expect("split");
         assert_eq!(split.too_large.len(), 2, "both samples of the huge series");
         let sent: usize = split.parts.iter().map(Vec::len).sum();
         assert_eq!(sent, 12);
         for part in &split.parts {
-            enc.encode(part, &cache);
+            enc.encode(part, &BatchView::plain(&cache), ProtobufMessage::V1);
             assert!(enc.raw_len() <= 4096);
         }
     }
@@ -352,7 +567,7 @@ mod tests {
         let mut enc = BatchEncoder::default();
         // A spike: 400 series of 10 KiB labels, about 4 MiB raw.
         let spike = batch_of(&reg, &mut cache, "spike", 400, 10_000, 1);
-        enc.encode(&spike, &cache);
+        enc.encode(&spike, &BatchView::plain(&cache), ProtobufMessage::V1);
         let (raw, compressed) = enc.capacities();
         assert!(
             raw >= 4_000_000 && compressed >= 4_000_000,
@@ -361,25 +576,25 @@ mod tests {
         // Then small requests: the spike is in the mark for 16 to 32 more requests.
         let small = batch_of(&reg, &mut cache, "small", 10, 10, 10);
         for _ in 0..15 {
-            enc.encode(&small, &cache);
+            enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1);
         }
         assert_eq!(enc.capacities().0, raw, "still in the high-water window");
-        let body = enc.encode(&small, &cache).to_vec();
+        let body = enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
         for _ in 0..20 {
-            enc.encode(&small, &cache);
+            enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1);
         }
         let (raw_after, compressed_after) = enc.capacities();
         assert!(
             raw_after < SHRINK_FLOOR && compressed_after < SHRINK_FLOOR,
             "shrunk: {raw_after} {compressed_after}"
         );
-        assert_eq!(enc.encode(&small, &cache), &body[..], "bodies unchanged");
+        assert_eq!(enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1), &body[..], "bodies unchanged");
         // A steady load of 2 MiB requests keeps its buffers.
         let steady = batch_of(&reg, &mut cache, "steady", 200, 10_000, 1);
-        enc.encode(&steady, &cache);
+        enc.encode(&steady, &BatchView::plain(&cache), ProtobufMessage::V1);
         let grown = enc.capacities();
         for _ in 0..100 {
-            enc.encode(&steady, &cache);
+            enc.encode(&steady, &BatchView::plain(&cache), ProtobufMessage::V1);
             assert_eq!(enc.capacities(), grown);
         }
         let decoded = decode(enc.last_body());
@@ -414,7 +629,7 @@ mod tests {
         )
         .collect();
         let mut enc = BatchEncoder::default();
-        let body = enc.encode(&batch, &cache).to_vec();
+        let body = enc.encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
         let req =
             proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
         assert_eq!(req.timeseries.len(), 2);

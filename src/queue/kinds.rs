@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::EndpointContext;
+use super::batch::EncodedCounts;
 use crate::config::ProtobufMessage;
 use crate::log::LogLevel;
 use crate::metrics::{DropReason, ExtraDropReason};
@@ -114,6 +115,37 @@ impl EndpointContext {
                 .exemplars
                 .failed
                 .fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Logs, the first time only, a 2xx whose Written headers say less was written than sent
+    /// (the rest is counted as failed).
+    pub fn log_partial_write(&self, sent: &EncodedCounts, lost: &EncodedCounts) {
+        if !self.partial_write_logged.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                format!(
+                    "{}: the receiver answered 2xx but wrote only part of a request: {} of {} samples, {} of {} histograms, {} of {} exemplars not written (counted as failed; further partial writes are counted, not logged)",
+                    self.describe(),
+                    lost.samples,
+                    sent.samples,
+                    lost.histograms,
+                    sent.histograms,
+                    lost.exemplars,
+                    sent.exemplars
+                )
+            });
+        }
+    }
+
+    /// Logs, the first time only, histograms with custom buckets left out of 1.0 requests.
+    pub fn log_nhcb_skipped(&self, n: u64) {
+        if !self.nhcb_logged.swap(true, Ordering::Relaxed) {
+            self.logger.log(LogLevel::Warn, || {
+                format!(
+                    "{}: {n} histograms with custom buckets (schema -53) dropped: Remote Write 1.0 cannot carry them (counted in prometheus_remote_storage_histograms_dropped_total{{reason=\"nhcb_in_rw1_not_supported\"}}; logged once)",
+                    self.describe()
+                )
+            });
         }
     }
 

@@ -4,6 +4,7 @@
 //! scrape's `# TYPE` line names the family.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::{Metadata, MetricType};
@@ -30,11 +31,18 @@ pub fn family_name(metric: &str, kind: MetricType) -> &str {
 #[derive(Debug, Default)]
 pub struct MetadataBook {
     families: Mutex<BTreeMap<String, Arc<Metadata>>>,
+    /// The longest help and unit text noted (never lowered): bounds what metadata adds to a
+    /// 2.0 request's series.
+    max_text: AtomicUsize,
 }
 
 impl MetadataBook {
     /// Records `metadata` for the family of `series` (a series without a name has none).
     pub fn note(&self, series: &Series, metadata: &Arc<Metadata>) {
+        self.max_text.fetch_max(
+            metadata.help.len() + metadata.unit.len(),
+            Ordering::Relaxed,
+        );
         let Some((_, name)) = label_pairs(series.encoded_labels()).find(|(n, _)| *n == "__name__")
         else {
             return;
@@ -49,6 +57,11 @@ impl MetadataBook {
             .iter()
             .map(|(family, metadata)| (family.clone(), metadata.clone()))
             .collect()
+    }
+
+    /// The longest help and unit text noted so far.
+    pub fn max_text_len(&self) -> usize {
+        self.max_text.load(Ordering::Relaxed)
     }
 
     /// True when no metadata was recorded.

@@ -8,6 +8,8 @@ mod batch;
 pub mod feeder;
 mod kinds;
 pub mod metadata_book;
+mod metadata_send;
+mod protocol;
 mod pending;
 pub mod relabeling;
 pub mod series_cache;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use batch::BatchEncoder;
+pub use batch::{BatchEncoder, BatchView, EncodedCounts};
 pub use kinds::{Admitted, ItemKinds};
 use pending::{PushError, WaitEnd};
 use relabeling::Relabeled;
@@ -61,8 +63,14 @@ pub struct EndpointContext {
     relabel_invalid_logged: AtomicBool,
     /// A histogram or exemplar the endpoint is not configured for was logged (once).
     disabled_kind_logged: AtomicBool,
+    /// A partial write reported by the Written headers was logged (once).
+    partial_write_logged: AtomicBool,
+    /// Histograms with custom buckets left out of 1.0 requests were logged (once).
+    nhcb_logged: AtomicBool,
     /// Metadata by family, for Remote Write 1.0 metadata requests.
     pub metadata_book: metadata_book::MetadataBook,
+    /// The protocol requests use now (2.0 until a 1.0-only receiver is met, when configured).
+    pub protocol: protocol::ProtocolState,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -169,17 +177,31 @@ pub struct EndpointQueue {
 
 impl EndpointQueue {
     /// Starts `min_shards` shard threads for `config`, the sender's endpoint number `index`,
-    /// sending requests of at most `max_request_bytes` uncompressed; with `wal_mode` the
-    /// shards are fed from the durable queue's log (by a [`feeder`]).
+    /// sending requests of at most `max_request_bytes` uncompressed; with `wal_dir` (WAL
+    /// mode) the shards are fed from the durable queue's log there (by a [`feeder`]), and a
+    /// fallback to Remote Write 1.0 is remembered there.
     pub fn start(
         config: EndpointConfig,
         logger: Logger,
         index: usize,
         max_request_bytes: usize,
-        wal_mode: bool,
+        wal_dir: Option<&std::path::Path>,
     ) -> Result<EndpointQueue> {
+        let wal_mode = wal_dir.is_some();
         let remote_name = config.remote_name();
         let shown_url = redact_url(&config.url);
+        let describe = format!("remote_name={remote_name} url={shown_url}");
+        let protocol = protocol::ProtocolState::new(
+            config.protobuf_message,
+            wal_dir.map(|dir| {
+                protocol::state_file(
+                    &dir.join("endpoint-state"),
+                    &crate::durable::endpoint_id(&config),
+                )
+            }),
+            &logger,
+            &describe,
+        );
         let shard_count = config.queue.min_shards;
         let capacity = config.queue.capacity;
         let credentials = crate::transport::EndpointAuth::new(&config, &logger)?;
@@ -200,7 +222,10 @@ impl EndpointQueue {
             wal_mode,
             relabel_invalid_logged: AtomicBool::new(false),
             disabled_kind_logged: AtomicBool::new(false),
+            partial_write_logged: AtomicBool::new(false),
+            nhcb_logged: AtomicBool::new(false),
             metadata_book: metadata_book::MetadataBook::default(),
+            protocol,
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
@@ -602,6 +627,7 @@ impl EndpointQueue {
             .iter()
             .map(|s| s.cached_series.load(Ordering::Relaxed))
             .sum();
+        stats.remote_write_protocol = self.ctx.protocol.current().version();
         stats.highest_enqueued_ms = self
             .shards
             .iter()

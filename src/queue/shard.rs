@@ -13,9 +13,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_utils::CachePadded;
 
 use super::EndpointContext;
-use super::batch::{BatchEncoder, Split};
+use super::batch::{BatchEncoder, BatchView, EncodedCounts, Split};
+use super::kinds::ItemKinds;
+use super::metadata_send::MetadataSchedule;
 use super::pending::PendingQueue;
 use super::series_cache::{BatchSample, QueuedSample, Releases, Resolved, SeriesCache};
+use crate::metrics::ExtraDropReason;
+use crate::model::SampleExtra;
+use crate::transport::Written;
 use crate::log::LogLevel;
 use crate::metrics::AttemptError;
 use crate::series::lock;
@@ -110,7 +115,7 @@ pub fn now_ms() -> i64 {
 /// Body of a shard thread: runs the send loop, turning a panic into a dead shard whose samples
 /// are counted as failed, then reports its exit.
 pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
-    let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport)));
+    let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport, index)));
     // The cache went with the loop.
     shard.cached_series.store(0, Ordering::Relaxed);
     if let Ok(held) = result {
@@ -189,16 +194,26 @@ enum Next {
     Send,
     /// Purge released series from the cache (nothing to send yet).
     Purge,
+    /// Send the endpoint's metadata (Remote Write 1.0, shard 0).
+    Metadata,
     /// Leave the loop.
     Exit,
 }
 
 /// The batching and sending loop. Returns how many samples it still held when it stopped.
-fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) -> u64 {
+fn send_loop(
+    shard: &ShardShared,
+    ctx: &EndpointContext,
+    transport: &Transport,
+    index: usize,
+) -> u64 {
+    let mut metadata = MetadataSchedule::new(ctx, index);
     let queue_config = &ctx.config.queue;
     let max = queue_config.max_samples_per_send;
     let threshold = max.min(queue_config.capacity);
     let mut batch: Vec<BatchSample> = Vec::with_capacity(max);
+    // The extra parts of the batch's items (histograms, exemplars, start timestamps).
+    let mut extras: Vec<Box<SampleExtra>> = Vec::new();
     let mut cache = SeriesCache::new();
     // Taken from the queue, not yet in a batch: the rest of a take that ended at a sample
     // replacing a series of the batch (see `Resolved::NextBatch`).
@@ -215,9 +230,14 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
             threshold,
             backlog.len(),
             resolved,
+            metadata.due(ctx),
             &mut timer_start,
         ) {
             Next::Exit => return backlog.len() as u64,
+            Next::Metadata => {
+                metadata.send(ctx, transport);
+                continue;
+            }
             Next::Purge => {
                 cache.purge(&shard.releases, resolved);
                 shard
@@ -232,10 +252,18 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
         }
         cache.start_batch();
         let mut unknown = 0u64;
-        while let Some(sample) = backlog.pop_front() {
+        while let Some(mut sample) = backlog.pop_front() {
+            let extra = sample.extra.take();
             match cache.resolve(sample) {
-                Resolved::Ready(sample) => batch.push(sample),
-                Resolved::NextBatch(sample) => {
+                Resolved::Ready(mut sample) => {
+                    if let Some(extra) = extra {
+                        sample.extra = extras.len() as u32;
+                        extras.push(extra);
+                    }
+                    batch.push(sample);
+                }
+                Resolved::NextBatch(mut sample) => {
+                    sample.extra = extra;
                     backlog.push_front(sample);
                     break;
                 }
@@ -267,13 +295,18 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
             .in_flight
             .store((batch.len() + backlog.len()) as u64, Ordering::SeqCst);
         let mut settlement = Settlement::default();
+        let view = BatchView {
+            cache: &cache,
+            extras: &extras,
+            max_metadata_text: ctx.metadata_book.max_text_len(),
+        };
         if ctx.config.tenant.is_some() {
             send_by_tenant(
                 shard,
                 ctx,
                 transport,
                 &mut encoder,
-                &cache,
+                &view,
                 &mut batch,
                 &mut settlement,
             );
@@ -283,12 +316,13 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
                 ctx,
                 transport,
                 &mut encoder,
-                &cache,
+                &view,
                 &mut batch,
                 None,
                 &mut settlement,
             );
         }
+        extras.clear();
         // After the batch: samples finish in queue order, which the WAL's cursor counts on.
         settlement.finished += unknown;
         settle(shard, ctx, settlement);
@@ -300,14 +334,15 @@ fn send_loop(shard: &ShardShared, ctx: &EndpointContext, transport: &Transport) 
 }
 
 /// Waits until a batch should be sent (full, deadline passed, flush or drain requested),
-/// released series can be purged (`resolved` samples resolved so far), or the shard should
-/// exit.
+/// released series can be purged (`resolved` samples resolved so far), metadata is due
+/// (`metadata_due`), or the shard should exit.
 fn wait_for_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
     threshold: usize,
     held: usize,
     resolved: u64,
+    metadata_due: Option<Instant>,
     timer_start: &mut Instant,
 ) -> Next {
     let deadline = ctx.config.queue.batch_send_deadline;
@@ -323,6 +358,12 @@ fn wait_for_batch(
         if shard.releases.ready(resolved) {
             return Next::Purge;
         }
+        if stop == RUN
+            && let Some(due) = metadata_due
+            && Instant::now() >= due
+        {
+            return Next::Metadata;
+        }
         let len = shard.queue.len() + held;
         if len == 0 {
             if stop == DRAIN {
@@ -336,9 +377,11 @@ fn wait_for_batch(
                 return Next::Send;
             }
         }
-        let wait = deadline
-            .saturating_sub(timer_start.elapsed())
-            .max(Duration::from_millis(1));
+        let mut wait = deadline.saturating_sub(timer_start.elapsed());
+        if let Some(due) = metadata_due {
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
+        let wait = wait.max(Duration::from_millis(1));
         guard = shard
             .wake_cv
             .wait_timeout(guard, wait)
@@ -358,14 +401,14 @@ fn send_parts(
     ctx: &EndpointContext,
     transport: &Transport,
     encoder: &mut BatchEncoder,
-    cache: &SeriesCache,
+    view: &BatchView<'_>,
     split: Split,
     tenant: Option<&str>,
     settlement: &mut Settlement,
 ) {
     let too_large = split.too_large.len() as u64;
     if too_large > 0 {
-        let first = cache.series(split.too_large[0].slot);
+        let first = view.cache.series(split.too_large[0].slot);
         let message = format!(
             "{too_large} samples not sent: each alone, with the labels of its series, exceeds promrw.max_request_bytes ({} bytes); first series {} ({} bytes of labels)",
             ctx.max_request_bytes,
@@ -375,9 +418,9 @@ fn send_parts(
         ctx.metrics
             .samples_too_large
             .fetch_add(too_large, Ordering::Relaxed);
-        ctx.metrics
-            .samples_failed
-            .fetch_add(too_large, Ordering::Relaxed);
+        for sample in &split.too_large {
+            ctx.count_failed(ItemKinds::of(view.extra(sample)), 1);
+        }
         ctx.logger
             .log(LogLevel::Error, || format!("{}: {message}", ctx.describe()));
         ctx.metrics.record_error(AttemptError {
@@ -402,7 +445,7 @@ fn send_parts(
         }
         let n = part.len() as u64;
         let aged = send_batch(
-            shard, ctx, transport, encoder, cache, &mut part, tenant, settlement,
+            shard, ctx, transport, encoder, view, &mut part, tenant, settlement,
         );
         shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
     }
@@ -466,21 +509,21 @@ fn send_fitted(
     ctx: &EndpointContext,
     transport: &Transport,
     encoder: &mut BatchEncoder,
-    cache: &SeriesCache,
+    view: &BatchView<'_>,
     batch: &mut Vec<BatchSample>,
     tenant: Option<&str>,
     settlement: &mut Settlement,
 ) {
-    match encoder.split(batch, cache, ctx.max_request_bytes) {
+    match encoder.split(batch, view, ctx.protocol.current(), ctx.max_request_bytes) {
         None => {
             let n = batch.len() as u64;
             let aged = send_batch(
-                shard, ctx, transport, encoder, cache, batch, tenant, settlement,
+                shard, ctx, transport, encoder, view, batch, tenant, settlement,
             );
             shard.in_flight.fetch_sub(n - aged, Ordering::SeqCst);
         }
         Some(split) => send_parts(
-            shard, ctx, transport, encoder, cache, split, tenant, settlement,
+            shard, ctx, transport, encoder, view, split, tenant, settlement,
         ),
     }
 }
@@ -495,7 +538,7 @@ fn send_by_tenant(
     ctx: &EndpointContext,
     transport: &Transport,
     encoder: &mut BatchEncoder,
-    cache: &SeriesCache,
+    view: &BatchView<'_>,
     batch: &mut Vec<BatchSample>,
     settlement: &mut Settlement,
 ) {
@@ -503,7 +546,8 @@ fn send_by_tenant(
     for sample in batch.drain(..) {
         // Every series of a routing endpoint has its tenant (series without one are dropped
         // before they are queued).
-        let tenant = cache
+        let tenant = view
+            .cache
             .series(sample.slot)
             .tenant()
             .cloned()
@@ -522,7 +566,7 @@ fn send_by_tenant(
             ctx,
             transport,
             encoder,
-            cache,
+            view,
             &mut part,
             Some(&tenant),
             settlement,
@@ -544,13 +588,18 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// Sends one batch until it is acknowledged, rejected, aged out or abandoned on hard stop.
 /// Returns how many of its samples were dropped as too old (already taken off `in_flight`).
+///
+/// A 2.0 request that meets a 1.0-only receiver (a 415, or a 2xx without the Written
+/// headers) switches the endpoint to 1.0 for good and the same batch is encoded as 1.0 and
+/// sent at once: the 1.0 receiver wrote nothing of the 2.0 body (its fields are unknown to
+/// 1.0), so nothing is lost or duplicated.
 #[allow(clippy::too_many_arguments)]
 fn send_batch(
     shard: &ShardShared,
     ctx: &EndpointContext,
     transport: &Transport,
     encoder: &mut BatchEncoder,
-    cache: &SeriesCache,
+    view: &BatchView<'_>,
     batch: &mut Vec<BatchSample>,
     tenant: Option<&str>,
     settlement: &mut Settlement,
@@ -562,21 +611,33 @@ fn send_batch(
     let mut abandoned = false;
     let mut backoff = Backoff::new(q.min_backoff, q.max_backoff);
     let mut attempt: u32 = 0;
-    let mut encoded = false;
+    // The protocol of the body the encoder holds for this batch.
+    let mut encoded: Option<crate::config::ProtobufMessage> = None;
+    // Histograms with custom buckets a 1.0 body left out, counted once the batch is done.
+    let mut nhcb_skipped = 0u64;
     let highest = batch.iter().map(|s| s.timestamp).max().unwrap_or(0);
     loop {
         if !q.sample_age_limit.is_zero() {
             let cutoff = now_ms().saturating_sub(millis(q.sample_age_limit));
             let before = batch.len();
-            batch.retain(|s| s.timestamp >= cutoff);
+            batch.retain(|s| {
+                let keep = s.timestamp >= cutoff;
+                if !keep {
+                    ctx.count_dropped(
+                        ItemKinds::of(view.extra(s)),
+                        crate::metrics::DropReason::TooOld,
+                        1,
+                    );
+                }
+                keep
+            });
             let dropped = (before - batch.len()) as u64;
             if dropped > 0 {
-                metrics.add_dropped(crate::metrics::DropReason::TooOld, dropped);
                 shard.in_flight.fetch_sub(dropped, Ordering::SeqCst);
                 // Finished with the rest of the batch, below: samples finish in queue order,
                 // which the WAL's cursor counts on.
                 aged += dropped;
-                encoded = false;
+                encoded = None;
                 ctx.logger.log(LogLevel::Warn, || {
                     format!(
                         "{}: dropped {dropped} samples older than sample_age_limit",
@@ -589,17 +650,18 @@ fn send_batch(
         if n == 0 {
             break;
         }
-        let body = if encoded {
-            encoder.last_body()
-        } else {
-            encoded = true;
-            encoder.encode(batch, cache)
-        };
+        let protocol = ctx.protocol.current();
+        if encoded != Some(protocol) {
+            encoded = Some(protocol);
+            encoder.encode(batch, view, protocol);
+        }
+        let counts = encoder.counts();
+        let body = encoder.last_body();
         let started = Instant::now();
-        let outcome = transport.send_for(body, attempt, ctx.attempt_timeout(), tenant);
+        let outcome = transport.send_for(body, protocol, attempt, ctx.attempt_timeout(), tenant);
         let took = started.elapsed();
         metrics.observe_batch_duration(took);
-        metrics.samples_total.fetch_add(n, Ordering::Relaxed);
+        add_counts(metrics, &counts, Counter::Total);
         ctx.logger.log(LogLevel::Debug, || {
             format!(
                 "{}: request of {n} samples, {} bytes{}: {} in {took:?}",
@@ -613,9 +675,32 @@ fn send_batch(
                 outcome.summary()
             )
         });
+        if protocol == crate::config::ProtobufMessage::V2
+            && let Some(why) = speaks_only_v1(&outcome)
+        {
+            // Sent again at once as 1.0, without a backoff: counted as retried.
+            add_counts(metrics, &counts, Counter::Retried);
+            ctx.protocol.fall_back(&ctx.logger, &ctx.describe(), &why);
+            continue;
+        }
         match outcome {
-            Outcome::Success => {
-                metrics.samples_acked.fetch_add(n, Ordering::Relaxed);
+            Outcome::Success(written) => {
+                let lost = if protocol == crate::config::ProtobufMessage::V2 {
+                    not_written(&counts, &written)
+                } else {
+                    EncodedCounts::default()
+                };
+                let acked = EncodedCounts {
+                    samples: counts.samples - lost.samples,
+                    histograms: counts.histograms - lost.histograms,
+                    exemplars: counts.exemplars - lost.exemplars,
+                    nhcb_skipped: 0,
+                };
+                add_counts(metrics, &acked, Counter::Acked);
+                if lost != EncodedCounts::default() {
+                    add_counts(metrics, &lost, Counter::Failed);
+                    ctx.log_partial_write(&counts, &lost);
+                }
                 metrics
                     .highest_sent_ms
                     .fetch_max(highest, Ordering::Relaxed);
@@ -623,17 +708,19 @@ fn send_batch(
                     .bytes_total
                     .fetch_add(body.len() as u64, Ordering::Relaxed);
                 metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
+                nhcb_skipped = counts.nhcb_skipped;
                 break;
             }
             Outcome::Permanent { reason, status } => {
-                metrics.samples_failed.fetch_add(n, Ordering::Relaxed);
+                add_counts(metrics, &counts, Counter::Failed);
+                nhcb_skipped = counts.nhcb_skipped;
                 // As Prometheus's bytes_total: the batch's bytes once its sending ended,
                 // acknowledged or not (a hard stop abandoning it counts none).
                 metrics
                     .bytes_total
                     .fetch_add(body.len() as u64, Ordering::Relaxed);
                 ctx.logger.log(LogLevel::Error, || {
-                    rejection_message(ctx, cache, batch, status, &reason)
+                    rejection_message(ctx, view.cache, batch, status, &reason)
                 });
                 metrics.record_error(AttemptError {
                     status: Some(status),
@@ -659,7 +746,7 @@ fn send_batch(
                 let delay = backoff.next_delay(retry_after);
                 // Producers blocked for room use whatever room there is while this batch waits.
                 shard.wake_producers();
-                metrics.samples_retried.fetch_add(n, Ordering::Relaxed);
+                add_counts(metrics, &counts, Counter::Retried);
                 ctx.logger.log(LogLevel::Warn, || {
                     format!(
                         "{}: failed to send batch of {n} samples, retrying in {delay:?}: {reason}",
@@ -674,6 +761,12 @@ fn send_batch(
             }
         }
     }
+    if nhcb_skipped > 0 {
+        ctx.metrics
+            .histograms
+            .add_dropped(ExtraDropReason::NhcbInRw1NotSupported, nhcb_skipped);
+        ctx.log_nhcb_skipped(nhcb_skipped);
+    }
 
     let n = batch.len() as u64;
     batch.clear();
@@ -684,6 +777,75 @@ fn send_batch(
         settlement.finished += n;
     }
     aged
+}
+
+/// Which counters [`add_counts`] adds to.
+#[derive(Debug, Clone, Copy)]
+enum Counter {
+    Total,
+    Acked,
+    Failed,
+    Retried,
+}
+
+/// Adds a body's counts to the endpoint's counters of each kind.
+fn add_counts(metrics: &crate::metrics::EndpointMetrics, counts: &EncodedCounts, counter: Counter) {
+    let (samples, histograms, exemplars) = match counter {
+        Counter::Total => (
+            &metrics.samples_total,
+            &metrics.histograms.total,
+            &metrics.exemplars.total,
+        ),
+        Counter::Acked => (
+            &metrics.samples_acked,
+            &metrics.histograms.acked,
+            &metrics.exemplars.acked,
+        ),
+        Counter::Failed => (
+            &metrics.samples_failed,
+            &metrics.histograms.failed,
+            &metrics.exemplars.failed,
+        ),
+        Counter::Retried => (
+            &metrics.samples_retried,
+            &metrics.histograms.retried,
+            &metrics.exemplars.retried,
+        ),
+    };
+    for (counter, n) in [
+        (samples, counts.samples),
+        (histograms, counts.histograms),
+        (exemplars, counts.exemplars),
+    ] {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why the answer to a 2.0 request shows a receiver that speaks only 1.0: a 415, or a 2xx
+/// without any of the Written headers (a 1.0 receiver that ignored the Content-Type and
+/// decoded an empty request); `None` otherwise.
+fn speaks_only_v1(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Permanent { status: 415, reason } => Some(reason.clone()),
+        Outcome::Success(written) if written.is_absent() => Some(
+            "it answered a 2.0 request with a 2xx without the X-Prometheus-Remote-Write-*-Written headers".to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// What a 2xx to a 2.0 request says was not written: each kind sent less the receiver's
+/// Written count (a missing header counts as 0 once any came back).
+fn not_written(sent: &EncodedCounts, written: &Written) -> EncodedCounts {
+    let lost = |sent: u64, written: Option<u64>| sent.saturating_sub(written.unwrap_or(0));
+    EncodedCounts {
+        samples: lost(sent.samples, written.samples),
+        histograms: lost(sent.histograms, written.histograms),
+        exemplars: lost(sent.exemplars, written.exemplars),
+        nhcb_skipped: 0,
+    }
 }
 
 /// The log line for a batch the receiver rejected for good: what its body says and, where the

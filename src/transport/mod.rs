@@ -20,14 +20,14 @@ use std::time::{Duration, SystemTime};
 
 use ureq::Agent;
 
-use crate::config::{EndpointConfig, HttpHeader};
+use crate::config::{EndpointConfig, HttpHeader, ProtobufMessage};
 use crate::error::Result;
 use crate::log::Logger;
 use crate::redact::redact_url;
 use auth::AuthSource;
 use connect::{Interrupted, InterruptibleTcpConnector};
 use proxy::{ConnectHeaders, ProxyPolicy};
-pub use retry::{Backoff, Outcome};
+pub use retry::{Backoff, Outcome, Written};
 
 /// The `User-Agent` promrw sends.
 pub const USER_AGENT: &str = concat!("promrw/", env!("CARGO_PKG_VERSION"));
@@ -314,7 +314,7 @@ impl Transport {
     /// 303, or any 3xx with `follow_redirects: false`, fails the batch for good, since the URL
     /// needs fixing.
     pub fn send(&self, body: &[u8], attempt: u32, timeout: Option<Duration>) -> Outcome {
-        self.send_for(body, attempt, timeout, None)
+        self.send_for(body, ProtobufMessage::V1, attempt, timeout, None)
     }
 
     /// As [`Transport::send`], for the series of `tenant` on an endpoint with tenant routing:
@@ -326,19 +326,20 @@ impl Transport {
     pub fn send_for(
         &self,
         body: &[u8],
+        protocol: ProtobufMessage,
         attempt: u32,
         timeout: Option<Duration>,
         tenant: Option<&str>,
     ) -> Outcome {
-        let outcome = self.send_following_redirects(body, attempt, timeout, tenant);
+        let outcome = self.send_following_redirects(body, protocol, attempt, timeout, tenant);
         match outcome {
             Outcome::Permanent { status: 401, .. } if self.auth.renew_after_unauthorized() => {
-                self.send_following_redirects(body, attempt, timeout, tenant)
+                self.send_following_redirects(body, protocol, attempt, timeout, tenant)
             }
             Outcome::Permanent {
                 status: 401 | 403, ..
             } if self.signer.as_ref().is_some_and(|signer| signer.renew()) => {
-                self.send_following_redirects(body, attempt, timeout, tenant)
+                self.send_following_redirects(body, protocol, attempt, timeout, tenant)
             }
             outcome => outcome,
         }
@@ -348,6 +349,7 @@ impl Transport {
     fn send_following_redirects(
         &self,
         body: &[u8],
+        protocol: ProtobufMessage,
         attempt: u32,
         timeout: Option<Duration>,
         tenant: Option<&str>,
@@ -365,7 +367,7 @@ impl Transport {
                     .saturating_duration_since(std::time::Instant::now())
                     .max(Duration::from_millis(1))
             });
-            match self.send_to(&url, same_origin, body, attempt, left, tenant) {
+            match self.send_to(&url, same_origin, body, protocol, attempt, left, tenant) {
                 Hop::Done(outcome) => return outcome,
                 Hop::Redirect(status, location) => {
                     last_status = status;
@@ -417,11 +419,13 @@ impl Transport {
     /// One POST of `body` to `url` (through the proxy [`ProxyPolicy`] picks for it): the
     /// outcome, or the redirect it answered with. Configured headers (`headers` and
     /// `http_headers`) and credentials go only to the configured origin.
+    #[allow(clippy::too_many_arguments)]
     fn send_to(
         &self,
         url: &str,
         same_origin: bool,
         body: &[u8],
+        protocol: ProtobufMessage,
         attempt: u32,
         timeout: Option<Duration>,
         tenant: Option<&str>,
@@ -443,8 +447,11 @@ impl Transport {
         }
         let mut headers: Vec<(&str, Cow<'_, str>)> = vec![
             ("Content-Encoding", Cow::Borrowed("snappy")),
-            ("Content-Type", Cow::Borrowed("application/x-protobuf")),
-            ("X-Prometheus-Remote-Write-Version", Cow::Borrowed("0.1.0")),
+            ("Content-Type", Cow::Borrowed(protocol.content_type())),
+            (
+                "X-Prometheus-Remote-Write-Version",
+                Cow::Borrowed(protocol.version_header()),
+            ),
         ];
         if same_origin {
             for (name, value) in &self.headers {
@@ -523,6 +530,12 @@ impl Transport {
             );
             return Hop::Redirect(status, location);
         }
+        let written = Written::from_headers(|name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+        });
         let retry_after = response
             .headers()
             .get("retry-after")
@@ -540,7 +553,7 @@ impl Transport {
         let text = escape_control(String::from_utf8_lossy(&snippet).trim_end());
         let reason = self.scrub(&format!("server returned HTTP status {status}: {text}"));
         Hop::Done(match classification {
-            None => Outcome::Success,
+            None => Outcome::Success(written),
             Some(true) => Outcome::Recoverable {
                 reason,
                 status: Some(status),

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 /// How a send attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx: the batch is acknowledged.
-    Success,
+    /// 2xx: the batch is acknowledged; with what the receiver says it wrote (Remote Write
+    /// 2.0's `X-Prometheus-Remote-Write-*-Written` headers).
+    Success(Written),
     /// Network error, timeout, 5xx, 408 or (when enabled) 429: send the batch again.
     Recoverable {
         /// What went wrong, for logs (never contains secrets).
@@ -33,7 +34,7 @@ impl Outcome {
     /// `HTTP 503, will retry` or the network error.
     pub fn summary(&self) -> String {
         match self {
-            Outcome::Success => "accepted".to_string(),
+            Outcome::Success(_) => "accepted".to_string(),
             Outcome::Permanent { status, .. } => format!("HTTP {status}, not retried"),
             Outcome::Recoverable {
                 status: Some(status),
@@ -41,6 +42,36 @@ impl Outcome {
             } => format!("HTTP {status}, will retry"),
             Outcome::Recoverable { reason, .. } => format!("{reason}, will retry"),
         }
+    }
+}
+
+/// What a receiver reports it wrote of a request: the
+/// `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` headers, `None` when
+/// absent (a value that is not an integer counts as 0, as Prometheus reads it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// `X-Prometheus-Remote-Write-Samples-Written`.
+    pub samples: Option<u64>,
+    /// `X-Prometheus-Remote-Write-Histograms-Written`.
+    pub histograms: Option<u64>,
+    /// `X-Prometheus-Remote-Write-Exemplars-Written`.
+    pub exemplars: Option<u64>,
+}
+
+impl Written {
+    /// Reads the three headers through `header` (a lookup by lower-case name).
+    pub fn from_headers<'h>(header: impl Fn(&str) -> Option<&'h str>) -> Written {
+        let read = |name: &str| header(name).map(|v| v.trim().parse::<u64>().unwrap_or(0));
+        Written {
+            samples: read("x-prometheus-remote-write-samples-written"),
+            histograms: read("x-prometheus-remote-write-histograms-written"),
+            exemplars: read("x-prometheus-remote-write-exemplars-written"),
+        }
+    }
+
+    /// True when none of the headers came back.
+    pub fn is_absent(&self) -> bool {
+        self.samples.is_none() && self.histograms.is_none() && self.exemplars.is_none()
     }
 }
 

@@ -1,10 +1,11 @@
 //! Validation and decoding of one Remote Write request, 1.0 or 2.0 (chosen by the
 //! Content-Type's `proto` parameter): headers, snappy block format, protobuf, label rules and
-//! in-request timestamp order. The 2.0 checks are in [`super::decode_v2`].
+//! in-request timestamp order; 1.0's extensions too (histograms, validated as 2.0's are,
+//! exemplars and `WriteRequest.metadata`). The 2.0 checks are in [`super::decode_v2`].
 
 use prost::Message;
 
-use promrw::model::{is_valid_label_name, is_valid_metric_name};
+use promrw::model::{MetricType, is_valid_label_name, is_valid_metric_name};
 use promrw::wire::{proto, proto_v2, snappy_decompress};
 
 /// The protocol a request was decoded as.
@@ -60,10 +61,10 @@ impl std::str::FromStr for ProtocolMode {
     }
 }
 
-/// One exemplar of a 2.0 series, resolved.
+/// One exemplar of a series (1.0 or 2.0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedExemplar {
-    /// Labels, resolved from the symbol table, in the order sent.
+    /// Labels in the order sent (resolved from the symbol table for 2.0).
     pub labels: Vec<(String, String)>,
     /// The value's bits.
     pub value_bits: u64,
@@ -82,6 +83,20 @@ pub struct ReceivedMetadata {
     pub unit: String,
 }
 
+/// One 1.0 `MetricMetadata` entry (metadata of a metric family, sent in
+/// `WriteRequest.metadata`, often in a request without series).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivedFamilyMetadata {
+    /// The metric family name (`metric_family_name`; checked non-empty).
+    pub family: String,
+    /// `MetricType` (0 unknown ..= 7 stateset; checked).
+    pub metric_type: i32,
+    /// The help text (`""` for none).
+    pub help: String,
+    /// The unit (`""` for none).
+    pub unit: String,
+}
+
 /// One series of a decoded request.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReceivedSeries {
@@ -90,10 +105,11 @@ pub struct ReceivedSeries {
     pub labels: Vec<(String, String)>,
     /// `(timestamp_ms, value bits)` in the order sent.
     pub samples: Vec<(i64, u64)>,
-    /// 2.0 only: `(timestamp_ms, histogram as sent)` in the order sent (already checked
-    /// with `promrw::Histogram::validate`).
+    /// `(timestamp_ms, histogram as sent)` in the order sent (already checked with
+    /// `promrw::Histogram::validate` and to be in timestamp order). A 1.0 series may carry
+    /// samples and histograms; a 2.0 series carries one kind.
     pub histograms: Vec<(i64, proto_v2::Histogram)>,
-    /// 2.0 only: exemplars in the order sent.
+    /// Exemplars in the order sent.
     pub exemplars: Vec<ReceivedExemplar>,
     /// 2.0 only: the series' metadata, when sent.
     pub metadata: Option<ReceivedMetadata>,
@@ -106,12 +122,15 @@ pub struct DecodedRequest {
     pub series: Vec<ReceivedSeries>,
     /// Total samples.
     pub samples: usize,
-    /// Total histograms (2.0).
+    /// Total histograms.
     pub histograms: usize,
-    /// Total exemplars (2.0).
+    /// Total exemplars.
     pub exemplars: usize,
     /// Series with metadata (2.0).
     pub metadata: usize,
+    /// The 1.0 `WriteRequest.metadata` entries (per metric family), in the order sent; empty
+    /// for 2.0, whose metadata is per series.
+    pub family_metadata: Vec<ReceivedFamilyMetadata>,
     /// The protocol it was decoded as.
     pub protocol: WireProtocol,
     /// Compressed body size.
@@ -273,7 +292,20 @@ pub fn decode_request_with(
                 w[0].0, w[1].0
             )));
         }
+        super::decode_v2::check_histograms(&series.histograms)
+            .map_err(|m| RequestError::bad(format!("timeseries[{index}]: {m}")))?;
+        let exemplars: Vec<ReceivedExemplar> = series
+            .exemplars
+            .into_iter()
+            .map(|e| ReceivedExemplar {
+                labels: e.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                value_bits: e.value.to_bits(),
+                timestamp: e.timestamp,
+            })
+            .collect();
         decoded.samples += samples.len();
+        decoded.histograms += series.histograms.len();
+        decoded.exemplars += exemplars.len();
         decoded.series.push(ReceivedSeries {
             labels: series
                 .labels
@@ -281,7 +313,32 @@ pub fn decode_request_with(
                 .map(|l| (l.name, l.value))
                 .collect(),
             samples,
-            ..ReceivedSeries::default()
+            histograms: series
+                .histograms
+                .into_iter()
+                .map(|h| (h.timestamp, h))
+                .collect(),
+            exemplars,
+            metadata: None,
+        });
+    }
+    for (index, metadata) in request.metadata.into_iter().enumerate() {
+        if metadata.metric_family_name.is_empty() {
+            return Err(RequestError::bad(format!(
+                "metadata[{index}]: metric_family_name is empty"
+            )));
+        }
+        if MetricType::from_i32(metadata.r#type).is_none() {
+            return Err(RequestError::bad(format!(
+                "metadata[{index}] ({:?}): type {} is not a MetricType (0 ..= 7)",
+                metadata.metric_family_name, metadata.r#type
+            )));
+        }
+        decoded.family_metadata.push(ReceivedFamilyMetadata {
+            family: metadata.metric_family_name,
+            metric_type: metadata.r#type,
+            help: metadata.help,
+            unit: metadata.unit,
         });
     }
     Ok(decoded)
@@ -354,6 +411,106 @@ mod tests {
         snap::raw::Encoder::new()
             .compress_vec(&req.encode_to_vec())
             .unwrap()
+    }
+
+    /// Compresses a 1.0 request.
+    fn encode(req: &proto::WriteRequest) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_1_0_series_may_carry_samples_histograms_and_exemplars() {
+        let histogram = proto::Histogram {
+            count: Some(proto::HistogramCount::CountInt(2)),
+            zero_count: Some(proto::HistogramZeroCount::ZeroCountInt(2)),
+            timestamp: 5,
+            ..proto::Histogram::default()
+        };
+        let req = proto::WriteRequest {
+            timeseries: vec![proto::TimeSeries {
+                labels: vec![proto::Label {
+                    name: "__name__".into(),
+                    value: "a".into(),
+                }],
+                samples: vec![proto::Sample {
+                    value: 1.0,
+                    timestamp: 9,
+                }],
+                exemplars: vec![proto::Exemplar {
+                    labels: vec![],
+                    value: 2.0,
+                    timestamp: 3,
+                }],
+                histograms: vec![histogram.clone()],
+            }],
+            metadata: vec![proto::MetricMetadata {
+                r#type: 2,
+                metric_family_name: "a".into(),
+                help: "h".into(),
+                unit: "u".into(),
+            }],
+        };
+        let ok = decode_request(headers, &encode(&req)).unwrap();
+        assert_eq!((ok.samples, ok.histograms, ok.exemplars), (1, 1, 1));
+        assert_eq!(ok.series[0].histograms, vec![(5, histogram)]);
+        assert_eq!(ok.series[0].exemplars[0].value_bits, 2.0f64.to_bits());
+        assert_eq!(
+            ok.family_metadata,
+            vec![ReceivedFamilyMetadata {
+                family: "a".into(),
+                metric_type: 2,
+                help: "h".into(),
+                unit: "u".into(),
+            }]
+        );
+        let mut bad = req.clone();
+        bad.timeseries[0].histograms[0].count = Some(proto::HistogramCount::CountInt(3));
+        let err = decode_request(headers, &encode(&bad)).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message.starts_with("timeseries[0]: histograms[0]: "),
+            "{err:?}"
+        );
+        let metadata_only = proto::WriteRequest {
+            timeseries: vec![],
+            ..req
+        };
+        let ok = decode_request(headers, &encode(&metadata_only)).unwrap();
+        assert!(ok.series.is_empty());
+        assert_eq!(ok.family_metadata.len(), 1);
+    }
+
+    #[test]
+    fn a_2_0_body_decoded_as_1_0_stays_empty() {
+        let v2 = proto_v2::Request {
+            symbols: vec![String::new(), "__name__".into(), "a".into()],
+            timeseries: vec![proto_v2::TimeSeries {
+                labels_refs: vec![1, 2],
+                samples: vec![proto_v2::Sample {
+                    value: 1.0,
+                    timestamp: 1,
+                    start_timestamp: 0,
+                }],
+                histograms: vec![],
+                exemplars: vec![],
+                metadata: None,
+            }],
+        };
+        let v2_headers = |name: &str| match name {
+            "content-type" => {
+                Some("application/x-protobuf;proto=io.prometheus.write.v2.Request".into())
+            }
+            "x-prometheus-remote-write-version" => Some("2.0.0".into()),
+            other => headers(other),
+        };
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&v2.encode_to_vec())
+            .unwrap();
+        let ignored = decode_request_with(v2_headers, &body, ProtocolMode::V1Ignore).unwrap();
+        assert_eq!(ignored.protocol, WireProtocol::V2IgnoredAsV1);
+        assert!(ignored.series.is_empty() && ignored.family_metadata.is_empty());
     }
 
     #[test]

@@ -114,21 +114,7 @@ fn decode_series(
     if let Some(w) = samples.windows(2).find(|w| w[1].0 <= w[0].0) {
         return Err(format!("samples out of order ({} then {})", w[0].0, w[1].0));
     }
-    for (index, histogram) in series.histograms.iter().enumerate() {
-        histogram_from_proto(histogram)
-            .and_then(|h| h.validate())
-            .map_err(|e| format!("histograms[{index}]: {e}"))?;
-    }
-    if let Some(w) = series
-        .histograms
-        .windows(2)
-        .find(|w| w[1].timestamp <= w[0].timestamp)
-    {
-        return Err(format!(
-            "histograms out of order ({} then {})",
-            w[0].timestamp, w[1].timestamp
-        ));
-    }
+    check_histograms(&series.histograms)?;
     let exemplars = series
         .exemplars
         .iter()
@@ -170,6 +156,27 @@ fn decode_series(
     })
 }
 
+/// Checks one series' histograms, 1.0 or 2.0 (the same message): each valid by
+/// `promrw::Histogram::validate` (after [`histogram_from_proto`]) and in strictly increasing
+/// timestamp order. The error names the histogram's index in the series.
+pub fn check_histograms(histograms: &[proto_v2::Histogram]) -> Result<(), String> {
+    for (index, histogram) in histograms.iter().enumerate() {
+        histogram_from_proto(histogram)
+            .and_then(|h| h.validate())
+            .map_err(|e| format!("histograms[{index}]: {e}"))?;
+    }
+    if let Some(w) = histograms
+        .windows(2)
+        .find(|w| w[1].timestamp <= w[0].timestamp)
+    {
+        return Err(format!(
+            "histograms out of order ({} then {})",
+            w[0].timestamp, w[1].timestamp
+        ));
+    }
+    Ok(())
+}
+
 /// The label rules of the 1.0 path, with names and values any UTF-8, and a `__name__`.
 fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
     if labels.is_empty() {
@@ -198,7 +205,7 @@ fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Converts a 2.0 histogram to promrw's model: integer or float by which `count` oneof is set
+/// Converts a 1.0 or 2.0 histogram (one message for both) to promrw's model: integer or float by which `count` oneof is set
 /// (an unset `count` is an integer 0); `zero_count` and the bucket fields must agree.
 pub fn histogram_from_proto(h: &proto_v2::Histogram) -> Result<Histogram, String> {
     use proto_v2::{HistogramCount, HistogramZeroCount};

@@ -8,8 +8,9 @@ pub mod server;
 pub mod store;
 
 pub use decode::{
-    ContentKind, DecodedRequest, ProtocolMode, ReceivedExemplar, ReceivedMetadata, ReceivedSeries,
-    RequestError, WireProtocol, content_kind, decode_request, decode_request_with,
+    ContentKind, DecodedRequest, ProtocolMode, ReceivedExemplar, ReceivedFamilyMetadata,
+    ReceivedMetadata, ReceivedSeries, RequestError, WireProtocol, content_kind, decode_request,
+    decode_request_with,
 };
 pub use server::{Handler, Receiver, ReceiverOptions, Reply, RequestInfo};
 pub use store::{SampleStore, StoreReport, StoreTotals};

@@ -1,13 +1,16 @@
 //! What a receiver has accepted: per-series last timestamps (to detect out-of-order and
 //! duplicate samples and histograms across requests) and, optionally, every sample,
-//! histogram and exemplar for exact comparisons; the last metadata of each series (2.0).
+//! histogram and exemplar for exact comparisons; the last metadata of each series (2.0) and
+//! of each metric family (1.0 `WriteRequest.metadata`).
 
 use fxhash::FxHashMap as HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use promrw::wire::proto_v2;
 
-use super::decode::{DecodedRequest, ReceivedExemplar, ReceivedMetadata, WireProtocol};
+use super::decode::{
+    DecodedRequest, ReceivedExemplar, ReceivedFamilyMetadata, ReceivedMetadata, WireProtocol,
+};
 
 /// A series' labels as `(name, value)` pairs, sorted by name.
 pub type LabelPairs = Vec<(String, String)>;
@@ -21,19 +24,22 @@ pub struct StoreReport {
     pub duplicates: u64,
     /// Samples older than the newest stored one of their series (and not duplicates).
     pub out_of_order: u64,
-    /// Histograms newer than anything stored for their series (2.0).
+    /// Histograms newer than anything stored for their series (1.0 or 2.0; a series'
+    /// histograms are a timeline of their own, apart from its samples).
     pub histograms_accepted: u64,
     /// Histograms whose timestamp was already stored for their series.
     pub histogram_duplicates: u64,
     /// Histograms older than the newest stored one of their series (and not duplicates).
     pub histogram_out_of_order: u64,
-    /// Exemplars stored (2.0).
+    /// Exemplars stored (1.0 or 2.0).
     pub exemplars_accepted: u64,
     /// Exemplars identical to one already kept for their series (seen only when the store
     /// keeps samples).
     pub exemplar_duplicates: u64,
     /// Series whose metadata was recorded (2.0).
     pub metadata: u64,
+    /// 1.0 family metadata entries recorded (`WriteRequest.metadata`).
+    pub family_metadata: u64,
 }
 
 impl StoreReport {
@@ -78,13 +84,13 @@ pub struct StoreTotals {
     pub compressed_bytes: u64,
     /// 2.0 requests stored (included in `requests`).
     pub v2_requests: u64,
-    /// Histograms accepted (2.0).
+    /// Histograms accepted (1.0 or 2.0).
     pub histograms: u64,
     /// Duplicate histograms seen.
     pub histogram_duplicates: u64,
     /// Out-of-order histograms seen.
     pub histogram_out_of_order: u64,
-    /// Exemplars accepted (2.0).
+    /// Exemplars accepted (1.0 or 2.0).
     pub exemplars: u64,
     /// Duplicate exemplars seen.
     pub exemplar_duplicates: u64,
@@ -95,6 +101,9 @@ pub struct StoreTotals {
     /// 2.0 requests decoded as empty 1.0 requests by a receiver in
     /// `ProtocolMode::V1Ignore` (included in `requests`).
     pub v2_ignored: u64,
+    /// 1.0 family metadata entries received (`WriteRequest.metadata`; every entry of every
+    /// request, repeats included).
+    pub family_metadata: u64,
 }
 
 /// Thread-safe record of accepted samples.
@@ -108,6 +117,8 @@ pub struct SampleStore {
 #[derive(Debug, Default)]
 struct StoreInner {
     series: HashMap<LabelPairs, SeriesState>,
+    /// The last 1.0 metadata of each metric family.
+    family_metadata: HashMap<String, ReceivedFamilyMetadata>,
     totals: StoreTotals,
 }
 
@@ -193,6 +204,12 @@ impl SampleStore {
                 }
             }
         }
+        for metadata in &request.family_metadata {
+            inner
+                .family_metadata
+                .insert(metadata.family.clone(), metadata.clone());
+            report.family_metadata += 1;
+        }
         let totals = &mut inner.totals;
         totals.requests += 1;
         totals.accepted += report.accepted;
@@ -210,6 +227,7 @@ impl SampleStore {
         totals.exemplars += report.exemplars_accepted;
         totals.exemplar_duplicates += report.exemplar_duplicates;
         totals.metadata += report.metadata;
+        totals.family_metadata += report.family_metadata;
         report
     }
 
@@ -251,7 +269,7 @@ impl SampleStore {
             .collect()
     }
 
-    /// The histograms kept for the series with exactly these sorted labels (2.0), each
+    /// The histograms kept for the series with exactly these sorted labels (1.0 or 2.0), each
     /// `(timestamp, histogram as received)`.
     pub fn histograms(&self, labels: &[(&str, &str)]) -> Option<Vec<(i64, proto_v2::Histogram)>> {
         lock(&self.inner)
@@ -270,7 +288,7 @@ impl SampleStore {
             .collect()
     }
 
-    /// The exemplars kept for the series with exactly these sorted labels (2.0), in the
+    /// The exemplars kept for the series with exactly these sorted labels (1.0 or 2.0), in the
     /// order received.
     pub fn exemplars(&self, labels: &[(&str, &str)]) -> Option<Vec<ReceivedExemplar>> {
         lock(&self.inner)
@@ -285,6 +303,23 @@ impl SampleStore {
             .series
             .get(&key_of(labels))
             .and_then(|s| s.metadata.clone())
+    }
+
+    /// The last 1.0 metadata received for the metric family `family` (kept whether or not
+    /// the store keeps samples).
+    pub fn family_metadata(&self, family: &str) -> Option<ReceivedFamilyMetadata> {
+        lock(&self.inner).family_metadata.get(family).cloned()
+    }
+
+    /// The last 1.0 metadata of every metric family seen, sorted by family name.
+    pub fn all_family_metadata(&self) -> Vec<ReceivedFamilyMetadata> {
+        let mut all: Vec<ReceivedFamilyMetadata> = lock(&self.inner)
+            .family_metadata
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.family.cmp(&b.family));
+        all
     }
 }
 

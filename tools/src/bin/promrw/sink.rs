@@ -1,6 +1,6 @@
 //! `promrw sink`: a receiver that decodes and validates every request, Remote Write 1.0 or
-//! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, per-series order
-//! across requests), answers accepted 2.0 requests with the Written headers, and prints a line
+//! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, exemplars and
+//! metadata, 1.0's extensions included, per-series order across requests), answers accepted 2.0 requests with the Written headers, and prints a line
 //! per request or a summary per interval. `--protocol 1.0-415` or `1.0-ignore` makes it a
 //! 1.0-only receiver. It runs until interrupted.
 
@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use promrw::wire::proto_v2;
 use promrw_tools::receiver::server::{Handler, Observer, validating_handler};
 use promrw_tools::receiver::{
     DecodedRequest, ProtocolMode, Receiver, ReceiverOptions, Reply, RequestInfo, SampleStore,
@@ -29,10 +30,31 @@ pub struct SinkArgs {
     /// Print only the listening line and invalid requests.
     #[arg(long)]
     quiet: bool,
-    /// Also print every sample of each request it stores (answered 2xx), in the order
-    /// received: `sample <labels> <timestamp ms> <value's IEEE-754 bits, 16 hex digits>`, the
-    /// labels as `{name="value",...}` (values escaped as Rust strings), also with `--quiet`.
-    /// For tests that check exact values.
+    /// Also print what each request it stores (answered 2xx) carries, also with `--quiet`,
+    /// one line per item. For tests that check exact values. Per series, in request order:
+    /// its samples, its histograms, its exemplars, then its 2.0 metadata; then the request's
+    /// 1.0 family metadata, in request order. Line kinds:
+    ///
+    /// `sample <labels> <timestamp ms> <bits>`;
+    ///
+    /// `histogram <labels> <timestamp ms> <json>`: the histogram as received, a one-line JSON
+    /// object with keys schema, zero_threshold_bits, sum_bits, count_int or count_float_bits
+    /// (neither when unset), zero_count_int or zero_count_float_bits (likewise),
+    /// positive_spans and negative_spans (`[[offset,length],...]`), positive_deltas,
+    /// negative_deltas, positive_counts_bits, negative_counts_bits, reset_hint,
+    /// custom_values_bits, start_timestamp (every array present, maybe empty; integers as JSON
+    /// numbers; key order not significant);
+    ///
+    /// `exemplar <series labels> <exemplar labels> <timestamp ms> <bits>`;
+    ///
+    /// `series_metadata <labels> <type number> <help> <unit>`: a 2.0 series' metadata, every
+    /// time a stored request carries it;
+    ///
+    /// `metadata <family> <type number> <help> <unit>`: a 1.0 `WriteRequest.metadata` entry.
+    ///
+    /// Labels are `{name="value",...}` (`{}` for none) with values escaped and quoted as Rust
+    /// strings (a `}` or space can appear inside the quotes); help and unit are quoted the same
+    /// way; `<bits>` and every `*_bits` are an f64's IEEE-754 bits, 16 lower-case hex digits.
     #[arg(long)]
     print_samples: bool,
     /// Worker threads.
@@ -100,7 +122,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
                 Ok(decoded) if per_request && !quiet => {
                     let report = report.unwrap_or_default();
                     println!(
-                        "{} {} -> {} protocol={} series={} samples={} histograms={} exemplars={} bytes={} raw_bytes={} out_of_order={} duplicates={} user_agent={:?} retry_attempt={}",
+                        "{} {} -> {} protocol={} series={} samples={} histograms={} exemplars={} bytes={} raw_bytes={} out_of_order={} duplicates={} user_agent={:?} retry_attempt={} family_metadata={}",
                         info.method,
                         info.path,
                         reply.status,
@@ -115,6 +137,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
                         report.duplicates,
                         info.header("user-agent").unwrap_or(""),
                         info.header("retry-attempt").unwrap_or("0"),
+                        decoded.family_metadata.len(),
                     );
                 }
                 Ok(_) => {}
@@ -161,7 +184,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
         let rejected = interval.rejected.swap(0, Ordering::Relaxed);
         let _guard = print_lock.lock();
         println!(
-            "[{:7.1}s] requests={requests} rejected={rejected} samples={} bytes={} out_of_order={} duplicates={} | total samples={} series={} v2_requests={} histograms={} exemplars={} metadata={} v2_refused={} v2_ignored={}",
+            "[{:7.1}s] requests={requests} rejected={rejected} samples={} bytes={} out_of_order={} duplicates={} | total samples={} series={} v2_requests={} histograms={} exemplars={} metadata={} v2_refused={} v2_ignored={} family_metadata={}",
             started.elapsed().as_secs_f64(),
             totals.accepted - previous.accepted,
             totals.compressed_bytes - previous.compressed_bytes,
@@ -175,6 +198,7 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             totals.metadata,
             totals.v2_refused,
             totals.v2_ignored,
+            totals.family_metadata,
         );
         previous = totals;
     }
@@ -189,20 +213,103 @@ fn protocol_name(protocol: WireProtocol) -> &'static str {
     }
 }
 
-/// Prints every sample of a stored request (`--print-samples`), one line each.
+/// Prints what a stored request carries (`--print-samples`), one line per item.
 fn print_stored_samples(decoded: &DecodedRequest) {
+    print!("{}", stored_lines(decoded));
+}
+
+/// The `--print-samples` lines of a stored request (see [`SinkArgs`]'s `print_samples`).
+fn stored_lines(decoded: &DecodedRequest) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for series in &decoded.series {
-        let labels = series
-            .labels
-            .iter()
-            .map(|(name, value)| format!("{name}={value:?}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let labels = format_labels(&series.labels);
         for (timestamp, bits) in &series.samples {
-            let _ = writeln!(out, "sample {{{labels}}} {timestamp} {bits:016x}");
+            let _ = writeln!(out, "sample {labels} {timestamp} {bits:016x}");
+        }
+        for (timestamp, histogram) in &series.histograms {
+            let _ = writeln!(
+                out,
+                "histogram {labels} {timestamp} {}",
+                histogram_json(histogram)
+            );
+        }
+        for exemplar in &series.exemplars {
+            let _ = writeln!(
+                out,
+                "exemplar {labels} {} {} {:016x}",
+                format_labels(&exemplar.labels),
+                exemplar.timestamp,
+                exemplar.value_bits
+            );
+        }
+        if let Some(metadata) = &series.metadata {
+            let _ = writeln!(
+                out,
+                "series_metadata {labels} {} {:?} {:?}",
+                metadata.metric_type, metadata.help, metadata.unit
+            );
         }
     }
-    print!("{out}");
+    for metadata in &decoded.family_metadata {
+        let _ = writeln!(
+            out,
+            "metadata {} {} {:?} {:?}",
+            metadata.family, metadata.metric_type, metadata.help, metadata.unit
+        );
+    }
+    out
+}
+
+/// Labels as `{name="value",...}`, values escaped and quoted as Rust strings.
+fn format_labels(labels: &[(String, String)]) -> String {
+    let inner = labels
+        .iter()
+        .map(|(name, value)| format!("{name}={value:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("{{{inner}}}")
+}
+
+/// A histogram as the one-line JSON object of a `histogram` line.
+fn histogram_json(h: &proto_v2::Histogram) -> String {
+    use proto_v2::{HistogramCount, HistogramZeroCount};
+    use serde_json::{Map, Value, json};
+    let bits = |v: f64| Value::String(format!("{:016x}", v.to_bits()));
+    let all_bits = |vs: &[f64]| Value::Array(vs.iter().map(|v| bits(*v)).collect());
+    let spans = |spans: &[proto_v2::BucketSpan]| {
+        Value::Array(spans.iter().map(|s| json!([s.offset, s.length])).collect())
+    };
+    let mut object = Map::new();
+    object.insert("schema".into(), json!(h.schema));
+    object.insert("zero_threshold_bits".into(), bits(h.zero_threshold));
+    object.insert("sum_bits".into(), bits(h.sum));
+    match h.count {
+        Some(HistogramCount::CountInt(c)) => {
+            object.insert("count_int".into(), json!(c));
+        }
+        Some(HistogramCount::CountFloat(c)) => {
+            object.insert("count_float_bits".into(), bits(c));
+        }
+        None => {}
+    }
+    match h.zero_count {
+        Some(HistogramZeroCount::ZeroCountInt(c)) => {
+            object.insert("zero_count_int".into(), json!(c));
+        }
+        Some(HistogramZeroCount::ZeroCountFloat(c)) => {
+            object.insert("zero_count_float_bits".into(), bits(c));
+        }
+        None => {}
+    }
+    object.insert("positive_spans".into(), spans(&h.positive_spans));
+    object.insert("negative_spans".into(), spans(&h.negative_spans));
+    object.insert("positive_deltas".into(), json!(h.positive_deltas));
+    object.insert("negative_deltas".into(), json!(h.negative_deltas));
+    object.insert("positive_counts_bits".into(), all_bits(&h.positive_counts));
+    object.insert("negative_counts_bits".into(), all_bits(&h.negative_counts));
+    object.insert("reset_hint".into(), json!(h.reset_hint));
+    object.insert("custom_values_bits".into(), all_bits(&h.custom_values));
+    object.insert("start_timestamp".into(), json!(h.start_timestamp));
+    Value::Object(object).to_string()
 }
