@@ -2224,8 +2224,7 @@ fn try_exemplar(
     let mut err = ptr::null_mut();
     let ex = ex.map_or(ptr::null(), |e| e as *const promrw_exemplar);
     // SAFETY: `ex` and its labels live for the call; `err` is a valid out pointer.
-    let status =
-        unsafe { promrw_sender_append_with_exemplar(s, r, t, start, value, ex, &mut err) };
+    let status = unsafe { promrw_sender_append_with_exemplar(s, r, t, start, value, ex, &mut err) };
     (status, (!err.is_null()).then(|| take_error(err)))
 }
 
@@ -2530,7 +2529,10 @@ fn histogram_exemplar_and_metadata_arguments_are_checked_at_the_boundary() {
         "",
     );
     // The valid forms are accepted (NULL err is fine), and nothing refused was counted.
-    assert_eq!(try_metadata(s, r, PROMRW_METRIC_TYPE_GAUGE, "h", "").0, PROMRW_OK);
+    assert_eq!(
+        try_metadata(s, r, PROMRW_METRIC_TYPE_GAUGE, "h", "").0,
+        PROMRW_OK
+    );
     let ex = exemplar(&fine, 1.0, None);
     assert_eq!(try_exemplar(s, r, t, t - 5, 1.0, Some(&ex)).0, PROMRW_OK);
     // SAFETY: `s` is live.
@@ -2543,7 +2545,10 @@ fn histogram_exemplar_and_metadata_arguments_are_checked_at_the_boundary() {
     // SAFETY: `s` is live; refused after close, counted as a closed refusal.
     unsafe {
         assert_eq!(promrw_sender_close(s, 5_000), PROMRW_OK);
-        assert_eq!(try_histogram(s, r, t + 2, &empty_histogram()).0, PROMRW_CLOSED);
+        assert_eq!(
+            try_histogram(s, r, t + 2, &empty_histogram()).0,
+            PROMRW_CLOSED
+        );
         assert_eq!(try_exemplar(s, r, t + 2, 0, 1.0, None).0, PROMRW_CLOSED);
         assert_eq!(
             try_metadata(s, r, PROMRW_METRIC_TYPE_GAUGE, "", "").0,

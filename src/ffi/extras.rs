@@ -567,7 +567,10 @@ mod tests {
             (PROMRW_METRIC_TYPE_COUNTER, MetricType::Counter),
             (PROMRW_METRIC_TYPE_GAUGE, MetricType::Gauge),
             (PROMRW_METRIC_TYPE_HISTOGRAM, MetricType::Histogram),
-            (PROMRW_METRIC_TYPE_GAUGEHISTOGRAM, MetricType::GaugeHistogram),
+            (
+                PROMRW_METRIC_TYPE_GAUGEHISTOGRAM,
+                MetricType::GaugeHistogram,
+            ),
             (PROMRW_METRIC_TYPE_SUMMARY, MetricType::Summary),
             (PROMRW_METRIC_TYPE_INFO, MetricType::Info),
             (PROMRW_METRIC_TYPE_STATESET, MetricType::StateSet),
