@@ -1,4 +1,4 @@
-"""promrw: an embeddable Prometheus Remote Write 1.0 sender.
+"""promrw: an embeddable Prometheus Remote Write sender (1.0 and 2.0: samples, native histograms, exemplars, metadata).
 
 A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
 
