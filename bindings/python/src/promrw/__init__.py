@@ -1,4 +1,4 @@
-"""promrw: an embeddable Prometheus Remote Write sender (1.0 and 2.0: samples, native histograms, exemplars, metadata).
+"""promrw: an embeddable Prometheus Remote Write sender (1.0 and 2.0).
 
 A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
 
