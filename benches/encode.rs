@@ -23,8 +23,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promrw::Labels;
 use promrw::config::ProtobufMessage;
-use promrw::queue::{BatchEncoder, BatchView};
 use promrw::queue::series_cache::{BatchSample, QueuedSample, Resolved, SeriesCache};
+use promrw::queue::{BatchEncoder, BatchView};
 use promrw::series::SeriesRegistry;
 use promrw::wire::{proto, rw1, snappy_compress};
 use promrw_tools::workload::Workload;
@@ -115,7 +115,17 @@ fn encode(c: &mut Criterion) {
 
     let mut encoder = BatchEncoder::default();
     group.bench_function("promrw_batch_encoder/hot", |b| {
-        b.iter(|| black_box(encoder.encode(black_box(&hot.queued), &BatchView::plain(&cache), ProtobufMessage::V1).len()))
+        b.iter(|| {
+            black_box(
+                encoder
+                    .encode(
+                        black_box(&hot.queued),
+                        &BatchView::plain(&cache),
+                        ProtobufMessage::V1,
+                    )
+                    .len(),
+            )
+        })
     });
     let mut next = 0;
     group.bench_function("promrw_batch_encoder/w1_rotating", |b| {
@@ -123,7 +133,11 @@ fn encode(c: &mut Criterion) {
             next = (next + 1) % batches.len();
             black_box(
                 encoder
-                    .encode(black_box(&batches[next].queued), &BatchView::plain(&cache), ProtobufMessage::V1)
+                    .encode(
+                        black_box(&batches[next].queued),
+                        &BatchView::plain(&cache),
+                        ProtobufMessage::V1,
+                    )
                     .len(),
             )
         })
@@ -173,7 +187,9 @@ fn encode(c: &mut Criterion) {
     group.finish();
 
     let naive = naive_encode(&hot.labels, &hot.samples, &mut snappy);
-    let ours = encoder.encode(&hot.queued, &BatchView::plain(&cache), ProtobufMessage::V1).len();
+    let ours = encoder
+        .encode(&hot.queued, &BatchView::plain(&cache), ProtobufMessage::V1)
+        .len();
     println!(
         "w1_batch_2000 sizes: promrw {ours} bytes ({:.2}/sample, uncompressed {}), naive {} bytes ({:.2}/sample)",
         ours as f64 / BATCH as f64,

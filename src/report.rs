@@ -9,7 +9,8 @@ use crate::metrics::{AttemptError, EndpointStats};
 /// The loss counters of one endpoint at one moment (all only grow).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LossCounts {
-    /// Samples rejected by the receiver or abandoned at a close deadline.
+    /// Samples (and native histograms) rejected by the receiver, reported not written, or
+    /// abandoned at a close deadline.
     pub failed: u64,
     /// Samples dropped as older than `sample_age_limit`.
     pub dropped_too_old: u64,
@@ -23,11 +24,13 @@ pub struct LossCounts {
 impl LossCounts {
     /// The counters of an endpoint's stats.
     pub fn of(stats: &EndpointStats) -> LossCounts {
+        // Histograms count as samples here: each is an item appended and lost.
+        let (too_old, queue_full, wal) = stats.histograms.lost_dropped();
         LossCounts {
-            failed: stats.samples_failed,
-            dropped_too_old: stats.samples_dropped_too_old,
-            dropped_queue_full: stats.samples_dropped_queue_full,
-            dropped_wal: stats.samples_dropped_wal_full + stats.samples_dropped_wal_too_old,
+            failed: stats.samples_failed + stats.histograms.failed,
+            dropped_too_old: stats.samples_dropped_too_old + too_old,
+            dropped_queue_full: stats.samples_dropped_queue_full + queue_full,
+            dropped_wal: stats.samples_dropped_wal_full + stats.samples_dropped_wal_too_old + wal,
         }
     }
 

@@ -353,22 +353,6 @@ fn keys_a_later_issue_implements_are_parsed_then_refused_by_the_sender_naming_th
             "remote_write[0].google_iam: is not supported",
         ),
         (
-            "    protobuf_message: io.prometheus.write.v2.Request\n",
-            "remote_write[0].protobuf_message: io.prometheus.write.v2.Request (Remote Write 2.0) is not supported yet",
-        ),
-        (
-            "    send_exemplars: true\n",
-            "remote_write[0].send_exemplars: sending exemplars is not supported yet",
-        ),
-        (
-            "    send_native_histograms: true\n",
-            "remote_write[0].send_native_histograms: sending native histograms is not supported yet",
-        ),
-        (
-            "    metadata_config: {send_interval: 30s}\n",
-            "remote_write[0].metadata_config.send: sending metadata is not supported yet",
-        ),
-        (
             "    enable_http2: true\n",
             "remote_write[0].enable_http2: HTTP/2 is not supported",
         ),

@@ -8,7 +8,7 @@
 
 use super::series_cache::{BatchSample, NO_EXTRA, SeriesCache};
 use crate::config::ProtobufMessage;
-use crate::model::{Exemplar, Histogram, SampleExtra};
+use crate::model::{CUSTOM_BUCKETS_SCHEMA, Exemplar, Histogram, SampleExtra};
 use crate::wire::rw2::{Rw2Encoder, Rw2Exemplar, Rw2Histogram, Rw2Sample};
 use crate::wire::{rw1, snappy_compress};
 
@@ -55,6 +55,8 @@ pub struct EncodedCounts {
     pub exemplars: u64,
     /// Histograms with custom buckets left out of a 1.0 body (1.0 cannot carry them).
     pub nhcb_skipped: u64,
+    /// Exemplars of those histograms, left out with them.
+    pub nhcb_exemplars_skipped: u64,
 }
 
 /// Upper bound of the bytes a 2.0 body adds per series beyond 1.0's label bytes: refs up to
@@ -209,7 +211,8 @@ impl BatchEncoder {
         let mut start = 0;
         while start < self.order.len() {
             let end = self.run_end(start);
-            let labels = series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
+            let labels =
+                series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
             let samples = self.order[start..end]
                 .iter()
                 .map(|&(_, i)| item_len(&batch[i as usize]))
@@ -226,7 +229,8 @@ impl BatchEncoder {
         let mut start = 0;
         while start < self.order.len() {
             let end = self.run_end(start);
-            let labels = series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
+            let labels =
+                series_len(cache.series(self.order[start].0).encoded_labels().len() as u64);
             // Bytes of this series' samples in the current part, and of its entry.
             let mut in_part = 0u64;
             for &(_, i) in &self.order[start..end] {
@@ -307,7 +311,9 @@ impl BatchEncoder {
             let run = &self.order[start..end];
             let series = view.cache.series(id);
             let plain = view.extras.is_empty()
-                || run.iter().all(|(_, i)| batch[*i as usize].extra == NO_EXTRA);
+                || run
+                    .iter()
+                    .all(|(_, i)| batch[*i as usize].extra == NO_EXTRA);
             if plain {
                 rw1::append_series(
                     &mut self.raw,
@@ -325,26 +331,38 @@ impl BatchEncoder {
                 for (_, i) in run {
                     let sample = &batch[*i as usize];
                     let extra = view.extra(sample);
+                    let exemplar = extra.and_then(|e| e.exemplar.as_ref());
                     match extra.and_then(|e| e.histogram.as_ref()) {
+                        // 1.0 cannot carry custom buckets: left out with its exemplar.
+                        Some(histogram) if histogram.schema == CUSTOM_BUCKETS_SCHEMA => {
+                            self.counts.nhcb_skipped += 1;
+                            if exemplar.is_some() {
+                                self.counts.nhcb_exemplars_skipped += 1;
+                            }
+                            continue;
+                        }
                         Some(histogram) => histograms.push((histogram, sample.timestamp)),
                         None => samples.push((sample.timestamp, sample.value)),
                     }
-                    if let Some(exemplar) = extra.and_then(|e| e.exemplar.as_ref()) {
+                    if let Some(exemplar) = exemplar {
                         let ts = exemplar.timestamp_ms.unwrap_or(sample.timestamp);
                         exemplars.push((exemplar, ts));
                     }
                 }
-                let skipped = rw1::append_series_full(
+                if samples.is_empty() && histograms.is_empty() {
+                    start = end;
+                    continue;
+                }
+                rw1::append_series_full(
                     &mut self.raw,
                     series.encoded_labels(),
                     samples.iter().copied(),
                     &exemplars,
                     &histograms,
-                ) as u64;
+                );
                 self.counts.samples += samples.len() as u64;
-                self.counts.histograms += histograms.len() as u64 - skipped;
+                self.counts.histograms += histograms.len() as u64;
                 self.counts.exemplars += exemplars.len() as u64;
-                self.counts.nhcb_skipped += skipped;
             }
             start = end;
         }
@@ -507,6 +525,100 @@ mod tests {
             .collect()
     }
 
+    /// A histogram with `buckets` positive buckets.
+    fn histogram(buckets: u32) -> Histogram {
+        Histogram {
+            schema: 3,
+            zero_threshold: 0.0,
+            sum: 1.5,
+            counts: crate::model::HistogramCounts::Integer {
+                count: u64::from(buckets),
+                zero_count: 0,
+                positive_deltas: (0..buckets).map(|i| i64::from(i == 0)).collect(),
+                negative_deltas: vec![],
+            },
+            positive_spans: vec![crate::model::BucketSpan {
+                offset: 0,
+                length: buckets,
+            }],
+            negative_spans: vec![],
+            reset_hint: crate::model::ResetHint::Unknown,
+            custom_values: vec![],
+        }
+    }
+
+    #[test]
+    fn a_2_0_batch_with_histograms_exemplars_and_metadata_is_split_to_fit_the_cap() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let mut cache = SeriesCache::new();
+        let mut enc = BatchEncoder::default();
+        let mut batch = batch_of(&reg, &mut cache, "m", 20, 300, 20);
+        let help = "h".repeat(500);
+        for i in 0..20 {
+            let r = reg
+                .register(
+                    Labels::from_pairs(&[
+                        ("__name__", "m"),
+                        ("i", &i.to_string()),
+                        ("pad", &"p".repeat(300)),
+                    ])
+                    .unwrap(),
+                )
+                .unwrap();
+            reg.series(r)
+                .unwrap()
+                .set_metadata(Some(std::sync::Arc::new(crate::model::Metadata {
+                    kind: crate::model::MetricType::Histogram,
+                    help: help.clone(),
+                    unit: "seconds".into(),
+                })));
+        }
+        // Every other item a histogram with an exemplar and a start timestamp.
+        let mut extras: Vec<Box<SampleExtra>> = Vec::new();
+        for (n, sample) in batch.iter_mut().enumerate() {
+            if n % 2 == 0 {
+                sample.extra = extras.len() as u32;
+                extras.push(Box::new(SampleExtra {
+                    start_ms: 1,
+                    histogram: Some(histogram(20)),
+                    exemplar: Some(
+                        Exemplar::new(
+                            vec![crate::model::Label::new("trace_id", "abc")],
+                            1.0,
+                            Some(sample.timestamp),
+                        )
+                        .unwrap(),
+                    ),
+                }));
+            }
+        }
+        let view = BatchView {
+            cache: &cache,
+            extras: &extras,
+            max_metadata_text: help.len() + "seconds".len(),
+        };
+        let cap = 8192;
+        for protocol in [ProtobufMessage::V1, ProtobufMessage::V2] {
+            let mut whole = batch.clone();
+            let split = enc
+                .split(&mut whole, &view, protocol, cap)
+                .expect("over the cap");
+            assert!(split.too_large.is_empty());
+            let mut items = 0;
+            for part in &split.parts {
+                enc.encode(part, &view, protocol);
+                assert!(
+                    enc.raw_len() <= cap,
+                    "{protocol:?}: {} > {cap}",
+                    enc.raw_len()
+                );
+                let counts = enc.counts();
+                items += counts.samples + counts.histograms;
+            }
+            assert_eq!(items, 400, "{protocol:?}: every item once");
+        }
+    }
+
     #[test]
     fn a_batch_over_the_cap_is_split_into_parts_that_fit_in_order() {
         let reg = SeriesRegistry::new(Labels::default());
@@ -514,21 +626,38 @@ mod tests {
         let mut enc = BatchEncoder::default();
         // 20 series of ~1 KiB of labels, 50 samples each: about 40 KiB.
         let mut batch = batch_of(&reg, &mut cache, "s", 20, 1000, 50);
-        let whole = enc.encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1).len();
+        let whole = enc
+            .encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1)
+            .len();
         assert!(whole > 0 && enc.raw_len() > 30_000);
         assert!(
-            enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, 1 << 20).is_none(),
+            enc.split(
+                &mut batch,
+                &BatchView::plain(&cache),
+                ProtobufMessage::V1,
+                1 << 20
+            )
+            .is_none(),
             "fits 1 MiB whole"
         );
         assert_eq!(batch.len(), 1000, "left as it was");
         let cap = 4096;
-        let split = enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, cap).expect("split");
+        let split = enc
+            .split(
+                &mut batch,
+                &BatchView::plain(&cache),
+                ProtobufMessage::V1,
+                cap,
+            )
+            .expect("split");
         assert!(batch.is_empty() && split.too_large.is_empty());
         assert!(split.parts.len() >= 10, "{} parts", split.parts.len());
         let mut seen: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
         let mut total = 0;
         for part in &split.parts {
-            let body = enc.encode(part, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
+            let body = enc
+                .encode(part, &BatchView::plain(&cache), ProtobufMessage::V1)
+                .to_vec();
             assert!(enc.raw_len() <= cap, "{} > {cap}", enc.raw_len());
             for (key, ts) in decode(&body) {
                 total += ts.len();
@@ -550,7 +679,14 @@ mod tests {
         let mut batch = batch_of(&reg, &mut cache, "small", 3, 10, 4);
         let huge = batch_of(&reg, &mut cache, "huge", 1, 5000, 2);
         batch.extend(huge);
-        let split = enc.split(&mut batch, &BatchView::plain(&cache), ProtobufMessage::V1, 4096).expect("split");
+        let split = enc
+            .split(
+                &mut batch,
+                &BatchView::plain(&cache),
+                ProtobufMessage::V1,
+                4096,
+            )
+            .expect("split");
         assert_eq!(split.too_large.len(), 2, "both samples of the huge series");
         let sent: usize = split.parts.iter().map(Vec::len).sum();
         assert_eq!(sent, 12);
@@ -579,7 +715,9 @@ mod tests {
             enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1);
         }
         assert_eq!(enc.capacities().0, raw, "still in the high-water window");
-        let body = enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
+        let body = enc
+            .encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1)
+            .to_vec();
         for _ in 0..20 {
             enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1);
         }
@@ -588,7 +726,11 @@ mod tests {
             raw_after < SHRINK_FLOOR && compressed_after < SHRINK_FLOOR,
             "shrunk: {raw_after} {compressed_after}"
         );
-        assert_eq!(enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1), &body[..], "bodies unchanged");
+        assert_eq!(
+            enc.encode(&small, &BatchView::plain(&cache), ProtobufMessage::V1),
+            &body[..],
+            "bodies unchanged"
+        );
         // A steady load of 2 MiB requests keeps its buffers.
         let steady = batch_of(&reg, &mut cache, "steady", 200, 10_000, 1);
         enc.encode(&steady, &BatchView::plain(&cache), ProtobufMessage::V1);
@@ -629,7 +771,9 @@ mod tests {
         )
         .collect();
         let mut enc = BatchEncoder::default();
-        let body = enc.encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1).to_vec();
+        let body = enc
+            .encode(&batch, &BatchView::plain(&cache), ProtobufMessage::V1)
+            .to_vec();
         let req =
             proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
         assert_eq!(req.timeseries.len(), 2);

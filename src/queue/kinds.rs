@@ -62,7 +62,7 @@ impl EndpointContext {
                     .exemplars
                     .add_dropped(ExtraDropReason::NativeHistogramsDisabled, 1);
             }
-            self.log_disabled_kind("native histograms are dropped: the endpoint has neither send_native_histograms: true nor protobuf_message: io.prometheus.write.v2.Request");
+            self.log_disabled_kind(&self.disabled_histograms_logged, "native histograms are dropped: the endpoint has neither send_native_histograms: true nor protobuf_message: io.prometheus.write.v2.Request");
             return Admitted::Dropped;
         }
         if extra.exemplar.is_some() && !self.config.send_exemplars {
@@ -70,6 +70,7 @@ impl EndpointContext {
                 .exemplars
                 .add_dropped(ExtraDropReason::ExemplarsDisabled, 1);
             self.log_disabled_kind(
+                &self.disabled_exemplars_logged,
                 "exemplars are dropped (their samples are sent): the endpoint does not have send_exemplars: true",
             );
             let mut kept = extra.clone();
@@ -149,9 +150,10 @@ impl EndpointContext {
         }
     }
 
-    /// Logs, the first time only, that the endpoint drops a kind it is not configured for.
-    fn log_disabled_kind(&self, what: &str) {
-        if !self.disabled_kind_logged.swap(true, Ordering::Relaxed) {
+    /// Logs, the first time only (per kind, as `logged` records), that the endpoint drops a
+    /// kind it is not configured for.
+    fn log_disabled_kind(&self, logged: &std::sync::atomic::AtomicBool, what: &str) {
+        if !logged.swap(true, Ordering::Relaxed) {
             self.logger.log(LogLevel::Warn, || {
                 format!(
                     "{}: {what} (counted in prometheus_remote_storage_{{histograms,exemplars}}_dropped_total; logged once)",

@@ -39,10 +39,8 @@ pub struct MetadataBook {
 impl MetadataBook {
     /// Records `metadata` for the family of `series` (a series without a name has none).
     pub fn note(&self, series: &Series, metadata: &Arc<Metadata>) {
-        self.max_text.fetch_max(
-            metadata.help.len() + metadata.unit.len(),
-            Ordering::Relaxed,
-        );
+        self.max_text
+            .fetch_max(metadata.help.len() + metadata.unit.len(), Ordering::Relaxed);
         let Some((_, name)) = label_pairs(series.encoded_labels()).find(|(n, _)| *n == "__name__")
         else {
             return;

@@ -75,7 +75,9 @@ impl MetadataSchedule {
             match transport.send_for(&body, ProtobufMessage::V1, 0, ctx.attempt_timeout(), None) {
                 Outcome::Success(_) => {
                     metrics.total.fetch_add(n, Ordering::Relaxed);
-                    metrics.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    metrics
+                        .bytes
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
                 }
                 Outcome::Permanent { reason, status } => {
                     metrics.failed.fetch_add(n, Ordering::Relaxed);
@@ -117,10 +119,8 @@ impl MetadataSchedule {
         self.next = Some(match retry {
             Some(delay) => crate::deadline_after(delay),
             None => {
-                self.backoff = Backoff::new(
-                    ctx.config.queue.min_backoff,
-                    ctx.config.queue.max_backoff,
-                );
+                self.backoff =
+                    Backoff::new(ctx.config.queue.min_backoff, ctx.config.queue.max_backoff);
                 crate::deadline_after(config.send_interval)
             }
         });

@@ -9,8 +9,8 @@ pub mod feeder;
 mod kinds;
 pub mod metadata_book;
 mod metadata_send;
-mod protocol;
 mod pending;
+mod protocol;
 pub mod relabeling;
 pub mod series_cache;
 mod shard;
@@ -61,8 +61,10 @@ pub struct EndpointContext {
     pub wal_mode: bool,
     /// A series relabeled into an invalid one was logged (once per endpoint).
     relabel_invalid_logged: AtomicBool,
-    /// A histogram or exemplar the endpoint is not configured for was logged (once).
-    disabled_kind_logged: AtomicBool,
+    /// A histogram the endpoint is not configured for was logged (once).
+    disabled_histograms_logged: AtomicBool,
+    /// An exemplar the endpoint is not configured for was logged (once).
+    disabled_exemplars_logged: AtomicBool,
     /// A partial write reported by the Written headers was logged (once).
     partial_write_logged: AtomicBool,
     /// Histograms with custom buckets left out of 1.0 requests were logged (once).
@@ -221,7 +223,8 @@ impl EndpointQueue {
             ),
             wal_mode,
             relabel_invalid_logged: AtomicBool::new(false),
-            disabled_kind_logged: AtomicBool::new(false),
+            disabled_histograms_logged: AtomicBool::new(false),
+            disabled_exemplars_logged: AtomicBool::new(false),
             partial_write_logged: AtomicBool::new(false),
             nhcb_logged: AtomicBool::new(false),
             metadata_book: metadata_book::MetadataBook::default(),

@@ -79,7 +79,10 @@ impl ProtocolState {
         if !self.v2.load(Ordering::SeqCst) {
             return;
         }
-        let recorded = self.state_file.as_ref().map(|path| (path, write_state(path)));
+        let recorded = self
+            .state_file
+            .as_ref()
+            .map(|path| (path, write_state(path)));
         if !self.v2.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -141,7 +144,11 @@ mod tests {
             &logger,
             "e",
         );
-        assert_eq!(fresh.current(), ProtobufMessage::V2, "another endpoint's file");
+        assert_eq!(
+            fresh.current(),
+            ProtobufMessage::V2,
+            "another endpoint's file"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,12 +18,12 @@ use super::kinds::ItemKinds;
 use super::metadata_send::MetadataSchedule;
 use super::pending::PendingQueue;
 use super::series_cache::{BatchSample, QueuedSample, Releases, Resolved, SeriesCache};
-use crate::metrics::ExtraDropReason;
-use crate::model::SampleExtra;
-use crate::transport::Written;
 use crate::log::LogLevel;
 use crate::metrics::AttemptError;
+use crate::metrics::ExtraDropReason;
+use crate::model::SampleExtra;
 use crate::series::lock;
+use crate::transport::Written;
 use crate::transport::{Backoff, Interrupter, Outcome, Transport};
 
 /// Shard is running normally.
@@ -115,7 +115,9 @@ pub fn now_ms() -> i64 {
 /// Body of a shard thread: runs the send loop, turning a panic into a dead shard whose samples
 /// are counted as failed, then reports its exit.
 pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
-    let result = catch_unwind(AssertUnwindSafe(|| send_loop(&shard, &ctx, &transport, index)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        send_loop(&shard, &ctx, &transport, index)
+    }));
     // The cache went with the loop.
     shard.cached_series.store(0, Ordering::Relaxed);
     if let Ok(held) = result {
@@ -613,8 +615,9 @@ fn send_batch(
     let mut attempt: u32 = 0;
     // The protocol of the body the encoder holds for this batch.
     let mut encoded: Option<crate::config::ProtobufMessage> = None;
-    // Histograms with custom buckets a 1.0 body left out, counted once the batch is done.
-    let mut nhcb_skipped = 0u64;
+    // Histograms with custom buckets (and their exemplars) a 1.0 body left out, counted once
+    // the batch is done.
+    let mut nhcb_skipped = (0u64, 0u64);
     let highest = batch.iter().map(|s| s.timestamp).max().unwrap_or(0);
     loop {
         if !q.sample_age_limit.is_zero() {
@@ -694,7 +697,7 @@ fn send_batch(
                     samples: counts.samples - lost.samples,
                     histograms: counts.histograms - lost.histograms,
                     exemplars: counts.exemplars - lost.exemplars,
-                    nhcb_skipped: 0,
+                    ..EncodedCounts::default()
                 };
                 add_counts(metrics, &acked, Counter::Acked);
                 if lost != EncodedCounts::default() {
@@ -708,12 +711,12 @@ fn send_batch(
                     .bytes_total
                     .fetch_add(body.len() as u64, Ordering::Relaxed);
                 metrics.batches_acked.fetch_add(1, Ordering::Relaxed);
-                nhcb_skipped = counts.nhcb_skipped;
+                nhcb_skipped = (counts.nhcb_skipped, counts.nhcb_exemplars_skipped);
                 break;
             }
             Outcome::Permanent { reason, status } => {
                 add_counts(metrics, &counts, Counter::Failed);
-                nhcb_skipped = counts.nhcb_skipped;
+                nhcb_skipped = (counts.nhcb_skipped, counts.nhcb_exemplars_skipped);
                 // As Prometheus's bytes_total: the batch's bytes once its sending ended,
                 // acknowledged or not (a hard stop abandoning it counts none).
                 metrics
@@ -761,11 +764,14 @@ fn send_batch(
             }
         }
     }
-    if nhcb_skipped > 0 {
+    if nhcb_skipped.0 > 0 {
         ctx.metrics
             .histograms
-            .add_dropped(ExtraDropReason::NhcbInRw1NotSupported, nhcb_skipped);
-        ctx.log_nhcb_skipped(nhcb_skipped);
+            .add_dropped(ExtraDropReason::NhcbInRw1NotSupported, nhcb_skipped.0);
+        ctx.metrics
+            .exemplars
+            .add_dropped(ExtraDropReason::NhcbInRw1NotSupported, nhcb_skipped.1);
+        ctx.log_nhcb_skipped(nhcb_skipped.0);
     }
 
     let n = batch.len() as u64;
@@ -844,7 +850,7 @@ fn not_written(sent: &EncodedCounts, written: &Written) -> EncodedCounts {
         samples: lost(sent.samples, written.samples),
         histograms: lost(sent.histograms, written.histograms),
         exemplars: lost(sent.exemplars, written.exemplars),
-        nhcb_skipped: 0,
+        ..EncodedCounts::default()
     }
 }
 

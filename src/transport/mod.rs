@@ -531,10 +531,7 @@ impl Transport {
             return Hop::Redirect(status, location);
         }
         let written = Written::from_headers(|name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
+            response.headers().get(name).and_then(|v| v.to_str().ok())
         });
         let retry_after = response
             .headers()
