@@ -4,6 +4,7 @@ by endpoints not configured for them, and delivery to a Remote Write 2.0 sink.""
 
 from __future__ import annotations
 
+import struct
 import time
 from typing import Any, Dict
 
@@ -165,35 +166,68 @@ def test_unconfigured_endpoint_drops_histograms_and_exemplars_and_counts_them(
     assert stats["histograms_acked"] == stats["exemplars_acked"] == 0
 
 
-def test_histograms_exemplars_and_metadata_reach_a_remote_write_2_sink(sink: Sink) -> None:
-    """Delivered to a Remote Write 2.0 endpoint: checked by the sender's own counters (the
-    sink's --print-samples lines for histograms, exemplars and metadata are not parsed yet)."""
-    cfg = config(sink.url, batch_send_deadline="50ms")
-    cfg["remote_write"][0]["protobuf_message"] = "io.prometheus.write.v2.Request"
-    cfg["remote_write"][0]["send_exemplars"] = True
+def bits(value: float) -> str:
+    """A float's bits as the sink prints them."""
+    return struct.pack(">d", value).hex()
+
+
+def test_histograms_exemplars_and_metadata_reach_a_remote_write_2_sink() -> None:
+    """Delivered to a Remote Write 2.0 endpoint exactly: the sink's --print-samples lines
+    (histograms, exemplars, series metadata, samples) and the sender's own counters."""
+    sink = Sink(print_samples=True)
     try:
-        s = promrw.Sender(cfg)
-    except promrw.InvalidConfigError as e:
-        if "not supported yet" in e.message:
-            pytest.skip(f"this library does not send Remote Write 2.0 yet: {e.message}")
-        raise
-    with s:
-        h = s.series({"__name__": "py_latency_seconds"})
-        r = s.series({"__name__": "py_requests_total"})
-        s.set_metadata(h, "histogram", "Latency.", "seconds")
-        s.set_metadata(r, "counter", "Requests.", "")
-        t = now_ms()
-        ex = promrw.Exemplar({"trace_id": "4bf92f3577b34da6"}, 0.25, t - 3)
-        s.append_histogram(h, INT_HISTOGRAM, t, start_timestamp_ms=t - 60_000, exemplar=ex)
-        s.append_histogram(h, FLOAT_HISTOGRAM, t + 1)
-        s.append_stale_histogram(h, t + 2)
-        s.append(r, 41.0, t, start_timestamp_ms=t - 60_000, exemplar={"labels": {"trace_id": "a"}, "value": 1.0})
-        s.flush(timeout=10.0)
-        stats = s.stats()
-        assert stats["remote_write_protocol"] == 2
-        assert stats["samples_acked"] == 1
-        assert stats["histograms_acked"] == 3
-        assert stats["exemplars_acked"] == 2
-        assert stats["histograms_failed"] == stats["histograms_dropped"] == 0
-        assert stats["exemplars_dropped"] == 0
-    sink.assert_clean()
+        cfg = config(sink.url, batch_send_deadline="50ms")
+        cfg["remote_write"][0]["protobuf_message"] = "io.prometheus.write.v2.Request"
+        cfg["remote_write"][0]["send_exemplars"] = True
+        with promrw.Sender(cfg) as s:
+            h = s.series({"__name__": "py_latency_seconds"})
+            r = s.series({"__name__": "py_requests_total"})
+            s.set_metadata(h, "histogram", "Latency.", "seconds")
+            s.set_metadata(r, promrw.PROMRW_METRIC_TYPE_COUNTER, "Requests.")
+            t = now_ms()
+            ex = promrw.Exemplar({"trace_id": "4bf92f3577b34da6"}, 0.25, t - 3)
+            s.append_histogram(h, INT_HISTOGRAM, t, start_timestamp_ms=t - 60_000, exemplar=ex)
+            s.append_histogram(h, FLOAT_HISTOGRAM, t + 1)
+            s.append(r, 41.0, t, start_timestamp_ms=t - 60_000,
+                     exemplar={"labels": {"trace_id": "a"}, "value": 1.0})
+            s.flush(timeout=10.0)
+            stats = s.stats()
+            assert stats["remote_write_protocol"] == 2
+            assert stats["samples_acked"] == 1
+            assert stats["histograms_acked"] == 2
+            assert stats["exemplars_acked"] == 2
+            assert stats["histograms_failed"] == stats["histograms_dropped"] == 0
+            assert stats["exemplars_dropped"] == 0
+        assert sink.wait_for(1) == 1
+        hist = '{__name__="py_latency_seconds"}'
+        counter = '{__name__="py_requests_total"}'
+        assert sink.histograms == [
+            (hist, t, {
+                "schema": 0, "zero_threshold_bits": bits(0.001), "sum_bits": bits(10.5),
+                "count_int": 5, "zero_count_int": 1,
+                "positive_spans": [[0, 2], [1, 1]], "negative_spans": [],
+                "positive_deltas": [1, 1, -1], "negative_deltas": [],
+                "positive_counts_bits": [], "negative_counts_bits": [],
+                "reset_hint": 2, "custom_values_bits": [], "start_timestamp": t - 60_000,
+            }),
+            (hist, t + 1, {
+                "schema": 3, "zero_threshold_bits": bits(0.0), "sum_bits": bits(3.75),
+                "count_float_bits": bits(7.0), "zero_count_float_bits": bits(0.5),
+                "positive_spans": [[-1, 2]], "negative_spans": [],
+                "positive_deltas": [], "negative_deltas": [],
+                "positive_counts_bits": [bits(2.0), bits(4.5)], "negative_counts_bits": [],
+                "reset_hint": 3, "custom_values_bits": [], "start_timestamp": 0,
+            }),
+        ]
+        assert sorted(sink.exemplars) == sorted([
+            (hist, '{trace_id="4bf92f3577b34da6"}', t - 3, int(bits(0.25), 16)),
+            (counter, '{trace_id="a"}', t, int(bits(1.0), 16)),
+        ])
+        assert set(sink.metadata) == {
+            (hist, 3, "Latency.", "seconds"),
+            (counter, 1, "Requests.", ""),
+        }
+        assert sink.samples == [(counter, t, int(bits(41.0), 16))]
+        sink.assert_clean()
+    finally:
+        sink.stop()
