@@ -1,6 +1,12 @@
 package promrw
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,18 +131,14 @@ func TestHistogramStatsOnAnUnconfiguredEndpoint(t *testing.T) {
 	}
 }
 
+// bitsHex is a float's bits as the sink prints them.
+func bitsHex(v float64) string { return fmt.Sprintf("%016x", math.Float64bits(v)) }
+
 func TestHistogramsReachARemoteWrite2Sink(t *testing.T) {
-	sink := startSink(t)
+	sink := startSinkPrintingSamples(t)
 	config := "remote_write:\n  - url: " + sink.url + "\n    protobuf_message: io.prometheus.write.v2.Request\n" +
 		"    send_exemplars: true\n    queue_config:\n      batch_send_deadline: 50ms\n"
-	s, err := New(config)
-	if err != nil && strings.Contains(err.Error(), "not supported yet") {
-		t.Skipf("this library does not send Remote Write 2.0 yet: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(5 * time.Second)
+	s := newSender(t, config)
 	h := mustSeries(t, s, map[string]string{"__name__": "go_latency_seconds", "run": runLabel})
 	c := mustSeries(t, s, map[string]string{"__name__": "go_requests_total", "run": runLabel})
 	t0 := nowMs()
@@ -160,6 +162,69 @@ func TestHistogramsReachARemoteWrite2Sink(t *testing.T) {
 	if st.RemoteWriteProtocol != 2 || st.SamplesAcked != 1 || st.HistogramsAcked != 2 || st.ExemplarsAcked != 2 ||
 		st.HistogramsDropped != 0 || st.ExemplarsDropped != 0 || st.HistogramsFailed != 0 {
 		t.Errorf("stats after a 2.0 flush: %+v", st)
+	}
+	sink.expectTotal(t, 1)
+
+	hist := `{__name__="go_latency_seconds",run=` + strconv.Quote(runLabel) + `}`
+	counter := `{__name__="go_requests_total",run=` + strconv.Quote(runLabel) + `}`
+	sink.mu.Lock()
+	extras := append([]string(nil), sink.extras...)
+	sink.mu.Unlock()
+	var histograms []map[string]any
+	var others []string
+	for _, line := range extras {
+		prefix := "histogram " + hist + " "
+		if !strings.HasPrefix(line, prefix) {
+			others = append(others, line)
+			continue
+		}
+		rest := strings.SplitN(strings.TrimPrefix(line, prefix), " ", 2)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(rest[1]), &body); err != nil {
+			t.Fatalf("histogram line %q: %v", line, err)
+		}
+		body["timestamp"] = rest[0]
+		histograms = append(histograms, body)
+	}
+	spans := func(pairs ...float64) []any {
+		out := []any{}
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, []any{pairs[i], pairs[i+1]})
+		}
+		return out
+	}
+	want := []map[string]any{
+		{
+			"timestamp": strconv.FormatInt(t0, 10), "schema": 0.0, "zero_threshold_bits": bitsHex(0.001),
+			"sum_bits": bitsHex(10.5), "count_int": 5.0, "zero_count_int": 1.0,
+			"positive_spans": spans(0, 2, 1, 1), "negative_spans": []any{},
+			"positive_deltas": []any{1.0, 1.0, -1.0}, "negative_deltas": []any{},
+			"positive_counts_bits": []any{}, "negative_counts_bits": []any{},
+			"reset_hint": 2.0, "custom_values_bits": []any{}, "start_timestamp": float64(t0 - 60_000),
+		},
+		{
+			"timestamp": strconv.FormatInt(t0+1, 10), "schema": 3.0, "zero_threshold_bits": bitsHex(0),
+			"sum_bits": bitsHex(3.75), "count_float_bits": bitsHex(7), "zero_count_float_bits": bitsHex(0.5),
+			"positive_spans": spans(-1, 2), "negative_spans": []any{},
+			"positive_deltas": []any{}, "negative_deltas": []any{},
+			"positive_counts_bits": []any{bitsHex(2), bitsHex(4.5)}, "negative_counts_bits": []any{},
+			"reset_hint": 3.0, "custom_values_bits": []any{}, "start_timestamp": 0.0,
+		},
+	}
+	if !reflect.DeepEqual(histograms, want) {
+		t.Errorf("histograms received:\n%v\nwant:\n%v", histograms, want)
+	}
+	sort.Strings(others)
+	wantOthers := []string{
+		fmt.Sprintf(`exemplar %s {trace_id="4bf92f3577b34da6"} %d %s`, hist, t0-3, bitsHex(0.25)),
+		fmt.Sprintf(`exemplar %s {trace_id="a"} %d %s`, counter, t0, bitsHex(1)),
+		fmt.Sprintf(`series_metadata %s 3 "Latency." "seconds"`, hist),
+		// A 2.0 series without metadata set is sent with the unspecified type, no help or unit.
+		fmt.Sprintf(`series_metadata %s 0 "" ""`, counter),
+	}
+	sort.Strings(wantOthers)
+	if !reflect.DeepEqual(others, wantOthers) {
+		t.Errorf("exemplar and metadata lines:\n%q\nwant:\n%q", others, wantOthers)
 	}
 }
 
