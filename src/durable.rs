@@ -13,17 +13,19 @@ use crate::config::{EndpointConfig, WalConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, Logger};
 use crate::metrics::{EndpointStats, WalStats};
-use crate::model::SampleExtra;
+use crate::model::{Metadata, SampleExtra};
 use crate::queue::EndpointQueue;
 use crate::queue::feeder::FeederHandle;
 use crate::redact::redact_url;
 use crate::series::LockedSlot;
 use crate::wal::cursor::{CursorError, CursorStore, Position};
-use crate::wal::format::WalSample;
+use crate::wal::format::{WalSample, extended_entry_bound};
 use crate::wal::lock::DirLock;
 use crate::wal::reader::LogReader;
 use crate::wal::recovery::{Damage, recover};
-use crate::wal::writer::{AppendGuard, Entry, Refusal, Writer, WriterOptions, wal_dir_of};
+use crate::wal::writer::{
+    AppendGuard, Entry, MAX_EXTENDED_ENTRY_BYTES, Refusal, Writer, WriterOptions, wal_dir_of,
+};
 
 /// In WAL mode appends never queue samples for endpoints themselves (the feeders do), so the
 /// slot's announcement bits are the log's: this one says the series' labels were logged in
@@ -229,8 +231,10 @@ impl Durable {
 
     /// Logs a sample of the series in `slot` (its order stripe held, so the log has each
     /// series' samples in timestamp order): its labels first when this session has not
-    /// logged them yet. A refusal (write error, `full: fail` at the budget, stopped) is the
-    /// append's error; nothing of the sample is logged then.
+    /// logged them yet. With an `extra` part (a start timestamp, a histogram in place of the
+    /// value, an exemplar) it is an entry of an Extended samples record; a plain float stays a
+    /// Samples record entry. A refusal (write error, `full: fail` at the budget, stopped) is
+    /// the append's error; nothing of the sample is logged then.
     pub fn log(
         &self,
         guard: &mut AppendGuard<'_>,
@@ -239,44 +243,78 @@ impl Durable {
         value: f64,
         extra: Option<&SampleExtra>,
     ) -> Result<()> {
-        if extra.is_some() {
+        let id = slot.series_ref().slot();
+        let sample = WalSample {
+            id,
+            timestamp,
+            value_bits: value.to_bits(),
+        };
+        let entry = match extra {
+            None => Entry::Sample(sample),
+            Some(extra) => self.extended_entry(sample, extra)?,
+        };
+        self.log_series(guard, slot)?;
+        guard
+            .push(entry)
+            .map_err(|refusal| self.refusal_error(refusal))
+    }
+
+    /// The entry of a sample with an extra part (a plain one is a sample), or
+    /// `InvalidArgument` when it is too large for a record.
+    #[cold]
+    fn extended_entry(&self, sample: WalSample, extra: &SampleExtra) -> Result<Entry> {
+        if extra.is_plain() {
+            return Ok(Entry::Sample(sample));
+        }
+        let bound = extended_entry_bound(extra);
+        if bound > MAX_EXTENDED_ENTRY_BYTES {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "histograms, exemplars and start timestamps cannot be logged to the WAL yet",
+                format!(
+                    "the histogram or exemplar needs up to {bound} bytes in the WAL, more than the {MAX_EXTENDED_ENTRY_BYTES} a WAL entry may take"
+                ),
             ));
         }
-        let id = slot.series_ref().slot();
+        let sample = WalSample {
+            // A histogram's float value is not logged (nor sent).
+            value_bits: if extra.is_histogram() {
+                0
+            } else {
+                sample.value_bits
+            },
+            ..sample
+        };
+        Ok(Entry::Extended(Box::new((sample, extra.clone()))))
+    }
+
+    /// Logs the labels of the series in `slot` unless this session has.
+    #[inline]
+    fn log_series(&self, guard: &mut AppendGuard<'_>, slot: &LockedSlot<'_>) -> Result<()> {
         if !slot.was_announced(LOGGED_BIT) {
             let series = slot.series()?;
             guard
                 .push(Entry::Series {
-                    id,
+                    id: slot.series_ref().slot(),
                     labels: series.encoded_labels_shared().clone(),
                 })
                 .map_err(|refusal| self.refusal_error(refusal))?;
             slot.mark_announced(LOGGED_BIT);
         }
-        guard
-            .push(Entry::Sample(WalSample {
-                id,
-                timestamp,
-                value_bits: value.to_bits(),
-            }))
-            .map_err(|refusal| self.refusal_error(refusal))
+        Ok(())
     }
 
     /// Logs the metadata of the series in `slot` (its order stripe held), after its labels
-    /// when this session has not logged them yet.
-    pub fn log_metadata(
-        &self,
-        slot: &LockedSlot<'_>,
-        metadata: &crate::model::Metadata,
-    ) -> Result<()> {
-        let _ = (slot, metadata);
-        Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "metadata cannot be logged to the WAL yet",
-        ))
+    /// when this session has not logged them yet: a Metadata record, which the writer also
+    /// writes again in each later segment the series appears in.
+    pub fn log_metadata(&self, slot: &LockedSlot<'_>, metadata: &Arc<Metadata>) -> Result<()> {
+        let mut guard = self.writer.append();
+        self.log_series(&mut guard, slot)?;
+        guard
+            .push(Entry::Metadata {
+                id: slot.series_ref().slot(),
+                metadata: Arc::clone(metadata),
+            })
+            .map_err(|refusal| self.refusal_error(refusal))
     }
 
     /// The append error of a refusal.

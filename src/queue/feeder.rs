@@ -14,15 +14,17 @@ use std::time::{Duration, Instant};
 
 use fxhash::FxHashMap;
 
+use super::kinds::{Admitted, ItemKinds};
 use super::pending::PushError;
 use super::relabeling::{Relabeled, route_series};
 use super::shard::{self, RUN, ShardShared};
 use super::{EndpointContext, EndpointQueue};
 use crate::log::LogLevel;
 use crate::metrics::DropReason;
+use crate::model::SampleExtra;
 use crate::series::{Series, SeriesRef, bucket_of, lock};
 use crate::wal::cursor::{CursorStore, Position};
-use crate::wal::reader::{LogReader, ReadRecord};
+use crate::wal::reader::{LogReader, ReadRecord, ReadSample};
 use crate::wal::writer::Writer;
 
 /// The cursor is persisted at most this often while running.
@@ -65,7 +67,10 @@ pub struct FeederHandle {
 /// A feeder series: what its samples are queued as.
 #[derive(Debug)]
 struct FeedSeries {
+    /// The series as queued (relabeled for the endpoint, sharing the metadata of `source`).
     series: Arc<Series>,
+    /// The series as logged, before relabeling (its name keys the metadata book).
+    source: Arc<Series>,
     series_ref: SeriesRef,
     shard: usize,
     /// A sample carrying the series was queued to its shard.
@@ -114,6 +119,8 @@ pub struct Feeder {
     partial: Option<u64>,
     /// Per shard, the samples of the record being pushed (kept to reuse their memory).
     runs: Vec<Vec<(u32, i64, f64)>>,
+    /// The same for an Extended samples record: each item with its admitted extra part.
+    extended_runs: Vec<Vec<ExtendedItem>>,
     /// Where the next record starts.
     fed: Position,
     persisted: Position,
@@ -163,6 +170,7 @@ impl EndpointQueue {
             next_seq: 0,
             partial: None,
             runs: Vec::new(),
+            extended_runs: Vec::new(),
             fed: start,
             persisted: start,
             last_persist: Instant::now(),
@@ -320,6 +328,9 @@ impl Feeder {
                 *place = u32::MAX;
             }
         }
+        for (id, metadata) in record.metadata {
+            self.set_metadata(id, metadata);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.records.push_back((seq, record.at));
@@ -327,8 +338,37 @@ impl Feeder {
         let age_limit = self.ctx.config.queue.sample_age_limit;
         let cutoff = (!age_limit.is_zero())
             .then(|| shard::now_ms().saturating_sub(shard::millis(age_limit)));
-        // The record's samples by shard, in record order: each shard's run is pushed under
-        // one lock of its queue (a series lives in one shard, so its order holds).
+        let stopped = if record.extras.is_empty() {
+            self.split_plain(&record.samples, cutoff);
+            let mut runs = std::mem::take(&mut self.runs);
+            let stopped = self.push_runs(seq, &mut runs);
+            self.runs = runs;
+            stopped
+        } else {
+            self.split_extended(&record.samples, &record.extras, cutoff);
+            let mut runs = std::mem::take(&mut self.extended_runs);
+            let stopped = self.push_runs(seq, &mut runs);
+            self.extended_runs = runs;
+            stopped
+        };
+        if stopped {
+            self.fed = record.at;
+            return false;
+        }
+        self.partial = None;
+        self.fed = record.next;
+        // Flushes waiting for this record see it in the queues.
+        let mut state = lock(&self.control.state);
+        state.fed = self.fed;
+        drop(state);
+        self.control.changed.notify_all();
+        true
+    }
+
+    /// Splits a Samples record's samples into `self.runs` by shard, in record order (each
+    /// shard's run is pushed under one lock of its queue; a series lives in one shard, so its
+    /// order holds), counting those dropped as too old or by relabeling.
+    fn split_plain(&mut self, samples: &[ReadSample], cutoff: Option<i64>) {
         let mut runs = std::mem::take(&mut self.runs);
         runs.resize_with(self.shards.len(), Vec::new);
         let mut too_old = 0u64;
@@ -338,7 +378,7 @@ impl Feeder {
             (DropReason::RelabelInvalid, 0),
             (DropReason::NoTenant, 0),
         ];
-        for sample in &record.samples {
+        for sample in samples {
             if cutoff.is_some_and(|cutoff| sample.timestamp < cutoff) {
                 too_old += 1;
                 continue;
@@ -367,6 +407,53 @@ impl Feeder {
                 self.ctx.metrics.add_dropped(reason, count);
             }
         }
+        self.runs = runs;
+    }
+
+    /// As [`Feeder::split_plain`] for an Extended samples record: each item's extra part is
+    /// admitted by the endpoint first (`send_native_histograms`, `send_exemplars`; what it
+    /// drops is counted there), then drops are counted per kind (histograms, exemplars).
+    fn split_extended(
+        &mut self,
+        samples: &[ReadSample],
+        extras: &[SampleExtra],
+        cutoff: Option<i64>,
+    ) {
+        let mut runs = std::mem::take(&mut self.extended_runs);
+        runs.resize_with(self.shards.len(), Vec::new);
+        for (sample, extra) in samples.iter().zip(extras) {
+            let extra = match self.ctx.admit_extra(extra) {
+                Admitted::Plain => None,
+                Admitted::Extra(extra) => Some(extra),
+                Admitted::Dropped => continue,
+            };
+            let kinds = ItemKinds::of(extra.as_deref());
+            if cutoff.is_some_and(|cutoff| sample.timestamp < cutoff) {
+                self.ctx.count_dropped(kinds, DropReason::TooOld, 1);
+                continue;
+            }
+            let Some(slot) = self.resolve(sample.id) else {
+                continue;
+            };
+            let Some(entry) = self.series.slots[slot as usize].as_ref() else {
+                continue;
+            };
+            match entry.dropped {
+                Some(reason) => self.ctx.count_dropped(kinds, reason, 1),
+                None => runs[entry.shard].push(ExtendedItem {
+                    slot,
+                    timestamp: sample.timestamp,
+                    value: f64::from_bits(sample.value_bits),
+                    extra,
+                }),
+            }
+        }
+        self.extended_runs = runs;
+    }
+
+    /// Pushes each shard's run of record `seq`, noting what each shard got; true when a stop
+    /// came first (the record is then left partly pushed). The runs are left empty.
+    fn push_runs<T: RunItem>(&mut self, seq: u64, runs: &mut [Vec<T>]) -> bool {
         let mut stopped = false;
         for (shard, run) in runs.iter_mut().enumerate() {
             if run.is_empty() {
@@ -380,25 +467,28 @@ impl Feeder {
             }
             run.clear();
         }
-        self.runs = runs;
-        if stopped {
-            self.fed = record.at;
-            return false;
-        }
-        self.partial = None;
-        self.fed = record.next;
-        // Flushes waiting for this record see it in the queues.
-        let mut state = lock(&self.control.state);
-        state.fed = self.fed;
-        drop(state);
-        self.control.changed.notify_all();
-        true
+        stopped
+    }
+
+    /// Sets the metadata a Metadata record gives series `id` of the segment on its feeder
+    /// series (shared with its relabeled copy, read by the shards when they encode) and in the
+    /// endpoint's metadata book (by the series' logged name, as in memory mode).
+    fn set_metadata(&mut self, id: u32, metadata: crate::model::Metadata) {
+        let Some(slot) = self.resolve(id) else {
+            return;
+        };
+        let Some(entry) = self.series.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let metadata = Arc::new(metadata);
+        entry.series.set_metadata(Some(metadata.clone()));
+        self.ctx.metadata_book.note(&entry.source, &metadata);
     }
 
     /// Pushes `run` (samples of feeder series, all of shard `shard`) into that shard's queue
     /// in order, under one lock while there is room; waits for room when it is full (persisting
     /// the cursor meanwhile, as the shard drains during a long outage). False on stop.
-    fn push_run(&mut self, shard: usize, run: &[(u32, i64, f64)]) -> bool {
+    fn push_run<T: RunItem>(&mut self, shard: usize, run: &[T]) -> bool {
         let queue = Arc::clone(&self.shards[shard]);
         let mut next = 0;
         loop {
@@ -409,13 +499,16 @@ impl Feeder {
             let mut len = 0;
             {
                 let mut guard = queue.queue.lock();
-                while let Some(&(slot, timestamp, value)) = run.get(next) {
+                while let Some(item) = run.get(next) {
+                    let (slot, timestamp, value) = item.parts();
                     let Some(entry) = self.series.slots[slot as usize].as_mut() else {
                         next += 1;
                         continue;
                     };
                     let announce = (!entry.announced).then(|| entry.series.clone());
-                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value, None) {
+                    let extra = item.extra();
+                    match guard.try_push_parts(entry.series_ref, announce, timestamp, value, extra)
+                    {
                         Ok(queued) => {
                             entry.announced = true;
                             len = queued;
@@ -485,11 +578,12 @@ impl Feeder {
         let table = &mut self.series;
         let id = table.next_id;
         table.next_id += 1;
-        let mut series = Arc::new(Series::from_encoded(id, labels.clone()));
+        let source = Arc::new(Series::from_encoded(id, labels.clone()));
+        let mut series = source.clone();
         let mut dropped = None;
         if self.ctx.routes_series() {
             match route_series(
-                &series,
+                &source,
                 self.ctx.config.write_relabel_configs.rules(),
                 self.ctx.config.tenant.as_ref(),
             ) {
@@ -517,6 +611,7 @@ impl Feeder {
         let shard = bucket_of(series.shard_hash(), self.shards.len());
         table.slots[slot as usize] = Some(FeedSeries {
             series,
+            source,
             series_ref,
             shard,
             announced: false,
@@ -614,5 +709,46 @@ impl Feeder {
                 });
             }
         }
+    }
+}
+
+/// An item of an Extended samples record, queued to a shard.
+#[derive(Debug)]
+struct ExtendedItem {
+    slot: u32,
+    timestamp: i64,
+    value: f64,
+    /// The extra part as the endpoint admitted it (`None`: sent as a plain float).
+    extra: Option<Box<SampleExtra>>,
+}
+
+/// An item of a shard's run: a plain sample or an [`ExtendedItem`].
+trait RunItem {
+    /// Its feeder series slot, timestamp and value.
+    fn parts(&self) -> (u32, i64, f64);
+    /// Its extra part for one push attempt. A queue that is full drops what it is given, so
+    /// an attempt gets a copy (only items with an extra part pay for it).
+    fn extra(&self) -> Option<Box<SampleExtra>>;
+}
+
+impl RunItem for (u32, i64, f64) {
+    #[inline(always)]
+    fn parts(&self) -> (u32, i64, f64) {
+        *self
+    }
+
+    #[inline(always)]
+    fn extra(&self) -> Option<Box<SampleExtra>> {
+        None
+    }
+}
+
+impl RunItem for ExtendedItem {
+    fn parts(&self) -> (u32, i64, f64) {
+        (self.slot, self.timestamp, self.value)
+    }
+
+    fn extra(&self) -> Option<Box<SampleExtra>> {
+        self.extra.clone()
     }
 }

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::cursor::Position;
-use super::format::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, Record, SEGMENT_HEADER_LEN};
-use super::segment::{good_record_at, list_segments, segment_path};
+use super::format::{Decoded, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, Record, SEGMENT_HEADER_LEN};
+use super::segment::{good_record_at, list_segments, segment_path, unknown_record_at};
 use super::tail::Tail;
+use crate::model::{Metadata, SampleExtra};
 
 /// Bytes read from a segment at a time (at least one whole frame of the largest size).
 const WINDOW: usize = 4 << 20;
@@ -36,7 +37,9 @@ pub struct ReadSample {
     pub value_bits: u64,
 }
 
-/// A Samples record read back.
+/// A Samples or Extended samples record read back; or, when the reader reaches the end of
+/// what is written with Metadata records read after the last record it returned, those
+/// alone (no samples), so that metadata set without appends after it is not held back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRecord {
     /// Where the record starts.
@@ -44,8 +47,16 @@ pub struct ReadRecord {
     /// Where the next record starts (the cursor once this one is done).
     pub next: Position,
     /// Its samples whose series is defined in the segment (others are counted in
-    /// [`ReadCounts::orphan_samples`]).
+    /// [`ReadCounts::orphan_samples`]); for a histogram entry `value_bits` is 0.
     pub samples: Vec<ReadSample>,
+    /// For an Extended samples record, the extra part of each of `samples` (the same
+    /// length); empty for a Samples record.
+    pub extras: Vec<SampleExtra>,
+    /// The metadata (series id, metadata) of the Metadata records read since the previous
+    /// record returned in the same segment, in order; for the first record read from a
+    /// position inside a segment, also the latest metadata of each series the segment set
+    /// before that position.
+    pub metadata: Vec<(u32, Metadata)>,
     /// The series ids (re)defined by Series records read since the previous record returned
     /// in the same segment: a reused registry slot gives an id new labels.
     pub defined: Vec<u32>,
@@ -83,6 +94,9 @@ pub struct LogReader {
     series: FxHashMap<u32, Arc<[u8]>>,
     /// Ids defined since the last record returned.
     defined: Vec<u32>,
+    /// Metadata read since the last record returned, and where the first of it starts.
+    metadata: Vec<(u32, Metadata)>,
+    metadata_at: Option<Position>,
     /// `known[id]`: `series` has `id` (a cheaper test per sample than the map; ids are
     /// registry slots, small and dense).
     known: Vec<bool>,
@@ -121,6 +135,8 @@ impl LogReader {
             series_segment: None,
             series: FxHashMap::default(),
             defined: Vec::new(),
+            metadata: Vec::new(),
+            metadata_at: None,
             known: Vec::new(),
             passed: Vec::new(),
             rewritten_ahead: 0,
@@ -270,6 +286,8 @@ impl LogReader {
         self.series.clear();
         self.known.clear();
         self.defined.clear();
+        self.metadata.clear();
+        self.metadata_at = None;
         self.passed.clear();
         self.series_segment = Some(number);
     }
@@ -297,18 +315,30 @@ impl LogReader {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        // The latest metadata of each series, set after its (last) Series record.
+        let mut metadata: FxHashMap<u32, Metadata> = FxHashMap::default();
         let mut offset = SEGMENT_HEADER_LEN;
         while offset < prefix.len() {
             match good_record_at(&prefix, offset) {
                 Some((record, frame_len)) => {
-                    if let Record::Series { id, labels } = record {
-                        self.define(id, encoded(&labels));
+                    match record {
+                        Decoded::Record(Record::Series { id, labels }) => {
+                            self.define(id, encoded(&labels));
+                            metadata.remove(&id);
+                        }
+                        Decoded::Metadata { id, metadata: m } => {
+                            metadata.insert(id, m);
+                        }
+                        _ => {}
                     }
                     offset += frame_len;
                 }
                 None => offset += 1,
             }
         }
+        self.metadata.clear();
+        self.metadata.extend(metadata);
+        self.metadata_at = (!self.metadata.is_empty()).then_some(position);
         self.buffer.clear();
         self.buffer_start = position.offset;
         Ok(())
@@ -362,6 +392,18 @@ impl LogReader {
                 break;
             }
             let Some((record, frame_len)) = good_record_at(&self.buffer, at_in_buffer) else {
+                if skipped == 0
+                    && let Some(kind) = unknown_record_at(&self.buffer, at_in_buffer)
+                {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: the record at offset {} has type {kind}, which this build of promrw does not read (written by a newer promrw?); reading stops there",
+                            segment_path(&self.wal_dir, self.position.segment).display(),
+                            self.position.offset
+                        ),
+                    ));
+                }
                 skipped += 1;
                 self.position.offset += 1;
                 continue;
@@ -374,35 +416,61 @@ impl LogReader {
             let at = self.position;
             self.position.offset += frame_len as u64;
             match record {
-                Record::Series { id, labels } => {
+                Decoded::Record(Record::Series { id, labels }) => {
                     self.define(id, encoded(&labels));
                     self.defined.push(id);
                 }
-                Record::Samples(samples) => {
+                Decoded::Metadata { id, metadata } => {
+                    if self.is_known(id) {
+                        self.metadata_at.get_or_insert(at);
+                        self.metadata.push((id, metadata));
+                    }
+                }
+                Decoded::Record(Record::Samples(samples)) => {
                     let mut read = Vec::with_capacity(samples.declared() as usize);
                     let mut passed = 0;
                     for sample in samples.flatten() {
                         passed += 1;
-                        if self.rewritten_ahead > 0 {
-                            self.rewritten_ahead -= 1;
-                            self.counts.rewrites_skipped += 1;
-                        } else if self.is_known(sample.id) {
+                        if take_in(
+                            &mut self.rewritten_ahead,
+                            &mut self.counts,
+                            &self.known,
+                            &self.series,
+                            sample.id,
+                        ) {
                             read.push(ReadSample {
                                 id: sample.id,
                                 timestamp: sample.timestamp,
                                 value_bits: sample.value_bits,
                             });
-                        } else {
-                            self.counts.orphan_samples += 1;
                         }
                     }
                     self.note_passed(at.offset, passed);
-                    return Ok(Some(ReadRecord {
-                        at,
-                        next: self.position,
-                        samples: read,
-                        defined: std::mem::take(&mut self.defined),
-                    }));
+                    return Ok(Some(self.returned(at, read, Vec::new())));
+                }
+                Decoded::Extended(entries) => {
+                    let mut read = Vec::with_capacity(entries.declared() as usize);
+                    let mut extras = Vec::with_capacity(entries.declared() as usize);
+                    let mut passed = 0;
+                    for (sample, extra) in entries.flatten() {
+                        passed += 1;
+                        if take_in(
+                            &mut self.rewritten_ahead,
+                            &mut self.counts,
+                            &self.known,
+                            &self.series,
+                            sample.id,
+                        ) {
+                            read.push(ReadSample {
+                                id: sample.id,
+                                timestamp: sample.timestamp,
+                                value_bits: sample.value_bits,
+                            });
+                            extras.push(extra);
+                        }
+                    }
+                    self.note_passed(at.offset, passed);
+                    return Ok(Some(self.returned(at, read, extras)));
                 }
             }
         }
@@ -410,8 +478,56 @@ impl LogReader {
             self.counts.corrupt_stretches += 1;
             self.counts.corrupt_bytes += skipped;
         }
+        if let Some(at) = self.metadata_at {
+            // Metadata with no record after it yet: handed on alone.
+            return Ok(Some(self.returned(at, Vec::new(), Vec::new())));
+        }
         Ok(None)
     }
+
+    /// The record to return, starting at `at` (or at the first metadata read before it).
+    fn returned(
+        &mut self,
+        at: Position,
+        samples: Vec<ReadSample>,
+        extras: Vec<SampleExtra>,
+    ) -> ReadRecord {
+        let at = self.metadata_at.take().map_or(at, |first| first.min(at));
+        ReadRecord {
+            at,
+            next: self.position,
+            samples,
+            extras,
+            metadata: std::mem::take(&mut self.metadata),
+            defined: std::mem::take(&mut self.defined),
+        }
+    }
+}
+
+/// Whether an item of series `id` is returned: not when it is the rewrite of one returned
+/// already, nor when its series is not defined (counted). (The reader's fields, borrowed apart
+/// from the buffer the record is read from.)
+#[inline]
+fn take_in(
+    rewritten_ahead: &mut u64,
+    counts: &mut ReadCounts,
+    known: &[bool],
+    series: &FxHashMap<u32, Arc<[u8]>>,
+    id: u32,
+) -> bool {
+    if *rewritten_ahead > 0 {
+        *rewritten_ahead -= 1;
+        counts.rewrites_skipped += 1;
+        return false;
+    }
+    let is_known = match known.get(id as usize) {
+        Some(&known) => known,
+        None => id as usize >= KNOWN_LIMIT && series.contains_key(&id),
+    };
+    if !is_known {
+        counts.orphan_samples += 1;
+    }
+    is_known
 }
 
 /// Label pairs as Remote Write 1.0 label bytes.

@@ -8,8 +8,8 @@ use fxhash::FxHashMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use super::format::Record;
-use super::segment::{list_segments, scan_segment, segment_path, sync_dir};
+use super::format::{Decoded, Record};
+use super::segment::{list_segments, scan_segment_all, segment_path, sync_dir};
 
 /// The key of a label set in [`Recovered::last_timestamps`]: the labels' Remote Write 1.0
 /// encoding, the bytes the registry identifies a series by.
@@ -24,12 +24,12 @@ pub struct SegmentInfo {
     pub number: u64,
     /// Its length after repair.
     pub len: u64,
-    /// (offset, samples) of each good Samples record, in order.
+    /// (offset, items) of each good Samples or Extended samples record, in order.
     pub sample_records: Vec<(u64, u64)>,
 }
 
 impl SegmentInfo {
-    /// Samples in records at or after `offset`.
+    /// Items (samples, histograms) in records at or after `offset`.
     pub fn samples_from(&self, offset: u64) -> u64 {
         self.sample_records
             .iter()
@@ -87,25 +87,56 @@ pub fn recover(wal_dir: &Path) -> Result<Recovered, String> {
         let mut defined: Vec<(Vec<u8>, Option<i64>)> = Vec::new();
         let mut sample_records = Vec::new();
         let mut orphans = 0u64;
-        let scan = scan_segment(&bytes, |offset, record| match record {
-            Record::Series { id, labels } => {
+        type Defined = Vec<(Vec<u8>, Option<i64>)>;
+        fn note(
+            series: &FxHashMap<u32, usize>,
+            defined: &mut Defined,
+            (id, timestamp): (u32, i64),
+            orphans: &mut u64,
+        ) {
+            match series.get(&id) {
+                Some(&index) => {
+                    let last = &mut defined[index].1;
+                    *last = Some(last.map_or(timestamp, |l| l.max(timestamp)));
+                }
+                None => *orphans += 1,
+            }
+        }
+        let scan = scan_segment_all(&bytes, |offset, record| match record {
+            Decoded::Record(Record::Series { id, labels }) => {
                 series.insert(*id, defined.len());
                 defined.push((label_key(labels.iter().copied()), None));
             }
-            Record::Samples(samples) => {
+            Decoded::Record(Record::Samples(samples)) => {
                 sample_records.push((offset, samples.declared()));
                 for sample in samples.clone().flatten() {
-                    match series.get(&sample.id) {
-                        Some(&index) => {
-                            let last = &mut defined[index].1;
-                            *last =
-                                Some(last.map_or(sample.timestamp, |l| l.max(sample.timestamp)));
-                        }
-                        None => orphans += 1,
-                    }
+                    note(
+                        &series,
+                        &mut defined,
+                        (sample.id, sample.timestamp),
+                        &mut orphans,
+                    );
                 }
             }
+            Decoded::Extended(entries) => {
+                sample_records.push((offset, entries.declared()));
+                for (sample, _) in entries.clone().flatten() {
+                    note(
+                        &series,
+                        &mut defined,
+                        (sample.id, sample.timestamp),
+                        &mut orphans,
+                    );
+                }
+            }
+            Decoded::Metadata { .. } => {}
         });
+        if let Some((offset, kind)) = scan.unknown_record {
+            return Err(format!(
+                "{}: the record at offset {offset} has type {kind}, which this build of promrw does not read (the log was written by a newer promrw?); refusing to open the log rather than skip or cut what it holds",
+                path.display()
+            ));
+        }
         for (key, last) in defined {
             if let Some(last) = last {
                 let entry = recovered.last_timestamps.entry(key).or_insert(last);

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    FRAME_HEADER_LEN, Frame, HeaderError, RECORD_SAMPLES, RECORD_SERIES, Record,
-    SEGMENT_HEADER_LEN, check_segment_header, decode_record_checked, read_frame, segment_header,
+    Decoded, FRAME_HEADER_LEN, Frame, HeaderError, Record, SEGMENT_HEADER_LEN,
+    check_segment_header, decode_record_checked, is_known_record_type, read_frame, segment_header,
 };
 
 /// The file name of segment `number`: 16 lowercase hex digits.
@@ -182,13 +182,36 @@ pub struct SegmentScan {
     pub corrupt_bytes: u64,
     /// Bytes after the last good record (a torn or damaged tail), cut when repairing.
     pub tail_bytes: u64,
+    /// A record whose frame checks but whose type this build does not know (written by a
+    /// newer promrw): `(offset, type)`. The scan stops there; nothing after it is read, and
+    /// the bytes from it on are not counted as a tail (the log must not be repaired).
+    pub unknown_record: Option<(u64, u8)>,
+}
+
+/// The record type of a good frame at `offset` whose type this build does not know.
+pub(crate) fn unknown_record_at(bytes: &[u8], offset: usize) -> Option<u8> {
+    match read_frame(&bytes[offset..]) {
+        Frame::Record { payload, .. } if !is_known_record_type(payload[0]) => Some(payload[0]),
+        _ => None,
+    }
 }
 
 /// Reads the records of a segment's `bytes`, calling `visit(offset, record)` for each good one
 /// in order. A damaged stretch (a frame whose length is impossible, whose CRC does not match or
 /// whose body does not decode) is skipped by looking for the next offset where a good frame
 /// starts; what cannot be read at the end is the tail. Never panics, whatever the bytes.
+/// Visits the Series and Samples records only ([`scan_segment_all`] visits every type).
 pub fn scan_segment(bytes: &[u8], mut visit: impl FnMut(u64, &Record<'_>)) -> SegmentScan {
+    scan_segment_all(bytes, |offset, decoded| {
+        if let Decoded::Record(record) = decoded {
+            visit(offset, record);
+        }
+    })
+}
+
+/// As [`scan_segment`], visiting records of every type. A record whose frame checks but whose
+/// type is unknown (a newer promrw's) stops the scan: [`SegmentScan::unknown_record`].
+pub fn scan_segment_all(bytes: &[u8], mut visit: impl FnMut(u64, &Decoded<'_>)) -> SegmentScan {
     let mut scan = SegmentScan::default();
     if let Err(e) = check_segment_header(bytes) {
         scan.bad_header = Some(match e {
@@ -201,14 +224,16 @@ pub fn scan_segment(bytes: &[u8], mut visit: impl FnMut(u64, &Record<'_>)) -> Se
     scan.valid_len = offset as u64;
     while offset < bytes.len() {
         if let Some((record, frame_len)) = good_record_at(bytes, offset) {
-            if let Record::Samples(samples) = &record {
-                scan.samples += samples.declared();
-            }
+            scan.samples += record.items();
             visit(offset as u64, &record);
             scan.records += 1;
             offset += frame_len;
             scan.valid_len = offset as u64;
             continue;
+        }
+        if let Some(kind) = unknown_record_at(bytes, offset) {
+            scan.unknown_record = Some((offset as u64, kind));
+            return scan;
         }
         match (offset + 1..bytes.len()).find(|&at| good_record_at(bytes, at).is_some()) {
             Some(next) => {
@@ -224,12 +249,12 @@ pub fn scan_segment(bytes: &[u8], mut visit: impl FnMut(u64, &Record<'_>)) -> Se
 }
 
 /// The record at `offset` when a good frame starts there and its body decodes.
-pub(crate) fn good_record_at(bytes: &[u8], offset: usize) -> Option<(Record<'_>, usize)> {
+pub(crate) fn good_record_at(bytes: &[u8], offset: usize) -> Option<(Decoded<'_>, usize)> {
     let rest = &bytes[offset..];
     // A cheap test first: a frame's payload starts with a known record type. It keeps the
     // search for the next good frame after damage from computing CRCs at most offsets.
     match rest.get(FRAME_HEADER_LEN) {
-        Some(&RECORD_SERIES | &RECORD_SAMPLES) => {}
+        Some(&kind) if is_known_record_type(kind) => {}
         _ => return None,
     }
     match read_frame(rest) {

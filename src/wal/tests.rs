@@ -704,3 +704,376 @@ proptest! {
         prop_assert_eq!(again.damage.tail_bytes_cut, 0);
     }
 }
+
+mod extended {
+    //! Extended samples and Metadata records through the writer, the segments and the reader.
+
+    use super::*;
+    use crate::model::{
+        BucketSpan, Exemplar, Histogram, HistogramCounts, Label, Metadata, MetricType, SampleExtra,
+    };
+    use crate::wal::format::{Decoded, write_frame};
+    use crate::wal::segment::scan_segment_all;
+
+    const SERIES: u32 = 50;
+    const ROUNDS: u32 = 100;
+
+    fn metadata(id: u32, version: u32) -> Arc<Metadata> {
+        Arc::new(Metadata {
+            kind: MetricType::Histogram,
+            help: format!("series {id}, version {version}"),
+            unit: "seconds".to_string(),
+        })
+    }
+
+    /// The extra part of series `id`'s item in `round` (`None`: a plain float).
+    fn extra(id: u32, round: u32) -> Option<SampleExtra> {
+        let ts = 1_700_000_000_000 + i64::from(round) * 1000;
+        match id % 3 {
+            0 => Some(SampleExtra {
+                start_ms: if round.is_multiple_of(2) {
+                    ts - 60_000
+                } else {
+                    0
+                },
+                histogram: Some(Histogram {
+                    schema: 3,
+                    zero_threshold: 0.001,
+                    sum: f64::from(round) + 0.5,
+                    counts: HistogramCounts::Integer {
+                        count: u64::from(round) + 2,
+                        zero_count: 1,
+                        positive_deltas: vec![1, i64::from(round)],
+                        negative_deltas: Vec::new(),
+                    },
+                    positive_spans: vec![BucketSpan {
+                        offset: -2,
+                        length: 2,
+                    }],
+                    negative_spans: Vec::new(),
+                    reset_hint: crate::model::ResetHint::No,
+                    custom_values: Vec::new(),
+                }),
+                exemplar: round.is_multiple_of(5).then(|| {
+                    Exemplar::new(vec![Label::new("trace_id", format!("t{round}"))], 1.0, None)
+                        .unwrap()
+                }),
+            }),
+            1 => Some(SampleExtra {
+                start_ms: ts - 1,
+                histogram: None,
+                exemplar: Some(Exemplar::new(Vec::new(), -2.0, Some(ts - 5)).unwrap()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// What an item read back is: (label key, timestamp, value bits, extra part).
+    type Item = (Vec<u8>, i64, u64, Option<SampleExtra>);
+
+    fn expected() -> Vec<Item> {
+        let mut items = Vec::new();
+        for round in 0..ROUNDS {
+            for id in 0..SERIES {
+                let ts = 1_700_000_000_000 + i64::from(round) * 1000;
+                let extra = extra(id, round);
+                let bits = if extra.as_ref().is_some_and(SampleExtra::is_histogram) {
+                    0
+                } else {
+                    f64::from(round).to_bits()
+                };
+                items.push((labels(id).to_vec(), ts, bits, extra));
+            }
+        }
+        items
+    }
+
+    /// Logs [`expected`]'s items; the even series get metadata first, series 2 new metadata
+    /// halfway.
+    fn write_log(writer: &Writer) {
+        {
+            let mut append = writer.append();
+            for id in 0..SERIES {
+                append
+                    .push(Entry::Series {
+                        id,
+                        labels: labels(id),
+                    })
+                    .unwrap();
+                if id.is_multiple_of(2) {
+                    append
+                        .push(Entry::Metadata {
+                            id,
+                            metadata: metadata(id, 1),
+                        })
+                        .unwrap();
+                }
+            }
+        }
+        for round in 0..ROUNDS {
+            let mut append = writer.append();
+            if round == ROUNDS / 2 {
+                append
+                    .push(Entry::Metadata {
+                        id: 2,
+                        metadata: metadata(2, 2),
+                    })
+                    .unwrap();
+            }
+            for id in 0..SERIES {
+                let sample = WalSample {
+                    id,
+                    timestamp: 1_700_000_000_000 + i64::from(round) * 1000,
+                    value_bits: f64::from(round).to_bits(),
+                };
+                let entry = match extra(id, round) {
+                    None => Entry::Sample(sample),
+                    Some(extra) => {
+                        let value_bits = if extra.is_histogram() {
+                            0
+                        } else {
+                            sample.value_bits
+                        };
+                        Entry::Extended(Box::new((
+                            WalSample {
+                                value_bits,
+                                ..sample
+                            },
+                            extra,
+                        )))
+                    }
+                };
+                append.push(entry).unwrap();
+            }
+        }
+    }
+
+    /// Reads everything from `start`: the items, and the metadata seen per label key (last).
+    fn read_from(
+        writer: &Writer,
+        dir: &Path,
+        start: Position,
+    ) -> (Vec<Item>, Vec<(Vec<u8>, Metadata)>) {
+        let mut reader = LogReader::new(dir, start);
+        let mut items = Vec::new();
+        let mut metadata = Vec::new();
+        while let Some(record) = reader.next_record(writer.read_limit()).unwrap() {
+            for (id, m) in record.metadata {
+                metadata.push((reader.series_labels(id).unwrap().to_vec(), m));
+            }
+            assert!(record.extras.is_empty() || record.extras.len() == record.samples.len());
+            let mut extras = record.extras.into_iter();
+            for sample in record.samples {
+                let key = reader.series_labels(sample.id).unwrap().to_vec();
+                items.push((key, sample.timestamp, sample.value_bits, extras.next()));
+            }
+        }
+        assert_eq!(reader.counts(), &Default::default());
+        (items, metadata)
+    }
+
+    fn last_metadata_of(seen: &[(Vec<u8>, Metadata)], id: u32) -> Option<&Metadata> {
+        let key = labels(id).to_vec();
+        seen.iter().rev().find(|(k, _)| *k == key).map(|(_, m)| m)
+    }
+
+    #[test]
+    fn entries_stay_small_for_plain_samples() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 32,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[test]
+    fn extended_items_and_metadata_rotate_read_back_and_each_segment_has_its_metadata() {
+        let dir = TempDir::new("extended");
+        // 512 KiB budget: 64 KiB segments, all kept.
+        let writer = start(options(
+            &dir.0,
+            FsyncPolicy::Never,
+            512 << 10,
+            FullPolicy::DropOldest,
+        ));
+        write_log(&writer);
+        assert!(writer.sync(Duration::from_secs(10)));
+        let segments = list_segments(&dir.0).unwrap();
+        assert!(segments.len() >= 3, "{segments:?}");
+
+        // Every item and its extra part, bit for bit, in order; the latest metadata.
+        let (items, seen) = read_from(&writer, &dir.0, Position::default());
+        assert_eq!(items, expected());
+        assert_eq!(last_metadata_of(&seen, 2), Some(&*metadata(2, 2)));
+        assert_eq!(last_metadata_of(&seen, 4), Some(&*metadata(4, 1)));
+        assert_eq!(last_metadata_of(&seen, 1), None);
+        let (_, items_counted) = writer.lag(Position::default());
+        assert_eq!(items_counted, u64::from(SERIES * ROUNDS));
+
+        // Each segment on its own: an item's series and, for a series with metadata, its
+        // Metadata record come before its first item there.
+        for number in &segments {
+            let bytes = std::fs::read(segment_path(&dir.0, *number)).unwrap();
+            let mut defined = std::collections::HashSet::new();
+            let mut with_metadata = std::collections::HashSet::new();
+            let mut checked = std::collections::HashSet::new();
+            let mut check = |id: u32,
+                             defined: &std::collections::HashSet<u32>,
+                             md: &std::collections::HashSet<u32>| {
+                assert!(
+                    defined.contains(&id),
+                    "segment {number}: series {id} undefined"
+                );
+                if id.is_multiple_of(2) && checked.insert(id) {
+                    assert!(md.contains(&id), "segment {number}: no metadata for {id}");
+                }
+            };
+            let scan = scan_segment_all(&bytes, |_, record| match record {
+                Decoded::Record(Record::Series { id, .. }) => {
+                    defined.insert(*id);
+                }
+                Decoded::Metadata { id, .. } => {
+                    assert!(defined.contains(id));
+                    with_metadata.insert(*id);
+                }
+                Decoded::Record(Record::Samples(samples)) => {
+                    for sample in samples.clone() {
+                        check(sample.unwrap().id, &defined, &with_metadata);
+                    }
+                }
+                Decoded::Extended(entries) => {
+                    for entry in entries.clone() {
+                        check(entry.unwrap().0.id, &defined, &with_metadata);
+                    }
+                }
+            });
+            assert_eq!((scan.corrupt_stretches, scan.tail_bytes), (0, 0));
+        }
+
+        // From the start of a later segment: its items, and the metadata of its series.
+        let last = *segments.last().unwrap();
+        let (items, seen) = read_from(
+            &writer,
+            &dir.0,
+            Position {
+                segment: last,
+                offset: 0,
+            },
+        );
+        assert!(!items.is_empty());
+        assert_eq!(last_metadata_of(&seen, 2), Some(&*metadata(2, 2)));
+        assert_eq!(last_metadata_of(&seen, 48), Some(&*metadata(48, 1)));
+
+        // From inside a segment (a record's start): what the segment set before is handed on
+        // with the first record.
+        let bytes = std::fs::read(segment_path(&dir.0, last)).unwrap();
+        let mut offsets = Vec::new();
+        scan_segment_all(&bytes, |offset, record| {
+            if record.items() > 0 {
+                offsets.push(offset);
+            }
+        });
+        let middle = Position {
+            segment: last,
+            offset: offsets[offsets.len() / 2],
+        };
+        let (tail_items, seen) = read_from(&writer, &dir.0, middle);
+        assert!(!tail_items.is_empty() && tail_items.len() < items.len());
+        assert_eq!(last_metadata_of(&seen, 2), Some(&*metadata(2, 2)));
+        assert_eq!(last_metadata_of(&seen, 48), Some(&*metadata(48, 1)));
+        writer.stop();
+
+        // Opening again counts every item and knows the series' last timestamps.
+        let recovered = recover(&dir.0).unwrap();
+        let counted: u64 = recovered.segments.iter().map(|s| s.samples_from(0)).sum();
+        assert_eq!(counted, u64::from(SERIES * ROUNDS));
+        let last_ts = 1_700_000_000_000 + i64::from(ROUNDS - 1) * 1000;
+        for id in [0, 1, 2] {
+            let key = labels(id).to_vec();
+            assert_eq!(
+                recovered.last_timestamps.get(&key),
+                Some(&last_ts),
+                "series {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_set_without_items_after_it_reaches_the_reader() {
+        let dir = TempDir::new("metadata-alone");
+        let writer = start(options(
+            &dir.0,
+            FsyncPolicy::Never,
+            512 << 10,
+            FullPolicy::DropOldest,
+        ));
+        {
+            let mut append = writer.append();
+            append
+                .push(Entry::Series {
+                    id: 7,
+                    labels: labels(7),
+                })
+                .unwrap();
+            append
+                .push(Entry::Metadata {
+                    id: 7,
+                    metadata: metadata(7, 1),
+                })
+                .unwrap();
+        }
+        assert!(writer.sync(Duration::from_secs(10)));
+        let (items, seen) = read_from(&writer, &dir.0, Position::default());
+        assert!(items.is_empty());
+        assert_eq!(last_metadata_of(&seen, 7), Some(&*metadata(7, 1)));
+        writer.stop();
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_type_stops_opening_and_reading_with_an_error() {
+        let dir = TempDir::new("unknown-type");
+        let writer = start(options(
+            &dir.0,
+            FsyncPolicy::Never,
+            512 << 10,
+            FullPolicy::DropOldest,
+        ));
+        append_rounds(&writer, 3, 0..2).unwrap();
+        assert!(writer.sync(Duration::from_secs(10)));
+        writer.stop();
+        let number = *list_segments(&dir.0).unwrap().last().unwrap();
+        let path = segment_path(&dir.0, number);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let good_len = bytes.len();
+        // A well-framed record of type 9, as a newer promrw might write, then more samples.
+        write_frame(&mut bytes, &[9, 1, 2, 3]);
+        let tail = bytes[super::super::format::SEGMENT_HEADER_LEN..good_len].to_vec();
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&path, &bytes).unwrap();
+        let error = recover(&dir.0).unwrap_err();
+        assert!(error.contains("type 9"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            bytes.len() as u64,
+            "nothing is cut"
+        );
+        let mut reader = LogReader::new(&dir.0, Position::default());
+        let limit = super::super::reader::ReadLimit {
+            written_end: Position {
+                segment: number,
+                offset: bytes.len() as u64,
+            },
+            oldest_segment: number,
+        };
+        let mut read = 0;
+        let error = loop {
+            match reader.next_record(limit) {
+                Ok(Some(record)) => read += record.samples.len(),
+                Ok(None) => panic!("the reader passed the unknown record"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(read, 6, "the records before it are read");
+        assert!(error.to_string().contains("type 9"), "{error}");
+    }
+}

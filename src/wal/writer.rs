@@ -14,12 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::cursor::Position;
 use super::format::{
-    Record, SEGMENT_HEADER_LEN, SamplesEncoder, WalSample, encode_series, write_frame,
+    Decoded, ExtendedEncoder, Record, SEGMENT_HEADER_LEN, SamplesEncoder, WalSample,
+    encode_metadata, encode_series, write_frame,
 };
 use super::recovery::SegmentInfo;
-use super::segment::{SegmentWriter, good_record_at, scan_segment, segment_path, sync_dir};
+use super::segment::{SegmentWriter, good_record_at, scan_segment_all, segment_path, sync_dir};
 use super::tail::{DEFAULT_TAIL_BYTES, Tail};
 use crate::log::{LogLevel, Logger};
+use crate::model::{Metadata, SampleExtra};
 use crate::wire::rw1::{encode_label_pairs, label_pairs};
 
 /// When the log's data reaches the disk.
@@ -62,8 +64,12 @@ pub fn segment_size_for(max_bytes: u64) -> u64 {
     (max_bytes / 8).clamp(64 << 10, 32 << 20)
 }
 
-/// A Samples record is closed at this many body bytes (well below the frame limit).
+/// A Samples or Extended samples record is closed at this many body bytes (well below the
+/// frame limit: one extended entry is at most [`MAX_EXTENDED_ENTRY_BYTES`]).
 const SAMPLES_RECORD_BYTES: usize = 64 << 10;
+/// The largest extended entry the log takes (by [`super::format::extended_entry_bound`]): a
+/// larger histogram or exemplar is refused in WAL mode.
+pub const MAX_EXTENDED_ENTRY_BYTES: usize = 512 << 10;
 /// The writer wakes once this many entries wait.
 const WAKE_AT_ENTRIES: usize = 8192;
 /// Appenders wait once this many entries wait for the writer (about 8 MiB): the disk's pace
@@ -89,6 +95,28 @@ pub enum Entry {
     },
     /// A sample.
     Sample(WalSample),
+    /// A sample with an extra part (a start timestamp, a histogram in place of the value, an
+    /// exemplar): an entry of an Extended samples record. Boxed, so that an `Entry` is no
+    /// larger than before for the plain samples.
+    Extended(Box<(WalSample, SampleExtra)>),
+    /// A series' metadata (after its Series entry): a Metadata record, written again in each
+    /// segment the series appears in.
+    Metadata {
+        /// The registry slot of the series.
+        id: u32,
+        /// Its type, help and unit.
+        metadata: Arc<Metadata>,
+    },
+}
+
+/// What the writer knows of a series logged this session.
+#[derive(Debug, Clone)]
+struct LoggedSeries {
+    labels: Arc<[u8]>,
+    /// The segment its Series record was last written to.
+    written_in: Option<u64>,
+    /// Its metadata, written after its Series record in each segment.
+    metadata: Option<Arc<Metadata>>,
 }
 
 /// Why an append was refused.
@@ -105,7 +133,7 @@ pub enum Refusal {
 /// Counters of the writer, readable at any time.
 #[derive(Debug, Default)]
 pub struct WriterCounters {
-    /// Records written (Series and Samples).
+    /// Records written (of every type).
     pub records_written: AtomicU64,
     /// Bytes written to segments.
     pub bytes_written: AtomicU64,
@@ -600,8 +628,11 @@ struct WriterThread {
     shared: Arc<Shared>,
     segment: SegmentWriter,
     /// Every series logged this session, with the segment its record was last written to.
-    series: FxHashMap<u32, (Arc<[u8]>, Option<u64>)>,
+    series: FxHashMap<u32, LoggedSeries>,
     encoder: SamplesEncoder,
+    /// The open Extended samples record (never open at the same time as a Samples record,
+    /// so that records keep the entries' order).
+    extended: ExtendedEncoder,
     payload: Vec<u8>,
     out: Vec<u8>,
     /// (offset, samples) of the Samples records in `out`, relative to `out`'s start.
@@ -620,6 +651,7 @@ impl WriterThread {
             segment,
             series: FxHashMap::default(),
             encoder: SamplesEncoder::default(),
+            extended: ExtendedEncoder::default(),
             payload: Vec::new(),
             out: Vec::new(),
             out_records: Vec::new(),
@@ -721,7 +753,10 @@ impl WriterThread {
         let mut flushed = 0;
         for index in 0..entries.len() {
             self.encode(&entries[index]);
-            if self.segment.len() + self.out.len() as u64 + self.encoder.body_len() as u64
+            if self.segment.len()
+                + self.out.len() as u64
+                + self.encoder.body_len() as u64
+                + self.extended.body_len() as u64
                 >= self.shared.segment_size
             {
                 self.close_samples_record();
@@ -748,7 +783,7 @@ impl WriterThread {
     fn count_unwritten(&self, entries: &[Entry]) {
         let samples = entries
             .iter()
-            .filter(|e| matches!(e, Entry::Sample(_)))
+            .filter(|e| matches!(e, Entry::Sample(_) | Entry::Extended(_)))
             .count() as u64;
         self.shared
             .counters
@@ -756,62 +791,139 @@ impl WriterThread {
             .fetch_add(samples, Ordering::Relaxed);
     }
 
-    /// Adds one entry to `out` (a Series record when its segment lacks one).
+    /// Adds one entry to `out` (a Series record, and the series' Metadata record, when its
+    /// segment lacks them).
     fn encode(&mut self, entry: &Entry) {
         match entry {
-            Entry::Series { id, labels } => {
-                let before = self.series.insert(*id, (Arc::clone(labels), None));
-                if let Some((before, _)) = before
-                    && before != *labels
-                    && self.keeps_unsynced()
-                {
-                    self.unsynced.slot_reused(*id, before);
+            Entry::Series { id, labels } => match self.series.get_mut(id) {
+                // The same series again (a rewrite after an fsync error): nothing changes.
+                Some(known) if known.labels == *labels => {}
+                Some(known) => {
+                    // A reused slot: another series, without metadata yet.
+                    let before = std::mem::replace(&mut known.labels, Arc::clone(labels));
+                    let metadata = known.metadata.take();
+                    known.written_in = None;
+                    if self.keeps_unsynced() {
+                        self.unsynced.slot_reused(*id, before, metadata);
+                    }
                 }
-            }
+                None => {
+                    self.series.insert(
+                        *id,
+                        LoggedSeries {
+                            labels: Arc::clone(labels),
+                            written_in: None,
+                            metadata: None,
+                        },
+                    );
+                }
+            },
             Entry::Sample(sample) => {
-                let segment = self.segment.number();
-                let Some((labels, written_in)) = self.series.get_mut(&sample.id) else {
-                    // Never happens: the append path logs a series before its first sample.
-                    self.shared.logger.log(LogLevel::Error, || {
-                        format!("WAL: sample of unlogged series {} not written", sample.id)
-                    });
+                if !self.series_in_segment(sample.id) {
                     return;
-                };
-                if *written_in != Some(segment) {
-                    *written_in = Some(segment);
-                    let labels = Arc::clone(labels);
-                    // The open Samples record is framed later, after this Series record, so
-                    // it need not be closed: every sample in it has its series defined.
-                    self.payload.clear();
-                    encode_series(&mut self.payload, sample.id, label_pairs(&labels));
-                    write_frame(&mut self.out, &self.payload);
-                    self.shared
-                        .counters
-                        .records_written
-                        .fetch_add(1, Ordering::Relaxed);
+                }
+                // Records keep the entries' order: an open Extended record is framed first.
+                if !self.extended.is_empty() {
+                    self.close_samples_record();
                 }
                 self.encoder.push(*sample);
                 if self.encoder.body_len() >= SAMPLES_RECORD_BYTES {
                     self.close_samples_record();
                 }
             }
+            Entry::Extended(boxed) => {
+                let (sample, extra) = &**boxed;
+                if !self.series_in_segment(sample.id) {
+                    return;
+                }
+                if !self.encoder.is_empty() {
+                    self.close_samples_record();
+                }
+                self.extended.push(*sample, extra);
+                if self.extended.body_len() >= SAMPLES_RECORD_BYTES {
+                    self.close_samples_record();
+                }
+            }
+            Entry::Metadata { id, metadata } => {
+                let segment = self.segment.number();
+                let Some(known) = self.series.get_mut(id) else {
+                    self.unlogged(*id);
+                    return;
+                };
+                known.metadata = Some(Arc::clone(metadata));
+                if known.written_in == Some(segment) {
+                    self.payload.clear();
+                    encode_metadata(&mut self.payload, *id, metadata);
+                    self.write_record();
+                } else {
+                    // Its Series record first, followed by the metadata just set.
+                    self.series_in_segment(*id);
+                }
+            }
         }
     }
 
-    /// Frames the open Samples record into `out`.
-    fn close_samples_record(&mut self) {
-        if self.encoder.is_empty() {
-            return;
+    /// Makes sure series `id`'s Series record (and its Metadata record, if it has metadata) is
+    /// in the current segment, writing them to `out` when not. The open Samples record is
+    /// framed later, after them, so it need not be closed: every sample in it has its series
+    /// defined. False for a series never logged (never happens: the append path logs a series
+    /// before its first sample).
+    fn series_in_segment(&mut self, id: u32) -> bool {
+        let segment = self.segment.number();
+        let Some(known) = self.series.get_mut(&id) else {
+            self.unlogged(id);
+            return false;
+        };
+        if known.written_in == Some(segment) {
+            return true;
         }
-        let samples = self.encoder.len();
+        known.written_in = Some(segment);
+        let labels = Arc::clone(&known.labels);
+        let metadata = known.metadata.clone();
         self.payload.clear();
-        self.encoder.finish_into(&mut self.payload);
-        self.out_records.push((self.out.len() as u64, samples));
+        encode_series(&mut self.payload, id, label_pairs(&labels));
+        self.write_record();
+        if let Some(metadata) = metadata {
+            self.payload.clear();
+            encode_metadata(&mut self.payload, id, &metadata);
+            self.write_record();
+        }
+        true
+    }
+
+    /// Frames `payload` into `out`.
+    fn write_record(&mut self) {
         write_frame(&mut self.out, &self.payload);
         self.shared
             .counters
             .records_written
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn unlogged(&self, id: u32) {
+        self.shared.logger.log(LogLevel::Error, || {
+            format!("WAL: entry of unlogged series {id} not written")
+        });
+    }
+
+    /// Frames the open Samples or Extended samples record into `out`.
+    fn close_samples_record(&mut self) {
+        let items = if !self.encoder.is_empty() {
+            let samples = self.encoder.len();
+            self.payload.clear();
+            self.encoder.finish_into(&mut self.payload);
+            samples
+        } else if !self.extended.is_empty() {
+            let entries = self.extended.len();
+            self.payload.clear();
+            self.extended.finish_into(&mut self.payload);
+            entries
+        } else {
+            return;
+        };
+        self.out_records.push((self.out.len() as u64, items));
+        self.write_record();
     }
 
     /// Writes `out` to the segment, retrying errors with backoff while refusing appends;
@@ -941,15 +1053,12 @@ impl WriterThread {
             self.read_back(synced_len)
         };
         // The rewrite gives each series the labels it had when its samples were written;
-        // afterwards every series gets its latest labels back.
-        let latest: Vec<(u32, Arc<[u8]>)> = entries
+        // afterwards every series gets its latest labels and metadata back.
+        let latest: Vec<(u32, LoggedSeries)> = entries
             .iter()
             .filter_map(|entry| match entry {
-                Entry::Series { id, .. } => self
-                    .series
-                    .get(id)
-                    .map(|(labels, _)| (*id, Arc::clone(labels))),
-                Entry::Sample(_) => None,
+                Entry::Series { id, .. } => self.series.get(id).map(|known| (*id, known.clone())),
+                _ => None,
             })
             .collect();
         // Readers must not take the bytes being cut from memory; those that read them already
@@ -974,9 +1083,15 @@ impl WriterThread {
         }
         self.written_since_sync = false;
         let written = self.write_entries(entries, stop);
-        for (id, labels) in latest {
-            if self.series.get(&id).is_some_and(|(now, _)| *now != labels) {
-                self.series.insert(id, (labels, None));
+        for (id, before) in latest {
+            if let Some(now) = self.series.get_mut(&id)
+                && (now.labels != before.labels || now.metadata != before.metadata)
+            {
+                // Written again (with these labels and metadata) where the series next appears.
+                *now = LoggedSeries {
+                    written_in: None,
+                    ..before
+                };
             }
         }
         written
@@ -1002,33 +1117,12 @@ impl WriterThread {
                 return (Vec::new(), written == 0);
             }
         };
-        // The labels of each id as of each record, and as last given to the rewrite.
-        let mut labels: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
-        let mut given: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
-        let mut entries = Vec::new();
-        let mut recovered = 0u64;
-        scan_segment(&bytes, |offset, record| match record {
-            Record::Series { id, labels: pairs } => {
-                labels.insert(*id, encode_label_pairs(pairs.iter().copied()).into());
-            }
-            Record::Samples(samples) if offset >= synced_len => {
-                for sample in samples.clone().flatten() {
-                    let Some(series) = labels.get(&sample.id) else {
-                        continue;
-                    };
-                    if given.get(&sample.id) != Some(series) {
-                        given.insert(sample.id, Arc::clone(series));
-                        entries.push(Entry::Series {
-                            id: sample.id,
-                            labels: Arc::clone(series),
-                        });
-                    }
-                    entries.push(Entry::Sample(sample));
-                    recovered += 1;
-                }
-            }
-            Record::Samples(_) => {}
+        // The labels and metadata of each id as of each record, and what the rewrite was given.
+        let mut rebuild = Rebuild::new(FxHashMap::default(), None);
+        scan_segment_all(&bytes, |offset, record| {
+            rebuild.record(record, offset >= synced_len);
         });
+        let (entries, recovered) = (rebuild.entries, rebuild.items);
         if recovered < written {
             self.shared.logger.log(LogLevel::Error, || {
                 format!(
@@ -1163,9 +1257,9 @@ struct UnsyncedWrites {
     buffers: Vec<Vec<u8>>,
     /// Emptied buffers, reused as output buffers.
     spare: Vec<Vec<u8>>,
-    /// The labels a series had at the last fsync, for each slot reused since (its samples
-    /// written before the reuse may have their Series record in the synced part).
-    labels_at_sync: FxHashMap<u32, Arc<[u8]>>,
+    /// The labels (and metadata) a series had at the last fsync, for each slot reused since
+    /// (its samples written before the reuse may have their Series record in the synced part).
+    labels_at_sync: FxHashMap<u32, Labelled>,
 }
 
 impl UnsyncedWrites {
@@ -1175,9 +1269,10 @@ impl UnsyncedWrites {
         self.buffers.push(std::mem::replace(out, empty));
     }
 
-    /// Notes that slot `id` now names another series; `before` were its labels.
-    fn slot_reused(&mut self, id: u32, before: Arc<[u8]>) {
-        self.labels_at_sync.entry(id).or_insert(before);
+    /// Notes that slot `id` now names another series; `before` were its labels, `metadata`
+    /// its metadata.
+    fn slot_reused(&mut self, id: u32, before: Arc<[u8]>, metadata: Option<Arc<Metadata>>) {
+        self.labels_at_sync.entry(id).or_insert((before, metadata));
     }
 
     /// Everything kept is fsync'd: forgets it, keeping the buffers for reuse.
@@ -1195,13 +1290,12 @@ impl UnsyncedWrites {
         self.spare.append(&mut used.spare);
     }
 
-    /// The entries the kept bytes hold, in order: each sample preceded by a Series entry
-    /// whenever its series' labels differ from those of the sample before. `series` gives
-    /// the latest labels of the series whose Series record is in the synced part.
-    fn entries(&self, series: &FxHashMap<u32, (Arc<[u8]>, Option<u64>)>) -> Vec<Entry> {
-        let mut labels: FxHashMap<u32, Arc<[u8]>> = self.labels_at_sync.clone();
-        let mut given: FxHashMap<u32, Arc<[u8]>> = FxHashMap::default();
-        let mut entries = Vec::new();
+    /// The entries the kept bytes hold, in order: each sample preceded by a Series entry (and
+    /// its Metadata entry) whenever its series' labels differ from those of the sample
+    /// before. `series` gives the latest labels and metadata of the series whose Series
+    /// record is in the synced part.
+    fn entries(&self, series: &FxHashMap<u32, LoggedSeries>) -> Vec<Entry> {
+        let mut rebuild = Rebuild::new(self.labels_at_sync.clone(), Some(series));
         for buffer in &self.buffers {
             let mut offset = 0;
             while offset < buffer.len() {
@@ -1210,31 +1304,226 @@ impl UnsyncedWrites {
                     break;
                 };
                 offset += frame_len;
-                match record {
-                    Record::Series { id, labels: pairs } => {
-                        labels.insert(id, encode_label_pairs(pairs.iter().copied()).into());
-                    }
-                    Record::Samples(samples) => {
-                        for sample in samples.flatten() {
-                            let Some(current) = labels
-                                .get(&sample.id)
-                                .or_else(|| series.get(&sample.id).map(|(labels, _)| labels))
-                            else {
-                                continue;
-                            };
-                            if given.get(&sample.id) != Some(current) {
-                                given.insert(sample.id, Arc::clone(current));
-                                entries.push(Entry::Series {
-                                    id: sample.id,
-                                    labels: Arc::clone(current),
-                                });
-                            }
-                            entries.push(Entry::Sample(sample));
-                        }
+                rebuild.record(&record, true);
+            }
+        }
+        rebuild.entries
+    }
+}
+
+/// A series' labels and metadata.
+type Labelled = (Arc<[u8]>, Option<Arc<Metadata>>);
+
+/// Turns records written since the last fsync back into entries for the rewrite, giving each
+/// item the labels (and metadata) its series had when it was written.
+struct Rebuild<'s> {
+    /// Each id's labels and metadata as of the record being read.
+    state: FxHashMap<u32, Labelled>,
+    /// The labels last given to the rewrite for each id.
+    given: FxHashMap<u32, Arc<[u8]>>,
+    /// The writer's series, for ids whose records are before what is read.
+    fallback: Option<&'s FxHashMap<u32, LoggedSeries>>,
+    entries: Vec<Entry>,
+    /// Samples and extended entries rebuilt.
+    items: u64,
+}
+
+impl<'s> Rebuild<'s> {
+    fn new(
+        state: FxHashMap<u32, Labelled>,
+        fallback: Option<&'s FxHashMap<u32, LoggedSeries>>,
+    ) -> Self {
+        Rebuild {
+            state,
+            given: FxHashMap::default(),
+            fallback,
+            entries: Vec::new(),
+            items: 0,
+        }
+    }
+
+    /// The labels and metadata of `id` now.
+    fn current(&self, id: u32) -> Option<Labelled> {
+        self.state.get(&id).cloned().or_else(|| {
+            self.fallback?
+                .get(&id)
+                .map(|known| (Arc::clone(&known.labels), known.metadata.clone()))
+        })
+    }
+
+    /// Gives the rewrite series `id`'s Series entry (and Metadata entry) when its labels
+    /// differ from those last given; false when the series is not known.
+    fn give(&mut self, id: u32) -> bool {
+        let Some((labels, metadata)) = self.current(id) else {
+            return false;
+        };
+        if self.given.get(&id) != Some(&labels) {
+            self.given.insert(id, Arc::clone(&labels));
+            self.entries.push(Entry::Series { id, labels });
+            if let Some(metadata) = metadata {
+                self.entries.push(Entry::Metadata { id, metadata });
+            }
+        }
+        true
+    }
+
+    /// Takes in one record; with `emit`, its items (and metadata) become entries.
+    fn record(&mut self, record: &Decoded<'_>, emit: bool) {
+        match record {
+            Decoded::Record(Record::Series { id, labels: pairs }) => {
+                let labels: Arc<[u8]> = encode_label_pairs(pairs.iter().copied()).into();
+                let metadata = match self.current(*id) {
+                    Some((before, metadata)) if before == labels => metadata,
+                    _ => None,
+                };
+                self.state.insert(*id, (labels, metadata));
+            }
+            Decoded::Record(Record::Samples(samples)) if emit => {
+                for sample in samples.clone().flatten() {
+                    if self.give(sample.id) {
+                        self.entries.push(Entry::Sample(sample));
+                        self.items += 1;
                     }
                 }
             }
+            Decoded::Extended(extended) if emit => {
+                for (sample, extra) in extended.clone().flatten() {
+                    if self.give(sample.id) {
+                        self.entries
+                            .push(Entry::Extended(Box::new((sample, extra))));
+                        self.items += 1;
+                    }
+                }
+            }
+            Decoded::Metadata { id, metadata } => {
+                let metadata = Arc::new(metadata.clone());
+                let Some((labels, _)) = self.current(*id) else {
+                    return;
+                };
+                // The series' entries as of before this record, then the new metadata.
+                if emit && self.give(*id) {
+                    self.entries.push(Entry::Metadata {
+                        id: *id,
+                        metadata: Arc::clone(&metadata),
+                    });
+                }
+                self.state.insert(*id, (labels, Some(metadata)));
+            }
+            Decoded::Record(Record::Samples(_)) | Decoded::Extended(_) => {}
         }
-        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Exemplar, MetricType};
+
+    fn labels(name: &str) -> Arc<[u8]> {
+        crate::wire::rw1::encode_label_pairs([("__name__", name)].into_iter()).into()
+    }
+
+    fn frame(out: &mut Vec<u8>, payload: &[u8]) {
+        write_frame(out, payload);
+    }
+
+    /// What the rewrite after an fsync error gets from the kept buffers: every item with the
+    /// labels and metadata its series had when it was written, extended items whole.
+    #[test]
+    fn the_rewrite_rebuilds_extended_items_and_metadata_with_the_labels_of_their_time() {
+        let metadata = Arc::new(Metadata {
+            kind: MetricType::Counter,
+            help: "h".to_string(),
+            unit: "u".to_string(),
+        });
+        let extra = SampleExtra {
+            start_ms: 5,
+            histogram: None,
+            exemplar: Some(Exemplar::new(Vec::new(), 1.0, None).unwrap()),
+        };
+        let sample = |timestamp| WalSample {
+            id: 1,
+            timestamp,
+            value_bits: 7,
+        };
+        let mut buffer = Vec::new();
+        let mut payload = Vec::new();
+        encode_series(&mut payload, 1, label_pairs(&labels("a")));
+        frame(&mut buffer, &payload);
+        payload.clear();
+        encode_metadata(&mut payload, 1, &metadata);
+        frame(&mut buffer, &payload);
+        let mut extended = ExtendedEncoder::default();
+        extended.push(sample(10), &extra);
+        payload.clear();
+        extended.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let mut samples = SamplesEncoder::default();
+        samples.push(sample(11));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        // The slot reused by another series, without metadata.
+        payload.clear();
+        encode_series(&mut payload, 1, label_pairs(&labels("b")));
+        frame(&mut buffer, &payload);
+        samples.push(sample(12));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let kept = UnsyncedWrites {
+            buffers: vec![buffer],
+            ..UnsyncedWrites::default()
+        };
+        let entries = kept.entries(&FxHashMap::default());
+        let want = vec![
+            Entry::Series {
+                id: 1,
+                labels: labels("a"),
+            },
+            Entry::Metadata {
+                id: 1,
+                metadata: metadata.clone(),
+            },
+            Entry::Extended(Box::new((sample(10), extra))),
+            Entry::Sample(sample(11)),
+            Entry::Series {
+                id: 1,
+                labels: labels("b"),
+            },
+            Entry::Sample(sample(12)),
+        ];
+        assert_eq!(format!("{entries:?}"), format!("{want:?}"));
+
+        // A series whose Series record is in the synced part: its labels and metadata come
+        // from the writer's table.
+        let mut buffer = Vec::new();
+        samples.push(sample(13));
+        payload.clear();
+        samples.finish_into(&mut payload);
+        frame(&mut buffer, &payload);
+        let kept = UnsyncedWrites {
+            buffers: vec![buffer],
+            ..UnsyncedWrites::default()
+        };
+        let mut table = FxHashMap::default();
+        table.insert(
+            1,
+            LoggedSeries {
+                labels: labels("c"),
+                written_in: Some(1),
+                metadata: Some(metadata.clone()),
+            },
+        );
+        let entries = kept.entries(&table);
+        let want = vec![
+            Entry::Series {
+                id: 1,
+                labels: labels("c"),
+            },
+            Entry::Metadata { id: 1, metadata },
+            Entry::Sample(sample(13)),
+        ];
+        assert_eq!(format!("{entries:?}"), format!("{want:?}"));
     }
 }
