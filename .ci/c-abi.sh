@@ -21,10 +21,10 @@ NATIVE_STATIC_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 CFLAGS=(-std=c99 -Wall -Wextra -Wpedantic -Werror -Iinclude)
 CXXFLAGS=(-std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude)
 SANITIZE=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
-EXAMPLES=(basic threads errors)
+EXAMPLES=(basic threads errors histograms)
 # Arguments after the URL, per example: full size natively, small under valgrind.
-declare -A ARGS=([basic]="" [threads]="4 250000" [errors]="")
-declare -A VALGRIND_ARGS=([basic]="" [threads]="4 10000" [errors]="")
+declare -A ARGS=([basic]="" [threads]="4 250000" [errors]="" [histograms]="")
+declare -A VALGRIND_ARGS=([basic]="" [threads]="4 10000" [errors]="" [histograms]="")
 
 export CARGO_TERM_COLOR=never
 started=$SECONDS

@@ -74,6 +74,79 @@ typedef struct promrw_error promrw_error;
 
 
 /**
+ * `promrw_histogram.kind`: integer counts (`count_int`, `zero_count_int`, bucket deltas).
+ */
+#define PROMRW_HISTOGRAM_INTEGER 0
+
+/**
+ * `promrw_histogram.kind`: float counts (`count_float`, `zero_count_float`, absolute bucket
+ * counts).
+ */
+#define PROMRW_HISTOGRAM_FLOAT 1
+
+/**
+ * `promrw_histogram.reset_hint`: nothing known about counter resets.
+ */
+#define PROMRW_RESET_HINT_UNKNOWN 0
+
+/**
+ * `promrw_histogram.reset_hint`: a counter reset happened just before this histogram.
+ */
+#define PROMRW_RESET_HINT_YES 1
+
+/**
+ * `promrw_histogram.reset_hint`: no counter reset happened.
+ */
+#define PROMRW_RESET_HINT_NO 2
+
+/**
+ * `promrw_histogram.reset_hint`: a gauge histogram, where counter resets do not apply.
+ */
+#define PROMRW_RESET_HINT_GAUGE 3
+
+/**
+ * Metric type for `promrw_sender_set_metadata`: unknown (Remote Write 2.0's
+ * `METRIC_TYPE_UNSPECIFIED`). The `PROMRW_METRIC_TYPE_*` values are the protocol's (0 to 7,
+ * the same in Remote Write 1.0 and 2.0).
+ */
+#define PROMRW_METRIC_TYPE_UNKNOWN 0
+
+/**
+ * Metric type: a counter.
+ */
+#define PROMRW_METRIC_TYPE_COUNTER 1
+
+/**
+ * Metric type: a gauge.
+ */
+#define PROMRW_METRIC_TYPE_GAUGE 2
+
+/**
+ * Metric type: a histogram (classic or native).
+ */
+#define PROMRW_METRIC_TYPE_HISTOGRAM 3
+
+/**
+ * Metric type: a gauge histogram.
+ */
+#define PROMRW_METRIC_TYPE_GAUGEHISTOGRAM 4
+
+/**
+ * Metric type: a summary.
+ */
+#define PROMRW_METRIC_TYPE_SUMMARY 5
+
+/**
+ * Metric type: an info metric.
+ */
+#define PROMRW_METRIC_TYPE_INFO 6
+
+/**
+ * Metric type: a state set.
+ */
+#define PROMRW_METRIC_TYPE_STATESET 7
+
+/**
  * Log level `debug`: per-request detail.
  */
 #define PROMRW_LOG_DEBUG 0
@@ -94,6 +167,11 @@ typedef struct promrw_error promrw_error;
 #define PROMRW_LOG_ERROR 3
 
 
+
+/**
+ * [`BatchSample::extra`] of a plain float sample.
+ */
+#define NO_EXTRA UINT32_MAX
 
 /**
  * The result of every fallible C function: [`PROMRW_OK`] or one of the `PROMRW_*` codes.
@@ -138,6 +216,202 @@ typedef struct {
      */
     double value;
 } promrw_sample;
+
+/**
+ * A run of consecutive buckets of a native histogram: `offset` is the gap since the previous
+ * span's end (for the first span, the index of its first bucket), `length` the number of
+ * buckets.
+ */
+typedef struct {
+    /**
+     * Gap to the previous span (the first span: the index of its first bucket).
+     */
+    int32_t offset;
+    /**
+     * Number of consecutive buckets.
+     */
+    uint32_t length;
+} promrw_bucket_span;
+
+/**
+ * One label: a name and a value, each as UTF-8 bytes with a length (no NUL terminator
+ * needed). A NULL pointer with length 0 is the empty string. A label with an empty value is
+ * ignored (empty means absent).
+ */
+typedef struct {
+    /**
+     * The label name; `__name__` holds the metric name.
+     */
+    const char *name;
+    /**
+     * Length of `name` in bytes.
+     */
+    size_t name_len;
+    /**
+     * The label value.
+     */
+    const char *value;
+    /**
+     * Length of `value` in bytes.
+     */
+    size_t value_len;
+} promrw_label;
+
+/**
+ * An exemplar: labels (often `trace_id`), a value and, optionally, its own timestamp.
+ *
+ * Ownership: borrowed for the call only, with the labels and their strings; the library
+ * copies it. The labels follow `promrw_label`'s rules (empty values are dropped; names must
+ * be valid, unique); an empty set is allowed; the names and values together may hold at most
+ * 128 UTF-8 runes.
+ */
+typedef struct {
+    /**
+     * The exemplar's labels; NULL with `labels_len` 0 for none.
+     */
+    const promrw_label *labels;
+    /**
+     * Number of labels at `labels`.
+     */
+    size_t labels_len;
+    /**
+     * The exemplar's value.
+     */
+    double value;
+    /**
+     * Milliseconds since the Unix epoch; used only when `has_timestamp` is 1.
+     */
+    int64_t timestamp_ms;
+    /**
+     * 1: `timestamp_ms` is the exemplar's timestamp; 0: it takes the sample's timestamp
+     * (Remote Write 2.0 requires one). Any other value is `PROMRW_INVALID_ARGUMENT`.
+     */
+    uint32_t has_timestamp;
+} promrw_exemplar;
+
+/**
+ * One native histogram observation for `promrw_sender_append_histogram`, with its optional
+ * start timestamp and exemplar.
+ *
+ * The arrays are (pointer, length) pairs borrowed for the call only: NULL with length 0 is an
+ * empty array; NULL with a non-zero length is `PROMRW_INVALID_ARGUMENT`. `kind` chooses which
+ * counts are read: `PROMRW_HISTOGRAM_INTEGER` reads `count_int`, `zero_count_int` and the
+ * `*_deltas` arrays (each bucket the delta from the previous one, the first absolute), and
+ * requires the `*_counts` arrays to be empty; `PROMRW_HISTOGRAM_FLOAT` reads `count_float`,
+ * `zero_count_float` and the `*_counts` arrays (absolute counts), and requires the `*_deltas`
+ * arrays to be empty. The count fields of the other kind are ignored.
+ *
+ * Versioning: the caller sets `struct_size` to `sizeof(promrw_histogram)`. This is the first
+ * version; a later one appends fields and still accepts this version's size.
+ */
+typedef struct {
+    /**
+     * `sizeof(promrw_histogram)`, set by the caller.
+     */
+    size_t struct_size;
+    /**
+     * -4 to 8 (exponential buckets) or -53 (custom buckets).
+     */
+    int32_t schema;
+    /**
+     * `PROMRW_HISTOGRAM_INTEGER` or `PROMRW_HISTOGRAM_FLOAT`.
+     */
+    uint32_t kind;
+    /**
+     * The width of the zero bucket (0 with custom buckets).
+     */
+    double zero_threshold;
+    /**
+     * Sum of the observations.
+     */
+    double sum;
+    /**
+     * Integer histogram: total number of observations.
+     */
+    uint64_t count_int;
+    /**
+     * Integer histogram: observations in the zero bucket.
+     */
+    uint64_t zero_count_int;
+    /**
+     * Float histogram: total number of observations.
+     */
+    double count_float;
+    /**
+     * Float histogram: observations in the zero bucket.
+     */
+    double zero_count_float;
+    /**
+     * Spans of the positive buckets.
+     */
+    const promrw_bucket_span *positive_spans;
+    /**
+     * Number of spans at `positive_spans`.
+     */
+    size_t positive_spans_len;
+    /**
+     * Spans of the negative buckets (none with custom buckets).
+     */
+    const promrw_bucket_span *negative_spans;
+    /**
+     * Number of spans at `negative_spans`.
+     */
+    size_t negative_spans_len;
+    /**
+     * Integer histogram: positive buckets as deltas.
+     */
+    const int64_t *positive_deltas;
+    /**
+     * Number of deltas at `positive_deltas`.
+     */
+    size_t positive_deltas_len;
+    /**
+     * Integer histogram: negative buckets as deltas.
+     */
+    const int64_t *negative_deltas;
+    /**
+     * Number of deltas at `negative_deltas`.
+     */
+    size_t negative_deltas_len;
+    /**
+     * Float histogram: positive buckets' absolute counts.
+     */
+    const double *positive_counts;
+    /**
+     * Number of counts at `positive_counts`.
+     */
+    size_t positive_counts_len;
+    /**
+     * Float histogram: negative buckets' absolute counts.
+     */
+    const double *negative_counts;
+    /**
+     * Number of counts at `negative_counts`.
+     */
+    size_t negative_counts_len;
+    /**
+     * Custom buckets' upper bounds, inclusive, strictly increasing, without `+Inf` (schema
+     * -53 only).
+     */
+    const double *custom_values;
+    /**
+     * Number of bounds at `custom_values`.
+     */
+    size_t custom_values_len;
+    /**
+     * One of `PROMRW_RESET_HINT_*`.
+     */
+    uint32_t reset_hint;
+    /**
+     * Start timestamp in milliseconds since the Unix epoch (0: unset), not after the
+     * histogram's timestamp.
+     */
+    int64_t start_timestamp_ms;
+    /**
+     * An exemplar attached to the histogram, or NULL for none.
+     */
+    const promrw_exemplar *exemplar;
+} promrw_histogram;
 
 /**
  * What the most recent flush or close found, for one endpoint or all of them. Counts cover
@@ -192,36 +466,12 @@ typedef struct {
 } promrw_report;
 
 /**
- * One label: a name and a value, each as UTF-8 bytes with a length (no NUL terminator
- * needed). A NULL pointer with length 0 is the empty string. A label with an empty value is
- * ignored (empty means absent).
- */
-typedef struct {
-    /**
-     * The label name; `__name__` holds the metric name.
-     */
-    const char *name;
-    /**
-     * Length of `name` in bytes.
-     */
-    size_t name_len;
-    /**
-     * The label value.
-     */
-    const char *value;
-    /**
-     * Length of `value` in bytes.
-     */
-    size_t value_len;
-} promrw_label;
-
-/**
  * A snapshot of a sender's counters. Each field means what the metric of
  * `promrw_sender_metrics_text` named in its description means (Prometheus's own
  * remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
  * endpoints unless said otherwise. Counters count samples unless named otherwise and only
  * grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
- * gauges. The struct is in its fourth version (see `struct_size`).
+ * gauges. The struct is in its fifth version (see `struct_size`).
  */
 typedef struct {
     /**
@@ -423,6 +673,81 @@ typedef struct {
      * `default`, or a tenant that cannot be sent in a header (`reason="no_tenant"`).
      */
     uint64_t samples_dropped_no_tenant;
+    /**
+     * Native histograms in send attempts: a retried batch counts again at every attempt
+     * (`prometheus_remote_storage_histograms_total`). Added in the fifth version of the
+     * struct, as every field after it.
+     */
+    uint64_t histograms_total;
+    /**
+     * Native histograms acknowledged by a receiver with a 2xx, each once
+     * (`promrw_histograms_acked_total`).
+     */
+    uint64_t histograms_acked;
+    /**
+     * Native histograms lost to a non-recoverable response, a close deadline or a dead shard,
+     * or reported not written by a Remote Write 2.0 receiver
+     * (`prometheus_remote_storage_histograms_failed_total`).
+     */
+    uint64_t histograms_failed;
+    /**
+     * Native histograms in attempts that failed recoverably and were retried
+     * (`prometheus_remote_storage_histograms_retried_total`).
+     */
+    uint64_t histograms_retried;
+    /**
+     * Native histograms dropped, for every reason together: a sample's reasons, an endpoint
+     * not configured to send them, custom buckets on Remote Write 1.0
+     * (`prometheus_remote_storage_histograms_dropped_total`, all `reason`s).
+     */
+    uint64_t histograms_dropped;
+    /**
+     * Exemplars in send attempts (`prometheus_remote_storage_exemplars_total`).
+     */
+    uint64_t exemplars_total;
+    /**
+     * Exemplars acknowledged with a 2xx, each once (`promrw_exemplars_acked_total`).
+     */
+    uint64_t exemplars_acked;
+    /**
+     * Exemplars lost to a non-recoverable response, or reported not written
+     * (`prometheus_remote_storage_exemplars_failed_total`).
+     */
+    uint64_t exemplars_failed;
+    /**
+     * Exemplars in attempts retried (`prometheus_remote_storage_exemplars_retried_total`).
+     */
+    uint64_t exemplars_retried;
+    /**
+     * Exemplars dropped, for every reason together, including an endpoint without
+     * `send_exemplars: true` (`prometheus_remote_storage_exemplars_dropped_total`).
+     */
+    uint64_t exemplars_dropped;
+    /**
+     * Metadata entries of Remote Write 1.0 metadata requests acknowledged
+     * (`prometheus_remote_storage_metadata_total`).
+     */
+    uint64_t metadata_total;
+    /**
+     * Metadata entries lost to a non-recoverable response
+     * (`prometheus_remote_storage_metadata_failed_total`).
+     */
+    uint64_t metadata_failed;
+    /**
+     * Metadata entries in attempts retried (`prometheus_remote_storage_metadata_retried_total`).
+     */
+    uint64_t metadata_retried;
+    /**
+     * Compressed bytes of acknowledged metadata requests
+     * (`prometheus_remote_storage_metadata_bytes_total`).
+     */
+    uint64_t metadata_bytes;
+    /**
+     * The Remote Write protocol in use (gauge, `promrw_remote_write_protocol`): 1 or 2, the
+     * lowest over endpoints (a 2.0 endpoint whose receiver speaks only 1.0 falls back to 1);
+     * 0 when there is no endpoint.
+     */
+    uint64_t remote_write_protocol;
 } promrw_stats;
 
 /**
@@ -736,6 +1061,36 @@ promrw_status promrw_sender_append_batch(const promrw_sender *s, const promrw_sa
 promrw_status promrw_sender_append_columns(const promrw_sender *s, const promrw_series_ref *series, size_t series_len, const int64_t *timestamps_ms, const double *values, size_t n, size_t *accepted_out);
 
 /**
+ * Appends one native histogram, with its optional start timestamp and exemplar (fields of
+ * `*h`). The histogram is checked with Prometheus's rules first. Like a sample, its timestamp
+ * must be later than the last accepted one of the series (sample or histogram). An endpoint
+ * not configured for it drops it and counts it (`histograms_dropped`): Remote Write 1.0
+ * endpoints send histograms only with `send_native_histograms: true`, exemplars only with
+ * `send_exemplars: true`.
+ *
+ * Ownership: `h`, its arrays and its exemplar are borrowed for the call only.
+ *
+ * Lifetime: the histogram is copied; nothing is kept from `h` after the call returns.
+ *
+ * Thread safety: as `promrw_sender_append`.
+ *
+ * Returns: as `promrw_sender_append`, and `PROMRW_INVALID_ARGUMENT` when `s` or `h` is NULL,
+ * `h->struct_size` is not `sizeof(promrw_histogram)`, an array is NULL with a non-zero
+ * length, `kind` or `reset_hint` is unknown, arrays of the other kind are not empty, the
+ * start timestamp is after `timestamp_ms`, or the histogram breaks Prometheus's rules (the
+ * message names the field or the rule: schema, spans against buckets, negative counts, the
+ * count against the buckets, custom bounds); `PROMRW_INVALID_LABELS` when the exemplar's
+ * labels break the label rules or hold more than 128 runes.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `h` must be NULL or point to a readable
+ * `promrw_histogram` whose arrays are NULL or readable for their lengths and whose exemplar is
+ * NULL or readable (with its labels); `err` must be NULL or valid for writing a pointer.
+ */
+promrw_status promrw_sender_append_histogram(const promrw_sender *s, promrw_series_ref series, int64_t timestamp_ms, const promrw_histogram *h, promrw_error **err);
+
+/**
  * Appends a stale marker (the NaN with bits `0x7ff0000000000002`), telling receivers the
  * series ended at `timestamp_ms`.
  *
@@ -752,6 +1107,50 @@ promrw_status promrw_sender_append_columns(const promrw_sender *s, const promrw_
  * `s` must be NULL or a live sender.
  */
 promrw_status promrw_sender_append_stale(const promrw_sender *s, promrw_series_ref series, int64_t timestamp_ms);
+
+/**
+ * Appends a stale marker for a histogram series (an empty integer histogram whose `sum` is
+ * the stale NaN), telling receivers the series ended at `timestamp_ms`.
+ *
+ * Ownership: none.
+ *
+ * Lifetime: nothing is kept.
+ *
+ * Thread safety: as `promrw_sender_append`.
+ *
+ * Returns: as `promrw_sender_append`.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender.
+ */
+promrw_status promrw_sender_append_stale_histogram(const promrw_sender *s, promrw_series_ref series, int64_t timestamp_ms);
+
+/**
+ * Appends one sample with a start timestamp and an exemplar. `start_timestamp_ms` 0 means
+ * unset; otherwise it must not be after `timestamp_ms`. `exemplar` may be NULL: then this is
+ * an append with a start timestamp only. An endpoint without `send_exemplars: true` drops the
+ * exemplar (counted in `exemplars_dropped`) and still sends the sample.
+ *
+ * Ownership: `exemplar`, its labels and their strings are borrowed for the call only.
+ *
+ * Lifetime: the sample and the exemplar are copied.
+ *
+ * Thread safety: as `promrw_sender_append`.
+ *
+ * Returns: as `promrw_sender_append`, and `PROMRW_INVALID_ARGUMENT` when the start timestamp
+ * is after `timestamp_ms`, the exemplar's labels are NULL with a non-zero length, a label
+ * string is NULL with a non-zero length or not UTF-8, or `has_timestamp` is neither 0 nor 1;
+ * `PROMRW_INVALID_LABELS` when the exemplar's labels break the label rules or hold more than
+ * 128 runes.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `exemplar` must be NULL or point to a readable
+ * `promrw_exemplar` whose labels are NULL or readable for `labels_len` (with their strings);
+ * `err` must be NULL or valid for writing a pointer.
+ */
+promrw_status promrw_sender_append_with_exemplar(const promrw_sender *s, promrw_series_ref series, int64_t timestamp_ms, int64_t start_timestamp_ms, double value, const promrw_exemplar *exemplar, promrw_error **err);
 
 /**
  * Stops accepting samples, sends what is queued for up to `timeout_ms`, then stops and joins
@@ -1000,6 +1399,33 @@ promrw_status promrw_sender_series(const promrw_sender *s, const promrw_label *l
  * `s` must be NULL or a live sender.
  */
 promrw_status promrw_sender_set_log_level(const promrw_sender *s, uint32_t min_level);
+
+/**
+ * Sets the metadata of a series (its metric family's type, help text and unit), replacing
+ * what was set before. Remote Write 2.0 endpoints send it with every request carrying the
+ * series; 1.0 endpoints send it in metadata requests every `metadata_config.send_interval`,
+ * by metric family (the series' name without the suffix its type implies: `_total`,
+ * `_bucket`, `_sum`, `_count`, `_created`, `_info`).
+ *
+ * Ownership: `help` and `unit` are borrowed for the call only (UTF-8, no NUL needed; NULL
+ * with length 0 is empty).
+ *
+ * Lifetime: the texts are copied.
+ *
+ * Thread safety: may be called from any thread, concurrently with other calls on `s`.
+ *
+ * Returns: `PROMRW_OK`; `PROMRW_UNKNOWN_SERIES` when `series` is unknown or released;
+ * `PROMRW_CLOSED` after `promrw_sender_close`; `PROMRW_IO` when writing the WAL failed (WAL
+ * mode); `PROMRW_INVALID_ARGUMENT` when `s` is NULL, `metric_type` is not one of
+ * `PROMRW_METRIC_TYPE_*` (0 to 7), or `help` or `unit` is NULL with a non-zero length or not
+ * UTF-8.
+ *
+ * # Safety
+ *
+ * `s` must be NULL or a live sender; `help` and `unit` must be NULL or readable for their
+ * lengths; `err` must be NULL or valid for writing a pointer.
+ */
+promrw_status promrw_sender_set_metadata(const promrw_sender *s, promrw_series_ref series, uint32_t metric_type, const char *help, size_t help_len, const char *unit, size_t unit_len, promrw_error **err);
 
 /**
  * Copies a snapshot of the sender's counters into `*out`.

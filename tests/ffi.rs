@@ -1686,12 +1686,38 @@ fn stats_checks_struct_size_and_writes_only_what_fits() {
         ),
         (0, 22, 33)
     );
-    // The fourth version is the whole struct, ending with samples_dropped_no_tenant.
+    // The fourth version ends with samples_dropped_no_tenant: a v4-sized caller gets its
+    // fields, the fifth version's are left alone.
+    let fourth_version =
+        std::mem::offset_of!(promrw_stats, samples_dropped_no_tenant) + size_of::<u64>();
+    assert_eq!(fourth_version, third_version + 3 * 8);
+    let mut v4 = promrw_stats {
+        struct_size: fourth_version,
+        samples_dropped_no_tenant: 33,
+        histograms_total: 44,
+        exemplars_dropped: 55,
+        remote_write_protocol: 66,
+        ..Default::default()
+    };
+    // SAFETY: `s` is live; `v4` is a valid out pointer, larger than what is written.
+    assert_eq!(unsafe { promrw_sender_stats(s, &mut v4) }, PROMRW_OK);
+    assert_eq!(v4.struct_size, fourth_version);
+    assert_eq!((v4.endpoints, v4.samples_dropped_no_tenant), (1, 0));
+    assert_eq!(
+        (
+            v4.histograms_total,
+            v4.exemplars_dropped,
+            v4.remote_write_protocol
+        ),
+        (44, 55, 66)
+    );
+    // The fifth version is the whole struct, ending with remote_write_protocol.
     assert_eq!(
         size_of::<promrw_stats>(),
-        std::mem::offset_of!(promrw_stats, samples_dropped_no_tenant) + size_of::<u64>()
+        std::mem::offset_of!(promrw_stats, remote_write_protocol) + size_of::<u64>()
     );
-    assert_eq!(size_of::<promrw_stats>(), third_version + 3 * 8);
+    assert_eq!(size_of::<promrw_stats>(), fourth_version + 15 * 8);
+    assert_eq!(stats(s).remote_write_protocol, 1, "a 1.0 endpoint");
     // Larger (a caller with a newer header): the fields this version has are written, the
     // rest is left alone, and struct_size says how much was written.
     #[repr(C)]
@@ -2112,4 +2138,691 @@ fn close_interrupts_an_attempt_never_answered_and_no_callback_runs_after_free() 
     );
     assert_eq!(Arc::strong_count(&state), 1);
     drop(stalling);
+}
+
+// ---- Issue 15: native histograms, exemplars, start timestamps and metadata ----
+
+/// A `promrw_histogram` of the current version with every array empty (an integer histogram
+/// of schema 0 and no observations).
+fn empty_histogram() -> promrw_histogram {
+    promrw_histogram {
+        struct_size: size_of::<promrw_histogram>(),
+        schema: 0,
+        kind: PROMRW_HISTOGRAM_INTEGER,
+        zero_threshold: 0.0,
+        sum: 0.0,
+        count_int: 0,
+        zero_count_int: 0,
+        count_float: 0.0,
+        zero_count_float: 0.0,
+        positive_spans: ptr::null(),
+        positive_spans_len: 0,
+        negative_spans: ptr::null(),
+        negative_spans_len: 0,
+        positive_deltas: ptr::null(),
+        positive_deltas_len: 0,
+        negative_deltas: ptr::null(),
+        negative_deltas_len: 0,
+        positive_counts: ptr::null(),
+        positive_counts_len: 0,
+        negative_counts: ptr::null(),
+        negative_counts_len: 0,
+        custom_values: ptr::null(),
+        custom_values_len: 0,
+        reset_hint: PROMRW_RESET_HINT_UNKNOWN,
+        start_timestamp_ms: 0,
+        exemplar: ptr::null(),
+    }
+}
+
+/// An exemplar over `labels` (kept alive by the caller).
+fn exemplar(labels: &[promrw_label], value: f64, timestamp_ms: Option<i64>) -> promrw_exemplar {
+    promrw_exemplar {
+        labels: labels.as_ptr(),
+        labels_len: labels.len(),
+        value,
+        timestamp_ms: timestamp_ms.unwrap_or(0),
+        has_timestamp: u32::from(timestamp_ms.is_some()),
+    }
+}
+
+/// Appends a histogram; the status and the error, if any.
+fn try_histogram(
+    s: *const promrw_sender,
+    r: promrw_series_ref,
+    t: i64,
+    h: &promrw_histogram,
+) -> (promrw_status, Option<(promrw_status, String)>) {
+    let mut err = ptr::null_mut();
+    // SAFETY: `h`, its arrays and exemplar live for the call; `err` is a valid out pointer.
+    let status = unsafe { promrw_sender_append_histogram(s, r, t, h, &mut err) };
+    (status, (!err.is_null()).then(|| take_error(err)))
+}
+
+/// Asserts that `got` failed with `code` and a message containing `needle`.
+fn assert_refused(
+    got: (promrw_status, Option<(promrw_status, String)>),
+    code: promrw_status,
+    needle: &str,
+) {
+    let (status, error) = got;
+    assert_eq!(status, code, "{error:?}");
+    let (error_code, message) = error.expect("an error message");
+    assert_eq!(error_code, code);
+    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+}
+
+/// Appends a sample with a start timestamp and an optional exemplar; status and error.
+fn try_exemplar(
+    s: *const promrw_sender,
+    r: promrw_series_ref,
+    t: i64,
+    start: i64,
+    value: f64,
+    ex: Option<&promrw_exemplar>,
+) -> (promrw_status, Option<(promrw_status, String)>) {
+    let mut err = ptr::null_mut();
+    let ex = ex.map_or(ptr::null(), |e| e as *const promrw_exemplar);
+    // SAFETY: `ex` and its labels live for the call; `err` is a valid out pointer.
+    let status = unsafe { promrw_sender_append_with_exemplar(s, r, t, start, value, ex, &mut err) };
+    (status, (!err.is_null()).then(|| take_error(err)))
+}
+
+/// Sets metadata; status and error.
+fn try_metadata(
+    s: *const promrw_sender,
+    r: promrw_series_ref,
+    metric_type: u32,
+    help: &str,
+    unit: &str,
+) -> (promrw_status, Option<(promrw_status, String)>) {
+    let mut err = ptr::null_mut();
+    // SAFETY: the texts live for the call; `err` is a valid out pointer.
+    let status = unsafe {
+        promrw_sender_set_metadata(
+            s,
+            r,
+            metric_type,
+            help.as_ptr().cast(),
+            help.len(),
+            unit.as_ptr().cast(),
+            unit.len(),
+            &mut err,
+        )
+    };
+    (status, (!err.is_null()).then(|| take_error(err)))
+}
+
+#[test]
+fn histogram_exemplar_and_metadata_arguments_are_checked_at_the_boundary() {
+    let recv = receiver();
+    let s = sender(&yaml(&recv.url(), ""));
+    let r = series(s, &[("__name__", "ffi_hist")]);
+    let t = now_ms();
+    let spans = [promrw_bucket_span {
+        offset: 0,
+        length: 2,
+    }];
+    let deltas = [1i64, 1];
+
+    // NULL handle, NULL histogram, wrong struct_size (too small, from a newer header).
+    let h = empty_histogram();
+    assert_refused(
+        try_histogram(ptr::null(), r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "sender is NULL",
+    );
+    let mut err = ptr::null_mut();
+    // SAFETY: `s` is live; a NULL histogram is checked; `err` is a valid out pointer.
+    let status = unsafe { promrw_sender_append_histogram(s, r, t, ptr::null(), &mut err) };
+    assert_refused(
+        (status, (!err.is_null()).then(|| take_error(err))),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram is NULL",
+    );
+    for size in [0, 8, size_of::<promrw_histogram>() - 8] {
+        let h = promrw_histogram {
+            struct_size: size,
+            ..empty_histogram()
+        };
+        assert_refused(
+            try_histogram(s, r, t, &h),
+            PROMRW_INVALID_ARGUMENT,
+            "histogram.struct_size",
+        );
+    }
+    #[repr(C)]
+    struct Newer {
+        h: promrw_histogram,
+        later: u64,
+    }
+    let newer = Newer {
+        h: promrw_histogram {
+            struct_size: size_of::<Newer>(),
+            ..empty_histogram()
+        },
+        later: 1,
+    };
+    assert_refused(
+        try_histogram(s, r, t, &newer.h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram.struct_size",
+    );
+    assert_eq!(newer.later, 1);
+
+    // A NULL array with a non-zero length names the field.
+    for (h, field) in [
+        (
+            promrw_histogram {
+                positive_spans_len: 2,
+                ..empty_histogram()
+            },
+            "histogram.positive_spans is NULL but its length is 2",
+        ),
+        (
+            promrw_histogram {
+                negative_deltas_len: 1,
+                ..empty_histogram()
+            },
+            "histogram.negative_deltas is NULL",
+        ),
+        (
+            promrw_histogram {
+                kind: PROMRW_HISTOGRAM_FLOAT,
+                positive_counts_len: 3,
+                ..empty_histogram()
+            },
+            "histogram.positive_counts is NULL",
+        ),
+        (
+            promrw_histogram {
+                custom_values_len: 1,
+                ..empty_histogram()
+            },
+            "histogram.custom_values is NULL",
+        ),
+    ] {
+        assert_refused(try_histogram(s, r, t, &h), PROMRW_INVALID_ARGUMENT, field);
+    }
+
+    // Unknown kind or reset hint; arrays of the other kind.
+    let h = promrw_histogram {
+        kind: 2,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram.kind is 2",
+    );
+    let h = promrw_histogram {
+        reset_hint: 4,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram.reset_hint is 4",
+    );
+    let h = promrw_histogram {
+        kind: PROMRW_HISTOGRAM_FLOAT,
+        positive_deltas: deltas.as_ptr(),
+        positive_deltas_len: deltas.len(),
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram.positive_deltas has 2 elements but kind is PROMRW_HISTOGRAM_FLOAT",
+    );
+
+    // Prometheus's rules: spans against buckets, schema, the count against the buckets.
+    let h = promrw_histogram {
+        count_int: 3,
+        positive_spans: spans.as_ptr(),
+        positive_spans_len: spans.len(),
+        positive_deltas: deltas.as_ptr(),
+        positive_deltas_len: 1,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram: ",
+    );
+    let h = promrw_histogram {
+        schema: 9,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram: ",
+    );
+    let h = promrw_histogram {
+        count_int: 7,
+        positive_spans: spans.as_ptr(),
+        positive_spans_len: spans.len(),
+        positive_deltas: deltas.as_ptr(),
+        positive_deltas_len: deltas.len(),
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram: ",
+    );
+    // The start timestamp may not be after the histogram's.
+    let h = promrw_histogram {
+        start_timestamp_ms: t + 1,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "start timestamp",
+    );
+
+    // Exemplars: over 128 runes (a label-rule refusal), a bad has_timestamp, NULL labels
+    // with a length, a NULL label string with a length; on a sample and on a histogram.
+    let long = "é".repeat(121);
+    let over = [label(b"trace_id", long.as_bytes())];
+    let ex = exemplar(&over, 1.0, None);
+    assert_refused(
+        try_exemplar(s, r, t, 0, 1.0, Some(&ex)),
+        PROMRW_INVALID_LABELS,
+        "128",
+    );
+    let h = promrw_histogram {
+        exemplar: &ex,
+        ..empty_histogram()
+    };
+    assert_refused(try_histogram(s, r, t, &h), PROMRW_INVALID_LABELS, "128");
+    let fine = [label(b"trace_id", b"abc")];
+    let ex = promrw_exemplar {
+        has_timestamp: 2,
+        ..exemplar(&fine, 1.0, None)
+    };
+    assert_refused(
+        try_exemplar(s, r, t, 0, 1.0, Some(&ex)),
+        PROMRW_INVALID_ARGUMENT,
+        "exemplar.has_timestamp is 2",
+    );
+    let ex = promrw_exemplar {
+        labels: ptr::null(),
+        labels_len: 1,
+        ..exemplar(&fine, 1.0, None)
+    };
+    let h = promrw_histogram {
+        exemplar: &ex,
+        ..empty_histogram()
+    };
+    assert_refused(
+        try_histogram(s, r, t, &h),
+        PROMRW_INVALID_ARGUMENT,
+        "histogram.exemplar.labels is NULL",
+    );
+    let null_value = [promrw_label {
+        value: ptr::null(),
+        ..label(b"trace_id", b"abc")
+    }];
+    let ex = exemplar(&null_value, 1.0, None);
+    assert_refused(
+        try_exemplar(s, r, t, 0, 1.0, Some(&ex)),
+        PROMRW_INVALID_ARGUMENT,
+        "exemplar.labels[0].value is NULL",
+    );
+    assert_refused(
+        try_exemplar(s, r, t, t + 1, 1.0, None),
+        PROMRW_INVALID_ARGUMENT,
+        "start timestamp",
+    );
+
+    // Metadata: an unknown metric type, NULL text with a length, an unknown series.
+    assert_refused(
+        try_metadata(s, r, 8, "", ""),
+        PROMRW_INVALID_ARGUMENT,
+        "metric_type is 8",
+    );
+    let mut err = ptr::null_mut();
+    // SAFETY: `s` is live; NULL with a length is checked; `err` is a valid out pointer.
+    let status = unsafe {
+        promrw_sender_set_metadata(
+            s,
+            r,
+            PROMRW_METRIC_TYPE_GAUGE,
+            ptr::null(),
+            3,
+            ptr::null(),
+            0,
+            &mut err,
+        )
+    };
+    assert_refused(
+        (status, (!err.is_null()).then(|| take_error(err))),
+        PROMRW_INVALID_ARGUMENT,
+        "help is NULL",
+    );
+    let bad = [0xffu8];
+    let mut err = ptr::null_mut();
+    // SAFETY: as above, with a readable one-byte unit.
+    let status = unsafe {
+        promrw_sender_set_metadata(
+            s,
+            r,
+            PROMRW_METRIC_TYPE_GAUGE,
+            ptr::null(),
+            0,
+            bad.as_ptr().cast(),
+            1,
+            &mut err,
+        )
+    };
+    assert_refused(
+        (status, (!err.is_null()).then(|| take_error(err))),
+        PROMRW_INVALID_ARGUMENT,
+        "unit is not valid UTF-8",
+    );
+    assert_refused(
+        try_metadata(s, r + 1000, PROMRW_METRIC_TYPE_GAUGE, "", ""),
+        PROMRW_UNKNOWN_SERIES,
+        "",
+    );
+    // The valid forms are accepted (NULL err is fine), and nothing refused was counted.
+    assert_eq!(
+        try_metadata(s, r, PROMRW_METRIC_TYPE_GAUGE, "h", "").0,
+        PROMRW_OK
+    );
+    let ex = exemplar(&fine, 1.0, None);
+    assert_eq!(try_exemplar(s, r, t, t - 5, 1.0, Some(&ex)).0, PROMRW_OK);
+    // SAFETY: `s` is live.
+    assert_eq!(
+        unsafe { promrw_sender_append_stale_histogram(s, r, t + 1) },
+        PROMRW_OK
+    );
+    let st = stats(s);
+    assert_eq!(st.samples_appended, 2, "one sample and one stale histogram");
+    // SAFETY: `s` is live; refused after close, counted as a closed refusal.
+    unsafe {
+        assert_eq!(promrw_sender_close(s, 5_000), PROMRW_OK);
+        assert_eq!(
+            try_histogram(s, r, t + 2, &empty_histogram()).0,
+            PROMRW_CLOSED
+        );
+        assert_eq!(try_exemplar(s, r, t + 2, 0, 1.0, None).0, PROMRW_CLOSED);
+        assert_eq!(
+            try_metadata(s, r, PROMRW_METRIC_TYPE_GAUGE, "", "").0,
+            PROMRW_CLOSED
+        );
+        promrw_sender_free(s);
+    }
+}
+
+#[test]
+fn histograms_exemplars_and_metadata_reach_a_remote_write_2_receiver_exactly() {
+    use promrw::model::{BucketSpan, Histogram, HistogramCounts, ResetHint};
+    use promrw_tools::receiver::decode_v2::histogram_from_proto;
+
+    let recv = receiver();
+    let s = sender(&yaml(
+        &recv.url(),
+        "    protobuf_message: io.prometheus.write.v2.Request\n    send_exemplars: true\n",
+    ));
+    let hist = series(s, &[("__name__", "ffi_latency_seconds"), ("job", "ffi")]);
+    let fhist = series(s, &[("__name__", "ffi_float_seconds"), ("job", "ffi")]);
+    let nhcb = series(s, &[("__name__", "ffi_custom_seconds"), ("job", "ffi")]);
+    let counter = series(s, &[("__name__", "ffi_requests_total"), ("job", "ffi")]);
+    let t = now_ms();
+
+    // An integer histogram with a timestamped exemplar and a start timestamp.
+    let spans = [
+        promrw_bucket_span {
+            offset: 0,
+            length: 2,
+        },
+        promrw_bucket_span {
+            offset: 1,
+            length: 1,
+        },
+    ];
+    let neg_spans = [promrw_bucket_span {
+        offset: 1,
+        length: 1,
+    }];
+    let deltas = [1i64, 1, -1];
+    let neg_deltas = [2i64];
+    let trace = [label(b"trace_id", b"4bf92f3577b34da6")];
+    let hist_ex = exemplar(&trace, 0.25, Some(t - 3));
+    let h = promrw_histogram {
+        schema: 0,
+        zero_threshold: 0.001,
+        sum: 10.5,
+        count_int: 7,
+        zero_count_int: 1,
+        positive_spans: spans.as_ptr(),
+        positive_spans_len: spans.len(),
+        negative_spans: neg_spans.as_ptr(),
+        negative_spans_len: neg_spans.len(),
+        positive_deltas: deltas.as_ptr(),
+        positive_deltas_len: deltas.len(),
+        negative_deltas: neg_deltas.as_ptr(),
+        negative_deltas_len: neg_deltas.len(),
+        reset_hint: PROMRW_RESET_HINT_NO,
+        start_timestamp_ms: t - 60_000,
+        exemplar: &hist_ex,
+        ..empty_histogram()
+    };
+    assert_eq!(try_histogram(s, hist, t, &h), (PROMRW_OK, None));
+    // A float histogram.
+    let fspans = [promrw_bucket_span {
+        offset: -1,
+        length: 2,
+    }];
+    let fcounts = [2.0f64, 4.5];
+    let fh = promrw_histogram {
+        schema: 3,
+        kind: PROMRW_HISTOGRAM_FLOAT,
+        zero_threshold: 0.0,
+        sum: 3.75,
+        count_float: 7.0,
+        zero_count_float: 0.5,
+        positive_spans: fspans.as_ptr(),
+        positive_spans_len: fspans.len(),
+        positive_counts: fcounts.as_ptr(),
+        positive_counts_len: fcounts.len(),
+        reset_hint: PROMRW_RESET_HINT_GAUGE,
+        ..empty_histogram()
+    };
+    assert_eq!(try_histogram(s, fhist, t, &fh), (PROMRW_OK, None));
+    // A histogram with custom buckets (schema -53).
+    let cspans = [promrw_bucket_span {
+        offset: 0,
+        length: 3,
+    }];
+    let cdeltas = [1i64, 0, 1];
+    let bounds = [0.5f64, 1.0];
+    let ch = promrw_histogram {
+        schema: -53,
+        sum: 2.0,
+        count_int: 4,
+        positive_spans: cspans.as_ptr(),
+        positive_spans_len: cspans.len(),
+        positive_deltas: cdeltas.as_ptr(),
+        positive_deltas_len: cdeltas.len(),
+        custom_values: bounds.as_ptr(),
+        custom_values_len: bounds.len(),
+        ..empty_histogram()
+    };
+    assert_eq!(try_histogram(s, nhcb, t, &ch), (PROMRW_OK, None));
+    // A sample with an exemplar taking its timestamp, then one with a start timestamp only.
+    let ex = exemplar(&trace, 1.0, None);
+    assert_eq!(
+        try_exemplar(s, counter, t, t - 60_000, 41.0, Some(&ex)),
+        (PROMRW_OK, None)
+    );
+    assert_eq!(
+        try_exemplar(s, counter, t + 1, t - 60_000, 42.0, None),
+        (PROMRW_OK, None)
+    );
+    assert_eq!(
+        try_metadata(
+            s,
+            counter,
+            PROMRW_METRIC_TYPE_COUNTER,
+            "Requests served.",
+            "requests"
+        ),
+        (PROMRW_OK, None)
+    );
+    assert_eq!(
+        try_metadata(s, hist, PROMRW_METRIC_TYPE_HISTOGRAM, "Latency.", "seconds"),
+        (PROMRW_OK, None)
+    );
+    // Metadata set after the appends still goes with later requests: append once more.
+    // SAFETY: `s` is live.
+    unsafe {
+        assert_eq!(promrw_sender_append(s, counter, t + 2, 43.0), PROMRW_OK);
+        assert_eq!(
+            promrw_sender_append_stale_histogram(s, hist, t + 2),
+            PROMRW_OK
+        );
+        assert_eq!(promrw_sender_flush(s, 10_000), PROMRW_OK);
+    }
+
+    let store = recv.store();
+    let got = |labels: &[(&str, &str)]| -> Vec<(i64, Histogram)> {
+        store
+            .histograms(labels)
+            .unwrap_or_else(|| panic!("no histograms for {labels:?}"))
+            .iter()
+            .map(|(ts, h)| (*ts, histogram_from_proto(h).unwrap()))
+            .collect()
+    };
+    let hist_labels = [("__name__", "ffi_latency_seconds"), ("job", "ffi")];
+    let hists = got(&hist_labels);
+    assert_eq!(hists.len(), 2, "{hists:?}");
+    assert_eq!(
+        hists[0],
+        (
+            t,
+            Histogram {
+                schema: 0,
+                zero_threshold: 0.001,
+                sum: 10.5,
+                counts: HistogramCounts::Integer {
+                    count: 7,
+                    zero_count: 1,
+                    positive_deltas: deltas.to_vec(),
+                    negative_deltas: neg_deltas.to_vec(),
+                },
+                positive_spans: vec![
+                    BucketSpan {
+                        offset: 0,
+                        length: 2
+                    },
+                    BucketSpan {
+                        offset: 1,
+                        length: 1
+                    }
+                ],
+                negative_spans: vec![BucketSpan {
+                    offset: 1,
+                    length: 1
+                }],
+                reset_hint: ResetHint::No,
+                custom_values: Vec::new(),
+            }
+        )
+    );
+    assert_eq!(hists[1].0, t + 2);
+    assert!(hists[1].1.is_stale(), "the stale marker's sum is StaleNaN");
+    assert_eq!(
+        got(&[("__name__", "ffi_float_seconds"), ("job", "ffi")]),
+        vec![(
+            t,
+            Histogram {
+                schema: 3,
+                zero_threshold: 0.0,
+                sum: 3.75,
+                counts: HistogramCounts::Float {
+                    count: 7.0,
+                    zero_count: 0.5,
+                    positive_counts: fcounts.to_vec(),
+                    negative_counts: Vec::new(),
+                },
+                positive_spans: vec![BucketSpan {
+                    offset: -1,
+                    length: 2
+                }],
+                negative_spans: Vec::new(),
+                reset_hint: ResetHint::Gauge,
+                custom_values: Vec::new(),
+            }
+        )]
+    );
+    assert_eq!(
+        got(&[("__name__", "ffi_custom_seconds"), ("job", "ffi")]),
+        vec![(
+            t,
+            Histogram {
+                schema: -53,
+                zero_threshold: 0.0,
+                sum: 2.0,
+                counts: HistogramCounts::Integer {
+                    count: 4,
+                    zero_count: 0,
+                    positive_deltas: cdeltas.to_vec(),
+                    negative_deltas: Vec::new(),
+                },
+                positive_spans: vec![BucketSpan {
+                    offset: 0,
+                    length: 3
+                }],
+                negative_spans: Vec::new(),
+                reset_hint: ResetHint::Unknown,
+                custom_values: bounds.to_vec(),
+            }
+        )]
+    );
+    let trace_labels = vec![("trace_id".to_string(), "4bf92f3577b34da6".to_string())];
+    let hist_exemplars = store.exemplars(&hist_labels).unwrap();
+    assert_eq!(hist_exemplars.len(), 1, "{hist_exemplars:?}");
+    assert_eq!(hist_exemplars[0].labels, trace_labels);
+    assert_eq!(hist_exemplars[0].value_bits, 0.25f64.to_bits());
+    assert_eq!(hist_exemplars[0].timestamp, t - 3);
+    let counter_labels = [("__name__", "ffi_requests_total"), ("job", "ffi")];
+    let counter_exemplars = store.exemplars(&counter_labels).unwrap();
+    assert_eq!(counter_exemplars.len(), 1, "{counter_exemplars:?}");
+    assert_eq!(counter_exemplars[0].labels, trace_labels);
+    assert_eq!(counter_exemplars[0].value_bits, 1.0f64.to_bits());
+    assert_eq!(
+        counter_exemplars[0].timestamp, t,
+        "no timestamp: the sample's"
+    );
+    assert_eq!(
+        store.samples(&counter_labels).unwrap(),
+        vec![
+            (t, 41.0f64.to_bits()),
+            (t + 1, 42.0f64.to_bits()),
+            (t + 2, 43.0f64.to_bits())
+        ]
+    );
+    let meta = store.metadata(&counter_labels).expect("metadata sent");
+    assert_eq!(
+        (meta.metric_type, meta.help.as_str(), meta.unit.as_str()),
+        (1, "Requests served.", "requests")
+    );
+    let meta = store.metadata(&hist_labels).expect("metadata sent");
+    assert_eq!(
+        (meta.metric_type, meta.help.as_str(), meta.unit.as_str()),
+        (3, "Latency.", "seconds")
+    );
+
+    let st = stats(s);
+    assert_eq!(st.remote_write_protocol, 2);
+    assert_eq!((st.histograms_acked, st.histograms_failed), (4, 0));
+    assert!(st.histograms_total >= 4);
+    assert_eq!((st.exemplars_acked, st.exemplars_dropped), (2, 0));
+    assert_eq!(st.histograms_dropped, 0);
+    close_and_free(s, PROMRW_OK);
 }

@@ -1,4 +1,4 @@
-// Package promrw sends Prometheus Remote Write 1.0 samples from Go programs through
+// Package promrw sends Prometheus Remote Write (1.0 and 2.0) samples from Go programs through
 // promrw, an embeddable sender written in Rust and used here through its C ABI (cgo).
 //
 // A Sender is made from a configuration in the Prometheus remote_write schema. Series are
@@ -19,6 +19,14 @@
 //
 // For many samples, AppendBatch (or AppendColumns) hands a whole slice to the library in
 // one cgo call, without copying it.
+//
+// Native histograms go in with AppendHistogram (a *Histogram, its slices borrowed for the
+// call and read without a copy), exemplars and start timestamps with AppendWithExemplar,
+// AppendWithStart or the arguments of AppendHistogram, and a series' type, help and unit
+// with SetMetadata. Remote Write 2.0 endpoints (protobuf_message:
+// io.prometheus.write.v2.Request) send them all; a 1.0 endpoint sends histograms only with
+// send_native_histograms: true and exemplars only with send_exemplars: true, and counts the
+// ones it drops in Stats.
 //
 // # Errors
 //

@@ -27,6 +27,10 @@ var (
 	_ [unsafe.Sizeof(C.promrw_sample{}.value) - unsafe.Sizeof(Sample{}.Value)]struct{}
 	_ [unsafe.Sizeof(SeriesRef(0)) - unsafe.Sizeof(C.promrw_series_ref(0))]struct{}
 	_ [unsafe.Sizeof(C.promrw_series_ref(0)) - unsafe.Sizeof(SeriesRef(0))]struct{}
+	_ [unsafe.Sizeof(BucketSpan{}) - uintptr(C.sizeof_promrw_bucket_span)]struct{}
+	_ [uintptr(C.sizeof_promrw_bucket_span) - unsafe.Sizeof(BucketSpan{})]struct{}
+	_ [unsafe.Offsetof(BucketSpan{}.Length) - unsafe.Offsetof(C.promrw_bucket_span{}.length)]struct{}
+	_ [unsafe.Offsetof(C.promrw_bucket_span{}.length) - unsafe.Offsetof(BucketSpan{}.Length)]struct{}
 	_ [unsafe.Sizeof(int64(0)) - unsafe.Sizeof(C.int64_t(0))]struct{}
 	_ [unsafe.Sizeof(float64(0)) - unsafe.Sizeof(C.double(0))]struct{}
 )

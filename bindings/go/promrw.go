@@ -296,8 +296,15 @@ type labelBuf struct {
 
 func newLabelBuf(n, textBytes int) *labelBuf {
 	b := &labelBuf{}
+	b.init(n, textBytes)
+	return b
+}
+
+// init sizes an empty labelBuf for n labels of textBytes bytes in all (a labelBuf on the
+// caller's stack costs no Go allocation); free releases it.
+func (b *labelBuf) init(n, textBytes int) {
 	if n == 0 {
-		return b
+		return
 	}
 	head := n * C.sizeof_promrw_label
 	b.base = C.malloc(C.size_t(head + textBytes))
@@ -306,7 +313,6 @@ func newLabelBuf(n, textBytes int) *labelBuf {
 	if textBytes > 0 {
 		b.text = unsafe.Slice((*byte)(unsafe.Add(b.base, head)), textBytes)
 	}
-	return b
 }
 
 // add appends a label; newLabelBuf was sized for it.

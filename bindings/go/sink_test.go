@@ -29,7 +29,10 @@ type testSink struct {
 	other     []string
 	foreign   []string     // requests that were not Remote Write POSTs (another program probing)
 	samples   []sinkSample // with startSinkPrintingSamples: every sample stored, in order
-	changed   *sync.Cond
+	// extras are, with startSinkPrintingSamples, the histogram, exemplar, series_metadata
+	// and metadata lines the sink printed, in order.
+	extras  []string
+	changed *sync.Cond
 }
 
 // sinkSample is a sample as `promrw sink --print-samples` prints it.
@@ -132,6 +135,13 @@ func (s *testSink) record(line string) {
 		s.samples = append(s.samples, sinkSample{labels: m[1], timestampMs: ts, bits: bits})
 		s.changed.Broadcast()
 		return
+	}
+	for _, prefix := range []string{"histogram ", "exemplar ", "series_metadata ", "metadata "} {
+		if strings.HasPrefix(line, prefix) {
+			s.extras = append(s.extras, line)
+			s.changed.Broadcast()
+			return
+		}
 	}
 	m := summaryLine.FindStringSubmatch(line)
 	if m == nil {

@@ -141,6 +141,56 @@ type Stats struct {
 	// route: no tenant label and no default, or a tenant that cannot be sent in a header
 	// (reason="no_tenant").
 	SamplesDroppedNoTenant uint64
+
+	// Native histograms, exemplars and metadata (the fifth version of promrw_stats).
+
+	// HistogramsTotal: native histograms in send attempts, a retried batch counting again
+	// at every attempt (prometheus_remote_storage_histograms_total).
+	HistogramsTotal uint64
+	// HistogramsAcked: native histograms acknowledged with a 2xx, each once
+	// (promrw_histograms_acked_total).
+	HistogramsAcked uint64
+	// HistogramsFailed: native histograms lost to a non-recoverable response, a close
+	// deadline or a dead shard, or reported not written by a Remote Write 2.0 receiver
+	// (prometheus_remote_storage_histograms_failed_total).
+	HistogramsFailed uint64
+	// HistogramsRetried: native histograms in attempts that failed recoverably and were
+	// retried (prometheus_remote_storage_histograms_retried_total).
+	HistogramsRetried uint64
+	// HistogramsDropped: native histograms dropped, for every reason together, including an
+	// endpoint not configured to send them and custom buckets on Remote Write 1.0
+	// (prometheus_remote_storage_histograms_dropped_total).
+	HistogramsDropped uint64
+	// ExemplarsTotal: exemplars in send attempts (prometheus_remote_storage_exemplars_total).
+	ExemplarsTotal uint64
+	// ExemplarsAcked: exemplars acknowledged with a 2xx, each once
+	// (promrw_exemplars_acked_total).
+	ExemplarsAcked uint64
+	// ExemplarsFailed: exemplars lost to a non-recoverable response, or reported not written
+	// (prometheus_remote_storage_exemplars_failed_total).
+	ExemplarsFailed uint64
+	// ExemplarsRetried: exemplars in attempts retried
+	// (prometheus_remote_storage_exemplars_retried_total).
+	ExemplarsRetried uint64
+	// ExemplarsDropped: exemplars dropped, for every reason together, including an endpoint
+	// without send_exemplars: true (prometheus_remote_storage_exemplars_dropped_total).
+	ExemplarsDropped uint64
+	// MetadataTotal: metadata entries of Remote Write 1.0 metadata requests acknowledged
+	// (prometheus_remote_storage_metadata_total).
+	MetadataTotal uint64
+	// MetadataFailed: metadata entries lost to a non-recoverable response
+	// (prometheus_remote_storage_metadata_failed_total).
+	MetadataFailed uint64
+	// MetadataRetried: metadata entries in attempts retried
+	// (prometheus_remote_storage_metadata_retried_total).
+	MetadataRetried uint64
+	// MetadataBytes: compressed bytes of acknowledged metadata requests
+	// (prometheus_remote_storage_metadata_bytes_total).
+	MetadataBytes uint64
+	// RemoteWriteProtocol (gauge): 1 or 2, the lowest protocol over the endpoints (a 2.0
+	// endpoint whose receiver speaks only 1.0 falls back to 1); 0 with no endpoint
+	// (promrw_remote_write_protocol).
+	RemoteWriteProtocol uint64
 }
 
 // newCStats is a promrw_stats with struct_size set, ready for promrw_sender_stats.
@@ -194,5 +244,21 @@ func statsFromC(c *C.promrw_stats) Stats {
 		SamplesDroppedRelabel:        uint64(c.samples_dropped_relabel),
 		SamplesDroppedRelabelInvalid: uint64(c.samples_dropped_relabel_invalid),
 		SamplesDroppedNoTenant:       uint64(c.samples_dropped_no_tenant),
+
+		HistogramsTotal:     uint64(c.histograms_total),
+		HistogramsAcked:     uint64(c.histograms_acked),
+		HistogramsFailed:    uint64(c.histograms_failed),
+		HistogramsRetried:   uint64(c.histograms_retried),
+		HistogramsDropped:   uint64(c.histograms_dropped),
+		ExemplarsTotal:      uint64(c.exemplars_total),
+		ExemplarsAcked:      uint64(c.exemplars_acked),
+		ExemplarsFailed:     uint64(c.exemplars_failed),
+		ExemplarsRetried:    uint64(c.exemplars_retried),
+		ExemplarsDropped:    uint64(c.exemplars_dropped),
+		MetadataTotal:       uint64(c.metadata_total),
+		MetadataFailed:      uint64(c.metadata_failed),
+		MetadataRetried:     uint64(c.metadata_retried),
+		MetadataBytes:       uint64(c.metadata_bytes),
+		RemoteWriteProtocol: uint64(c.remote_write_protocol),
 	}
 }

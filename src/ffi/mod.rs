@@ -111,6 +111,7 @@ macro_rules! ffi_boundary {
 
 mod config;
 mod error;
+mod extras;
 mod handles;
 mod input;
 mod log;
@@ -122,6 +123,15 @@ mod version;
 
 pub use config::{promrw_config_free, promrw_config_from_file, promrw_config_from_yaml};
 pub use error::{promrw_error_code, promrw_error_free, promrw_error_message};
+pub use extras::{
+    PROMRW_HISTOGRAM_FLOAT, PROMRW_HISTOGRAM_INTEGER, PROMRW_METRIC_TYPE_COUNTER,
+    PROMRW_METRIC_TYPE_GAUGE, PROMRW_METRIC_TYPE_GAUGEHISTOGRAM, PROMRW_METRIC_TYPE_HISTOGRAM,
+    PROMRW_METRIC_TYPE_INFO, PROMRW_METRIC_TYPE_STATESET, PROMRW_METRIC_TYPE_SUMMARY,
+    PROMRW_METRIC_TYPE_UNKNOWN, PROMRW_RESET_HINT_GAUGE, PROMRW_RESET_HINT_NO,
+    PROMRW_RESET_HINT_UNKNOWN, PROMRW_RESET_HINT_YES, promrw_bucket_span, promrw_exemplar,
+    promrw_histogram, promrw_sender_append_histogram, promrw_sender_append_stale_histogram,
+    promrw_sender_append_with_exemplar, promrw_sender_set_metadata,
+};
 pub use handles::{promrw_config, promrw_error, promrw_sender};
 pub use log::{
     PROMRW_LOG_DEBUG, PROMRW_LOG_ERROR, PROMRW_LOG_INFO, PROMRW_LOG_WARN,

@@ -16,7 +16,7 @@ use super::status::{
 /// remote-storage metrics, or `promrw_*` ones where Prometheus has none), summed over all
 /// endpoints unless said otherwise. Counters count samples unless named otherwise and only
 /// grow; `samples_pending`, `shards`, `shards_dead`, `series` and the fields marked gauge are
-/// gauges. The struct is in its fourth version (see `struct_size`).
+/// gauges. The struct is in its fifth version (see `struct_size`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct promrw_stats {
@@ -137,13 +137,66 @@ pub struct promrw_stats {
     /// Samples of series an endpoint's `tenant` routing cannot route: no tenant label and no
     /// `default`, or a tenant that cannot be sent in a header (`reason="no_tenant"`).
     pub samples_dropped_no_tenant: u64,
+    /// Native histograms in send attempts: a retried batch counts again at every attempt
+    /// (`prometheus_remote_storage_histograms_total`). Added in the fifth version of the
+    /// struct, as every field after it.
+    pub histograms_total: u64,
+    /// Native histograms acknowledged by a receiver with a 2xx, each once
+    /// (`promrw_histograms_acked_total`).
+    pub histograms_acked: u64,
+    /// Native histograms lost to a non-recoverable response, a close deadline or a dead shard,
+    /// or reported not written by a Remote Write 2.0 receiver
+    /// (`prometheus_remote_storage_histograms_failed_total`).
+    pub histograms_failed: u64,
+    /// Native histograms in attempts that failed recoverably and were retried
+    /// (`prometheus_remote_storage_histograms_retried_total`).
+    pub histograms_retried: u64,
+    /// Native histograms dropped, for every reason together: a sample's reasons, an endpoint
+    /// not configured to send them, custom buckets on Remote Write 1.0
+    /// (`prometheus_remote_storage_histograms_dropped_total`, all `reason`s).
+    pub histograms_dropped: u64,
+    /// Exemplars in send attempts (`prometheus_remote_storage_exemplars_total`).
+    pub exemplars_total: u64,
+    /// Exemplars acknowledged with a 2xx, each once (`promrw_exemplars_acked_total`).
+    pub exemplars_acked: u64,
+    /// Exemplars lost to a non-recoverable response, or reported not written
+    /// (`prometheus_remote_storage_exemplars_failed_total`).
+    pub exemplars_failed: u64,
+    /// Exemplars in attempts retried (`prometheus_remote_storage_exemplars_retried_total`).
+    pub exemplars_retried: u64,
+    /// Exemplars dropped, for every reason together, including an endpoint without
+    /// `send_exemplars: true` (`prometheus_remote_storage_exemplars_dropped_total`).
+    pub exemplars_dropped: u64,
+    /// Metadata entries of Remote Write 1.0 metadata requests acknowledged
+    /// (`prometheus_remote_storage_metadata_total`).
+    pub metadata_total: u64,
+    /// Metadata entries lost to a non-recoverable response
+    /// (`prometheus_remote_storage_metadata_failed_total`).
+    pub metadata_failed: u64,
+    /// Metadata entries in attempts retried (`prometheus_remote_storage_metadata_retried_total`).
+    pub metadata_retried: u64,
+    /// Compressed bytes of acknowledged metadata requests
+    /// (`prometheus_remote_storage_metadata_bytes_total`).
+    pub metadata_bytes: u64,
+    /// The Remote Write protocol in use (gauge, `promrw_remote_write_protocol`): 1 or 2, the
+    /// lowest over endpoints (a 2.0 endpoint whose receiver speaks only 1.0 falls back to 1);
+    /// 0 when there is no endpoint.
+    pub remote_write_protocol: u64,
 }
 
 /// The size of the first version of `promrw_stats` (every field up to `highest_sent_ms`): the
 /// smallest `struct_size` accepted. Fields added later go after it: the second version ends
-/// at `series_cached`, the third at `wal_samples_replayed`, the fourth (this one) at
-/// `samples_dropped_no_tenant`.
+/// at `series_cached`, the third at `wal_samples_replayed`, the fourth at
+/// `samples_dropped_no_tenant`, the fifth (this one) at `remote_write_protocol`.
 const STATS_V1_SIZE: usize = std::mem::offset_of!(promrw_stats, highest_sent_ms) + size_of::<i64>();
+
+/// `promrw_stats.remote_write_protocol` for an endpoint's protocol name (`"1.0"`, `"2.0"`).
+fn protocol_number(name: &str) -> u64 {
+    name.split('.')
+        .next()
+        .and_then(|major| major.parse().ok())
+        .unwrap_or(1)
+}
 
 impl From<&SenderStats> for promrw_stats {
     fn from(stats: &SenderStats) -> Self {
@@ -202,6 +255,26 @@ impl From<&SenderStats> for promrw_stats {
             samples_dropped_relabel: sum(|e| e.samples_dropped_relabel),
             samples_dropped_relabel_invalid: sum(|e| e.samples_dropped_relabel_invalid),
             samples_dropped_no_tenant: sum(|e| e.samples_dropped_no_tenant),
+            histograms_total: sum(|e| e.histograms.total),
+            histograms_acked: sum(|e| e.histograms.acked),
+            histograms_failed: sum(|e| e.histograms.failed),
+            histograms_retried: sum(|e| e.histograms.retried),
+            histograms_dropped: sum(|e| e.histograms.dropped_total()),
+            exemplars_total: sum(|e| e.exemplars.total),
+            exemplars_acked: sum(|e| e.exemplars.acked),
+            exemplars_failed: sum(|e| e.exemplars.failed),
+            exemplars_retried: sum(|e| e.exemplars.retried),
+            exemplars_dropped: sum(|e| e.exemplars.dropped_total()),
+            metadata_total: sum(|e| e.metadata.total),
+            metadata_failed: sum(|e| e.metadata.failed),
+            metadata_retried: sum(|e| e.metadata.retried),
+            metadata_bytes: sum(|e| e.metadata.bytes),
+            remote_write_protocol: stats
+                .endpoints
+                .iter()
+                .map(|e| protocol_number(e.remote_write_protocol))
+                .min()
+                .unwrap_or(0),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,15 @@ REPO = HERE.parent.parent.parent
 
 #: A line of ``promrw sink --print-samples``: labels, timestamp, the value's bits in hex.
 _SAMPLE = re.compile(r"^sample (\{.*\}) (-?\d+) ([0-9a-f]{16})$")
+
+#: ``histogram {labels} {timestamp} {json}`` (the histogram as received, floats as bit strings).
+_HISTOGRAM = re.compile(r"^histogram (\{.*?\}) (-?\d+) (\{.*\})$")
+#: ``exemplar {series labels} {exemplar labels} {timestamp} {value bits}``.
+_EXEMPLAR = re.compile(r"^exemplar (\{.*?\}) (\{.*\}) (-?\d+) ([0-9a-f]{16})$")
+#: ``series_metadata {labels} {type} "{help}" "{unit}"`` (Remote Write 2.0).
+_SERIES_METADATA = re.compile(r'^series_metadata (\{.*?\}) (\d+) (".*") (".*")$')
+#: ``metadata {family} {type} "{help}" "{unit}"`` (Remote Write 1.0 metadata requests).
+_FAMILY_METADATA = re.compile(r'^metadata (\S+) (\d+) (".*") (".*")$')
 
 _SUMMARY = re.compile(
     r"^\[\s*[\d.]+s\] requests=(\d+) rejected=(\d+) samples=(\d+) bytes=(\d+) "
@@ -86,6 +96,13 @@ class Sink:
         #: With ``print_samples``: every sample stored, in the order received, as
         #: ``(labels text, timestamp ms, value bits)``, labels as ``{name="value",...}``.
         self.samples: List[Tuple[str, int, int]] = []
+        #: With ``print_samples``: ``(labels text, timestamp ms, histogram dict)`` as printed.
+        self.histograms: List[Tuple[str, int, Dict[str, Any]]] = []
+        #: With ``print_samples``: ``(series labels, exemplar labels, timestamp, value bits)``.
+        self.exemplars: List[Tuple[str, str, int, int]] = []
+        #: With ``print_samples``: ``(series labels or family, type, help, unit)``, 2.0 series
+        #: metadata and 1.0 family metadata alike.
+        self.metadata: List[Tuple[str, int, str, str]] = []
         self._reader = threading.Thread(target=self._read, name="sink-reader", daemon=True)
         self._reader.start()
 
@@ -96,10 +113,22 @@ class Sink:
             line = line.rstrip("\n")
             match = _SUMMARY.match(line)
             sample = _SAMPLE.match(line)
+            histogram = _HISTOGRAM.match(line)
+            exemplar = _EXEMPLAR.match(line)
+            metadata = _SERIES_METADATA.match(line) or _FAMILY_METADATA.match(line)
             with self._cond:
                 if sample:
                     labels, timestamp, bits = sample.groups()
                     self.samples.append((labels, int(timestamp), int(bits, 16)))
+                elif histogram:
+                    labels, timestamp, body = histogram.groups()
+                    self.histograms.append((labels, int(timestamp), json.loads(body)))
+                elif exemplar:
+                    labels, ex_labels, timestamp, bits = exemplar.groups()
+                    self.exemplars.append((labels, ex_labels, int(timestamp), int(bits, 16)))
+                elif metadata:
+                    who, kind, help_text, unit = metadata.groups()
+                    self.metadata.append((who, int(kind), json.loads(help_text), json.loads(unit)))
                 elif match:
                     requests, rejected, _, _, ooo, dups, total, series = map(int, match.groups())
                     self.requests += requests

@@ -151,11 +151,20 @@ def test_append_methods_share_order_and_names() -> None:
     """append, append_stale and append_many take (series, value(s), timestamp(s)) under the
     same names, the timestamp last and optional."""
     def params(method: Any) -> list:
-        return [(p.name, p.default) for p in inspect.signature(method).parameters.values()][1:]
+        return [(p.name, p.default) for p in inspect.signature(method).parameters.values()
+                if p.kind is not inspect.Parameter.KEYWORD_ONLY][1:]
 
     empty = inspect.Parameter.empty
     assert params(promrw.Sender.append) == [
         ("series", empty), ("value", empty), ("timestamp_ms", None)]
+    # append's keyword-only extras (start timestamp, exemplar) are shared with
+    # append_histogram, which takes (series, histogram, timestamp_ms) like append.
+    keyword_only = [(p.name, p.default) for p in
+                    inspect.signature(promrw.Sender.append).parameters.values()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert keyword_only == [("start_timestamp_ms", 0), ("exemplar", None)]
+    assert params(promrw.Sender.append_histogram) == [
+        ("series", empty), ("histogram", empty), ("timestamp_ms", None)]
     assert params(promrw.Sender.append_stale) == [("series", empty), ("timestamp_ms", None)]
     assert params(promrw.Sender.append_many) == [
         ("series", empty), ("values", empty), ("timestamps_ms", None)]

@@ -69,6 +69,9 @@ CALLS: List[Tuple[str, Callable[[promrw.Sender, int], Any]]] = [
     ("append", lambda s, r: s.append(r, 1.0, T0 + 100)),
     ("append_stale", lambda s, r: s.append_stale(r, T0 + 100)),
     ("append_many", lambda s, r: s.append_many(r, [1.0], [T0 + 100])),
+    ("append_histogram", lambda s, r: s.append_histogram(r, {"count": 0}, T0 + 100)),
+    ("append_stale_histogram", lambda s, r: s.append_stale_histogram(r, T0 + 100)),
+    ("set_metadata", lambda s, r: s.set_metadata(r, "gauge")),
     ("flush", lambda s, r: s.flush(timeout=1.0)),
     ("sync", lambda s, r: s.sync(timeout=1.0)),
     ("close", lambda s, r: s.close(timeout=1.0)),
@@ -87,9 +90,11 @@ def child_checks(senders: List[promrw.Sender], refs: List[int], url: str) -> Lis
         problems.append(f"methods the test does not call: {sorted(public - called)}")
     real = _sender.lib
     only_free = OnlyFree(real)
-    saved = (_sender._append, _sender._append_stale, _sender._append_columns)
+    saved = (_sender._append, _sender._append_stale, _sender._append_columns,
+             _sender._append_histogram, _sender._append_with_exemplar)
     _sender.lib = _lib.lib = only_free  # type: ignore[assignment]
     _sender._append = _sender._append_stale = _sender._append_columns = refused
+    _sender._append_histogram = _sender._append_with_exemplar = refused
     try:
         for index, ref in enumerate(refs):
             what = f"sender {index} ({type(senders[index]).__name__})"
@@ -132,7 +137,8 @@ def child_checks(senders: List[promrw.Sender], refs: List[int], url: str) -> Lis
             problems.append(f"collecting: {only_free.others}, freed {only_free.freed} of {handles}")
     finally:
         _sender.lib = _lib.lib = real
-        _sender._append, _sender._append_stale, _sender._append_columns = saved
+        (_sender._append, _sender._append_stale, _sender._append_columns,
+         _sender._append_histogram, _sender._append_with_exemplar) = saved
     # Senders made after the fork work in the child.
     try:
         with promrw.Sender(config(url)) as fresh:

@@ -120,6 +120,7 @@ def params(text: str) -> List[str]:
 
 BASE = {
     "void": None,
+    "int32_t": ctypes.c_int32,
     "uint32_t": ctypes.c_uint32,
     "uint64_t": ctypes.c_uint64,
     "int64_t": ctypes.c_int64,
@@ -266,8 +267,11 @@ def test_struct_sizes() -> None:
     """Sizes the C compiler gives these structs on LP64."""
     assert ctypes.sizeof(_lib.promrw_sample) == 24
     assert ctypes.sizeof(_lib.promrw_label) == 32
-    assert ctypes.sizeof(_lib.promrw_stats) == 8 + 40 * 8
+    assert ctypes.sizeof(_lib.promrw_stats) == 8 + 55 * 8
     assert ctypes.sizeof(_lib.promrw_report) == 8 + 4 * 8 + 2 * 4 + 8 + 8
+    assert ctypes.sizeof(_lib.promrw_bucket_span) == 8
+    assert ctypes.sizeof(_lib.promrw_exemplar) == 40
+    assert ctypes.sizeof(_lib.promrw_histogram) == 200
 
 
 def test_constants_match_header(header: Header) -> None:
@@ -282,7 +286,9 @@ def test_constants_match_header(header: Header) -> None:
 def test_every_status_has_an_error_class(header: Header) -> None:
     """Every status code but OK maps to its own PromrwError subclass, named by the library."""
     codes = {v for n, v in header.defines.items() if n.startswith("PROMRW_") and
-             not n.startswith(("PROMRW_VERSION_", "PROMRW_LOG_")) and n != "PROMRW_ALL_ENDPOINTS"}
+             not n.startswith(("PROMRW_VERSION_", "PROMRW_LOG_", "PROMRW_HISTOGRAM_",
+                                   "PROMRW_RESET_HINT_", "PROMRW_METRIC_TYPE_")) and
+             n != "PROMRW_ALL_ENDPOINTS"}
     codes.discard(0)
     classes = set()
     for code in sorted(codes):

@@ -1,4 +1,4 @@
-"""promrw: an embeddable Prometheus Remote Write 1.0 sender.
+"""promrw: an embeddable Prometheus Remote Write sender (1.0 and 2.0).
 
 A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
 
@@ -34,7 +34,30 @@ from ._errors import (
     UnknownSeriesError,
 )
 from ._lib import LIBRARY_PATH, library_version
-from ._sender import DEFAULT_CLOSE_TIMEOUT, GC_CLOSE_TIMEOUT, Config, Labels, Sender
+from ._constants import (
+    PROMRW_METRIC_TYPE_COUNTER,
+    PROMRW_METRIC_TYPE_GAUGE,
+    PROMRW_METRIC_TYPE_GAUGEHISTOGRAM,
+    PROMRW_METRIC_TYPE_HISTOGRAM,
+    PROMRW_METRIC_TYPE_INFO,
+    PROMRW_METRIC_TYPE_STATESET,
+    PROMRW_METRIC_TYPE_SUMMARY,
+    PROMRW_METRIC_TYPE_UNKNOWN,
+    PROMRW_RESET_HINT_GAUGE,
+    PROMRW_RESET_HINT_NO,
+    PROMRW_RESET_HINT_UNKNOWN,
+    PROMRW_RESET_HINT_YES,
+)
+from ._sender import (
+    DEFAULT_CLOSE_TIMEOUT,
+    GC_CLOSE_TIMEOUT,
+    METRIC_TYPES,
+    RESET_HINTS,
+    Config,
+    Exemplar,
+    Labels,
+    Sender,
+)
 from ._version import LIBRARY_VERSION, __version__
 
 #: The stale-marker NaN's bit pattern (``append_stale`` sends it).
@@ -44,6 +67,21 @@ __all__ = [
     "Sender",
     "Config",
     "Labels",
+    "Exemplar",
+    "METRIC_TYPES",
+    "RESET_HINTS",
+    "PROMRW_METRIC_TYPE_UNKNOWN",
+    "PROMRW_METRIC_TYPE_COUNTER",
+    "PROMRW_METRIC_TYPE_GAUGE",
+    "PROMRW_METRIC_TYPE_HISTOGRAM",
+    "PROMRW_METRIC_TYPE_GAUGEHISTOGRAM",
+    "PROMRW_METRIC_TYPE_SUMMARY",
+    "PROMRW_METRIC_TYPE_INFO",
+    "PROMRW_METRIC_TYPE_STATESET",
+    "PROMRW_RESET_HINT_UNKNOWN",
+    "PROMRW_RESET_HINT_YES",
+    "PROMRW_RESET_HINT_NO",
+    "PROMRW_RESET_HINT_GAUGE",
     "PromrwError",
     "InvalidArgumentError",
     "InvalidConfigError",

@@ -56,3 +56,33 @@ PROMRW_SAMPLES_LOST = 303
 PROMRW_FORKED = 304
 #: A panic inside the library was caught at the boundary (a bug in promrw).
 PROMRW_PANIC = 900
+
+#: ``promrw_histogram.kind``: integer counts (buckets as deltas).
+PROMRW_HISTOGRAM_INTEGER = 0
+#: ``promrw_histogram.kind``: float counts (buckets as absolute counts).
+PROMRW_HISTOGRAM_FLOAT = 1
+#: Reset hint: nothing known about counter resets.
+PROMRW_RESET_HINT_UNKNOWN = 0
+#: Reset hint: a counter reset happened just before this histogram.
+PROMRW_RESET_HINT_YES = 1
+#: Reset hint: no counter reset happened.
+PROMRW_RESET_HINT_NO = 2
+#: Reset hint: a gauge histogram, where counter resets do not apply.
+PROMRW_RESET_HINT_GAUGE = 3
+#: Metric type: unknown (Remote Write 2.0's ``METRIC_TYPE_UNSPECIFIED``); the
+#: ``PROMRW_METRIC_TYPE_*`` values are the protocol's (0 to 7).
+PROMRW_METRIC_TYPE_UNKNOWN = 0
+#: Metric type: a counter.
+PROMRW_METRIC_TYPE_COUNTER = 1
+#: Metric type: a gauge.
+PROMRW_METRIC_TYPE_GAUGE = 2
+#: Metric type: a histogram (classic or native).
+PROMRW_METRIC_TYPE_HISTOGRAM = 3
+#: Metric type: a gauge histogram.
+PROMRW_METRIC_TYPE_GAUGEHISTOGRAM = 4
+#: Metric type: a summary.
+PROMRW_METRIC_TYPE_SUMMARY = 5
+#: Metric type: an info metric.
+PROMRW_METRIC_TYPE_INFO = 6
+#: Metric type: a state set.
+PROMRW_METRIC_TYPE_STATESET = 7

@@ -27,6 +27,7 @@ from ctypes import (
     c_char,
     c_char_p,
     c_double,
+    c_int32,
     c_int64,
     c_size_t,
     c_uint32,
@@ -142,6 +143,77 @@ class promrw_stats(Structure):
         ("samples_dropped_relabel", c_uint64),
         ("samples_dropped_relabel_invalid", c_uint64),
         ("samples_dropped_no_tenant", c_uint64),
+        ("histograms_total", c_uint64),
+        ("histograms_acked", c_uint64),
+        ("histograms_failed", c_uint64),
+        ("histograms_retried", c_uint64),
+        ("histograms_dropped", c_uint64),
+        ("exemplars_total", c_uint64),
+        ("exemplars_acked", c_uint64),
+        ("exemplars_failed", c_uint64),
+        ("exemplars_retried", c_uint64),
+        ("exemplars_dropped", c_uint64),
+        ("metadata_total", c_uint64),
+        ("metadata_failed", c_uint64),
+        ("metadata_retried", c_uint64),
+        ("metadata_bytes", c_uint64),
+        ("remote_write_protocol", c_uint64),
+    ]
+
+
+class promrw_bucket_span(Structure):
+    """``promrw_bucket_span``: a run of consecutive buckets of a native histogram."""
+
+    _fields_ = [
+        ("offset", c_int32),
+        ("length", c_uint32),
+    ]
+
+
+class promrw_exemplar(Structure):
+    """``promrw_exemplar``: labels, a value and, when ``has_timestamp`` is 1, a timestamp."""
+
+    _fields_ = [
+        ("labels", POINTER(promrw_label)),
+        ("labels_len", c_size_t),
+        ("value", c_double),
+        ("timestamp_ms", c_int64),
+        ("has_timestamp", c_uint32),
+    ]
+
+
+class promrw_histogram(Structure):
+    """``promrw_histogram``: one native histogram with its optional start timestamp and
+    exemplar, arrays as (pointer, length) pairs borrowed for the call. ``struct_size`` is set
+    to its size."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("schema", c_int32),
+        ("kind", c_uint32),
+        ("zero_threshold", c_double),
+        ("sum", c_double),
+        ("count_int", c_uint64),
+        ("zero_count_int", c_uint64),
+        ("count_float", c_double),
+        ("zero_count_float", c_double),
+        ("positive_spans", POINTER(promrw_bucket_span)),
+        ("positive_spans_len", c_size_t),
+        ("negative_spans", POINTER(promrw_bucket_span)),
+        ("negative_spans_len", c_size_t),
+        ("positive_deltas", POINTER(c_int64)),
+        ("positive_deltas_len", c_size_t),
+        ("negative_deltas", POINTER(c_int64)),
+        ("negative_deltas_len", c_size_t),
+        ("positive_counts", POINTER(c_double)),
+        ("positive_counts_len", c_size_t),
+        ("negative_counts", POINTER(c_double)),
+        ("negative_counts_len", c_size_t),
+        ("custom_values", POINTER(c_double)),
+        ("custom_values_len", c_size_t),
+        ("reset_hint", c_uint32),
+        ("start_timestamp_ms", c_int64),
+        ("exemplar", POINTER(promrw_exemplar)),
     ]
 
 
@@ -206,6 +278,26 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
             POINTER(c_size_t),
         ],
     ),
+    "promrw_sender_append_histogram": (
+        promrw_status,
+        [_sender_p, promrw_series_ref, c_int64, POINTER(promrw_histogram), POINTER(_error_p)],
+    ),
+    "promrw_sender_append_stale_histogram": (
+        promrw_status,
+        [_sender_p, promrw_series_ref, c_int64],
+    ),
+    "promrw_sender_append_with_exemplar": (
+        promrw_status,
+        [
+            _sender_p,
+            promrw_series_ref,
+            c_int64,
+            c_int64,
+            c_double,
+            POINTER(promrw_exemplar),
+            POINTER(_error_p),
+        ],
+    ),
     "promrw_sender_append_stale": (
         promrw_status,
         [_sender_p, promrw_series_ref, c_int64],
@@ -230,6 +322,19 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         [_config_p, POINTER(_sender_p), POINTER(_error_p)],
     ),
     "promrw_sender_release_series": (promrw_status, [_sender_p, promrw_series_ref]),
+    "promrw_sender_set_metadata": (
+        promrw_status,
+        [
+            _sender_p,
+            promrw_series_ref,
+            c_uint32,
+            POINTER(c_char),
+            c_size_t,
+            POINTER(c_char),
+            c_size_t,
+            POINTER(_error_p),
+        ],
+    ),
     "promrw_sender_set_log_level": (promrw_status, [_sender_p, c_uint32]),
     "promrw_sender_series": (
         promrw_status,

@@ -24,8 +24,11 @@ from ._errors import PromrwError, make_error
 from ._lib import (
     lib,
     promrw_config,
+    promrw_bucket_span,
     promrw_error,
+    promrw_exemplar,
     promrw_free_user_data_fn,
+    promrw_histogram,
     promrw_label,
     promrw_log_fn,
     promrw_report,
@@ -34,7 +37,7 @@ from ._lib import (
     status_name,
 )
 
-__all__ = ["Sender", "Config", "Labels"]
+__all__ = ["Sender", "Config", "Labels", "Exemplar", "METRIC_TYPES", "RESET_HINTS"]
 
 #: A configuration: YAML or JSON text (``str`` or UTF-8 ``bytes``), or a mapping that is sent
 #: as JSON (the Prometheus ``remote_write`` schema either way).
@@ -68,6 +71,8 @@ _LEVELS = {
 _append = lib.promrw_sender_append
 _append_stale = lib.promrw_sender_append_stale
 _append_columns = lib.promrw_sender_append_columns
+_append_histogram = lib.promrw_sender_append_histogram
+_append_with_exemplar = lib.promrw_sender_append_with_exemplar
 _time_ns = time.time_ns
 # ``logger.isEnabledFor``: cached by logging until a level changes anywhere (``setLevel`` on
 # any logger, ``logging.disable``), so the hot paths can ask it on every call.
@@ -242,6 +247,231 @@ def _label_pair(pair: Any, index: int) -> Tuple[bytes, bytes]:
     except (TypeError, ValueError):
         raise TypeError(f"labels[{index}] is not a (name, value) pair: {pair!r}") from None
     return _label_bytes(name, "name"), _label_bytes(value, "value")
+
+
+def _label_structs(labels: Any) -> Tuple[Any, Any, int]:
+    """A label set as a ``promrw_label`` array: ``(keep-alive, pointer or None, count)``. The
+    keep-alive object owns the memory the pointer points into; hold it for the call."""
+    chunks: List[bytes] = []
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    for pair in items:
+        try:
+            name, value = pair
+            name_b = name.encode()  # str.encode's fast path (UTF-8, strict)
+            value_b = value.encode()
+        except (TypeError, ValueError, AttributeError):  # UnicodeEncodeError included
+            name_b, value_b = _label_pair(pair, len(chunks) // 2)
+        chunks.append(name_b)
+        chunks.append(value_b)
+    text = array("B", b"".join(chunks))
+    address = text.buffer_info()[0]
+    words: List[int] = []
+    for chunk in chunks:
+        size = len(chunk)
+        words.append(address)
+        words.append(size)
+        address += size
+    structs = array("Q", words)
+    count = len(chunks) // 2
+    pointer = promrw_label.from_address(structs.buffer_info()[0]) if count else None
+    return (text, structs), pointer, count
+
+
+#: ``set_metadata`` type names (the exposition formats'), as ``PROMRW_METRIC_TYPE_*``.
+METRIC_TYPES: Dict[str, int] = {
+    "unknown": c.PROMRW_METRIC_TYPE_UNKNOWN,
+    "untyped": c.PROMRW_METRIC_TYPE_UNKNOWN,
+    "counter": c.PROMRW_METRIC_TYPE_COUNTER,
+    "gauge": c.PROMRW_METRIC_TYPE_GAUGE,
+    "histogram": c.PROMRW_METRIC_TYPE_HISTOGRAM,
+    "gaugehistogram": c.PROMRW_METRIC_TYPE_GAUGEHISTOGRAM,
+    "summary": c.PROMRW_METRIC_TYPE_SUMMARY,
+    "info": c.PROMRW_METRIC_TYPE_INFO,
+    "stateset": c.PROMRW_METRIC_TYPE_STATESET,
+}
+
+#: Keys of a histogram dict accepted by :meth:`Sender.append_histogram`.
+_HISTOGRAM_KEYS = frozenset(
+    {
+        "schema",
+        "zero_threshold",
+        "sum",
+        "count",
+        "zero_count",
+        "positive_spans",
+        "negative_spans",
+        "positive_deltas",
+        "negative_deltas",
+        "positive_counts",
+        "negative_counts",
+        "reset_hint",
+        "custom_values",
+    }
+)
+
+#: ``reset_hint`` names, as ``PROMRW_RESET_HINT_*``.
+RESET_HINTS: Dict[str, int] = {
+    "unknown": c.PROMRW_RESET_HINT_UNKNOWN,
+    "yes": c.PROMRW_RESET_HINT_YES,
+    "no": c.PROMRW_RESET_HINT_NO,
+    "gauge": c.PROMRW_RESET_HINT_GAUGE,
+}
+
+
+def _invalid(message: str) -> PromrwError:
+    """An :class:`InvalidArgumentError` raised by the binding itself."""
+    return make_error(
+        c.PROMRW_INVALID_ARGUMENT, message, status_name(c.PROMRW_INVALID_ARGUMENT)
+    )
+
+
+class Exemplar:
+    """An exemplar for :meth:`Sender.append` and :meth:`Sender.append_histogram`: labels
+    (often ``trace_id``), a value and, optionally, its own timestamp (``None``: the sample's).
+
+    The labels follow the label rules (empty values dropped, names valid and unique; an empty
+    set is allowed) and may hold at most 128 UTF-8 runes together. A plain dict
+    ``{"labels": {...}, "value": v, "timestamp_ms": ms or None}`` works as well (``timestamp``
+    is accepted for ``timestamp_ms``).
+    """
+
+    __slots__ = ("labels", "value", "timestamp_ms")
+
+    def __init__(self, labels: Labels, value: float, timestamp_ms: Optional[int] = None) -> None:
+        """Keeps the three fields as given; they are checked when appended."""
+        self.labels = labels
+        self.value = value
+        self.timestamp_ms = timestamp_ms
+
+    def __repr__(self) -> str:
+        """``Exemplar(labels, value, timestamp_ms)``."""
+        return f"Exemplar({self.labels!r}, {self.value!r}, {self.timestamp_ms!r})"
+
+
+def _exemplar_struct(exemplar: Any, what: str) -> Tuple[Any, promrw_exemplar]:
+    """An exemplar (:class:`Exemplar` or dict) as ``(keep-alive, promrw_exemplar)``."""
+    if isinstance(exemplar, Mapping):
+        unknown = set(exemplar) - {"labels", "value", "timestamp_ms", "timestamp"}
+        if unknown:
+            raise _invalid(f"{what}: unknown keys {sorted(unknown)}")
+        labels = exemplar.get("labels", {})
+        value = exemplar.get("value", 0.0)
+        timestamp = exemplar.get("timestamp_ms", exemplar.get("timestamp"))
+    elif isinstance(exemplar, Exemplar):
+        labels, value, timestamp = exemplar.labels, exemplar.value, exemplar.timestamp_ms
+    else:
+        raise TypeError(f"{what} must be a promrw.Exemplar or a dict, not {type(exemplar).__name__}")
+    keep, pointer, count = _label_structs(labels)
+    out = promrw_exemplar()
+    if count:
+        out.labels = ctypes.pointer(pointer)
+    out.labels_len = count
+    try:
+        out.value = value
+        if timestamp is not None:
+            out.timestamp_ms = timestamp
+            out.has_timestamp = 1
+    except TypeError as e:
+        raise TypeError(f"{what}: value must be a float and timestamp_ms an int ({e})") from None
+    return keep, out
+
+
+def _array(ctype: Any, values: Any, what: str) -> Tuple[Any, int]:
+    """A sequence as a ctypes array (or None when empty) and its length."""
+    if values is None:
+        return None, 0
+    try:
+        items = list(values)
+        if not items:
+            return None, 0
+        return (ctype * len(items))(*items), len(items)
+    except TypeError as e:
+        raise TypeError(f"histogram {what}: {e}") from None
+
+
+def _spans(values: Any, what: str) -> Tuple[Any, int]:
+    """``[(offset, length), ...]`` as a ``promrw_bucket_span`` array and its length."""
+    if values is None:
+        return None, 0
+    spans = []
+    for index, span in enumerate(values):
+        try:
+            offset, length = span
+        except (TypeError, ValueError):
+            raise TypeError(f"histogram {what}[{index}] is not an (offset, length) pair: {span!r}") from None
+        if not isinstance(length, int) or length < 0:
+            raise _invalid(f"histogram.{what}[{index}].length is {length!r}; it must be an int >= 0")
+        spans.append((offset, length))
+    if not spans:
+        return None, 0
+    try:
+        return (promrw_bucket_span * len(spans))(*spans), len(spans)
+    except TypeError as e:
+        raise TypeError(f"histogram {what}: {e}") from None
+
+
+def _histogram_struct(histogram: Any) -> Tuple[List[Any], promrw_histogram]:
+    """A histogram dict as ``(keep-alive list, promrw_histogram)``: integer when it has
+    ``positive_deltas``/``negative_deltas`` (or no buckets), float when it has
+    ``positive_counts``/``negative_counts``."""
+    if not isinstance(histogram, Mapping):
+        raise TypeError(f"histogram must be a dict, not {type(histogram).__name__}")
+    unknown = set(histogram) - _HISTOGRAM_KEYS
+    if unknown:
+        raise _invalid(f"histogram: unknown keys {sorted(unknown)}")
+    keep: List[Any] = []
+    h = promrw_histogram()
+    h.struct_size = ctypes.sizeof(h)
+    is_float = "positive_counts" in histogram or "negative_counts" in histogram
+    h.kind = c.PROMRW_HISTOGRAM_FLOAT if is_float else c.PROMRW_HISTOGRAM_INTEGER
+    count = histogram.get("count", 0)
+    zero_count = histogram.get("zero_count", 0)
+    try:
+        h.schema = histogram.get("schema", 0)
+        h.zero_threshold = histogram.get("zero_threshold", 0.0)
+        h.sum = histogram.get("sum", 0.0)
+        if is_float:
+            h.count_float = count
+            h.zero_count_float = zero_count
+        else:
+            for name, number in (("count", count), ("zero_count", zero_count)):
+                if isinstance(number, float) and number.is_integer():
+                    number = int(number)
+                if not isinstance(number, int) or number < 0:
+                    raise _invalid(
+                        f"histogram.{name} is {number!r}; an integer histogram's must be an int >= 0"
+                    )
+            h.count_int = int(count)
+            h.zero_count_int = int(zero_count)
+    except TypeError as e:
+        raise TypeError(f"histogram: {e}") from None
+    hint = histogram.get("reset_hint", c.PROMRW_RESET_HINT_UNKNOWN)
+    if isinstance(hint, str):
+        if hint not in RESET_HINTS:
+            raise _invalid(f"histogram.reset_hint is {hint!r}; it must be one of {sorted(RESET_HINTS)}")
+        hint = RESET_HINTS[hint]
+    if not isinstance(hint, int) or hint < 0:
+        raise _invalid(f"histogram.reset_hint is {hint!r}; it must be one of PROMRW_RESET_HINT_*")
+    h.reset_hint = hint
+    for field in ("positive_spans", "negative_spans"):
+        arr, n = _spans(histogram.get(field), field)
+        if n:
+            keep.append(arr)
+            setattr(h, field, ctypes.cast(arr, POINTER(promrw_bucket_span)))
+            setattr(h, field + "_len", n)
+    for field, ctype in (
+        ("positive_deltas", ctypes.c_int64),
+        ("negative_deltas", ctypes.c_int64),
+        ("positive_counts", ctypes.c_double),
+        ("negative_counts", ctypes.c_double),
+        ("custom_values", ctypes.c_double),
+    ):
+        arr, n = _array(ctype, histogram.get(field), field)
+        if n:
+            keep.append(arr)
+            setattr(h, field, ctypes.cast(arr, POINTER(ctype)))
+            setattr(h, field + "_len", n)
+    return keep, h
 
 
 # Senders still open, closed at interpreter exit (weak: they do not keep senders alive).
@@ -541,16 +771,34 @@ class Sender:
         if status != c.PROMRW_OK:
             _raise_status(status, f"releasing series {series}")
 
-    def append(self, series: int, value: float, timestamp_ms: Optional[int] = None) -> None:
-        """Appends one sample.
+    def append(
+        self,
+        series: int,
+        value: float,
+        timestamp_ms: Optional[int] = None,
+        *,
+        start_timestamp_ms: int = 0,
+        exemplar: Any = None,
+    ) -> None:
+        """Appends one sample, optionally with a start timestamp and an exemplar.
 
         Args:
             series: a reference from :meth:`series`.
             value: the value (any float, NaN and infinities included).
             timestamp_ms: milliseconds since the Unix epoch; ``None`` means now. It must be
                 later than the last accepted timestamp of the series.
+            start_timestamp_ms: the start timestamp (``promrw_sender_append_with_exemplar``);
+                0 means unset; otherwise it must not be after ``timestamp_ms``.
+            exemplar: ``None``, a :class:`promrw.Exemplar` or a dict ``{"labels": {...},
+                "value": v, "timestamp_ms": ms or None}``. An endpoint without
+                ``send_exemplars: true`` drops the exemplar (counted in
+                ``exemplars_dropped``) and still sends the sample.
 
         Raises:
+            InvalidArgumentError: the start timestamp is after ``timestamp_ms``, or the
+                exemplar is malformed (the message names the field).
+            InvalidLabelsError: the exemplar's labels break the label rules or hold more than
+                128 runes.
             OutOfOrderError: the timestamp is not after the series' last accepted one.
             UnknownSeriesError: ``series`` is unknown or was released.
             QueueFullError: the queue is full and the overflow policy refused the sample (it
@@ -562,12 +810,159 @@ class Sender:
             self._follow_logger()
         if timestamp_ms is None:
             timestamp_ms = _time_ns() // 1_000_000
+        if start_timestamp_ms or exemplar is not None:
+            self._append_with(series, value, timestamp_ms, start_timestamp_ms, exemplar)
+            return
         try:
             status = _append(self._handle, series, timestamp_ms, value)
         except ctypes.ArgumentError as e:
             raise TypeError(f"append(series: int, value: float, timestamp_ms: int): {e}") from None
         if status:
             _raise_status(status, f"appending to series {series} at {timestamp_ms} ms")
+
+    def _append_with(
+        self, series: int, value: float, timestamp_ms: int, start_timestamp_ms: int, exemplar: Any
+    ) -> None:
+        """:meth:`append` with a start timestamp or an exemplar."""
+        keep: Any = None
+        pointer: Any = None
+        if exemplar is not None:
+            keep, struct = _exemplar_struct(exemplar, "exemplar")
+            pointer = byref(struct)
+        err = POINTER(promrw_error)()
+        try:
+            status = _append_with_exemplar(
+                self._handle, series, timestamp_ms, start_timestamp_ms, value, pointer, byref(err)
+            )
+        except ctypes.ArgumentError as e:
+            raise TypeError(
+                f"append(series: int, value: float, timestamp_ms: int, start_timestamp_ms: int): {e}"
+            ) from None
+        del keep
+        if status:
+            _raise_error(status, err)
+
+    def append_histogram(
+        self,
+        series: int,
+        histogram: Mapping[str, Any],
+        timestamp_ms: Optional[int] = None,
+        *,
+        start_timestamp_ms: int = 0,
+        exemplar: Any = None,
+    ) -> None:
+        """Appends one native histogram (``promrw_sender_append_histogram``), checked with
+        Prometheus's rules first. Like a sample, its timestamp must be later than the last
+        accepted one of the series (sample or histogram). An endpoint not configured for it
+        drops it and counts it (``histograms_dropped``): Remote Write 1.0 endpoints send
+        histograms only with ``send_native_histograms: true``, exemplars only with
+        ``send_exemplars: true``.
+
+        Args:
+            series: a reference from :meth:`series`.
+            histogram: a dict with the fields of ``promrw_histogram``: ``schema`` (-4 to 8, or
+                -53 for custom buckets), ``zero_threshold``, ``sum``, ``count``,
+                ``zero_count``, ``positive_spans`` and ``negative_spans`` (lists of
+                ``(offset, length)``), then either ``positive_deltas``/``negative_deltas``
+                (ints, each bucket the delta from the previous one: an integer histogram) or
+                ``positive_counts``/``negative_counts`` (floats, absolute counts: a float
+                histogram), ``reset_hint`` (``"unknown"``, ``"yes"``, ``"no"``, ``"gauge"`` or
+                a ``PROMRW_RESET_HINT_*`` value) and ``custom_values`` (the custom buckets'
+                upper bounds, schema -53 only). Missing keys are 0 or empty.
+            timestamp_ms: milliseconds since the Unix epoch; ``None`` means now.
+            start_timestamp_ms: the start timestamp; 0 means unset; otherwise it must not be
+                after ``timestamp_ms``.
+            exemplar: as for :meth:`append`.
+
+        Raises:
+            InvalidArgumentError: a field is malformed, arrays of both kinds are given, the
+                start timestamp is after ``timestamp_ms``, or the histogram breaks
+                Prometheus's rules (the message names the field or the rule: schema, spans
+                against buckets, negative counts, the count against the buckets, custom
+                bounds).
+            InvalidLabelsError: the exemplar's labels break the label rules or hold more than
+                128 runes.
+            the other errors of :meth:`append`.
+        """
+        self._sync_log_level()
+        if timestamp_ms is None:
+            timestamp_ms = _time_ns() // 1_000_000
+        keep, h = _histogram_struct(histogram)
+        try:
+            h.start_timestamp_ms = start_timestamp_ms
+        except TypeError as e:
+            raise TypeError(f"append_histogram: start_timestamp_ms must be an int ({e})") from None
+        if exemplar is not None:
+            ex_keep, ex = _exemplar_struct(exemplar, "exemplar")
+            keep.append(ex_keep)
+            keep.append(ex)
+            h.exemplar = ctypes.pointer(ex)
+        err = POINTER(promrw_error)()
+        try:
+            status = _append_histogram(self._handle, series, timestamp_ms, byref(h), byref(err))
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"append_histogram(series: int, histogram, timestamp_ms: int): {e}") from None
+        del keep
+        if status:
+            _raise_error(status, err)
+
+    def append_stale_histogram(self, series: int, timestamp_ms: Optional[int] = None) -> None:
+        """Appends a stale marker for a histogram series (an empty integer histogram whose
+        ``sum`` is the stale NaN): the series ended at ``timestamp_ms`` (``None``: now).
+
+        Raises:
+            the same errors as :meth:`append`.
+        """
+        self._sync_log_level()
+        if timestamp_ms is None:
+            timestamp_ms = _time_ns() // 1_000_000
+        try:
+            status = lib.promrw_sender_append_stale_histogram(self._handle, series, timestamp_ms)
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"append_stale_histogram(series: int, timestamp_ms: int): {e}") from None
+        if status:
+            _raise_status(
+                status, f"appending a histogram stale marker to series {series} at {timestamp_ms} ms"
+            )
+
+    def set_metadata(self, series: int, type: Any, help: str = "", unit: str = "") -> None:
+        """Sets the metadata of a series (its metric family's type, help text and unit),
+        replacing what was set before (``promrw_sender_set_metadata``). Remote Write 2.0
+        endpoints send it with every request carrying the series; 1.0 endpoints send it in
+        metadata requests every ``metadata_config.send_interval``, by metric family.
+
+        Args:
+            series: a reference from :meth:`series`.
+            type: ``"counter"``, ``"gauge"``, ``"histogram"``, ``"gaugehistogram"``,
+                ``"summary"``, ``"info"``, ``"stateset"``, ``"unknown"`` (or ``"untyped"``), or
+                a ``PROMRW_METRIC_TYPE_*`` value (0 to 7).
+            help: the help text (may be empty).
+            unit: the unit (may be empty), e.g. ``"seconds"``.
+
+        Raises:
+            InvalidArgumentError: ``type`` is not a metric type.
+            UnknownSeriesError: ``series`` is unknown or was released.
+            ClosedError: the sender was closed.
+            IoError: writing the WAL failed (WAL mode).
+        """
+        self._sync_log_level()
+        if isinstance(type, str):
+            if type not in METRIC_TYPES:
+                raise _invalid(f"metric type {type!r} is not one of {sorted(METRIC_TYPES)}")
+            type = METRIC_TYPES[type]
+        if isinstance(type, bool) or not isinstance(type, int) or type < 0 or type >= 1 << 32:
+            raise _invalid(f"metric_type is {type!r}; it must be one of PROMRW_METRIC_TYPE_* (0 to 7)")
+        help_b = _label_bytes(help, "help") if not isinstance(help, bytes) else help
+        unit_b = _label_bytes(unit, "unit") if not isinstance(unit, bytes) else unit
+        err = POINTER(promrw_error)()
+        try:
+            status = lib.promrw_sender_set_metadata(
+                self._handle, series, type, help_b, len(help_b), unit_b, len(unit_b), byref(err)
+            )
+        except ctypes.ArgumentError as e:
+            raise TypeError(f"set_metadata(series: int, type, help: str, unit: str): {e}") from None
+        if status:
+            _raise_error(status, err)
 
     def append_stale(self, series: int, timestamp_ms: Optional[int] = None) -> None:
         """Appends a stale marker: the series ended at ``timestamp_ms`` (``None``: now).
@@ -922,6 +1317,26 @@ class Sender:
         - ``samples_dropped_no_tenant``: samples of series an endpoint's ``tenant`` routing
           cannot route: no tenant label and no ``default``, or a tenant that cannot be sent in
           a header (``reason="no_tenant"``).
+
+        Native histograms, exemplars and metadata (the fifth version of ``promrw_stats``):
+
+        - ``histograms_total``, ``histograms_acked``, ``histograms_failed``,
+          ``histograms_retried``: as the ``samples_*`` ones, for native histograms
+          (``prometheus_remote_storage_histograms_{total,failed_total,retried_total}``,
+          ``promrw_histograms_acked_total``); failed also counts those a Remote Write 2.0
+          receiver reported not written;
+        - ``histograms_dropped``: dropped for every reason together, including an endpoint not
+          configured to send them and custom buckets on Remote Write 1.0
+          (``..._histograms_dropped_total``);
+        - ``exemplars_total``, ``exemplars_acked``, ``exemplars_failed``,
+          ``exemplars_retried``, ``exemplars_dropped``: the same for exemplars (dropped
+          includes an endpoint without ``send_exemplars: true``);
+        - ``metadata_total``, ``metadata_failed``, ``metadata_retried``, ``metadata_bytes``:
+          Remote Write 1.0 metadata entries acknowledged, lost, retried, and the compressed
+          bytes of acknowledged metadata requests (``..._metadata_*``);
+        - ``remote_write_protocol`` (gauge): 1 or 2, the lowest protocol over the endpoints (a
+          2.0 endpoint whose receiver speaks only 1.0 falls back to 1); 0 with no endpoint
+          (``promrw_remote_write_protocol``).
 
         Works after :meth:`close` too, so the final counts can be read.
         """
