@@ -55,9 +55,12 @@ class Sink:
     invalid requests are printed as they arrive. A reader thread parses its output.
     """
 
-    def __init__(self, interval: float = 0.05, print_samples: bool = False) -> None:
+    def __init__(
+        self, interval: float = 0.05, print_samples: bool = False, protocol: str = "both"
+    ) -> None:
         """Starts the sink and waits for its URL. With ``print_samples`` the sink prints every
-        sample it stores, kept in :attr:`samples`."""
+        sample it stores, kept in :attr:`samples`. ``protocol`` is the sink's ``--protocol``
+        (``both``, or ``1.0-415`` / ``1.0-ignore`` for a receiver speaking only 1.0)."""
         self.process = subprocess.Popen(
             [
                 str(promrw_binary()),
@@ -68,6 +71,8 @@ class Sink:
                 str(interval),
                 "--workers",
                 "4",
+                "--protocol",
+                protocol,
             ]
             + (["--print-samples"] if print_samples else []),
             stdout=subprocess.PIPE,

@@ -231,3 +231,52 @@ def test_histograms_exemplars_and_metadata_reach_a_remote_write_2_sink() -> None
         sink.assert_clean()
     finally:
         sink.stop()
+
+
+@pytest.mark.parametrize("protocol", ["1.0-415", "1.0-ignore"])
+def test_a_2_0_sender_falls_back_to_1_0_against_a_1_0_only_sink(protocol: str) -> None:
+    """Against ``promrw sink --protocol 1.0-415`` (415 to 2.0) and ``1.0-ignore`` (a 2xx
+    without the Written headers), a sender configured for 2.0 falls back to 1.0 and delivers
+    everything once: histograms, exemplars and samples as 1.0 (which has no start
+    timestamps), metadata in 1.0 metadata requests."""
+    sink = Sink(print_samples=True, protocol=protocol)
+    try:
+        cfg = config(sink.url, batch_send_deadline="50ms")
+        cfg["remote_write"][0]["protobuf_message"] = "io.prometheus.write.v2.Request"
+        cfg["remote_write"][0]["send_exemplars"] = True
+        cfg["remote_write"][0]["metadata_config"] = {"send_interval": "100ms"}
+        with promrw.Sender(cfg) as s:
+            h = s.series({"__name__": "py_fallback_seconds"})
+            r = s.series({"__name__": "py_fallback_total"})
+            s.set_metadata(h, "histogram", "Latency.", "seconds")
+            t = now_ms()
+            ex = promrw.Exemplar({"trace_id": "f1"}, 0.25, t - 3)
+            s.append_histogram(h, INT_HISTOGRAM, t, start_timestamp_ms=t - 60_000, exemplar=ex)
+            s.append_histogram(h, FLOAT_HISTOGRAM, t + 1)
+            s.append(r, 41.0, t, start_timestamp_ms=t - 60_000)
+            s.flush(timeout=10.0)
+            stats = s.stats()
+            assert stats["remote_write_protocol"] == 1, stats
+            assert stats["samples_acked"] == 1
+            assert stats["histograms_acked"] == 2
+            assert stats["exemplars_acked"] == 1
+            assert stats["samples_failed"] == stats["histograms_failed"] == 0
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if any(m[0] == "py_fallback_seconds" for m in sink.metadata):
+                    break
+                time.sleep(0.05)
+        assert sink.wait_for(1) == 1
+        hist = '{__name__="py_fallback_seconds"}'
+        assert [(labels, ts, body["sum_bits"], body["start_timestamp"])
+                for labels, ts, body in sink.histograms] == [
+            (hist, t, bits(10.5), 0),
+            (hist, t + 1, bits(3.75), 0),
+        ]
+        assert sink.exemplars == [(hist, '{trace_id="f1"}', t - 3, int(bits(0.25), 16))]
+        assert ("py_fallback_seconds", 3, "Latency.", "seconds") in sink.metadata
+        assert sink.samples == [('{__name__="py_fallback_total"}', t, int(bits(41.0), 16))]
+        snap = sink.snapshot()
+        assert snap["duplicates"] == snap["out_of_order"] == 0, snap
+    finally:
+        sink.stop()
