@@ -213,8 +213,12 @@ mod tests {
             let mut deltas_seen = std::collections::HashSet::new();
             for round in 0..w.rounds {
                 let h = w.histogram(i, round);
-                h.validate().unwrap_or_else(|e| panic!("series {i} round {round}: {e}"));
-                let HistogramCounts::Integer { positive_deltas, .. } = &h.counts else {
+                h.validate()
+                    .unwrap_or_else(|e| panic!("series {i} round {round}: {e}"));
+                let HistogramCounts::Integer {
+                    positive_deltas, ..
+                } = &h.counts
+                else {
                     panic!("integer histogram");
                 };
                 assert_eq!(positive_deltas.len(), 20);

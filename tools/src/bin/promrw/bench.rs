@@ -805,7 +805,12 @@ fn summarise_rw2(rounds: &[Vec<RunFigures>], m: usize, samples: u64) {
         .map(|round| round[m].cpu.as_secs_f64() / round[0].cpu.as_secs_f64())
         .collect();
     let column = |index: usize, f: &dyn Fn(&RunFigures) -> f64| {
-        median(&rounds.iter().map(|round| f(&round[index])).collect::<Vec<_>>())
+        median(
+            &rounds
+                .iter()
+                .map(|round| f(&round[index]))
+                .collect::<Vec<_>>(),
+        )
     };
     let cpu = |r: &RunFigures| us_per_sample(r.cpu, samples);
     let shards = |r: &RunFigures| r.shards_cpu.map_or(f64::NAN, |c| us_per_sample(c, samples));
