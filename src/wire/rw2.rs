@@ -1085,6 +1085,53 @@ mod tests {
     }
 
     #[test]
+    fn encoded_labels_give_the_bytes_of_label_pairs() {
+        // Names shared at the same positions, a value repeated, one moved to another
+        // position, a series with fewer labels, and enough symbols to grow the slot table.
+        let mut sets: Vec<Vec<(String, String)>> = vec![
+            owned(&[("__name__", "a"), ("job", "j"), ("pod", "p1")]),
+            owned(&[("__name__", "b"), ("job", "j"), ("pod", "p1")]),
+            owned(&[("__name__", "j"), ("job", "a")]),
+            owned(&[("__name__", "a"), ("job", "k"), ("pod", "p2")]),
+        ];
+        sets.extend((0..1500).map(|i| owned(&[("__name__", "m"), ("instance", &i.to_string())])));
+        let histogram = integer_histogram();
+        let samples = [Rw2Sample {
+            value: 1.5,
+            timestamp: 1_700_000_000_000,
+            start_timestamp: 1_699_999_999_000,
+        }];
+        let histograms = [Rw2Histogram {
+            histogram: &histogram,
+            timestamp: 1_700_000_000_000,
+            start_timestamp: 0,
+        }];
+        let (mut by_pairs, mut by_bytes) = (Rw2Encoder::new(), Rw2Encoder::new());
+        for round in 0..2 {
+            by_pairs.begin();
+            by_bytes.begin();
+            for (i, set) in sets.iter().enumerate() {
+                let pairs = || set.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                let encoded = rw1::encode_label_pairs(pairs());
+                let h: &[Rw2Histogram<'_>] = if i % 3 == round { &histograms } else { &[] };
+                let written = by_pairs.add_series(pairs(), &samples, h, &[], None);
+                assert_eq!(
+                    by_bytes.add_series_encoded(&encoded, &samples, h, &[], None),
+                    written
+                );
+            }
+            let body = by_pairs.finish().to_vec();
+            assert_eq!(by_bytes.finish(), body.as_slice(), "round {round}");
+            let request = Request::decode(body.as_slice()).expect("decodes");
+            check_symbols(&request);
+            assert_eq!(
+                resolve(&request, &request.timeseries[0].labels_refs),
+                sets[0]
+            );
+        }
+    }
+
+    #[test]
     fn symbol_table_interns_once_and_clears_to_the_empty_string() {
         let mut table = SymbolTable::new();
         assert_eq!(table.intern(""), 0);
