@@ -406,8 +406,8 @@ impl BatchEncoder {
                 }
             }
             let metadata = series.metadata();
-            self.rw2.add_series(
-                rw1::label_pairs(series.encoded_labels()),
+            self.rw2.add_series_encoded(
+                series.encoded_labels(),
                 &samples,
                 &histograms,
                 &exemplars,

@@ -13,7 +13,6 @@
 //! Values are written as raw bits (stale markers and NaN payloads survive). Field 6 of
 //! `TimeSeries` (the retired `created_timestamp`) is never written.
 
-use fxhash::FxHashMap;
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::rw1::{histogram_fields_len, write_histogram_fields};
@@ -35,25 +34,27 @@ const KEY_TIMESERIES_EXEMPLAR: u8 = (4 << 3) | 2;
 const KEY_TIMESERIES_METADATA: u8 = (5 << 3) | 2;
 /// Wire key of `Histogram.start_timestamp` (field 17, varint): two bytes.
 const KEY_HISTOGRAM_START_TIMESTAMP: [u8; 2] = [(17u8 << 3) | 0x80, 1];
-/// No next entry in a [`SymbolTable`] hash chain.
-const NO_NEXT: u32 = u32::MAX;
+/// Smallest slot table of a [`SymbolTable`] (a power of two).
+const MIN_SLOTS: usize = 1024;
 
 /// The symbol table of one request: each string once, `""` at index 0.
 ///
-/// The strings are kept concatenated in one `String` with their end offsets, and the map goes
-/// from a string's 64-bit hash to the newest symbol with that hash, a chain (`next`) linking
-/// the others, which are compared byte for byte. [`SymbolTable::clear`] keeps every
-/// allocation, so interning costs no allocation once the table has held a request as large.
+/// The strings are kept concatenated in one byte buffer with their end offsets. Lookups go
+/// through an open-addressing table (linear probing, at most half full) of slots holding a
+/// symbol's index and the high 32 bits of its 64-bit hash, so a probe compares the hash
+/// before the bytes and a lookup costs one hash of the string and usually one slot read.
+/// [`SymbolTable::clear`] keeps every allocation (it zeroes the slots), so interning costs no
+/// allocation once the table has held a request as large.
 #[derive(Debug)]
 pub struct SymbolTable {
-    /// Every symbol's bytes, in index order.
-    text: String,
+    /// Every symbol's bytes, in index order (each one UTF-8: interned from `&str`, or from
+    /// label bytes the registry encoded from `&str`).
+    text: Vec<u8>,
     /// End offset in `text` of each symbol.
     ends: Vec<usize>,
-    /// Earlier symbol with the same hash as each symbol, or [`NO_NEXT`].
-    next: Vec<u32>,
-    /// Hash of a string to its newest symbol.
-    heads: FxHashMap<u64, u32>,
+    /// Open-addressing table: 0 is empty, otherwise `hash_high << 32 | index` (index >= 1;
+    /// `""`, index 0, is never looked up).
+    slots: Vec<u64>,
 }
 
 impl Default for SymbolTable {
@@ -66,10 +67,9 @@ impl SymbolTable {
     /// A table holding only `""` (index 0).
     pub fn new() -> SymbolTable {
         let mut table = SymbolTable {
-            text: String::new(),
+            text: Vec::new(),
             ends: Vec::new(),
-            next: Vec::new(),
-            heads: FxHashMap::default(),
+            slots: vec![0; MIN_SLOTS],
         };
         table.clear();
         table
@@ -79,39 +79,72 @@ impl SymbolTable {
     pub fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
-        self.next.clear();
-        self.heads.clear();
         self.ends.push(0);
-        self.next.push(NO_NEXT);
-        self.heads.insert(fxhash::hash64(""), 0);
+        self.slots.fill(0);
     }
 
-    /// Symbol `index`.
-    fn get(&self, index: usize) -> &str {
+    /// The bytes of symbol `index`.
+    #[inline]
+    fn bytes(&self, index: usize) -> &[u8] {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
         &self.text[start..self.ends[index]]
     }
 
+    /// Symbol `index`.
+    fn get(&self, index: usize) -> &str {
+        std::str::from_utf8(self.bytes(index)).expect("symbols are interned from UTF-8")
+    }
+
     /// The index of `symbol`, added if new.
     pub fn intern(&mut self, symbol: &str) -> u32 {
+        self.intern_bytes(symbol.as_bytes())
+    }
+
+    /// [`SymbolTable::intern`] of bytes that are UTF-8 (label bytes the registry encoded).
+    #[inline]
+    fn intern_bytes(&mut self, symbol: &[u8]) -> u32 {
         if symbol.is_empty() {
             return 0;
         }
-        let hash = fxhash::hash64(symbol);
-        let head = self.heads.get(&hash).copied().unwrap_or(NO_NEXT);
-        let mut at = head;
-        while at != NO_NEXT {
-            if self.get(at as usize) == symbol {
-                return at;
+        let tag = (fxhash::hash64(symbol) >> 32) as u32;
+        let mask = self.slots.len() - 1;
+        let mut pos = tag as usize & mask;
+        loop {
+            let slot = self.slots[pos];
+            if slot == 0 {
+                break;
             }
-            at = self.next[at as usize];
+            if (slot >> 32) as u32 == tag {
+                let index = slot as u32;
+                if self.bytes(index as usize) == symbol {
+                    return index;
+                }
+            }
+            pos = (pos + 1) & mask;
         }
         let index = u32::try_from(self.ends.len()).expect("fewer than 2^32 symbols per request");
-        self.text.push_str(symbol);
+        self.text.extend_from_slice(symbol);
         self.ends.push(self.text.len());
-        self.next.push(head);
-        self.heads.insert(hash, index);
+        self.slots[pos] = (u64::from(tag) << 32) | u64::from(index);
+        if self.ends.len() * 2 > self.slots.len() {
+            self.grow();
+        }
         index
+    }
+
+    /// Doubles the slot table, re-placing every symbol by its stored hash bits.
+    #[cold]
+    fn grow(&mut self) {
+        let doubled = vec![0; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        let mask = self.slots.len() - 1;
+        for slot in old.into_iter().filter(|&slot| slot != 0) {
+            let mut pos = (slot >> 32) as usize & mask;
+            while self.slots[pos] != 0 {
+                pos = (pos + 1) & mask;
+            }
+            self.slots[pos] = slot;
+        }
     }
 
     /// Number of symbols, `""` included.
@@ -131,10 +164,12 @@ impl SymbolTable {
 
     /// Appends the table as `Request.symbols` (field 4), index order.
     fn write(&self, out: &mut Vec<u8>) {
-        for symbol in self.iter() {
+        out.reserve(self.text.len() + 3 * self.len());
+        for index in 0..self.len() {
+            let symbol = self.bytes(index);
             out.push(KEY_REQUEST_SYMBOL);
-            encode_varint(symbol.len() as u64, out);
-            out.extend_from_slice(symbol.as_bytes());
+            put_varint(symbol.len() as u64, out);
+            out.extend_from_slice(symbol);
         }
     }
 }
@@ -184,6 +219,11 @@ pub struct Rw2Encoder {
     message: Vec<u8>,
     /// The series' `labels_refs`.
     label_refs: Vec<u32>,
+    /// The `labels_refs` of the previous series added by [`Rw2Encoder::add_series_encoded`]
+    /// in this request: series side by side in a batch often share names (always, in
+    /// practice) and some values at the same positions, and comparing the bytes with that
+    /// symbol is cheaper than hashing and looking them up.
+    previous_refs: Vec<u32>,
     /// One exemplar's `labels_refs`.
     exemplar_refs: Vec<u32>,
     /// The metadata message body of the series being added.
@@ -201,6 +241,7 @@ impl Rw2Encoder {
     /// Starts a request: clears the symbol table and the buffers, keeping their capacity.
     pub fn begin(&mut self) {
         self.symbols.clear();
+        self.previous_refs.clear();
         self.entries.clear();
         self.out.clear();
     }
@@ -235,6 +276,50 @@ impl Rw2Encoder {
             self.label_refs.push(name);
             self.label_refs.push(value);
         }
+        self.add_interned(samples, histograms, exemplars, metadata)
+    }
+
+    /// [`Rw2Encoder::add_series`] with the labels as the bytes of a 1.0 `TimeSeries.labels`
+    /// field (`rw1::encode_labels`, what the registry keeps per series): the names and values
+    /// are interned straight from those bytes, without decoding them into `&str` pairs
+    /// first. Bytes that are not such an encoding end the labels early, as
+    /// `rw1::label_pairs` does (they never are: the registry encodes every series itself).
+    pub fn add_series_encoded(
+        &mut self,
+        encoded_labels: &[u8],
+        samples: &[Rw2Sample],
+        histograms: &[Rw2Histogram<'_>],
+        exemplars: &[Rw2Exemplar<'_>],
+        metadata: Option<&Metadata>,
+    ) -> usize {
+        if samples.is_empty() && histograms.is_empty() {
+            return 0;
+        }
+        self.label_refs.clear();
+        let mut rest = encoded_labels;
+        while let Some((name, value)) = encoded_label(&mut rest) {
+            for symbol in [name, value] {
+                let at = self.label_refs.len();
+                let r = match self.previous_refs.get(at) {
+                    Some(&r) if self.symbols.bytes(r as usize) == symbol => r,
+                    _ => self.symbols.intern_bytes(symbol),
+                };
+                self.label_refs.push(r);
+            }
+        }
+        self.previous_refs.clear();
+        self.previous_refs.extend_from_slice(&self.label_refs);
+        self.add_interned(samples, histograms, exemplars, metadata)
+    }
+
+    /// The rest of [`Rw2Encoder::add_series`], the labels interned into `label_refs`.
+    fn add_interned(
+        &mut self,
+        samples: &[Rw2Sample],
+        histograms: &[Rw2Histogram<'_>],
+        exemplars: &[Rw2Exemplar<'_>],
+        metadata: Option<&Metadata>,
+    ) -> usize {
         self.metadata.clear();
         if let Some(metadata) = metadata {
             let help = self.symbols.intern(&metadata.help);
@@ -245,21 +330,52 @@ impl Rw2Encoder {
         }
         let mut exemplars = exemplars;
         let mut written = 0;
-        if !samples.is_empty() {
+        if !samples.is_empty() && exemplars.is_empty() {
+            // The common case, written straight into the entries: the body's length is
+            // known up front (refs, samples, metadata), so it needs no copy.
+            let refs_payload: usize = self
+                .label_refs
+                .iter()
+                .map(|r| varint_len(u64::from(*r)))
+                .sum();
+            let refs_len = if self.label_refs.is_empty() {
+                0
+            } else {
+                1 + varint_len(refs_payload as u64) + refs_payload
+            };
+            let samples_len: usize = samples
+                .iter()
+                .map(|sample| {
+                    let len = sample_len(sample);
+                    1 + varint_len(len as u64) + len
+                })
+                .sum();
+            let metadata_len = 1 + varint_len(self.metadata.len() as u64) + self.metadata.len();
+            let body = refs_len + samples_len + metadata_len;
+            let out = &mut self.entries;
+            out.reserve(1 + 10 + body);
+            out.push(KEY_REQUEST_TIMESERIES);
+            put_varint(body as u64, out);
+            let before = out.len();
+            if !self.label_refs.is_empty() {
+                out.push(KEY_TIMESERIES_LABELS_REFS);
+                put_varint(refs_payload as u64, out);
+                for r in &self.label_refs {
+                    put_varint(u64::from(*r), out);
+                }
+            }
+            for sample in samples {
+                write_sample(sample, out);
+            }
+            out.push(KEY_TIMESERIES_METADATA);
+            put_varint(self.metadata.len() as u64, out);
+            out.extend_from_slice(&self.metadata);
+            debug_assert_eq!(out.len() - before, body);
+            written += 1;
+        } else if !samples.is_empty() {
             self.start_series();
             for sample in samples {
-                let len = 9
-                    + 1
-                    + encoded_len_varint(sample.timestamp as u64)
-                    + int_len(sample.start_timestamp as u64);
-                self.series.push(KEY_TIMESERIES_SAMPLE);
-                encode_varint(len as u64, &mut self.series);
-                self.series.push((1 << 3) | 1);
-                self.series
-                    .extend_from_slice(&sample.value.to_bits().to_le_bytes());
-                self.series.push(2 << 3);
-                encode_varint(sample.timestamp as u64, &mut self.series);
-                put_int(3 << 3, sample.start_timestamp as u64, &mut self.series);
+                write_sample(sample, &mut self.series);
             }
             self.end_series(exemplars);
             exemplars = &[];
@@ -335,6 +451,86 @@ impl Rw2Encoder {
     }
 }
 
+/// Bytes of a `Sample` message body.
+#[inline]
+fn sample_len(sample: &Rw2Sample) -> usize {
+    9 + 1 + varint_len(sample.timestamp as u64) + int_len(sample.start_timestamp as u64)
+}
+
+/// Writes `sample` as a `TimeSeries.samples` entry (key, length, body).
+#[inline]
+fn write_sample(sample: &Rw2Sample, out: &mut Vec<u8>) {
+    out.push(KEY_TIMESERIES_SAMPLE);
+    put_varint(sample_len(sample) as u64, out);
+    out.push((1 << 3) | 1);
+    out.extend_from_slice(&sample.value.to_bits().to_le_bytes());
+    out.push(2 << 3);
+    put_varint(sample.timestamp as u64, out);
+    put_int(3 << 3, sample.start_timestamp as u64, out);
+}
+
+/// Bytes of `value` as a varint.
+#[inline]
+fn varint_len(value: u64) -> usize {
+    encoded_len_varint(value)
+}
+
+/// Writes `value` as a varint, inline (prost's `encode_varint` is an out-of-line call).
+#[inline]
+fn put_varint(mut value: u64, out: &mut Vec<u8>) {
+    if value < 0x80 {
+        out.push(value as u8);
+        return;
+    }
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    while value >= 0x80 {
+        buf[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    buf[n] = value as u8;
+    out.extend_from_slice(&buf[..=n]);
+}
+
+/// A varint at the front of `rest` (at most 10 bytes), consumed.
+#[inline]
+fn take_varint(rest: &mut &[u8]) -> Option<u64> {
+    let (&first, tail) = rest.split_first()?;
+    if first < 0x80 {
+        *rest = tail;
+        return Some(u64::from(first));
+    }
+    prost::encoding::decode_varint(rest).ok()
+}
+
+/// A length-delimited field with key `key` at the front of `rest`, consumed.
+#[inline]
+fn take_field<'a>(rest: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
+    let (&first, mut tail) = rest.split_first()?;
+    if first != key {
+        return None;
+    }
+    let len = usize::try_from(take_varint(&mut tail)?).ok()?;
+    if len > tail.len() {
+        return None;
+    }
+    let (field, after) = tail.split_at(len);
+    *rest = after;
+    Some(field)
+}
+
+/// The next (name, value) of 1.0 label bytes (`Label` entries of `TimeSeries.labels`: key 1
+/// with a `Label` of name field 1 and value field 2), consumed; `None` at the end or at
+/// bytes that are not such an encoding.
+#[inline]
+fn encoded_label<'a>(rest: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let mut label = take_field(rest, (1 << 3) | 2)?;
+    let name = take_field(&mut label, (1 << 3) | 2)?;
+    let value = take_field(&mut label, (2 << 3) | 2)?;
+    Some((name, value))
+}
+
 /// Bytes of an optional varint field (one-byte key): absent when 0.
 fn int_len(value: u64) -> usize {
     if value == 0 {
@@ -345,10 +541,11 @@ fn int_len(value: u64) -> usize {
 }
 
 /// Writes an optional varint field ([`int_len`]'s rule).
+#[inline]
 fn put_int(key: u8, value: u64, out: &mut Vec<u8>) {
     if value != 0 {
         out.push(key);
-        encode_varint(value, out);
+        put_varint(value, out);
     }
 }
 
@@ -369,9 +566,9 @@ fn put_packed_refs(refs: &[u32], out: &mut Vec<u8>) {
     }
     let payload: usize = refs.iter().map(|r| encoded_len_varint(u64::from(*r))).sum();
     out.push(KEY_TIMESERIES_LABELS_REFS);
-    encode_varint(payload as u64, out);
+    put_varint(payload as u64, out);
     for r in refs {
-        encode_varint(u64::from(*r), out);
+        put_varint(u64::from(*r), out);
     }
 }
 
@@ -885,6 +1082,53 @@ mod tests {
             ["", "__name__", "h", "job", "j", "trace_id", "t"]
         );
         assert_eq!(first.timeseries[0].labels_refs, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn encoded_labels_give_the_bytes_of_label_pairs() {
+        // Names shared at the same positions, a value repeated, one moved to another
+        // position, a series with fewer labels, and enough symbols to grow the slot table.
+        let mut sets: Vec<Vec<(String, String)>> = vec![
+            owned(&[("__name__", "a"), ("job", "j"), ("pod", "p1")]),
+            owned(&[("__name__", "b"), ("job", "j"), ("pod", "p1")]),
+            owned(&[("__name__", "j"), ("job", "a")]),
+            owned(&[("__name__", "a"), ("job", "k"), ("pod", "p2")]),
+        ];
+        sets.extend((0..1500).map(|i| owned(&[("__name__", "m"), ("instance", &i.to_string())])));
+        let histogram = integer_histogram();
+        let samples = [Rw2Sample {
+            value: 1.5,
+            timestamp: 1_700_000_000_000,
+            start_timestamp: 1_699_999_999_000,
+        }];
+        let histograms = [Rw2Histogram {
+            histogram: &histogram,
+            timestamp: 1_700_000_000_000,
+            start_timestamp: 0,
+        }];
+        let (mut by_pairs, mut by_bytes) = (Rw2Encoder::new(), Rw2Encoder::new());
+        for round in 0..2 {
+            by_pairs.begin();
+            by_bytes.begin();
+            for (i, set) in sets.iter().enumerate() {
+                let pairs = || set.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                let encoded = rw1::encode_label_pairs(pairs());
+                let h: &[Rw2Histogram<'_>] = if i % 3 == round { &histograms } else { &[] };
+                let written = by_pairs.add_series(pairs(), &samples, h, &[], None);
+                assert_eq!(
+                    by_bytes.add_series_encoded(&encoded, &samples, h, &[], None),
+                    written
+                );
+            }
+            let body = by_pairs.finish().to_vec();
+            assert_eq!(by_bytes.finish(), body.as_slice(), "round {round}");
+            let request = Request::decode(body.as_slice()).expect("decodes");
+            check_symbols(&request);
+            assert_eq!(
+                resolve(&request, &request.timeseries[0].labels_refs),
+                sets[0]
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,15 @@
 //! round and the bytes the WAL writer wrote per sample. Then a backlog of `--backlog-samples`
 //! samples is logged while the receiver answers 503, left on disk by a close with a short
 //! timeout, and timed while a new sender on the same directory drains it to a fresh receiver.
+//!
+//! With `--rw2` every round also runs W1 in memory mode on an endpoint speaking Remote Write
+//! 2.0 (`protobuf_message: io.prometheus.write.v2.Request`), interleaved with the 1.0 run, and
+//! the summary compares their CPU per sample and wire bytes per sample (issue 15).
+//!
+//! With `--histograms` the workload is instead 1,000 native histogram series with 20 buckets
+//! each (`HistogramWorkload::H1`, `--rounds` rounds) appended with `append_histogram`, sent as
+//! 1.0 (`send_native_histograms: true`) and as 2.0 in interleaved runs; the summary gives CPU
+//! and wire bytes per histogram for each and their ratio.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
@@ -29,11 +38,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promrw::config::{
-    EndpointConfig, FsyncPolicy, FullPolicy, QueueConfig, WalConfig, WriteRelabelConfigs,
+    EndpointConfig, FsyncPolicy, FullPolicy, ProtobufMessage, QueueConfig, WalConfig,
+    WriteRelabelConfigs,
 };
 use promrw::wire::proto;
-use promrw::{Config, Labels, Sample, Sender, SenderStats};
-use promrw_tools::workload::{self, Workload};
+use promrw::{Config, Histogram, Labels, Sample, SampleOptions, Sender, SenderStats};
+use promrw_tools::workload::{self, HistogramWorkload, Workload};
 use prost::Message;
 
 use crate::usage::{ThreadsUsage, process_io, process_usage, thread_usage, threads_usage};
@@ -117,7 +127,22 @@ pub struct BenchArgs {
     /// mode without rules, and compare their CPU per sample.
     #[arg(long)]
     relabel: bool,
+    /// Also run memory mode on an endpoint speaking Remote Write 2.0 (`protobuf_message:
+    /// io.prometheus.write.v2.Request`), interleaved with the 1.0 run, and compare their CPU
+    /// and wire bytes per sample.
+    #[arg(long)]
+    rw2: bool,
+    /// Instead of W1, run the histogram workload: 1,000 native histogram series with 20
+    /// buckets, `--rounds` rounds, appended with `append_histogram`, sent as 1.0
+    /// (`send_native_histograms: true`) and as 2.0 in interleaved runs.
+    #[arg(long, conflicts_with_all = ["wal", "relabel", "rw2"])]
+    histograms: bool,
 }
+
+/// The ceilings of `--rw2` (issue 15): wire bytes per W1 sample in 2.0, and 2.0's CPU per
+/// sample as a multiple of 1.0's.
+const TARGET_RW2_BYTES_PER_SAMPLE: f64 = 16.0;
+const TARGET_RW2_CPU_RATIO: f64 = 1.1;
 
 /// The ceiling of `--relabel`'s ratio (issue 13): relabeling stays off the per-sample path.
 const TARGET_RELABEL_CPU_RATIO: f64 = 1.05;
@@ -131,14 +156,19 @@ enum Mode {
     Wal(FsyncPolicy),
     /// Memory mode with the `--relabel` rules.
     Relabel,
+    /// Memory mode, the endpoint speaking Remote Write 2.0 (`--rw2`).
+    Rw2,
 }
 
 impl Mode {
     /// The modes of one round: memory mode only, or with `--wal` memory then each WAL policy.
-    fn round(wal: bool, relabel: bool) -> Vec<Mode> {
+    fn round(wal: bool, relabel: bool, rw2: bool) -> Vec<Mode> {
         let mut modes = vec![Mode::Memory];
         if relabel {
             modes.push(Mode::Relabel);
+        }
+        if rw2 {
+            modes.push(Mode::Rw2);
         }
         if wal {
             modes.extend([
@@ -158,6 +188,15 @@ impl Mode {
             Mode::Wal(FsyncPolicy::Always) => "wal-always",
             Mode::Wal(FsyncPolicy::Never) => "wal-never",
             Mode::Relabel => "relabel",
+            Mode::Rw2 => "rw2",
+        }
+    }
+
+    /// The protocol its endpoint is configured with.
+    fn message(self) -> ProtobufMessage {
+        match self {
+            Mode::Rw2 => ProtobufMessage::V2,
+            Mode::Memory | Mode::Wal(_) | Mode::Relabel => ProtobufMessage::V1,
         }
     }
 }
@@ -365,6 +404,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 .into(),
         );
     }
+    if args.histograms {
+        return run_histogram_rounds(&args);
+    }
     let workload = Workload {
         rounds: args.rounds,
         ..Workload::W1
@@ -407,7 +449,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 /// The rounds, the summaries and (with `--wal`) the backlog drain.
 fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> Result<(), String> {
     let samples = workload.samples() as u64;
-    let modes = Mode::round(wal_dir.is_some(), args.relabel);
+    let modes = Mode::round(wal_dir.is_some(), args.relabel, args.rw2);
     println!(
         "promrw bench: workload W1 ({} series x {} rounds {} ms apart = {samples} samples), {} producer(s) using {}, {} shard(s), max_samples_per_send {}, {} run(s){}",
         workload.series,
@@ -422,7 +464,6 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
         args.max_samples_per_send,
         args.runs,
         match wal_dir {
-            None => String::new(),
             Some(dir) => format!(
                 " of {} interleaved, WAL runs in fresh subdirectories of {}",
                 modes
@@ -432,6 +473,15 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
                     .join(", "),
                 dir.display()
             ),
+            None if modes.len() > 1 => format!(
+                " of {} interleaved",
+                modes
+                    .iter()
+                    .map(|m| m.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
         }
     );
     println!("machine: {}", machine_description());
@@ -539,6 +589,9 @@ fn run_rounds(args: &BenchArgs, workload: &Workload, wal_dir: Option<&Path>) -> 
     if let Some(m) = modes.iter().position(|&mode| mode == Mode::Relabel) {
         summarise_relabel(&rounds, m, samples);
     }
+    if let Some(m) = modes.iter().position(|&mode| mode == Mode::Rw2) {
+        summarise_rw2(&rounds, m, samples);
+    }
     if wal_dir.is_some() {
         let wal_modes: Vec<usize> = (0..modes.len())
             .filter(|&m| m == 0 || matches!(modes[m], Mode::Wal(_)))
@@ -599,7 +652,7 @@ fn print_run(
         })
     };
     let wal_threads = match figures.mode {
-        Mode::Memory | Mode::Relabel => String::new(),
+        Mode::Memory | Mode::Relabel | Mode::Rw2 => String::new(),
         Mode::Wal(_) => format!(
             ", WAL writer thread {}, feeder thread {}",
             per_sample(figures.writer_cpu),
@@ -741,6 +794,359 @@ fn summarise_relabel(rounds: &[Vec<RunFigures>], m: usize, samples: u64) {
         } else {
             "NOT MET, >"
         }
+    );
+}
+
+/// Prints the `--rw2` runs' CPU and wire bytes per sample against the 1.0 memory-mode run of
+/// the same round, and the target checks. `rounds[r][m]` is round `r`'s 2.0 run.
+fn summarise_rw2(rounds: &[Vec<RunFigures>], m: usize, samples: u64) {
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|round| round[m].cpu.as_secs_f64() / round[0].cpu.as_secs_f64())
+        .collect();
+    let column = |index: usize, f: &dyn Fn(&RunFigures) -> f64| {
+        median(
+            &rounds
+                .iter()
+                .map(|round| f(&round[index]))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cpu = |r: &RunFigures| us_per_sample(r.cpu, samples);
+    let shards = |r: &RunFigures| r.shards_cpu.map_or(f64::NAN, |c| us_per_sample(c, samples));
+    let producers = |r: &RunFigures| us_per_sample(r.producers_cpu, samples);
+    let bytes = |r: &RunFigures| r.bytes_sent as f64 / samples as f64;
+    let ratio = median(&ratios);
+    let (v1_bytes, v2_bytes) = (column(0, &bytes), column(m, &bytes));
+    println!(
+        "rw2, medians of {} interleaved round(s): 1.0 {:.3} µs, 2.0 {:.3} µs CPU per sample = {ratio:.3}x (median of the per-round ratios; {:.3}x the ratio of the medians); per-round ratios {}",
+        rounds.len(),
+        column(0, &cpu),
+        column(m, &cpu),
+        column(m, &cpu) / column(0, &cpu),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "rw2, of which: producer threads 1.0 {:.3} µs, 2.0 {:.3} µs; shard threads 1.0 {:.3} µs, 2.0 {:.3} µs per sample",
+        column(0, &producers),
+        column(m, &producers),
+        column(0, &shards),
+        column(m, &shards),
+    );
+    println!(
+        "rw2, wire bytes per sample (compressed bytes acknowledged / samples, medians): 1.0 {v1_bytes:.2}, 2.0 {v2_bytes:.2} = {:.3}x",
+        v2_bytes / v1_bytes
+    );
+    let verdict = |met: bool| if met { "MET, <=" } else { "NOT MET, >" };
+    println!(
+        "target (rw2, bytes): {} {TARGET_RW2_BYTES_PER_SAMPLE} bytes/sample: {v2_bytes:.2}",
+        verdict(v2_bytes <= TARGET_RW2_BYTES_PER_SAMPLE)
+    );
+    println!(
+        "target (rw2, CPU): {} {TARGET_RW2_CPU_RATIO}x 1.0's CPU per sample: {ratio:.3}x",
+        verdict(ratio <= TARGET_RW2_CPU_RATIO)
+    );
+}
+
+/// Figures of one histogram-workload run (the measured section only).
+#[derive(Debug, Clone, Copy)]
+struct HistogramFigures {
+    /// Wall time of register + append + flush.
+    wall: Duration,
+    /// CPU time (user + system, all threads of this process) over the same section.
+    cpu: Duration,
+    /// CPU time of the producer threads.
+    producers_cpu: Duration,
+    /// CPU time of the shard threads, when readable.
+    shards_cpu: Option<Duration>,
+    /// Compressed bytes acknowledged by the receiver.
+    bytes_sent: u64,
+    /// Requests acknowledged.
+    batches: u64,
+    /// Peak RSS of the process after the run.
+    peak_rss: u64,
+}
+
+/// What one histogram producer appends: its series' labels (with their index) and, per
+/// round, their histograms in the same order (built before the measured section).
+type HistogramShare = (Vec<(usize, Labels)>, Vec<Vec<Histogram>>);
+
+/// `--histograms`: the histogram workload in 1.0 and 2.0, interleaved, each run against a
+/// fresh receiver; then the summary.
+fn run_histogram_rounds(args: &BenchArgs) -> Result<(), String> {
+    let workload = HistogramWorkload {
+        rounds: args.rounds,
+        ..HistogramWorkload::H1
+    };
+    if args.producers > workload.series {
+        return Err(format!(
+            "--producers must not exceed the {} series",
+            workload.series
+        ));
+    }
+    let histograms = workload.histograms() as u64;
+    let messages = [ProtobufMessage::V1, ProtobufMessage::V2];
+    println!(
+        "promrw bench --histograms: {} native histogram series (schema 3, {} positive buckets in one span, integer counts) x {} rounds {} ms apart = {histograms} histograms, {} producer(s) using append_histogram, {} shard(s), max_samples_per_send {}, {} run(s) of 1.0 (send_native_histograms: true) and 2.0 interleaved",
+        workload.series,
+        workload.buckets,
+        workload.rounds,
+        workload.step_ms,
+        args.producers,
+        args.shards,
+        args.max_samples_per_send,
+        args.runs,
+    );
+    println!("machine: {}", machine_description());
+    match &args.url {
+        None => println!("receiver: a fresh promrw sink child process per run, on 127.0.0.1"),
+        Some(url) => println!("receiver: {url} (given with --url)"),
+    }
+    println!("{}", "-".repeat(100));
+    let total_runs = args.runs * messages.len();
+    let mut started = 0;
+    let mut rounds: Vec<[HistogramFigures; 2]> = Vec::with_capacity(args.runs);
+    for run in 0..args.runs {
+        let order: [usize; 2] = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut by_message: [Option<HistogramFigures>; 2] = [None, None];
+        for m in order {
+            let runs_left = (total_runs - started) as i64;
+            started += 1;
+            let first_ts = now_ms()? - runs_left * workload.rounds as i64 * workload.step_ms;
+            let shares = split_histograms(&workload, args.producers);
+            let mut sink = match &args.url {
+                Some(_) => None,
+                None => Some(ChildReceiver::start(&[])?),
+            };
+            let url = match (&args.url, &sink) {
+                (Some(url), _) => url.clone(),
+                (None, Some(sink)) => sink.url.clone(),
+                (None, None) => unreachable!("a receiver child is started when no URL is given"),
+            };
+            let figures =
+                run_promrw_histograms(args, &url, &workload, first_ts, shares, messages[m])?;
+            if let Some(sink) = sink.as_mut() {
+                sink.check_alive()?;
+            }
+            by_message[m] = Some(figures);
+        }
+        let round = by_message.map(|f| f.expect("both protocols ran this round"));
+        for (m, figures) in round.iter().enumerate() {
+            print_histogram_run(run + 1, messages[m], figures, histograms, &round[0]);
+        }
+        rounds.push(round);
+    }
+    println!("{}", "-".repeat(100));
+    summarise_histograms(&rounds, histograms);
+    Ok(())
+}
+
+/// The histogram workload's series split into `producers` contiguous ranges, with their
+/// histograms.
+fn split_histograms(workload: &HistogramWorkload, producers: usize) -> Vec<HistogramShare> {
+    (0..producers)
+        .map(|p| {
+            let range = (p * workload.series / producers)..((p + 1) * workload.series / producers);
+            let labels = range.clone().map(|i| (i, workload.labels(i))).collect();
+            let by_round = (0..workload.rounds)
+                .map(|round| {
+                    range
+                        .clone()
+                        .map(|i| workload.histogram(i, round))
+                        .collect()
+                })
+                .collect();
+            (labels, by_round)
+        })
+        .collect()
+}
+
+/// One histogram run: a fresh sender speaking `message`; the measured section is register +
+/// append_histogram + flush. Fails unless every histogram was acknowledged in that protocol.
+fn run_promrw_histograms(
+    args: &BenchArgs,
+    url: &str,
+    workload: &HistogramWorkload,
+    first_ts: i64,
+    shares: Vec<HistogramShare>,
+    message: ProtobufMessage,
+) -> Result<HistogramFigures, String> {
+    let config = sender_config(args, url, None, false, message, true)?;
+    let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
+    let expected = workload.histograms() as u64;
+    let shards_before = Threads::Shards.usage();
+    let before = process_usage();
+    let started = Instant::now();
+    let producers_cpu = std::thread::scope(|scope| {
+        let producers = shares
+            .into_iter()
+            .enumerate()
+            .map(|(index, share)| {
+                let sender = &sender;
+                std::thread::Builder::new()
+                    .name(format!("bench-producer-{index}"))
+                    .spawn_scoped(scope, move || {
+                        let before = thread_usage();
+                        produce_histograms(sender, workload, first_ts, share)?;
+                        Ok(thread_usage().cpu.saturating_sub(before.cpu))
+                    })
+                    .map_err(|e| format!("cannot start producer thread {index}: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        producers.into_iter().try_fold(Duration::ZERO, |sum, p| {
+            let cpu: Result<Duration, String> = p
+                .join()
+                .map_err(|_| "a producer thread panicked".to_string())?;
+            Ok::<_, String>(sum + cpu?)
+        })
+    })?;
+    sender
+        .flush(FLUSH_TIMEOUT)
+        .map_err(|e| format!("flush: {e}"))?;
+    let wall = started.elapsed();
+    let after = process_usage();
+    let shards = Threads::Shards.since(shards_before);
+    let stats = sender.stats();
+    sender
+        .close(Duration::from_secs(10))
+        .map_err(|e| format!("close: {e}"))?;
+    drop(sender);
+    let endpoint = stats
+        .endpoints
+        .first()
+        .ok_or("the sender has no endpoint")?;
+    check_protocol(endpoint, message)?;
+    let rejected = stats.rejected_out_of_order
+        + stats.rejected_queue_full
+        + stats.rejected_unknown_series
+        + stats.rejected_closed
+        + stats.rejected_shard_dead
+        + stats.rejected_io;
+    let dropped: u64 = endpoint.histograms.dropped.iter().sum();
+    if stats.samples_appended != expected
+        || endpoint.histograms.acked != expected
+        || endpoint.histograms.failed != 0
+        || dropped != 0
+        || endpoint.samples_acked != 0
+        || endpoint.samples_failed != 0
+        || endpoint.samples_dropped() != 0
+        || rejected != 0
+    {
+        return Err(format!(
+            "histogram delivery check failed ({}): appended {} (expected {expected}), histograms acked {} (expected {expected}), failed {}, dropped {dropped}; float samples acked {} (expected 0), failed {}, dropped {}; rejected {rejected}",
+            protocol_name(message),
+            stats.samples_appended,
+            endpoint.histograms.acked,
+            endpoint.histograms.failed,
+            endpoint.samples_acked,
+            endpoint.samples_failed,
+            endpoint.samples_dropped()
+        ));
+    }
+    Ok(HistogramFigures {
+        wall,
+        cpu: after.cpu.saturating_sub(before.cpu),
+        producers_cpu,
+        shards_cpu: shards.map(|s| s.cpu),
+        bytes_sent: endpoint.bytes_total,
+        batches: endpoint.batches_acked,
+        peak_rss: after.peak_rss,
+    })
+}
+
+/// One histogram producer: registers its series, then appends round after round.
+fn produce_histograms(
+    sender: &Sender,
+    workload: &HistogramWorkload,
+    first_ts: i64,
+    (labels, by_round): HistogramShare,
+) -> Result<(), String> {
+    let refs = labels
+        .into_iter()
+        .map(|(_, labels)| sender.series(labels))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("register: {e}"))?;
+    let options = SampleOptions::default();
+    for (round, histograms) in by_round.iter().enumerate() {
+        let ts = first_ts + round as i64 * workload.step_ms;
+        for (&series, histogram) in refs.iter().zip(histograms) {
+            sender
+                .append_histogram(series, ts, histogram, &options)
+                .map_err(|e| format!("append_histogram: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints one histogram run; `v1` is the 1.0 run of the same round (for 2.0's ratios).
+fn print_histogram_run(
+    run: usize,
+    message: ProtobufMessage,
+    figures: &HistogramFigures,
+    histograms: u64,
+    v1: &HistogramFigures,
+) {
+    let name = format!("histograms-{}", protocol_name(message));
+    let ratios = match message {
+        ProtobufMessage::V1 => String::new(),
+        ProtobufMessage::V2 => format!(
+            " ({:.3}x 1.0's CPU, {:.3}x its bytes)",
+            figures.cpu.as_secs_f64() / v1.cpu.as_secs_f64(),
+            figures.bytes_sent as f64 / v1.bytes_sent as f64
+        ),
+    };
+    println!(
+        "run {run}: {name:<14} {:.0} histograms/s ({:.3} s wall), {:.3} µs CPU/histogram (producer threads {:.3} µs, shard threads {}), {:.2} bytes/histogram on the wire in {} requests, peak RSS {:.1} MiB{ratios}",
+        histograms as f64 / figures.wall.as_secs_f64(),
+        figures.wall.as_secs_f64(),
+        us_per_sample(figures.cpu, histograms),
+        us_per_sample(figures.producers_cpu, histograms),
+        figures
+            .shards_cpu
+            .map_or("unknown".to_string(), |c| format!(
+                "{:.3} µs",
+                us_per_sample(c, histograms)
+            )),
+        figures.bytes_sent as f64 / histograms as f64,
+        figures.batches,
+        mib(figures.peak_rss),
+    );
+}
+
+/// Prints the histogram runs' medians for each protocol and 2.0's ratios to 1.0.
+fn summarise_histograms(rounds: &[[HistogramFigures; 2]], histograms: u64) {
+    let column = |m: usize, f: &dyn Fn(&HistogramFigures) -> f64| {
+        median(&rounds.iter().map(|round| f(&round[m])).collect::<Vec<_>>())
+    };
+    let ratio = |f: &dyn Fn(&HistogramFigures) -> f64| {
+        let ratios: Vec<f64> = rounds.iter().map(|r| f(&r[1]) / f(&r[0])).collect();
+        (median(&ratios), ratios)
+    };
+    let cpu = |r: &HistogramFigures| us_per_sample(r.cpu, histograms);
+    let bytes = |r: &HistogramFigures| r.bytes_sent as f64 / histograms as f64;
+    let rate = |r: &HistogramFigures| histograms as f64 / r.wall.as_secs_f64();
+    for (m, name) in ["1.0", "2.0"].iter().enumerate() {
+        println!(
+            "histograms {name}, medians of {} round(s): {:.3} µs CPU per histogram, {:.2} wire bytes per histogram (compressed bytes acknowledged / histograms), {:.0} histograms/s",
+            rounds.len(),
+            column(m, &cpu),
+            column(m, &bytes),
+            column(m, &rate),
+        );
+    }
+    let (cpu_ratio, cpu_ratios) = ratio(&cpu);
+    let (bytes_ratio, _) = ratio(&bytes);
+    println!(
+        "histograms 2.0 / 1.0: CPU per histogram {cpu_ratio:.3}x, wire bytes per histogram {bytes_ratio:.3}x (medians of the per-round ratios); per-round CPU ratios {} (no target: measured only)",
+        cpu_ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
 
@@ -915,6 +1321,8 @@ fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigur
             &refusing.url,
             Some(wal.clone()),
             false,
+            ProtobufMessage::V1,
+            false,
         )?)
         .map_err(|e| format!("cannot start the backlog's sender: {e}"))?;
         let first_ts = now_ms()? - workload.rounds as i64 * workload.step_ms;
@@ -961,7 +1369,14 @@ fn run_backlog(args: &BenchArgs, dir: &Path, wanted: u64) -> Result<BacklogFigur
         sink.child.id(),
         sink.url
     );
-    let config = sender_config(args, &sink.url, Some(wal), false)?;
+    let config = sender_config(
+        args,
+        &sink.url,
+        Some(wal),
+        false,
+        ProtobufMessage::V1,
+        false,
+    )?;
     let before = process_usage();
     let started = Instant::now();
     let sender =
@@ -1024,12 +1439,15 @@ fn print_backlog(figures: &BacklogFigures, memory_rate: f64) {
 }
 
 /// The bench endpoint's configuration: `--shards` shards, `--max-samples-per-send`, default
-/// queue otherwise; in WAL mode with `wal`.
+/// queue otherwise; in WAL mode with `wal`; speaking `message`, with
+/// `send_native_histograms` as `native_histograms` (it matters to 1.0 only).
 fn sender_config(
     args: &BenchArgs,
     url: &str,
     wal: Option<WalConfig>,
     relabel: bool,
+    message: ProtobufMessage,
+    native_histograms: bool,
 ) -> Result<Config, String> {
     let queue = QueueConfig {
         min_shards: args.shards,
@@ -1041,6 +1459,8 @@ fn sender_config(
         ..QueueConfig::default()
     };
     let mut endpoint = EndpointConfig::new(url).name("bench").queue(queue);
+    endpoint.protobuf_message = message;
+    endpoint.send_native_histograms = native_histograms;
     if relabel {
         let rules = WriteRelabelConfigs::new(workload::w1_relabel_rules())
             .map_err(|e| format!("the bench's relabel rules: {e}"))?;
@@ -1136,7 +1556,7 @@ fn run_promrw(
     // Declared before the sender, so dropped after it: error paths remove the directory too.
     let mut _remove = None;
     let wal = match (mode, run_dir) {
-        (Mode::Memory | Mode::Relabel, _) => None,
+        (Mode::Memory | Mode::Relabel | Mode::Rw2, _) => None,
         (Mode::Wal(_), None) => unreachable!("WAL runs are given a directory"),
         (Mode::Wal(fsync), Some(dir)) => {
             std::fs::create_dir(dir).map_err(|e| {
@@ -1152,7 +1572,7 @@ fn run_promrw(
             })
         }
     };
-    let config = sender_config(args, url, wal, mode == Mode::Relabel)?;
+    let config = sender_config(args, url, wal, mode == Mode::Relabel, mode.message(), false)?;
     let io_before_open = process_io();
     let sender = Sender::new(config).map_err(|e| format!("cannot start the sender: {e}"))?;
     let expected = workload.samples() as u64;
@@ -1185,6 +1605,14 @@ fn run_promrw(
         .first()
         .ok_or("the sender has no endpoint")?;
     check_delivery(&stats, expected, expected)?;
+    check_protocol(endpoint, mode.message())?;
+    if endpoint.histograms.acked != 0 {
+        return Err(format!(
+            "{} run: {} histograms acknowledged in a float-sample workload",
+            mode.label(),
+            endpoint.histograms.acked
+        ));
+    }
     let wal = match run_dir {
         Some(dir) if matches!(mode, Mode::Wal(_)) => {
             let (segment_bytes, segments) = segment_files(dir)?;
@@ -1242,6 +1670,32 @@ fn check_delivery(stats: &SenderStats, appended: u64, acked: u64) -> Result<(), 
             endpoint.samples_acked,
             endpoint.samples_failed,
             endpoint.samples_dropped()
+        ));
+    }
+    Ok(())
+}
+
+/// The protocol a run's requests were sent in, as [`EndpointStats::remote_write_protocol`]
+/// names it.
+fn protocol_name(message: ProtobufMessage) -> &'static str {
+    match message {
+        ProtobufMessage::V1 => "1.0",
+        ProtobufMessage::V2 => "2.0",
+    }
+}
+
+/// Fails unless the endpoint still speaks the protocol it was configured with: a 2.0 run
+/// whose endpoint fell back to 1.0 (the receiver refused 2.0 or answered without the Written
+/// headers) measured 1.0, not 2.0.
+fn check_protocol(
+    endpoint: &promrw::EndpointStats,
+    message: ProtobufMessage,
+) -> Result<(), String> {
+    let wanted = protocol_name(message);
+    if endpoint.remote_write_protocol != wanted {
+        return Err(format!(
+            "protocol check failed: the endpoint was configured for Remote Write {wanted} but its requests were {} (the receiver did not accept {wanted}?); the run measured the wrong protocol",
+            endpoint.remote_write_protocol
         ));
     }
     Ok(())
