@@ -251,7 +251,9 @@ def _label_pair(pair: Any, index: int) -> Tuple[bytes, bytes]:
 
 def _label_structs(labels: Any) -> Tuple[Any, Any, int]:
     """A label set as a ``promrw_label`` array: ``(keep-alive, pointer or None, count)``. The
-    keep-alive object owns the memory the pointer points into; hold it for the call."""
+    keep-alive object owns the memory the pointer points into; hold it for the call. The
+    texts go into one byte array and the structs into an array of (pointer, length) words:
+    several times cheaper than setting ctypes struct fields."""
     chunks: List[bytes] = []
     items = labels.items() if isinstance(labels, Mapping) else labels
     for pair in items:
@@ -723,30 +725,7 @@ class Sender:
             TypeError: a name or value is not a ``str``.
         """
         self._sync_log_level()
-        # The label texts go into one byte array and the promrw_label structs into an array of
-        # (pointer, length) words: several times cheaper than setting ctypes struct fields.
-        chunks: List[bytes] = []
-        items = labels.items() if isinstance(labels, Mapping) else labels
-        for pair in items:
-            try:
-                name, value = pair
-                name_b = name.encode()  # str.encode's fast path (UTF-8, strict)
-                value_b = value.encode()
-            except (TypeError, ValueError, AttributeError):  # UnicodeEncodeError included
-                name_b, value_b = _label_pair(pair, len(chunks) // 2)
-            chunks.append(name_b)
-            chunks.append(value_b)
-        text = array("B", b"".join(chunks))
-        address = text.buffer_info()[0]
-        words: List[int] = []
-        for chunk in chunks:
-            size = len(chunk)
-            words.append(address)
-            words.append(size)
-            address += size
-        structs = array("Q", words)
-        count = len(chunks) // 2
-        pointer = promrw_label.from_address(structs.buffer_info()[0]) if count else None
+        keep, pointer, count = _label_structs(labels)
         out = c_uint64()
         err = POINTER(promrw_error)()
         status = lib.promrw_sender_series(self._handle, pointer, count, byref(out), byref(err))
