@@ -251,51 +251,73 @@ pub fn encode_series<'l>(
     }
 }
 
-/// Builds the payload of one Samples record sample by sample.
+/// The entries of one samples record being built (Samples or Extended samples): each entry
+/// starts with the series id and its timestamp as a delta from the previous entry's.
 #[derive(Debug, Default)]
-pub struct SamplesEncoder {
+struct EntryRun {
     body: Vec<u8>,
     count: u64,
     previous_timestamp: i64,
 }
 
-impl SamplesEncoder {
-    /// Adds a sample.
-    pub fn push(&mut self, sample: WalSample) {
-        put_varint(&mut self.body, u64::from(sample.id));
+impl EntryRun {
+    /// Starts an entry of series `id` at `timestamp`; returns the body for the rest of it.
+    #[inline]
+    fn start(&mut self, id: u32, timestamp: i64) -> &mut Vec<u8> {
+        put_varint(&mut self.body, u64::from(id));
         put_zigzag(
             &mut self.body,
-            sample.timestamp.wrapping_sub(self.previous_timestamp),
+            timestamp.wrapping_sub(self.previous_timestamp),
         );
-        self.body
-            .extend_from_slice(&sample.value_bits.to_le_bytes());
-        self.previous_timestamp = sample.timestamp;
+        self.previous_timestamp = timestamp;
         self.count += 1;
+        &mut self.body
     }
 
-    /// Samples added since the last [`SamplesEncoder::finish_into`].
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
-    /// Whether no sample was added since the last [`SamplesEncoder::finish_into`].
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Bytes of body so far.
-    pub fn body_len(&self) -> usize {
-        self.body.len()
-    }
-
-    /// Appends the record's payload (type, count, samples) to `out` and starts a new record.
-    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
-        out.push(RECORD_SAMPLES);
+    /// Appends the record's payload (`record_type`, count, entries) to `out` and starts a new
+    /// record.
+    fn finish_into(&mut self, record_type: u8, out: &mut Vec<u8>) {
+        out.push(record_type);
         put_varint(out, self.count);
         out.extend_from_slice(&self.body);
         self.body.clear();
         self.count = 0;
         self.previous_timestamp = 0;
+    }
+}
+
+/// Builds the payload of one Samples record sample by sample.
+#[derive(Debug, Default)]
+pub struct SamplesEncoder {
+    run: EntryRun,
+}
+
+impl SamplesEncoder {
+    /// Adds a sample.
+    pub fn push(&mut self, sample: WalSample) {
+        self.run
+            .start(sample.id, sample.timestamp)
+            .extend_from_slice(&sample.value_bits.to_le_bytes());
+    }
+
+    /// Samples added since the last [`SamplesEncoder::finish_into`].
+    pub fn len(&self) -> u64 {
+        self.run.count
+    }
+
+    /// Whether no sample was added since the last [`SamplesEncoder::finish_into`].
+    pub fn is_empty(&self) -> bool {
+        self.run.count == 0
+    }
+
+    /// Bytes of body so far.
+    pub fn body_len(&self) -> usize {
+        self.run.body.len()
+    }
+
+    /// Appends the record's payload (type, count, samples) to `out` and starts a new record.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        self.run.finish_into(RECORD_SAMPLES, out);
     }
 }
 
@@ -483,17 +505,13 @@ pub fn extended_entry_bound(extra: &SampleExtra) -> usize {
 /// [`SamplesEncoder`], each entry tagged with what it carries besides a float.
 #[derive(Debug, Default)]
 pub struct ExtendedEncoder {
-    body: Vec<u8>,
-    count: u64,
-    previous_timestamp: i64,
+    run: EntryRun,
 }
 
 impl ExtendedEncoder {
     /// Adds an entry: `sample` (its `value_bits` unused for a histogram) and its `extra`.
     pub fn push(&mut self, sample: WalSample, extra: &SampleExtra) {
-        let body = &mut self.body;
-        put_varint(body, u64::from(sample.id));
-        put_zigzag(body, sample.timestamp.wrapping_sub(self.previous_timestamp));
+        let body = self.run.start(sample.id, sample.timestamp);
         let mut flags = 0;
         if let Some(histogram) = &extra.histogram {
             flags |= EXT_HISTOGRAM;
@@ -529,33 +547,26 @@ impl ExtendedEncoder {
                 put_zigzag(body, timestamp.wrapping_sub(sample.timestamp));
             }
         }
-        self.previous_timestamp = sample.timestamp;
-        self.count += 1;
     }
 
     /// Entries added since the last [`ExtendedEncoder::finish_into`].
     pub fn len(&self) -> u64 {
-        self.count
+        self.run.count
     }
 
     /// Whether no entry was added since the last [`ExtendedEncoder::finish_into`].
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.run.count == 0
     }
 
     /// Bytes of body so far.
     pub fn body_len(&self) -> usize {
-        self.body.len()
+        self.run.body.len()
     }
 
     /// Appends the record's payload (type, count, entries) to `out` and starts a new record.
     pub fn finish_into(&mut self, out: &mut Vec<u8>) {
-        out.push(RECORD_EXTENDED);
-        put_varint(out, self.count);
-        out.extend_from_slice(&self.body);
-        self.body.clear();
-        self.count = 0;
-        self.previous_timestamp = 0;
+        self.run.finish_into(RECORD_EXTENDED, out);
     }
 }
 
