@@ -4,6 +4,9 @@
 //!
 //! * `promrw_batch_encoder`: [`BatchEncoder::encode`] (pre-encoded labels copied, samples
 //!   written, snappy), the shard threads' per-batch work.
+//! * `promrw_batch_encoder_v2`: the same batches as Remote Write 2.0 requests (labels
+//!   mapped through the shard's label dictionary to the request's symbols, snappy), the
+//!   series without metadata as in `promrw bench --rw2`.
 //! * `naive_prost_snappy`: the baseline: prost `WriteRequest` messages with one `TimeSeries`
 //!   per sample owning copies of its label strings (as Prometheus sends them), `encode_to_vec`,
 //!   then snappy.
@@ -137,6 +140,25 @@ fn encode(c: &mut Criterion) {
                         black_box(&batches[next].queued),
                         &BatchView::plain(&cache),
                         ProtobufMessage::V1,
+                    )
+                    .len(),
+            )
+        })
+    });
+
+    let mut encoder_v2 = BatchEncoder::default();
+    group.bench_function("promrw_batch_encoder_v2/w1_rotating", |b| {
+        b.iter(|| {
+            next = (next + 1) % batches.len();
+            black_box(
+                encoder_v2
+                    .encode(
+                        black_box(&batches[next].queued),
+                        &BatchView {
+                            metadata_set: false,
+                            ..BatchView::plain(&cache)
+                        },
+                        ProtobufMessage::V2,
                     )
                     .len(),
             )

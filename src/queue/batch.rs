@@ -7,6 +7,7 @@
 //! request to request and shrunk when a spike left them far larger than recent requests need.
 
 use super::series_cache::{BatchSample, NO_EXTRA, SeriesCache};
+use super::series_symbols::SeriesSymbols;
 use crate::config::ProtobufMessage;
 use crate::model::{CUSTOM_BUCKETS_SCHEMA, Exemplar, Histogram, SampleExtra};
 use crate::wire::rw2::{Rw2Encoder, Rw2Exemplar, Rw2Histogram, Rw2Sample};
@@ -22,6 +23,9 @@ pub struct BatchView<'a> {
     /// The longest help and unit text of any metadata the endpoint was given (for bounding
     /// 2.0 bodies).
     pub max_metadata_text: usize,
+    /// Whether any series of the endpoint may have metadata; when false, the encoders do not
+    /// look it up (it takes a lock per series).
+    pub metadata_set: bool,
 }
 
 impl<'a> BatchView<'a> {
@@ -31,6 +35,7 @@ impl<'a> BatchView<'a> {
             cache,
             extras: &[],
             max_metadata_text: 0,
+            metadata_set: true,
         }
     }
 
@@ -100,6 +105,8 @@ pub struct BatchEncoder {
     raw: Vec<u8>,
     /// The 2.0 request encoder (its own buffers).
     rw2: Rw2Encoder,
+    /// The label symbols of the series this encoder has sent in 2.0, kept between requests.
+    series_symbols: SeriesSymbols,
     /// Length of the last uncompressed body, either protocol.
     raw_len: usize,
     /// What the last body carries.
@@ -121,6 +128,7 @@ impl Default for BatchEncoder {
             order: Vec::new(),
             raw: Vec::new(),
             rw2: Rw2Encoder::new(),
+            series_symbols: SeriesSymbols::new(),
             raw_len: 0,
             counts: EncodedCounts::default(),
             compressed: Vec::new(),
@@ -371,6 +379,7 @@ impl BatchEncoder {
     /// The 2.0 request of the grouped batch into the 2.0 encoder.
     fn encode_v2(&mut self, batch: &[BatchSample], view: &BatchView<'_>) {
         self.rw2.begin();
+        self.series_symbols.rebuild_if_wasteful();
         let mut samples: Vec<Rw2Sample> = Vec::new();
         let mut histograms: Vec<Rw2Histogram<'_>> = Vec::new();
         let mut exemplars: Vec<Rw2Exemplar<'_>> = Vec::new();
@@ -378,7 +387,7 @@ impl BatchEncoder {
         while start < self.order.len() {
             let id = self.order[start].0;
             let end = self.run_end(start);
-            let series = view.cache.series(id);
+            let (series, generation) = view.cache.series_with_generation(id);
             samples.clear();
             histograms.clear();
             exemplars.clear();
@@ -405,9 +414,17 @@ impl BatchEncoder {
                     });
                 }
             }
-            let metadata = series.metadata();
-            self.rw2.add_series_encoded(
-                series.encoded_labels(),
+            let metadata = if view.metadata_set {
+                series.metadata()
+            } else {
+                None
+            };
+            let (label_ids, dictionary) =
+                self.series_symbols
+                    .label_ids(id, generation, series.encoded_labels());
+            self.rw2.add_series_dictionary(
+                label_ids,
+                dictionary,
                 &samples,
                 &histograms,
                 &exemplars,
@@ -596,6 +613,7 @@ mod tests {
             cache: &cache,
             extras: &extras,
             max_metadata_text: help.len() + "seconds".len(),
+            metadata_set: true,
         };
         let cap = 8192;
         for protocol in [ProtobufMessage::V1, ProtobufMessage::V2] {

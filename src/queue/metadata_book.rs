@@ -4,7 +4,7 @@
 //! scrape's `# TYPE` line names the family.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::{Metadata, MetricType};
@@ -34,6 +34,8 @@ pub struct MetadataBook {
     /// The longest help and unit text noted (never lowered): bounds what metadata adds to a
     /// 2.0 request's series.
     max_text: AtomicUsize,
+    /// Set by the first [`MetadataBook::note`] (never cleared).
+    noted: AtomicBool,
 }
 
 impl MetadataBook {
@@ -41,6 +43,7 @@ impl MetadataBook {
     pub fn note(&self, series: &Series, metadata: &Arc<Metadata>) {
         self.max_text
             .fetch_max(metadata.help.len() + metadata.unit.len(), Ordering::Relaxed);
+        self.noted.store(true, Ordering::Release);
         let Some((_, name)) = label_pairs(series.encoded_labels()).find(|(n, _)| *n == "__name__")
         else {
             return;
@@ -60,6 +63,12 @@ impl MetadataBook {
     /// The longest help and unit text noted so far.
     pub fn max_text_len(&self) -> usize {
         self.max_text.load(Ordering::Relaxed)
+    }
+
+    /// True once any metadata was noted (even if since cleared or replaced): until then no
+    /// series of the endpoint has metadata, and encoders need not look.
+    pub fn ever_noted(&self) -> bool {
+        self.noted.load(Ordering::Acquire)
     }
 
     /// True when no metadata was recorded.

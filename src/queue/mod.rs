@@ -13,6 +13,7 @@ mod pending;
 mod protocol;
 pub mod relabeling;
 pub mod series_cache;
+mod series_symbols;
 mod shard;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -310,6 +310,19 @@ impl SeriesCache {
             .expect("batch samples name resolved slots")
             .series
     }
+
+    /// The series of a slot resolved for the current batch and its generation (which tells
+    /// it from earlier and later series of the same slot).
+    ///
+    /// # Panics
+    ///
+    /// As [`SeriesCache::series`].
+    pub fn series_with_generation(&self, slot: u32) -> (&Series, u32) {
+        let entry = self.entries[slot as usize]
+            .as_ref()
+            .expect("batch samples name resolved slots");
+        (&entry.series, entry.generation)
+    }
 }
 
 impl Default for SeriesCache {

@@ -301,6 +301,7 @@ fn send_loop(
             cache: &cache,
             extras: &extras,
             max_metadata_text: ctx.metadata_book.max_text_len(),
+            metadata_set: ctx.metadata_book.ever_noted(),
         };
         if ctx.config.tenant.is_some() {
             send_by_tenant(

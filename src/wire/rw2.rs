@@ -85,7 +85,7 @@ impl SymbolTable {
 
     /// The bytes of symbol `index`.
     #[inline]
-    fn bytes(&self, index: usize) -> &[u8] {
+    pub(crate) fn bytes(&self, index: usize) -> &[u8] {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
         &self.text[start..self.ends[index]]
     }
@@ -102,7 +102,7 @@ impl SymbolTable {
 
     /// [`SymbolTable::intern`] of bytes that are UTF-8 (label bytes the registry encoded).
     #[inline]
-    fn intern_bytes(&mut self, symbol: &[u8]) -> u32 {
+    pub(crate) fn intern_bytes(&mut self, symbol: &[u8]) -> u32 {
         if symbol.is_empty() {
             return 0;
         }
@@ -217,13 +217,15 @@ pub struct Rw2Encoder {
     series: Vec<u8>,
     /// One nested message body being built (a histogram, an exemplar).
     message: Vec<u8>,
-    /// The series' `labels_refs`.
-    label_refs: Vec<u32>,
-    /// The `labels_refs` of the previous series added by [`Rw2Encoder::add_series_encoded`]
-    /// in this request: series side by side in a batch often share names (always, in
-    /// practice) and some values at the same positions, and comparing the bytes with that
-    /// symbol is cheaper than hashing and looking them up.
-    previous_refs: Vec<u32>,
+    /// The series' `labels_refs`, as the varints of the packed field's payload.
+    label_refs: Vec<u8>,
+    /// For [`Rw2Encoder::add_series_dictionary`]: the request symbol of each dictionary
+    /// symbol, valid where `dictionary_stamp` holds `request_number`.
+    dictionary_local: Vec<u32>,
+    /// The request in which each dictionary symbol's `dictionary_local` was set.
+    dictionary_stamp: Vec<u32>,
+    /// Counts requests from 1 ([`Rw2Encoder::begin`]); stamps from earlier requests differ.
+    request_number: u32,
     /// One exemplar's `labels_refs`.
     exemplar_refs: Vec<u32>,
     /// The metadata message body of the series being added.
@@ -241,7 +243,12 @@ impl Rw2Encoder {
     /// Starts a request: clears the symbol table and the buffers, keeping their capacity.
     pub fn begin(&mut self) {
         self.symbols.clear();
-        self.previous_refs.clear();
+        self.request_number = self.request_number.wrapping_add(1);
+        if self.request_number == 0 {
+            // After 2^32 requests: no stamp may look current.
+            self.dictionary_stamp.fill(0);
+            self.request_number = 1;
+        }
         self.entries.clear();
         self.out.clear();
     }
@@ -273,20 +280,22 @@ impl Rw2Encoder {
         for (name, value) in labels {
             let name = self.symbols.intern(name);
             let value = self.symbols.intern(value);
-            self.label_refs.push(name);
-            self.label_refs.push(value);
+            put_ref(name, &mut self.label_refs);
+            put_ref(value, &mut self.label_refs);
         }
         self.add_interned(samples, histograms, exemplars, metadata)
     }
 
-    /// [`Rw2Encoder::add_series`] with the labels as the bytes of a 1.0 `TimeSeries.labels`
-    /// field (`rw1::encode_labels`, what the registry keeps per series): the names and values
-    /// are interned straight from those bytes, without decoding them into `&str` pairs
-    /// first. Bytes that are not such an encoding end the labels early, as
-    /// `rw1::label_pairs` does (they never are: the registry encodes every series itself).
-    pub fn add_series_encoded(
+    /// [`Rw2Encoder::add_series`] with the labels given as symbols of `dictionary`, a
+    /// symbol table that outlives requests (a shard keeps one with each series' label
+    /// symbols, [`intern_encoded_labels`]): `label_ids` are its indices of the names and
+    /// values in label order. Each dictionary symbol is interned into the request once; after
+    /// that it costs one array lookup, where interning a string costs a hash and a compare.
+    /// `dictionary` must be the same table (or one that only grew) for the whole request.
+    pub fn add_series_dictionary(
         &mut self,
-        encoded_labels: &[u8],
+        label_ids: &[u32],
+        dictionary: &SymbolTable,
         samples: &[Rw2Sample],
         histograms: &[Rw2Histogram<'_>],
         exemplars: &[Rw2Exemplar<'_>],
@@ -295,24 +304,29 @@ impl Rw2Encoder {
         if samples.is_empty() && histograms.is_empty() {
             return 0;
         }
-        self.label_refs.clear();
-        let mut rest = encoded_labels;
-        while let Some((name, value)) = encoded_label(&mut rest) {
-            for symbol in [name, value] {
-                let at = self.label_refs.len();
-                let r = match self.previous_refs.get(at) {
-                    Some(&r) if self.symbols.bytes(r as usize) == symbol => r,
-                    _ => self.symbols.intern_bytes(symbol),
-                };
-                self.label_refs.push(r);
-            }
+        if self.dictionary_stamp.len() < dictionary.len() {
+            let len = dictionary.len().next_power_of_two();
+            self.dictionary_stamp.resize(len, 0);
+            self.dictionary_local.resize(len, 0);
         }
-        self.previous_refs.clear();
-        self.previous_refs.extend_from_slice(&self.label_refs);
+        self.label_refs.clear();
+        for &id in label_ids {
+            let id = id as usize;
+            let r = if self.dictionary_stamp[id] == self.request_number {
+                self.dictionary_local[id]
+            } else {
+                let r = self.symbols.intern_bytes(dictionary.bytes(id));
+                self.dictionary_stamp[id] = self.request_number;
+                self.dictionary_local[id] = r;
+                r
+            };
+            put_ref(r, &mut self.label_refs);
+        }
         self.add_interned(samples, histograms, exemplars, metadata)
     }
 
-    /// The rest of [`Rw2Encoder::add_series`], the labels interned into `label_refs`.
+    /// The rest of [`Rw2Encoder::add_series`], the labels interned and their refs encoded
+    /// into `label_refs`.
     fn add_interned(
         &mut self,
         samples: &[Rw2Sample],
@@ -333,12 +347,8 @@ impl Rw2Encoder {
         if !samples.is_empty() && exemplars.is_empty() {
             // The common case, written straight into the entries: the body's length is
             // known up front (refs, samples, metadata), so it needs no copy.
-            let refs_payload: usize = self
-                .label_refs
-                .iter()
-                .map(|r| varint_len(u64::from(*r)))
-                .sum();
-            let refs_len = if self.label_refs.is_empty() {
+            let refs_payload = self.label_refs.len();
+            let refs_len = if refs_payload == 0 {
                 0
             } else {
                 1 + varint_len(refs_payload as u64) + refs_payload
@@ -357,13 +367,7 @@ impl Rw2Encoder {
             out.push(KEY_REQUEST_TIMESERIES);
             put_varint(body as u64, out);
             let before = out.len();
-            if !self.label_refs.is_empty() {
-                out.push(KEY_TIMESERIES_LABELS_REFS);
-                put_varint(refs_payload as u64, out);
-                for r in &self.label_refs {
-                    put_varint(u64::from(*r), out);
-                }
-            }
+            put_packed_payload(&self.label_refs, out);
             for sample in samples {
                 write_sample(sample, out);
             }
@@ -413,7 +417,7 @@ impl Rw2Encoder {
     /// Starts a `TimeSeries` body with the series' `labels_refs`.
     fn start_series(&mut self) {
         self.series.clear();
-        put_packed_refs(&self.label_refs, &mut self.series);
+        put_packed_payload(&self.label_refs, &mut self.series);
     }
 
     /// Ends a `TimeSeries` body with `exemplars` and the metadata, and appends it as an entry.
@@ -531,6 +535,23 @@ fn encoded_label<'a>(rest: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
     Some((name, value))
 }
 
+/// Interns the names and values of 1.0 label bytes (`rw1::encode_labels`, what the registry
+/// keeps per series) into `dictionary`, pushing their indices onto `ids` in label order (name,
+/// value, name, ...), for [`Rw2Encoder::add_series_dictionary`]. Bytes that are not such an
+/// encoding end the labels early, as `rw1::label_pairs` does (they never are: the registry
+/// encodes every series itself).
+pub fn intern_encoded_labels(
+    dictionary: &mut SymbolTable,
+    encoded_labels: &[u8],
+    ids: &mut Vec<u32>,
+) {
+    let mut rest = encoded_labels;
+    while let Some((name, value)) = encoded_label(&mut rest) {
+        ids.push(dictionary.intern_bytes(name));
+        ids.push(dictionary.intern_bytes(value));
+    }
+}
+
 /// Bytes of an optional varint field (one-byte key): absent when 0.
 fn int_len(value: u64) -> usize {
     if value == 0 {
@@ -556,6 +577,30 @@ fn put_double(key: u8, value: f64, out: &mut Vec<u8>) {
         out.push(key);
         out.extend_from_slice(&value.to_bits().to_le_bytes());
     }
+}
+
+/// Writes a symbol ref as a varint: refs below 2^14 (one or two bytes) take a short path.
+#[inline(always)]
+fn put_ref(r: u32, out: &mut Vec<u8>) {
+    if r < 0x80 {
+        out.push(r as u8);
+    } else if r < 0x4000 {
+        out.extend_from_slice(&[(r as u8) | 0x80, (r >> 7) as u8]);
+    } else {
+        put_varint(u64::from(r), out);
+    }
+}
+
+/// Writes a `labels_refs` field whose payload (the refs' varints) is `payload`; nothing when
+/// it is empty.
+#[inline]
+fn put_packed_payload(payload: &[u8], out: &mut Vec<u8>) {
+    if payload.is_empty() {
+        return;
+    }
+    out.push(KEY_TIMESERIES_LABELS_REFS);
+    put_varint(payload.len() as u64, out);
+    out.extend_from_slice(payload);
 }
 
 /// Writes `refs` as a packed `uint32` field 1 (`labels_refs` of a series or an exemplar);
@@ -1085,7 +1130,7 @@ mod tests {
     }
 
     #[test]
-    fn encoded_labels_give_the_bytes_of_label_pairs() {
+    fn dictionary_symbols_give_the_bytes_of_label_pairs() {
         // Names shared at the same positions, a value repeated, one moved to another
         // position, a series with fewer labels, and enough symbols to grow the slot table.
         let mut sets: Vec<Vec<(String, String)>> = vec![
@@ -1107,6 +1152,11 @@ mod tests {
             start_timestamp: 0,
         }];
         let (mut by_pairs, mut by_bytes) = (Rw2Encoder::new(), Rw2Encoder::new());
+        // The dictionary outlives the requests, as a shard's does; in the second round it
+        // already holds every symbol, in an order unlike the request's.
+        let mut dictionary = SymbolTable::new();
+        dictionary.intern("zzz-unused");
+        let mut ids = Vec::new();
         for round in 0..2 {
             by_pairs.begin();
             by_bytes.begin();
@@ -1115,8 +1165,10 @@ mod tests {
                 let encoded = rw1::encode_label_pairs(pairs());
                 let h: &[Rw2Histogram<'_>] = if i % 3 == round { &histograms } else { &[] };
                 let written = by_pairs.add_series(pairs(), &samples, h, &[], None);
+                ids.clear();
+                intern_encoded_labels(&mut dictionary, &encoded, &mut ids);
                 assert_eq!(
-                    by_bytes.add_series_encoded(&encoded, &samples, h, &[], None),
+                    by_bytes.add_series_dictionary(&ids, &dictionary, &samples, h, &[], None),
                     written
                 );
             }
