@@ -77,8 +77,16 @@ fn sink_latency_delays_each_request_and_overlaps_concurrent_ones() {
             .expect("start promrw sink"),
     );
     let stdout = sink.0.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
     let mut listening = String::new();
-    BufReader::new(stdout).read_line(&mut listening).unwrap();
+    reader.read_line(&mut listening).unwrap();
+    // Keep reading (the sink prints invalid requests) so it never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            eprintln!("sink: {line}");
+        }
+    });
     let addr: SocketAddr = listening
         .trim()
         .strip_prefix("listening on http://")
