@@ -141,7 +141,7 @@ pub fn desired_shards(inputs: &DesiredInputs) -> Desired {
         raw,
         shards: current,
     };
-    if !(inputs.out_rate > 0.0) {
+    if inputs.out_rate.is_nan() || inputs.out_rate <= 0.0 {
         return keep(None);
     }
     let kept_ratio = inputs.out_rate / (inputs.dropped_rate + inputs.out_rate);
