@@ -57,9 +57,16 @@ pub struct SinkArgs {
     /// way; `<bits>` and every `*_bits` are an f64's IEEE-754 bits, 16 lower-case hex digits.
     #[arg(long)]
     print_samples: bool,
-    /// Worker threads.
+    /// Worker threads: at most this many requests are handled at once.
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// Answer every request only after sleeping this many milliseconds (after reading its
+    /// body, before answering), to simulate a slow receiver. Each request sleeps on its own
+    /// worker, so concurrent requests overlap their sleeps up to `--workers` (default 8);
+    /// pass `--workers` at least the number of concurrent senders, or requests beyond it wait
+    /// for a free worker and the latency is serialised. 0 (the default) does not sleep.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    latency_ms: u64,
     /// Answer every valid request with this status (4xx or 5xx) and store nothing: shows how a
     /// pipeline handles a receiver that rejects its data (400, 401, 404) or is failing (503).
     #[arg(long, value_name = "STATUS")]
@@ -156,6 +163,12 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             ),
             Err(e) => Reply::status(e.status, e.message.clone()),
         }),
+    };
+    let latency = Duration::from_millis(args.latency_ms);
+    let handler: Handler = if latency.is_zero() {
+        handler
+    } else {
+        Arc::new(move |info: &RequestInfo| handler(info).with_delay(latency))
     };
     let receiver = Receiver::start_with(
         &args.listen,
