@@ -226,8 +226,8 @@ pub struct Rw2Encoder {
     dictionary_stamp: Vec<u32>,
     /// Counts requests from 1 ([`Rw2Encoder::begin`]); stamps from earlier requests differ.
     request_number: u32,
-    /// One exemplar's `labels_refs`.
-    exemplar_refs: Vec<u32>,
+    /// One exemplar's `labels_refs`, as the varints of the packed field's payload.
+    exemplar_refs: Vec<u8>,
     /// The metadata message body of the series being added.
     metadata: Vec<u8>,
     /// The finished request.
@@ -427,11 +427,11 @@ impl Rw2Encoder {
             for label in exemplar.exemplar.labels() {
                 let name = self.symbols.intern(&label.name);
                 let value = self.symbols.intern(&label.value);
-                self.exemplar_refs.push(name);
-                self.exemplar_refs.push(value);
+                put_ref(name, &mut self.exemplar_refs);
+                put_ref(value, &mut self.exemplar_refs);
             }
             self.message.clear();
-            put_packed_refs(&self.exemplar_refs, &mut self.message);
+            put_packed_payload(&self.exemplar_refs, &mut self.message);
             put_double((2 << 3) | 1, exemplar.exemplar.value, &mut self.message);
             put_int(3 << 3, exemplar.timestamp as u64, &mut self.message);
             self.series.push(KEY_TIMESERIES_EXEMPLAR);
@@ -591,8 +591,8 @@ fn put_ref(r: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes a `labels_refs` field whose payload (the refs' varints) is `payload`; nothing when
-/// it is empty.
+/// Writes a packed `uint32` field 1 (`labels_refs` of a series or an exemplar) whose payload
+/// (the refs' varints) is `payload`; nothing when it is empty.
 #[inline]
 fn put_packed_payload(payload: &[u8], out: &mut Vec<u8>) {
     if payload.is_empty() {
@@ -601,20 +601,6 @@ fn put_packed_payload(payload: &[u8], out: &mut Vec<u8>) {
     out.push(KEY_TIMESERIES_LABELS_REFS);
     put_varint(payload.len() as u64, out);
     out.extend_from_slice(payload);
-}
-
-/// Writes `refs` as a packed `uint32` field 1 (`labels_refs` of a series or an exemplar);
-/// nothing when empty.
-fn put_packed_refs(refs: &[u32], out: &mut Vec<u8>) {
-    if refs.is_empty() {
-        return;
-    }
-    let payload: usize = refs.iter().map(|r| encoded_len_varint(u64::from(*r))).sum();
-    out.push(KEY_TIMESERIES_LABELS_REFS);
-    put_varint(payload as u64, out);
-    for r in refs {
-        put_varint(u64::from(*r), out);
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use promrw::{Config, ErrorKind, Sender};
 
+mod common;
+use common::SinkProcess;
+
 /// A temporary directory removed (with its contents) on drop.
 struct TempDir(PathBuf);
 
@@ -360,47 +363,11 @@ fn bench_help_mentions_wal() {
 
 #[test]
 fn sink_print_samples_prints_each_stored_sample_with_its_exact_bits() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use std::time::Duration;
 
-    /// The sink, killed (by its handle) and reaped on drop.
-    struct Sink(std::process::Child);
-    impl Drop for Sink {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut sink = Sink(
-        Command::new(env!("CARGO_BIN_EXE_promrw"))
-            .args([
-                "sink",
-                "--listen",
-                "127.0.0.1:0",
-                "--quiet",
-                "--print-samples",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start promrw sink"),
-    );
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    let stdout = sink.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
-    let url = next()
-        .strip_prefix("listening on ")
-        .expect("the URL first")
-        .to_string();
+    let sink = SinkProcess::start(&["--quiet", "--print-samples"]);
+    let next = || sink.next_line();
+    let url = sink.url();
     let config = format!(
         "remote_write:\n  - url: {url}\n    queue_config:\n      batch_send_deadline: 20ms\n"
     );

@@ -3,11 +3,8 @@
 //! also in metadata-only requests), sent over HTTP to a receiver on 127.0.0.1 and stored
 //! exactly, and `promrw sink --print-samples` printing them.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost::Message;
 
@@ -16,6 +13,9 @@ use promrw_tools::receiver::server::validating_handler;
 use promrw_tools::receiver::{
     ProtocolMode, ReceivedExemplar, ReceivedFamilyMetadata, Receiver, ReceiverOptions, SampleStore,
 };
+
+mod common;
+use common::{SinkProcess, post_raw};
 
 const V1_TYPE: &str = "application/x-protobuf";
 const V2_TYPE: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
@@ -37,19 +37,8 @@ fn receiver() -> Receiver {
 
 /// POSTs `raw` (compressed here) to `addr`; the status and body.
 fn post(addr: SocketAddr, content_type: &str, version: &str, raw: &[u8]) -> (u16, String) {
-    let body = snap::raw::Encoder::new().compress_vec(raw).unwrap();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let head = format!(
-        "POST /api/v1/write HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: {version}\r\nUser-Agent: rw1-extras-test/1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    let response = post_raw(addr, content_type, version, raw);
+    (response.status, response.body)
 }
 
 /// POSTs a 1.0 request.
@@ -386,50 +375,11 @@ fn metadata_only_1_0_requests_are_stored_per_family() {
     assert_eq!(store.totals().family_metadata, 3);
 }
 
-/// The sink, killed (by its handle) and reaped on drop.
-struct Sink(std::process::Child);
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn sink_print_samples_prints_histograms_exemplars_and_metadata() {
-    let mut sink = Sink(
-        Command::new(env!("CARGO_BIN_EXE_promrw"))
-            .args([
-                "sink",
-                "--listen",
-                "127.0.0.1:0",
-                "--per-request",
-                "--print-samples",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start promrw sink"),
-    );
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    let stdout = sink.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
-    let listening = next();
-    let addr: SocketAddr = listening
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.strip_suffix("/api/v1/write"))
-        .unwrap_or_else(|| panic!("{listening}"))
-        .parse()
-        .unwrap();
+    let sink = SinkProcess::start(&["--per-request", "--print-samples"]);
+    let next = || sink.next_line();
+    let addr = sink.addr;
 
     let mut request = extras_request();
     request.timeseries[0].labels = labels(&[("__name__", "mixed"), ("say", "a \"b\" }")]);

@@ -2,8 +2,6 @@
 //! and snappy, sent over HTTP to a receiver on 127.0.0.1 (accepted with the Written headers
 //! and stored exactly; the 1.0-only modes), and the validation matrix through the decode layer.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use prost::Message;
@@ -14,6 +12,9 @@ use promrw_tools::receiver::{
     ProtocolMode, ReceivedExemplar, ReceivedMetadata, Receiver, ReceiverOptions, SampleStore,
     WireProtocol, decode_request,
 };
+
+mod common;
+use common::{Response, SinkProcess, post_raw};
 
 const V2_TYPE: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 
@@ -30,59 +31,9 @@ fn receiver(mode: ProtocolMode) -> Receiver {
     .expect("start receiver")
 }
 
-/// A response: status, headers (names lower case), body.
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// POSTs `body` (compressed here) with `content_type` and `version`.
 fn post(receiver: &Receiver, content_type: &str, version: &str, raw: &[u8]) -> Response {
-    post_to(receiver.addr(), content_type, version, raw)
-}
-
-/// [`post`] to `addr`.
-fn post_to(addr: SocketAddr, content_type: &str, version: &str, raw: &[u8]) -> Response {
-    let body = snap::raw::Encoder::new().compress_vec(raw).unwrap();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let head = format!(
-        "POST /api/v1/write HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: {version}\r\nUser-Agent: rw2-test/1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        addr,
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    post_raw(receiver.addr(), content_type, version, raw)
 }
 
 /// An integer histogram with 3 observations in two positive buckets.
@@ -560,11 +511,7 @@ fn the_validation_matrix() {
 
 #[test]
 fn promrw_sink_protocol_flag() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::time::Duration;
-
-    let bad = Command::new(env!("CARGO_BIN_EXE_promrw"))
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_promrw"))
         .args(["sink", "--protocol", "3.0"])
         .output()
         .unwrap();
@@ -575,52 +522,14 @@ fn promrw_sink_protocol_flag() {
         String::from_utf8_lossy(&bad.stderr)
     );
 
-    /// The sink, killed (by its handle) and reaped on drop.
-    struct Sink(std::process::Child);
-    impl Drop for Sink {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     for (mode, v2_status) in [("1.0-415", 415), ("1.0-ignore", 204), ("both", 204)] {
-        let mut sink = Sink(
-            Command::new(env!("CARGO_BIN_EXE_promrw"))
-                .args([
-                    "sink",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--per-request",
-                    "--protocol",
-                    mode,
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("start promrw sink"),
-        );
-        let (lines_tx, lines) = std::sync::mpsc::channel();
-        let stdout = sink.0.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
-        let listening = next();
-        let addr: SocketAddr = listening
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.strip_suffix("/api/v1/write"))
-            .unwrap_or_else(|| panic!("{listening}"))
-            .parse()
-            .unwrap();
+        let sink = SinkProcess::start(&["--per-request", "--protocol", mode]);
+        let next = || sink.next_line();
+        let addr = sink.addr;
         if mode != "both" {
             assert_eq!(next(), format!("protocol {mode}"));
         }
-        let response = post_to(addr, V2_TYPE, "2.0.0", &valid_request().encode_to_vec());
+        let response = post_raw(addr, V2_TYPE, "2.0.0", &valid_request().encode_to_vec());
         assert_eq!(response.status, v2_status, "{mode}: {}", response.body);
         assert_eq!(
             response
@@ -637,7 +546,7 @@ fn promrw_sink_protocol_flag() {
             _ => "protocol=2.0 series=2 samples=2 histograms=2 exemplars=1",
         };
         assert!(line.contains(expected), "{mode}: {line}");
-        let response = post_to(addr, "application/x-protobuf", "0.1.0", &v1_request());
+        let response = post_raw(addr, "application/x-protobuf", "0.1.0", &v1_request());
         assert_eq!(response.status, 204, "{mode}: {}", response.body);
         let line = next();
         assert!(

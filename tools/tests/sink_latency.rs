@@ -1,24 +1,15 @@
 //! `promrw sink --latency-ms`: every request is answered late, each on its own worker, so
 //! concurrent requests overlap their sleeps.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use prost::Message;
 
 use promrw::wire::proto;
 
-/// The sink, killed (by its handle) and reaped on drop.
-struct Sink(std::process::Child);
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{SinkProcess, post_raw};
 
 /// POSTs a valid one-sample 1.0 request; its status.
 fn post(addr: SocketAddr, n: i64) -> u16 {
@@ -42,58 +33,19 @@ fn post(addr: SocketAddr, n: i64) -> u16 {
         }],
         ..Default::default()
     };
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .unwrap();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let head = format!(
-        "POST /api/v1/write HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nUser-Agent: sink-latency-test/1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
+    post_raw(
+        addr,
+        "application/x-protobuf",
+        "0.1.0",
+        &request.encode_to_vec(),
+    )
+    .status
 }
 
 #[test]
 fn sink_latency_delays_each_request_and_overlaps_concurrent_ones() {
-    let mut sink = Sink(
-        Command::new(env!("CARGO_BIN_EXE_promrw"))
-            .args([
-                "sink",
-                "--listen",
-                "127.0.0.1:0",
-                "--quiet",
-                "--latency-ms",
-                "150",
-                "--workers",
-                "4",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start promrw sink"),
-    );
-    let stdout = sink.0.stdout.take().unwrap();
-    let mut reader = BufReader::new(stdout);
-    let mut listening = String::new();
-    reader.read_line(&mut listening).unwrap();
-    // Keep reading (the sink prints invalid requests) so it never writes to a closed pipe.
-    std::thread::spawn(move || {
-        for line in reader.lines() {
-            let Ok(line) = line else { break };
-            eprintln!("sink: {line}");
-        }
-    });
-    let addr: SocketAddr = listening
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.strip_suffix("/api/v1/write"))
-        .unwrap_or_else(|| panic!("{listening}"))
-        .parse()
-        .unwrap();
+    let sink = SinkProcess::start(&["--quiet", "--latency-ms", "150", "--workers", "4"]);
+    let addr = sink.addr;
 
     let started = Instant::now();
     let threads: Vec<_> = (0..4)
