@@ -98,7 +98,8 @@ impl Sender {
             });
         }
         // The series of one shard of the first endpoint share an order stripe, so a batch
-        // append to one shard holds one stripe.
+        // append to one shard holds one stripe. Stripes stay at this count when the endpoint
+        // reshards: they are a per-series lock whatever the shard count.
         let stripes = config.endpoints[0].queue.min_shards;
         let busy_timeout = config
             .endpoints
@@ -147,6 +148,14 @@ impl Sender {
                 }
             },
         };
+        for endpoint in &endpoints {
+            if let Err(e) = endpoint.start_resharding(registry.order_stripes()) {
+                for started in &endpoints {
+                    started.close(Instant::now());
+                }
+                return Err(e);
+            }
+        }
         Ok(Sender {
             registry,
             endpoints,
@@ -199,6 +208,17 @@ impl Sender {
                 }
             }
         })
+    }
+
+    /// Switches endpoint `endpoint` to `shards` shards now, whatever its rates, for tests of
+    /// switches racing appends, flush, release and close. False when nothing switched (the
+    /// endpoint does not reshard, is closing, or `shards` is out of its range).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn reshard_now(&self, endpoint: usize, shards: usize) -> bool {
+        self.endpoints
+            .get(endpoint)
+            .is_some_and(|queue| queue.reshard_now(shards))
     }
 
     /// Appends one sample. The timestamp must be later than the series' last accepted one.

@@ -188,7 +188,7 @@ type SlotChunk = Box<[Slot]>;
 /// Label sets to refs, and refs to series.
 pub struct SeriesRegistry {
     chunks: Box<[OnceLock<SlotChunk>]>,
-    stripes: Box<[CachePadded<Stripe>]>,
+    stripes: Arc<[CachePadded<Stripe>]>,
     index: Mutex<IndexState>,
     next_id: AtomicU64,
     external_labels: Labels,
@@ -488,6 +488,11 @@ impl SeriesRegistry {
         })
     }
 
+    /// The order stripes, for an endpoint that changes its shard set while holding them all.
+    pub fn order_stripes(&self) -> OrderStripes {
+        OrderStripes(self.stripes.clone())
+    }
+
     /// Locks order stripe `stripe` (from [`FoundSlot::stripe`]).
     pub fn lock_stripe(&self, stripe: usize) -> StripeGuard<'_> {
         let locked = &self.stripes[stripe];
@@ -533,6 +538,21 @@ fn check_uses(slot: &Slot, uses: u32, series_ref: SeriesRef, order: Ordering) ->
         return Err(unknown_series(series_ref));
     }
     Ok(())
+}
+
+/// A registry's order stripes, shared with the endpoints that reshard.
+#[derive(Clone)]
+pub struct OrderStripes(Arc<[CachePadded<Stripe>]>);
+
+impl OrderStripes {
+    /// Runs `f` holding every stripe (taken in index order: a holder of a stripe never waits
+    /// for another), so no append or release runs meanwhile.
+    pub fn with_all_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let guards: Vec<_> = self.0.iter().map(|stripe| lock(&stripe.state)).collect();
+        let result = f();
+        drop(guards);
+        result
+    }
 }
 
 /// An order stripe: the lock, and the condition appends of a busy series wait on.

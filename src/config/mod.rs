@@ -93,9 +93,9 @@ impl OverflowPolicy {
 pub struct QueueConfig {
     /// Samples buffered per shard (default 10000).
     pub capacity: usize,
-    /// Shards started (default 1). Resharding up to `max_shards` comes later.
+    /// Shards started, and the fewest resharding goes down to (default 1).
     pub min_shards: usize,
-    /// Upper bound on shards (default 50).
+    /// The most shards resharding goes up to (default 50).
     pub max_shards: usize,
     /// Samples per request (default 2000).
     pub max_samples_per_send: usize,
@@ -113,7 +113,21 @@ pub struct QueueConfig {
     pub overflow: OverflowPolicy,
     /// promrw extension: longest an append blocks under the `block` policy (default 5s).
     pub block_timeout: Duration,
+    /// promrw extension: the most samples queued or in flight across all of the endpoint's
+    /// shards (default 250,000); each shard's queue holds its share, at most `capacity`, and
+    /// the overflow policy applies at that bound.
+    pub max_buffered_samples: usize,
+    /// promrw extension: how often the desired shard count is computed (default 10s, as
+    /// Prometheus's `shardUpdateDuration`).
+    pub shard_update_interval: Duration,
+    /// promrw extension: a desired shard count within `current × (1 ± shard_tolerance)` keeps
+    /// the current count (default 0.3, as Prometheus).
+    pub shard_tolerance: f64,
 }
+
+/// Default of `queue_config.max_buffered_samples`: 25 shards' worth of the default capacity,
+/// half of what 50 shards × 10,000 would buffer (docs/ARCHITECTURE.md, "Memory budget").
+pub const DEFAULT_MAX_BUFFERED_SAMPLES: usize = 250_000;
 
 impl Default for QueueConfig {
     fn default() -> Self {
@@ -129,6 +143,9 @@ impl Default for QueueConfig {
             sample_age_limit: Duration::ZERO,
             overflow: OverflowPolicy::Block,
             block_timeout: Duration::from_secs(5),
+            max_buffered_samples: DEFAULT_MAX_BUFFERED_SAMPLES,
+            shard_update_interval: Duration::from_secs(10),
+            shard_tolerance: 0.3,
         }
     }
 }

@@ -296,6 +296,10 @@ struct RawQueue {
     overflow: Option<RawOverflow>,
     #[serde(default, deserialize_with = "duration_opt")]
     block_timeout: Option<Duration>,
+    max_buffered_samples: Option<usize>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    shard_update_interval: Option<Duration>,
+    shard_tolerance: Option<f64>,
 }
 
 /// `queue_config.overflow`.
@@ -528,6 +532,13 @@ fn convert_endpoint(index: usize, raw: RawEndpoint) -> Result<EndpointConfig> {
             Some(RawOverflow::Fail) => OverflowPolicy::Fail,
         },
         block_timeout: q.block_timeout.unwrap_or(defaults.block_timeout),
+        max_buffered_samples: q
+            .max_buffered_samples
+            .unwrap_or(defaults.max_buffered_samples),
+        shard_update_interval: q
+            .shard_update_interval
+            .unwrap_or(defaults.shard_update_interval),
+        shard_tolerance: q.shard_tolerance.unwrap_or(defaults.shard_tolerance),
     };
     let mut endpoint = EndpointConfig::new(url);
     endpoint.name = raw.name;

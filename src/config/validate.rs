@@ -172,6 +172,7 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         ("min_shards", q.min_shards),
         ("max_shards", q.max_shards),
         ("max_samples_per_send", q.max_samples_per_send),
+        ("max_buffered_samples", q.max_buffered_samples),
     ] {
         if value == 0 {
             return Err(invalid(&format!("{qf}.{key}"), "must be greater than 0"));
@@ -196,6 +197,18 @@ fn validate_endpoint(field: &str, e: &EndpointConfig) -> Result<()> {
         return Err(invalid(
             &format!("{qf}.batch_send_deadline"),
             "must be greater than 0",
+        ));
+    }
+    if q.shard_update_interval.is_zero() {
+        return Err(invalid(
+            &format!("{qf}.shard_update_interval"),
+            "must be greater than 0",
+        ));
+    }
+    if !(0.0..1.0).contains(&q.shard_tolerance) {
+        return Err(invalid(
+            &format!("{qf}.shard_tolerance"),
+            format!("must be at least 0 and below 1, got {}", q.shard_tolerance),
         ));
     }
     let auth_methods: Vec<&str> = [

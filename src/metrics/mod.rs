@@ -147,8 +147,13 @@ pub struct EndpointMetrics {
     /// `prometheus_remote_storage_enqueue_retries_total`: times an append waited for room
     /// under the `block` policy.
     pub enqueue_retries: AtomicU64,
-    /// `prometheus_remote_storage_shards`: running shards.
+    /// `prometheus_remote_storage_shards`: shards in the endpoint's current set.
     pub shards: AtomicU64,
+    /// `prometheus_remote_storage_shards_desired`, an f64's bits: the shard count last
+    /// computed before tolerance and clamping.
+    pub shards_desired_bits: AtomicU64,
+    /// `promrw_reshards_total`: shard set switches completed.
+    pub reshards: AtomicU64,
     /// `promrw_shards_dead`: shards whose thread panicked.
     pub shards_dead: AtomicU64,
     /// Highest timestamp (ms) in an acknowledged batch, for
@@ -191,6 +196,12 @@ impl AttemptError {
 }
 
 impl EndpointMetrics {
+    /// Sets `prometheus_remote_storage_shards_desired`.
+    pub fn set_shards_desired(&self, desired: f64) {
+        self.shards_desired_bits
+            .store(desired.to_bits(), Ordering::Relaxed);
+    }
+
     /// Adds `n` samples dropped for `reason`.
     pub fn add_dropped(&self, reason: DropReason, n: u64) {
         match reason {
@@ -397,8 +408,16 @@ pub struct EndpointStats {
     /// `prometheus_remote_storage_samples_pending` (gauge): samples queued or in flight, not
     /// yet acknowledged, failed or dropped.
     pub samples_pending: u64,
-    /// `prometheus_remote_storage_shards` (gauge).
+    /// `prometheus_remote_storage_shards` (gauge): shards in the current set.
     pub shards: u64,
+    /// `prometheus_remote_storage_shards_desired` (gauge): the shard count last computed,
+    /// before tolerance and clamping.
+    pub shards_desired: f64,
+    /// `promrw_reshards_total`: shard set switches completed.
+    pub reshards: u64,
+    /// `prometheus_remote_storage_samples_in_total`: items offered to the endpoint (queued,
+    /// or dropped or refused before they were queued).
+    pub samples_in: u64,
     /// `promrw_shards_dead` (gauge, promrw only).
     pub shards_dead: u64,
     /// `prometheus_remote_storage_queue_highest_timestamp_seconds` in ms: the highest
@@ -523,6 +542,10 @@ pub fn endpoint_stats(remote_name: &str, url: &str, m: &EndpointMetrics) -> Endp
         // Filled in from the shard queues by the caller, which has them.
         samples_pending: 0,
         shards: load(&m.shards),
+        shards_desired: f64::from_bits(m.shards_desired_bits.load(Ordering::Relaxed)),
+        reshards: load(&m.reshards),
+        // Filled in from the shard queues by the caller.
+        samples_in: 0,
         shards_dead: load(&m.shards_dead),
         highest_enqueued_ms: 0,
         highest_sent_ms: m.highest_sent_ms.load(Ordering::Relaxed),
@@ -615,7 +638,7 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
     let _ = writeln!(out, "promrw_series {}", stats.series);
 
     type Field = fn(&EndpointStats) -> u64;
-    let counters: [(&str, &str, Field); 7] = [
+    let counters: [(&str, &str, Field); 8] = [
         (
             "samples_total",
             "Samples in send attempts (a retried batch counts again).",
@@ -644,7 +667,12 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         ("samples_pending", "Samples queued or in flight.", |s| {
             s.samples_pending
         }),
-        ("shards", "Running shards.", |s| s.shards),
+        ("shards", "Shards in the current set.", |s| s.shards),
+        (
+            "samples_in_total",
+            "Samples offered to the queue: queued, or dropped or refused before queueing.",
+            |s| s.samples_in,
+        ),
     ];
     for (name, help, get) in counters {
         let kind = if name.ends_with("_total") {
@@ -714,6 +742,21 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
             );
         }
     }
+    let name = "prometheus_remote_storage_shards_desired";
+    family(
+        &mut out,
+        name,
+        "gauge",
+        "Shards wanted from the rates, before tolerance and clamping.",
+    );
+    for e in endpoints {
+        let _ = writeln!(
+            out,
+            "{name}{{{}}} {}",
+            endpoint_labels(&e.stats),
+            e.stats.shards_desired
+        );
+    }
     for (name, help, get) in [
         (
             "queue_highest_timestamp_seconds",
@@ -751,6 +794,11 @@ pub fn render_text(stats: &SenderStats, endpoints: &[EndpointExposition<'_>]) ->
         ("promrw_shards_dead", "Shards whose thread panicked.", |s| {
             s.shards_dead
         }),
+        (
+            "promrw_reshards_total",
+            "Shard set switches completed.",
+            |s| s.reshards,
+        ),
         (
             "promrw_samples_too_large_total",
             "Samples never sent because one alone exceeds promrw.max_request_bytes (also counted failed).",

@@ -148,7 +148,7 @@ impl EndpointQueue {
             state.fed = start;
             state.cursor = start;
         }
-        let shards = self.shards.clone();
+        let shards = self.pool.current_shards();
         let feeder = Feeder {
             ctx: self.ctx.clone(),
             shards: shards.clone(),

@@ -1,8 +1,6 @@
-//! The queue of one endpoint: `min_shards` shard threads, series assigned to shards by a
-//! stable hash of their labels, the overflow policy, and flush/close with deadlines.
-//!
-//! Resharding (up to `max_shards`) will stop old shards by draining them before new ones start,
-//! which keeps per-series order; the shard list is therefore built in one place ([`EndpointQueue::start`]).
+//! The queue of one endpoint: a set of shard threads (`min_shards` at first, resharded between
+//! `min_shards` and `max_shards` by [`reshard`]), series assigned to shards by a stable hash of
+//! their labels, the overflow policy and the memory budget, and flush/close with deadlines.
 
 mod batch;
 pub mod feeder;
@@ -12,24 +10,26 @@ mod metadata_send;
 mod pending;
 mod protocol;
 pub mod relabeling;
+mod reshard;
 pub mod series_cache;
 mod series_symbols;
 mod shard;
-#[allow(dead_code)] // wired in by resharding
+mod shard_pool;
 mod shard_rate;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use batch::{BatchEncoder, BatchView, EncodedCounts};
 pub use kinds::{Admitted, ItemKinds};
 use pending::{PushError, WaitEnd};
 use relabeling::Relabeled;
+use reshard::{Reshard, ReshardSignals};
 use series_cache::QueuedSample;
 use series_cache::endpoint_bit;
 use shard::{DRAIN, HARD, RUN, ShardShared};
+use shard_pool::{ShardPool, queue_capacity};
 
 use crate::config::{EndpointConfig, OverflowPolicy};
 use crate::error::{Error, ErrorKind, Result};
@@ -40,8 +40,8 @@ use crate::metrics::{
 };
 use crate::model::{Metadata, SampleExtra};
 use crate::redact::redact_url;
-use crate::series::{LockedSlot, Series, bucket_of, lock};
-use crate::transport::Transport;
+use crate::series::{LockedSlot, OrderStripes, Series, lock};
+use crate::transport::{EndpointAuth, Transport};
 
 /// Read-only settings and shared counters of an endpoint, shared with its shard threads.
 pub struct EndpointContext {
@@ -76,6 +76,8 @@ pub struct EndpointContext {
     pub metadata_book: metadata_book::MetadataBook,
     /// The protocol requests use now (2.0 until a 1.0-only receiver is met, when configured).
     pub protocol: protocol::ProtocolState,
+    /// What pushes and sends tell the reshard thread.
+    pub reshard: ReshardSignals,
     progress: Mutex<()>,
     progress_cv: Condvar,
     flush_waiters: AtomicUsize,
@@ -175,9 +177,12 @@ pub enum PushOutcome {
 /// One endpoint's queue and shard threads.
 pub struct EndpointQueue {
     ctx: Arc<EndpointContext>,
+    /// The initial set's full batch (the WAL feeder's wake-up threshold).
     batch_threshold: usize,
-    shards: Vec<Arc<ShardShared>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pool: Arc<ShardPool>,
+    auth: EndpointAuth,
+    /// The resharding, once started ([`EndpointQueue::start_resharding`]).
+    reshard: Mutex<Option<Arc<Reshard>>>,
 }
 
 impl EndpointQueue {
@@ -208,7 +213,9 @@ impl EndpointQueue {
             &describe,
         );
         let shard_count = config.queue.min_shards;
-        let capacity = config.queue.capacity;
+        let capacity = queue_capacity(&config.queue, shard_count);
+        let reshards = !wal_mode && config.queue.max_shards > shard_count;
+        let update_interval = config.queue.shard_update_interval;
         let credentials = crate::transport::EndpointAuth::new(&config, &logger)?;
         let transports = (0..shard_count)
             .map(|_| Transport::with_auth(&config, &logger, &credentials))
@@ -232,40 +239,40 @@ impl EndpointQueue {
             nhcb_logged: AtomicBool::new(false),
             metadata_book: metadata_book::MetadataBook::default(),
             protocol,
+            reshard: ReshardSignals::new(update_interval),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             flush_waiters: AtomicUsize::new(0),
             exited: AtomicUsize::new(0),
             close_deadline: Mutex::new(None),
         });
-        let shards: Vec<Arc<ShardShared>> = transports
-            .iter()
-            .map(|transport| Arc::new(ShardShared::new(capacity, transport.interrupter())))
-            .collect();
         let batch_threshold = ctx.config.queue.max_samples_per_send.min(capacity);
+        let pool = Arc::new(ShardPool::new(ctx.config.queue.max_shards, reshards));
         let queue = EndpointQueue {
             ctx: ctx.clone(),
             batch_threshold,
-            shards: shards.clone(),
-            threads: Mutex::new(Vec::new()),
+            pool: pool.clone(),
+            auth: credentials,
+            reshard: Mutex::new(None),
         };
-        for (index, (shard, transport)) in shards.into_iter().zip(transports).enumerate() {
-            let thread_ctx = ctx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("promrw-{}-{index}", ctx.remote_name))
-                .spawn(move || shard::run(shard, thread_ctx, transport, index));
-            match spawned {
-                Ok(handle) => {
-                    ctx.metrics.shards.fetch_add(1, Ordering::Relaxed);
-                    lock(&queue.threads).push(handle);
-                }
-                Err(e) => {
-                    queue.close(Instant::now());
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!("cannot start shard thread: {e}"),
-                    ));
-                }
+        let initial: Vec<usize> = (0..shard_count).collect();
+        pool.set_current(&initial);
+        ctx.metrics
+            .shards
+            .store(shard_count as u64, Ordering::Relaxed);
+        ctx.metrics.set_shards_desired(shard_count as f64);
+        for (id, transport) in transports.into_iter().enumerate() {
+            let started = pool.spawn(
+                id,
+                id,
+                &ctx,
+                transport,
+                capacity,
+                Some(series_cache::SeriesCache::new()),
+            );
+            if let Err(error) = started {
+                queue.close(Instant::now());
+                return Err(error);
             }
         }
         ctx.logger.log(LogLevel::Info, || {
@@ -309,11 +316,35 @@ impl EndpointQueue {
         timestamp: i64,
         value: f64,
         extra: Option<&SampleExtra>,
+        held: Option<&mut Option<HeldQueue<'a>>>,
+    ) -> PushOutcome {
+        let outcome = self.push_inner(slot, timestamp, value, extra, held);
+        match &outcome {
+            PushOutcome::Queued | PushOutcome::NoRoom(_) => {}
+            PushOutcome::Dropped => self.ctx.reshard.note_dropped_at_push(),
+            PushOutcome::Refused(error) => {
+                if error.kind() == ErrorKind::QueueFull {
+                    self.ctx.reshard.note_refused_full();
+                }
+            }
+        }
+        outcome
+    }
+
+    /// The push itself: what [`EndpointQueue::push_with`] does besides counting the outcome
+    /// for the reshard rates.
+    #[inline(always)]
+    fn push_inner<'a>(
+        &'a self,
+        slot: &LockedSlot<'_>,
+        timestamp: i64,
+        value: f64,
+        extra: Option<&SampleExtra>,
         mut held: Option<&mut Option<HeldQueue<'a>>>,
     ) -> PushOutcome {
         let series_ref = slot.series_ref();
-        let index = bucket_of(slot.shard_hash(), self.shards.len());
-        let shard = &self.shards[index];
+        let index = self.pool.current_slot(slot.shard_hash());
+        let shard = self.pool.slot(index);
         if shard.dead.load(Ordering::Relaxed) || shard.stop.load(Ordering::Relaxed) != RUN {
             return self.refuse_stopped(shard, index);
         }
@@ -384,7 +415,7 @@ impl EndpointQueue {
         // The shard re-checks the length itself before sleeping; this only spares it waiting
         // for `batch_send_deadline` once a full batch is queued. The shard looks at the queue
         // while holding its wake lock, so a held queue lock is released before waking it.
-        if len >= self.batch_threshold
+        if len >= shard.batch_threshold.load(Ordering::Relaxed)
             && !shard.wake_pending.load(Ordering::Relaxed)
             && !shard.wake_pending.swap(true, Ordering::SeqCst)
         {
@@ -456,6 +487,7 @@ impl EndpointQueue {
     /// Applies the overflow policy to a sample that found its shard queue full.
     #[cold]
     fn overflow(&self, shard: &ShardShared, index: usize, kinds: ItemKinds) -> PushOutcome {
+        self.ctx.reshard.note_full();
         match self.ctx.config.queue.overflow {
             OverflowPolicy::DropNewest => {
                 self.ctx.count_dropped(kinds, DropReason::QueueFull, 1);
@@ -484,14 +516,16 @@ impl EndpointQueue {
 
     /// Waits, holding no lock of the caller's, until shard queue `index` (from
     /// [`PushOutcome::NoRoom`]) has room or `deadline` passes; then the caller offers its
-    /// sample again. An error when the shard is stopping or dead, so the sample can never be
-    /// queued there.
+    /// sample again. Also returns when a reshard retired the shard: the sample is offered to
+    /// the new set. An error when the shard is stopping (close) or dead, so the sample can
+    /// never be queued there.
     pub fn wait_for_room(&self, index: usize, deadline: Instant) -> Result<()> {
-        let shard = &self.shards[index];
+        let shard = self.pool.slot(index);
         let give_up =
             || shard.stop.load(Ordering::SeqCst) != RUN || shard.dead.load(Ordering::SeqCst);
         match shard.queue.wait_for_room(deadline, give_up) {
             Ok(()) | Err(WaitEnd::Deadline) => Ok(()),
+            Err(WaitEnd::GaveUp) if shard.retired.load(Ordering::SeqCst) => Ok(()),
             Err(WaitEnd::GaveUp) => Err(self.stopped_error(shard, index)),
         }
     }
@@ -499,6 +533,7 @@ impl EndpointQueue {
     /// The refusal of a sample that found shard queue `index` full until `block_timeout`
     /// passed.
     pub fn blocked_too_long(&self, index: usize) -> Error {
+        self.ctx.reshard.note_refused_full();
         let timeout = self.ctx.config.queue.block_timeout;
         self.queue_full(
             index,
@@ -513,7 +548,7 @@ impl EndpointQueue {
             format!(
                 "{}: shard {index} queue is full ({} samples): {why}",
                 self.ctx.describe(),
-                self.ctx.config.queue.capacity
+                self.pool.slot(index).queue.capacity()
             ),
         )
     }
@@ -525,7 +560,7 @@ impl EndpointQueue {
         if !slot.was_announced(self.ctx.cache_bit) {
             return;
         }
-        let shard = &self.shards[bucket_of(slot.shard_hash(), self.shards.len())];
+        let shard = self.pool.slot(self.pool.current_slot(slot.shard_hash()));
         shard
             .releases
             .record(slot.series_ref(), shard.queue.pushed());
@@ -548,9 +583,10 @@ impl EndpointQueue {
 
     /// Sends everything queued so far and waits until it is finished or `deadline` passes.
     pub fn flush(&self, deadline: Instant) -> Result<()> {
+        // Every shard object, those of a set being drained by a reshard among them.
         let targets: Vec<u64> = self
-            .shards
-            .iter()
+            .pool
+            .all()
             .map(|shard| {
                 let target = shard.queue.pushed();
                 shard.flush_target.fetch_max(target, Ordering::SeqCst);
@@ -559,8 +595,8 @@ impl EndpointQueue {
             })
             .collect();
         let done = || {
-            self.shards
-                .iter()
+            self.pool
+                .all()
                 .zip(&targets)
                 .all(|(shard, target)| shard.done.load(Ordering::SeqCst) >= *target)
         };
@@ -582,6 +618,8 @@ impl EndpointQueue {
     /// failed), interrupts the HTTP attempts in flight and joins every shard thread. Attempts
     /// started during the close are bounded by the deadline as well as by `remote_timeout`.
     /// Returns false on timeout.
+    /// A reshard under way goes on: its new shards start once the old ones have drained,
+    /// then drain in turn, all under the one deadline.
     pub fn close(&self, deadline: Instant) -> bool {
         {
             let mut close_deadline = lock(&self.ctx.close_deadline);
@@ -589,32 +627,71 @@ impl EndpointQueue {
                 *close_deadline = Some(deadline);
             }
         }
-        for shard in &self.shards {
+        let reshard = lock(&self.reshard).clone();
+        if let Some(reshard) = &reshard {
+            // No switch starts from now on; one that has started has its new set in place.
+            reshard.stop();
+        }
+        for shard in self.pool.all() {
             shard.stop.fetch_max(DRAIN, Ordering::SeqCst);
             shard.wake();
             shard.wake_producers();
         }
-        let all_exited = || self.ctx.exited.load(Ordering::SeqCst) >= lock(&self.threads).len();
+        let all_exited = || self.ctx.exited.load(Ordering::SeqCst) >= self.pool.spawned();
         let mut drained = self.ctx.wait_until(deadline, all_exited);
         if !drained {
             // Nothing left to send at the deadline (a zero timeout on an idle sender): the hard
             // stop abandons nothing, so the close still counts as drained.
             drained = self.stats().samples_pending == 0;
-            for shard in &self.shards {
+            for shard in self.pool.all() {
                 shard.stop.store(HARD, Ordering::SeqCst);
                 shard.wake();
                 shard.wake_producers();
                 // An attempt blocked on its socket fails now rather than at remote_timeout.
-                shard.interrupter.interrupt();
+                shard.interrupt();
             }
         }
         // Every thread is joined, so none runs (or logs) after close returns, and everything
-        // the threads held (the log sink among it) is released before.
-        let mut threads = lock(&self.threads);
-        for handle in std::mem::take(&mut *threads) {
-            let _ = handle.join();
+        // the threads held (the log sink among it) is released before. The reshard thread
+        // first: it may be joining old shards to hand their caches over.
+        if let Some(reshard) = reshard {
+            reshard.join();
         }
+        self.pool.join_all();
+        self.ctx.metrics.shards.store(0, Ordering::Relaxed);
         drained
+    }
+
+    /// Starts resharding between `min_shards` and `max_shards` (memory mode, when they
+    /// differ): the shard set changes while every stripe of `stripes`, the registry's, is
+    /// held.
+    pub fn start_resharding(&self, stripes: OrderStripes) -> Result<()> {
+        let q = &self.ctx.config.queue;
+        if self.ctx.wal_mode || q.max_shards <= q.min_shards {
+            return Ok(());
+        }
+        let reshard = Reshard::new(
+            self.ctx.clone(),
+            self.pool.clone(),
+            self.auth.clone(),
+            stripes,
+        );
+        reshard.start()?;
+        *lock(&self.reshard) = Some(reshard);
+        Ok(())
+    }
+
+    /// Switches to `shards` shards now, whatever the rates (tests of switches racing
+    /// appends, flush, release and close). False when no switch happened (not resharding,
+    /// closing, or `shards` out of `min_shards..=max_shards`).
+    #[cfg(feature = "test-hooks")]
+    pub fn reshard_now(&self, shards: usize) -> bool {
+        let q = &self.ctx.config.queue;
+        if !(q.min_shards..=q.max_shards).contains(&shards) {
+            return false;
+        }
+        let reshard = lock(&self.reshard).clone();
+        reshard.is_some_and(|reshard| reshard.switch(shards))
     }
 
     /// A snapshot of the endpoint's counters.
@@ -624,19 +701,20 @@ impl EndpointQueue {
             &self.ctx.shown_url,
             &self.ctx.metrics,
         );
-        let (enqueued, done) = self.shards.iter().fold((0u64, 0u64), |(e, d), s| {
+        let (enqueued, done) = self.pool.all().fold((0u64, 0u64), |(e, d), s| {
             (e + s.queue.pushed(), d + s.done.load(Ordering::Relaxed))
         });
         stats.samples_pending = enqueued.saturating_sub(done);
+        stats.samples_in = enqueued + self.ctx.reshard.not_queued();
         stats.series_cached = self
-            .shards
-            .iter()
+            .pool
+            .all()
             .map(|s| s.cached_series.load(Ordering::Relaxed))
             .sum();
         stats.remote_write_protocol = self.ctx.protocol.current().version();
         stats.highest_enqueued_ms = self
-            .shards
-            .iter()
+            .pool
+            .all()
             .map(|s| s.queue.highest_ms())
             .max()
             .unwrap_or(0);

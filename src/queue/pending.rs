@@ -20,6 +20,8 @@ use crate::series::{Series, SeriesRef, lock};
 #[derive(Debug, Default)]
 struct PendingState {
     items: VecDeque<QueuedSample>,
+    /// The most samples queued at once (set when the queue is opened).
+    capacity: usize,
     pushed: u64,
     highest_ms: i64,
     /// Set (with the queue emptied) by [`PendingQueue::close`] when the shard thread ends:
@@ -43,14 +45,13 @@ impl PendingState {
     #[inline]
     fn push(
         &mut self,
-        capacity: usize,
         series_ref: SeriesRef,
         announce: Option<Arc<Series>>,
         timestamp: i64,
         value: f64,
         extra: Option<Box<SampleExtra>>,
     ) -> Result<usize, PushError> {
-        if self.items.len() >= capacity || self.closed {
+        if self.items.len() >= self.capacity || self.closed {
             if self.closed {
                 return Err(PushError::Closed);
             }
@@ -71,7 +72,7 @@ impl PendingState {
     }
 
     /// [`PendingState::push`] of a sample already built.
-    fn push_sample(&mut self, capacity: usize, sample: QueuedSample) -> Result<usize, PushError> {
+    fn push_sample(&mut self, sample: QueuedSample) -> Result<usize, PushError> {
         let QueuedSample {
             series_ref,
             announce,
@@ -79,7 +80,7 @@ impl PendingState {
             value,
             extra,
         } = sample;
-        self.push(capacity, series_ref, announce, timestamp, value, extra)
+        self.push(series_ref, announce, timestamp, value, extra)
     }
 }
 
@@ -97,34 +98,55 @@ pub enum WaitEnd {
     GaveUp,
 }
 
-/// Samples queued for one shard, at most `capacity` of them.
+/// Samples queued for one shard, at most `capacity` of them. A queue is opened for each shard
+/// thread that uses it and closed when that thread ends; the counters go on across reopenings.
 #[derive(Debug)]
 pub struct PendingQueue {
     state: Mutex<PendingState>,
-    capacity: usize,
     space: Condvar,
     waiting: AtomicUsize,
 }
 
 impl PendingQueue {
     /// An empty queue with room for `capacity` samples.
+    #[cfg(test)]
     pub fn new(capacity: usize) -> Self {
+        let queue = PendingQueue::closed();
+        queue.open(capacity);
+        queue
+    }
+
+    /// A closed queue holding no memory, refusing every push until [`PendingQueue::open`].
+    pub fn closed() -> Self {
         PendingQueue {
             state: Mutex::new(PendingState {
-                items: VecDeque::with_capacity(capacity.min(1 << 16)),
+                items: VecDeque::new(),
+                capacity: 0,
                 pushed: 0,
                 highest_ms: 0,
-                closed: false,
+                closed: true,
             }),
-            capacity,
             space: Condvar::new(),
             waiting: AtomicUsize::new(0),
         }
     }
 
+    /// Opens the (empty) queue with room for `capacity` samples.
+    pub fn open(&self, capacity: usize) {
+        let mut state = lock(&self.state);
+        state.capacity = capacity;
+        state.items.reserve(capacity.min(1 << 16));
+        state.closed = false;
+    }
+
+    /// The most samples it holds at once.
+    pub fn capacity(&self) -> usize {
+        lock(&self.state).capacity
+    }
+
     /// Queues `sample` when there is room and returns the new length.
     pub fn try_push(&self, sample: QueuedSample) -> Result<usize, PushError> {
-        lock(&self.state).push_sample(self.capacity, sample)
+        lock(&self.state).push_sample(sample)
     }
 
     /// Waits until the queue has room, `deadline` passes (`Deadline`), `give_up()` returns true
@@ -141,7 +163,7 @@ impl PendingQueue {
             if state.closed || give_up() {
                 break Err(WaitEnd::GaveUp);
             }
-            if state.items.len() < self.capacity {
+            if state.items.len() < state.capacity {
                 break Ok(());
             }
             let now = Instant::now();
@@ -163,7 +185,6 @@ impl PendingQueue {
     pub fn lock(&self) -> PendingGuard<'_> {
         PendingGuard {
             state: lock(&self.state),
-            capacity: self.capacity,
         }
     }
 
@@ -178,21 +199,22 @@ impl PendingQueue {
         let mut state = lock(&self.state);
         let n = max.min(state.items.len());
         out.extend(state.items.drain(..n));
-        let room = self.capacity.saturating_sub(state.items.len());
+        let room = state.capacity.saturating_sub(state.items.len());
+        let resume = resume_room(state.capacity);
         drop(state);
-        if n > 0 && room >= resume_room(self.capacity) {
+        if n > 0 && room >= resume {
             self.wake_waiters();
         }
         n
     }
 
-    /// Closes the queue for good (its shard thread is ending): empties it and refuses every
-    /// later push; returns how many samples it held.
+    /// Closes the queue (its shard thread is ending): empties it, gives its memory back and
+    /// refuses every later push until it is opened again; returns how many samples it held.
     pub fn close(&self) -> usize {
         let mut state = lock(&self.state);
         state.closed = true;
         let n = state.items.len();
-        state.items.clear();
+        state.items = VecDeque::new();
         drop(state);
         self.wake_waiters();
         n
@@ -203,7 +225,7 @@ impl PendingQueue {
         lock(&self.state).items.len()
     }
 
-    /// Samples pushed since the queue was created.
+    /// Samples pushed since the queue was created (across reopenings).
     pub fn pushed(&self) -> u64 {
         lock(&self.state).pushed
     }
@@ -229,7 +251,6 @@ impl PendingQueue {
 #[derive(Debug)]
 pub struct PendingGuard<'a> {
     state: MutexGuard<'a, PendingState>,
-    capacity: usize,
 }
 
 impl PendingGuard<'_> {
@@ -244,7 +265,7 @@ impl PendingGuard<'_> {
         extra: Option<Box<SampleExtra>>,
     ) -> Result<usize, PushError> {
         self.state
-            .push(self.capacity, series_ref, announce, timestamp, value, extra)
+            .push(series_ref, announce, timestamp, value, extra)
     }
 }
 

@@ -243,6 +243,40 @@ impl SeriesCache {
         purged
     }
 
+    /// The cached series, as `(slot, generation, series)`: for the shards of a new set
+    /// ([`SeriesCache::insert`]).
+    pub fn into_entries(self) -> impl Iterator<Item = (u32, u32, Arc<Series>)> {
+        self.entries
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| {
+                entry.map(|entry| (slot as u32, entry.generation, entry.series))
+            })
+    }
+
+    /// Caches `series` as generation `generation` of `slot`, as its announcement would have
+    /// (a series handed over from a drained shard). Between batches only; an entry already
+    /// there stays.
+    pub fn insert(&mut self, slot: u32, generation: u32, series: Arc<Series>) {
+        let index = slot as usize;
+        if self.entries.len() <= index {
+            self.entries.resize_with(index + 1, || None);
+        }
+        let place = &mut self.entries[index];
+        if place.is_none() {
+            self.live += 1;
+        } else {
+            // Two drained shards never cache one slot: each series was in one shard.
+            return;
+        }
+        self.max_labels_len = self.max_labels_len.max(series.encoded_labels().len());
+        *place = Some(Entry {
+            generation,
+            series,
+            used_in_batch: 0,
+        });
+    }
+
     /// Capacity of the entry table (for tests of shrinking).
     #[cfg(test)]
     pub fn table_capacity(&self) -> usize {

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,15 +63,24 @@ pub struct ShardShared {
     pub releases: Releases,
     /// Series in the shard's cache (a gauge, set by the shard thread).
     pub cached_series: AtomicU64,
-    /// Interrupts the shard's HTTP attempt in flight (close at its deadline).
-    pub interrupter: Interrupter,
+    /// Interrupts the shard's HTTP attempt in flight (close at its deadline); `None` while no
+    /// thread runs the shard.
+    pub interrupter: Mutex<Option<Interrupter>>,
+    /// Queue length at which a producer wakes the shard thread for a full batch.
+    pub batch_threshold: AtomicUsize,
+    /// The shard left the endpoint's current set (a reshard): it drains and exits, and
+    /// producers waiting for room in its queue offer their sample again to the new set.
+    pub retired: AtomicBool,
+    /// The series cache the thread starts with: handed over from the shards of the set this
+    /// one replaces once they have drained. The thread sends nothing before it has it.
+    start: Mutex<Option<SeriesCache>>,
 }
 
 impl ShardShared {
-    /// A shard with room for `capacity` samples, whose transport `interrupter` interrupts.
-    pub fn new(capacity: usize, interrupter: Interrupter) -> Self {
+    /// A shard no thread runs: its queue is closed and holds no memory.
+    pub fn idle() -> Self {
         ShardShared {
-            queue: PendingQueue::new(capacity),
+            queue: PendingQueue::closed(),
             done: CachePadded::new(AtomicU64::new(0)),
             abandoned: AtomicU64::new(0),
             flush_target: AtomicU64::new(0),
@@ -83,7 +92,41 @@ impl ShardShared {
             in_flight: AtomicU64::new(0),
             releases: Releases::default(),
             cached_series: AtomicU64::new(0),
-            interrupter,
+            interrupter: Mutex::new(None),
+            batch_threshold: AtomicUsize::new(usize::MAX),
+            retired: AtomicBool::new(false),
+            start: Mutex::new(None),
+        }
+    }
+
+    /// Makes an idle shard (whose previous thread, if any, was joined) ready for a new thread:
+    /// its queue opened with room for `capacity` samples, full batches of `batch_threshold`,
+    /// the thread's transport `interrupter`. The counters (`done`, pushed) go on from where
+    /// they were, so sums over shards stay true. The thread waits for its start cache
+    /// ([`ShardShared::hand_over`]) before sending.
+    pub fn prepare(&self, capacity: usize, batch_threshold: usize, interrupter: Interrupter) {
+        self.stop.store(RUN, Ordering::SeqCst);
+        self.dead.store(false, Ordering::SeqCst);
+        self.retired.store(false, Ordering::SeqCst);
+        self.wake_pending.store(false, Ordering::SeqCst);
+        self.in_flight.store(0, Ordering::SeqCst);
+        self.batch_threshold
+            .store(batch_threshold.max(1), Ordering::Relaxed);
+        *lock(&self.interrupter) = Some(interrupter);
+        *lock(&self.start) = None;
+        self.queue.open(capacity);
+    }
+
+    /// Gives the shard thread the cache it starts with, and wakes it.
+    pub fn hand_over(&self, cache: SeriesCache) {
+        *lock(&self.start) = Some(cache);
+        self.wake();
+    }
+
+    /// Interrupts the HTTP attempt of the shard's thread, if one runs.
+    pub fn interrupt(&self) {
+        if let Some(interrupter) = &*lock(&self.interrupter) {
+            interrupter.interrupt();
         }
     }
 
@@ -112,15 +155,24 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Body of a shard thread: runs the send loop, turning a panic into a dead shard whose samples
-/// are counted as failed, then reports its exit.
-pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transport, index: usize) {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        send_loop(&shard, &ctx, &transport, index)
+/// Body of a shard thread: waits for its start cache, runs the send loop, turning a panic into
+/// a dead shard whose samples are counted as failed, then reports its exit. Returns the series
+/// cache (released series purged), for the shards of a set that replaces this one; empty
+/// after a panic or a hard stop before the start.
+pub fn run(
+    shard: Arc<ShardShared>,
+    ctx: Arc<EndpointContext>,
+    transport: Transport,
+    index: usize,
+) -> SeriesCache {
+    let result = catch_unwind(AssertUnwindSafe(|| match wait_for_start(&shard) {
+        Some(cache) => send_loop(&shard, &ctx, &transport, index, cache),
+        None => (0, SeriesCache::new()),
     }));
-    // The cache went with the loop.
     shard.cached_series.store(0, Ordering::Relaxed);
-    if let Ok(held) = result {
+    let mut cache = SeriesCache::new();
+    if let Ok((held, left)) = result {
+        cache = left;
         if held > 0 {
             // A sample held back for the next batch when a hard stop came.
             shard.in_flight.store(0, Ordering::SeqCst);
@@ -152,8 +204,28 @@ pub fn run(shard: Arc<ShardShared>, ctx: Arc<EndpointContext>, transport: Transp
             )
         });
     }
-    ctx.metrics.shards.fetch_sub(1, Ordering::Relaxed);
+    *lock(&shard.interrupter) = None;
     ctx.shard_exited();
+    cache
+}
+
+/// Waits for the cache the shard starts with ([`ShardShared::hand_over`]); `None` when a hard
+/// stop comes first.
+fn wait_for_start(shard: &ShardShared) -> Option<SeriesCache> {
+    let mut guard = lock(&shard.wake);
+    loop {
+        if let Some(cache) = lock(&shard.start).take() {
+            return Some(cache);
+        }
+        if shard.stop.load(Ordering::SeqCst) == HARD {
+            return None;
+        }
+        guard = shard
+            .wake_cv
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
 }
 
 /// Closes the queue (later pushes are refused, under the queue lock) and abandons every
@@ -202,21 +274,22 @@ enum Next {
     Exit,
 }
 
-/// The batching and sending loop. Returns how many samples it still held when it stopped.
+/// The batching and sending loop, starting from `cache`. Returns how many samples it still
+/// held when it stopped, and the cache.
 fn send_loop(
     shard: &ShardShared,
     ctx: &EndpointContext,
     transport: &Transport,
     index: usize,
-) -> u64 {
+    mut cache: SeriesCache,
+) -> (u64, SeriesCache) {
     let mut metadata = MetadataSchedule::new(ctx, index);
     let queue_config = &ctx.config.queue;
     let max = queue_config.max_samples_per_send;
-    let threshold = max.min(queue_config.capacity);
+    let threshold = shard.batch_threshold.load(Ordering::Relaxed);
     let mut batch: Vec<BatchSample> = Vec::with_capacity(max);
     // The extra parts of the batch's items (histograms, exemplars, start timestamps).
     let mut extras: Vec<Box<SampleExtra>> = Vec::new();
-    let mut cache = SeriesCache::new();
     // Taken from the queue, not yet in a batch: the rest of a take that ended at a sample
     // replacing a series of the batch (see `Resolved::NextBatch`).
     let mut backlog: VecDeque<QueuedSample> = VecDeque::with_capacity(max);
@@ -235,7 +308,12 @@ fn send_loop(
             metadata.due(ctx),
             &mut timer_start,
         ) {
-            Next::Exit => return backlog.len() as u64,
+            Next::Exit => {
+                // Drained (or stopped): every release recorded here is due, for a cache that
+                // may be handed over to a new set.
+                cache.purge(&shard.releases, u64::MAX);
+                return (backlog.len() as u64, cache);
+            }
             Next::Metadata => {
                 metadata.send(ctx, transport);
                 continue;
@@ -609,6 +687,7 @@ fn send_batch(
 ) -> u64 {
     let q = &ctx.config.queue;
     let metrics = &ctx.metrics;
+    let began = Instant::now();
     let mut aged = 0u64;
     // Given up by a hard stop while failing.
     let mut abandoned = false;
@@ -748,6 +827,9 @@ fn send_batch(
                     break;
                 }
                 let delay = backoff.next_delay(retry_after);
+                ctx.reshard
+                    .gate
+                    .note_recoverable_error(Instant::now(), delay);
                 // Producers blocked for room use whatever room there is while this batch waits.
                 shard.wake_producers();
                 add_counts(metrics, &counts, Counter::Retried);
@@ -775,6 +857,7 @@ fn send_batch(
         ctx.log_nhcb_skipped(nhcb_skipped.0);
     }
 
+    ctx.reshard.note_send(began);
     let n = batch.len() as u64;
     batch.clear();
     settlement.finished += aged;

@@ -14,6 +14,7 @@ pub const SHARD_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Prometheus's `shardToleranceFraction`: a desired count within ±30% of the current one
 /// keeps the current one.
+#[cfg(test)]
 pub const DEFAULT_TOLERANCE: f64 = 0.3;
 
 /// Lag (seconds) above which the shard count is never lowered.
@@ -98,9 +99,13 @@ pub struct DesiredInputs {
     pub dropped_rate: f64,
     /// Seconds spent sending per second (the sum over shards, retries included).
     pub out_duration_rate: f64,
-    /// How far sending lags appending, in seconds (highest appended minus highest sent
-    /// timestamp).
+    /// How far sending lags appending, in seconds: no downsharding while it exceeds
+    /// [`MAX_DOWNSHARD_DELAY_SECONDS`]. promrw gives the time to drain what is pending at the
+    /// out rate (Prometheus: highest appended minus highest sent timestamp).
     pub delay_seconds: f64,
+    /// Items pending (queued or in flight), of which 5 % per second are to be caught up.
+    /// Prometheus estimates it as `delay × in × kept`; promrw counts it.
+    pub pending: f64,
     /// The current shard count.
     pub current: usize,
     /// The lowest shard count allowed.
@@ -108,7 +113,7 @@ pub struct DesiredInputs {
     /// The highest shard count allowed.
     pub max_shards: usize,
     /// A desired count within `current * (1 ± tolerance)` keeps `current`
-    /// ([`DEFAULT_TOLERANCE`] is Prometheus's).
+    /// (Prometheus uses 0.3).
     pub tolerance: f64,
 }
 
@@ -126,7 +131,8 @@ pub struct Desired {
 
 /// Prometheus's `calculateDesiredShards`.
 ///
-/// With `kept = out / (dropped + out)`, `pending = delay * in * kept`, `time_per_item =
+/// With `kept = out / (dropped + out)`, `pending` counted (Prometheus estimates it as
+/// `delay * in * kept`), `time_per_item =
 /// out_duration / out` and `desired = time_per_item * (in * kept + 0.05 * pending)`:
 /// `ceil(desired)` within `current * (1 ± tolerance)` keeps `current`; a lower count while
 /// `delay > 10 s` keeps `current`; otherwise `ceil(desired)` clamped to `min..=max`.
@@ -145,8 +151,7 @@ pub fn desired_shards(inputs: &DesiredInputs) -> Desired {
         return keep(None);
     }
     let kept_ratio = inputs.out_rate / (inputs.dropped_rate + inputs.out_rate);
-    let pending = inputs.delay_seconds * inputs.in_rate * kept_ratio;
-    let backlog_catchup = BACKLOG_CATCHUP_PER_SECOND * pending;
+    let backlog_catchup = BACKLOG_CATCHUP_PER_SECOND * inputs.pending;
     let time_per_item = inputs.out_duration_rate / inputs.out_rate;
     let raw = time_per_item * (inputs.in_rate * kept_ratio + backlog_catchup);
     if raw.is_nan() {
@@ -308,6 +313,7 @@ mod tests {
             dropped_rate: 0.0,
             out_duration_rate: 0.0,
             delay_seconds: 0.0,
+            pending: 0.0,
             current: 1,
             min_shards: 1,
             max_shards: 50,
@@ -368,7 +374,7 @@ mod tests {
         };
         assert_eq!(desired_shards(&base).shards, 5);
         let d = desired_shards(&DesiredInputs {
-            delay_seconds: 8.0,
+            pending: 800_000.0,
             ..base
         });
         assert!(close(d.raw.unwrap(), 7.0), "{d:?}");
@@ -400,9 +406,10 @@ mod tests {
             current: 10,
             ..inputs()
         };
-        // 11 s behind: 0.1 * (1 + 0.55) = 0.155 -> 1 < 10, but delay > 10: keep.
+        // 11 s behind, 110k pending: 0.1 * (1 + 0.55) = 0.155 -> 1 < 10, but delay > 10: keep.
         let d = desired_shards(&DesiredInputs {
             delay_seconds: 11.0,
+            pending: 110_000.0,
             ..base
         });
         assert!(close(d.raw.unwrap(), 0.155), "{d:?}");
@@ -427,10 +434,11 @@ mod tests {
             out_rate: 80_000.0,
             out_duration_rate: 4.0,
             delay_seconds: 60.0,
+            pending: 12_000_000.0,
             current: 4,
             ..inputs()
         });
-        // 50e-6 * (200k + 0.05 * 60 * 200k) = 50e-6 * 800k = 40.
+        // 50e-6 * (200k + 0.05 * 12M) = 50e-6 * 800k = 40.
         assert!(close(d.raw.unwrap(), 40.0), "{d:?}");
         assert_eq!(d.shards, 40);
     }
@@ -498,7 +506,7 @@ mod tests {
                 ..base
             },
             DesiredInputs {
-                delay_seconds: f64::NAN,
+                pending: f64::NAN,
                 ..base
             },
             DesiredInputs {
@@ -507,11 +515,6 @@ mod tests {
             },
             DesiredInputs {
                 out_duration_rate: f64::NAN,
-                ..base
-            },
-            // Kept ratio 0/0: out and dropped cancel out.
-            DesiredInputs {
-                dropped_rate: -80_000.0,
                 ..base
             },
         ] {
