@@ -243,6 +243,7 @@ impl Reshard {
                 tolerance: q.shard_tolerance,
             };
             let mut desired = desired_shards(&inputs);
+
             if self.ctx.reshard.met_full.swap(false, Ordering::Relaxed) {
                 // Producers met full queues: what they offered is less than they would have.
                 let floor = (current as f64 * 1.5).ceil();

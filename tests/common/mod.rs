@@ -9,6 +9,7 @@ pub mod token_server;
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,10 @@ pub struct Seen {
 pub struct FaultReceiver {
     receiver: Option<Receiver>,
     stalls: Arc<StallGate>,
+    /// Milliseconds every unscripted answer waits ([`FaultReceiver::set_latency`]).
+    latency_ms: Arc<AtomicU64>,
+    /// Status of every unscripted answer when not 0 ([`FaultReceiver::set_status`]).
+    status: Arc<AtomicU16>,
     script: Arc<Mutex<VecDeque<Fault>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     store: Arc<SampleStore>,
@@ -116,6 +121,14 @@ impl FaultReceiver {
 
     /// Starts on `addr`.
     pub fn start_on(addr: &str) -> FaultReceiver {
+        FaultReceiver::start_with(addr, 8)
+    }
+
+    /// Starts on `addr` handling up to `workers` requests at once (each answer's latency is
+    /// served on its worker, so concurrent requests overlap their waits up to `workers`).
+    pub fn start_with(addr: &str, workers: usize) -> FaultReceiver {
+        let latency_ms: Arc<AtomicU64> = Arc::default();
+        let status: Arc<AtomicU16> = Arc::default();
         let script: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let store = Arc::new(SampleStore::new(true));
@@ -124,11 +137,20 @@ impl FaultReceiver {
             let script = script.clone();
             let seen = seen.clone();
             let stalls = stalls.clone();
+            let latency_ms = latency_ms.clone();
+            let status = status.clone();
             Arc::new(move |info: &RequestInfo| {
                 let fault = script.lock().unwrap().pop_front();
                 let reply = match (&info.decoded, fault) {
                     (Err(e), _) => Reply::status(e.status, e.message.clone()),
-                    (Ok(_), None) => Reply::accept(),
+                    (Ok(_), None) => {
+                        let delay = Duration::from_millis(latency_ms.load(Ordering::SeqCst));
+                        match status.load(Ordering::SeqCst) {
+                            0 => Reply::accept(),
+                            code => Reply::status(code, "status set by the test"),
+                        }
+                        .with_delay(delay)
+                    }
                     (Ok(_), Some(Fault::Status(status, body))) => Reply::status(status, body),
                     (Ok(_), Some(Fault::RetryAfter(status, value))) => {
                         Reply::status(status, "slow down").with_header("Retry-After", &value)
@@ -179,14 +201,28 @@ impl FaultReceiver {
             })
         };
         let receiver =
-            Receiver::start(addr, 8, store.clone(), handler, None).expect("start receiver");
+            Receiver::start(addr, workers, store.clone(), handler, None).expect("start receiver");
         FaultReceiver {
             receiver: Some(receiver),
             stalls,
+            latency_ms,
+            status,
             script,
             seen,
             store,
         }
+    }
+
+    /// Makes every unscripted answer wait `latency` first.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Answers every unscripted request with `status` and stores nothing (`None`: accept
+    /// again).
+    pub fn set_status(&self, status: Option<u16>) {
+        self.status.store(status.unwrap_or(0), Ordering::SeqCst);
     }
 
     /// Queues faults answered before normal acceptance resumes.
