@@ -3,7 +3,8 @@
 #   rust    cargo test --no-fail-fast (every test target runs even after one fails; needs
 #           the real receivers Prometheus and VictoriaMetrics:
 #           bash .ci/receivers.sh installs them from Debian), then
-#           cargo test --features test-hooks --test wal_enospc (injected WAL write errors)
+#           cargo test --features test-hooks --test wal_enospc --test reshard_races
+#           (injected WAL write errors, forced reshards)
 #   c       bash .ci/c-abi.sh (gcc, g++, binutils, pkg-config, valgrind)
 #   python  bash .ci/python.sh (python3 with venv)
 #   go      bash .ci/go.sh (Debian's golang-go)
@@ -20,6 +21,7 @@ Runs the test suites of promrw and prints a summary (one line per suite, then
 
   --rust        cargo test --no-fail-fast (with the tests against real Prometheus and
                 VictoriaMetrics), then cargo test --features test-hooks --test wal_enospc
+                --test reshard_races
   --c           bash .ci/c-abi.sh: header, exported symbols, C examples, ASan/UBSan, valgrind
   --python      bash .ci/python.sh: pip install into a fresh venv, pytest, README example
   --go          bash .ci/go.sh: go vet, go test (also -race), README example
@@ -220,14 +222,14 @@ run_suite() {
   fi
 }
 
-# The rust suite: every test target, then the one that needs the test-hooks feature (the
-# WAL under injected write errors); it runs even when the first part failed.
+# The rust suite: every test target, then the ones that need the test-hooks feature (the
+# WAL under injected write errors, forced reshards); they run even when the first part failed.
 rust_suite() {
   local status=0
   echo "== test.sh: rust: cargo test --no-fail-fast"
   cargo test --no-fail-fast || status=$?
-  echo "== test.sh: rust: cargo test --features test-hooks --test wal_enospc"
-  cargo test --features test-hooks --test wal_enospc || status=$?
+  echo "== test.sh: rust: cargo test --features test-hooks --test wal_enospc --test reshard_races"
+  cargo test --features test-hooks --test wal_enospc --test reshard_races || status=$?
   return $status
 }
 

@@ -26,6 +26,11 @@ pub struct BatchView<'a> {
     /// Whether any series of the endpoint may have metadata; when false, the encoders do not
     /// look it up (it takes a lock per series).
     pub metadata_set: bool,
+    /// A series was released within the batch: it may hold the released series and a new
+    /// one with the same labels under another slot, so series go in the order of their first
+    /// sample rather than slot order (the receiver must see the released one's samples, all
+    /// older, first).
+    pub release_in_batch: bool,
 }
 
 impl<'a> BatchView<'a> {
@@ -36,6 +41,7 @@ impl<'a> BatchView<'a> {
             extras: &[],
             max_metadata_text: 0,
             metadata_set: true,
+            release_in_batch: false,
         }
     }
 
@@ -161,15 +167,43 @@ fn shrink(buffer: &mut Vec<u8>, needed: usize) {
 
 impl BatchEncoder {
     /// Sorts the batch's samples by series into `order` (`(cache slot, index in batch)`), so
-    /// that each series' samples are consecutive and in queue order.
-    fn group(&mut self, batch: &[BatchSample]) {
+    /// that each series' samples are consecutive and in queue order. Series go in slot order,
+    /// or with `by_first_sample` in the order of their first sample in the batch.
+    fn group(&mut self, batch: &[BatchSample], by_first_sample: bool) {
         self.order.clear();
         self.order
             .extend(batch.iter().enumerate().map(|(i, s)| (s.slot, i as u32)));
         // Usually every series of a batch is distinct and already in slot order; sort only when not.
         if !self.order.is_sorted() {
             self.order.sort_unstable();
+            if by_first_sample {
+                self.order_by_first_sample();
+            }
         }
+    }
+
+    /// Reorders the series of `order` (sorted by slot) by the index of their first sample.
+    #[cold]
+    fn order_by_first_sample(&mut self) {
+        // (first index, start in order, end in order) of each series.
+        let mut runs: Vec<(u32, usize, usize)> = Vec::new();
+        let mut start = 0;
+        while start < self.order.len() {
+            let slot = self.order[start].0;
+            let end = start
+                + self.order[start..]
+                    .iter()
+                    .take_while(|(s, _)| *s == slot)
+                    .count();
+            runs.push((self.order[start].1, start, end));
+            start = end;
+        }
+        runs.sort_unstable();
+        let reordered: Vec<(u32, u32)> = runs
+            .iter()
+            .flat_map(|&(_, start, end)| self.order[start..end].iter().copied())
+            .collect();
+        self.order = reordered;
     }
 
     /// Cuts `batch` into requests whose uncompressed bodies fit `max_bytes`, or `None` when
@@ -214,7 +248,7 @@ impl BatchEncoder {
                 return None;
             }
         }
-        self.group(batch);
+        self.group(batch, view.release_in_batch);
         let mut total = 0u64;
         let mut start = 0;
         while start < self.order.len() {
@@ -293,7 +327,7 @@ impl BatchEncoder {
         view: &BatchView<'_>,
         protocol: ProtobufMessage,
     ) -> &[u8] {
-        self.group(batch);
+        self.group(batch, view.release_in_batch);
         self.counts = EncodedCounts::default();
         match protocol {
             ProtobufMessage::V1 => self.encode_v1(batch, view),
@@ -614,6 +648,7 @@ mod tests {
             extras: &extras,
             max_metadata_text: help.len() + "seconds".len(),
             metadata_set: true,
+            release_in_batch: false,
         };
         let cap = 8192;
         for protocol in [ProtobufMessage::V1, ProtobufMessage::V2] {
@@ -804,5 +839,62 @@ mod tests {
             .unwrap();
         let ts: Vec<i64> = a_series.samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(ts, [1, 2, 3]);
+    }
+
+    /// A series released and registered again with the same labels can land in a lower slot
+    /// within one batch: with `release_in_batch` the older one's samples come first, as the
+    /// receiver must store them.
+    #[test]
+    fn a_released_series_goes_before_its_successor_with_the_same_labels() {
+        let reg = SeriesRegistry::new(Labels::default());
+        let filler = reg
+            .register(Labels::from_pairs(&[("__name__", "filler")]).unwrap())
+            .unwrap();
+        let old = reg
+            .register(Labels::from_pairs(&[("__name__", "same")]).unwrap())
+            .unwrap();
+        let old_series = reg.series(old).unwrap();
+        // The successor takes the filler's slot, below the old one's.
+        reg.release(old).unwrap();
+        reg.release(filler).unwrap();
+        let new = reg
+            .register(Labels::from_pairs(&[("__name__", "same")]).unwrap())
+            .unwrap();
+        let new_series = reg.series(new).unwrap();
+        assert!(new.slot() < old.slot(), "the test needs the lower slot");
+        let mut cache = SeriesCache::new();
+        let batch: Vec<BatchSample> = [
+            (old, &old_series, 1),
+            (old, &old_series, 2),
+            (new, &new_series, 3),
+        ]
+        .iter()
+        .map(
+            |(r, s, ts)| match cache.resolve(QueuedSample::announcing(*r, s, *ts, 0.0)) {
+                Resolved::Ready(sample) => sample,
+                other => panic!("resolves: {other:?}"),
+            },
+        )
+        .collect();
+        let timestamps = |release_in_batch: bool| {
+            let mut enc = BatchEncoder::default();
+            let view = BatchView {
+                release_in_batch,
+                ..BatchView::plain(&cache)
+            };
+            let body = enc.encode(&batch, &view, ProtobufMessage::V1).to_vec();
+            let req =
+                proto::WriteRequest::decode(snappy_decompress(&body).unwrap().as_slice()).unwrap();
+            req.timeseries
+                .iter()
+                .flat_map(|t| t.samples.iter().map(|s| s.timestamp))
+                .collect::<Vec<i64>>()
+        };
+        assert_eq!(
+            timestamps(false),
+            [3, 1, 2],
+            "slot order puts the successor first"
+        );
+        assert_eq!(timestamps(true), [1, 2, 3]);
     }
 }

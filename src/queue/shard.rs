@@ -71,6 +71,9 @@ pub struct ShardShared {
     /// The shard left the endpoint's current set (a reshard): it drains and exits, and
     /// producers waiting for room in its queue offer their sample again to the new set.
     pub retired: AtomicBool,
+    /// Samples pushed to the queue before it was opened for the current thread: where the
+    /// thread's count of samples taken starts (release records use the pushed count).
+    pushed_at_open: AtomicU64,
     /// The series cache the thread starts with: handed over from the shards of the set this
     /// one replaces once they have drained. The thread sends nothing before it has it.
     start: Mutex<Option<SeriesCache>>,
@@ -95,6 +98,7 @@ impl ShardShared {
             interrupter: Mutex::new(None),
             batch_threshold: AtomicUsize::new(usize::MAX),
             retired: AtomicBool::new(false),
+            pushed_at_open: AtomicU64::new(0),
             start: Mutex::new(None),
         }
     }
@@ -114,6 +118,8 @@ impl ShardShared {
             .store(batch_threshold.max(1), Ordering::Relaxed);
         *lock(&self.interrupter) = Some(interrupter);
         *lock(&self.start) = None;
+        self.pushed_at_open
+            .store(self.queue.pushed(), Ordering::SeqCst);
         self.queue.open(capacity);
     }
 
@@ -295,8 +301,9 @@ fn send_loop(
     let mut backlog: VecDeque<QueuedSample> = VecDeque::with_capacity(max);
     let mut encoder = BatchEncoder::default();
     let mut timer_start = Instant::now();
-    // Samples taken from the queue so far; less the backlog, those resolved.
-    let mut taken = 0u64;
+    // Samples taken from the queue so far (counted as the queue counts pushes); less the
+    // backlog, those resolved.
+    let mut taken = shard.pushed_at_open.load(Ordering::SeqCst);
     loop {
         let resolved = taken - backlog.len() as u64;
         match wait_for_batch(
@@ -380,6 +387,7 @@ fn send_loop(
             extras: &extras,
             max_metadata_text: ctx.metadata_book.max_text_len(),
             metadata_set: ctx.metadata_book.ever_noted(),
+            release_in_batch: shard.releases.ready(taken - backlog.len() as u64),
         };
         if ctx.config.tenant.is_some() {
             send_by_tenant(
