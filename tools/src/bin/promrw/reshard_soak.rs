@@ -338,6 +338,8 @@ fn produce(
                         {
                             return Ok(());
                         }
+                        // Under `overflow: fail` the refusal is immediate: do not spin.
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                     Err(e) => return Err(format!("append_batch: {e}")),
                 }
@@ -577,7 +579,23 @@ pub fn run(args: ReshardSoakArgs) -> Result<(), String> {
         report_every,
     );
     stop.store(true, Ordering::Relaxed);
-    let mut failure = seen.as_ref().err().cloned();
+    // On failure only the producers that finished are joined (for their error): another may
+    // be blocked in an append for up to `block_timeout`. Returning kills the sink; the
+    // process then exits.
+    let seen = match seen {
+        Ok(seen) => seen,
+        Err(e) => {
+            for (_, handle) in producers {
+                if handle.is_finished()
+                    && let Ok(Err(producer)) = handle.join()
+                {
+                    return Err(producer);
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut failure = None;
     let (mut appended, mut refused_retried) = (0, 0);
     for (progress, handle) in producers {
         let joined = handle.join();
@@ -585,14 +603,13 @@ pub fn run(args: ReshardSoakArgs) -> Result<(), String> {
         refused_retried += progress.refused_retried.load(Ordering::Relaxed);
         match joined {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(failure.unwrap_or(e)),
-            Err(_) => failure = Some(failure.unwrap_or("a producer thread panicked".into())),
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(_) => failure = failure.or(Some("a producer thread panicked".into())),
         }
     }
     if let Some(e) = failure {
         return Err(e);
     }
-    let seen = seen?;
     // The schedule ends in a normal step, but say so anyway before the final flush.
     sink.control("status 200")?;
     sink.control("latency 0")?;
