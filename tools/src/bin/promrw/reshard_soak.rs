@@ -276,6 +276,9 @@ struct Progress {
     refused_retried: AtomicU64,
 }
 
+/// A running producer: its progress and its thread.
+type Producer = (Arc<Progress>, JoinHandle<Result<(), String>>);
+
 /// One producer: appends to `refs` (global series index, ref), round-robin, following its
 /// share (`1 / producers`) of the schedule until its end.
 fn produce(
@@ -541,7 +544,7 @@ pub fn run(args: ReshardSoakArgs) -> Result<(), String> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let mut producers: Vec<(Arc<Progress>, JoinHandle<Result<(), String>>)> = Vec::new();
+    let mut producers: Vec<Producer> = Vec::new();
     for p in 0..args.producers {
         let range = (p * args.series / args.producers)..((p + 1) * args.series / args.producers);
         let mine = refs[range].to_vec();
@@ -632,7 +635,7 @@ fn drive(
     sink: &mut ChildReceiver,
     sender: &Sender,
     schedule: &Schedule,
-    producers: &[(Arc<Progress>, JoinHandle<Result<(), String>>)],
+    producers: &[Producer],
     started: Instant,
     report_every: f64,
 ) -> Result<Seen, String> {
