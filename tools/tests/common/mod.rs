@@ -64,6 +64,8 @@ pub fn post_raw(addr: SocketAddr, content_type: &str, version: &str, raw: &[u8])
 /// Its stdout is read on a thread into a channel, so it never writes to a closed pipe.
 pub struct SinkProcess {
     child: std::process::Child,
+    /// Its stdin, when started by [`SinkProcess::start_with_stdin`].
+    stdin: Option<std::process::ChildStdin>,
     lines: Receiver<String>,
     /// Where it listens.
     pub addr: SocketAddr,
@@ -73,13 +75,25 @@ impl SinkProcess {
     /// Starts `promrw sink --listen 127.0.0.1:0` with `args` and waits for its
     /// "listening on" line.
     pub fn start(args: &[&str]) -> SinkProcess {
+        SinkProcess::spawn(args, Stdio::null())
+    }
+
+    /// [`SinkProcess::start`] with its stdin a pipe, written by [`SinkProcess::send_line`]
+    /// (for `--control-stdin`).
+    pub fn start_with_stdin(args: &[&str]) -> SinkProcess {
+        SinkProcess::spawn(args, Stdio::piped())
+    }
+
+    /// Starts the child with `stdin` and waits for its "listening on" line.
+    fn spawn(args: &[&str], stdin: Stdio) -> SinkProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_promrw"))
             .args(["sink", "--listen", "127.0.0.1:0"])
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start promrw sink");
+        let stdin = child.stdin.take();
         let (lines_tx, lines) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -92,6 +106,7 @@ impl SinkProcess {
         });
         let mut sink = SinkProcess {
             child,
+            stdin,
             lines,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
@@ -108,6 +123,14 @@ impl SinkProcess {
     /// The sink's write URL.
     pub fn url(&self) -> String {
         format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// Writes `line` and a newline to the sink's stdin (started by
+    /// [`SinkProcess::start_with_stdin`]).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with a stdin pipe");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// The sink's next stdout line (within 10 s).

@@ -33,7 +33,7 @@
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -212,11 +212,15 @@ pub enum AppendApi {
 
 /// The `promrw sink` child process. Dropping it kills and reaps the child, so every error path
 /// stops it too.
-struct ChildReceiver {
+pub(crate) struct ChildReceiver {
     /// The child process.
     child: Child,
     /// The remote-write URL it printed.
-    url: String,
+    pub(crate) url: String,
+    /// Its stdin, with `--control-stdin` ([`ChildReceiver::start_controlled`]).
+    stdin: Option<ChildStdin>,
+    /// Its `control ...` answer lines, with `--control-stdin`.
+    answers: Option<mpsc::Receiver<String>>,
 }
 
 impl ChildReceiver {
@@ -224,28 +228,45 @@ impl ChildReceiver {
     /// `extra` and reads the URL from its first stdout line. Later lines (invalid requests) are
     /// copied to stderr.
     fn start(extra: &[&str]) -> Result<ChildReceiver, String> {
+        let mut args = vec!["--quiet", "--workers", "4"];
+        args.extend_from_slice(extra);
+        ChildReceiver::spawn(&args, false)
+    }
+
+    /// Starts `<this executable> sink --listen 127.0.0.1:0 --control-stdin --quiet --workers
+    /// <workers>`, to be driven by [`ChildReceiver::control`]. Lines other than the control
+    /// answers (invalid requests) are copied to stderr.
+    pub(crate) fn start_controlled(workers: usize) -> Result<ChildReceiver, String> {
+        let workers = workers.to_string();
+        ChildReceiver::spawn(&["--control-stdin", "--quiet", "--workers", &workers], true)
+    }
+
+    /// Starts `<this executable> sink --listen 127.0.0.1:0` followed by `args`, with a stdin
+    /// pipe and the `control ...` lines kept when `controlled`.
+    fn spawn(args: &[&str], controlled: bool) -> Result<ChildReceiver, String> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the promrw executable: {e}"))?;
         let mut child = Command::new(&exe)
-            .args([
-                "sink",
-                "--listen",
-                "127.0.0.1:0",
-                "--quiet",
-                "--workers",
-                "4",
-            ])
-            .args(extra)
-            .stdin(Stdio::null())
+            .args(["sink", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(if controlled {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start the receiver child {}: {e}", exe.display()))?;
         let stdout = child.stdout.take();
+        let stdin = child.stdin.take();
+        let (answers_tx, answers) = mpsc::channel();
         // From here on, dropping `receiver` kills the child.
         let mut receiver = ChildReceiver {
             child,
             url: String::new(),
+            stdin,
+            answers: controlled.then_some(answers),
         };
         let stdout = stdout.ok_or("the receiver child has no stdout pipe")?;
         let (first_line, first_line_rx) = mpsc::channel();
@@ -255,7 +276,13 @@ impl ChildReceiver {
                 let mut lines = BufReader::new(stdout).lines();
                 let _ = first_line.send(lines.next());
                 for line in lines.map_while(Result::ok) {
-                    eprintln!("promrw bench: sink: {line}");
+                    if controlled && line.starts_with("control ") {
+                        let _ = answers_tx.send(line);
+                    } else if controlled {
+                        eprintln!("promrw reshard-soak: sink: {line}");
+                    } else {
+                        eprintln!("promrw bench: sink: {line}");
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the thread reading the receiver's output: {e}"))?;
@@ -280,8 +307,30 @@ impl ChildReceiver {
         Ok(receiver)
     }
 
+    /// Sends a `--control-stdin` command and returns what follows `control ok <command>` in
+    /// its answer (empty but for `totals`); fails on `control error`, or when no answer comes
+    /// within [`SINK_START_TIMEOUT`].
+    pub(crate) fn control(&mut self, command: &str) -> Result<String, String> {
+        use std::io::Write as _;
+        let (Some(stdin), Some(answers)) = (self.stdin.as_mut(), self.answers.as_ref()) else {
+            return Err("the receiver child was not started with --control-stdin".into());
+        };
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("cannot send {command:?} to the receiver child: {e}"))?;
+        let answer = answers.recv_timeout(SINK_START_TIMEOUT).map_err(|_| {
+            format!("the receiver child did not answer {command:?} within {SINK_START_TIMEOUT:?}")
+        })?;
+        match answer.strip_prefix(&format!("control ok {command}")) {
+            Some(rest) => Ok(rest.trim().to_string()),
+            None => Err(format!(
+                "the receiver child answered {command:?} with {answer:?}"
+            )),
+        }
+    }
+
     /// Fails when the child has already exited (it should run until killed).
-    fn check_alive(&mut self) -> Result<(), String> {
+    pub(crate) fn check_alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(format!("the receiver child exited early: {status}")),
@@ -1852,16 +1901,20 @@ fn naive_send(snappy: &mut snap::raw::Encoder, request: &mut proto::WriteRequest
 /// `prometheus_remote_storage_sent_batch_duration_seconds` in the text exposition.
 fn mean_request_duration(metrics_text: &str) -> Option<Duration> {
     const FAMILY: &str = "prometheus_remote_storage_sent_batch_duration_seconds";
-    let value = |suffix: &str| -> Option<f64> {
-        let prefix = format!("{FAMILY}{suffix}{{");
-        metrics_text
-            .lines()
-            .find(|line| line.starts_with(&prefix))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let value = |suffix: &str| metric_value(metrics_text, &format!("{FAMILY}{suffix}"));
     let (sum, count) = (value("_sum")?, value("_count")?);
     (count > 0.0).then(|| Duration::from_secs_f64(sum / count))
+}
+
+/// The value of the first sample of metric `name` (exactly that name, with labels) in the
+/// text exposition, or `None` when it is absent or not a number.
+pub(crate) fn metric_value(metrics_text: &str, name: &str) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    metrics_text
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Microseconds of `cpu` per sample.
@@ -1870,7 +1923,7 @@ fn us_per_sample(cpu: Duration, samples: u64) -> f64 {
 }
 
 /// Bytes in MiB.
-fn mib(bytes: u64) -> f64 {
+pub(crate) fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 

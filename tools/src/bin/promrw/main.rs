@@ -1,12 +1,14 @@
 //! `promrw`: the command-line tool. `demo` pushes a synthetic workload through the full
 //! pipeline (to an embedded receiver unless `--url` is given), `sink` is a validating receiver
 //! for debugging pipelines, `bench` is the end-to-end benchmark, and `check-config` validates
-//! a configuration file and shows the endpoints it configures, and `wal-soak` is a
-//! durability soak of the durable queue, to be killed at random moments.
+//! a configuration file and shows the endpoints it configures, `wal-soak` is a durability
+//! soak of the durable queue, to be killed at random moments, and `reshard-soak` is a soak of
+//! the sender under changing load and receiver outages.
 
 mod bench;
 mod check_config;
 mod demo;
+mod reshard_soak;
 mod sink;
 mod usage;
 mod wal_soak;
@@ -42,6 +44,10 @@ enum Command {
     /// Append rounds into a WAL-mode sender, syncing after each and printing it: kill it
     /// (-9) at any moment and run it again; every printed round must be delivered.
     WalSoak(wal_soak::WalSoakArgs),
+    /// Soak the sender under rates stepping between 10k and 300k samples/s, two receiver
+    /// outages and a latency period; prints RSS, lag and shards over time and fails unless
+    /// every sample arrived exactly once.
+    ReshardSoak(reshard_soak::ReshardSoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::CheckConfig(args) => return check_config::run(args),
         Command::WalSoak(args) => wal_soak::run(args),
+        Command::ReshardSoak(args) => reshard_soak::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //! 2.0 (headers, snappy, protobuf, symbols and refs, label rules, histograms, exemplars and
 //! metadata, 1.0's extensions included, per-series order across requests), answers accepted 2.0 requests with the Written headers, and prints a line
 //! per request or a summary per interval. `--protocol 1.0-415` or `1.0-ignore` makes it a
-//! 1.0-only receiver. It runs until interrupted.
+//! 1.0-only receiver. `--control-stdin` changes its latency and status while it serves, from
+//! commands on stdin. It runs until interrupted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,106 @@ pub struct SinkArgs {
     /// watching a sender fall back to 1.0.
     #[arg(long, value_name = "MODE", default_value = "both", value_parser = parse_protocol)]
     protocol: ProtocolMode,
+    /// Read commands from stdin, one per line, while serving, and apply them to the requests
+    /// that arrive next: `latency <ms>` (answer each request that late, as `--latency-ms`),
+    /// `status <code>` (answer every valid request with that 4xx or 5xx status and store
+    /// nothing, as `--reject-with`; `status 200` or `status ok` returns to normal) and
+    /// `totals` (print what was stored so far). After applying a command it prints
+    /// `control ok <command>` to stdout, flushed (for `totals`, followed by `requests=N
+    /// samples=N duplicates=N out_of_order=N series=N`, the unique samples stored, the
+    /// duplicate and out-of-order ones refused, per series across requests); a line it cannot
+    /// apply gets `control error <why>`. Blank lines are ignored; EOF on stdin leaves the
+    /// current setting. `--latency-ms` and `--reject-with` give the initial setting.
+    #[arg(long)]
+    control_stdin: bool,
+}
+
+/// What `--control-stdin` changes while the sink serves: read by every request's handler.
+#[derive(Debug, Default)]
+struct Control {
+    /// Milliseconds to sleep before answering (0: none).
+    latency_ms: AtomicU64,
+    /// The status answered to every valid request (0: normal, validate and store).
+    reject_with: AtomicU64,
+}
+
+/// A command of `--control-stdin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ControlCommand {
+    /// `latency <ms>`.
+    Latency(u64),
+    /// `status <code>`: `None` for `200` or `ok` (back to normal).
+    Status(Option<u16>),
+    /// `totals`.
+    Totals,
+}
+
+/// Parses one `--control-stdin` line (`None` for a blank one).
+fn parse_control(line: &str) -> Option<Result<ControlCommand, String>> {
+    let mut words = line.split_whitespace();
+    let command = words.next()?;
+    let argument = words.next();
+    if let Some(extra) = words.next() {
+        return Some(Err(format!("unexpected {extra:?} after {command}")));
+    }
+    Some(match (command, argument) {
+        ("latency", Some(ms)) => ms
+            .parse()
+            .map(ControlCommand::Latency)
+            .map_err(|_| format!("latency wants milliseconds (0 or more), got {ms:?}")),
+        ("status", Some("ok" | "200")) => Ok(ControlCommand::Status(None)),
+        ("status", Some(code)) => match code.parse::<u16>() {
+            Ok(code) if (400..=599).contains(&code) => Ok(ControlCommand::Status(Some(code))),
+            _ => Err(format!(
+                "status wants a 4xx or 5xx code, or 200 or ok, got {code:?}"
+            )),
+        },
+        ("totals", None) => Ok(ControlCommand::Totals),
+        ("latency" | "status", None) => Err(format!("{command} wants an argument")),
+        ("totals", Some(extra)) => Err(format!("unexpected {extra:?} after totals")),
+        _ => Err(format!(
+            "unknown command {command:?} (latency <ms>, status <code>, totals)"
+        )),
+    })
+}
+
+/// Reads `--control-stdin` commands until EOF, applies them to `control` and answers each on
+/// stdout (holding `print_lock`, so answers do not interleave with other lines).
+fn read_control(control: &Control, store: &SampleStore, print_lock: &Mutex<()>) {
+    use std::io::{BufRead, Write};
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let Some(parsed) = parse_control(&line) else {
+            continue;
+        };
+        let answer = match parsed {
+            Err(why) => format!("control error {why}"),
+            Ok(command) => {
+                let mut answer = format!("control ok {}", line.trim());
+                match command {
+                    ControlCommand::Latency(ms) => control.latency_ms.store(ms, Ordering::SeqCst),
+                    ControlCommand::Status(code) => control
+                        .reject_with
+                        .store(code.map_or(0, u64::from), Ordering::SeqCst),
+                    ControlCommand::Totals => {
+                        let totals = store.totals();
+                        answer.push_str(&format!(
+                            " requests={} samples={} duplicates={} out_of_order={} series={}",
+                            totals.requests,
+                            totals.accepted,
+                            totals.duplicates,
+                            totals.out_of_order,
+                            store.series_count()
+                        ));
+                    }
+                }
+                answer
+            }
+        };
+        let _guard = print_lock.lock();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{answer}").and_then(|()| out.flush());
+    }
 }
 
 /// Parses `--protocol`.
@@ -154,21 +255,29 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
             }
         })
     };
-    let handler: Handler = match args.reject_with {
-        None => validating_handler(),
-        Some(status) => Arc::new(move |info: &RequestInfo| match &info.decoded {
-            Ok(_) => Reply::status(
-                status,
-                format!("promrw sink: rejected with {status} (--reject-with)"),
-            ),
-            Err(e) => Reply::status(e.status, e.message.clone()),
-        }),
-    };
-    let latency = Duration::from_millis(args.latency_ms);
-    let handler: Handler = if latency.is_zero() {
-        handler
-    } else {
-        Arc::new(move |info: &RequestInfo| handler(info).with_delay(latency))
+    let control = Arc::new(Control {
+        latency_ms: AtomicU64::new(args.latency_ms),
+        reject_with: AtomicU64::new(args.reject_with.map_or(0, u64::from)),
+    });
+    let handler: Handler = {
+        let control = control.clone();
+        let validating = validating_handler();
+        Arc::new(move |info: &RequestInfo| {
+            let reply = match (&info.decoded, control.reject_with.load(Ordering::SeqCst)) {
+                (Ok(_), status @ 1..) => {
+                    let status = u16::try_from(status).unwrap_or(503);
+                    Reply::status(
+                        status,
+                        format!("promrw sink: rejected with {status} (--reject-with or status)"),
+                    )
+                }
+                _ => validating(info),
+            };
+            match control.latency_ms.load(Ordering::SeqCst) {
+                0 => reply,
+                ms => reply.with_delay(Duration::from_millis(ms)),
+            }
+        })
     };
     let receiver = Receiver::start_with(
         &args.listen,
@@ -184,6 +293,15 @@ pub fn run(args: SinkArgs) -> Result<(), String> {
     println!("listening on {}", receiver.url());
     if args.protocol != ProtocolMode::Both {
         println!("protocol {}", args.protocol.name());
+    }
+    if args.control_stdin {
+        let control = control.clone();
+        let store = store.clone();
+        let print_lock = print_lock.clone();
+        std::thread::Builder::new()
+            .name("promrw-sink-control".into())
+            .spawn(move || read_control(&control, &store, &print_lock))
+            .map_err(|e| format!("cannot start the thread reading --control-stdin: {e}"))?;
     }
     let started = Instant::now();
     let mut previous = store.totals();
@@ -325,4 +443,44 @@ fn histogram_json(h: &proto_v2::Histogram) -> String {
     object.insert("custom_values_bits".into(), all_bits(&h.custom_values));
     object.insert("start_timestamp".into(), json!(h.start_timestamp));
     Value::Object(object).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ControlCommand, parse_control};
+
+    #[test]
+    fn control_lines_parse_or_say_why_not() {
+        assert_eq!(
+            parse_control("latency 100"),
+            Some(Ok(ControlCommand::Latency(100)))
+        );
+        assert_eq!(
+            parse_control(" status 503 "),
+            Some(Ok(ControlCommand::Status(Some(503))))
+        );
+        assert_eq!(
+            parse_control("status ok"),
+            Some(Ok(ControlCommand::Status(None)))
+        );
+        assert_eq!(
+            parse_control("status 200"),
+            Some(Ok(ControlCommand::Status(None)))
+        );
+        assert_eq!(parse_control("totals"), Some(Ok(ControlCommand::Totals)));
+        assert_eq!(parse_control("   "), None);
+        for bad in [
+            "latency",
+            "latency -1",
+            "latency soon",
+            "status 302",
+            "status 204",
+            "status",
+            "status 503 now",
+            "totals please",
+            "restart",
+        ] {
+            assert!(matches!(parse_control(bad), Some(Err(_))), "{bad}");
+        }
+    }
 }

@@ -48,10 +48,21 @@ fn rusage(who: libc::c_int) -> Usage {
 
 /// `VmHWM` (peak RSS of this process image) from `/proc/self/status`, in bytes.
 fn proc_peak_rss() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// `VmRSS` (resident set size now) of this process from `/proc/self/status`, in bytes
+/// (`None` where there is no such file).
+pub fn current_rss() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The `key` line (e.g. `VmRSS:`) of `/proc/self/status`, given in kB, in bytes.
+fn proc_status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(key)
         .trim()
         .trim_end_matches("kB")
         .trim()
