@@ -126,10 +126,13 @@ fn resharding_sender(receiver: &FaultReceiver, max_shards: usize) -> Arc<Sender>
     let queue = format!(
         "      min_shards: 1\n      max_shards: {max_shards}\n      shard_update_interval: 1s\n      block_timeout: 120s\n"
     );
-    Arc::new(sender(&yaml(&receiver.url(), &queue, "").replace(
-        "batch_send_deadline: 50ms",
-        "batch_send_deadline: 200ms",
-    )))
+    // A request answered after its timeout is sent again and stored twice: on a loaded
+    // machine 2 s is not enough.
+    Arc::new(sender(
+        &yaml(&receiver.url(), &queue, "")
+            .replace("batch_send_deadline: 50ms", "batch_send_deadline: 200ms")
+            .replace("remote_timeout: 2s", "remote_timeout: 60s"),
+    ))
 }
 
 fn register(sender: &Sender) -> Vec<SeriesRef> {

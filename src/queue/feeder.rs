@@ -53,6 +53,62 @@ struct ControlState {
     stop: bool,
     /// Damaged stretches the reader skipped.
     skipped: u64,
+    /// A reshard's new shard set, for the feeder to push to from the next record on.
+    adopt: Option<Vec<Arc<ShardShared>>>,
+}
+
+/// The reshard thread's way to hand a WAL-mode endpoint's feeder a new shard set: the feeder
+/// is the only pusher, so it switches itself between two records (no stripes involved).
+#[derive(Debug, Clone)]
+pub struct FeederLink(Arc<Control>);
+
+impl FeederLink {
+    /// Offers `shards` to the feeder and waits up to `timeout` for it to take them at its next
+    /// record boundary. True when it did (it pushes only to them from then on); false when it
+    /// stopped or did not come to a boundary in time (waiting for room in a full queue), in
+    /// which case the offer is withdrawn.
+    pub fn hand(&self, shards: Vec<Arc<ShardShared>>, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.0.state);
+        if state.stop {
+            return false;
+        }
+        state.adopt = Some(shards);
+        self.0.changed.notify_all();
+        loop {
+            if state.adopt.is_none() {
+                // Taken, under this lock: the feeder has switched.
+                return true;
+            }
+            let now = Instant::now();
+            if state.stop || now >= deadline {
+                state.adopt = None;
+                return false;
+            }
+            state = self
+                .0
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A shard the feeder pushed to before a reshard, until everything it pushed there is done.
+#[derive(Debug)]
+struct RetiredShard {
+    shard: Arc<ShardShared>,
+    fifo: VecDeque<(u64, u64)>,
+    finished_base: u64,
+}
+
+/// Samples `shard` finished (done, less those abandoned, which stay in the log).
+fn finished_of(shard: &ShardShared) -> u64 {
+    shard
+        .done
+        .load(Ordering::SeqCst)
+        .saturating_sub(shard.abandoned.load(Ordering::SeqCst))
 }
 
 /// A running feeder: its thread and what the sender asks of it.
@@ -98,7 +154,6 @@ struct FeedSeriesTable {
 pub struct Feeder {
     ctx: Arc<EndpointContext>,
     shards: Vec<Arc<ShardShared>>,
-    batch_threshold: usize,
     control: Arc<Control>,
     writer: Arc<Writer>,
     reader: LogReader,
@@ -112,8 +167,13 @@ pub struct Feeder {
     records: VecDeque<(u64, Position)>,
     /// Per shard: `(seq, samples pushed to the shard once that record was)`.
     per_shard: Vec<VecDeque<(u64, u64)>>,
-    /// Samples pushed to each shard.
+    /// Samples pushed to each shard since the feeder took it.
     pushed: Vec<u64>,
+    /// Per shard, [`finished_of`] when the feeder took it: `pushed` and the finished count
+    /// less this are counted from the same point (shard objects are reused by reshards).
+    finished_base: Vec<u64>,
+    /// Shards of earlier sets with records not done yet (the cursor waits for them).
+    retired: Vec<RetiredShard>,
     next_seq: u64,
     /// The seq of a record only partly pushed (a stop came while it waited for room).
     partial: Option<u64>,
@@ -152,7 +212,6 @@ impl EndpointQueue {
         let feeder = Feeder {
             ctx: self.ctx.clone(),
             shards: shards.clone(),
-            batch_threshold: self.batch_threshold,
             control: control.clone(),
             writer,
             reader,
@@ -167,6 +226,8 @@ impl EndpointQueue {
             records: VecDeque::new(),
             per_shard: vec![VecDeque::new(); shards.len()],
             pushed: vec![0; shards.len()],
+            finished_base: shards.iter().map(|shard| finished_of(shard)).collect(),
+            retired: Vec::new(),
             next_seq: 0,
             partial: None,
             runs: Vec::new(),
@@ -185,6 +246,7 @@ impl EndpointQueue {
                     format!("cannot start the WAL feeder thread: {e}"),
                 )
             })?;
+        *lock(&self.feeder_link) = Some(FeederLink(control.clone()));
         Ok(FeederHandle {
             control,
             thread: Mutex::new(Some(thread)),
@@ -263,6 +325,11 @@ impl Feeder {
             if self.stopping() {
                 break;
             }
+            let offered = lock(&self.control.state).adopt.take();
+            if let Some(shards) = offered {
+                self.control.changed.notify_all();
+                self.adopt(shards);
+            }
             let limit = self.writer.read_limit();
             match self.reader.next_record(limit) {
                 Ok(Some(record)) => {
@@ -303,6 +370,32 @@ impl Feeder {
 
     fn stopping(&self) -> bool {
         lock(&self.control.state).stop
+    }
+
+    /// Pushes to `shards` (a reshard's new set, whose threads hold until the old set has
+    /// drained) from now on. The old shards' records stay in the cursor's count until they
+    /// are done; every series moves to its bucket in the new set, still announced (its cache
+    /// entry is handed over to that shard).
+    fn adopt(&mut self, shards: Vec<Arc<ShardShared>>) {
+        let old = std::mem::replace(&mut self.shards, shards);
+        let fifos = std::mem::take(&mut self.per_shard);
+        let bases = std::mem::take(&mut self.finished_base);
+        for ((shard, fifo), finished_base) in old.into_iter().zip(fifos).zip(bases) {
+            if !fifo.is_empty() {
+                self.retired.push(RetiredShard {
+                    shard,
+                    fifo,
+                    finished_base,
+                });
+            }
+        }
+        let count = self.shards.len();
+        self.per_shard = vec![VecDeque::new(); count];
+        self.pushed = vec![0; count];
+        self.finished_base = self.shards.iter().map(|shard| finished_of(shard)).collect();
+        for entry in self.series.slots.iter_mut().flatten() {
+            entry.shard = bucket_of(entry.series.shard_hash(), count);
+        }
     }
 
     /// Waits up to [`POLL`] for the writer to write past `end`, or for a stop.
@@ -524,7 +617,7 @@ impl Feeder {
                 }
             }
             if !full {
-                if len >= self.batch_threshold
+                if len >= queue.batch_threshold.load(Ordering::Relaxed)
                     && !queue.wake_pending.load(Ordering::Relaxed)
                     && !queue.wake_pending.swap(true, Ordering::SeqCst)
                 {
@@ -535,6 +628,8 @@ impl Feeder {
             if !queue.wake_pending.swap(true, Ordering::SeqCst) {
                 queue.wake();
             }
+            // The log holds what the queue has no room for: demand for more shards.
+            self.ctx.reshard.note_full();
             let control = &self.control;
             let _ = queue
                 .queue
@@ -652,19 +747,24 @@ impl Feeder {
     /// The first record not done for every shard (or where the next record starts).
     fn cursor(&mut self) -> Position {
         let mut lowest_open = self.partial.unwrap_or(u64::MAX);
-        for (index, fifo) in self.per_shard.iter_mut().enumerate() {
-            let shard = &self.shards[index];
-            let finished = shard
-                .done
-                .load(Ordering::SeqCst)
-                .saturating_sub(shard.abandoned.load(Ordering::SeqCst));
+        let mut oldest_open = |fifo: &mut VecDeque<(u64, u64)>, finished: u64| {
             while fifo.front().is_some_and(|&(_, after)| after <= finished) {
                 fifo.pop_front();
             }
             if let Some(&(seq, _)) = fifo.front() {
                 lowest_open = lowest_open.min(seq);
             }
+        };
+        for (index, fifo) in self.per_shard.iter_mut().enumerate() {
+            let finished =
+                finished_of(&self.shards[index]).saturating_sub(self.finished_base[index]);
+            oldest_open(fifo, finished);
         }
+        for retired in &mut self.retired {
+            let finished = finished_of(&retired.shard).saturating_sub(retired.finished_base);
+            oldest_open(&mut retired.fifo, finished);
+        }
+        self.retired.retain(|retired| !retired.fifo.is_empty());
         while self
             .records
             .front()

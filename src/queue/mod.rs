@@ -177,12 +177,12 @@ pub enum PushOutcome {
 /// One endpoint's queue and shard threads.
 pub struct EndpointQueue {
     ctx: Arc<EndpointContext>,
-    /// The initial set's full batch (the WAL feeder's wake-up threshold).
-    batch_threshold: usize,
     pool: Arc<ShardPool>,
     auth: EndpointAuth,
     /// The resharding, once started ([`EndpointQueue::start_resharding`]).
     reshard: Mutex<Option<Arc<Reshard>>>,
+    /// WAL mode: the way to hand the feeder a new shard set, once it started.
+    feeder_link: Mutex<Option<feeder::FeederLink>>,
 }
 
 impl EndpointQueue {
@@ -214,7 +214,7 @@ impl EndpointQueue {
         );
         let shard_count = config.queue.min_shards;
         let capacity = queue_capacity(&config.queue, shard_count);
-        let reshards = !wal_mode && config.queue.max_shards > shard_count;
+        let reshards = config.queue.max_shards > shard_count;
         let update_interval = config.queue.shard_update_interval;
         let credentials = crate::transport::EndpointAuth::new(&config, &logger)?;
         let transports = (0..shard_count)
@@ -246,14 +246,13 @@ impl EndpointQueue {
             exited: AtomicUsize::new(0),
             close_deadline: Mutex::new(None),
         });
-        let batch_threshold = ctx.config.queue.max_samples_per_send.min(capacity);
         let pool = Arc::new(ShardPool::new(ctx.config.queue.max_shards, reshards));
         let queue = EndpointQueue {
             ctx: ctx.clone(),
-            batch_threshold,
             pool: pool.clone(),
             auth: credentials,
             reshard: Mutex::new(None),
+            feeder_link: Mutex::new(None),
         };
         let initial: Vec<usize> = (0..shard_count).collect();
         pool.set_current(&initial);
@@ -662,19 +661,27 @@ impl EndpointQueue {
         drained
     }
 
-    /// Starts resharding between `min_shards` and `max_shards` (memory mode, when they
-    /// differ): the shard set changes while every stripe of `stripes`, the registry's, is
-    /// held.
+    /// Starts resharding between `min_shards` and `max_shards` (when they differ). In memory
+    /// mode the shard set changes while every stripe of `stripes`, the registry's, is held;
+    /// in WAL mode the feeder (started before) takes the new set between two records.
     pub fn start_resharding(&self, stripes: OrderStripes) -> Result<()> {
         let q = &self.ctx.config.queue;
-        if self.ctx.wal_mode || q.max_shards <= q.min_shards {
+        if q.max_shards <= q.min_shards {
             return Ok(());
         }
+        let store = if self.ctx.wal_mode {
+            match lock(&self.feeder_link).clone() {
+                Some(link) => reshard::SetStore::Feeder(link),
+                None => return Ok(()),
+            }
+        } else {
+            reshard::SetStore::Stripes(stripes)
+        };
         let reshard = Reshard::new(
             self.ctx.clone(),
             self.pool.clone(),
             self.auth.clone(),
-            stripes,
+            store,
         );
         reshard.start()?;
         *lock(&self.reshard) = Some(reshard);

@@ -1,4 +1,4 @@
-//! Resharding of one endpoint (memory mode): every `shard_update_interval` its reshard thread
+//! Resharding of one endpoint: every `shard_update_interval` its reshard thread
 //! computes the desired shard count from the endpoint's rates ([`super::shard_rate`]) and, when
 //! the gate allows, replaces the current shard set with one of the desired size
 //! (docs/ARCHITECTURE.md, "Resharding").
@@ -21,6 +21,20 @@ use crate::error::Result;
 use crate::log::LogLevel;
 use crate::series::{OrderStripes, lock};
 use crate::transport::{EndpointAuth, Transport};
+
+use super::feeder::FeederLink;
+
+/// How long a WAL-mode switch waits for the feeder to take the new set (it may be waiting
+/// for room in a full queue); the switch is given up after.
+const FEEDER_HANDOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a new shard set becomes the one pushes go to.
+pub enum SetStore {
+    /// Memory mode: stored while every order stripe of the registry is held.
+    Stripes(OrderStripes),
+    /// WAL mode: handed to the feeder, the only pusher, which takes it between two records.
+    Feeder(FeederLink),
+}
 
 /// What the push path and the shard threads tell the reshard thread.
 #[derive(Debug)]
@@ -119,8 +133,8 @@ pub struct Reshard {
     ctx: Arc<EndpointContext>,
     pool: Arc<ShardPool>,
     auth: EndpointAuth,
-    /// The registry's order stripes, all held while the current set changes.
-    stripes: OrderStripes,
+    /// How the current set changes.
+    store: SetStore,
     /// True once close began: no switch starts after. Held through a switch's start.
     closing: Mutex<bool>,
     wake: Condvar,
@@ -129,18 +143,18 @@ pub struct Reshard {
 
 impl Reshard {
     /// The resharding of the endpoint with `ctx` and `pool`, making transports with `auth`,
-    /// switching under `stripes`. Not started.
+    /// changing sets through `store`. Not started.
     pub fn new(
         ctx: Arc<EndpointContext>,
         pool: Arc<ShardPool>,
         auth: EndpointAuth,
-        stripes: OrderStripes,
+        store: SetStore,
     ) -> Arc<Reshard> {
         Arc::new(Reshard {
             ctx,
             pool,
             auth,
-            stripes,
+            store,
             closing: Mutex::new(false),
             wake: Condvar::new(),
             thread: Mutex::new(None),
@@ -264,6 +278,16 @@ impl Reshard {
         }
     }
 
+    /// Stops the threads of a new set that never became current (they hold nothing).
+    fn abandon_start(&self, started: &[usize]) {
+        for &id in started {
+            let shard = self.pool.slot(id);
+            shard.stop.store(HARD, Ordering::SeqCst);
+            shard.wake();
+            self.pool.join(id);
+        }
+    }
+
     /// Replaces the current set with one of `shards` shards (see the module doc). Returns
     /// false when nothing changed (closing, or a thread or transport could not be made).
     pub fn switch(&self, shards: usize) -> bool {
@@ -290,17 +314,27 @@ impl Reshard {
                             old.len()
                         )
                     });
-                    // The shards started hold nothing: stop them at once.
-                    for &started in &new[..bucket] {
-                        let shard = self.pool.slot(started);
-                        shard.stop.store(HARD, Ordering::SeqCst);
-                        shard.wake();
-                        self.pool.join(started);
-                    }
+                    self.abandon_start(&new[..bucket]);
                     return false;
                 }
             }
-            self.stripes.with_all_held(|| self.pool.set_current(&new));
+            match &self.store {
+                SetStore::Stripes(stripes) => stripes.with_all_held(|| self.pool.set_current(&new)),
+                SetStore::Feeder(link) => {
+                    let set = new.iter().map(|&id| self.pool.shared(id)).collect();
+                    if !link.hand(set, FEEDER_HANDOVER_TIMEOUT) {
+                        ctx.logger.log(LogLevel::Info, || {
+                            format!(
+                                "{}: resharding to {shards} shards put off: the WAL feeder did not take the new set (stopping, or waiting for room)",
+                                ctx.describe()
+                            )
+                        });
+                        self.abandon_start(&new);
+                        return false;
+                    }
+                    self.pool.set_current(&new);
+                }
+            }
             ctx.metrics.shards.store(shards as u64, Ordering::Relaxed);
             for &id in &old {
                 let shard = self.pool.slot(id);

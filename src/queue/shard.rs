@@ -79,6 +79,15 @@ pub struct ShardShared {
     start: Mutex<Option<SeriesCache>>,
 }
 
+impl std::fmt::Debug for ShardShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardShared")
+            .field("stop", &self.stop.load(Ordering::Relaxed))
+            .field("done", &self.done.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl ShardShared {
     /// A shard no thread runs: its queue is closed and holds no memory.
     pub fn idle() -> Self {

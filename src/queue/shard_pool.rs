@@ -53,6 +53,11 @@ impl ShardPool {
         &self.slots[id]
     }
 
+    /// Shard object `id`, shared (for the WAL feeder).
+    pub fn shared(&self, id: usize) -> Arc<ShardShared> {
+        self.slots[id].clone()
+    }
+
     /// Every shard object, running or not.
     pub fn all(&self) -> impl Iterator<Item = &ShardShared> {
         self.slots.iter().map(|slot| &**slot)
