@@ -1499,8 +1499,10 @@ fn sender_config(
     native_histograms: bool,
 ) -> Result<Config, String> {
     let queue = QueueConfig {
+        // Fixed: the figures are for `--shards` shards (`promrw shard-throughput` measures
+        // resharding).
         min_shards: args.shards,
-        max_shards: args.shards.max(QueueConfig::default().max_shards),
+        max_shards: args.shards,
         max_samples_per_send: args.max_samples_per_send,
         capacity: QueueConfig::default()
             .capacity
