@@ -327,6 +327,22 @@ fn prometheus_validation_rules_hold_with_its_messages() {
             "    queue_config: {min_shards: 0}\n",
             "remote_write[0].queue_config.min_shards: must be greater than 0",
         ),
+        (
+            "    queue_config: {max_buffered_samples: 0}\n",
+            "remote_write[0].queue_config.max_buffered_samples: must be greater than 0",
+        ),
+        (
+            "    queue_config: {shard_update_interval: 0s}\n",
+            "remote_write[0].queue_config.shard_update_interval: must be greater than 0",
+        ),
+        (
+            "    queue_config: {shard_tolerance: 1.5}\n",
+            "remote_write[0].queue_config.shard_tolerance: must be at least 0 and below 1, got 1.5",
+        ),
+        (
+            "    queue_config: {shard_tolerance: -0.1}\n",
+            "remote_write[0].queue_config.shard_tolerance: must be at least 0 and below 1, got -0.1",
+        ),
     ];
     for (extra, expected) in cases {
         refused(&endpoint(extra), expected);
