@@ -1,5 +1,5 @@
 //! The queue of one endpoint: a set of shard threads (`min_shards` at first, resharded between
-//! `min_shards` and `max_shards` by [`reshard`]), series assigned to shards by a stable hash of
+//! `min_shards` and `max_shards` by the `reshard` module), series assigned to shards by a stable hash of
 //! their labels, the overflow policy and the memory budget, and flush/close with deadlines.
 
 mod batch;

@@ -224,7 +224,8 @@ impl Reshard {
             }
             next += interval;
             let now_totals = Totals::read(&self.ctx, &self.pool);
-            in_rate.add(now_totals.offered.saturating_sub(last.offered));
+            let offered = now_totals.offered.saturating_sub(last.offered);
+            in_rate.add(offered);
             out_rate.add(now_totals.done.saturating_sub(last.done));
             dropped_rate.add(now_totals.dropped.saturating_sub(last.dropped));
             // In seconds, as counts of nanoseconds per second divided below.
@@ -257,6 +258,19 @@ impl Reshard {
                 tolerance: q.shard_tolerance,
             };
             let mut desired = desired_shards(&inputs);
+            if desired.shards < current {
+                // The in rate is an EWMA, dragged down by intervals in which producers were
+                // blocked (they offered only what was taken): no downsharding below what the
+                // last interval's own rate needs.
+                let last_interval = DesiredInputs {
+                    in_rate: in_rate.rate().max(offered as f64 / interval.as_secs_f64()),
+                    ..inputs
+                };
+                let needed = desired_shards(&last_interval);
+                if needed.shards > desired.shards {
+                    desired.shards = needed.shards;
+                }
+            }
 
             if self.ctx.reshard.met_full.swap(false, Ordering::Relaxed) {
                 // Producers met full queues: what they offered is less than they would have.
