@@ -15,7 +15,7 @@
 //! registered before the measured section; it runs from the first append to the end of the
 //! flush (every sample acknowledged). A sampler thread reads the acknowledged count and the
 //! shard gauge every 100 ms, which gives the second-half rate (the steady state after the
-//! ramp) and the peak shard count.
+//! ramp), the peak shard count and the gauge at each whole second (`shards_by_second`).
 //!
 //! With a slow receiver (`--receiver-latency-ms` > 0) every round also runs an `offered`
 //! measurement: 4 fixed shards against a fresh sink with no latency. Its rate is taken as the
@@ -202,12 +202,13 @@ impl RunFigures {
     }
 }
 
-/// What the sampler records: `(seconds since start, samples acknowledged)`, and the highest
-/// shard gauge.
+/// What the sampler records: `(seconds since start, samples acknowledged)`, the highest
+/// shard gauge, and the gauge at each whole second.
 #[derive(Debug, Default)]
 struct Samples {
     points: Vec<(f64, u64)>,
     shards_peak: f64,
+    by_second: Vec<f64>,
 }
 
 /// The acknowledged count at `t` seconds, interpolated between the sampler's points (which
@@ -331,6 +332,7 @@ fn run_once(
     let samples = Mutex::new(Samples {
         points: vec![(0.0, 0)],
         shards_peak: 0.0,
+        by_second: Vec::new(),
     });
     let before = process_usage();
     let started = Instant::now();
@@ -350,6 +352,9 @@ fn run_once(
                     let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
                     s.points.push((t, acked));
                     s.shards_peak = s.shards_peak.max(shards);
+                    while (s.by_second.len() as f64) < t.floor() {
+                        s.by_second.push(shards);
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the sampler thread: {e}"))?;
@@ -415,7 +420,7 @@ fn run_once(
         cpu: after.cpu.saturating_sub(before.cpu),
     };
     println!(
-        "mode={:<7} samples={} wall_s={:.2} samples_per_s={:.0} second_half_per_s={:.0} shards_final={} shards_peak={} reshards={} cpu_us_per_sample={:.3} received={} duplicates={} out_of_order={} exactly_once={}",
+        "mode={:<7} samples={} wall_s={:.2} samples_per_s={:.0} second_half_per_s={:.0} shards_final={} shards_peak={} reshards={} cpu_us_per_sample={:.3} received={} duplicates={} out_of_order={} exactly_once={} shards_by_second={}",
         mode.label(),
         figures.samples,
         wall.as_secs_f64(),
@@ -429,6 +434,12 @@ fn run_once(
         received.duplicates,
         received.out_of_order,
         if check.is_ok() { "ok" } else { "FAILED" },
+        samples
+            .by_second
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     );
     check.map_err(|e| format!("mode {}: {e}", mode.label()))?;
     Ok(figures)
