@@ -193,6 +193,8 @@ struct RunFigures {
     reshards: f64,
     /// CPU time of this process over the measured section.
     cpu: Duration,
+    /// Samples the sender sent again after a failed attempt.
+    retried: u64,
 }
 
 impl RunFigures {
@@ -418,9 +420,10 @@ fn run_once(
         shards_peak: samples.shards_peak,
         reshards,
         cpu: after.cpu.saturating_sub(before.cpu),
+        retried: stats.endpoints.first().map_or(0, |e| e.samples_retried),
     };
     println!(
-        "mode={:<7} samples={} wall_s={:.2} samples_per_s={:.0} second_half_per_s={:.0} shards_final={} shards_peak={} reshards={} cpu_us_per_sample={:.3} received={} duplicates={} out_of_order={} exactly_once={} shards_by_second={}",
+        "mode={:<7} samples={} wall_s={:.2} samples_per_s={:.0} second_half_per_s={:.0} shards_final={} shards_peak={} reshards={} cpu_us_per_sample={:.3} retried={} received={} duplicates={} out_of_order={} exactly_once={} shards_by_second={}",
         mode.label(),
         figures.samples,
         wall.as_secs_f64(),
@@ -430,6 +433,7 @@ fn run_once(
         figures.shards_peak,
         figures.reshards,
         us_per_sample(figures.cpu, figures.samples),
+        figures.retried,
         received.samples,
         received.duplicates,
         received.out_of_order,
