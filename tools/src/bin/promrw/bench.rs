@@ -237,8 +237,19 @@ impl ChildReceiver {
     /// <workers>`, to be driven by [`ChildReceiver::control`]. Lines other than the control
     /// answers (invalid requests) are copied to stderr.
     pub(crate) fn start_controlled(workers: usize) -> Result<ChildReceiver, String> {
+        ChildReceiver::start_controlled_with(workers, &[])
+    }
+
+    /// As [`ChildReceiver::start_controlled`], with `extra` sink arguments after the others
+    /// (e.g. `--latency-ms 100`).
+    pub(crate) fn start_controlled_with(
+        workers: usize,
+        extra: &[&str],
+    ) -> Result<ChildReceiver, String> {
         let workers = workers.to_string();
-        ChildReceiver::spawn(&["--control-stdin", "--quiet", "--workers", &workers], true)
+        let mut args = vec!["--control-stdin", "--quiet", "--workers", &workers];
+        args.extend_from_slice(extra);
+        ChildReceiver::spawn(&args, true)
     }
 
     /// Starts `<this executable> sink --listen 127.0.0.1:0` followed by `args`, with a stdin
@@ -279,7 +290,7 @@ impl ChildReceiver {
                     if controlled && line.starts_with("control ") {
                         let _ = answers_tx.send(line);
                     } else if controlled {
-                        eprintln!("promrw reshard-soak: sink: {line}");
+                        eprintln!("promrw: sink: {line}");
                     } else {
                         eprintln!("promrw bench: sink: {line}");
                     }
@@ -1698,7 +1709,7 @@ fn run_promrw(
 
 /// Fails unless `appended` samples were accepted and `acked` acknowledged, with nothing
 /// failed, dropped or refused.
-fn check_delivery(stats: &SenderStats, appended: u64, acked: u64) -> Result<(), String> {
+pub(crate) fn check_delivery(stats: &SenderStats, appended: u64, acked: u64) -> Result<(), String> {
     let endpoint = stats
         .endpoints
         .first()
@@ -1920,7 +1931,7 @@ pub(crate) fn metric_value(metrics_text: &str, name: &str) -> Option<f64> {
 }
 
 /// Microseconds of `cpu` per sample.
-fn us_per_sample(cpu: Duration, samples: u64) -> f64 {
+pub(crate) fn us_per_sample(cpu: Duration, samples: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / samples as f64
 }
 
@@ -1930,17 +1941,17 @@ pub(crate) fn mib(bytes: u64) -> f64 {
 }
 
 /// The smallest value (the values are never empty).
-fn min(values: &[f64]) -> f64 {
+pub(crate) fn min(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// The largest value.
-fn max(values: &[f64]) -> f64 {
+pub(crate) fn max(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// The median (mean of the two middle values for an even count).
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -1952,7 +1963,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// Milliseconds since the Unix epoch.
-fn now_ms() -> Result<i64, String> {
+pub(crate) fn now_ms() -> Result<i64, String> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -1960,7 +1971,7 @@ fn now_ms() -> Result<i64, String> {
 }
 
 /// CPU count and model, for the report.
-fn machine_description() -> String {
+pub(crate) fn machine_description() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

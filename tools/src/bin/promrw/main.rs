@@ -3,12 +3,14 @@
 //! for debugging pipelines, `bench` is the end-to-end benchmark, and `check-config` validates
 //! a configuration file and shows the endpoints it configures, `wal-soak` is a durability
 //! soak of the durable queue, to be killed at random moments, and `reshard-soak` is a soak of
-//! the sender under changing load and receiver outages.
+//! the sender under changing load and receiver outages, and `shard-throughput` measures wall
+//! throughput with resharding against fixed shard counts.
 
 mod bench;
 mod check_config;
 mod demo;
 mod reshard_soak;
+mod shard_throughput;
 mod sink;
 mod usage;
 mod wal_soak;
@@ -48,6 +50,10 @@ enum Command {
     /// outages and a latency period; prints RSS, lag and shards over time and fails unless
     /// every sample arrived exactly once.
     ReshardSoak(reshard_soak::ReshardSoakArgs),
+    /// Measure W1's wall throughput with resharding (auto) against fixed shard counts, each
+    /// run against a fresh sink (optionally a slow one); fails unless every sample arrived
+    /// exactly once.
+    ShardThroughput(shard_throughput::ShardThroughputArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => return check_config::run(args),
         Command::WalSoak(args) => wal_soak::run(args),
         Command::ReshardSoak(args) => reshard_soak::run(args),
+        Command::ShardThroughput(args) => shard_throughput::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -450,16 +450,20 @@ fn apply_phase(
 
 /// What the sink stored, from its `totals` answer.
 #[derive(Debug, Default, Clone, Copy)]
-struct SinkTotals {
-    requests: u64,
-    samples: u64,
-    duplicates: u64,
-    out_of_order: u64,
+pub(crate) struct SinkTotals {
+    /// Requests stored.
+    pub(crate) requests: u64,
+    /// Unique samples stored.
+    pub(crate) samples: u64,
+    /// Samples received again (same series and timestamp).
+    pub(crate) duplicates: u64,
+    /// Samples older than their series' newest.
+    pub(crate) out_of_order: u64,
 }
 
 /// Parses the sink's `totals` answer (`requests=N samples=N duplicates=N out_of_order=N
 /// series=N`).
-fn parse_sink_totals(answer: &str) -> Result<SinkTotals, String> {
+pub(crate) fn parse_sink_totals(answer: &str) -> Result<SinkTotals, String> {
     let field = |name: &str| -> Result<u64, String> {
         answer
             .split_whitespace()
