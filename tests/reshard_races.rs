@@ -302,3 +302,90 @@ fn wal_mode_switches_keep_every_sample_once_in_order_and_the_cursor_exact() {
     let totals = receiver.store().totals();
     assert_eq!(totals.accepted + totals.duplicates, appended, "{totals:?}");
 }
+
+/// Two endpoints reshard independently: forced switches on each at its own pace, while
+/// appends go to both; each receiver stores every sample once and in order.
+#[test]
+fn two_endpoints_reshard_independently() {
+    let slow = FaultReceiver::start_with("127.0.0.1:0", 32);
+    slow.set_latency(Duration::from_millis(20));
+    let fast = FaultReceiver::start_with("127.0.0.1:0", 32);
+    let endpoint = |url: &str, name: &str, max: usize| {
+        format!(
+            "  - url: {url}\n    name: {name}\n    remote_timeout: 60s\n    queue_config:\n      min_shards: 1\n      max_shards: {max}\n      shard_update_interval: 1h\n      block_timeout: 60s\n      batch_send_deadline: 50ms\n      min_backoff: 10ms\n      max_backoff: 100ms\n"
+        )
+    };
+    let text = format!(
+        "remote_write:\n{}{}",
+        endpoint(&slow.url(), "slow", 6),
+        endpoint(&fast.url(), "fast", 3)
+    );
+    let sender = Arc::new(Sender::new(Config::from_text(&text).unwrap()).unwrap());
+    let refs: Vec<_> = (0..300)
+        .map(|i| {
+            sender
+                .series_from_pairs(&[("__name__", "two"), ("i", &i.to_string())])
+                .unwrap()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let switcher = {
+        let (sender, stop) = (sender.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut switched = [0u32; 2];
+            let mut k = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                if sender.reshard_now(0, 1 + k % 6) {
+                    switched[0] += 1;
+                }
+                if k % 3 == 0 && sender.reshard_now(1, 1 + (k / 3) % 3) {
+                    switched[1] += 1;
+                }
+                k += 1;
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            switched
+        })
+    };
+    let base = now_ms() - 3_600_000;
+    let mut appended = 0u64;
+    let started = Instant::now();
+    let mut round = 0i64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let batch: Vec<Sample> = refs
+            .iter()
+            .map(|&series| Sample {
+                series,
+                timestamp_ms: base + round,
+                value: round as f64,
+            })
+            .collect();
+        let (n, result) = sender.append_batch(&batch);
+        result.expect("append");
+        appended += n as u64;
+        round += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let switched = switcher.join().unwrap();
+    assert!(switched[0] >= 10 && switched[1] >= 3, "{switched:?}");
+    sender.close(Duration::from_secs(60)).expect("close");
+    for (name, receiver) in [("slow", &slow), ("fast", &fast)] {
+        let totals = receiver.store().totals();
+        assert_eq!(totals.accepted, appended, "{name}: {totals:?}");
+        assert_eq!(
+            (totals.duplicates, totals.out_of_order),
+            (0, 0),
+            "{name}: {totals:?}"
+        );
+    }
+    let stats = sender.stats();
+    assert_eq!(
+        stats
+            .endpoints
+            .iter()
+            .map(|e| e.reshards)
+            .collect::<Vec<_>>(),
+        [u64::from(switched[0]), u64::from(switched[1])],
+        "each endpoint counts its own switches"
+    );
+}
