@@ -338,7 +338,7 @@ fn two_endpoints_reshard_independently() {
                 if sender.reshard_now(0, 1 + k % 6) {
                     switched[0] += 1;
                 }
-                if k % 3 == 0 && sender.reshard_now(1, 1 + (k / 3) % 3) {
+                if k.is_multiple_of(3) && sender.reshard_now(1, 1 + (k / 3) % 3) {
                     switched[1] += 1;
                 }
                 k += 1;
