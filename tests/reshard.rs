@@ -22,12 +22,7 @@ const BATCH: usize = 2_000;
 
 /// A gauge or counter of the (single) endpoint, as f64.
 fn metric(sender: &Sender, name: &str) -> f64 {
-    let text = sender.metrics_text();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{")))
-        .unwrap_or_else(|| panic!("{name} in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    common::endpoint_gauge(sender, name)
 }
 
 /// One producer thread appending at `rate` samples per second, paced by the wall clock, one

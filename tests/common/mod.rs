@@ -344,12 +344,26 @@ pub fn wait_for_threads(prefix: &str, expected: usize) -> usize {
 
 /// The value of the (one) endpoint's sample of metric `name` in `sender`'s text exposition.
 pub fn endpoint_metric(sender: &Sender, name: &str) -> u64 {
+    endpoint_value(sender, name)
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// As [`endpoint_metric`], for a gauge that need not be whole (`shards_desired`).
+pub fn endpoint_gauge(sender: &Sender, name: &str) -> f64 {
+    endpoint_value(sender, name)
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The value text of the (one) endpoint's sample of metric `name`.
+fn endpoint_value(sender: &Sender, name: &str) -> String {
     let text = sender.metrics_text();
     let line = text
         .lines()
         .find(|l| l.starts_with(&format!("{name}{{")))
         .unwrap_or_else(|| panic!("{name} in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    line.rsplit(' ').next().unwrap().to_string()
 }
 
 /// A temporary directory, removed on drop.
