@@ -144,8 +144,20 @@ fn describe_endpoint(out: &mut String, index: usize, e: &EndpointConfig) {
         "  remote_timeout: {}",
         format_duration(e.remote_timeout)
     );
-    let _ = writeln!(out, "  shards: min {}, max {}", q.min_shards, q.max_shards);
+    let _ = writeln!(
+        out,
+        "  shards: min {}, max {}, updated every {} (tolerance {})",
+        q.min_shards,
+        q.max_shards,
+        format_duration(q.shard_update_interval),
+        q.shard_tolerance
+    );
     let _ = writeln!(out, "  capacity: {} samples per shard", q.capacity);
+    let _ = writeln!(
+        out,
+        "  max_buffered_samples: {} across the shards",
+        q.max_buffered_samples
+    );
     let _ = writeln!(out, "  max_samples_per_send: {}", q.max_samples_per_send);
     let _ = writeln!(
         out,
