@@ -128,6 +128,27 @@ impl Totals {
     }
 }
 
+/// Scales counts taken over `elapsed` to what they would be over one `interval`.
+#[derive(Debug, Clone, Copy)]
+struct PerInterval {
+    factor: f64,
+}
+
+impl PerInterval {
+    /// The scale from `elapsed` (at least 1 ms) to `interval`.
+    fn new(interval: Duration, elapsed: Duration) -> Self {
+        let elapsed = elapsed.max(Duration::from_millis(1));
+        PerInterval {
+            factor: interval.as_secs_f64() / elapsed.as_secs_f64(),
+        }
+    }
+
+    /// `count` scaled to one interval, rounded.
+    fn scale(self, count: u64) -> u64 {
+        (count as f64 * self.factor).round() as u64
+    }
+}
+
 /// Shared by the endpoint, its reshard thread and close.
 pub struct Reshard {
     ctx: Arc<EndpointContext>,
@@ -203,7 +224,8 @@ impl Reshard {
         let mut dropped_rate = EwmaRate::new(interval);
         let mut duration_rate = EwmaRate::new(interval);
         let mut last = Totals::read(&self.ctx, &self.pool);
-        let mut next = Instant::now() + interval;
+        let mut last_read_at = Instant::now();
+        let mut next = last_read_at + interval;
         loop {
             {
                 let mut closing = lock(&self.closing);
@@ -222,14 +244,23 @@ impl Reshard {
                         .0;
                 }
             }
-            next += interval;
             let now_totals = Totals::read(&self.ctx, &self.pool);
-            let offered = now_totals.offered.saturating_sub(last.offered);
+            let read_at = Instant::now();
+            // A tick that comes late (the last switch, which drains the old set, outlasted
+            // the interval) skips the ticks it missed, as a Go ticker does, rather than
+            // running them back to back over counts of a few milliseconds; and the counts
+            // since the last reading are scaled to one interval, so each tick's rate is the
+            // rate over the time those counts really took.
+            next = (next + interval).max(read_at + interval / 2);
+            let per_interval = PerInterval::new(interval, read_at.duration_since(last_read_at));
+            last_read_at = read_at;
+            let offered = per_interval.scale(now_totals.offered.saturating_sub(last.offered));
             in_rate.add(offered);
-            out_rate.add(now_totals.done.saturating_sub(last.done));
-            dropped_rate.add(now_totals.dropped.saturating_sub(last.dropped));
+            out_rate.add(per_interval.scale(now_totals.done.saturating_sub(last.done)));
+            dropped_rate.add(per_interval.scale(now_totals.dropped.saturating_sub(last.dropped)));
             // In seconds, as counts of nanoseconds per second divided below.
-            duration_rate.add(now_totals.send_nanos.saturating_sub(last.send_nanos));
+            duration_rate
+                .add(per_interval.scale(now_totals.send_nanos.saturating_sub(last.send_nanos)));
             last = now_totals;
             for rate in [
                 &mut in_rate,
@@ -381,5 +412,30 @@ impl Reshard {
             )
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_of_a_late_tick_are_scaled_to_one_interval() {
+        let interval = Duration::from_secs(1);
+        // On time: unchanged.
+        assert_eq!(PerInterval::new(interval, interval).scale(20_000), 20_000);
+        // Counted over 2.5 s (a switch outlasted the interval): the rate per interval.
+        assert_eq!(
+            PerInterval::new(interval, Duration::from_millis(2500)).scale(50_000),
+            20_000
+        );
+        // Counted over 5 ms (a tick run right after a late one): scaled up, not a near-zero
+        // rate that would drag the EWMA down.
+        assert_eq!(
+            PerInterval::new(interval, Duration::from_millis(5)).scale(100),
+            20_000
+        );
+        // No time at all is taken as 1 ms, never a division by zero.
+        assert_eq!(PerInterval::new(interval, Duration::ZERO).scale(3), 3_000);
     }
 }
