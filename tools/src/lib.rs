@@ -2,7 +2,7 @@
 //! `promrw` command (`demo`, `sink`, `bench`, `check-config`) and the test suite.
 //!
 //! None of this is part of the library that embedders link: `libpromrw.{a,so}` and the
-//! `promrw` crate do not depend on this crate, its HTTP server (tiny_http) or its command-line
+//! `promrw` crate do not depend on this crate, its HTTP server (hyper on tokio) or its command-line
 //! parser (clap). See `docs/ARCHITECTURE.md`, "Crates".
 
 #![warn(missing_docs)]
