@@ -159,13 +159,11 @@ fn close_and_check_exactly_once(sender: &Sender, receiver: &FaultReceiver, appen
 /// the shards fall to at most 5 within 25 s (the rates are EWMAs with Prometheus's alpha of
 /// 0.2 per update, so the in rate takes about 15 updates to come down from 200k to 20k).
 ///
-/// Ignored in the default run: the test receiver (tiny_http 0.12) can leave connections of a
-/// burst unserved behind idle keep-alive ones (docs/BENCHMARKS.md, soak), and a reshard to
-/// 10 or more shards opens such a burst; on CI's loaded machine that stalled requests and
-/// failed the lag bound in two runs of three. Run it by hand with
-/// `cargo test --test reshard -- --ignored` until the receivers' server is replaced.
+/// Once ignored in the default run: the test receiver then ran on tiny_http 0.12, whose pool
+/// could leave connections of a burst unserved behind idle keep-alive ones, and a reshard to
+/// 10 or more shards opens such a burst. The receiver now runs on hyper (no thread per idle
+/// connection).
 #[test]
-#[ignore = "the test receiver's tiny_http pool can stall a burst of new connections; run by hand"]
 fn shards_rise_until_producers_keep_up_then_fall_with_every_sample_once_in_order() {
     let receiver = FaultReceiver::start_with("127.0.0.1:0", 64);
     receiver.set_latency(Duration::from_millis(100));
