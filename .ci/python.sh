@@ -3,12 +3,14 @@
 # a user does (pip install ./bindings/python, which builds libpromrw.so with cargo and ships it
 # inside the package), checks the wheel is platform-tagged, runs the pytest suite against
 # `promrw sink` on 127.0.0.1 (the panic-boundary test against a test-hooks build of the
-# library, target/test-hooks/), runs the README's Python example (examples/quickstart.py) against
-# a sink, and smoke-runs the append_many benchmark on a small workload.
+# library, target/test-hooks/), runs the README's Python examples (examples/quickstart.py and the
+# prometheus_client bridge's examples/bridge.py) against a sink, and smoke-runs the append_many
+# and bridge benchmarks on small workloads. prometheus_client, the bridge's optional dependency,
+# is installed (the [prometheus-client] extra), so tests/test_bridge.py always runs.
 #
 # Usage (from anywhere): bash .ci/python.sh
 # Needs rustup's cargo and python3 (3.9+); installs python3-venv and gcc with apt-get when
-# missing (CI runs as root). Reaches PyPI for setuptools, pytest and numpy.
+# missing (CI runs as root). Reaches PyPI for setuptools, pytest, numpy and prometheus_client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,13 +63,15 @@ fi
 step "pip install ./bindings/python (fresh virtualenv)"
 python3 -m venv "$work/venv"
 py="$work/venv/bin/python"
-"$py" -m pip install -q ./bindings/python pytest
+"$py" -m pip install -q './bindings/python[prometheus-client]' pytest
 "$py" -m pip install -q numpy || echo "python: numpy unavailable; its tests will be skipped"
 "$py" - <<'PY'
 import promrw, pathlib
 lib = pathlib.Path(promrw.LIBRARY_PATH)
 assert lib.parent.name == "_native" and "site-packages" in str(lib), lib
 print(f"promrw {promrw.__version__} loaded {lib}")
+import importlib.metadata as md
+print(f"prometheus_client {md.version('prometheus_client')} (promrw.bridge)")
 PY
 
 step "wheel is platform-specific"
@@ -119,7 +123,39 @@ kill "$sink_pid"
 wait "$sink_pid" 2>/dev/null || true
 sink_pid=""
 
+step "bridge example (bindings/python/examples/bridge.py) against promrw sink --print-samples"
+example=bindings/python/examples/bridge.py
+target/release/promrw sink --listen 127.0.0.1:0 --quiet --print-samples >"$work/sink.out" 2>&1 &
+sink_pid=$!
+for _ in $(seq 100); do
+  grep -q '^listening on ' "$work/sink.out" && break
+  sleep 0.1
+done
+url=$(sed -n 's/^listening on //p' "$work/sink.out" | head -1)
+[[ -n "$url" ]] || fail "promrw sink did not start: $(cat "$work/sink.out")"
+PROMRW_URL="$url" "$py" "$example" | tee "$work/example.out"
+grep -q '^samples acked: [1-9][0-9]*$' "$work/example.out" || fail "the bridge example acked no sample"
+# The counter's final value (1.0) arrives, from the last collection.
+arrived=""
+for _ in $(seq 50); do
+  if grep -q '^sample {__name__="bridge_example_jobs_total"} [0-9]* 3ff0000000000000$' "$work/sink.out"; then
+    arrived=1
+    break
+  fi
+  sleep 0.1
+done
+[[ -n "$arrived" ]] || fail "the sink did not store bridge_example_jobs_total 1: $(grep bridge_example "$work/sink.out")"
+if grep -v '^listening on \|^sample \|^histogram \|^exemplar \|^series_metadata \|^metadata ' "$work/sink.out"; then
+  fail "the sink rejected a request"
+fi
+kill "$sink_pid"
+wait "$sink_pid" 2>/dev/null || true
+sink_pid=""
+
 step "benchmark smoke run (bench_append_many.py, small workload)"
 "$py" bindings/python/bench/bench_append_many.py --series 200 --rounds 5 --runs 1
+
+step "benchmark smoke run (bench_bridge.py, small workload)"
+"$py" bindings/python/bench/bench_bridge.py --series 200 --rounds 3
 
 step "passed"

@@ -1,4 +1,5 @@
-//! The README's Python and Go examples are the example files CI runs, word for word.
+//! The README's Python (quickstart, prometheus_client bridge) and Go examples are the example
+//! files CI runs, word for word.
 
 use std::path::Path;
 
@@ -30,6 +31,17 @@ fn python_example_is_examples_quickstart_py() {
     assert!(
         shown.iter().any(|b| b.trim_end() == example.trim_end()),
         "README.md must show bindings/python/examples/quickstart.py verbatim; python blocks: {shown:#?}"
+    );
+}
+
+#[test]
+fn python_bridge_example_is_examples_bridge_py() {
+    let readme = read("README.md");
+    let example = read("bindings/python/examples/bridge.py");
+    let shown = blocks(&readme, "python");
+    assert!(
+        shown.iter().any(|b| b.trim_end() == example.trim_end()),
+        "README.md must show bindings/python/examples/bridge.py verbatim; python blocks: {shown:#?}"
     );
 }
 

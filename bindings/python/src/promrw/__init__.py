@@ -13,6 +13,9 @@ A thin ctypes wrapper around ``libpromrw`` (shipped inside this package)::
 Set ``PROMRW_LIBRARY`` to load another build of the library. Importing checks that the loaded
 library is the version this package was written for (:class:`PromrwVersionError` otherwise).
 Library log records go to the ``logging`` logger ``"promrw"``.
+
+:mod:`promrw.bridge` sends a ``prometheus_client`` registry through a sender
+(``push_registry``, ``collect_from``); ``prometheus_client`` is an optional dependency.
 """
 
 from ._errors import (
@@ -59,6 +62,7 @@ from ._sender import (
     Sender,
 )
 from ._version import LIBRARY_VERSION, __version__
+from . import bridge  # imports prometheus_client only when its functions are called
 
 #: The stale-marker NaN's bit pattern (``append_stale`` sends it).
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -105,4 +109,5 @@ __all__ = [
     "STALE_NAN_BITS",
     "library_version",
     "__version__",
+    "bridge",
 ]
