@@ -3,7 +3,9 @@
 # version; the shared library exports exactly the functions the header declares; the C
 # examples build cleanly (C99, static and shared, plus a C++ and a two-translation-unit build),
 # run against a local Remote Write sink and agree with what arrived; and they run clean under
-# ASan+UBSan (proven to be on) and under valgrind; the test-only exports (feature test-hooks)
+# ASan+UBSan (proven to be on) and under valgrind; the C++17 wrapper (include/promrw.hpp) builds
+# warning-free (g++, and clang++ when installed) and its test and example run against the sink,
+# also under ASan+UBSan; the test-only exports (feature test-hooks)
 # are absent from the release libraries, and the panic-boundary test runs against a
 # test-hooks build (target/test-hooks/).
 #
@@ -20,6 +22,10 @@ CBINDGEN_VERSION=0.29.4
 NATIVE_STATIC_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 CFLAGS=(-std=c99 -Wall -Wextra -Wpedantic -Werror -Iinclude)
 CXXFLAGS=(-std=c++11 -Wall -Wextra -Wpedantic -Werror -Iinclude)
+# include/promrw.hpp, the header-only C++ wrapper, needs C++17.
+CXX17FLAGS=(-std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude)
+# Its programs (examples-c/cpp/NAME.cpp): the test of every wrapper call, and the README's example.
+CPP_PROGRAMS=(sender_test example)
 SANITIZE=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 EXAMPLES=(basic threads errors histograms)
 # Arguments after the URL, per example: full size natively, small under valgrind.
@@ -168,6 +174,23 @@ gcc "${CFLAGS[@]}" examples-c/header-tests/two_tu_main.c examples-c/header-tests
   "$lib_a" $NATIVE_STATIC_LIBS -o "$work/static/two_tu"
 "$work/static/cxx"
 "$work/static/two_tu"
+# The C++ wrapper: the header alone compiles (it includes what it uses), and its programs build
+# statically with the strict flags, with g++ and, when installed, clang++ too.
+echo '#include <promrw.hpp>' >"$work/hpp_alone.cpp"
+g++ "${CXX17FLAGS[@]}" -c "$work/hpp_alone.cpp" -o "$work/hpp_alone.o"
+for program in "${CPP_PROGRAMS[@]}"; do
+  g++ "${CXX17FLAGS[@]}" -pthread "examples-c/cpp/$program.cpp" "$lib_a" $NATIVE_STATIC_LIBS \
+    -o "$work/static/cpp_$program"
+  if command -v clang++ >/dev/null 2>&1; then
+    clang++ "${CXX17FLAGS[@]}" -pthread "examples-c/cpp/$program.cpp" "$lib_a" $NATIVE_STATIC_LIBS \
+      -o "$work/static/cpp_${program}_clang"
+  fi
+done
+if command -v clang++ >/dev/null 2>&1; then
+  echo "C++ wrapper: builds with g++ and clang++"
+else
+  echo "C++ wrapper: builds with g++ (clang++ not installed)"
+fi
 # promrw.pc as scripts/pkg-config.sh writes it (prefix = this tree), for two installs: a
 # static-only one (libdir holds only libpromrw.a; `pkg-config --static --libs`) and this
 # tree's target/release (the .so wins).
@@ -223,6 +246,7 @@ echo "sink at $url (pid $sink_pid)"
 # A sink that rejects every request with 404: errors.c checks the loss report against it.
 start_sink "$work/reject.log" --quiet --reject-with 404
 reject_pid=$started_pid
+reject_url=$started_url
 ARGS[errors]=$started_url
 VALGRIND_ARGS[errors]=$started_url
 echo "rejecting sink at $started_url (pid $reject_pid)"
@@ -288,6 +312,16 @@ done
 
 run_against_sink "basic (stripped libpromrw.a)" "$work/static/basic_stripped" "$url"
 
+# The C++ wrapper's test (every call, checked; the rejecting sink for the loss path) and the
+# README's example. The test's samples_acked includes what its destructors and move assignment
+# sent by closing, so the sink's count checks that they close.
+run_against_sink "sender_test (C++)" "$work/static/cpp_sender_test" "$url" "$reject_url"
+run_against_sink "example (C++)" "$work/static/cpp_example" "$url"
+if [[ -x "$work/static/cpp_sender_test_clang" ]]; then
+  run_against_sink "sender_test (C++, clang++)" "$work/static/cpp_sender_test_clang" "$url" "$reject_url"
+  run_against_sink "example (C++, clang++)" "$work/static/cpp_example_clang" "$url"
+fi
+
 # ---------------------------------------------------------------------------------------------
 step "(e) ASan + UBSan"
 # Prove the sanitizers are really on: the same flags must catch deliberate faults, and every
@@ -341,6 +375,21 @@ for example in "${EXAMPLES[@]}"; do
     fail "$example: sanitizer report above"
   fi
 done
+for program in "${CPP_PROGRAMS[@]}"; do
+  g++ "${CXX17FLAGS[@]}" "${SANITIZE[@]}" -pthread "examples-c/cpp/$program.cpp" "$lib_a" \
+    $NATIVE_STATIC_LIBS -o "$work/asan/cpp_$program"
+  nm "$work/asan/cpp_$program" >"$work/symbols.txt"
+  grep -q '__asan_init' "$work/symbols.txt" || fail "cpp_$program: no __asan_init symbol"
+  grep -q '__ubsan_handle' "$work/symbols.txt" || fail "cpp_$program: no UBSan handlers"
+done
+run_against_sink "sender_test (C++, asan+ubsan)" "$work/asan/cpp_sender_test" "$url" "$reject_url"
+if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work/err.txt"; then
+  fail "sender_test (C++): sanitizer report above"
+fi
+run_against_sink "example (C++, asan+ubsan)" "$work/asan/cpp_example" "$url"
+if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work/err.txt"; then
+  fail "example (C++): sanitizer report above"
+fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # ---------------------------------------------------------------------------------------------

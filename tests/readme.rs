@@ -1,5 +1,5 @@
-//! The README's Python (quickstart, prometheus_client bridge) and Go examples are the example
-//! files CI runs, word for word.
+//! The README's Python (quickstart, prometheus_client bridge), Go and C++ examples are the
+//! example files CI runs, word for word.
 
 use std::path::Path;
 
@@ -62,6 +62,17 @@ fn go_example_is_the_main_function_of_examples_quickstart() {
     assert!(
         body_lines <= 10,
         "the Go example's main has {body_lines} lines"
+    );
+}
+
+#[test]
+fn cpp_example_is_examples_c_cpp_example_cpp() {
+    let readme = read("README.md");
+    let example = read("examples-c/cpp/example.cpp");
+    let shown = blocks(&readme, "cpp");
+    assert!(
+        shown.iter().any(|b| b.trim_end() == example.trim_end()),
+        "README.md must show examples-c/cpp/example.cpp verbatim; cpp blocks: {shown:#?}"
     );
 }
 
