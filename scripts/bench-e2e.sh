@@ -11,6 +11,8 @@
 #   Every run's timestamps are later than the previous run's, so each stores new samples.
 #   ROUNDS defaults to 7. Prints every run's line, then the medians and the median of the
 #   per-round ratios fresh/warm.
+#   PROMRW_SINK, if set, names the `promrw` binary whose `sink` serves the runs (for comparing
+#   receivers, e.g. one built from an older commit); the default is target/release/promrw.
 #
 # Builds what it needs first: the release library and `promrw`, then `make bench_e2e`.
 set -euo pipefail
@@ -44,7 +46,7 @@ warm_figures=()
 ratios=()
 for ((r = 1; r <= rounds; r++)); do
   : >"$work/sink.out"
-  target/release/promrw sink --listen 127.0.0.1:0 --quiet >"$work/sink.out" 2>"$work/sink.err" &
+  "${PROMRW_SINK:-target/release/promrw}" sink --listen 127.0.0.1:0 --quiet >"$work/sink.out" 2>"$work/sink.err" &
   sink_pid=$!
   url=""
   for _ in $(seq 1 100); do
