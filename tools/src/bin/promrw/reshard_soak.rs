@@ -98,8 +98,8 @@ pub struct ReshardSoakArgs {
     /// its endpoint's URL is replaced by the sink's.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Worker threads of the sink (concurrent requests it handles; at least `max_shards`, so
-    /// the latency period does not serialise the shards' requests).
+    /// Requests the sink handles at once (at least `max_shards`, so the latency period does
+    /// not serialise the shards' requests).
     #[arg(long, default_value_t = 64)]
     sink_workers: usize,
 }

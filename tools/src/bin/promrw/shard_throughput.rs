@@ -92,7 +92,7 @@ pub struct ShardThroughputArgs {
     /// The sink answers each request this late (0: the fast local sink).
     #[arg(long, default_value_t = 0)]
     receiver_latency_ms: u64,
-    /// Worker threads of each sink (default: the most shards of any mode, plus 4).
+    /// Requests each sink handles at once (default: the most shards of any mode, plus 4).
     #[arg(long)]
     sink_workers: Option<usize>,
 }

@@ -58,7 +58,8 @@ pub struct SinkArgs {
     /// way; `<bits>` and every `*_bits` are an f64's IEEE-754 bits, 16 lower-case hex digits.
     #[arg(long)]
     print_samples: bool,
-    /// Worker threads: at most this many requests are handled at once.
+    /// Requests handled at once (decode, store, `--latency-ms` delay); further requests wait
+    /// for one to finish. Idle keep-alive connections do not count.
     #[arg(long, default_value_t = 8)]
     workers: usize,
     /// Answer every request only after sleeping this many milliseconds (after reading its
