@@ -43,17 +43,20 @@ fn value() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// One generated series: labels, samples (value, timestamp), an exemplar (trace id, value).
+type GenSeries = (
+    Vec<(String, String)>,
+    Vec<(f64, i64)>,
+    Option<(String, f64)>,
+);
+
 /// One generated family: type, help, unit, and its series (labels, samples).
 #[derive(Debug, Clone)]
 struct GenFamily {
     kind: MetricType,
     help: Option<String>,
     unit: Option<String>,
-    series: Vec<(
-        Vec<(String, String)>,
-        Vec<(f64, i64)>,
-        Option<(String, f64)>,
-    )>,
+    series: Vec<GenSeries>,
 }
 
 fn family() -> impl Strategy<Value = GenFamily> {

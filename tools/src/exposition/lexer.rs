@@ -387,7 +387,7 @@ pub fn parse_seconds_timestamp(token: &[u8], offset: usize) -> LexResult<i64> {
     };
     let ms = (seconds * 1000.0).round();
     // Within i64 (and finite): 2^63 ms is about 292 million years.
-    if !(ms.abs() < 9.2e18) {
+    if !ms.is_finite() || ms.abs() >= 9.2e18 {
         return error(offset, "timestamp out of range");
     }
     Ok(ms as i64)
