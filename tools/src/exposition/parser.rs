@@ -14,11 +14,119 @@ use super::{
     Exposition, Family, Format, ParseError, ParseOptions, ParsedExemplar, Position, Sample, Series,
 };
 
+/// Inputs from this size on are parsed in two halves on two threads.
+const PARALLEL_FROM: usize = 8 << 20;
+
 /// Parses a whole input. The first bad line is the error, unless `options.skip_invalid`,
 /// which skips bad lines and lists their errors in [`Exposition::skipped`].
+///
+/// A large input is split at a family's first descriptor line past its middle and the halves
+/// parsed on two threads; the halves are joined only when that gives what one pass gives
+/// (both parse without error, the head has no `# EOF`, and no family of the tail could be
+/// one of the head's), else the input is parsed again in one pass.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseError> {
     let format = options.format.unwrap_or_else(|| Format::detect(input));
+    if input.len() >= PARALLEL_FROM
+        && let Some(split) = split_point(input)
+    {
+        let (head, tail) = input.split_at(split);
+        let (head, tail) = std::thread::scope(|scope| {
+            let tail = scope.spawn(|| run(tail, format, options, Part::Tail));
+            let head = run(head, format, options, Part::Head);
+            (head, tail.join())
+        });
+        if let (Ok(head), Ok(Ok(tail))) = (head, tail)
+            && let Some(joined) = join(head, tail)
+        {
+            return Ok(joined);
+        }
+    }
+    run(input, format, options, Part::Whole).map(|(out, _, _)| out)
+}
+
+/// Which part of an input [`run`] parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// All of it.
+    Whole,
+    /// The first half: no `# EOF` needed at its end.
+    Head,
+    /// The second half.
+    Tail,
+}
+
+/// Where to split `input` for two threads: the start of a `# HELP` or `# TYPE` line past the
+/// middle whose previous line is not a `#` line (a family's first descriptor).
+fn split_point(input: &[u8]) -> Option<usize> {
+    let middle = input.len() / 2;
+    let window = &input[middle..input.len().min(middle + (16 << 20))];
+    for found in memchr::memmem::find_iter(window, b"\n# ") {
+        let at = middle + found + 1;
+        let rest = &input[at + 2..];
+        if !(rest.starts_with(b"HELP ") || rest.starts_with(b"TYPE ")) {
+            continue;
+        }
+        let previous_start = memchr::memrchr(b'\n', &input[..at - 1]).map_or(0, |nl| nl + 1);
+        if input.get(previous_start) != Some(&b'#') {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Joins the halves' results when that is what one pass would give (see [`parse`]).
+fn join(
+    head: (Exposition, FxHashMap<String, u32>, u32),
+    tail: (Exposition, FxHashMap<String, u32>, u32),
+) -> Option<Exposition> {
+    let (mut out, head_families, head_lines) = head;
+    let (tail, _, _) = tail;
+    if !out.skipped.is_empty() || !tail.skipped.is_empty() || head_lines == u32::MAX {
+        return None;
+    }
+    // A tail family named as a head family, or as one of its samples would be, is not safe.
+    let clash = tail.families.iter().any(|f| {
+        let name = f.name.as_bytes();
+        std::iter::once(name)
+            .chain(SUFFIXES.iter().filter_map(|s| name.strip_suffix(*s)))
+            .any(|n| std::str::from_utf8(n).is_ok_and(|n| head_families.contains_key(n)))
+    });
+    if clash {
+        return None;
+    }
+    let families = out.families.len() as u32;
+    let series = out.series.len() as u32;
+    let samples = out.samples.len() as u32;
+    out.families.extend(tail.families);
+    out.series.extend(tail.series.into_iter().map(|mut s| {
+        s.family += families;
+        s.first.line += head_lines;
+        s
+    }));
+    out.samples.extend(tail.samples.into_iter().map(|mut s| {
+        s.series += series;
+        s.line += head_lines;
+        s
+    }));
+    out.exemplars
+        .extend(tail.exemplars.into_iter().map(|mut e| {
+            e.sample += samples;
+            e
+        }));
+    Some(out)
+}
+
+/// Parses `input` (the whole input or a part) in one pass: the exposition, the families by
+/// name and the lines read (`u32::MAX` for a head that has a `# EOF`).
+fn run(
+    input: &[u8],
+    format: Format,
+    options: &ParseOptions,
+    part: Part,
+) -> Result<(Exposition, FxHashMap<String, u32>, u32), ParseError> {
     let mut state = State::new(format, options);
+    // About one sample per 64 bytes: fewer reallocations of the largest vector.
+    state.out.samples.reserve(input.len() / 64);
     let mut start = 0;
     let mut line_no: u32 = 0;
     while start < input.len() {
@@ -44,7 +152,7 @@ pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseEr
         }
         start = end + 1;
     }
-    if format == Format::OpenMetrics && state.eof_line.is_none() {
+    if format == Format::OpenMetrics && state.eof_line.is_none() && part != Part::Head {
         let position = Position {
             line: line_no + 1,
             column: 1,
@@ -59,8 +167,11 @@ pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseEr
             return Err(error);
         }
     }
+    if part == Part::Head && state.eof_line.is_some() {
+        line_no = u32::MAX;
+    }
     state.resolve_created();
-    Ok(state.out)
+    Ok((state.out, state.family_by_name, line_no))
 }
 
 /// The 1-based column, in characters, of byte `offset` of `line`.
@@ -171,8 +282,9 @@ struct State<'o> {
     out: Exposition,
     /// Series by their text (name and label block as written).
     series_by_text: FxHashMap<Box<[u8]>, u32>,
-    /// The series of the previous sample line: the text's range in the input and its index.
-    last_series: Option<(usize, usize, u32)>,
+    /// The series of the previous sample line: the text's range in the input, its index,
+    /// family and suffix.
+    last_series: Option<(usize, usize, u32, u32, Suffix)>,
     /// Families by name.
     family_by_name: FxHashMap<String, u32>,
     /// Per family: has samples, and (OpenMetrics) was left for another family.
@@ -466,6 +578,24 @@ impl<'o> State<'o> {
         line_no: u32,
         input: &[u8],
     ) -> LexResult<()> {
+        // Fast path: the previous sample line's series again, its family still current.
+        if let Some((s, e, index, family, suffix)) = self.last_series
+            && self.current == Some(family)
+        {
+            let text = &input[s..e];
+            let rest = &cursor.line[cursor.pos..];
+            if rest.len() > text.len()
+                && rest.starts_with(text)
+                && (rest[text.len()] == b' ' || (!self.strict && rest[text.len()] == b'\t'))
+            {
+                cursor.pos += text.len();
+                let kind = self.out.families[family as usize].kind;
+                let name = self.out.series[index as usize].name.as_bytes();
+                let (value, timestamp, exemplar) = self.values(&mut cursor, name, kind, suffix)?;
+                self.record(index, line_no, value, timestamp, exemplar);
+                return Ok(());
+            }
+        }
         let name_at = cursor.pos;
         let name = cursor.metric_name()?;
         let name_end = cursor.pos;
@@ -521,7 +651,7 @@ impl<'o> State<'o> {
         };
         // The series: by its text when seen before, else parsed.
         let known = match self.last_series {
-            Some((s, e, index)) if &input[s..e] == text => Some(index),
+            Some((s, e, index, _, _)) if &input[s..e] == text => Some(index),
             _ => self.series_by_text.get(text).copied(),
         };
         let new_labels = match known {
@@ -544,60 +674,7 @@ impl<'o> State<'o> {
                 return error(name_at, "summary quantile sample without a quantile label");
             }
         }
-        // Value, timestamp, exemplar.
-        cursor.separator("a value")?;
-        let value_at = cursor.pos;
-        let value = parse_value(cursor.token(), value_at)?;
-        if self.strict
-            && matches!(
-                suffix,
-                Suffix::Total | Suffix::Bucket | Suffix::Count | Suffix::Created
-            )
-            && (value.is_nan() || value < 0.0)
-        {
-            return error(
-                value_at,
-                format!(
-                    "{} must not be negative or NaN",
-                    String::from_utf8_lossy(name)
-                ),
-            );
-        }
-        let mut timestamp = None;
-        let mut exemplar = None;
-        if self.strict {
-            if !cursor.at_end() {
-                cursor.separator("a timestamp or an exemplar")?;
-                if cursor.peek() != Some(b'#') {
-                    let at = cursor.pos;
-                    timestamp = Some(parse_seconds_timestamp(cursor.token(), at)?);
-                    if !cursor.at_end() {
-                        cursor.separator("an exemplar")?;
-                    }
-                }
-                if !cursor.at_end() {
-                    exemplar = Some(self.exemplar(&mut cursor, kind, suffix)?);
-                }
-            }
-        } else {
-            cursor.skip_blanks();
-            if !cursor.at_end() {
-                let at = cursor.pos;
-                let token = cursor.token();
-                if token.first() == Some(&b'#') {
-                    return error(
-                        at,
-                        "exemplars are OpenMetrics only (the input has no \"# EOF\" line)",
-                    );
-                }
-                timestamp = Some(parse_ms_timestamp(token, at)?);
-                cursor.skip_blanks();
-                if !cursor.at_end() {
-                    return error(cursor.pos, "unexpected text after the timestamp");
-                }
-            }
-        }
-        let timestamp_ms = timestamp.unwrap_or(self.options.default_timestamp_ms);
+        let (value, timestamp, exemplar) = self.values(&mut cursor, name, kind, suffix)?;
         // Every check passed: record the line.
         let family = match family {
             Some(family) => family,
@@ -638,7 +715,20 @@ impl<'o> State<'o> {
                 index
             }
         };
-        self.last_series = Some((start + name_at, start + text_end, series));
+        self.last_series = Some((start + name_at, start + text_end, series, family, suffix));
+        self.record(series, line_no, value, timestamp, exemplar);
+        Ok(())
+    }
+
+    /// Records a sample of `series` (and its exemplar).
+    fn record(
+        &mut self,
+        series: u32,
+        line_no: u32,
+        value: f64,
+        timestamp: Option<i64>,
+        exemplar: Option<ExemplarParts>,
+    ) {
         if let Some((labels, value, timestamp_ms)) = exemplar {
             self.out.exemplars.push(ParsedExemplar {
                 sample: self.out.samples.len() as u32,
@@ -650,21 +740,82 @@ impl<'o> State<'o> {
         self.out.samples.push(Sample {
             series,
             line: line_no,
-            timestamp_ms,
+            timestamp_ms: timestamp.unwrap_or(self.options.default_timestamp_ms),
             value,
         });
-        Ok(())
+    }
+
+    /// A sample line's value, timestamp and (OpenMetrics) exemplar, after its series.
+    fn values(
+        &self,
+        cursor: &mut Cursor<'_>,
+        name: &[u8],
+        kind: MetricType,
+        suffix: Suffix,
+    ) -> LexResult<(f64, Option<i64>, Option<ExemplarParts>)> {
+        cursor.separator("a value")?;
+        let value_at = cursor.pos;
+        let value = parse_value(cursor.token(), value_at)?;
+        if self.strict
+            && matches!(
+                suffix,
+                Suffix::Total | Suffix::Bucket | Suffix::Count | Suffix::Created
+            )
+            && (value.is_nan() || value < 0.0)
+        {
+            return error(
+                value_at,
+                format!(
+                    "{} must not be negative or NaN",
+                    String::from_utf8_lossy(name)
+                ),
+            );
+        }
+        let mut timestamp = None;
+        let mut exemplar = None;
+        if self.strict {
+            if !cursor.at_end() {
+                cursor.separator("a timestamp or an exemplar")?;
+                if cursor.peek() != Some(b'#') {
+                    let at = cursor.pos;
+                    timestamp = Some(parse_seconds_timestamp(cursor.token(), at)?);
+                    if !cursor.at_end() {
+                        cursor.separator("an exemplar")?;
+                    }
+                }
+                if !cursor.at_end() {
+                    exemplar = Some(self.exemplar(cursor, kind, suffix)?);
+                }
+            }
+        } else {
+            cursor.skip_blanks();
+            if !cursor.at_end() {
+                let at = cursor.pos;
+                let token = cursor.token();
+                if token.first() == Some(&b'#') {
+                    return error(
+                        at,
+                        "exemplars are OpenMetrics only (the input has no \"# EOF\" line)",
+                    );
+                }
+                timestamp = Some(parse_ms_timestamp(token, at)?);
+                cursor.skip_blanks();
+                if !cursor.at_end() {
+                    return error(cursor.pos, "unexpected text after the timestamp");
+                }
+            }
+        }
+        Ok((value, timestamp, exemplar))
     }
 
     /// An OpenMetrics exemplar at its `#`: `# {labels} value [timestamp]`, only on a counter's
     /// `_total` and a histogram's `_bucket`, labels at most 128 characters together.
-    #[allow(clippy::type_complexity)]
     fn exemplar(
         &self,
         cursor: &mut Cursor<'_>,
         kind: MetricType,
         suffix: Suffix,
-    ) -> LexResult<(Vec<(String, String)>, f64, Option<i64>)> {
+    ) -> LexResult<ExemplarParts> {
         let at = cursor.pos;
         if cursor.peek() != Some(b'#') {
             return error(at, "expected '#' starting an exemplar");
@@ -744,6 +895,9 @@ impl<'o> State<'o> {
     }
 }
 
+/// An exemplar's labels, value and timestamp, as parsed.
+type ExemplarParts = (Vec<(String, String)>, f64, Option<i64>);
+
 /// The kinds of descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Descriptor {
@@ -761,4 +915,110 @@ fn created_key(labels: &[(String, String)]) -> String {
         .collect();
     pairs.sort();
     pairs.join("\0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large input of `families` families, each split in a way that parses in halves.
+    fn large(format: Format, clash: bool) -> String {
+        let mut out = String::new();
+        let mut f = 0;
+        while out.len() < PARALLEL_FROM + (1 << 20) {
+            let name = if clash && f % 50 == 49 {
+                // Same family name again: 0.0.4 takes it as the earlier family's samples.
+                "fam_again".to_string()
+            } else {
+                format!("fam{f}")
+            };
+            if !(clash && f % 50 == 49 && f > 49) {
+                out.push_str(&format!(
+                    "# HELP {name} Help of {name}.\n# TYPE {name} counter\n"
+                ));
+            }
+            let sample = if format == Format::OpenMetrics {
+                format!("{name}_total")
+            } else {
+                name.clone()
+            };
+            for s in 0..20 {
+                for p in 0..20 {
+                    let ts = if format == Format::OpenMetrics {
+                        format!("{}.{:03}", 1_700_000_000 + p, f % 1000)
+                    } else {
+                        format!("{}", 1_700_000_000_000i64 + p * 1000 + f as i64)
+                    };
+                    out.push_str(&format!(
+                        "{sample}{{instance=\"host{s}\",job=\"j\"}} {} {ts}\n",
+                        p * 3 + s
+                    ));
+                }
+            }
+            f += 1;
+        }
+        if format == Format::OpenMetrics {
+            out.push_str("# EOF\n");
+        }
+        out
+    }
+
+    fn assert_same(a: &Exposition, b: &Exposition) {
+        assert_eq!(a.families, b.families);
+        assert_eq!(a.series, b.series);
+        assert_eq!(a.samples, b.samples);
+        assert_eq!(a.exemplars, b.exemplars);
+    }
+
+    #[test]
+    fn halves_on_two_threads_give_what_one_pass_gives() {
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let text = large(format, false);
+            let options = ParseOptions {
+                format: None,
+                default_timestamp_ms: 0,
+                skip_invalid: false,
+            };
+            assert!(split_point(text.as_bytes()).is_some());
+            let halves = parse(text.as_bytes(), &options).unwrap();
+            let whole = run(text.as_bytes(), format, &options, Part::Whole)
+                .unwrap()
+                .0;
+            assert_same(&halves, &whole);
+            let (head, tail) = text
+                .as_bytes()
+                .split_at(split_point(text.as_bytes()).unwrap());
+            let joined = join(
+                run(head, format, &options, Part::Head).unwrap(),
+                run(tail, format, &options, Part::Tail).unwrap(),
+            );
+            assert!(joined.is_some(), "{format:?}: the halves should join");
+        }
+    }
+
+    #[test]
+    fn halves_that_share_a_family_are_parsed_again_in_one_pass() {
+        let text = large(Format::Prometheus, true);
+        let options = ParseOptions {
+            format: None,
+            default_timestamp_ms: 0,
+            skip_invalid: false,
+        };
+        let split = split_point(text.as_bytes()).unwrap();
+        let (head, tail) = text.as_bytes().split_at(split);
+        let head = run(head, Format::Prometheus, &options, Part::Head).unwrap();
+        let tail = run(tail, Format::Prometheus, &options, Part::Tail).unwrap();
+        assert!(join(head, tail).is_none(), "fam_again is in both halves");
+        let parsed = parse(text.as_bytes(), &options).unwrap();
+        let whole = run(text.as_bytes(), Format::Prometheus, &options, Part::Whole)
+            .unwrap()
+            .0;
+        assert_same(&parsed, &whole);
+        // Errors are the one pass's: an error in the tail has its line in the whole input.
+        let mut broken = text.clone();
+        broken.push_str("bad{ 1\n");
+        let lines = text.lines().count() as u32;
+        let e = parse(broken.as_bytes(), &options).unwrap_err();
+        assert_eq!(e.position.line, lines + 1);
+    }
 }
