@@ -6,8 +6,8 @@
 #
 # Builds the release `promrw`, writes a Prometheus text exposition (0.0.4) of 200 metric
 # families x 50 series x 100 timestamps (1,000,000 samples, each series' samples in a row, as
-# a batch job's or a backfill's file has them; realistic label sets of 5 labels) once, then
-# per run: `promrw push --dry-run FILE` (parse and check only: the baseline) and
+# a batch job's or a backfill's file has them; label sets of 4 labels, lines of about 105
+# bytes) once, then per run: `promrw push --dry-run FILE` (parse and check only: the baseline) and
 # `promrw push --url URL FILE` against a fresh `promrw sink --quiet` on 127.0.0.1:0, started
 # for the run and stopped (by its PID) after it. Prints each run's wall samples/s (the whole
 # process: reading, parsing, sending, every sample acknowledged) and the medians, with the
@@ -44,13 +44,13 @@ methods = ["GET", "POST", "PUT", "DELETE"]
 with open(sys.argv[1], "w") as out:
     for f in range(families):
         counter = f % 2 == 0
-        name = f"app_component{f:03d}_requests_total" if counter else f"app_component{f:03d}_inflight"
+        name = f"app_comp{f:03d}_requests_total" if counter else f"app_comp{f:03d}_inflight"
         out.write(f"# HELP {name} Requests handled by component {f}, by handler and code.\n")
         out.write(f"# TYPE {name} {'counter' if counter else 'gauge'}\n")
         for s in range(series):
             labels = (
-                f'{{cluster="eu-west-1",instance="10.{f % 16}.{s}.{(f * 7 + s) % 250}:9100",'
-                f'job="api-server",method="{methods[s % 4]}",code="{codes[s % 8]}"}}'
+                f'{{instance="10.{f % 16}.{s}.{(f * 7 + s) % 250}:9100",'
+                f'job="api",method="{methods[s % 4]}",code="{codes[s % 8]}"}}'
             )
             value = 1000 * s + f
             lines = []
