@@ -1,5 +1,5 @@
-//! The README's Python (quickstart, prometheus_client bridge), Go and C++ examples are the
-//! example files CI runs, word for word.
+//! The README's Python (quickstart, prometheus_client bridge), Go, C++ and `promrw push`
+//! examples are the example files CI runs, word for word.
 
 use std::path::Path;
 
@@ -73,6 +73,23 @@ fn cpp_example_is_examples_c_cpp_example_cpp() {
     assert!(
         shown.iter().any(|b| b.trim_end() == example.trim_end()),
         "README.md must show examples-c/cpp/example.cpp verbatim; cpp blocks: {shown:#?}"
+    );
+}
+
+#[test]
+fn push_example_is_examples_push_push_sh() {
+    // tools/tests/push.rs runs examples/push/push.sh against a sink.
+    let readme = read("README.md");
+    let example = read("examples/push/push.sh");
+    let shown = blocks(&readme, "sh");
+    assert!(
+        shown.iter().any(|b| b.trim_end() == example.trim_end()),
+        "README.md must show examples/push/push.sh verbatim; sh blocks: {shown:#?}"
+    );
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/push/backup.prom")
+            .is_file()
     );
 }
 

@@ -4,11 +4,13 @@
 //! a configuration file and shows the endpoints it configures, `wal-soak` is a durability
 //! soak of the durable queue, to be killed at random moments, and `reshard-soak` is a soak of
 //! the sender under changing load and receiver outages, and `shard-throughput` measures wall
-//! throughput with resharding against fixed shard counts.
+//! throughput with resharding against fixed shard counts. `push` sends a text exposition from
+//! files or stdin once, for batch jobs.
 
 mod bench;
 mod check_config;
 mod demo;
+mod push;
 mod reshard_soak;
 mod shard_throughput;
 mod sink;
@@ -24,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "promrw",
     version,
-    about = "Embeddable Prometheus Remote Write sender: demo, sink, benchmark and config check"
+    about = "Embeddable Prometheus Remote Write sender: demo, sink, push, benchmark and config check"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +42,10 @@ enum Command {
     Sink(sink::SinkArgs),
     /// Push workload W1 end to end and print throughput, CPU per sample, bytes and RSS.
     Bench(bench::BenchArgs),
+    /// Send a Prometheus text exposition (0.0.4) or OpenMetrics text from files or stdin,
+    /// once; exits 0 only when every sample was acknowledged (1: sending failed, 2: nothing
+    /// sent, e.g. the input does not parse: `FILE:LINE:COLUMN: message`).
+    Push(push::PushArgs),
     /// Validate a configuration file as a sender would and print its endpoints (secrets
     /// hidden); exits 2 when it is invalid.
     CheckConfig(check_config::CheckConfigArgs),
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         Command::Sink(args) => sink::run(args),
         Command::Bench(args) => bench::run(args),
         Command::CheckConfig(args) => return check_config::run(args),
+        Command::Push(args) => return push::run(args),
         Command::WalSoak(args) => wal_soak::run(args),
         Command::ReshardSoak(args) => reshard_soak::run(args),
         Command::ShardThroughput(args) => shard_throughput::run(args),
