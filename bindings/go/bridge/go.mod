@@ -1,0 +1,31 @@
+module github.com/promrw/promrw/bindings/go/bridge
+
+go 1.19
+
+require (
+	github.com/promrw/promrw/bindings/go v0.0.0
+	github.com/prometheus/client_golang v1.14.0
+	github.com/prometheus/client_model v0.3.0
+	google.golang.org/protobuf v1.28.1
+)
+
+// The binding: this checkout.
+replace github.com/promrw/promrw/bindings/go => ../
+
+// client_golang and its dependencies: Debian's packaged sources
+// (apt-get install golang-github-prometheus-client-golang-dev), so that nothing is downloaded.
+// With the module proxy, drop these (bindings/go/README.md). Modules whose Debian package has
+// no go.mod are replaced by a copy that debian-deps.sh makes in .debian/.
+replace (
+	github.com/beorn7/perks => /usr/share/gocode/src/github.com/beorn7/perks
+	github.com/cespare/xxhash/v2 => /usr/share/gocode/src/github.com/cespare/xxhash
+	github.com/golang/protobuf => /usr/share/gocode/src/github.com/golang/protobuf
+	github.com/google/go-cmp => /usr/share/gocode/src/github.com/google/go-cmp
+	github.com/matttproud/golang_protobuf_extensions => ./.debian/github.com/matttproud/golang_protobuf_extensions
+	github.com/prometheus/client_golang => /usr/share/gocode/src/github.com/prometheus/client_golang
+	github.com/prometheus/client_model => /usr/share/gocode/src/github.com/prometheus/client_model
+	github.com/prometheus/common => /usr/share/gocode/src/github.com/prometheus/common
+	github.com/prometheus/procfs => /usr/share/gocode/src/github.com/prometheus/procfs
+	golang.org/x/sys => /usr/share/gocode/src/golang.org/x/sys
+	google.golang.org/protobuf => /usr/share/gocode/src/google.golang.org/protobuf
+)
