@@ -66,7 +66,7 @@ func benchConfig(url string) string {
 // Figures per collected sample: ns/sample (wall time of the calling goroutine) and
 // allocs/sample; the sender flushes to `promrw sink` between rounds, untimed.
 func BenchmarkBridge(b *testing.B) {
-	sink := startSink(b)
+	sink := startQuietSink(b)
 	s := newSender(b, benchConfig(sink.url))
 	for _, ex := range []bool{false, true} {
 		reg, series := benchRegistry(10_000, ex)
@@ -153,7 +153,7 @@ func steadyAllocs(t *testing.T, c *Collector, families []*dto.MetricFamily, want
 }
 
 func TestSteadyStateAllocatesNothingPerSample(t *testing.T) {
-	sink := startSink(t)
+	sink := startQuietSink(t)
 	s := newSender(t, benchConfig(sink.url))
 	var per [2]float64
 	var sizes [2]int

@@ -360,7 +360,9 @@ func (st *state) sample(suffix string, labels []*dto.LabelPair, extra string, ex
 		}
 		st.ex = promrw.Exemplar{Labels: st.exLabels, Value: ex.GetValue()}
 		if t := ex.GetTimestamp(); t != nil {
-			st.ex.TimestampMs = t.AsTime().UnixMilli()
+			// Debian's client_model 0.3.0 has golang/protobuf's own Timestamp type (no AsTime),
+			// newer ones timestamppb's: both have GetSeconds and GetNanos.
+			st.ex.TimestampMs = t.GetSeconds()*1000 + int64(t.GetNanos())/1e6
 			st.ex.HasTimestamp = true
 		}
 		pex = &st.ex

@@ -9,6 +9,16 @@ require (
 	google.golang.org/protobuf v1.28.1
 )
 
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.1.2 // indirect
+	github.com/golang/protobuf v1.5.2 // indirect
+	github.com/matttproud/golang_protobuf_extensions v1.0.4 // indirect
+	github.com/prometheus/common v0.37.0 // indirect
+	github.com/prometheus/procfs v0.8.0 // indirect
+	golang.org/x/sys v0.3.0 // indirect
+)
+
 // The binding: this checkout.
 replace github.com/promrw/promrw/bindings/go => ../
 
@@ -19,8 +29,8 @@ replace github.com/promrw/promrw/bindings/go => ../
 replace (
 	github.com/beorn7/perks => /usr/share/gocode/src/github.com/beorn7/perks
 	github.com/cespare/xxhash/v2 => /usr/share/gocode/src/github.com/cespare/xxhash
+	github.com/google/go-cmp => ./.debian/stub/github.com/google/go-cmp
 	github.com/golang/protobuf => /usr/share/gocode/src/github.com/golang/protobuf
-	github.com/google/go-cmp => /usr/share/gocode/src/github.com/google/go-cmp
 	github.com/matttproud/golang_protobuf_extensions => ./.debian/github.com/matttproud/golang_protobuf_extensions
 	github.com/prometheus/client_golang => /usr/share/gocode/src/github.com/prometheus/client_golang
 	github.com/prometheus/client_model => /usr/share/gocode/src/github.com/prometheus/client_model

@@ -55,8 +55,20 @@ func sinkBinary(t testing.TB) string {
 // when the test ends.
 func startSink(t testing.TB) *testSink {
 	t.Helper()
-	cmd := exec.Command(sinkBinary(t), "sink", "--listen", "127.0.0.1:0", "--interval", "0.1",
-		"--workers", "2", "--print-samples")
+	return startSinkWith(t, "--interval", "0.1", "--print-samples")
+}
+
+// startQuietSink starts a sink that prints only its summaries: the goroutine reading them
+// allocates next to nothing while allocations are counted.
+func startQuietSink(t testing.TB) *testSink {
+	t.Helper()
+	return startSinkWith(t, "--interval", "60")
+}
+
+func startSinkWith(t testing.TB, args ...string) *testSink {
+	t.Helper()
+	args = append([]string{"sink", "--listen", "127.0.0.1:0", "--workers", "2"}, args...)
+	cmd := exec.Command(sinkBinary(t), args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
