@@ -11,7 +11,8 @@
 #   - for every `replace M => ./.debian/stub/M` (modules in the module graph that no package of
 #     the build imports, e.g. test-only requirements of go.mod files older than go 1.17, and
 #     that Debian does not install), makes .debian/stub/M with only `module M`;
-#   - checks that `go list -m all` resolves every module offline.
+#   - checks that `go list -deps -test ./...` resolves every package of the build and tests
+#     offline.
 # Run it once after installing or upgrading the Debian packages (.ci/go.sh does). With the
 # module proxy none of this is needed: see bindings/go/README.md.
 set -euo pipefail
@@ -60,6 +61,6 @@ while read -r module dir; do
   esac
 done <<<"$replaces"
 
-GOPROXY=off go list -m all >/dev/null ||
-  fail "go list -m all failed: a module of the graph has no replace (above); add it to go.mod"
+GOPROXY=off go list -deps -test ./... >/dev/null ||
+  fail "go list failed: a module the build needs has no replace (above); add it to go.mod"
 echo "debian-deps.sh: the bridge module builds from $src"

@@ -25,7 +25,8 @@ replace github.com/promrw/promrw/bindings/go => ../
 // client_golang and its dependencies: Debian's packaged sources
 // (apt-get install golang-github-prometheus-client-golang-dev), so that nothing is downloaded.
 // With the module proxy, drop these (bindings/go/README.md). Modules whose Debian package has
-// no go.mod are replaced by a copy that debian-deps.sh makes in .debian/.
+// no go.mod are replaced by a copy that debian-deps.sh makes in .debian/, modules only in the
+// graph (no package of the build) that Debian does not install by a stub in .debian/stub/.
 replace (
 	github.com/beorn7/perks => /usr/share/gocode/src/github.com/beorn7/perks
 	github.com/cespare/xxhash/v2 => /usr/share/gocode/src/github.com/cespare/xxhash
