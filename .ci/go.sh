@@ -18,6 +18,11 @@
 #   (h) with the copies sync-native.sh makes: one go test run (they win over the repository's
 #       files) and a consumer module that vendors the binding (go mod vendor) builds and
 #       links statically; the copies are removed again at the end
+#   (i) the client_golang bridge (bindings/go/bridge, its own module): Debian's
+#       golang-github-prometheus-client-golang-dev installed if missing (bridge/debian-deps.sh),
+#       gofmt, go vet, go test (also -race) against `promrw sink`, its benchmark once
+#       (-benchtime 1x), and its example (the README's) against a sink: it must report acked
+#       samples and the sink must have stored bridge_example_jobs_total 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -74,7 +79,8 @@ done
 
 cd bindings/go
 step "(c) gofmt and go vet"
-unformatted=$(gofmt -l .)
+# bridge/.debian/ holds copies of Debian sources (bridge/debian-deps.sh): not ours to format.
+unformatted=$(find . -path ./bridge/.debian -prune -o -name '*.go' -print | xargs gofmt -l)
 [[ -z "$unformatted" ]] || fail "gofmt -l lists: $unformatted"
 go vet ./...
 go vet -tags promrw_dynamic ./...
@@ -222,5 +228,52 @@ cp examples/quickstart/main.go "$work/consumer/main.go"
 echo "go.sh: vendored build ok"
 bash "$root/bindings/go/sync-native.sh" --clean
 synced=""
+
+step "(i) the client_golang bridge (bindings/go/bridge)"
+cd "$root/bindings/go/bridge"
+bash debian-deps.sh # installs golang-github-prometheus-client-golang-dev when missing (root)
+# .debian/ holds copies of Debian sources (see debian-deps.sh): not ours to format.
+unformatted=$(find . -path ./.debian -prune -o -name '*.go' -print | xargs gofmt -l)
+[[ -z "$unformatted" ]] || fail "gofmt -l lists: $unformatted"
+go vet ./...
+go test -count=1 ./...
+go test -count=1 -race ./...
+go test -count=1 -run '^$' -bench . -benchtime 1x . >"$work/bridge-bench.txt" ||
+  { cat "$work/bridge-bench.txt"; fail "the bridge benchmark failed"; }
+grep -q '^BenchmarkBridge/convert.*allocs/sample.*ns/sample' "$work/bridge-bench.txt" ||
+  { cat "$work/bridge-bench.txt"; fail "no ns/sample and allocs/sample figures from the bridge benchmark"; }
+go build -o "$work/bridge-example" ./examples/bridge
+: >"$work/bridge-sink.log"
+"$root/target/release/promrw" sink --listen 127.0.0.1:0 --interval 0.1 --print-samples >"$work/bridge-sink.log" 2>&1 &
+sink_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(sed -n '1s|^listening on \(http://.*\)$|\1|p' "$work/bridge-sink.log" || true)
+  [[ -n "$url" ]] && break
+  kill -0 "$sink_pid" 2>/dev/null || fail "the sink exited: $(cat "$work/bridge-sink.log")"
+  sleep 0.05
+done
+[[ -n "$url" ]] || fail "the sink printed no URL: $(cat "$work/bridge-sink.log")"
+PROMRW_URL="$url" "$work/bridge-example" >"$work/bridge-example.out" 2>&1 ||
+  { cat "$work/bridge-example.out"; fail "the bridge example exited with an error"; }
+cat "$work/bridge-example.out"
+grep -q '^samples acked: [1-9][0-9]*$' "$work/bridge-example.out" || fail "the bridge example acked no sample"
+stored=""
+for _ in $(seq 1 50); do # the sink prints what it stored right after answering
+  if grep -q '^sample {__name__="bridge_example_jobs_total"} [0-9]* 3ff0000000000000$' "$work/bridge-sink.log"; then
+    stored=1
+    break
+  fi
+  sleep 0.1
+done
+[[ -n "$stored" ]] ||
+  fail "the sink did not store bridge_example_jobs_total 1: $(grep bridge_example "$work/bridge-sink.log" || true)"
+if grep '^POST /api/v1/write ' "$work/bridge-sink.log"; then
+  fail "the sink reported invalid requests from the bridge example (above)"
+fi
+kill "$sink_pid" 2>/dev/null || true
+wait "$sink_pid" 2>/dev/null || true
+sink_pid=""
+echo "go.sh: the bridge example's samples arrived"
 
 echo "== Go binding passed"

@@ -1,5 +1,5 @@
-//! The README's Python (quickstart, prometheus_client bridge), Go, C++ and `promrw push`
-//! examples are the example files CI runs, word for word.
+//! The README's Python (quickstart, prometheus_client bridge), Go (quickstart, client_golang
+//! bridge), C++ and `promrw push` examples are the example files CI runs, word for word.
 
 use std::path::Path;
 
@@ -63,6 +63,22 @@ fn go_example_is_the_main_function_of_examples_quickstart() {
         body_lines <= 10,
         "the Go example's main has {body_lines} lines"
     );
+}
+
+#[test]
+fn go_bridge_example_is_the_main_function_of_bridge_examples_bridge() {
+    let example = read("bindings/go/bridge/examples/bridge/main.go");
+    for markdown in ["README.md", "bindings/go/README.md"] {
+        let shown = blocks(&read(markdown), "go");
+        let main = shown
+            .iter()
+            .find(|b| b.starts_with("func main() {") && b.contains("bridge.New("))
+            .unwrap_or_else(|| panic!("{markdown} has no Go block with the bridge's main: {shown:#?}"));
+        assert!(
+            example.contains(&format!("{main}\n")),
+            "{markdown}'s bridge main is not the text of bindings/go/bridge/examples/bridge/main.go:\n{main}"
+        );
+    }
 }
 
 #[test]
