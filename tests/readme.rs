@@ -73,7 +73,9 @@ fn go_bridge_example_is_the_main_function_of_bridge_examples_bridge() {
         let main = shown
             .iter()
             .find(|b| b.starts_with("func main() {") && b.contains("bridge.New("))
-            .unwrap_or_else(|| panic!("{markdown} has no Go block with the bridge's main: {shown:#?}"));
+            .unwrap_or_else(|| {
+                panic!("{markdown} has no Go block with the bridge's main: {shown:#?}")
+            });
         assert!(
             example.contains(&format!("{main}\n")),
             "{markdown}'s bridge main is not the text of bindings/go/bridge/examples/bridge/main.go:\n{main}"
