@@ -1,43 +1,13 @@
 //! The command-line tool's `check-config` (run as the built binary) and `Config::from_file`,
 //! which it is built on.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use promrw::{Config, ErrorKind, Sender};
 
 mod common;
-use common::SinkProcess;
-
-/// A temporary directory removed (with its contents) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "promrw-cli-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    /// Writes `text` to `name` in the directory and returns its path.
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write config file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{SinkProcess, TempDir};
 
 /// Runs `promrw check-config <path>`.
 fn check_config(path: &Path) -> Output {
@@ -83,7 +53,7 @@ external_labels:
 
 #[test]
 fn check_config_prints_endpoints_with_secrets_hidden() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let path = dir.file("good.yml", GOOD);
     let output = check_config(&path);
     let out = stdout(&output);
@@ -138,7 +108,7 @@ fn check_config_prints_endpoints_with_secrets_hidden() {
 
 #[test]
 fn check_config_rejects_an_unknown_key_naming_its_path() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let path = dir.file(
         "bad.yml",
         "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      capasity: 5\n",
@@ -156,7 +126,7 @@ fn check_config_rejects_an_unknown_key_naming_its_path() {
 
 #[test]
 fn check_config_names_a_missing_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let path = dir.0.join("does-not-exist.yml");
     let output = check_config(&path);
     let err = stderr(&output);
@@ -171,7 +141,7 @@ fn check_config_names_a_missing_file() {
 #[test]
 fn check_config_fails_as_sender_new_does_on_an_unreadable_tls_file() {
     // Parsing accepts it; building the transport (as Sender::new does) reads the file.
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let missing_ca = dir.0.join("missing-ca.pem");
     let path = dir.file(
         "tls.yml",
@@ -198,7 +168,7 @@ fn check_config_fails_as_sender_new_does_on_an_unreadable_tls_file() {
 
 #[test]
 fn check_config_warns_about_an_unreadable_credentials_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let missing = dir.0.join("no-token");
     let path = dir.file(
         "creds.yml",
@@ -224,7 +194,7 @@ fn check_config_warns_about_an_unreadable_credentials_file() {
 
 #[test]
 fn from_file_parses_as_from_text_does() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let path = dir.file("good.yml", GOOD);
     let from_file = Config::from_file(&path).expect("valid file");
     let from_text = Config::from_text(GOOD).expect("valid text");
@@ -246,7 +216,7 @@ fn from_file_parses_as_from_text_does() {
 
 #[test]
 fn from_file_reports_an_unreadable_file_as_invalid_config() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let missing = dir.0.join("missing.yml");
     let error = Config::from_file(&missing).expect_err("missing file");
     assert_eq!(error.kind(), ErrorKind::InvalidConfig);
@@ -277,7 +247,7 @@ fn ca_pem() -> String {
 
 #[test]
 fn check_config_warns_about_an_unreadable_ssl_cert_file() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let missing = dir.0.join("no-such-bundle.pem");
     let readable = dir.file("bundle.pem", &ca_pem());
     let config = dir.file(
@@ -312,7 +282,7 @@ fn check_config_warns_about_an_unreadable_ssl_cert_file() {
 /// run directories are removed afterwards.
 #[test]
 fn bench_wal_runs_each_mode_and_drains_a_backlog() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let started = std::time::Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_promrw"))
         .args(["bench", "--runs", "1", "--rounds", "2"])

@@ -5,41 +5,12 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
-use common::SinkProcess;
-
-/// A temporary directory removed (with its contents) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "promrw-push-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{SinkProcess, TempDir};
 
 /// Runs `promrw push` with `args` (and `stdin` written to its stdin, if any).
 fn push(args: &[&str], stdin: Option<&str>) -> Output {
@@ -126,7 +97,7 @@ backup_weird{why="a \"quote\"\nand a \\ backslash"} -Inf 1700000000002
 
 #[test]
 fn push_sends_exact_samples_labels_timestamps_and_metadata() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("push");
     let file = dir.file("job.prom", JOB);
     let sink = SinkProcess::start(&["--quiet", "--print-samples"]);
     let before = now_ms();
@@ -252,7 +223,7 @@ fn push_reads_openmetrics_from_stdin_with_exemplars_and_units() {
 
 #[test]
 fn push_with_a_remote_write_1_config_sends_family_metadata() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("push");
     let sink = SinkProcess::start(&["--quiet", "--print-samples"]);
     // The configuration's URL is replaced by --url.
     let config = dir.file(
@@ -304,7 +275,7 @@ const BROKEN: &str = "good_one 1 1700000000000\ngood_two{a=\"b\"} 2 170000000000
 
 #[test]
 fn a_parse_error_names_file_line_and_column_and_sends_nothing() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("push");
     let file = dir.file("broken.prom", BROKEN);
     let mut sink = SinkProcess::start_with_stdin(&["--quiet", "--control-stdin"]);
     let output = push(&["--url", &sink.url(), file.to_str().unwrap()], None);
@@ -336,7 +307,7 @@ fn a_parse_error_names_file_line_and_column_and_sends_nothing() {
 
 #[test]
 fn skip_invalid_counts_and_shows_what_it_skipped_and_sends_the_rest() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("push");
     let file = dir.file("broken.prom", BROKEN);
     let mut sink = SinkProcess::start_with_stdin(&["--quiet", "--control-stdin"]);
     let output = push(
