@@ -12,6 +12,7 @@
 //! `prometheus-parse` (0.0.4 only, a regex per line, no exemplars) were the candidates on
 //! crates.io; neither is complete, fast or actively kept (docs/ARCHITECTURE.md, "promrw push").
 
+mod chunked;
 mod lexer;
 mod parser;
 mod render;
@@ -21,6 +22,7 @@ mod fuzz_tests;
 #[cfg(test)]
 mod tests;
 
+pub use chunked::{InputError, parse_seekable};
 pub use parser::parse;
 pub use render::{render, render_labels};
 

@@ -15,15 +15,14 @@ use super::{
 };
 
 /// Inputs from this size on are parsed in two halves on two threads.
-const PARALLEL_FROM: usize = 8 << 20;
+pub(super) const PARALLEL_FROM: usize = 8 << 20;
 
 /// Parses a whole input. The first bad line is the error, unless `options.skip_invalid`,
 /// which skips bad lines and lists their errors in [`Exposition::skipped`].
 ///
 /// A large input is split at a family's first descriptor line past its middle and the halves
 /// parsed on two threads; the halves are joined only when that gives what one pass gives
-/// (both parse without error, the head has no `# EOF`, and no family of the tail could be
-/// one of the head's), else the input is parsed again in one pass.
+/// (see [`Joiner`]), else the input is parsed again in one pass.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseError> {
     let format = options.format.unwrap_or_else(|| Format::detect(input));
     if input.len() >= PARALLEL_FROM
@@ -35,24 +34,35 @@ pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseEr
             let head = run(head, format, options, Part::Head);
             (head, tail.join())
         });
-        if let (Ok(head), Ok(Ok(tail))) = (head, tail)
-            && let Some(joined) = join(head, tail)
-        {
-            return Ok(joined);
+        if let (Ok(head), Ok(Ok(tail))) = (head, tail) {
+            let mut joiner = Joiner::default();
+            if joiner.add(head) && joiner.add(tail) {
+                return Ok(joiner.finish());
+            }
         }
     }
-    run(input, format, options, Part::Whole).map(|(out, _, _)| out)
+    run(input, format, options, Part::Whole).map(|part| part.exposition)
 }
 
 /// Which part of an input [`run`] parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+pub(super) enum Part {
     /// All of it.
     Whole,
-    /// The first half: no `# EOF` needed at its end.
+    /// A part with more after it: no `# EOF` needed at its end.
     Head,
-    /// The second half.
+    /// The last part.
     Tail,
+}
+
+/// What [`run`] gives for a part of an input.
+pub(super) struct Parsed {
+    /// The part's exposition (lines numbered from the part's start).
+    pub(super) exposition: Exposition,
+    /// Its families by name.
+    families: FxHashMap<String, u32>,
+    /// The lines read (`u32::MAX` for a head that has a `# EOF`).
+    lines: u32,
 }
 
 /// Where to split `input` for two threads: the start of a `# HELP` or `# TYPE` line past the
@@ -60,70 +70,119 @@ enum Part {
 fn split_point(input: &[u8]) -> Option<usize> {
     let middle = input.len() / 2;
     let window = &input[middle..input.len().min(middle + (16 << 20))];
-    for found in memchr::memmem::find_iter(window, b"\n# ") {
-        let at = middle + found + 1;
-        let rest = &input[at + 2..];
-        if !(rest.starts_with(b"HELP ") || rest.starts_with(b"TYPE ")) {
-            continue;
-        }
-        let previous_start = memchr::memrchr(b'\n', &input[..at - 1]).map_or(0, |nl| nl + 1);
-        if input.get(previous_start) != Some(&b'#') {
-            return Some(at);
-        }
-    }
-    None
+    memchr::memmem::find_iter(window, b"\n# ")
+        .map(|found| middle + found + 1)
+        .find(|&at| is_family_start(input, at))
 }
 
-/// Joins the halves' results when that is what one pass would give (see [`parse`]).
-fn join(
-    head: (Exposition, FxHashMap<String, u32>, u32),
-    tail: (Exposition, FxHashMap<String, u32>, u32),
-) -> Option<Exposition> {
-    let (mut out, head_families, head_lines) = head;
-    let (tail, _, _) = tail;
-    if !out.skipped.is_empty() || !tail.skipped.is_empty() || head_lines == u32::MAX {
-        return None;
+/// The start of the last family's first descriptor line in `input` after byte 0, if any:
+/// where a chunk read so far can end for [`Joiner`] to join it with the next.
+pub(super) fn last_family_start(input: &[u8]) -> Option<usize> {
+    memchr::memmem::rfind_iter(input, b"\n# ")
+        .map(|found| found + 1)
+        .find(|&at| is_family_start(input, at))
+}
+
+/// Whether the line at `at` (just after a `\n`) is a `# HELP` or `# TYPE` line whose previous
+/// line is not a `#` line: a family's first descriptor.
+fn is_family_start(input: &[u8], at: usize) -> bool {
+    let rest = &input[at + 2..];
+    if !(rest.starts_with(b"HELP ") || rest.starts_with(b"TYPE ")) {
+        return false;
     }
-    // A tail family named as a head family, or as one of its samples would be, is not safe.
-    let clash = tail.families.iter().any(|f| {
-        let name = f.name.as_bytes();
-        std::iter::once(name)
-            .chain(SUFFIXES.iter().filter_map(|s| name.strip_suffix(*s)))
-            .any(|n| std::str::from_utf8(n).is_ok_and(|n| head_families.contains_key(n)))
-    });
-    if clash {
-        return None;
-    }
-    let families = out.families.len() as u32;
-    let series = out.series.len() as u32;
-    let samples = out.samples.len() as u32;
-    out.families.extend(tail.families);
-    out.series.extend(tail.series.into_iter().map(|mut s| {
-        s.family += families;
-        s.first.line += head_lines;
-        s
-    }));
-    out.samples.extend(tail.samples.into_iter().map(|mut s| {
-        s.series += series;
-        s.line += head_lines;
-        s
-    }));
-    out.exemplars
-        .extend(tail.exemplars.into_iter().map(|mut e| {
-            e.sample += samples;
-            e
+    let previous_start = memchr::memrchr(b'\n', &input[..at - 1]).map_or(0, |nl| nl + 1);
+    input.get(previous_start) != Some(&b'#')
+}
+
+/// Joins consecutive parts of an input, each split at a family's first descriptor line, into
+/// what one pass over the whole would give, or says it cannot: when a part skipped a line,
+/// when a part before the last has a `# EOF`, or when a later part's family could be an
+/// earlier part's (named as it, or as one of its samples would be).
+#[derive(Default)]
+pub(super) struct Joiner {
+    out: Exposition,
+    /// The families of the parts so far, by name.
+    families: FxHashMap<String, u32>,
+    /// The lines of the parts so far.
+    lines: u32,
+    /// Whether a part did not join.
+    failed: bool,
+}
+
+impl Joiner {
+    /// Adds the next part; false (and from then on always false) when it does not join.
+    pub(super) fn add(&mut self, part: Parsed) -> bool {
+        if self.failed || !part.exposition.skipped.is_empty() || self.lines == u32::MAX {
+            self.failed = true;
+            return false;
+        }
+        let clash = part.exposition.families.iter().any(|f| {
+            let name = f.name.as_bytes();
+            std::iter::once(name)
+                .chain(SUFFIXES.iter().filter_map(|s| name.strip_suffix(*s)))
+                .any(|n| std::str::from_utf8(n).is_ok_and(|n| self.families.contains_key(n)))
+        });
+        if clash {
+            self.failed = true;
+            return false;
+        }
+        let first = self.out.format.is_none();
+        let (lines, families, series, samples) = (
+            self.lines,
+            self.out.families.len() as u32,
+            self.out.series.len() as u32,
+            self.out.samples.len() as u32,
+        );
+        self.lines = if part.lines == u32::MAX {
+            u32::MAX
+        } else {
+            lines.saturating_add(part.lines)
+        };
+        self.families.extend(
+            part.families
+                .into_iter()
+                .map(|(name, index)| (name, index + families)),
+        );
+        let tail = part.exposition;
+        if first {
+            self.out = tail;
+            return true;
+        }
+        self.out.families.extend(tail.families);
+        self.out.series.extend(tail.series.into_iter().map(|mut s| {
+            s.family += families;
+            s.first.line += lines;
+            s
         }));
-    Some(out)
+        self.out
+            .samples
+            .extend(tail.samples.into_iter().map(|mut s| {
+                s.series += series;
+                s.line += lines;
+                s
+            }));
+        self.out
+            .exemplars
+            .extend(tail.exemplars.into_iter().map(|mut e| {
+                e.sample += samples;
+                e
+            }));
+        true
+    }
+
+    /// The joined exposition.
+    pub(super) fn finish(self) -> Exposition {
+        self.out
+    }
 }
 
-/// Parses `input` (the whole input or a part) in one pass: the exposition, the families by
-/// name and the lines read (`u32::MAX` for a head that has a `# EOF`).
-fn run(
+/// Parses `input` (the whole input or a part) in one pass.
+pub(super) fn run(
     input: &[u8],
     format: Format,
     options: &ParseOptions,
     part: Part,
-) -> Result<(Exposition, FxHashMap<String, u32>, u32), ParseError> {
+) -> Result<Parsed, ParseError> {
     let mut state = State::new(format, options);
     // About one sample per 64 bytes: fewer reallocations of the largest vector.
     state.out.samples.reserve(input.len() / 64);
@@ -171,7 +230,11 @@ fn run(
         line_no = u32::MAX;
     }
     state.resolve_created();
-    Ok((state.out, state.family_by_name, line_no))
+    Ok(Parsed {
+        exposition: state.out,
+        families: state.family_by_name,
+        lines: line_no,
+    })
 }
 
 /// The 1-based column, in characters, of byte `offset` of `line`.
@@ -983,16 +1046,17 @@ mod tests {
             let halves = parse(text.as_bytes(), &options).unwrap();
             let whole = run(text.as_bytes(), format, &options, Part::Whole)
                 .unwrap()
-                .0;
+                .exposition;
             assert_same(&halves, &whole);
             let (head, tail) = text
                 .as_bytes()
                 .split_at(split_point(text.as_bytes()).unwrap());
-            let joined = join(
-                run(head, format, &options, Part::Head).unwrap(),
-                run(tail, format, &options, Part::Tail).unwrap(),
+            let mut joiner = Joiner::default();
+            assert!(joiner.add(run(head, format, &options, Part::Head).unwrap()));
+            assert!(
+                joiner.add(run(tail, format, &options, Part::Tail).unwrap()),
+                "{format:?}: the halves should join"
             );
-            assert!(joined.is_some(), "{format:?}: the halves should join");
         }
     }
 
@@ -1008,11 +1072,13 @@ mod tests {
         let (head, tail) = text.as_bytes().split_at(split);
         let head = run(head, Format::Prometheus, &options, Part::Head).unwrap();
         let tail = run(tail, Format::Prometheus, &options, Part::Tail).unwrap();
-        assert!(join(head, tail).is_none(), "fam_again is in both halves");
+        let mut joiner = Joiner::default();
+        assert!(joiner.add(head));
+        assert!(!joiner.add(tail), "fam_again is in both halves");
         let parsed = parse(text.as_bytes(), &options).unwrap();
         let whole = run(text.as_bytes(), Format::Prometheus, &options, Part::Whole)
             .unwrap()
-            .0;
+            .exposition;
         assert_same(&parsed, &whole);
         // Errors are the one pass's: an error in the tail has its line in the whole input.
         let mut broken = text.clone();
