@@ -12,7 +12,9 @@
 # for the run and stopped (by its PID) after it. Prints each run's wall samples/s (the whole
 # process: reading, parsing, sending, every sample acknowledged) and the medians, with the
 # ratio to the parse-only baseline. PROMRW_BENCH_FILE keeps the file at that path (default:
-# a temporary file, removed at the end).
+# a temporary file, removed at the end). PROMRW_BASELINE_BIN=PATH (another build's `promrw`,
+# e.g. an earlier commit's) also times that binary's push in every run, interleaved with this
+# build's and against its own fresh sink, and prints the ratio of the medians.
 set -euo pipefail
 
 runs="${1:-3}"
@@ -71,15 +73,9 @@ rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3])
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 samples=$(grep -vc '^#' "$file")
-dry_rates=()
-push_rates=()
-for run in $(seq 1 "$runs"); do
-    t0=$(now)
-    "$promrw" push --dry-run "$file" >"$work/dry.out"
-    t1=$(now)
-    dry=$(rate "$samples" "$t0" "$t1")
-    dry_rates+=("$dry")
-
+baseline="${PROMRW_BASELINE_BIN:-}"
+# timed_push BIN OUT: BIN's push of the file against a fresh sink (this build's), its rate.
+timed_push() {
     "$promrw" sink --listen 127.0.0.1:0 --quiet >"$work/sink.out" &
     sink_pid=$!
     for _ in $(seq 1 100); do
@@ -87,18 +83,41 @@ for run in $(seq 1 "$runs"); do
         sleep 0.05
     done
     url=$(sed -n 's/^listening on //p' "$work/sink.out" | head -n1)
+    local t0 t1
     t0=$(now)
-    "$promrw" push --url "$url" "$file" >"$work/push.out"
+    "$1" push --url "$url" "$file" >"$2"
     t1=$(now)
     kill "$sink_pid"
     wait "$sink_pid" 2>/dev/null || true
     sink_pid=""
-    sent=$(rate "$samples" "$t0" "$t1")
+    rate "$samples" "$t0" "$t1"
+}
+dry_rates=()
+push_rates=()
+baseline_rates=()
+for run in $(seq 1 "$runs"); do
+    t0=$(now)
+    "$promrw" push --dry-run "$file" >"$work/dry.out"
+    t1=$(now)
+    dry=$(rate "$samples" "$t0" "$t1")
+    dry_rates+=("$dry")
+
+    sent=$(timed_push "$promrw" "$work/push.out")
     push_rates+=("$sent")
     echo "run $run: push $sent samples/s (wall, parse + send + acknowledged), parse-only $dry samples/s; $(cat "$work/push.out")"
+    if [[ -n "$baseline" ]]; then
+        old=$(timed_push "$baseline" "$work/baseline.out")
+        baseline_rates+=("$old")
+        echo "run $run: baseline $baseline push $old samples/s; $(cat "$work/baseline.out")"
+    fi
 done
 dry_median=$(printf '%s\n' "${dry_rates[@]}" | median)
 push_median=$(printf '%s\n' "${push_rates[@]}" | median)
 ratio=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.2f}')" "$push_median" "$dry_median")
 echo "median: push $push_median samples/s, parse-only baseline $dry_median samples/s, ratio $ratio"
+if [[ -n "$baseline" ]]; then
+    old_median=$(printf '%s\n' "${baseline_rates[@]}" | median)
+    speedup=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.2f}')" "$push_median" "$old_median")
+    echo "median: baseline binary push $old_median samples/s; this build / baseline $speedup"
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
