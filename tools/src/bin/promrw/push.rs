@@ -340,6 +340,9 @@ fn push_queue_config() -> promrw::config::QueueConfig {
     }
 }
 
+/// The most threads that parse one file.
+const PARSE_WORKERS: usize = 8;
+
 /// The most shards a push without `--config` starts with.
 const PUSH_MAX_SHARDS: usize = 8;
 /// Samples per request of a push without `--config`.
@@ -421,12 +424,15 @@ fn read_and_parse(args: &PushArgs, now_ms: i64) -> Result<(Vec<Input>, u64), Fai
     Ok((inputs, bytes))
 }
 
-/// Reads and parses a file: a regular file while it is read, on as many threads as there are
-/// CPUs (see `parse_seekable`); anything else (a pipe) read whole first. Gives the bytes read.
+/// Reads and parses a file: a regular file while it is read, on one thread per CPU (at most
+/// [`PARSE_WORKERS`]; see `parse_seekable`); anything else (a pipe) read whole first. Gives
+/// the bytes read.
 fn read_file(path: &Path, options: &ParseOptions) -> Result<(Exposition, u64), InputError> {
     let mut file = std::fs::File::open(path)?;
     if file.metadata()?.is_file() {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Each worker holds a 4 MiB buffer and its part's results: at most PARSE_WORKERS.
+        let workers = cpus.min(PARSE_WORKERS);
         return parse_seekable(&mut file, options, workers);
     }
     let mut text = Vec::new();
