@@ -34,7 +34,7 @@ impl From<io::Error> for InputError {
 }
 
 /// Reads and parses all of `input` (from its start), as [`parse`] parses it whole; returns the
-/// exposition and the bytes read. Inputs smaller than [`PARALLEL_FROM`] are read whole and
+/// exposition and the bytes read. Inputs smaller than 8 MiB are read whole and
 /// parsed by [`parse`]; larger ones are parsed while they are read, on `workers` threads
 /// (at least one).
 pub fn parse_seekable<R: Read + Seek>(

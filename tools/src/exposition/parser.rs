@@ -22,7 +22,7 @@ pub(super) const PARALLEL_FROM: usize = 8 << 20;
 ///
 /// A large input is split at a family's first descriptor line past its middle and the halves
 /// parsed on two threads; the halves are joined only when that gives what one pass gives
-/// (see [`Joiner`]), else the input is parsed again in one pass.
+/// (see `Joiner`), else the input is parsed again in one pass.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<Exposition, ParseError> {
     let format = options.format.unwrap_or_else(|| Format::detect(input));
     if input.len() >= PARALLEL_FROM
